@@ -1,0 +1,105 @@
+"""MemoryConfig: every tunable of the library, with the reference system's defaults.
+
+The CLI and the MCP server build this from files and the environment; the library takes it as
+a plain validated object.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BatchConfig",
+    "CacheConfig",
+    "ExtractionConfig",
+    "MemoryConfig",
+    "QueueConfig",
+    "RetrievalConfig",
+    "RetrievalMode",
+    "StorageConfig",
+]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class BatchConfig(_Config):
+    """Step buffering: flush at ``max_batch_size`` steps or after ``flush_interval_ms`` idle."""
+
+    max_batch_size: int = Field(50, ge=1, le=1000)
+    flush_interval_ms: int = Field(5000, ge=1, le=3_600_000)
+    auto_flush: bool = True
+
+    @classmethod
+    def high_frequency(cls) -> BatchConfig:
+        return cls(max_batch_size=20, flush_interval_ms=2000)
+
+    @classmethod
+    def low_frequency(cls) -> BatchConfig:
+        return cls(max_batch_size=100, flush_interval_ms=10_000)
+
+    @classmethod
+    def manual_only(cls) -> BatchConfig:
+        """Flush only on complete, on close, or on an explicit ``flush_steps``."""
+        return cls(max_batch_size=1000, flush_interval_ms=3_600_000, auto_flush=False)
+
+
+class ExtractionConfig(_Config):
+    success_threshold: float = Field(0.7, ge=0.0, le=1.0)
+    error_recovery_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    max_sequence_length: int = Field(5, ge=1, le=50)
+    heuristic_min_confidence: float = Field(0.7, ge=0.0)
+    heuristic_min_sample_size: int = Field(2, ge=1)
+
+
+class QueueConfig(_Config):
+    """The asynchronous learning queue (off by default: completion learns inline)."""
+
+    enabled: bool = False
+    worker_count: int = Field(2, ge=1, le=64)
+    max_queue_size: int = Field(1000, ge=1, le=1_000_000)
+    poll_interval_ms: int = Field(100, ge=5, le=60_000)
+    max_attempts: int = Field(3, ge=1, le=100)
+    claim_timeout_s: float = Field(60.0, gt=0)
+
+
+class RetrievalMode(StrEnum):
+    RANKED = "ranked"  # lexical + context + outcome + recency, MMR (the default)
+    LEGACY = "legacy"  # the reference system's score, kept for comparison
+
+
+class RetrievalConfig(_Config):
+    mode: RetrievalMode = RetrievalMode.RANKED
+    candidate_limit: int = Field(100, ge=10, le=2000)
+    weight_relevance: float = Field(0.45, ge=0)
+    weight_context: float = Field(0.20, ge=0)
+    weight_outcome: float = Field(0.25, ge=0)
+    weight_recency: float = Field(0.10, ge=0)
+    recency_half_life_days: float = Field(30.0, gt=0)
+    mmr_lambda: float = Field(0.7, ge=0.0, le=1.0)
+    duplicate_threshold: float = Field(0.9, gt=0.0, le=1.0)
+
+
+class CacheConfig(_Config):
+    enabled: bool = True
+    max_episodes: int = Field(1000, ge=1, le=10_000_000)
+    map_size_mb: int = Field(256, ge=1, le=1_048_576)
+    max_map_size_mb: int = Field(4096, ge=1, le=1_048_576)
+
+
+class StorageConfig(_Config):
+    busy_timeout_ms: int = Field(30_000, ge=0, le=600_000)
+    synchronous: Literal["normal", "full"] = "normal"
+
+
+class MemoryConfig(_Config):
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    batch: BatchConfig | None = Field(default_factory=BatchConfig)
+    extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)

@@ -1,0 +1,1 @@
+"""The memory core: data model, lifecycle, learning and retrieval."""

@@ -1,0 +1,333 @@
+"""SelfLearningMemory: the async library every face of the system is built on.
+
+    async with SelfLearningMemory.open(data_dir) as memory:
+        episode_id = await memory.start_episode("Add a /health endpoint", context, "code_generation")
+        await memory.log_step(episode_id, ExecutionStep(step_number=1, tool="editor", action="..."))
+        episode = await memory.complete_episode(episode_id, SuccessOutcome(verdict="done"))
+        results = await memory.retrieve_relevant_context("add a readiness probe", context)
+
+Read path: cache -> durable store. Write path: durable store first (one transaction), then
+cache. Steps are buffered per episode and appended as rows; nothing buffered is lost on close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import Self
+
+from ..config import MemoryConfig
+from ..errors import (
+    DataIntegrityError,
+    InvalidStateError,
+    NotFoundError,
+    SelfLearningMemoryError,
+    StorageUnavailableError,
+    ValidationError,
+)
+from ..storage.backend import CompletionRecord, EpisodeState, StorageBackend
+from ..storage.codec import search_document
+from ..storage.factory import open_embedded, resolve_data_dir
+from ..storage.lmdb_cache import EpisodeCache
+from . import validation as v
+from .learning import learn
+from .learning_queue import LearningQueue
+from .memory_reads import MemoryReads
+from .monitoring import Monitor
+from .step_buffer import EpisodeBuffer
+from .types import Episode, ExecutionStep, TaskContext, TaskOutcome, TaskType, utc_now
+from .validation import as_task_type, as_uuid
+
+__all__ = ["SelfLearningMemory"]
+
+log = logging.getLogger(__name__)
+_MAX_STATES = 10_000
+
+
+class SelfLearningMemory(MemoryReads):
+    """An agent's memory of episodes, with learning on completion and ranked retrieval."""
+
+    def __init__(
+        self,
+        storage: StorageBackend,
+        *,
+        config: MemoryConfig | None = None,
+        cache: EpisodeCache | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
+        self.config = config or MemoryConfig()
+        self.storage = storage
+        self.cache = cache
+        self.data_dir = data_dir
+        self.monitor = Monitor()
+        self._buffers: dict[uuid.UUID, EpisodeBuffer] = {}
+        self._states: OrderedDict[uuid.UUID, EpisodeState] = OrderedDict()
+        self._flush_wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self.queue: LearningQueue | None = None
+        self._started = False
+
+    @classmethod
+    def open(
+        cls, data_dir: str | Path | None = None, *, config: MemoryConfig | None = None
+    ) -> Self:
+        """An embedded memory in ``data_dir`` (default ``$MEMORY_DATA_DIR`` or the user's data
+        directory). Use it as ``async with SelfLearningMemory.open(...) as memory``."""
+        config = config or MemoryConfig()
+        directory = resolve_data_dir(data_dir)
+        storage, cache = open_embedded(directory, config)
+        return cls(storage, config=config, cache=cache, data_dir=directory)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        await self.storage.initialize()
+        if self.cache is not None:
+            await asyncio.to_thread(self.cache.open)
+        batch = self.config.batch
+        if batch is not None and batch.auto_flush:
+            self._flusher = asyncio.create_task(self._flush_loop(), name="step-flusher")
+        if self.config.queue.enabled:
+            self.queue = LearningQueue(self.storage, self.config.queue, self._learn_queued)
+            self.queue.start()
+        self._started = True
+
+    async def close(self) -> None:
+        """Flush every buffered step, stop the workers, close the stores."""
+        if not self._started:
+            return
+        self._started = False
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        errors: list[BaseException] = []
+        for episode_id in list(self._buffers):
+            try:
+                await self._flush(episode_id)
+            except SelfLearningMemoryError as exc:
+                log.error("could not flush steps of episode %s at close: %s", episode_id, exc)
+                errors.append(exc)
+        if self.queue is not None:
+            await self.queue.stop()
+        if self.cache is not None:
+            await asyncio.to_thread(self.cache.close)
+        await self.storage.close()
+        if errors:
+            raise errors[0]
+
+    # -- writing ---------------------------------------------------------------------------
+    async def start_episode(
+        self,
+        task_description: str,
+        context: TaskContext | None = None,
+        task_type: TaskType | str = TaskType.OTHER,
+        *,
+        metadata: dict[str, str] | None = None,
+    ) -> uuid.UUID:
+        """Record the start of a task; durable when this returns."""
+        with self._timed("start_episode"):
+            v.check_description(task_description)
+            context = context or TaskContext()
+            v.check_context(context)
+            v.check_metadata("metadata", metadata or {})
+            episode = Episode(
+                task_type=as_task_type(task_type),
+                task_description=task_description,
+                context=context,
+                metadata=dict(metadata or {}),
+            )
+            await self.storage.create_episode(episode)
+            self._remember(EpisodeState(episode.episode_id, False, 0, 0))
+            return episode.episode_id
+
+    async def log_step(self, episode_id: uuid.UUID | str, step: ExecutionStep) -> None:
+        """Add one step. It is checked now (a bad step raises, it is never dropped) and
+        buffered; it is durable after the next flush (size, idle timer, complete, close or
+        :meth:`flush_steps`), or at once when batching is off."""
+        with self._timed("log_step"):
+            eid = as_uuid(episode_id)
+            v.check_step(step)
+            state = await self._state(eid)
+            if state.completed:
+                raise InvalidStateError(f"Episode {eid} is completed; steps cannot be added to it.")
+            buffer = self._buffers.get(eid)
+            pending = buffer.steps if buffer is not None else []
+            last = pending[-1].step_number if pending else state.last_step_number
+            if step.step_number <= last:
+                raise ValidationError(
+                    "step.step_number",
+                    f"{step.step_number} is not after the last step {last}",
+                    f"> {last}",
+                )
+            count = state.step_count + len(pending)
+            if count >= v.MAX_STEP_COUNT:
+                raise ValidationError(
+                    "steps", f"episode {eid} already has {count} steps", f"{v.MAX_STEP_COUNT} steps"
+                )
+            batch = self.config.batch
+            if batch is None:
+                self._remember(await self.storage.append_steps(eid, [step]))
+                return
+            if buffer is None:
+                buffer = self._buffers[eid] = EpisodeBuffer()
+            buffer.steps.append(step)
+            if batch.auto_flush and len(buffer.steps) >= batch.max_batch_size:
+                await self._flush(eid)
+            elif len(buffer.steps) == 1:
+                self._flush_wake.set()
+
+    async def flush_steps(self, episode_id: uuid.UUID | str | None = None) -> int:
+        """Write buffered steps now (of one episode, or all); returns how many were written."""
+        with self._timed("flush_steps"):
+            ids = [as_uuid(episode_id)] if episode_id is not None else list(self._buffers)
+            return sum([await self._flush(eid) for eid in ids])
+
+    async def complete_episode(self, episode_id: uuid.UUID | str, outcome: TaskOutcome) -> Episode:
+        """Finish an episode: flush its steps, learn from it (patterns, heuristics, reward,
+        reflection), write it all in one transaction and verify it. Returns the stored episode.
+        With the learning queue on, returns after the outcome is durable; learning follows."""
+        with self._timed("complete_episode"):
+            eid = as_uuid(episode_id)
+            v.check_outcome(outcome)
+            await self._flush(eid)
+            episode = await self.storage.get_episode(eid)
+            if episode is None:
+                raise NotFoundError("episode", eid)
+            if episode.is_complete():
+                raise InvalidStateError(f"Episode {eid} is already completed.")
+            done = episode.model_copy(update={"outcome": outcome, "end_time": utc_now()})
+            size = len(done.model_dump_json().encode())
+            if size > v.MAX_EPISODE_SIZE:
+                raise ValidationError(
+                    "episode", f"is {size} bytes as JSON", f"{v.MAX_EPISODE_SIZE} bytes"
+                )
+            queue = self.queue
+            if queue is not None and await queue.has_room():
+                record = CompletionRecord(done, mode="queued", search=search_document(done))
+                final = await self.storage.commit_completion(record)
+                queue.notify()
+            else:
+                if queue is not None:
+                    queue.inline += 1
+                record = await asyncio.to_thread(learn, done, self.config.extraction)
+                final = await self.storage.commit_completion(record)
+            await self._verify(final)
+            self._buffers.pop(eid, None)
+            self._remember(EpisodeState(eid, True, len(final.steps), self._last_number(final)))
+            if final.reward is not None and self.cache is not None:
+                await asyncio.to_thread(self.cache.put, final)
+            return final
+
+    async def delete_episode(self, episode_id: uuid.UUID | str) -> None:
+        with self._timed("delete_episode"):
+            eid = as_uuid(episode_id)
+            self._buffers.pop(eid, None)
+            self._states.pop(eid, None)
+            deleted = await self.storage.delete_episode(eid)
+            if self.cache is not None:
+                await asyncio.to_thread(self.cache.delete, eid)
+            if not deleted:
+                raise NotFoundError("episode", eid)
+
+    async def wait_for_learning(self, timeout: float = 30.0) -> bool:
+        """With the learning queue on: wait until it is empty. True if it emptied in time."""
+        if self.queue is None:
+            return True
+        return await self.queue.wait_until_empty(timeout)
+
+    # -- internals -------------------------------------------------------------------------
+    @staticmethod
+    def _last_number(episode: Episode) -> int:
+        return episode.steps[-1].step_number if episode.steps else 0
+
+    def _remember(self, state: EpisodeState) -> None:
+        self._states[state.episode_id] = state
+        self._states.move_to_end(state.episode_id)
+        while len(self._states) > _MAX_STATES:
+            self._states.popitem(last=False)
+
+    async def _state(self, eid: uuid.UUID) -> EpisodeState:
+        state = self._states.get(eid)
+        if state is None:
+            state = await self.storage.get_episode_state(eid)
+            if state is None:
+                raise NotFoundError("episode", eid)
+            self._remember(state)
+        return state
+
+    async def _flush(self, eid: uuid.UUID) -> int:
+        buffer = self._buffers.get(eid)
+        if buffer is None:
+            return 0
+        async with buffer.lock:
+            steps = buffer.take()
+            if not steps:
+                return 0
+            try:
+                state = await self.storage.append_steps(eid, steps)
+            except StorageUnavailableError:
+                buffer.put_back(steps)  # kept for the next flush: never lost
+                raise
+            except SelfLearningMemoryError:
+                self._states.pop(eid, None)  # another process changed it: reload next time
+                raise
+            self._remember(state)
+            return len(steps)
+
+    async def _flush_loop(self) -> None:
+        batch = self.config.batch
+        assert batch is not None
+        interval = batch.flush_interval_ms / 1000
+        while True:
+            now = time.monotonic()
+            for eid, buffer in list(self._buffers.items()):
+                if buffer.due(now, interval):
+                    try:
+                        await self._flush(eid)
+                    except Exception:
+                        log.exception("background flush of episode %s failed", eid)
+            deadlines = [b.last_flush + interval for b in self._buffers.values() if b.steps]
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            self._flush_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_wake.wait(), timeout)
+
+    async def _verify(self, expected: Episode) -> None:
+        """Read the episode back from the durable store and compare what completion wrote."""
+        stored = await self.storage.get_episode(expected.episode_id)
+        problems = []
+        if stored is None:
+            problems.append("it is missing")
+        else:
+            for name in ("outcome", "end_time", "reward", "reflection", "patterns", "heuristics"):
+                if getattr(stored, name) != getattr(expected, name):
+                    problems.append(f"its {name} differs")
+            if len(stored.steps) != len(expected.steps):
+                problems.append(f"it has {len(stored.steps)} steps, not {len(expected.steps)}")
+        if problems:
+            raise DataIntegrityError(
+                f"Verify-after-write failed for episode {expected.episode_id}: {', '.join(problems)}."
+            )
+
+    async def _learn_queued(self, eid: uuid.UUID) -> None:
+        episode = await self.storage.get_episode(eid)
+        if episode is None:
+            return  # deleted while queued: the job went with it
+        record = await asyncio.to_thread(learn, episode, self.config.extraction, mode="learned")
+        final = await self.storage.commit_completion(record)
+        if self.cache is not None:
+            await asyncio.to_thread(self.cache.put, final)

@@ -1,0 +1,293 @@
+"""The read side of SelfLearningMemory: episodes, retrieval, patterns, heuristics, stats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from ..config import MemoryConfig, RetrievalMode
+from ..errors import NotFoundError, ValidationError
+from ..patterns.effectiveness import MIN_EFFECTIVENESS, PatternUsage
+from ..patterns.ranking import HeuristicMatch, PatternMatch, rank_heuristics, rank_patterns
+from ..patterns.types import AnyPattern, Heuristic
+from ..storage.backend import (
+    EpisodeCandidate,
+    EpisodeFilters,
+    HealthReport,
+    PatternFilters,
+    StorageBackend,
+)
+from ..storage.lmdb_cache import CacheStats, EpisodeCache
+from . import validation as v
+from .learning_queue import LearningQueue, QueueStats
+from .monitoring import Monitor, OperationStats
+from .retrieval import RetrievalResult, legacy_rank, query_terms, rank_candidates
+from .step_buffer import EpisodeBuffer
+from .types import Episode, TaskContext, TaskType, utc_now
+from .validation import as_task_type, as_uuid
+
+__all__ = ["MAX_LIMIT", "MemoryReads", "MemoryStats"]
+
+MAX_LIMIT = 1000
+
+
+class MemoryStats(BaseModel):
+    episodes: int
+    completed: int
+    in_progress: int
+    steps: int
+    buffered_steps: int
+    patterns: int
+    heuristics: int
+    storage_bytes: int
+    learning_queue: QueueStats | None
+    cache: CacheStats | None
+    operations: dict[str, OperationStats]
+    uptime_s: float
+
+
+def check_limit(limit: int, field: str = "limit", maximum: int = MAX_LIMIT) -> None:
+    if not 1 <= limit <= maximum:
+        raise ValidationError(field, f"{limit} is out of range", f"1..{maximum}")
+
+
+def check_offset(offset: int) -> None:
+    if offset < 0:
+        raise ValidationError("offset", f"{offset} is negative", ">= 0")
+
+
+class MemoryReads:
+    storage: StorageBackend
+    cache: EpisodeCache | None
+    config: MemoryConfig
+    monitor: Monitor
+    queue: LearningQueue | None
+    data_dir: Path | None
+    _buffers: dict[uuid.UUID, EpisodeBuffer]
+
+    @contextlib.contextmanager
+    def _timed(self, operation: str) -> Iterator[None]:
+        started = time.perf_counter()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self.monitor.record(operation, time.perf_counter() - started, ok)
+
+    # -- episodes --------------------------------------------------------------------------
+    async def get_episode(self, episode_id: uuid.UUID | str) -> Episode:
+        """The episode with its steps, including steps this process has not flushed yet."""
+        with self._timed("get_episode"):
+            eid = as_uuid(episode_id)
+            found = await self._load([eid])
+            if not found:
+                raise NotFoundError("episode", eid)
+            episode = found[0]
+            buffer = self._buffers.get(eid)
+            if buffer is not None and buffer.steps:
+                episode = episode.model_copy(update={"steps": [*episode.steps, *buffer.steps]})
+            return episode
+
+    async def _load(self, ids: list[uuid.UUID]) -> list[Episode]:
+        """Cache first, then one query for the misses; completed, learned episodes are cached."""
+        found: dict[uuid.UUID, Episode] = {}
+        cache = self.cache
+        if cache is not None:
+            hits = await asyncio.to_thread(lambda: [cache.get(i) for i in ids])
+            found = {e.episode_id: e for e in hits if e is not None}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            loaded = await self.storage.get_episodes(missing)
+            found.update((e.episode_id, e) for e in loaded)
+            if cache is not None:
+                learned = [e for e in loaded if e.is_complete() and e.reward is not None]
+                if learned:
+                    await asyncio.to_thread(cache.put_many, learned)
+        return [found[i] for i in ids if i in found]
+
+    async def list_episodes(
+        self, filters: EpisodeFilters | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Episode]:
+        """Episodes, newest first, filtered in SQL."""
+        with self._timed("list_episodes"):
+            check_limit(limit)
+            check_offset(offset)
+            return await self.storage.list_episodes(filters or EpisodeFilters(), limit, offset)
+
+    async def count_episodes(self, filters: EpisodeFilters | None = None) -> int:
+        return await self.storage.count_episodes(filters or EpisodeFilters())
+
+    # -- retrieval -------------------------------------------------------------------------
+    async def retrieve_relevant_context(
+        self,
+        task_description: str,
+        context: TaskContext | None = None,
+        limit: int = 5,
+        *,
+        task_type: TaskType | str | None = None,
+        filters: EpisodeFilters | None = None,
+        mode: RetrievalMode | str | None = None,
+    ) -> list[RetrievalResult]:
+        """Past completed episodes that help with this task, best first, each with its score,
+        the score's components and where it came from. ``filters`` are hard SQL filters;
+        ``context`` and ``task_type`` are soft signals in the ranking."""
+        with self._timed("retrieve_relevant_context"):
+            v.check_description(task_description, "query")
+            check_limit(limit)
+            context = context or TaskContext()
+            v.check_context(context)
+            wanted_type = None if task_type is None else as_task_type(task_type)
+            try:
+                chosen = RetrievalMode(mode or self.config.retrieval.mode)
+            except ValueError:
+                raise ValidationError(
+                    "mode", f"'{mode}' is not a retrieval mode", "ranked, legacy"
+                ) from None
+            filters = filters or EpisodeFilters()
+            pool = min(max(self.config.retrieval.candidate_limit, limit * 3), 2000)
+            terms = query_terms(task_description)
+            candidates: dict[uuid.UUID, EpisodeCandidate] = {
+                c.episode_id: c for c in await self.storage.lexical_candidates(terms, filters, pool)
+            }
+            if len(candidates) < limit * 2:
+                for c in await self.storage.context_candidates(context, filters, pool):
+                    candidates.setdefault(c.episode_id, c)
+            pool_list = list(candidates.values())
+            if chosen is RetrievalMode.LEGACY:
+                ranked = legacy_rank(pool_list, task_description, context, limit)
+            else:
+                ranked = rank_candidates(
+                    pool_list, terms, context, wanted_type, self.config.retrieval, utc_now(), limit
+                )
+            episodes = {
+                e.episode_id: e for e in await self._load([r.candidate.episode_id for r in ranked])
+            }
+            return [
+                RetrievalResult(
+                    episode=episodes[r.candidate.episode_id],
+                    score=r.components.total,
+                    components=r.components,
+                    provenance=r.provenance,
+                )
+                for r in ranked
+                if r.candidate.episode_id in episodes
+            ]
+
+    async def retrieve_relevant_patterns(
+        self, context: TaskContext | None = None, limit: int = 10
+    ) -> list[PatternMatch]:
+        """Learned patterns ranked for this context (success, evidence, context fit, type,
+        effectiveness), one per similarity key. Counts as a retrieval for effectiveness."""
+        with self._timed("retrieve_relevant_patterns"):
+            check_limit(limit)
+            context = context or TaskContext()
+            v.check_context(context)
+            pool = await self.storage.pattern_candidates(context, max(limit * 5, 100))
+            ranked = rank_patterns([(p, u.effectiveness_score) for p, u in pool], context, limit)
+            await self.storage.record_pattern_use(
+                [m.pattern.id for m in ranked], applied=False, success=False
+            )
+            return ranked
+
+    async def retrieve_heuristics(
+        self, context: TaskContext | None = None, limit: int = 10
+    ) -> list[HeuristicMatch]:
+        """Heuristics seen at least ``heuristic_min_sample_size`` times with confidence at least
+        ``heuristic_min_confidence``, ranked by confidence x relevance to the context."""
+        with self._timed("retrieve_heuristics"):
+            check_limit(limit)
+            context = context or TaskContext()
+            v.check_context(context)
+            pool = await self.storage.heuristic_candidates(context, max(limit * 5, 100))
+            ex = self.config.extraction
+            return rank_heuristics(
+                pool,
+                context,
+                limit,
+                min_confidence=ex.heuristic_min_confidence,
+                min_sample_size=ex.heuristic_min_sample_size,
+            )
+
+    # -- patterns and heuristics -----------------------------------------------------------
+    async def get_pattern(self, pattern_id: uuid.UUID | str) -> tuple[AnyPattern, PatternUsage]:
+        pid = as_uuid(pattern_id, "pattern_id")
+        found = await self.storage.get_pattern(pid)
+        if found is None:
+            raise NotFoundError("pattern", pid)
+        return found
+
+    async def list_patterns(
+        self, filters: PatternFilters | None = None, limit: int = 50, offset: int = 0
+    ) -> list[tuple[AnyPattern, PatternUsage]]:
+        check_limit(limit)
+        check_offset(offset)
+        return await self.storage.list_patterns(filters or PatternFilters(), limit, offset)
+
+    async def record_pattern_application(self, pattern_id: uuid.UUID | str, success: bool) -> None:
+        """Feedback: a pattern was applied and worked (or not). Feeds its effectiveness."""
+        pid = (await self.get_pattern(pattern_id))[0].id
+        await self.storage.record_pattern_use([pid], applied=True, success=success)
+
+    async def decay_patterns(self, *, force: bool = False) -> dict[str, int]:
+        """Recompute effectiveness and remove patterns below 0.3 (weekly unless forced)."""
+        return await self.storage.decay_patterns(force=force, min_effectiveness=MIN_EFFECTIVENESS)
+
+    async def get_heuristic(self, heuristic_id: uuid.UUID | str) -> Heuristic:
+        hid = as_uuid(heuristic_id, "heuristic_id")
+        found = await self.storage.get_heuristic(hid)
+        if found is None:
+            raise NotFoundError("heuristic", hid)
+        return found
+
+    async def list_heuristics(self, limit: int = 50, offset: int = 0) -> list[Heuristic]:
+        check_limit(limit)
+        check_offset(offset)
+        return await self.storage.list_heuristics(limit, offset)
+
+    # -- operations ------------------------------------------------------------------------
+    async def stats(self) -> MemoryStats:
+        s = await self.storage.stats()
+        cache = None
+        if self.cache is not None:
+            cache = await asyncio.to_thread(self.cache.snapshot_stats)
+        return MemoryStats(
+            episodes=s.episodes,
+            completed=s.completed,
+            in_progress=s.episodes - s.completed,
+            steps=s.steps,
+            buffered_steps=sum(len(b.steps) for b in self._buffers.values()),
+            patterns=s.patterns,
+            heuristics=s.heuristics,
+            storage_bytes=s.size_bytes,
+            learning_queue=None if self.queue is None else await self.queue.stats(),
+            cache=cache,
+            operations=self.monitor.snapshot(),
+            uptime_s=self.monitor.uptime_s(),
+        )
+
+    async def health(self) -> dict[str, HealthReport]:
+        """Each component's real state and the latency of checking it."""
+        reports = {"primary_storage": await self.storage.health_check()}
+        if self.cache is not None:
+            cache = self.cache
+            started = time.perf_counter()
+            try:
+                entries = await asyncio.to_thread(cache.entries)
+                reports["cache_storage"] = HealthReport(
+                    "lmdb",
+                    True,
+                    (time.perf_counter() - started) * 1000,
+                    {"entries": entries, "path": str(cache.path)},
+                )
+            except Exception as exc:
+                reports["cache_storage"] = HealthReport(
+                    "lmdb", False, (time.perf_counter() - started) * 1000, {"error": str(exc)}
+                )
+        return reports

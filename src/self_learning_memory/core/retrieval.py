@@ -1,0 +1,312 @@
+"""Episode ranking for retrieve_relevant_context: pure functions over bounded candidates.
+
+Ranked mode (the default):
+
+    total = w_rel x relevance + w_ctx x context + w_out x outcome + w_rec x recency
+
+- relevance: 0.6 x bm25 (normalised to the best candidate) + 0.4 x query-term coverage; when a
+  vector similarity is given it is fused in (``vector`` component), so embeddings plug in here.
+- context: task type, domain, language, framework and tag overlap with the query's context,
+  averaged over the fields the query sets.
+- outcome: 0.5 x outcome score (success 1, partial 0.5, failure 0) + 0.5 x reward / 2.5.
+- recency: a 30-day half-life on the episode's end time.
+
+Then MMR (lambda 0.7) orders the results for diversity and drops near-duplicates.
+
+Legacy mode reproduces the reference system's score for comparison:
+0.3 x reward + min(0.4, context) + 0.3 x (long query words found in the description / words).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ..config import RetrievalConfig
+from ..storage.backend import EpisodeCandidate
+from .types import Episode, TaskContext, TaskType
+
+__all__ = [
+    "RetrievalResult",
+    "ScoreComponents",
+    "ScoredCandidate",
+    "legacy_rank",
+    "query_terms",
+    "rank_candidates",
+]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "with",
+        "without",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "my",
+        "our",
+        "your",
+        "we",
+        "you",
+        "me",
+        "us",
+        "so",
+        "if",
+        "then",
+        "than",
+    ]
+)
+MAX_QUERY_TERMS = 32
+_OUTCOME_SCORE = {"success": 1.0, "partial_success": 0.5, "failure": 0.0}
+
+
+class ScoreComponents(BaseModel):
+    """Why a result ranked where it did. Every field is in [0, 1] except ``total``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["ranked", "legacy"]
+    relevance: float
+    lexical: float
+    term_coverage: float
+    vector: float | None = None
+    context: float
+    outcome: float
+    recency: float
+    diversity_penalty: float = 0.0
+    total: float
+
+
+class RetrievalResult(BaseModel):
+    """One retrieved episode, its score, the score's parts and where it came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    episode: Episode
+    score: float
+    components: ScoreComponents
+    provenance: list[str]
+
+
+@dataclass
+class ScoredCandidate:
+    candidate: EpisodeCandidate
+    components: ScoreComponents
+    provenance: list[str]
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "es", "ed", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def tokens(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
+
+
+def query_terms(text: str) -> list[str]:
+    """The distinct searchable words of a query, in order, at most 32."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text.lower()):
+        if word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
+            seen.setdefault(word, None)
+    return list(seen)[:MAX_QUERY_TERMS]
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def context_match(
+    cand: EpisodeCandidate, context: TaskContext, task_type: TaskType | None
+) -> tuple[float, list[str]]:
+    """Weighted share of the query's context that the episode matches, and what matched."""
+    c = cand.context
+    parts: list[tuple[float, float, str]] = [(0.3, float(c.domain == context.domain), "domain")]
+    if task_type is not None:
+        parts.append((0.2, float(cand.task_type == task_type), "task_type"))
+    if context.language:
+        parts.append(
+            (0.2, float((c.language or "").lower() == context.language.lower()), "language")
+        )
+    if context.framework:
+        same = (c.framework or "").lower() == context.framework.lower()
+        parts.append((0.1, float(same), "framework"))
+    if context.tags:
+        parts.append((0.2, _jaccard(set(c.tags), set(context.tags)), "tags"))
+    weight = sum(w for w, _, _ in parts)
+    score = sum(w * m for w, m, _ in parts)
+    return score / weight, [f"context:{name}" for _, m, name in parts if m > 0]
+
+
+def _outcome(cand: EpisodeCandidate) -> float:
+    outcome = _OUTCOME_SCORE.get(cand.outcome_type or "", 0.0)
+    reward = min(max(cand.reward_total or 0.0, 0.0) / 2.5, 1.0)
+    return 0.5 * outcome + 0.5 * reward
+
+
+def _recency(cand: EpisodeCandidate, now: datetime, half_life_days: float) -> float:
+    if cand.end_time is None:
+        return 0.0
+    age_days = max(0.0, (now - cand.end_time).total_seconds() / 86_400)
+    return math.exp(-math.log(2) * age_days / half_life_days)
+
+
+def rank_candidates(
+    candidates: list[EpisodeCandidate],
+    terms: list[str],
+    context: TaskContext,
+    task_type: TaskType | None,
+    config: RetrievalConfig,
+    now: datetime,
+    limit: int,
+    vector_scores: dict[uuid.UUID, float] | None = None,
+) -> list[ScoredCandidate]:
+    best_lexical = max((c.lexical or 0.0 for c in candidates), default=0.0)
+    query_tokens = {_stem(t) for t in terms}
+    scored: list[tuple[ScoredCandidate, set[str]]] = []
+    for cand in candidates:
+        doc = tokens(cand.task_description) | {t.lower() for t in cand.tools}
+        lexical = (cand.lexical or 0.0) / best_lexical if best_lexical > 0 else 0.0
+        coverage = len(query_tokens & doc) / len(query_tokens) if query_tokens else 0.0
+        relevance = 0.6 * lexical + 0.4 * coverage
+        vector = None if vector_scores is None else vector_scores.get(cand.episode_id)
+        if vector is not None:
+            relevance = 0.5 * relevance + 0.5 * vector
+        ctx, matched = context_match(cand, context, task_type)
+        outcome = _outcome(cand)
+        recency = _recency(cand, now, config.recency_half_life_days)
+        total = (
+            config.weight_relevance * relevance
+            + config.weight_context * ctx
+            + config.weight_outcome * outcome
+            + config.weight_recency * recency
+        )
+        components = ScoreComponents(
+            mode="ranked",
+            relevance=relevance,
+            lexical=lexical,
+            term_coverage=coverage,
+            vector=vector,
+            context=ctx,
+            outcome=outcome,
+            recency=recency,
+            total=total,
+        )
+        scored.append((ScoredCandidate(cand, components, [*cand.sources, *matched]), doc))
+    scored.sort(key=lambda item: (-item[0].components.total, str(item[0].candidate.episode_id)))
+    return _mmr(scored, config, limit)
+
+
+def _mmr(
+    scored: list[tuple[ScoredCandidate, set[str]]], config: RetrievalConfig, limit: int
+) -> list[ScoredCandidate]:
+    """Maximal marginal relevance: lambda x score - (1 - lambda) x max similarity to chosen."""
+    lam = config.mmr_lambda
+    top = max((s.components.total for s, _ in scored), default=0.0) or 1.0
+    remaining = scored[: max(limit * 5, 50)]
+    chosen: list[tuple[ScoredCandidate, set[str]]] = []
+    while remaining and len(chosen) < limit:
+        best_index, best_value, best_sim = 0, -math.inf, 0.0
+        for index, (item, doc) in enumerate(remaining):
+            sim = max((_jaccard(doc, other) for _, other in chosen), default=0.0)
+            value = lam * item.components.total / top - (1 - lam) * sim
+            if value > best_value:
+                best_index, best_value, best_sim = index, value, sim
+        item, doc = remaining.pop(best_index)
+        if best_sim >= config.duplicate_threshold:
+            continue  # a near-duplicate of a result already chosen
+        item.components.diversity_penalty = (1 - lam) * best_sim
+        chosen.append((item, doc))
+    return [item for item, _ in chosen]
+
+
+def _legacy_context(cand: EpisodeCandidate, context: TaskContext) -> float:
+    c = cand.context
+    score = 0.4 * (c.domain == context.domain)
+    score += 0.3 * (context.language is not None and c.language == context.language)
+    score += 0.2 * (context.framework is not None and c.framework == context.framework)
+    score += 0.1 * len(set(c.tags) & set(context.tags))
+    return score
+
+
+def legacy_rank(
+    candidates: list[EpisodeCandidate], query: str, context: TaskContext, limit: int
+) -> list[ScoredCandidate]:
+    """The reference system's relevance filter and score (section 2.5), for comparison."""
+    words = query.lower().split()
+    long_words = [w for w in words if len(w) > 3]
+    out: list[ScoredCandidate] = []
+    for cand in candidates:
+        desc = cand.task_description.lower()
+        hits = sum(1 for w in long_words if w in desc)
+        ctx = _legacy_context(cand, context)
+        c = cand.context
+        relevant = (
+            c.domain == context.domain
+            or (context.language is not None and c.language == context.language)
+            or (context.framework is not None and c.framework == context.framework)
+            or bool(set(c.tags) & set(context.tags))
+            or hits > 0
+        )
+        if not relevant:
+            continue
+        overlap = hits / len(words) if words else 0.0
+        reward = cand.reward_total or 0.0
+        total = 0.3 * reward + min(0.4, ctx) + 0.3 * overlap
+        components = ScoreComponents(
+            mode="legacy",
+            relevance=overlap,
+            lexical=0.0,
+            term_coverage=overlap,
+            context=ctx,
+            outcome=reward,
+            recency=0.0,
+            total=total,
+        )
+        out.append(ScoredCandidate(cand, components, [*cand.sources, "legacy"]))
+    out.sort(key=lambda s: (-s.components.total, str(s.candidate.episode_id)))
+    return out[:limit]

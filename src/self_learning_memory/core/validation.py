@@ -1,0 +1,216 @@
+"""Input limits and the checks that enforce them.
+
+The limits are the reference system's (section 1.1) plus bounds for the inputs it left open.
+Every check raises :class:`~self_learning_memory.errors.ValidationError` naming the field,
+the problem and the limit. Nothing is dropped silently and nothing is written before a check.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import pydantic
+
+from ..errors import ValidationError
+from .types import (
+    ErrorResult,
+    ExecutionStep,
+    FailureOutcome,
+    PartialSuccessOutcome,
+    SuccessOutcome,
+    SuccessResult,
+    TaskContext,
+    TaskType,
+)
+
+__all__ = [
+    "MAX_ACTION_LEN",
+    "MAX_ARTIFACT_SIZE",
+    "MAX_DESCRIPTION_LEN",
+    "MAX_EPISODE_SIZE",
+    "MAX_LIST_ITEMS",
+    "MAX_OBSERVATION_LEN",
+    "MAX_STEP_COUNT",
+    "MAX_TAGS",
+    "as_task_type",
+    "as_uuid",
+    "check_context",
+    "check_description",
+    "check_outcome",
+    "check_step",
+    "check_text",
+    "parse_model",
+]
+
+MAX_DESCRIPTION_LEN = 10_000  # bytes, UTF-8
+MAX_STEP_COUNT = 1_000
+MAX_OBSERVATION_LEN = 10_000  # bytes: a step result's output or message
+MAX_ARTIFACT_SIZE = 1_000_000  # bytes: artifact-like parameter values and the whole parameters JSON
+MAX_EPISODE_SIZE = 10_000_000  # bytes of the episode's JSON
+MAX_TOOL_LEN = 256
+MAX_ACTION_LEN = 10_000
+MAX_NAME_LEN = 200  # domain, language, framework, a tag
+MAX_TAGS = 50
+MAX_METADATA_KEYS = 100
+MAX_METADATA_VALUE_LEN = 10_000
+MAX_LIST_ITEMS = 1_000  # artifacts, completed, failed
+MAX_VERDICT_LEN = 10_000
+_ARTIFACT_KEYS = ("artifact", "data", "content", "file")
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def check_text(
+    field: str, value: str, *, max_bytes: int, allow_empty: bool = False, max_label: str = "bytes"
+) -> None:
+    """Non-empty (unless allowed), no NUL byte, at most ``max_bytes`` of UTF-8."""
+    if not allow_empty and not value.strip():
+        raise ValidationError(field, "must not be empty")
+    if "\x00" in value:
+        raise ValidationError(field, "must not contain a NUL character")
+    size = _size(value)
+    if size > max_bytes:
+        raise ValidationError(field, f"is {size} {max_label} long", f"{max_bytes} {max_label}")
+
+
+def check_description(description: str, field: str = "task_description") -> None:
+    check_text(field, description, max_bytes=MAX_DESCRIPTION_LEN)
+
+
+def check_context(context: TaskContext, field: str = "context") -> None:
+    check_text(f"{field}.domain", context.domain, max_bytes=MAX_NAME_LEN)
+    for name in ("language", "framework"):
+        value = getattr(context, name)
+        if value is not None:
+            check_text(f"{field}.{name}", value, max_bytes=MAX_NAME_LEN)
+    if len(context.tags) > MAX_TAGS:
+        raise ValidationError(f"{field}.tags", f"has {len(context.tags)} tags", f"{MAX_TAGS} tags")
+    for i, tag in enumerate(context.tags):
+        check_text(f"{field}.tags[{i}]", tag, max_bytes=MAX_NAME_LEN)
+
+
+def check_metadata(field: str, metadata: Mapping[str, str]) -> None:
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise ValidationError(field, f"has {len(metadata)} keys", f"{MAX_METADATA_KEYS} keys")
+    for key, value in metadata.items():
+        check_text(f"{field} key", key, max_bytes=MAX_NAME_LEN)
+        check_text(f"{field}[{key!r}]", value, max_bytes=MAX_METADATA_VALUE_LEN, allow_empty=True)
+
+
+def _check_artifact_values(field: str, value: Any) -> None:
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            path = f"{field}.{key}"
+            if isinstance(inner, str) and any(k in str(key).lower() for k in _ARTIFACT_KEYS):
+                if _size(inner) > MAX_ARTIFACT_SIZE:
+                    raise ValidationError(
+                        path, f"is {_size(inner)} bytes long", f"{MAX_ARTIFACT_SIZE} bytes"
+                    )
+            else:
+                _check_artifact_values(path, inner)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            _check_artifact_values(f"{field}[{i}]", inner)
+
+
+def check_step(step: ExecutionStep, field: str = "step") -> None:
+    """Check one step against the limits (its order is checked by the memory)."""
+    if step.step_number < 1:
+        raise ValidationError(f"{field}.step_number", "must be at least 1", ">= 1")
+    check_text(f"{field}.tool", step.tool, max_bytes=MAX_TOOL_LEN)
+    check_text(f"{field}.action", step.action, max_bytes=MAX_ACTION_LEN)
+    if step.latency_ms < 0:
+        raise ValidationError(f"{field}.latency_ms", "must not be negative", ">= 0")
+    if step.tokens_used is not None and step.tokens_used < 0:
+        raise ValidationError(f"{field}.tokens_used", "must not be negative", ">= 0")
+    if isinstance(step.result, SuccessResult):
+        check_text(
+            f"{field}.result.output",
+            step.result.output,
+            max_bytes=MAX_OBSERVATION_LEN,
+            allow_empty=True,
+        )
+    elif isinstance(step.result, ErrorResult):
+        check_text(
+            f"{field}.result.message",
+            step.result.message,
+            max_bytes=MAX_OBSERVATION_LEN,
+            allow_empty=True,
+        )
+    _check_artifact_values(f"{field}.parameters", step.parameters)
+    try:
+        encoded = json.dumps(step.parameters, ensure_ascii=False, default=str)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{field}.parameters", f"is not JSON-serialisable ({exc})") from exc
+    if _size(encoded) > MAX_ARTIFACT_SIZE:
+        raise ValidationError(
+            f"{field}.parameters",
+            f"is {_size(encoded)} bytes as JSON",
+            f"{MAX_ARTIFACT_SIZE} bytes",
+        )
+    check_metadata(f"{field}.metadata", step.metadata)
+
+
+def _check_items(field: str, items: list[str]) -> None:
+    if len(items) > MAX_LIST_ITEMS:
+        raise ValidationError(field, f"has {len(items)} items", f"{MAX_LIST_ITEMS} items")
+    for i, item in enumerate(items):
+        check_text(f"{field}[{i}]", item, max_bytes=MAX_VERDICT_LEN)
+
+
+def check_outcome(
+    outcome: SuccessOutcome | PartialSuccessOutcome | FailureOutcome, field: str = "outcome"
+) -> None:
+    if isinstance(outcome, SuccessOutcome):
+        check_text(f"{field}.verdict", outcome.verdict, max_bytes=MAX_VERDICT_LEN, allow_empty=True)
+        _check_items(f"{field}.artifacts", outcome.artifacts)
+    elif isinstance(outcome, PartialSuccessOutcome):
+        check_text(f"{field}.verdict", outcome.verdict, max_bytes=MAX_VERDICT_LEN, allow_empty=True)
+        _check_items(f"{field}.completed", outcome.completed)
+        _check_items(f"{field}.failed", outcome.failed)
+    else:
+        check_text(f"{field}.reason", outcome.reason, max_bytes=MAX_VERDICT_LEN)
+        if outcome.error_details is not None:
+            check_text(
+                f"{field}.error_details",
+                outcome.error_details,
+                max_bytes=MAX_VERDICT_LEN,
+                allow_empty=True,
+            )
+
+
+def parse_model(model: type[M], data: Any, field: str) -> M:
+    """Build ``model`` from untrusted data, turning pydantic's error into ours."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        name = f"{field}.{loc}" if loc else field
+        raise ValidationError(name, str(first.get("msg", "is invalid")).lower()) from exc
+
+
+def as_uuid(value: uuid.UUID | str, field: str = "episode_id") -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ValidationError(field, f"'{str(value)[:60]}' is not a valid UUID") from None
+
+
+def as_task_type(value: TaskType | str) -> TaskType:
+    try:
+        return TaskType(value)
+    except ValueError:
+        allowed = ", ".join(t.value for t in TaskType)
+        raise ValidationError(
+            "task_type", f"'{str(value)[:60]}' is not a task type", allowed
+        ) from None

@@ -1,0 +1,275 @@
+"""What the memory learns: patterns (four variants, tagged by ``type``) and heuristics.
+
+Every pattern carries ``occurrence_count`` so that aggregation across episodes can grow its
+sample size: upserting a pattern with the same :meth:`similarity_key` merges it into the stored
+one (:func:`merge_patterns`), so counts and success rates move with every episode.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.types import ComplexityLevel, TaskContext, utc_now
+
+__all__ = [
+    "ContextPattern",
+    "DecisionPoint",
+    "ErrorRecovery",
+    "Evidence",
+    "Heuristic",
+    "OutcomeStats",
+    "Pattern",
+    "ToolSequence",
+    "context_of",
+    "merge_patterns",
+    "normalise_error",
+]
+
+MAX_EVIDENCE_IDS = 50  # episode ids kept on a pattern or heuristic (counts keep growing)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OutcomeStats(_Model):
+    success_count: int = 0
+    failure_count: int = 0
+    total_count: int = 0
+    avg_duration_secs: float = 0.0
+
+    def success_rate(self) -> float:
+        return self.success_count / self.total_count if self.total_count else 0.0
+
+
+class Evidence(_Model):
+    episode_ids: list[uuid.UUID] = Field(default_factory=list)
+    success_rate: float = 0.0
+    sample_size: int = 0
+
+
+class _PatternBase(_Model):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    occurrence_count: int = 1
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+    def sample_size(self) -> int:
+        return self.occurrence_count
+
+    def confidence(self) -> float:
+        """success_rate x sqrt(sample size), as in the reference system (can exceed 1)."""
+        n = self.sample_size()
+        return self.rate() * math.sqrt(n) if n else 0.0
+
+    def rate(self) -> float:
+        raise NotImplementedError
+
+    def pattern_context(self) -> TaskContext | None:
+        return None
+
+
+def _ctx_key(ctx: TaskContext) -> str:
+    return ctx.domain
+
+
+class ToolSequence(_PatternBase):
+    type: Literal["tool_sequence"] = "tool_sequence"
+    tools: list[str]
+    context: TaskContext
+    success_rate: float
+    avg_latency: float = 0.0  # mean step latency, milliseconds
+    last_seen_episode: uuid.UUID | None = None
+
+    def rate(self) -> float:
+        return self.success_rate
+
+    def pattern_context(self) -> TaskContext:
+        return self.context
+
+    def similarity_key(self) -> str:
+        return f"tool_seq:{','.join(self.tools)}:{_ctx_key(self.context)}"
+
+
+class DecisionPoint(_PatternBase):
+    type: Literal["decision_point"] = "decision_point"
+    condition: str
+    action: str
+    outcome_stats: OutcomeStats
+    context: TaskContext
+
+    def rate(self) -> float:
+        return self.outcome_stats.success_rate()
+
+    def sample_size(self) -> int:
+        return self.outcome_stats.total_count
+
+    def pattern_context(self) -> TaskContext:
+        return self.context
+
+    def similarity_key(self) -> str:
+        return f"decision:{self.condition.lower()}:{self.action}:{_ctx_key(self.context)}"
+
+
+class ErrorRecovery(_PatternBase):
+    type: Literal["error_recovery"] = "error_recovery"
+    error_type: str
+    recovery_steps: list[str]
+    success_rate: float
+    context: TaskContext
+
+    def rate(self) -> float:
+        return self.success_rate
+
+    def pattern_context(self) -> TaskContext:
+        return self.context
+
+    def similarity_key(self) -> str:
+        steps = ",".join(self.recovery_steps)
+        return f"error_recovery:{normalise_error(self.error_type)}:{steps}:{self.context.domain}"
+
+
+class ContextPattern(_PatternBase):
+    type: Literal["context_pattern"] = "context_pattern"
+    context_features: list[str]
+    recommended_approach: str
+    evidence: list[uuid.UUID] = Field(default_factory=list)
+    success_rate: float
+
+    def rate(self) -> float:
+        return self.success_rate
+
+    def similarity_key(self) -> str:
+        return f"context:{','.join(self.context_features)}:{self.recommended_approach}"
+
+
+Pattern = Annotated[
+    ToolSequence | DecisionPoint | ErrorRecovery | ContextPattern, Field(discriminator="type")
+]
+AnyPattern = ToolSequence | DecisionPoint | ErrorRecovery | ContextPattern
+
+
+def context_of(pattern: AnyPattern) -> TaskContext:
+    """The pattern's context; for a context pattern, rebuilt from its features."""
+    ctx = pattern.pattern_context()
+    if ctx is not None:
+        return ctx
+    values = dict(f.split(":", 1) for f in getattr(pattern, "context_features", []) if ":" in f)
+    complexity = values.get("complexity", "")
+    return TaskContext(
+        language=values.get("language"),
+        framework=values.get("framework"),
+        domain=values.get("domain", "general"),
+        complexity=ComplexityLevel(complexity)
+        if complexity in ComplexityLevel._value2member_map_
+        else ComplexityLevel.MODERATE,
+    )
+
+
+_VOLATILE = re.compile(
+    r"0x[0-9a-f]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+", re.IGNORECASE
+)
+
+
+def normalise_error(message: str, limit: int = 200) -> str:
+    """Fold a message for grouping: lowercase, numbers and ids masked, spaces folded, cut."""
+    text = _VOLATILE.sub("#", message.lower())
+    return " ".join(text.split())[:limit]
+
+
+def _weighted(a: float, na: int, b: float, nb: int) -> float:
+    total = na + nb
+    return (a * na + b * nb) / total if total else 0.0
+
+
+def _recent_ids(old: list[uuid.UUID], new: list[uuid.UUID]) -> list[uuid.UUID]:
+    merged = [i for i in old if i not in new] + new
+    return merged[-MAX_EVIDENCE_IDS:]
+
+
+def merge_patterns(stored: AnyPattern, new: AnyPattern) -> AnyPattern:
+    """Fold ``new`` (one more observation) into ``stored``; the stored id and creation time stay.
+
+    Tool sequences, error recoveries and context patterns take count-weighted success rates
+    (the reference system used a plain mean for error recoveries, which forgets sample sizes);
+    decision points add their outcome stats.
+    """
+    na, nb = stored.occurrence_count, new.occurrence_count
+    common = {"occurrence_count": na + nb, "updated_at": new.updated_at}
+    if isinstance(stored, ToolSequence) and isinstance(new, ToolSequence):
+        return stored.model_copy(
+            update={
+                **common,
+                "success_rate": _weighted(stored.success_rate, na, new.success_rate, nb),
+                "avg_latency": _weighted(stored.avg_latency, na, new.avg_latency, nb),
+                "last_seen_episode": new.last_seen_episode,
+            }
+        )
+    if isinstance(stored, DecisionPoint) and isinstance(new, DecisionPoint):
+        a, b = stored.outcome_stats, new.outcome_stats
+        stats = OutcomeStats(
+            success_count=a.success_count + b.success_count,
+            failure_count=a.failure_count + b.failure_count,
+            total_count=a.total_count + b.total_count,
+            avg_duration_secs=_weighted(
+                a.avg_duration_secs, a.total_count, b.avg_duration_secs, b.total_count
+            ),
+        )
+        return stored.model_copy(update={**common, "outcome_stats": stats})
+    if isinstance(stored, ErrorRecovery) and isinstance(new, ErrorRecovery):
+        rate = _weighted(stored.success_rate, na, new.success_rate, nb)
+        return stored.model_copy(update={**common, "success_rate": rate})
+    if isinstance(stored, ContextPattern) and isinstance(new, ContextPattern):
+        return stored.model_copy(
+            update={
+                **common,
+                "success_rate": _weighted(stored.success_rate, na, new.success_rate, nb),
+                "evidence": _recent_ids(stored.evidence, new.evidence),
+            }
+        )
+    return stored
+
+
+class Heuristic(_Model):
+    """A learned rule: when ``condition`` holds, ``action`` tends to work (with evidence)."""
+
+    heuristic_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    condition: str
+    action: str
+    confidence: float = 0.0
+    evidence: Evidence = Field(default_factory=Evidence)
+    domain: str = "general"
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+    def similarity_key(self) -> str:
+        return f"heuristic:{normalise_error(self.condition, 1000)}:{normalise_error(self.action, 1000)}"
+
+    def update_evidence(self, episode_id: uuid.UUID, success: bool) -> None:
+        """Add one observation: running success rate, sample size, confidence = sr x sqrt(n)."""
+        ev = self.evidence
+        n = ev.sample_size + 1
+        rate = (ev.success_rate * ev.sample_size + (1.0 if success else 0.0)) / n
+        self.evidence = Evidence(
+            episode_ids=_recent_ids(ev.episode_ids, [episode_id]), success_rate=rate, sample_size=n
+        )
+        self.confidence = rate * math.sqrt(n)
+        self.updated_at = utc_now()
+
+    def merge(self, new: Heuristic) -> Heuristic:
+        """Fold a freshly extracted heuristic (its evidence) into this stored one."""
+        a, b = self.evidence, new.evidence
+        n = a.sample_size + b.sample_size
+        rate = _weighted(a.success_rate, a.sample_size, b.success_rate, b.sample_size)
+        ev = Evidence(
+            episode_ids=_recent_ids(a.episode_ids, b.episode_ids), success_rate=rate, sample_size=n
+        )
+        return self.model_copy(
+            update={"evidence": ev, "confidence": rate * math.sqrt(n), "updated_at": new.updated_at}
+        )

@@ -1,0 +1,1 @@
+"""Durable stores, the embedded cache, and the protocol they share."""

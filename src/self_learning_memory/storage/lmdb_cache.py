@@ -1,0 +1,259 @@
+"""The embedded cache in front of the durable store: completed episodes in an LMDB environment.
+
+- Codec: a 4-byte magic, a CRC-32 and the episode's JSON; every field round-trips. A value
+  that fails the checksum, the size limit or validation is deleted and reported as a miss, so
+  the caller re-reads from SQL: a corrupt entry is never returned.
+- Bounded: at most ``max_entries`` episodes; the least recently used go first. Reads record
+  their touches in memory and apply them with the next write, so a hit costs no write.
+- Only completed episodes are cached (they no longer change); a delete leaves a tombstone so a
+  reader racing with the delete cannot put the old episode back.
+- LMDB is multi-process safe: every process using the same data directory shares this cache.
+  The map grows on ``MapFullError`` up to a limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import uuid
+import zlib
+from pathlib import Path
+
+import lmdb
+import pydantic
+
+from ..core.types import Episode
+
+__all__ = ["CacheStats", "EpisodeCache"]
+
+log = logging.getLogger(__name__)
+
+_MAGIC = b"SLM1"
+_HEADER = struct.Struct(">4sI")
+_SEQ = struct.Struct(">Q")
+MAX_ENTRY_BYTES = 10_000_000 + _HEADER.size
+MAX_TOMBSTONES = 10_000
+
+
+class CacheStats(pydantic.BaseModel):
+    hits: int = 0
+    misses: int = 0
+    puts: int = 0
+    evictions: int = 0
+    corrupt_dropped: int = 0
+    entries: int = 0
+    map_size_bytes: int = 0
+
+    @property
+    def hit_rate(self) -> float:
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+
+def encode(episode: Episode) -> bytes:
+    payload = episode.model_dump_json().encode("utf-8")
+    return _HEADER.pack(_MAGIC, zlib.crc32(payload)) + payload
+
+
+def decode(data: bytes) -> Episode | None:
+    """The episode, or None if the bytes are not a valid entry."""
+    if len(data) < _HEADER.size or len(data) > MAX_ENTRY_BYTES:
+        return None
+    magic, crc = _HEADER.unpack_from(data)
+    payload = data[_HEADER.size :]
+    if magic != _MAGIC or zlib.crc32(payload) != crc:
+        return None
+    try:
+        return Episode.model_validate_json(payload)
+    except pydantic.ValidationError:
+        return None
+
+
+class EpisodeCache:
+    """A synchronous LMDB cache; the memory calls it from worker threads."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_entries: int = 1000,
+        map_size_mb: int = 256,
+        max_map_size_mb: int = 4096,
+    ) -> None:
+        self.path = Path(path)
+        self.max_entries = max_entries
+        self._map_size = map_size_mb * 1024 * 1024
+        self._max_map = max_map_size_mb * 1024 * 1024
+        self._touched: dict[bytes, None] = {}
+        self._lock = threading.Lock()
+        self.stats = CacheStats()
+
+    def open(self) -> None:
+        """Open (creating if needed) the LMDB environment. Blocking: call it off the loop."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._env = lmdb.open(
+            str(self.path),
+            map_size=self._map_size,
+            max_dbs=8,
+            sync=False,  # a cache: the OS keeps it across a process crash, SQL is the truth
+            metasync=False,
+            max_readers=256,
+        )
+        self._items = self._env.open_db(b"items")
+        self._lru = self._env.open_db(b"lru")  # seq -> key
+        self._seqs = self._env.open_db(b"seqs")  # key -> seq
+        self._tombs = self._env.open_db(b"tombs")  # key -> seq
+        self._tomb_order = self._env.open_db(b"tomb_order")  # seq -> key
+        self._meta = self._env.open_db(b"meta")
+
+    # -- reads ---------------------------------------------------------------------------
+    def get(self, episode_id: uuid.UUID) -> Episode | None:
+        key = episode_id.bytes
+        with self._env.begin(db=self._items, buffers=False) as txn:
+            data = txn.get(key)
+        if data is None:
+            self.stats.misses += 1
+            return None
+        episode = decode(data)
+        if episode is None or episode.episode_id != episode_id:
+            log.warning("dropping a corrupt cache entry for episode %s", episode_id)
+            self.stats.corrupt_dropped += 1
+            self.stats.misses += 1
+            self._write(lambda txn: self._remove(txn, key))
+            return None
+        self.stats.hits += 1
+        with self._lock:
+            self._touched[key] = None
+        return episode
+
+    # -- writes --------------------------------------------------------------------------
+    def put(self, episode: Episode) -> None:
+        if not episode.is_complete():
+            return
+        data = encode(episode)
+        if len(data) > MAX_ENTRY_BYTES:
+            return
+        key = episode.episode_id.bytes
+
+        def run(txn: lmdb.Transaction) -> None:
+            if txn.get(key, db=self._tombs) is not None:
+                return  # deleted: never resurrect
+            txn.put(key, data, db=self._items)
+            self._bump(txn, key)
+            self._evict(txn)
+
+        self._write(run)
+        self.stats.puts += 1
+
+    def put_many(self, episodes: list[Episode]) -> None:
+        for episode in episodes:
+            self.put(episode)
+
+    def delete(self, episode_id: uuid.UUID) -> None:
+        key = episode_id.bytes
+
+        def run(txn: lmdb.Transaction) -> None:
+            self._remove(txn, key)
+            seq = _SEQ.pack(self._next_seq(txn))
+            txn.put(key, seq, db=self._tombs)
+            txn.put(seq, key, db=self._tomb_order)
+            if txn.stat(self._tombs)["entries"] > MAX_TOMBSTONES:
+                with txn.cursor(db=self._tomb_order) as cur:
+                    if cur.first():
+                        txn.delete(cur.value(), db=self._tombs)
+                        cur.delete()
+
+        self._write(run)
+
+    def invalidate(self, episode_id: uuid.UUID) -> None:
+        """Drop an entry (it changed in the durable store) without a tombstone."""
+        self._write(lambda txn: self._remove(txn, episode_id.bytes))
+
+    def clear(self) -> None:
+        def run(txn: lmdb.Transaction) -> None:
+            for db in (self._items, self._lru, self._seqs, self._tombs, self._tomb_order):
+                txn.drop(db, delete=False)
+
+        self._write(run)
+
+    def entries(self) -> int:
+        with self._env.begin() as txn:
+            return int(txn.stat(self._items)["entries"])
+
+    def keys(self) -> list[uuid.UUID]:
+        with self._env.begin(db=self._items) as txn, txn.cursor() as cur:
+            return [uuid.UUID(bytes=bytes(k)) for k in cur.iternext(keys=True, values=False)]
+
+    def snapshot_stats(self) -> CacheStats:
+        self.stats.entries = self.entries()
+        self.stats.map_size_bytes = int(self._env.info()["map_size"])
+        return self.stats.model_copy()
+
+    def close(self) -> None:
+        self._flush_touches()
+        self._env.close()
+
+    # -- internals -----------------------------------------------------------------------
+    def _write(self, fn: object) -> None:
+        assert callable(fn)
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    self._apply_touches(txn)
+                    fn(txn)
+                return
+            except lmdb.MapFullError:
+                size = int(self._env.info()["map_size"])
+                if size * 2 > self._max_map:
+                    raise
+                log.info("growing the cache map from %d to %d bytes", size, size * 2)
+                self._env.set_mapsize(size * 2)
+
+    def _flush_touches(self) -> None:
+        with self._lock:
+            if not self._touched:
+                return
+        self._write(lambda txn: None)
+
+    def _apply_touches(self, txn: lmdb.Transaction) -> None:
+        with self._lock:
+            touched, self._touched = list(self._touched), {}
+        for key in touched:
+            if txn.get(key, db=self._items) is not None:
+                self._bump(txn, key)
+
+    def _next_seq(self, txn: lmdb.Transaction) -> int:
+        raw = txn.get(b"seq", db=self._meta)
+        seq = (_SEQ.unpack(raw)[0] if raw else 0) + 1
+        txn.put(b"seq", _SEQ.pack(seq), db=self._meta)
+        return seq
+
+    def _bump(self, txn: lmdb.Transaction, key: bytes) -> None:
+        old = txn.get(key, db=self._seqs)
+        if old is not None:
+            txn.delete(old, db=self._lru)
+        seq = _SEQ.pack(self._next_seq(txn))
+        txn.put(key, seq, db=self._seqs)
+        txn.put(seq, key, db=self._lru)
+
+    def _remove(self, txn: lmdb.Transaction, key: bytes) -> None:
+        txn.delete(key, db=self._items)
+        old = txn.get(key, db=self._seqs)
+        if old is not None:
+            txn.delete(old, db=self._lru)
+            txn.delete(key, db=self._seqs)
+
+    def _evict(self, txn: lmdb.Transaction) -> None:
+        excess = int(txn.stat(self._items)["entries"]) - self.max_entries
+        if excess <= 0:
+            return
+        with txn.cursor(db=self._lru) as cur:
+            victims = []
+            for _seq, key in cur.iternext():
+                victims.append(bytes(key))
+                if len(victims) >= excess:
+                    break
+        for key in victims:
+            self._remove(txn, key)
+            self.stats.evictions += 1

@@ -1,0 +1,129 @@
+"""The embedded store's schema. Times are integer microseconds since the Unix epoch (UTC).
+
+Steps live in their own table and are appended, never rewritten with the episode. The
+full-text index covers descriptions, steps, outcomes and reflections; it is written in the
+same transaction as the completion it describes.
+"""
+
+from __future__ import annotations
+
+SQLITE_MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+CREATE TABLE episodes (
+    episode_id       TEXT PRIMARY KEY,
+    task_type        TEXT NOT NULL,
+    task_description TEXT NOT NULL,
+    domain           TEXT NOT NULL,
+    language         TEXT,
+    framework        TEXT,
+    complexity       TEXT NOT NULL,
+    tags             TEXT NOT NULL DEFAULT '[]',
+    context          TEXT NOT NULL,
+    start_time       INTEGER NOT NULL,
+    end_time         INTEGER,
+    outcome          TEXT,
+    outcome_type     TEXT,
+    reward           TEXT,
+    reward_total     REAL,
+    reflection       TEXT,
+    patterns         TEXT NOT NULL DEFAULT '[]',
+    heuristics       TEXT NOT NULL DEFAULT '[]',
+    metadata         TEXT NOT NULL DEFAULT '{}',
+    step_count       INTEGER NOT NULL DEFAULT 0,
+    last_step_number INTEGER NOT NULL DEFAULT 0,
+    tool_summary     TEXT NOT NULL DEFAULT '[]',
+    learning_status  TEXT,
+    updated_at       INTEGER NOT NULL
+);
+CREATE INDEX idx_episodes_start_time ON episodes(start_time DESC);
+CREATE INDEX idx_episodes_task_type ON episodes(task_type, end_time DESC);
+CREATE INDEX idx_episodes_domain ON episodes(domain, end_time DESC);
+CREATE INDEX idx_episodes_language ON episodes(language, end_time DESC);
+CREATE INDEX idx_episodes_end_time ON episodes(end_time DESC);
+
+CREATE TABLE steps (
+    episode_id  TEXT NOT NULL REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    step_number INTEGER NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    tool        TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    parameters  TEXT NOT NULL DEFAULT '{}',
+    result      TEXT,
+    latency_ms  INTEGER NOT NULL DEFAULT 0,
+    tokens_used INTEGER,
+    metadata    TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (episode_id, step_number)
+) WITHOUT ROWID;
+
+CREATE TABLE patterns (
+    pattern_id        TEXT PRIMARY KEY,
+    pattern_type      TEXT NOT NULL,
+    similarity_key    TEXT NOT NULL UNIQUE,
+    pattern_data      TEXT NOT NULL,
+    success_rate      REAL NOT NULL,
+    occurrence_count  INTEGER NOT NULL,
+    context_domain    TEXT,
+    context_language  TEXT,
+    retrieval_count   INTEGER NOT NULL DEFAULT 0,
+    application_count INTEGER NOT NULL DEFAULT 0,
+    success_count     INTEGER NOT NULL DEFAULT 0,
+    failure_count     INTEGER NOT NULL DEFAULT 0,
+    last_retrieved    INTEGER,
+    last_applied      INTEGER,
+    effectiveness     REAL NOT NULL DEFAULT 0.5,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+);
+CREATE INDEX idx_patterns_context ON patterns(context_domain, occurrence_count DESC);
+CREATE INDEX idx_patterns_language ON patterns(context_language, occurrence_count DESC);
+CREATE INDEX idx_patterns_occurrence ON patterns(occurrence_count DESC);
+CREATE INDEX idx_patterns_type ON patterns(pattern_type, success_rate DESC);
+
+CREATE TABLE episode_patterns (
+    episode_id TEXT NOT NULL REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    pattern_id TEXT NOT NULL REFERENCES patterns(pattern_id) ON DELETE CASCADE,
+    PRIMARY KEY (episode_id, pattern_id)
+) WITHOUT ROWID;
+CREATE INDEX idx_episode_patterns_pattern ON episode_patterns(pattern_id);
+
+CREATE TABLE heuristics (
+    heuristic_id   TEXT PRIMARY KEY,
+    similarity_key TEXT NOT NULL UNIQUE,
+    condition_text TEXT NOT NULL,
+    action_text    TEXT NOT NULL,
+    domain         TEXT NOT NULL,
+    confidence     REAL NOT NULL,
+    sample_size    INTEGER NOT NULL,
+    evidence       TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+);
+CREATE INDEX idx_heuristics_domain ON heuristics(domain, confidence DESC);
+CREATE INDEX idx_heuristics_confidence ON heuristics(confidence DESC);
+
+CREATE TABLE learning_jobs (
+    episode_id  TEXT PRIMARY KEY REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    enqueued_at INTEGER NOT NULL,
+    claimed_by  TEXT,
+    claimed_at  INTEGER,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT
+);
+CREATE INDEX idx_learning_jobs_order ON learning_jobs(enqueued_at);
+
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE VIRTUAL TABLE episodes_fts USING fts5(
+    task_description, steps_text, outcome_text, reflection_text,
+    tokenize = 'porter unicode61'
+);
+INSERT INTO episodes_fts(episodes_fts, rank) VALUES ('rank', 'bm25(4.0, 1.0, 1.5, 0.5)');
+
+CREATE TRIGGER episodes_fts_delete AFTER DELETE ON episodes BEGIN
+    DELETE FROM episodes_fts WHERE rowid = old.rowid;
+END;
+""",
+    ),
+]
