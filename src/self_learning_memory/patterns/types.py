@@ -114,7 +114,8 @@ class DecisionPoint(_PatternBase):
         return self.context
 
     def similarity_key(self) -> str:
-        return f"decision:{self.condition.lower()}:{self.action}:{_ctx_key(self.context)}"
+        condition = normalise_error(self.condition, 1000)
+        return f"decision:{condition}:{self.action}:{_ctx_key(self.context)}"
 
 
 class ErrorRecovery(_PatternBase):
@@ -131,7 +132,7 @@ class ErrorRecovery(_PatternBase):
         return self.context
 
     def similarity_key(self) -> str:
-        steps = ",".join(self.recovery_steps)
+        steps = ",".join(normalise_error(step, 300) for step in self.recovery_steps)
         return f"error_recovery:{normalise_error(self.error_type)}:{steps}:{self.context.domain}"
 
 
@@ -175,11 +176,14 @@ def context_of(pattern: AnyPattern) -> TaskContext:
 _VOLATILE = re.compile(
     r"0x[0-9a-f]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+", re.IGNORECASE
 )
+_PATHLIKE = re.compile(r"[^\s'\"]*[/\\][^\s'\"]*|\b[\w-]+\.[a-z]{1,5}\b", re.IGNORECASE)
 
 
 def normalise_error(message: str, limit: int = 200) -> str:
-    """Fold a message for grouping: lowercase, numbers and ids masked, spaces folded, cut."""
-    text = _VOLATILE.sub("#", message.lower())
+    """Fold free text for grouping: lowercase, paths and file names, numbers and ids masked,
+    spaces folded, cut to ``limit``. Two messages that differ only in such details match."""
+    text = _PATHLIKE.sub("<path>", message.lower())
+    text = _VOLATILE.sub("#", text)
     return " ".join(text.split())[:limit]
 
 

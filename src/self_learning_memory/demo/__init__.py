@@ -1,0 +1,1 @@
+"""A runnable demo of the memory on shipped sample data."""
