@@ -119,7 +119,8 @@ async def run_demo(data_dir: Path) -> None:
             )
 
         first = episodes[0]
-        assert first.reward is not None and first.reflection is not None
+        assert first.reward is not None
+        assert first.reflection is not None
         rw = first.reward
         _line(f"\n== Reward and reflection of: {first.task_description} ==")
         _line(
