@@ -19,6 +19,7 @@ Legacy mode reproduces the reference system's score for comparison:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import uuid
@@ -143,8 +144,15 @@ def _stem(word: str) -> str:
     return word
 
 
-def tokens(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
+@functools.lru_cache(maxsize=65_536)
+def tokens(text: str) -> frozenset[str]:
+    """The stemmed, stopword-free words of a text (cached: descriptions recur across queries)."""
+    return frozenset(_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS)
+
+
+@functools.lru_cache(maxsize=16_384)
+def tool_tokens(tools: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(t.lower() for t in tools)
 
 
 def query_terms(text: str) -> list[str]:
@@ -156,7 +164,7 @@ def query_terms(text: str) -> list[str]:
     return list(seen)[:MAX_QUERY_TERMS]
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def _jaccard(a: frozenset[str] | set[str], b: frozenset[str] | set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
@@ -195,6 +203,37 @@ def _recency(cand: EpisodeCandidate, now: datetime, half_life_days: float) -> fl
     return math.exp(-math.log(2) * age_days / half_life_days)
 
 
+@dataclass(slots=True)
+class _Scored:
+    cand: EpisodeCandidate
+    doc: frozenset[str]
+    relevance: float
+    lexical: float
+    coverage: float
+    vector: float | None
+    context: float
+    matched: list[str]
+    outcome: float
+    recency: float
+    total: float
+    max_sim: float = 0.0
+
+    def result(self, penalty: float) -> ScoredCandidate:
+        components = ScoreComponents(
+            mode="ranked",
+            relevance=self.relevance,
+            lexical=self.lexical,
+            term_coverage=self.coverage,
+            vector=self.vector,
+            context=self.context,
+            outcome=self.outcome,
+            recency=self.recency,
+            diversity_penalty=penalty,
+            total=self.total,
+        )
+        return ScoredCandidate(self.cand, components, [*self.cand.sources, *self.matched])
+
+
 def rank_candidates(
     candidates: list[EpisodeCandidate],
     terms: list[str],
@@ -207,9 +246,9 @@ def rank_candidates(
 ) -> list[ScoredCandidate]:
     best_lexical = max((c.lexical or 0.0 for c in candidates), default=0.0)
     query_tokens = {_stem(t) for t in terms}
-    scored: list[tuple[ScoredCandidate, set[str]]] = []
+    scored: list[_Scored] = []
     for cand in candidates:
-        doc = tokens(cand.task_description) | {t.lower() for t in cand.tools}
+        doc = tokens(cand.task_description) | tool_tokens(cand.tools)
         lexical = (cand.lexical or 0.0) / best_lexical if best_lexical > 0 else 0.0
         coverage = len(query_tokens & doc) / len(query_tokens) if query_tokens else 0.0
         relevance = 0.6 * lexical + 0.4 * coverage
@@ -225,43 +264,46 @@ def rank_candidates(
             + config.weight_outcome * outcome
             + config.weight_recency * recency
         )
-        components = ScoreComponents(
-            mode="ranked",
-            relevance=relevance,
-            lexical=lexical,
-            term_coverage=coverage,
-            vector=vector,
-            context=ctx,
-            outcome=outcome,
-            recency=recency,
-            total=total,
+        scored.append(
+            _Scored(
+                cand,
+                doc,
+                relevance,
+                lexical,
+                coverage,
+                vector,
+                ctx,
+                matched,
+                outcome,
+                recency,
+                total,
+            )
         )
-        scored.append((ScoredCandidate(cand, components, [*cand.sources, *matched]), doc))
-    scored.sort(key=lambda item: (-item[0].components.total, str(item[0].candidate.episode_id)))
+    scored.sort(key=lambda item: (-item.total, str(item.cand.episode_id)))
     return _mmr(scored, config, limit)
 
 
-def _mmr(
-    scored: list[tuple[ScoredCandidate, set[str]]], config: RetrievalConfig, limit: int
-) -> list[ScoredCandidate]:
-    """Maximal marginal relevance: lambda x score - (1 - lambda) x max similarity to chosen."""
+def _mmr(scored: list[_Scored], config: RetrievalConfig, limit: int) -> list[ScoredCandidate]:
+    """Maximal marginal relevance: lambda x score - (1 - lambda) x max similarity to chosen.
+
+    Each remaining item keeps its running max similarity to the chosen ones, updated with the
+    newest choice only, so the cost is O(pool x limit)."""
     lam = config.mmr_lambda
-    top = max((s.components.total for s, _ in scored), default=0.0) or 1.0
+    top = (scored[0].total if scored else 0.0) or 1.0
     remaining = scored[: max(limit * 5, 50)]
-    chosen: list[tuple[ScoredCandidate, set[str]]] = []
+    chosen: list[ScoredCandidate] = []
     while remaining and len(chosen) < limit:
-        best_index, best_value, best_sim = 0, -math.inf, 0.0
-        for index, (item, doc) in enumerate(remaining):
-            sim = max((_jaccard(doc, other) for _, other in chosen), default=0.0)
-            value = lam * item.components.total / top - (1 - lam) * sim
-            if value > best_value:
-                best_index, best_value, best_sim = index, value, sim
-        item, doc = remaining.pop(best_index)
-        if best_sim >= config.duplicate_threshold:
+        best_index = max(
+            range(len(remaining)),
+            key=lambda i: lam * remaining[i].total / top - (1 - lam) * remaining[i].max_sim,
+        )
+        item = remaining.pop(best_index)
+        if item.max_sim >= config.duplicate_threshold:
             continue  # a near-duplicate of a result already chosen
-        item.components.diversity_penalty = (1 - lam) * best_sim
-        chosen.append((item, doc))
-    return [item for item, _ in chosen]
+        chosen.append(item.result((1 - lam) * item.max_sim))
+        for other in remaining:
+            other.max_sim = max(other.max_sim, _jaccard(other.doc, item.doc))
+    return chosen
 
 
 def _legacy_context(cand: EpisodeCandidate, context: TaskContext) -> float:

@@ -15,7 +15,7 @@ from typing import Any, Self, cast
 
 import apsw
 
-from ..core.types import Episode, ExecutionStep, TaskContext, TaskType
+from ..core.types import ComplexityLevel, Episode, ExecutionStep, TaskContext, TaskType
 from ..errors import InvalidStateError, NotFoundError, ValidationError
 from ..patterns.effectiveness import PatternUsage
 from ..patterns.types import AnyPattern, Heuristic
@@ -42,12 +42,13 @@ from .codec import (
 )
 from .migrations import SQLITE_MIGRATIONS
 from .sqlite_connection import SQLiteConnection, scalar
+from .sqlite_terms import TermSelector
 
 __all__ = ["SQLiteStorage"]
 
 _CANDIDATE_COLUMNS = (
-    "e.episode_id, e.task_description, e.task_type, e.context, e.outcome_type, e.reward_total, "
-    "e.end_time, e.tool_summary"
+    "e.episode_id, e.task_description, e.task_type, e.outcome_type, e.reward_total, "
+    "e.end_time, e.tool_summary, e.domain, e.language, e.framework, e.complexity, e.tags"
 )
 _STATE_SQL = (
     "SELECT end_time, step_count, last_step_number, learning_status FROM episodes "
@@ -86,15 +87,23 @@ def _where(filters: EpisodeFilters, alias: str = "") -> tuple[list[str], list[An
 
 
 def _candidate(row: tuple[Any, ...], lexical: float | None, source: str) -> EpisodeCandidate:
+    # Built from trusted columns this store wrote itself: no re-validation on the hot path.
+    context = TaskContext.model_construct(
+        domain=row[7],
+        language=row[8],
+        framework=row[9],
+        complexity=ComplexityLevel(row[10]),
+        tags=json.loads(row[11]),
+    )
     return EpisodeCandidate(
         episode_id=uuid.UUID(row[0]),
         task_description=row[1],
         task_type=TaskType(row[2]),
-        context=TaskContext.model_validate_json(row[3]),
-        outcome_type=row[4],
-        reward_total=row[5],
-        end_time=None if row[6] is None else from_us(row[6]),
-        tools=tuple(json.loads(row[7])),
+        context=context,
+        outcome_type=row[3],
+        reward_total=row[4],
+        end_time=None if row[5] is None else from_us(row[5]),
+        tools=tuple(json.loads(row[6])),
         lexical=lexical,
         sources=(source,),
     )
@@ -109,6 +118,7 @@ class SQLiteStorage:
         self, path: str | Path, *, busy_timeout_ms: int = 30_000, synchronous: str = "normal"
     ) -> None:
         self.path = Path(path)
+        self._terms = TermSelector()
         self._db = SQLiteConnection(
             self.path,
             migrations=SQLITE_MIGRATIONS,
@@ -270,7 +280,6 @@ class SQLiteStorage:
     ) -> list[EpisodeCandidate]:
         if not terms:
             return []
-        query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         clauses, args = _where(filters.model_copy(update={"completed": True}), "e")
         sql = (
             f"SELECT {_CANDIDATE_COLUMNS}, episodes_fts.rank FROM episodes_fts "
@@ -279,8 +288,12 @@ class SQLiteStorage:
         )
 
         def run(conn: apsw.Connection) -> list[EpisodeCandidate]:
+            chosen = self._terms.select(conn, terms)
+            if not chosen:
+                return []
+            query = " OR ".join('"' + t.replace('"', '""') + '"' for t in chosen)
             rows = conn.execute(sql, (query, *args, limit)).fetchall()
-            return [_candidate(r, -float(cast(float, r[8])), "fts5") for r in rows]
+            return [_candidate(r, -float(cast(float, r[12])), "fts5") for r in rows]
 
         return await self._db.read(run)
 

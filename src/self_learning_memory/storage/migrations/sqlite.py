@@ -126,4 +126,11 @@ CREATE TRIGGER episodes_fts_delete AFTER DELETE ON episodes BEGIN
 END;
 """,
     ),
+    (
+        2,
+        """
+-- Document frequency per (stemmed) term, for choosing selective query terms.
+CREATE VIRTUAL TABLE episodes_fts_vocab USING fts5vocab(episodes_fts, 'row');
+""",
+    ),
 ]

@@ -1,0 +1,67 @@
+"""Choosing selective full-text query terms by document frequency.
+
+FTS5 computes bm25 for every document a query matches before it can sort and cut. A word that
+occurs in most episodes ("fix", "add", "test") makes an OR query match most of the table, so its
+cost grows with the table while it adds almost nothing to the ranking (its IDF is near zero).
+:class:`TermSelector` looks up each term's document frequency in the ``fts5vocab`` table (with
+the index's own porter tokenizer, so the stems agree), drops terms that match nothing, and keeps
+terms from the rarest up while the summed frequency stays within a work budget (always at least
+the rarest one). Common words still count in the final ranking (query-term coverage); they just
+do not generate candidates. Frequencies are cached for a minute.
+"""
+
+from __future__ import annotations
+
+import time
+
+import apsw
+
+__all__ = ["MATCH_BUDGET", "TermSelector"]
+
+MATCH_BUDGET = 2_000  # summed document frequency of the chosen terms
+_TTL_S = 60.0
+
+
+class TermSelector:
+    def __init__(self, budget: int = MATCH_BUDGET) -> None:
+        self.budget = budget
+        self._df: dict[str, tuple[int, float]] = {}
+        self._tokenizer: apsw.FTS5Tokenizer | None = None
+
+    def _stems(self, conn: apsw.Connection, term: str) -> list[str]:
+        if self._tokenizer is None:
+            self._tokenizer = conn.fts5_tokenizer("porter", ["unicode61"])
+        tokens = self._tokenizer(term.encode("utf-8"), apsw.FTS5_TOKENIZE_QUERY, None)
+        return [t[2] for t in tokens if isinstance(t, tuple) and len(t) >= 3]
+
+    def _frequency(self, conn: apsw.Connection, term: str) -> int:
+        now = time.monotonic()
+        cached = self._df.get(term)
+        if cached is not None and now - cached[1] < _TTL_S:
+            return cached[0]
+        df = 0
+        for stem in self._stems(conn, term):
+            row = conn.execute(
+                "SELECT doc FROM episodes_fts_vocab WHERE term = ?", (stem,)
+            ).fetchone()
+            df = max(df, int(row[0]) if row else 0)
+        if len(self._df) > 50_000:
+            self._df.clear()
+        self._df[term] = (df, now)
+        return df
+
+    def select(self, conn: apsw.Connection, terms: list[str]) -> list[str]:
+        """The terms to search for, rarest first, within the budget."""
+        scored = sorted(
+            ((self._frequency(conn, t), t) for t in terms), key=lambda pair: (pair[0], pair[1])
+        )
+        chosen: list[str] = []
+        total = 0
+        for df, term in scored:
+            if df == 0:
+                continue
+            if chosen and total + df > self.budget:
+                break
+            chosen.append(term)
+            total += df
+        return chosen
