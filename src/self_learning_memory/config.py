@@ -91,6 +91,7 @@ class RetrievalConfig(_Config):
     weight_context: float = Field(0.20, ge=0)
     weight_outcome: float = Field(0.25, ge=0)
     weight_recency: float = Field(0.10, ge=0)
+    vector_weight: float = Field(0.6, ge=0.0, le=1.0)  # hybrid: share of relevance from vectors
     recency_half_life_days: float = Field(30.0, gt=0)
     mmr_lambda: float = Field(0.7, ge=0.0, le=1.0)
     duplicate_threshold: float = Field(0.9, gt=0.0, le=1.0)

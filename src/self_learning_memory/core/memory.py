@@ -18,11 +18,14 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
 from ..config import MemoryConfig
+from ..embeddings import EmbeddingProvider, provider_from_config
 from ..errors import (
+    CapabilityUnavailableError,
     DataIntegrityError,
     InvalidStateError,
     NotFoundError,
@@ -42,6 +45,7 @@ from .monitoring import Monitor
 from .step_buffer import EpisodeBuffer
 from .types import Episode, ExecutionStep, TaskContext, TaskOutcome, TaskType, utc_now
 from .validation import as_task_type, as_uuid
+from .vectors import VectorSearch
 
 __all__ = ["SelfLearningMemory"]
 
@@ -59,6 +63,7 @@ class SelfLearningMemory(MemoryReads):
         config: MemoryConfig | None = None,
         cache: EpisodeCache | None = None,
         data_dir: Path | None = None,
+        embedder: EmbeddingProvider | None = None,
     ) -> None:
         self.config = config or MemoryConfig()
         self.storage = storage
@@ -70,6 +75,9 @@ class SelfLearningMemory(MemoryReads):
         self._flush_wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self.queue: LearningQueue | None = None
+        self.vectors = None if embedder is None else VectorSearch(embedder, storage)
+        self._query_cache = {}
+        self.query_cache_hits = 0
         self._started = False
 
     @classmethod
@@ -81,7 +89,8 @@ class SelfLearningMemory(MemoryReads):
         config = config or MemoryConfig()
         directory = resolve_data_dir(data_dir)
         storage, cache = open_embedded(directory, config)
-        return cls(storage, config=config, cache=cache, data_dir=directory)
+        embedder = provider_from_config(config.embeddings)
+        return cls(storage, config=config, cache=cache, data_dir=directory, embedder=embedder)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -125,6 +134,8 @@ class SelfLearningMemory(MemoryReads):
             await self.queue.stop()
         if self.cache is not None:
             await asyncio.to_thread(self.cache.close)
+        if self.vectors is not None:
+            await self.vectors.provider.close()
         await self.storage.close()
         if errors:
             raise errors[0]
@@ -224,6 +235,7 @@ class SelfLearningMemory(MemoryReads):
                 if queue is not None:
                     queue.inline += 1
                 record = await asyncio.to_thread(learn, done, self.config.extraction)
+                await self._attach_embedding(record)
                 final = await self.storage.commit_completion(record)
             await self._verify(final)
             self._buffers.pop(eid, None)
@@ -323,11 +335,27 @@ class SelfLearningMemory(MemoryReads):
                 f"Verify-after-write failed for episode {expected.episode_id}: {', '.join(problems)}."
             )
 
+    async def _attach_embedding(self, record: CompletionRecord) -> None:
+        if self.vectors is not None:
+            record.embedding = await self.vectors.embed_episode(record.episode)
+
+    async def reindex_embeddings(
+        self, batch_size: int = 64, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Embed every completed episode that has no vector from the configured provider (after
+        a model or dimension change, or failed embeddings). Returns how many were embedded."""
+        if self.vectors is None:
+            raise CapabilityUnavailableError(
+                "No embedding provider is configured (embeddings.provider is 'none')."
+            )
+        return await self.vectors.reindex(batch_size, progress)
+
     async def _learn_queued(self, eid: uuid.UUID) -> None:
         episode = await self.storage.get_episode(eid)
         if episode is None:
             return  # deleted while queued: the job went with it
         record = await asyncio.to_thread(learn, episode, self.config.extraction, mode="learned")
+        await self._attach_embedding(record)
         final = await self.storage.commit_completion(record)
         if self.cache is not None:
             await asyncio.to_thread(self.cache.put, final)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,7 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ..config import MemoryConfig, RetrievalMode
-from ..errors import NotFoundError, ValidationError
+from ..embeddings.index import F32
+from ..errors import CapabilityUnavailableError, NotFoundError, ValidationError
 from ..patterns.effectiveness import MIN_EFFECTIVENESS, PatternUsage
 from ..patterns.ranking import HeuristicMatch, PatternMatch, rank_heuristics, rank_patterns
 from ..patterns.types import AnyPattern, Heuristic
@@ -27,14 +30,18 @@ from ..storage.lmdb_cache import CacheStats, EpisodeCache
 from . import validation as v
 from .learning_queue import LearningQueue, QueueStats
 from .monitoring import Monitor, OperationStats
-from .retrieval import RetrievalResult, legacy_rank, query_terms, rank_candidates
+from .retrieval import RankMode, RetrievalResult, legacy_rank, query_terms, rank_candidates
 from .step_buffer import EpisodeBuffer
 from .types import Episode, TaskContext, TaskType, utc_now
 from .validation import as_task_type, as_uuid
+from .vectors import VectorSearch
 
 __all__ = ["MAX_LIMIT", "MemoryReads", "MemoryStats"]
 
+log = logging.getLogger(__name__)
 MAX_LIMIT = 1000
+QUERY_CACHE_SIZE = 1024
+QUERY_CACHE_TTL_S = 60.0
 
 
 class MemoryStats(BaseModel):
@@ -70,6 +77,9 @@ class MemoryReads:
     queue: LearningQueue | None
     data_dir: Path | None
     _buffers: dict[uuid.UUID, EpisodeBuffer]
+    vectors: VectorSearch | None
+    _query_cache: dict[tuple[object, ...], tuple[float, list[RetrievalResult]]]
+    query_cache_hits: int
 
     @contextlib.contextmanager
     def _timed(self, operation: str) -> Iterator[None]:
@@ -151,41 +161,121 @@ class MemoryReads:
                     "mode", f"'{mode}' is not a retrieval mode", "ranked, legacy"
                 ) from None
             filters = filters or EpisodeFilters()
-            pool = min(max(self.config.retrieval.candidate_limit, limit * 3), 2000)
-            terms = query_terms(task_description)
-            candidates: dict[uuid.UUID, EpisodeCandidate] = {
-                c.episode_id: c for c in await self.storage.lexical_candidates(terms, filters, pool)
-            }
-            if len(candidates) < limit * 2:
-                for c in await self.storage.context_candidates(context, filters, pool):
-                    candidates.setdefault(c.episode_id, c)
-            pool_list = list(candidates.values())
-            if chosen is RetrievalMode.LEGACY:
-                ranked = legacy_rank(pool_list, task_description, context, limit)
-            else:
-                ranked = rank_candidates(
-                    pool_list,
-                    terms,
-                    context,
-                    wanted_type,
-                    self.config.retrieval,
-                    utc_now(),
-                    limit,
-                    mode="lexical",
+            identity = self.vectors.identity if self.vectors is not None else "none"
+            key = (
+                task_description,
+                context.model_dump_json(),
+                limit,
+                wanted_type,
+                chosen,
+                filters.model_dump_json(),
+                identity,
+                await self.storage.data_version(),
+            )
+            cached = self._query_cache.get(key)
+            if cached is not None and time.monotonic() - cached[0] < QUERY_CACHE_TTL_S:
+                self.query_cache_hits += 1
+                return [r.model_copy(deep=True) for r in cached[1]]
+            results = await self._retrieve(
+                task_description, context, limit, wanted_type, filters, chosen
+            )
+            self._query_cache[key] = (time.monotonic(), results)
+            while len(self._query_cache) > QUERY_CACHE_SIZE:
+                self._query_cache.pop(next(iter(self._query_cache)))
+            return [r.model_copy(deep=True) for r in results]
+
+    async def _retrieve(
+        self,
+        query: str,
+        context: TaskContext,
+        limit: int,
+        task_type: TaskType | None,
+        filters: EpisodeFilters,
+        mode: RetrievalMode,
+    ) -> list[RetrievalResult]:
+        pool = min(max(self.config.retrieval.candidate_limit, limit * 3), 2000)
+        terms = query_terms(query)
+        notes: list[str] = []
+        candidates: dict[uuid.UUID, EpisodeCandidate] = {}
+        query_vector = None
+        if mode in (RetrievalMode.HYBRID, RetrievalMode.VECTOR):
+            query_vector = await self._query_vector(query, context, mode, notes)
+        if mode is not RetrievalMode.VECTOR:
+            for c in await self.storage.lexical_candidates(terms, filters, pool):
+                candidates[c.episode_id] = c
+        vector_scores = None
+        if query_vector is not None and self.vectors is not None:
+            hits = self.vectors.index.search(query_vector, pool)
+            for c in await self.storage.candidates_by_ids([i for i, _ in hits], filters):
+                known = candidates.get(c.episode_id)
+                candidates[c.episode_id] = (
+                    c
+                    if known is None
+                    else dataclasses.replace(known, sources=(*known.sources, "vector"))
                 )
-            episodes = {
-                e.episode_id: e for e in await self._load([r.candidate.episode_id for r in ranked])
-            }
-            return [
-                RetrievalResult(
-                    episode=episodes[r.candidate.episode_id],
-                    score=r.components.total,
-                    components=r.components,
-                    provenance=r.provenance,
+        if mode is not RetrievalMode.VECTOR and len(candidates) < limit * 2:
+            for c in await self.storage.context_candidates(context, filters, pool):
+                candidates.setdefault(c.episode_id, c)
+        if query_vector is not None and self.vectors is not None:
+            vector_scores = self.vectors.index.scores(query_vector, list(candidates))
+        pool_list = list(candidates.values())
+        if mode is RetrievalMode.LEGACY:
+            ranked = legacy_rank(pool_list, query, context, limit)
+        else:
+            label: RankMode = "lexical" if vector_scores is None else mode.value  # type: ignore[assignment]
+            ranked = rank_candidates(
+                pool_list,
+                terms,
+                context,
+                task_type,
+                self.config.retrieval,
+                utc_now(),
+                limit,
+                vector_scores=vector_scores,
+                mode=label,
+            )
+        loaded = await self._load([r.candidate.episode_id for r in ranked])
+        episodes = {e.episode_id: e for e in loaded}
+        truncated = self.vectors.index.truncated if self.vectors is not None else set()
+        return [
+            RetrievalResult(
+                episode=episodes[r.candidate.episode_id],
+                score=r.components.total,
+                components=r.components,
+                provenance=[
+                    *r.provenance,
+                    *notes,
+                    *(["vector:episode-truncated"] if r.candidate.episode_id in truncated else []),
+                ],
+            )
+            for r in ranked
+            if r.candidate.episode_id in episodes
+        ]
+
+    async def _query_vector(
+        self, query: str, context: TaskContext, mode: RetrievalMode, notes: list[str]
+    ) -> F32 | None:
+        """The query vector, or None with a note when hybrid must fall back to lexical."""
+        if self.vectors is None:
+            if mode is RetrievalMode.VECTOR:
+                raise CapabilityUnavailableError(
+                    "Vector retrieval needs an embedding provider: set embeddings.provider to "
+                    "'local' (pip install 'self-learning-memory[local]') or 'openai'."
                 )
-                for r in ranked
-                if r.candidate.episode_id in episodes
-            ]
+            notes.append("vector:unavailable")
+            return None
+        try:
+            vector, truncated = await self.vectors.query_vector(query, context)
+            await self.vectors.refresh()
+        except Exception as exc:
+            if mode is RetrievalMode.VECTOR:
+                raise
+            log.warning("vector retrieval failed, falling back to lexical: %s", exc)
+            notes.append("vector:error")
+            return None
+        if truncated:
+            notes.append("vector:query-truncated")
+        return vector
 
     async def retrieve_relevant_patterns(
         self, context: TaskContext | None = None, limit: int = 10

@@ -249,6 +249,7 @@ def rank_candidates(
     mode: RankMode = "lexical",
 ) -> list[ScoredCandidate]:
     best_lexical = max((c.lexical or 0.0 for c in candidates), default=0.0)
+    best_vector = max((max(v, 0.0) for v in (vector_scores or {}).values()), default=0.0)
     query_tokens = {_stem(t) for t in terms}
     scored: list[_Scored] = []
     for cand in candidates:
@@ -256,9 +257,14 @@ def rank_candidates(
         lexical = (cand.lexical or 0.0) / best_lexical if best_lexical > 0 else 0.0
         coverage = len(query_tokens & doc) / len(query_tokens) if query_tokens else 0.0
         relevance = 0.6 * lexical + 0.4 * coverage
-        vector = None if vector_scores is None else vector_scores.get(cand.episode_id)
-        if vector is not None:
-            relevance = 0.5 * relevance + 0.5 * vector
+        vector = None
+        if vector_scores is not None:
+            cosine = vector_scores.get(cand.episode_id, 0.0)
+            vector = max(cosine, 0.0) / best_vector if best_vector > 0 else 0.0
+            if mode == "vector":
+                relevance = vector
+            else:
+                relevance = (1 - config.vector_weight) * relevance + config.vector_weight * vector
         ctx, matched = context_match(cand, context, task_type)
         outcome = _outcome(cand)
         recency = _recency(cand, now, config.recency_half_life_days)

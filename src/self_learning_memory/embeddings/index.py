@@ -29,6 +29,7 @@ class VectorIndex:
         self._rows: dict[uuid.UUID, int] = {}
         self._matrix: F32 = np.zeros((0, dimensions), dtype=np.float32)
         self._lock = threading.Lock()
+        self.truncated: set[uuid.UUID] = set()  # episodes whose text was cut to the model limit
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -39,14 +40,16 @@ class VectorIndex:
             self._ids, self._rows = [], {}
             self._matrix = np.zeros((0, self.dimensions), dtype=np.float32)
 
-    def add(self, rows: list[tuple[int, uuid.UUID, bytes]]) -> None:
-        """Add (store row id, episode id, float32 bytes) rows; a known id is replaced."""
+    def add(self, rows: list[tuple[int, uuid.UUID, bytes, bool]]) -> None:
+        """Add (store row id, episode id, float32 bytes, truncated) rows; a known id is replaced."""
         if not rows:
             return
         with self._lock:
             fresh: list[F32] = []
-            for rowid, episode_id, blob in rows:
+            for rowid, episode_id, blob, truncated in rows:
                 vector = np.frombuffer(blob, dtype=np.float32)
+                if truncated:
+                    self.truncated.add(episode_id)
                 if vector.shape[0] != self.dimensions:
                     continue
                 self.watermark = max(self.watermark, rowid)

@@ -22,6 +22,8 @@ from ..patterns.types import AnyPattern, Heuristic
 
 __all__ = [
     "CompletionRecord",
+    "EmbeddingRecord",
+    "EmbeddingStatus",
     "EpisodeCandidate",
     "EpisodeFilters",
     "EpisodeState",
@@ -99,6 +101,25 @@ class SearchDocument:
     reflection: str
 
 
+@dataclass(frozen=True)
+class EmbeddingRecord:
+    """An episode's vector under one embedding identity (float32 bytes, L2-normalised)."""
+
+    identity: str
+    content_hash: str
+    dimensions: int
+    vector: bytes
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class EmbeddingStatus:
+    identity: str
+    embedded: int  # completed episodes with a vector of this identity
+    missing: int  # completed episodes without one
+    other_identities: int  # vectors of another model or dimension (need re-embedding)
+
+
 @dataclass
 class CompletionRecord:
     """Everything one completion writes, in one transaction.
@@ -114,6 +135,7 @@ class CompletionRecord:
     patterns: list[AnyPattern] = field(default_factory=list)
     heuristics: list[Heuristic] = field(default_factory=list)
     success: bool = False  # whether the outcome counts as an application success
+    embedding: EmbeddingRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +190,20 @@ class StorageBackend(Protocol):
     async def context_candidates(
         self, context: TaskContext, filters: EpisodeFilters, limit: int
     ) -> list[EpisodeCandidate]: ...
+
+    async def candidates_by_ids(
+        self, episode_ids: list[uuid.UUID], filters: EpisodeFilters
+    ) -> list[EpisodeCandidate]: ...
+    async def data_version(self) -> int: ...
+
+    # embeddings
+    async def store_embeddings(self, rows: list[tuple[uuid.UUID, EmbeddingRecord]]) -> None: ...
+    async def embeddings_since(
+        self, identity: str, after: int, limit: int
+    ) -> list[tuple[int, uuid.UUID, bytes, bool]]: ...
+    async def vector_by_hash(self, identity: str, content_hash: str) -> bytes | None: ...
+    async def embedding_status(self, identity: str) -> EmbeddingStatus: ...
+    async def episodes_missing_embedding(self, identity: str, limit: int) -> list[Episode]: ...
 
     # patterns and heuristics
     async def pattern_candidates(

@@ -43,6 +43,7 @@ from .codec import (
 from .migrations import SQLITE_MIGRATIONS
 from .sqlite_connection import SQLiteConnection, scalar
 from .sqlite_terms import TermSelector
+from .sqlite_vectors import SQLiteVectors
 
 __all__ = ["SQLiteStorage"]
 
@@ -109,7 +110,7 @@ def _candidate(row: tuple[Any, ...], lexical: float | None, source: str) -> Epis
     )
 
 
-class SQLiteStorage:
+class SQLiteStorage(SQLiteVectors):
     """The embedded default :class:`StorageBackend`."""
 
     name = "sqlite"
@@ -309,6 +310,23 @@ class SQLiteStorage:
         def run(conn: apsw.Connection) -> list[EpisodeCandidate]:
             rows = conn.execute(sql, (context.domain, *args, limit)).fetchall()
             return [_candidate(r, None, "context:domain") for r in rows]
+
+        return await self._db.read(run)
+
+    async def candidates_by_ids(
+        self, episode_ids: list[uuid.UUID], filters: EpisodeFilters
+    ) -> list[EpisodeCandidate]:
+        if not episode_ids:
+            return []
+        clauses, args = _where(filters.model_copy(update={"completed": True}), "e")
+        sql = (
+            f"SELECT {_CANDIDATE_COLUMNS} FROM episodes e WHERE e.episode_id IN "
+            f"(SELECT value FROM json_each(?)) AND {' AND '.join(clauses)}"
+        )
+        ids = json.dumps([str(i) for i in episode_ids])
+
+        def run(conn: apsw.Connection) -> list[EpisodeCandidate]:
+            return [_candidate(r, None, "vector") for r in conn.execute(sql, (ids, *args))]
 
         return await self._db.read(run)
 

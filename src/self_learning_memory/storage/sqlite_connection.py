@@ -60,6 +60,7 @@ class SQLiteConnection:
         self._conn: apsw.Connection | None = None
         self._thread_id: int | None = None
         self.busy_retries = 0
+        self.commits = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
@@ -115,6 +116,11 @@ class SQLiteConnection:
             self._conn.close()
             self._conn = None
 
+    def version(self) -> int:
+        """PRAGMA data_version (other connections' commits) plus this connection's commits."""
+        conn = self._connection()
+        return int(scalar(conn, "PRAGMA data_version")) * 1_000_000 + self.commits
+
     # -- running work ----------------------------------------------------------------------
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
@@ -164,6 +170,7 @@ class SQLiteConnection:
             try:
                 result = self._translate(fn, conn)
                 conn.execute("COMMIT")
+                self.commits += 1
             except BaseException:
                 if not conn.get_autocommit():
                     conn.execute("ROLLBACK")

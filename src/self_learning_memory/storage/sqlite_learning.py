@@ -18,7 +18,7 @@ from ..core.types import Episode, utc_now
 from ..errors import InvalidStateError, NotFoundError
 from ..patterns.effectiveness import DECAY_INTERVAL_DAYS, PatternUsage, effectiveness
 from ..patterns.types import AnyPattern, Evidence, Heuristic, context_of, merge_patterns
-from .backend import CompletionRecord
+from .backend import CompletionRecord, EmbeddingRecord
 from .codec import dump_json, from_us, pattern_from_json, to_us
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "decay",
     "heuristic_from_row",
     "record_use",
+    "store_embedding",
     "usage_from_row",
 ]
 
@@ -210,6 +211,8 @@ def commit_completion(conn: apsw.Connection, record: CompletionRecord) -> Episod
         "reflection_text) VALUES (?, ?, ?, ?, ?)",
         (rowid, doc.description, doc.steps, doc.outcome, doc.reflection),
     )
+    if record.embedding is not None:
+        store_embedding(conn, eid, record.embedding, now)
     if record.mode == "queued":
         conn.execute(
             "INSERT INTO learning_jobs (episode_id, enqueued_at) VALUES (?, ?)", (eid, now)
@@ -217,6 +220,14 @@ def commit_completion(conn: apsw.Connection, record: CompletionRecord) -> Episod
     elif record.mode == "learned":
         conn.execute("DELETE FROM learning_jobs WHERE episode_id = ?", (eid,))
     return final
+
+
+def store_embedding(conn: apsw.Connection, eid: str, emb: EmbeddingRecord, now: int) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO embeddings (episode_id, identity, content_hash, dimensions, vector, "
+        "truncated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (eid, emb.identity, emb.content_hash, emb.dimensions, emb.vector, int(emb.truncated), now),
+    )
 
 
 def record_use(

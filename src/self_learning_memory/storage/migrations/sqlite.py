@@ -133,4 +133,23 @@ END;
 CREATE VIRTUAL TABLE episodes_fts_vocab USING fts5vocab(episodes_fts, 'row');
 """,
     ),
+    (
+        3,
+        """
+-- One vector per episode and embedding identity (provider:model:dimensions), float32 bytes.
+-- Written in the completion transaction, or by reindex; replaced rows get a new rowid, which is
+-- how vector indexes in every process find what changed.
+CREATE TABLE embeddings (
+    episode_id   TEXT PRIMARY KEY REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    identity     TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    dimensions   INTEGER NOT NULL,
+    vector       BLOB NOT NULL,
+    truncated    INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX idx_embeddings_identity ON embeddings(identity, episode_id);
+CREATE INDEX idx_embeddings_hash ON embeddings(identity, content_hash);
+""",
+    ),
 ]

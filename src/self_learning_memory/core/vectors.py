@@ -1,0 +1,123 @@
+"""The memory's vector side: embedding episodes at completion, embedding queries (cached by
+content hash), keeping the in-process index in step with the store, and re-embedding.
+
+Embedding failures at completion never lose the episode: it is stored without a vector, the
+failure is counted, and ``reindex`` embeds every completed episode that lacks one. A re-embed
+batch is written in one transaction only after the whole batch embedded: nothing is
+half-indexed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+
+from ..embeddings import EmbeddingProvider, content_hash, episode_text, query_text
+from ..embeddings.index import F32, VectorIndex
+from ..storage.backend import EmbeddingRecord, EmbeddingStatus, StorageBackend
+from .types import Episode, TaskContext
+
+__all__ = ["VectorSearch"]
+
+log = logging.getLogger(__name__)
+_QUERY_CACHE = 1024
+_REFRESH_PAGE = 5000
+
+
+class VectorSearch:
+    def __init__(self, provider: EmbeddingProvider, storage: StorageBackend) -> None:
+        self.provider = provider
+        self.storage = storage
+        self.index = VectorIndex(provider.identity, provider.dimensions)
+        self._queries: OrderedDict[str, tuple[F32, bool]] = OrderedDict()
+        self.errors = 0
+        self.query_ms: list[float] = []
+
+    @property
+    def identity(self) -> str:
+        return self.provider.identity
+
+    async def embed_episode(self, episode: Episode) -> EmbeddingRecord | None:
+        """The episode's vector record, or None if the provider failed (counted, logged)."""
+        text = episode_text(episode)
+        digest = content_hash(self.identity, text)
+        try:
+            stored = await self.storage.vector_by_hash(self.identity, digest)
+            if stored is not None:
+                return EmbeddingRecord(self.identity, digest, self.provider.dimensions, stored)
+            batch = await self.provider.embed([text])
+        except Exception as exc:
+            self.errors += 1
+            log.warning("could not embed episode %s: %s", episode.episode_id, exc)
+            return None
+        vector = batch.vectors[0].astype(np.float32)
+        return EmbeddingRecord(
+            self.identity, digest, self.provider.dimensions, vector.tobytes(), batch.truncated[0]
+        )
+
+    async def query_vector(self, query: str, context: TaskContext | None) -> tuple[F32, bool]:
+        """The query's vector and whether it was truncated. Raises what the provider raises."""
+        text = query_text(query, context)
+        key = content_hash(self.identity, text)
+        cached = self._queries.get(key)
+        if cached is not None:
+            self._queries.move_to_end(key)
+            return cached
+        started = time.perf_counter()
+        batch = await self.provider.embed([text])
+        self.query_ms.append((time.perf_counter() - started) * 1000)
+        self.query_ms = self.query_ms[-1000:]
+        result = (batch.vectors[0].astype(np.float32), batch.truncated[0])
+        self._queries[key] = result
+        while len(self._queries) > _QUERY_CACHE:
+            self._queries.popitem(last=False)
+        return result
+
+    async def refresh(self) -> None:
+        """Load every vector of this identity written since the last refresh (any process)."""
+        while True:
+            rows = await self.storage.embeddings_since(
+                self.identity, self.index.watermark, _REFRESH_PAGE
+            )
+            self.index.add(rows)
+            if len(rows) < _REFRESH_PAGE:
+                return
+
+    async def status(self) -> EmbeddingStatus:
+        return await self.storage.embedding_status(self.identity)
+
+    async def reindex(
+        self, batch_size: int = 64, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Embed every completed episode without a vector of the current identity."""
+        status = await self.status()
+        total, done = status.missing, 0
+        while True:
+            episodes = await self.storage.episodes_missing_embedding(self.identity, batch_size)
+            if not episodes:
+                break
+            texts = [episode_text(e) for e in episodes]
+            batch = await self.provider.embed(texts)  # raises: nothing of this batch is stored
+            rows: list[tuple[uuid.UUID, EmbeddingRecord]] = [
+                (
+                    e.episode_id,
+                    EmbeddingRecord(
+                        self.identity,
+                        content_hash(self.identity, text),
+                        self.provider.dimensions,
+                        batch.vectors[i].astype(np.float32).tobytes(),
+                        batch.truncated[i],
+                    ),
+                )
+                for i, (e, text) in enumerate(zip(episodes, texts, strict=True))
+            ]
+            await self.storage.store_embeddings(rows)
+            done += len(rows)
+            if progress is not None:
+                progress(done, max(total, done))
+        return done
