@@ -89,7 +89,7 @@ class OpenAIEmbedding:
             raise OperationTimeoutError(
                 f"The embedding endpoint timed out after {self.timeout_s} s."
             ) from exc
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, ValueError, TypeError) as exc:  # ValueError: a non-JSON body
             raise CapabilityUnavailableError(f"The embedding endpoint failed: {exc}.") from exc
         data = sorted(getattr(response, "data", None) or [], key=lambda d: d.index)
         if len(data) != len(texts):

@@ -1,0 +1,164 @@
+"""Vector and hybrid retrieval through the memory: fallback, failures, re-embedding, cache."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from self_learning_memory import (
+    CapabilityUnavailableError,
+    ExecutionStep,
+    MemoryConfig,
+    SelfLearningMemory,
+    SuccessOutcome,
+    SuccessResult,
+    TaskContext,
+)
+from self_learning_memory.config import EmbeddingsConfig
+from self_learning_memory.embeddings.hashing import HashingEmbedding
+from self_learning_memory.embeddings.provider import EmbeddingBatch
+from self_learning_memory.storage.factory import open_embedded
+
+pytestmark = pytest.mark.integration
+
+TASKS = [
+    "Add pagination to the GET /orders endpoint",
+    "Fix the flaky payment retry test",
+    "Write a migration adding an index on invoices",
+]
+CTX = TaskContext(domain="web-api", language="python")
+
+
+class FlakyEmbedding(HashingEmbedding):
+    """Fails while ``broken`` is set; marks long texts as truncated."""
+
+    def __init__(self, dimensions: int = 64) -> None:
+        super().__init__(dimensions)
+        self.broken = False
+
+    async def embed(self, texts: list[str]) -> EmbeddingBatch:
+        if self.broken:
+            raise CapabilityUnavailableError("The test provider is down.")
+        batch = await super().embed(texts)
+        return EmbeddingBatch(batch.vectors, [len(t) > 300 for t in texts])
+
+
+def open_memory(path: Path, embedder: HashingEmbedding | None) -> SelfLearningMemory:
+    config = MemoryConfig()
+    storage, cache = open_embedded(path, config)
+    return SelfLearningMemory(storage, config=config, cache=cache, data_dir=path, embedder=embedder)
+
+
+async def record(memory: SelfLearningMemory, tasks: Sequence[str]) -> None:
+    for task in tasks:
+        eid = await memory.start_episode(task, CTX, "code_generation")
+        await memory.log_step(
+            eid, ExecutionStep(step_number=1, tool="editor", action="edit", result=SuccessResult())
+        )
+        await memory.complete_episode(eid, SuccessOutcome(verdict="done"))
+
+
+async def test_without_a_provider_hybrid_is_lexical_and_says_so(tmp_path: Path) -> None:
+    async with SelfLearningMemory.open(tmp_path) as memory:
+        await record(memory, TASKS)
+        results = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        assert results[0].episode.task_description == TASKS[0]
+        assert results[0].components.mode == "lexical"
+        assert results[0].components.vector is None
+        assert "vector:unavailable" in results[0].provenance
+        with pytest.raises(CapabilityUnavailableError, match=r"embeddings\.provider"):
+            await memory.retrieve_relevant_context("orders", CTX, 3, mode="vector")
+
+
+async def test_hybrid_uses_vectors_written_at_completion(tmp_path: Path) -> None:
+    async with open_memory(tmp_path, HashingEmbedding(64)) as memory:
+        await record(memory, TASKS)
+        assert memory.vectors is not None
+        status = await memory.vectors.status()
+        assert (status.embedded, status.missing) == (3, 0)
+        hybrid = await memory.retrieve_relevant_context(
+            "pagination for the orders endpoint", CTX, 3
+        )
+        assert hybrid[0].episode.task_description == TASKS[0]
+        assert hybrid[0].components.mode == "hybrid"
+        assert hybrid[0].components.vector == pytest.approx(1.0)
+        assert {"fts5", "vector"} <= set(hybrid[0].provenance)
+        vector_only = await memory.retrieve_relevant_context(
+            "pagination for the orders endpoint", CTX, 3, mode="vector"
+        )
+        assert vector_only[0].components.mode == "vector"
+        assert vector_only[0].components.relevance == vector_only[0].components.vector
+
+
+async def test_provider_failure_keeps_the_episode_and_reindex_repairs(tmp_path: Path) -> None:
+    provider = FlakyEmbedding()
+    async with open_memory(tmp_path, provider) as memory:
+        provider.broken = True
+        await record(memory, TASKS[:2])  # completes despite the provider being down
+        assert memory.vectors is not None
+        assert (await memory.vectors.status()).missing == 2
+        results = await memory.retrieve_relevant_context("payment retry", CTX, 2)
+        assert "vector:error" in results[0].provenance  # hybrid fell back, and said so
+        with pytest.raises(CapabilityUnavailableError):
+            await memory.reindex_embeddings()
+        assert (await memory.vectors.status()).missing == 2  # nothing half-indexed
+        provider.broken = False
+        seen: list[tuple[int, int]] = []
+        assert (
+            await memory.reindex_embeddings(batch_size=1, progress=lambda d, t: seen.append((d, t)))
+            == 2
+        )
+        assert seen == [(1, 2), (2, 2)]
+        assert (await memory.vectors.status()).missing == 0
+
+
+async def test_dimension_change_is_detected_and_reembedded(tmp_path: Path) -> None:
+    async with open_memory(tmp_path, HashingEmbedding(64)) as memory:
+        await record(memory, TASKS)
+    async with open_memory(tmp_path, HashingEmbedding(32)) as memory:
+        assert memory.vectors is not None
+        status = await memory.vectors.status()
+        assert (status.embedded, status.missing, status.other_identities) == (0, 3, 3)
+        results = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        assert results[0].episode.task_description == TASKS[0]  # lexical still finds it
+        assert await memory.reindex_embeddings() == 3
+        results = await memory.retrieve_relevant_context("orders pagination", CTX, 3, mode="vector")
+        assert results[0].components.vector == pytest.approx(1.0)
+
+
+async def test_truncated_texts_are_reported(tmp_path: Path) -> None:
+    async with open_memory(tmp_path, FlakyEmbedding()) as memory:
+        await record(memory, ["Refactor the report generator " + "with many details " * 30])
+        results = await memory.retrieve_relevant_context("refactor report generator", CTX, 1)
+        assert "vector:episode-truncated" in results[0].provenance
+
+
+async def test_query_cache_hits_and_invalidates_on_write(tmp_path: Path) -> None:
+    async with open_memory(tmp_path, HashingEmbedding(64)) as memory:
+        await record(memory, TASKS)
+        first = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        again = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        assert memory.query_cache_hits == 1
+        assert [r.episode.episode_id for r in again] == [r.episode.episode_id for r in first]
+        again[0].episode.task_description = "mutated by the caller"
+        third = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        assert third[0].episode.task_description == TASKS[0]  # the cache hands out copies
+        await record(memory, ["Add pagination to the GET /orders endpoint, again"])
+        after = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        assert memory.query_cache_hits == 2  # the write changed the store version: a miss
+        assert len(after) == 3
+
+
+async def test_local_provider_finds_paraphrases(tmp_path: Path) -> None:
+    config = MemoryConfig(embeddings=EmbeddingsConfig(provider="local"))
+    async with SelfLearningMemory.open(tmp_path, config=config) as memory:
+        await record(memory, [*TASKS, "Speed up the slow dashboard query"])
+        results = await memory.retrieve_relevant_context(
+            "the listing of purchases returns everything at once; split it into pages",
+            CTX,
+            2,
+            mode="vector",
+        )
+        assert results[0].episode.task_description == TASKS[0]
