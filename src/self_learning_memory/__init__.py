@@ -3,6 +3,7 @@
 from .config import (
     BatchConfig,
     CacheConfig,
+    EmbeddingsConfig,
     ExtractionConfig,
     MemoryConfig,
     QueueConfig,
@@ -10,6 +11,7 @@ from .config import (
     RetrievalMode,
     StorageConfig,
 )
+from .core.known_failures import FailureWarning, KnownFailure
 from .core.memory import SelfLearningMemory
 from .core.memory_reads import MemoryStats
 from .core.retrieval import RetrievalResult, ScoreComponents
@@ -67,6 +69,7 @@ __all__ = [
     "ContextPattern",
     "DataIntegrityError",
     "DecisionPoint",
+    "EmbeddingsConfig",
     "Episode",
     "EpisodeFilters",
     "ErrorRecovery",
@@ -75,9 +78,11 @@ __all__ = [
     "ExecutionStep",
     "ExtractionConfig",
     "FailureOutcome",
+    "FailureWarning",
     "Heuristic",
     "HeuristicMatch",
     "InvalidStateError",
+    "KnownFailure",
     "MemoryConfig",
     "MemoryStats",
     "NotFoundError",

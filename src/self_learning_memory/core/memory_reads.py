@@ -18,7 +18,7 @@ from ..embeddings.index import F32
 from ..errors import CapabilityUnavailableError, NotFoundError, ValidationError
 from ..patterns.effectiveness import MIN_EFFECTIVENESS, PatternUsage
 from ..patterns.ranking import HeuristicMatch, PatternMatch, rank_heuristics, rank_patterns
-from ..patterns.types import AnyPattern, Heuristic
+from ..patterns.types import AnyPattern, ErrorRecovery, Heuristic, normalise_error
 from ..storage.backend import (
     EpisodeCandidate,
     EpisodeFilters,
@@ -28,6 +28,15 @@ from ..storage.backend import (
 )
 from ..storage.lmdb_cache import CacheStats, EpisodeCache
 from . import validation as v
+from .known_failures import (
+    FailureWarning,
+    KnownFailure,
+    failure_errors,
+    is_similar_enough,
+    recovery_applies,
+    summarise,
+    what_went_wrong,
+)
 from .learning_queue import LearningQueue, QueueStats
 from .monitoring import Monitor, OperationStats
 from .retrieval import RankMode, RetrievalResult, legacy_rank, query_terms, rank_candidates
@@ -276,6 +285,78 @@ class MemoryReads:
         if truncated:
             notes.append("vector:query-truncated")
         return vector
+
+    async def check_known_failures(
+        self,
+        task_description: str,
+        context: TaskContext | None = None,
+        limit: int = 5,
+        *,
+        task_type: TaskType | str | None = None,
+    ) -> FailureWarning:
+        """Past failed or partial episodes similar to this task, what went wrong in each, and
+        the error-recovery patterns and heuristics that address those errors."""
+        with self._timed("check_known_failures"):
+            check_limit(limit, maximum=100)
+            found: list[RetrievalResult] = []
+            for outcome in ("failure", "partial_success"):
+                found += await self.retrieve_relevant_context(
+                    task_description,
+                    context,
+                    limit,
+                    task_type=task_type,
+                    filters=EpisodeFilters(outcome=outcome),
+                )
+            found = sorted((r for r in found if is_similar_enough(r)), key=lambda r: -r.score)[
+                :limit
+            ]
+            failures = [
+                KnownFailure(
+                    episode=r.episode,
+                    score=r.score,
+                    components=r.components,
+                    provenance=r.provenance,
+                    what_went_wrong=what_went_wrong(r.episode),
+                )
+                for r in found
+            ]
+            # errors hit in similar episodes of any outcome (a success may have recovered from one)
+            similar = [
+                r
+                for r in await self.retrieve_relevant_context(
+                    task_description, context, limit, task_type=task_type
+                )
+                if is_similar_enough(r)
+            ]
+            episodes = [f.episode for f in failures] + [r.episode for r in similar]
+            errors = {normalise_error(m) for e in episodes for _, m in failure_errors(e)}
+            ctx = context or TaskContext()
+            pool = await self.storage.pattern_candidates(ctx, 200)
+            recoveries = [
+                m
+                for m in rank_patterns([(p, u.effectiveness_score) for p, u in pool], ctx, 200)
+                if isinstance(m.pattern, ErrorRecovery) and recovery_applies(m.pattern, errors)
+            ][:limit]
+            tools = {t for e in episodes for t, _ in failure_errors(e)}
+            heuristics = [
+                h
+                for h in rank_heuristics(
+                    await self.storage.heuristic_candidates(ctx, 200),
+                    ctx,
+                    200,
+                    min_confidence=0.0,
+                    min_sample_size=1,
+                )
+                if any(f"'{t}' fails with" in h.heuristic.condition for t in tools)
+                and normalise_error(h.heuristic.condition.split("fails with:", 1)[-1]) in errors
+            ][:limit]
+            return FailureWarning(
+                task_description=task_description,
+                failures=failures,
+                recoveries=recoveries,
+                heuristics=heuristics,
+                summary=summarise(failures, recoveries, heuristics),
+            )
 
     async def retrieve_relevant_patterns(
         self, context: TaskContext | None = None, limit: int = 10

@@ -4,8 +4,10 @@ Hybrid / lexical / vector modes:
 
     total = w_rel x relevance + w_ctx x context + w_out x outcome + w_rec x recency
 
-- relevance: 0.6 x bm25 (normalised to the best candidate) + 0.4 x query-term coverage; when a
-  vector similarity is given it is fused in (``vector`` component), so embeddings plug in here.
+- relevance: 0.6 x bm25 (normalised to the best candidate) + 0.4 x query-term coverage; with
+  vectors (hybrid) it is (1 - w) x that + w x cosine normalised to the best candidate, w =
+  ``vector_weight`` (0.6); in vector mode the normalised cosine alone. The ``vector`` component
+  reports the raw cosine similarity.
 - context: task type, domain, language, framework and tag overlap with the query's context,
   averaged over the fields the query sets.
 - outcome: 0.5 x outcome score (success 1, partial 0.5, failure 0) + 0.5 x reward / 2.5.
@@ -259,12 +261,14 @@ def rank_candidates(
         relevance = 0.6 * lexical + 0.4 * coverage
         vector = None
         if vector_scores is not None:
-            cosine = vector_scores.get(cand.episode_id, 0.0)
-            vector = max(cosine, 0.0) / best_vector if best_vector > 0 else 0.0
+            vector = max(vector_scores.get(cand.episode_id, 0.0), 0.0)  # cosine, reported as is
+            similarity = vector / best_vector if best_vector > 0 else 0.0  # normalised to the best
             if mode == "vector":
-                relevance = vector
+                relevance = similarity
             else:
-                relevance = (1 - config.vector_weight) * relevance + config.vector_weight * vector
+                relevance = (
+                    1 - config.vector_weight
+                ) * relevance + config.vector_weight * similarity
         ctx, matched = context_match(cand, context, task_type)
         outcome = _outcome(cand)
         recency = _recency(cand, now, config.recency_half_life_days)
