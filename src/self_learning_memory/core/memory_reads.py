@@ -39,7 +39,14 @@ from .known_failures import (
 )
 from .learning_queue import LearningQueue, QueueStats
 from .monitoring import Monitor, OperationStats
-from .retrieval import RankMode, RetrievalResult, legacy_rank, query_terms, rank_candidates
+from .retrieval import (
+    RankMode,
+    RetrievalResult,
+    ScoreComponents,
+    legacy_rank,
+    query_terms,
+    rank_candidates,
+)
 from .step_buffer import EpisodeBuffer
 from .types import Episode, TaskContext, TaskType, utc_now
 from .validation import as_task_type, as_uuid
@@ -51,6 +58,7 @@ log = logging.getLogger(__name__)
 MAX_LIMIT = 1000
 QUERY_CACHE_SIZE = 1024
 QUERY_CACHE_TTL_S = 60.0
+CachedRank = tuple[uuid.UUID, ScoreComponents, list[str]]
 
 
 class MemoryStats(BaseModel):
@@ -87,7 +95,7 @@ class MemoryReads:
     data_dir: Path | None
     _buffers: dict[uuid.UUID, EpisodeBuffer]
     vectors: VectorSearch | None
-    _query_cache: dict[tuple[object, ...], tuple[float, list[RetrievalResult]]]
+    _query_cache: dict[tuple[object, ...], tuple[float, list[CachedRank]]]
     query_cache_hits: int
 
     @contextlib.contextmanager
@@ -166,11 +174,13 @@ class MemoryReads:
             try:
                 chosen = RetrievalMode(mode or self.config.retrieval.mode)
             except ValueError:
+                allowed = ", ".join(m.value for m in RetrievalMode)
                 raise ValidationError(
-                    "mode", f"'{mode}' is not a retrieval mode", "ranked, legacy"
+                    "mode", f"'{mode}' is not a retrieval mode", allowed
                 ) from None
             filters = filters or EpisodeFilters()
             identity = self.vectors.identity if self.vectors is not None else "none"
+            version = await self.storage.data_version()
             key = (
                 task_description,
                 context.model_dump_json(),
@@ -179,19 +189,31 @@ class MemoryReads:
                 chosen,
                 filters.model_dump_json(),
                 identity,
-                await self.storage.data_version(),
+                version,
             )
             cached = self._query_cache.get(key)
             if cached is not None and time.monotonic() - cached[0] < QUERY_CACHE_TTL_S:
                 self.query_cache_hits += 1
-                return [r.model_copy(deep=True) for r in cached[1]]
+                return await self._rehydrate(cached[1])
             results = await self._retrieve(
-                task_description, context, limit, wanted_type, filters, chosen
+                task_description, context, limit, wanted_type, filters, chosen, version
             )
-            self._query_cache[key] = (time.monotonic(), results)
+            ranking = [(r.episode.episode_id, r.components, list(r.provenance)) for r in results]
+            self._query_cache[key] = (time.monotonic(), ranking)
             while len(self._query_cache) > QUERY_CACHE_SIZE:
                 self._query_cache.pop(next(iter(self._query_cache)))
-            return [r.model_copy(deep=True) for r in results]
+            return results
+
+    async def _rehydrate(self, ranking: list[CachedRank]) -> list[RetrievalResult]:
+        """Fresh result objects for a cached ranking (episodes reloaded, cheap from the cache)."""
+        episodes = {e.episode_id: e for e in await self._load([i for i, _, _ in ranking])}
+        return [
+            RetrievalResult(
+                episode=episodes[i], score=c.total, components=c.model_copy(), provenance=list(p)
+            )
+            for i, c, p in ranking
+            if i in episodes
+        ]
 
     async def _retrieve(
         self,
@@ -201,6 +223,7 @@ class MemoryReads:
         task_type: TaskType | None,
         filters: EpisodeFilters,
         mode: RetrievalMode,
+        version: int,
     ) -> list[RetrievalResult]:
         pool = min(max(self.config.retrieval.candidate_limit, limit * 3), 2000)
         terms = query_terms(query)
@@ -208,13 +231,13 @@ class MemoryReads:
         candidates: dict[uuid.UUID, EpisodeCandidate] = {}
         query_vector = None
         if mode in (RetrievalMode.HYBRID, RetrievalMode.VECTOR):
-            query_vector = await self._query_vector(query, context, mode, notes)
+            query_vector = await self._query_vector(query, context, mode, notes, version)
         if mode is not RetrievalMode.VECTOR:
             for c in await self.storage.lexical_candidates(terms, filters, pool):
                 candidates[c.episode_id] = c
         vector_scores = None
         if query_vector is not None and self.vectors is not None:
-            hits = self.vectors.index.search(query_vector, pool)
+            hits = self.vectors.index.search(query_vector, max(limit * 4, 40))
             for c in await self.storage.candidates_by_ids([i for i, _ in hits], filters):
                 known = candidates.get(c.episode_id)
                 candidates[c.episode_id] = (
@@ -262,7 +285,7 @@ class MemoryReads:
         ]
 
     async def _query_vector(
-        self, query: str, context: TaskContext, mode: RetrievalMode, notes: list[str]
+        self, query: str, context: TaskContext, mode: RetrievalMode, notes: list[str], version: int
     ) -> F32 | None:
         """The query vector, or None with a note when hybrid must fall back to lexical."""
         if self.vectors is None:
@@ -275,7 +298,7 @@ class MemoryReads:
             return None
         try:
             vector, truncated = await self.vectors.query_vector(query, context)
-            await self.vectors.refresh()
+            await self.vectors.refresh(version)
         except Exception as exc:
             if mode is RetrievalMode.VECTOR:
                 raise

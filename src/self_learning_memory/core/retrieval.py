@@ -293,7 +293,7 @@ def rank_candidates(
                 total,
             )
         )
-    scored.sort(key=lambda item: (-item.total, str(item.cand.episode_id)))
+    scored.sort(key=lambda item: (-item.total, item.cand.episode_id))
     return _mmr(scored, config, limit, mode)
 
 
@@ -366,5 +366,5 @@ def legacy_rank(
             total=total,
         )
         out.append(ScoredCandidate(cand, components, [*cand.sources, "legacy"]))
-    out.sort(key=lambda s: (-s.components.total, str(s.candidate.episode_id)))
+    out.sort(key=lambda s: (-s.components.total, s.candidate.episode_id))
     return out[:limit]

@@ -36,6 +36,7 @@ class VectorSearch:
         self.index = VectorIndex(provider.identity, provider.dimensions)
         self._queries: OrderedDict[str, tuple[F32, bool]] = OrderedDict()
         self.errors = 0
+        self._refreshed_at: int | None = None
         self.query_ms: list[float] = []
 
     @property
@@ -78,14 +79,18 @@ class VectorSearch:
             self._queries.popitem(last=False)
         return result
 
-    async def refresh(self) -> None:
-        """Load every vector of this identity written since the last refresh (any process)."""
+    async def refresh(self, store_version: int | None = None) -> None:
+        """Load every vector of this identity written since the last refresh (any process).
+        With ``store_version`` (from ``storage.data_version()``), skip when nothing changed."""
+        if store_version is not None and store_version == self._refreshed_at:
+            return
         while True:
             rows = await self.storage.embeddings_since(
                 self.identity, self.index.watermark, _REFRESH_PAGE
             )
             self.index.add(rows)
             if len(rows) < _REFRESH_PAGE:
+                self._refreshed_at = store_version
                 return
 
     async def status(self) -> EmbeddingStatus:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self, cast
 
@@ -87,24 +89,56 @@ def _where(filters: EpisodeFilters, alias: str = "") -> tuple[list[str], list[An
     return clauses, args
 
 
+_Parsed = tuple[
+    uuid.UUID,
+    str,
+    TaskType,
+    TaskContext,
+    datetime | None,
+    tuple[str, ...],
+    str | None,
+    float | None,
+]
+_PARSED: OrderedDict[str, _Parsed] = OrderedDict()
+_PARSED_MAX = 100_000
+
+
 def _candidate(row: tuple[Any, ...], lexical: float | None, source: str) -> EpisodeCandidate:
-    # Built from trusted columns this store wrote itself: no re-validation on the hot path.
-    context = TaskContext.model_construct(
-        domain=row[7],
-        language=row[8],
-        framework=row[9],
-        complexity=ComplexityLevel(row[10]),
-        tags=json.loads(row[11]),
-    )
+    """A candidate from ``_CANDIDATE_COLUMNS``. Only completed episodes are candidates and they
+    no longer change, so their parsed fields are memoised per process (bounded)."""
+    parsed = _PARSED.get(row[0])
+    if parsed is None:
+        # Built from columns this store wrote itself: no re-validation on the hot path.
+        context = TaskContext.model_construct(
+            domain=row[7],
+            language=row[8],
+            framework=row[9],
+            complexity=ComplexityLevel(row[10]),
+            tags=json.loads(row[11]),
+        )
+        parsed = (
+            uuid.UUID(row[0]),
+            row[1],
+            TaskType(row[2]),
+            context,
+            None if row[5] is None else from_us(row[5]),
+            tuple(json.loads(row[6])),
+            row[3],
+            row[4],
+        )
+        _PARSED[row[0]] = parsed
+        if len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+    eid, description, task_type, context, end_time, tools, outcome_type, reward = parsed
     return EpisodeCandidate(
-        episode_id=uuid.UUID(row[0]),
-        task_description=row[1],
-        task_type=TaskType(row[2]),
+        episode_id=eid,
+        task_description=description,
+        task_type=task_type,
         context=context,
-        outcome_type=row[3],
-        reward_total=row[4],
-        end_time=None if row[5] is None else from_us(row[5]),
-        tools=tuple(json.loads(row[6])),
+        outcome_type=outcome_type,
+        reward_total=reward,
+        end_time=end_time,
+        tools=tools,
         lexical=lexical,
         sources=(source,),
     )

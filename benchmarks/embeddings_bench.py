@@ -1,0 +1,278 @@
+"""Embedding and vector-search benchmarks (issue: hybrid retrieval).
+
+    python -m benchmarks.embeddings_bench [--quick] [--sizes 10000,100000]
+
+Prints one JSON line per result, each with a baseline measured in the same run:
+- ``embed_throughput``: texts per second of the torch-free numpy MiniLM, against the
+  sentence-transformers backend (the reference implementation) on the same texts;
+  ``model_load``: time to the first vector for both.
+- ``vector_index``: exact top-10 search over N x 384 normalised vectors with the numpy matrix
+  scan (our index) against sqlite-vec's exact KNN (``vec0``) in SQLite, same vectors and queries.
+- ``retrieve_hybrid``: retrieve_relevant_context in hybrid mode at N episodes with vectors
+  precomputed, against lexical mode on the same store; query vectors are cached per query text,
+  so the query embedding cost is reported separately (``query_embed``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from self_learning_memory import (
+    ExecutionStep,
+    FailureOutcome,
+    MemoryConfig,
+    SelfLearningMemory,
+    SuccessOutcome,
+    SuccessResult,
+    TaskContext,
+)
+from self_learning_memory.embeddings.hashing import HashingEmbedding
+from self_learning_memory.embeddings.local import LocalEmbedding
+from self_learning_memory.storage.factory import open_embedded
+
+
+def emit(result: dict[str, Any]) -> None:
+    print(json.dumps(result), flush=True)
+
+
+def stats_ms(samples_ns: list[int]) -> tuple[float, float]:
+    ms = sorted(s / 1e6 for s in samples_ns)
+    return statistics.median(ms), ms[min(len(ms) - 1, int(0.95 * len(ms)))]
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[int]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        fn()
+        out.append(time.perf_counter_ns() - start)
+    return out
+
+
+TEXTS = [
+    f"{verb} the {thing} {where}"
+    for verb in ("Add", "Fix", "Refactor", "Speed up", "Document", "Test")
+    for thing in ("orders endpoint", "payment retry", "csv import", "login form", "report query")
+    for where in ("in the billing service", "for mobile clients", "without downtime")
+]
+
+
+def bench_embedding(quick: bool) -> None:
+    texts = TEXTS[:32] if quick else TEXTS
+    for backend in ("numpy", "sentence-transformers"):
+        start = time.perf_counter()
+        model = LocalEmbedding(backend=backend)  # type: ignore[arg-type]
+        model.encode_sync(["warm up"])
+        load_s = time.perf_counter() - start
+        samples = timed(lambda m=model: m.encode_sync(texts), 3)
+        median = statistics.median(samples) / 1e9
+        emit({"name": "model_load", "backend": backend, "seconds": round(load_s, 3)})
+        emit(
+            {
+                "name": "embed_throughput",
+                "backend": backend,
+                "n": len(texts),
+                "texts_per_s": round(len(texts) / median, 1),
+                "median_ms_per_batch": round(median * 1000, 2),
+            }
+        )
+        single = timed(lambda m=model: m.encode_sync([texts[0]]), 20)
+        p50, p95 = stats_ms(single)
+        emit(
+            {
+                "name": "query_embed",
+                "backend": backend,
+                "median_ms": round(p50, 2),
+                "p95_ms": round(p95, 2),
+            }
+        )
+
+
+def bench_index(size: int, queries: int = 50) -> None:
+    rng = np.random.default_rng(7)
+    matrix = rng.standard_normal((size, 384)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    qs = matrix[rng.integers(0, size, queries)] + 0.01 * rng.standard_normal((queries, 384)).astype(
+        np.float32
+    )
+
+    def numpy_search(q: np.ndarray) -> list[int]:
+        scores = matrix @ q
+        top = np.argpartition(-scores, 9)[:10]
+        return [int(i) for i in top[np.argsort(-scores[top])]]
+
+    np_samples = [timed(lambda q=q: numpy_search(q), 1)[0] for q in qs]
+
+    import apsw
+    import sqlite_vec
+
+    conn = apsw.Connection(":memory:")
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    conn.execute("CREATE VIRTUAL TABLE v USING vec0(embedding float[384] distance_metric=cosine)")
+    with conn:
+        conn.executemany(
+            "INSERT INTO v(rowid, embedding) VALUES (?, ?)",
+            ((i + 1, matrix[i].tobytes()) for i in range(size)),
+        )
+    sql = "SELECT rowid FROM v WHERE embedding MATCH ? AND k = 10 ORDER BY distance"
+    vec_samples = [
+        timed(lambda q=q: conn.execute(sql, (q.tobytes(),)).fetchall(), 1)[0] for q in qs
+    ]
+    agree = np.mean(
+        [
+            len(
+                {r[0] - 1 for r in conn.execute(sql, (q.tobytes(),)).fetchall()}
+                & set(numpy_search(q))
+            )
+            / 10
+            for q in qs[:10]
+        ]
+    )
+    p50, p95 = stats_ms(np_samples)
+    b50, b95 = stats_ms(vec_samples)
+    emit(
+        {
+            "name": "vector_index",
+            "n": size,
+            "dims": 384,
+            "median_ms": round(p50, 3),
+            "p95_ms": round(p95, 3),
+            "baseline": "sqlite-vec vec0 exact KNN",
+            "baseline_median_ms": round(b50, 3),
+            "baseline_p95_ms": round(b95, 3),
+            "ratio": round(b50 / p50, 1),
+            "top10_agreement": round(float(agree), 3),
+        }
+    )
+
+
+VERBS = ["add", "fix", "refactor", "optimize", "document", "test", "debug", "migrate"]
+OBJECTS = [
+    "endpoint",
+    "parser",
+    "cache",
+    "login form",
+    "payment retry",
+    "csv import",
+    "index",
+    "scheduler",
+]
+QUALS = [
+    "for the orders service",
+    "in the billing module",
+    "with pagination",
+    "using redis",
+    "for large files",
+]
+DOMAINS = ["web-api", "database", "web-frontend", "testing", "devops"]
+
+
+async def build_store(path: Path, size: int) -> None:
+    rng = random.Random(11)
+    config = MemoryConfig()
+    storage, cache = open_embedded(path, config)
+    embedder = HashingEmbedding(384)
+    async with SelfLearningMemory(storage, config=config, cache=cache, embedder=embedder) as memory:
+        for n in range(size):
+            ctx = TaskContext(
+                domain=rng.choice(DOMAINS), language=rng.choice(["python", "go", "sql"])
+            )
+            desc = f"{rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(QUALS)} #{n}"
+            eid = await memory.start_episode(desc, ctx, "code_generation")
+            for i in range(1, 4):
+                step = ExecutionStep(
+                    step_number=i,
+                    tool=rng.choice(["editor", "pytest", "git"]),
+                    action="work",
+                    result=SuccessResult(),
+                )
+                await memory.log_step(eid, step)
+            outcome = (
+                SuccessOutcome(verdict="ok")
+                if rng.random() < 0.7
+                else FailureOutcome(reason="tests failed")
+            )
+            await memory.complete_episode(eid, outcome)
+
+
+async def bench_retrieval(size: int, queries: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-emb-") as tmp:
+        path = Path(tmp)
+        start = time.perf_counter()
+        await build_store(path, size)
+        build_s = time.perf_counter() - start
+        config = MemoryConfig()
+        storage, cache = open_embedded(path, config)
+        embedder = HashingEmbedding(384)
+        rng = random.Random(5)
+        texts = [
+            f"{rng.choice(VERBS)} the {rng.choice(OBJECTS)} {rng.choice(QUALS)}"
+            for _ in range(queries)
+        ]
+        async with SelfLearningMemory(
+            storage, config=config, cache=cache, embedder=embedder
+        ) as memory:
+            ctx = TaskContext(domain="web-api", language="python")
+            assert memory.vectors is not None
+            for text in texts:  # precompute query vectors and warm the index (reported separately)
+                await memory.vectors.query_vector(text, ctx)
+            await memory.vectors.refresh()
+            results: dict[str, list[int]] = {"hybrid": [], "lexical": []}
+            for i, text in enumerate(texts):
+                for mode in ("hybrid", "lexical"):
+                    memory._query_cache.clear()  # measure retrieval, not the result cache
+                    started = time.perf_counter_ns()
+                    await memory.retrieve_relevant_context(f"{text} ({i})", ctx, 10, mode=mode)
+                    results[mode].append(time.perf_counter_ns() - started)
+            p50, p95 = stats_ms(results["hybrid"])
+            b50, b95 = stats_ms(results["lexical"])
+            emit(
+                {
+                    "name": "retrieve_hybrid",
+                    "n": size,
+                    "queries": queries,
+                    "median_ms": round(p50, 3),
+                    "p95_ms": round(p95, 3),
+                    "baseline": "lexical mode, same store",
+                    "baseline_median_ms": round(b50, 3),
+                    "baseline_p95_ms": round(b95, 3),
+                    "ratio": round(p50 / b50, 2),
+                    "build_s": round(build_s, 1),
+                    "note": "vectors precomputed (hashing, 384 dims); query embedding measured in query_embed",
+                }
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", default=None, help="comma-separated store sizes for retrieval")
+    parser.add_argument("--skip-model", action="store_true", help="skip the local model benchmarks")
+    args = parser.parse_args(argv)
+    if not args.skip_model:
+        bench_embedding(args.quick)
+    for size in (10_000,) if args.quick else (10_000, 100_000):
+        bench_index(size)
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([1000] if args.quick else [10_000])
+    )
+    for size in sizes:
+        asyncio.run(bench_retrieval(size, 30 if args.quick else 100))
+
+
+if __name__ == "__main__":
+    main()
