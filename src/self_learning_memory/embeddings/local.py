@@ -49,19 +49,25 @@ def model_directory() -> Path:
     return path
 
 
-def _erf(x: F32) -> F32:
-    # Abramowitz & Stegun 7.1.26 (max error 1.5e-7): exact GELU without scipy.
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (
-        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    return cast(F32, (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32))
-
-
 def _gelu(x: F32) -> F32:
-    return cast(F32, (0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32))
+    """Exact (erf) GELU, erf by Abramowitz & Stegun 7.1.26 (max error 1.5e-7), computed in
+    place on a few buffers: numpy has no erf and scipy is not a dependency."""
+    z = np.abs(x) * np.float32(1 / math.sqrt(2.0))
+    t = 1.0 / (1.0 + np.float32(0.3275911) * z)
+    poly = t * np.float32(1.061405429)
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += np.float32(c)
+        poly *= t
+    np.square(z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    poly *= z  # 1 - erf(|x| / sqrt 2)
+    erf = np.float32(1.0) - poly
+    erf *= np.sign(x)
+    erf += np.float32(1.0)
+    erf *= x
+    erf *= np.float32(0.5)
+    return cast(F32, erf.astype(np.float32, copy=False))
 
 
 def _layer_norm(x: F32, weight: F32, bias: F32, eps: float = 1e-12) -> F32:
@@ -82,7 +88,13 @@ class _NumpyMiniLM:
                 f"The local embedding backend needs {exc.name}. Fix: {_FIX}."
             ) from exc
         raw = load_file(str(directory / "model.safetensors"))
-        self.w = {k.removeprefix("bert."): v.astype(np.float32) for k, v in raw.items()}
+        # Linear weights are stored (out, in): keep them transposed and contiguous for x @ W.
+        self.w = {
+            k.removeprefix("bert."): np.ascontiguousarray(
+                v.T if v.ndim == 2 and k.startswith(("bert.encoder.", "encoder.")) else v
+            ).astype(np.float32)
+            for k, v in raw.items()
+        }
         self.layers = 1 + max(
             int(k.split(".")[2]) for k in self.w if k.startswith("encoder.layer.")
         )
@@ -90,16 +102,19 @@ class _NumpyMiniLM:
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()
 
+    def _linear(self, x: F32, name: str) -> F32:
+        """x @ W + b over the last axis, as one 2-D matrix product."""
+        shape = x.shape
+        y = x.reshape(-1, shape[-1]) @ self.w[f"{name}.weight"] + self.w[f"{name}.bias"]
+        return cast(F32, y.reshape(*shape[:-1], y.shape[-1]))
+
     def _attention(self, x: F32, mask: F32, p: str) -> F32:
         batch, length, hidden = x.shape
         d = hidden // self.heads
 
         def project(name: str) -> F32:
-            y = (
-                x @ self.w[f"{p}.attention.self.{name}.weight"].T
-                + self.w[f"{p}.attention.self.{name}.bias"]
-            )
-            return y.reshape(batch, length, self.heads, d).transpose(0, 2, 1, 3)
+            y = self._linear(x, f"{p}.attention.self.{name}")
+            return cast(F32, y.reshape(batch, length, self.heads, d).transpose(0, 2, 1, 3))
 
         q, k, v = project("query"), project("key"), project("value")
         scores = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(d)) + mask
@@ -107,10 +122,7 @@ class _NumpyMiniLM:
         probs = np.exp(scores)
         probs /= probs.sum(-1, keepdims=True)
         ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
-        out = (
-            ctx @ self.w[f"{p}.attention.output.dense.weight"].T
-            + self.w[f"{p}.attention.output.dense.bias"]
-        )
+        out = self._linear(ctx, f"{p}.attention.output.dense")
         return _layer_norm(
             x + out,
             self.w[f"{p}.attention.output.LayerNorm.weight"],
@@ -135,10 +147,8 @@ class _NumpyMiniLM:
         for i in range(self.layers):
             p = f"encoder.layer.{i}"
             x = self._attention(x, mask, p)
-            inner = _gelu(
-                x @ w[f"{p}.intermediate.dense.weight"].T + w[f"{p}.intermediate.dense.bias"]
-            )
-            out = inner @ w[f"{p}.output.dense.weight"].T + w[f"{p}.output.dense.bias"]
+            inner = _gelu(self._linear(x, f"{p}.intermediate.dense"))
+            out = self._linear(inner, f"{p}.output.dense")
             x = _layer_norm(
                 x + out, w[f"{p}.output.LayerNorm.weight"], w[f"{p}.output.LayerNorm.bias"]
             )
