@@ -164,3 +164,15 @@ async def test_local_provider_finds_paraphrases(tmp_path: Path) -> None:
             mode="vector",
         )
         assert results[0].episode.task_description == TASKS[0]
+
+
+async def test_health_reports_the_embedding_state(tmp_path: Path) -> None:
+    async with open_memory(tmp_path, HashingEmbedding(64)) as memory:
+        await record(memory, TASKS)
+    async with open_memory(tmp_path, HashingEmbedding(32)) as memory:
+        report = (await memory.health())["embeddings"]
+        assert report.healthy
+        assert report.details["identity"] == "hashing:feature-hashing-v1:32"
+        assert (report.details["embedded"], report.details["missing"]) == (0, 3)
+        assert report.details["other_identities"] == 3
+        assert "reindex" in str(report.details["action"])

@@ -491,4 +491,36 @@ class MemoryReads:
                 reports["cache_storage"] = HealthReport(
                     "lmdb", False, (time.perf_counter() - started) * 1000, {"error": str(exc)}
                 )
+        if self.vectors is not None:
+            reports["embeddings"] = await self._embeddings_health(self.vectors)
         return reports
+
+    async def _embeddings_health(self, vectors: VectorSearch) -> HealthReport:
+        """The provider's real state: available, how many episodes have vectors, how many
+        need re-embedding (missing, or made by another model or dimension)."""
+        started = time.perf_counter()
+        details: dict[str, object] = {
+            "provider": vectors.provider.name,
+            "identity": vectors.identity,
+        }
+        healthy = True
+        try:
+            check = getattr(vectors.provider, "check_available", None)
+            if check is not None:
+                await asyncio.to_thread(check)
+            status = await vectors.status()
+            details.update(
+                embedded=status.embedded,
+                missing=status.missing,
+                other_identities=status.other_identities,
+                index_size=len(vectors.index),
+                embedding_errors=vectors.errors,
+            )
+            if status.missing or status.other_identities:
+                details["action"] = "run reindex_embeddings() to embed the missing episodes"
+            if vectors.query_ms:
+                details["query_embed_p50_ms"] = sorted(vectors.query_ms)[len(vectors.query_ms) // 2]
+        except Exception as exc:
+            healthy = False
+            details["error"] = str(exc)
+        return HealthReport("embeddings", healthy, (time.perf_counter() - started) * 1000, details)
