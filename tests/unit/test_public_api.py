@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+import pytest
+
 import self_learning_memory as slm
 
 
@@ -18,13 +20,21 @@ def test_all_has_no_duplicates_and_is_sorted() -> None:
     assert list(slm.__all__) == sorted(slm.__all__)
 
 
-def test_public_names_in_init_are_exactly_all() -> None:
-    public = {
-        name
-        for name in vars(slm)
-        if not name.startswith("_") and not isinstance(getattr(slm, name), type(slm))
-    }
-    assert public == set(slm.__all__) - {"__version__"}
+def test_exported_objects_come_from_the_package() -> None:
+    for name in slm.__all__:
+        value = getattr(slm, name)
+        if isinstance(value, type):
+            assert value.__module__.startswith("self_learning_memory."), name
+
+
+def test_dir_lists_exactly_the_public_names() -> None:
+    assert set(slm.__all__) <= set(dir(slm))
+    assert {n for n in dir(slm) if not n.startswith("_")} <= set(slm.__all__)
+
+
+def test_unknown_attribute_raises_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="NoSuchThing"):
+        getattr(slm, "NoSuchThing")  # noqa: B009
 
 
 def test_star_import_gives_all() -> None:
