@@ -1,0 +1,244 @@
+"""Ranking for retrieve_relevant_context, on in-memory candidates (no store)."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from self_learning_memory import RetrievalConfig, TaskContext, TaskType
+from self_learning_memory.core.retrieval import (
+    MAX_QUERY_TERMS,
+    context_match,
+    legacy_rank,
+    query_terms,
+    rank_candidates,
+    tokens,
+)
+from self_learning_memory.storage.backend import EpisodeCandidate
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+CFG = RetrievalConfig()
+CTX = TaskContext(domain="web-api", language="python")
+
+
+def cand(
+    n: int,
+    description: str,
+    *,
+    tools: tuple[str, ...] = ("edit",),
+    lexical: float | None = 1.0,
+    outcome: str | None = "success",
+    reward: float | None = 2.0,
+    age_days: float = 1.0,
+    context: TaskContext = CTX,
+    task_type: TaskType = TaskType.CODE_GENERATION,
+) -> EpisodeCandidate:
+    return EpisodeCandidate(
+        episode_id=uuid.UUID(int=n),
+        task_description=description,
+        task_type=task_type,
+        context=context,
+        outcome_type=outcome,
+        reward_total=reward,
+        end_time=NOW - timedelta(days=age_days),
+        tools=tools,
+        lexical=lexical,
+        sources=("lexical",),
+    )
+
+
+def rank(cands: list[EpisodeCandidate], query: str, limit: int = 10, **cfg: float):  # type: ignore[no-untyped-def]
+    config = CFG.model_copy(update=cfg)
+    return rank_candidates(
+        cands, query_terms(query), CTX, TaskType.CODE_GENERATION, config, NOW, limit
+    )
+
+
+def test_query_terms_drop_stopwords_and_repeats_and_keep_order() -> None:
+    assert query_terms("How do I add the health endpoint to the API, the API!") == [
+        "add",
+        "health",
+        "endpoint",
+        "api",
+    ]
+    assert query_terms("a b 7 x") == ["7"]  # single letters go, digits stay
+    many = " ".join(f"word{i}" for i in range(50))
+    assert len(query_terms(many)) == MAX_QUERY_TERMS
+
+
+def test_mmr_drops_near_duplicates() -> None:
+    same = "add a health endpoint to the orders service"
+    cands = [
+        cand(1, same, tools=("edit", "pytest")),
+        cand(2, same, tools=("edit", "pytest")),  # identical text and tools: similarity 1.0
+        cand(3, "migrate the billing database schema", tools=("psql",), lexical=0.5),
+    ]
+    ranked = rank(cands, "health endpoint")
+    ids = [r.candidate.episode_id.int for r in ranked]
+    assert ids == [1, 3]
+    assert ranked[0].components.diversity_penalty == 0.0
+
+
+def test_near_duplicate_above_the_threshold_is_dropped_below_it_kept() -> None:
+    base = "add health endpoint orders service api version two readiness liveness probe"
+    near = base + " quickly"  # one extra word of twelve: Jaccard 11/12 = 0.917
+    sim = len(tokens(base) & tokens(near)) / len(tokens(base) | tokens(near))
+    assert 0.9 <= sim < 0.95
+    cands = [cand(1, base, tools=()), cand(2, near, tools=(), lexical=0.99)]
+    assert [r.candidate.episode_id.int for r in rank(cands, "health endpoint")] == [1]
+    kept = rank(cands, "health endpoint", duplicate_threshold=0.95)
+    assert [r.candidate.episode_id.int for r in kept] == [1, 2]
+    assert kept[1].components.diversity_penalty == pytest.approx((1 - CFG.mmr_lambda) * sim)
+
+
+def test_mmr_prefers_a_diverse_result_over_a_similar_one() -> None:
+    cands = [
+        cand(1, "add health endpoint orders service", tools=("edit",)),
+        cand(2, "add health endpoint orders api", tools=("edit",), lexical=0.95),
+        cand(3, "add readiness probe", tools=("kubectl",), lexical=0.9),
+    ]
+    by_score = rank(cands, "add health endpoint", mmr_lambda=1.0)
+    by_mmr = rank(cands, "add health endpoint", mmr_lambda=0.5)
+    assert [r.candidate.episode_id.int for r in by_score] == [1, 2, 3]
+    assert [r.candidate.episode_id.int for r in by_mmr] == [1, 3, 2]
+    penalised = by_mmr[2].components
+    assert penalised.diversity_penalty > 0.0
+
+
+def test_score_components_sum_to_total_and_stay_in_range() -> None:
+    cands = [
+        cand(1, "add health endpoint", reward=2.5, age_days=0),
+        cand(2, "fix login bug", outcome="failure", reward=0.3, age_days=30, lexical=0.2),
+        cand(3, "health dashboard", outcome="partial_success", reward=None, lexical=None),
+    ]
+    for r in rank(cands, "add health endpoint"):
+        c = r.components
+        assert c.mode == "lexical"
+        for value in (c.relevance, c.lexical, c.term_coverage, c.context, c.outcome, c.recency):
+            assert 0.0 <= value <= 1.0
+        assert c.relevance == pytest.approx(0.6 * c.lexical + 0.4 * c.term_coverage)
+        assert c.total == pytest.approx(
+            CFG.weight_relevance * c.relevance
+            + CFG.weight_context * c.context
+            + CFG.weight_outcome * c.outcome
+            + CFG.weight_recency * c.recency
+        )
+        assert r.provenance[0] == "lexical"
+    top = rank(cands, "add health endpoint")[0]
+    assert top.candidate.episode_id.int == 1
+    assert top.components.lexical == 1.0  # normalised to the best bm25
+    assert top.components.term_coverage == 1.0
+    assert top.components.outcome == pytest.approx(1.0)  # success, reward 2.5
+    assert top.components.recency == pytest.approx(1.0)
+    assert "context:domain" in top.provenance
+
+
+def test_recency_halves_every_half_life_and_outcome_mixes_reward() -> None:
+    [r] = rank([cand(1, "x", age_days=30, outcome="failure", reward=1.25)], "x")
+    assert r.components.recency == pytest.approx(0.5)
+    assert r.components.outcome == pytest.approx(0.5 * 0.0 + 0.5 * 0.5)
+    [p] = rank([cand(1, "x", outcome="partial_success", reward=10.0)], "x")
+    assert p.components.outcome == pytest.approx(0.5 * 0.5 + 0.5 * 1.0)  # reward part capped
+
+
+def test_context_match_weights_the_fields_the_query_sets() -> None:
+    query = TaskContext(domain="web-api", language="Python", framework="fastapi", tags=["a", "b"])
+    other = cand(1, "x", context=TaskContext(domain="web-api", language="python", tags=["b"]))
+    score, matched = context_match(other, query, TaskType.DEBUGGING)
+    # domain 0.3 + task type 0 + language 0.2 + framework 0 + tags 0.2 x 1/2, over weight 1.0
+    assert score == pytest.approx(0.6)
+    assert matched == ["context:domain", "context:language", "context:tags"]
+    score, matched = context_match(other, TaskContext(domain="cli"), None)
+    assert (score, matched) == (0.0, [])
+
+
+def test_vector_mode_uses_the_normalised_cosine() -> None:
+    cands = [cand(1, "alpha", lexical=1.0), cand(2, "beta", lexical=0.1)]
+    scores = {uuid.UUID(int=1): 0.2, uuid.UUID(int=2): 0.8}
+    ranked = rank_candidates(
+        cands, ["alpha"], CTX, None, CFG, NOW, 10, vector_scores=scores, mode="vector"
+    )
+    assert [r.candidate.episode_id.int for r in ranked] == [2, 1]
+    assert ranked[0].components.relevance == pytest.approx(1.0)
+    assert ranked[0].components.vector == pytest.approx(0.8)
+    assert ranked[1].components.relevance == pytest.approx(0.25)
+    hybrid = rank_candidates(
+        cands, ["alpha"], CTX, None, CFG, NOW, 10, vector_scores=scores, mode="hybrid"
+    )
+    one = next(r for r in hybrid if r.candidate.episode_id.int == 1).components
+    assert one.mode == "hybrid"
+    lexical_part = 0.6 * one.lexical + 0.4 * one.term_coverage
+    assert one.relevance == pytest.approx(0.4 * lexical_part + 0.6 * 0.25)
+
+
+def test_limit_and_empty_input() -> None:
+    cands = [cand(i, f"task number {i} topic{i}") for i in range(1, 21)]
+    assert len(rank(cands, "task", limit=5)) == 5
+    assert rank([], "task") == []
+    assert legacy_rank([], "task", CTX, 5) == []
+
+
+def test_legacy_mode_reproduces_the_reference_score() -> None:
+    far = TaskContext(domain="cli")
+    cands = [
+        cand(1, "Add health endpoint to orders", reward=2.0),
+        cand(2, "Write docs", context=far, reward=3.0),  # no shared context, no word: dropped
+        cand(3, "Health check for the CLI", context=far, reward=1.0),
+    ]
+    ranked = legacy_rank(cands, "add health endpoint", CTX, 10)
+    assert [r.candidate.episode_id.int for r in ranked] == [1, 3]
+    top = ranked[0].components
+    assert top.mode == "legacy"
+    # 0.3 x reward + min(0.4, domain 0.4 + language 0.3) + 0.3 x (2 long words found / 3 words)
+    assert top.total == pytest.approx(0.3 * 2.0 + 0.4 + 0.3 * 2 / 3)
+    low = ranked[1].components
+    assert low.total == pytest.approx(0.3 * 1.0 + 0.0 + 0.3 * 1 / 3)
+    assert ranked[0].provenance[-1] == "legacy"
+    assert len(legacy_rank(cands, "add health endpoint", CTX, 1)) == 1
+
+
+candidate_lists = st.lists(
+    st.builds(
+        cand,
+        st.integers(1, 10**6),
+        st.lists(
+            st.sampled_from(["add", "health", "fix", "login", "db", "api", "test"]),
+            min_size=1,
+            max_size=6,
+        ).map(" ".join),
+        tools=st.lists(st.sampled_from(["edit", "pytest", "git", "psql"]), max_size=3).map(tuple),
+        lexical=st.none() | st.floats(0, 20),
+        outcome=st.sampled_from(["success", "partial_success", "failure", None]),
+        reward=st.none() | st.floats(0, 3.2),
+        age_days=st.floats(0, 400),
+    ),
+    max_size=25,
+    unique_by=lambda c: c.episode_id,
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(candidate_lists, st.randoms(use_true_random=False), st.integers(1, 10))
+def test_ranking_is_stable_under_input_order(
+    cands: list[EpisodeCandidate],
+    rnd,
+    limit: int,  # type: ignore[no-untyped-def]
+) -> None:
+    first = rank(cands, "add health api", limit)
+    shuffled = list(cands)
+    rnd.shuffle(shuffled)
+    second = rank(shuffled, "add health api", limit)
+    assert [r.candidate.episode_id for r in first] == [r.candidate.episode_id for r in second]
+    assert len(first) <= limit
+    assert len({r.candidate.episode_id for r in first}) == len(first)
+    for r in first:
+        assert math.isfinite(r.components.total)
+        assert 0.0 <= r.components.diversity_penalty <= 1.0
+    by_score = rank(cands, "add health api", limit, mmr_lambda=1.0)
+    totals = [r.components.total for r in by_score]
+    assert totals == sorted(totals, reverse=True)
