@@ -283,6 +283,11 @@ async def load_all(memory: SelfLearningMemory) -> list[Episode]:
             return out
 
 
+async def _cache_counts(memory: SelfLearningMemory) -> tuple[int, int]:
+    cache = (await memory.stats()).cache
+    return (0, 0) if cache is None else (cache.hits, cache.misses)
+
+
 async def bench_retrieve(
     size: int, queries: int = 100, limit: int = 5, complete_at_size: int = 50
 ) -> list[Record]:
@@ -298,6 +303,8 @@ async def bench_retrieve(
             load_s = time.perf_counter() - started
             asked = synthetic.queries(queries + 10)
             samples: dict[str, list[int]] = {"lexical": [], "legacy": [], "fullscan": []}
+            empty = 0
+            before = await _cache_counts(memory)
             for i, (text, ctx) in enumerate(asked):
                 for mode in (RetrievalMode.LEXICAL, RetrievalMode.LEGACY):
                     memory._query_cache.clear()  # measure retrieval, not the result cache
@@ -306,11 +313,20 @@ async def bench_retrieve(
                     elapsed = time.perf_counter_ns() - start
                     if i >= 10:  # the first ten queries warm up
                         samples[mode.value].append(elapsed)
-                    assert found, f"no result for {text!r}"
+                    empty += not found
                 elapsed = timed_ns(upstream_full_scan, everything, text, ctx, limit)
                 if i >= 10:
                     samples["fullscan"].append(elapsed)
-            extra = {"n": size, "queries": queries, "limit": limit, "build_s": round(build_s, 1)}
+            after = await _cache_counts(memory)
+            hits, misses = after[0] - before[0], after[1] - before[1]
+            extra = {
+                "n": size,
+                "queries": queries,
+                "limit": limit,
+                "build_s": round(build_s, 1),
+                "empty_results": empty,
+                "cache_hit_rate": round(hits / (hits + misses), 2) if hits + misses else None,
+            }
             lexical = samples["lexical"]
             out.append(
                 emit(
