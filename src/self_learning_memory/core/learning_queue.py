@@ -26,6 +26,7 @@ from ..storage.backend import StorageBackend
 __all__ = ["LearningQueue", "QueueStats"]
 
 log = logging.getLogger(__name__)
+STOP_GRACE_S = 10.0
 
 
 class QueueStats(BaseModel):
@@ -60,11 +61,17 @@ class LearningQueue:
             task = asyncio.create_task(self._worker(f"{self._name}-{i}"), name=f"learning-{i}")
             self._workers.append(task)
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Claim no new job, let the jobs in flight finish (up to ``grace_s``), then cancel.
+
+        Cancelling a worker mid-job would leave its claim in the store, and no process could
+        learn from that episode until ``claim_timeout_s`` had passed."""
         self._stopping = True
         self._wake.set()
-        for task in self._workers:
-            task.cancel()
+        if self._workers:
+            _done, pending = await asyncio.wait(self._workers, timeout=grace_s)
+            for task in pending:
+                task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers.clear()
 
@@ -86,6 +93,8 @@ class LearningQueue:
                 log.exception("learning worker %s could not claim a job", name)
                 episode_id = None
             if episode_id is None:
+                if self._stopping:
+                    break
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=poll)
