@@ -72,7 +72,7 @@ def check_text(
 ) -> None:
     """Non-empty (unless allowed), no NUL byte, at most ``max_bytes`` of UTF-8."""
     if not allow_empty and not value.strip():
-        raise ValidationError(field, "must not be empty")
+        raise ValidationError(field, "must not be empty", "at least 1 non-blank character")
     if "\x00" in value:
         raise ValidationError(field, "must not contain a NUL character")
     size = _size(value)
@@ -144,9 +144,13 @@ def check_step(step: ExecutionStep, field: str = "step") -> None:
             max_bytes=MAX_OBSERVATION_LEN,
             allow_empty=True,
         )
-    _check_artifact_values(f"{field}.parameters", step.parameters)
     try:
+        _check_artifact_values(f"{field}.parameters", step.parameters)
         encoded = json.dumps(step.parameters, ensure_ascii=False, default=str)
+    except RecursionError:
+        raise ValidationError(
+            f"{field}.parameters", "refers to itself or is nested too deeply"
+        ) from None
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{field}.parameters", f"is not JSON-serialisable ({exc})") from exc
     if _size(encoded) > MAX_ARTIFACT_SIZE:
