@@ -67,7 +67,11 @@ class MemoryStats(BaseModel):
     in_progress: int
     steps: int
     buffered_steps: int
+    outcomes: dict[str, int]
     patterns: int
+    pattern_occurrences: int
+    pattern_success_rate: float
+    pattern_effectiveness: float
     heuristics: int
     storage_bytes: int
     learning_queue: QueueStats | None
@@ -431,6 +435,13 @@ class MemoryReads:
         check_offset(offset)
         return await self.storage.list_patterns(filters or PatternFilters(), limit, offset)
 
+    async def pattern_evidence(
+        self, pattern_ids: list[uuid.UUID], per_pattern: int = 5
+    ) -> dict[uuid.UUID, list[uuid.UUID]]:
+        """For each pattern, the newest episodes it was learned from (at most ``per_pattern``)."""
+        check_limit(per_pattern, "per_pattern", 100)
+        return await self.storage.pattern_episodes(pattern_ids, per_pattern)
+
     async def record_pattern_application(self, pattern_id: uuid.UUID | str, success: bool) -> None:
         """Feedback: a pattern was applied and worked (or not). Feeds its effectiveness."""
         pid = (await self.get_pattern(pattern_id))[0].id
@@ -464,7 +475,11 @@ class MemoryReads:
             in_progress=s.episodes - s.completed,
             steps=s.steps,
             buffered_steps=sum(len(b.steps) for b in self._buffers.values()),
+            outcomes=dict(s.outcomes),
             patterns=s.patterns,
+            pattern_occurrences=s.pattern_occurrences,
+            pattern_success_rate=s.pattern_success_rate,
+            pattern_effectiveness=s.pattern_effectiveness,
             heuristics=s.heuristics,
             storage_bytes=s.size_bytes,
             learning_queue=None if self.queue is None else await self.queue.stats(),

@@ -147,6 +147,10 @@ class StorageStats:
     heuristics: int
     learning_queue_depth: int
     size_bytes: int
+    pattern_occurrences: int = 0  # sum of occurrence counts: how often patterns were seen
+    pattern_success_rate: float = 0.0  # mean over stored patterns
+    pattern_effectiveness: float = 0.0  # mean over stored patterns
+    outcomes: dict[str, int] = field(default_factory=dict)  # completed episodes per outcome type
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,9 @@ class StorageBackend(Protocol):
     async def record_pattern_use(
         self, pattern_ids: list[uuid.UUID], *, applied: bool, success: bool
     ) -> None: ...
+    async def pattern_episodes(
+        self, pattern_ids: list[uuid.UUID], per_pattern: int
+    ) -> dict[uuid.UUID, list[uuid.UUID]]: ...
     async def decay_patterns(self, *, force: bool, min_effectiveness: float) -> dict[str, int]: ...
     async def heuristic_candidates(self, context: TaskContext, limit: int) -> list[Heuristic]: ...
     async def get_heuristic(self, heuristic_id: uuid.UUID) -> Heuristic | None: ...

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import platformdirs
-
 from ..config import MemoryConfig
+from ..paths import resolve_data_dir
 from .lmdb_cache import EpisodeCache
 from .sqlite import SQLiteStorage
 
@@ -15,16 +13,6 @@ __all__ = ["DB_FILENAME", "open_embedded", "resolve_data_dir"]
 
 DB_FILENAME = "memory.db"
 CACHE_DIRNAME = "cache"
-
-
-def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """The argument, else ``$MEMORY_DATA_DIR``, else the user's data directory."""
-    if data_dir is not None:
-        return Path(data_dir).expanduser()
-    env = os.environ.get("MEMORY_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir("self-learning-memory", appauthor=False))
 
 
 def open_embedded(

