@@ -69,8 +69,13 @@ def result(
     baseline: str,
     base: Sequence[int],
     target_ms: float | None,
+    *,
+    cpu: Sequence[int] = (),
+    base_cpu: Sequence[int] = (),
     **extra: Any,
 ) -> Record:
+    """One result. ``cpu``/``base_cpu``: process CPU time per call (all threads), which
+    other processes competing for the cores inflate far less than wall-clock time."""
     p50, p95 = stats_ms(ours)
     b50, b95 = stats_ms(base)
     record: Record = {"name": name, **extra, "samples": len(ours)}
@@ -82,6 +87,10 @@ def result(
         baseline_p95_ms=round(b95, 4),
         ratio=round(p50 / b50, 2) if b50 > 0 else None,
     )
+    if cpu:
+        record["cpu_median_ms"] = round(stats_ms(cpu)[0], 4)
+    if base_cpu:
+        record["baseline_cpu_median_ms"] = round(stats_ms(base_cpu)[0], 4)
     if target_ms is not None:
         record.update(target_ms=target_ms, target_met=p50 <= target_ms)
     return record
@@ -104,6 +113,13 @@ def timed_ns(fn: Any, *args: Any) -> int:
     start = time.perf_counter_ns()
     fn(*args)
     return time.perf_counter_ns() - start
+
+
+def timed_cpu_ns(fn: Any, *args: Any) -> tuple[int, int]:
+    """Wall-clock and process CPU nanoseconds of one call."""
+    start, cpu = time.perf_counter_ns(), time.process_time_ns()
+    fn(*args)
+    return time.perf_counter_ns() - start, time.process_time_ns() - cpu
 
 
 # -- log_step ------------------------------------------------------------------------------
@@ -164,17 +180,19 @@ async def bench_log_step(count: int = 200, seed: int = 1) -> list[Record]:
 # -- complete_episode ----------------------------------------------------------------------
 async def _complete_many(
     memory: SelfLearningMemory, corpus: list[synthetic.SyntheticEpisode], base: sqlite3.Connection
-) -> tuple[list[int], list[int], list[int]]:
+) -> tuple[list[int], list[int], list[int], list[int]]:
     ours: list[int] = []
+    cpu: list[int] = []
     theirs: list[int] = []
     learn_ns: list[int] = []
     for ep in corpus:
         eid = await memory.start_episode(ep.description, ep.context, ep.task_type)
         for step in ep.steps:
             await memory.log_step(eid, step)
-        start = time.perf_counter_ns()
+        start, cpu_start = time.perf_counter_ns(), time.process_time_ns()
         final = await memory.complete_episode(eid, ep.outcome)
         ours.append(time.perf_counter_ns() - start)
+        cpu.append(time.process_time_ns() - cpu_start)
 
         def store(episode: Episode = final) -> None:
             e = str(episode.episode_id)
@@ -191,7 +209,7 @@ async def _complete_many(
         theirs.append(timed_ns(store))
         bare = final.model_copy(update={"reward": None, "reflection": None})
         learn_ns.append(timed_ns(learn, bare, memory.config.extraction))
-    return ours, theirs, learn_ns
+    return ours, cpu, theirs, learn_ns
 
 
 BASELINE_COMPLETE = "stdlib sqlite3 transaction storing the episode JSON and its step rows"
@@ -203,7 +221,7 @@ async def bench_complete(count: int = 200, seed: int = 2) -> list[Record]:
     with tempfile.TemporaryDirectory(prefix="bench-complete-") as tmp:
         base = baseline_db(Path(tmp) / "baseline.db")
         async with SelfLearningMemory.open(Path(tmp) / "store") as memory:
-            ours, theirs, learn_ns = await _complete_many(memory, corpus, base)
+            ours, cpu, theirs, learn_ns = await _complete_many(memory, corpus, base)
             stats = await memory.stats()
         base.close()
     return [
@@ -214,6 +232,7 @@ async def bench_complete(count: int = 200, seed: int = 2) -> list[Record]:
                 BASELINE_COMPLETE,
                 theirs,
                 TARGET_COMPLETE_MS,
+                cpu=cpu,
                 store_episodes=0,
                 n=count,
                 steps_mean=round(statistics.mean(len(e.steps) for e in corpus), 1),
@@ -303,20 +322,23 @@ async def bench_retrieve(
             load_s = time.perf_counter() - started
             asked = synthetic.queries(queries + 10)
             samples: dict[str, list[int]] = {"lexical": [], "legacy": [], "fullscan": []}
+            cpu: dict[str, list[int]] = {"lexical": [], "legacy": [], "fullscan": []}
             empty = 0
             before = await _cache_counts(memory)
             for i, (text, ctx) in enumerate(asked):
                 for mode in (RetrievalMode.LEXICAL, RetrievalMode.LEGACY):
                     memory._query_cache.clear()  # measure retrieval, not the result cache
-                    start = time.perf_counter_ns()
+                    start, cpu_start = time.perf_counter_ns(), time.process_time_ns()
                     found = await memory.retrieve_relevant_context(text, ctx, limit, mode=mode)
                     elapsed = time.perf_counter_ns() - start
                     if i >= 10:  # the first ten queries warm up
                         samples[mode.value].append(elapsed)
+                        cpu[mode.value].append(time.process_time_ns() - cpu_start)
                     empty += not found
-                elapsed = timed_ns(upstream_full_scan, everything, text, ctx, limit)
+                wall, used = timed_cpu_ns(upstream_full_scan, everything, text, ctx, limit)
                 if i >= 10:
-                    samples["fullscan"].append(elapsed)
+                    samples["fullscan"].append(wall)
+                    cpu["fullscan"].append(used)
             after = await _cache_counts(memory)
             hits, misses = after[0] - before[0], after[1] - before[1]
             extra = {
@@ -336,6 +358,8 @@ async def bench_retrieve(
                         "legacy score mode, same store and queries",
                         samples["legacy"],
                         TARGET_RETRIEVE_MS,
+                        cpu=cpu["lexical"],
+                        base_cpu=cpu["legacy"],
                         mode="lexical",
                         **extra,
                     )
@@ -349,6 +373,8 @@ async def bench_retrieve(
                         "upstream-style full scan: all episodes in memory, scored in Python",
                         samples["fullscan"],
                         TARGET_RETRIEVE_MS,
+                        cpu=cpu["lexical"],
+                        base_cpu=cpu["fullscan"],
                         mode="lexical",
                         fullscan_load_s=round(load_s, 2),
                         **extra,
@@ -359,7 +385,7 @@ async def bench_retrieve(
                 with tempfile.TemporaryDirectory(prefix="bench-complete-base-") as btmp:
                     base = baseline_db(Path(btmp) / "baseline.db")
                     corpus = synthetic.episodes(complete_at_size, seed=size + 17)
-                    ours, theirs, learn_ns = await _complete_many(memory, corpus, base)
+                    ours, cpu, theirs, learn_ns = await _complete_many(memory, corpus, base)
                     base.close()
                 out.append(
                     emit(
@@ -369,6 +395,7 @@ async def bench_retrieve(
                             BASELINE_COMPLETE,
                             theirs,
                             TARGET_COMPLETE_MS,
+                            cpu=cpu,
                             store_episodes=size,
                             n=complete_at_size,
                             learn_median_ms=round(stats_ms(learn_ns)[0], 3),
