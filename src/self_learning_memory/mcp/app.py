@@ -8,12 +8,14 @@ store before it exits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import logging.handlers
 import os
 import secrets
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -139,12 +141,22 @@ def resolve_token(args: argparse.Namespace) -> str | None:
     return token
 
 
-async def _watch_signals(scope: anyio.CancelScope) -> None:
+async def _exit_on_signal(service: MemoryService) -> None:
+    """SIGTERM or SIGINT: flush buffered steps, close the store, exit 0. (Exiting directly:
+    the SDK reads stdin in a worker thread that no cancellation can interrupt.)"""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             log.info("received %s: shutting down", signal.Signals(signum).name)
-            scope.cancel()
-            return
+            code = 0
+            with anyio.CancelScope(shield=True):
+                try:
+                    await service.close()
+                except Exception:
+                    log.exception("could not close the memory cleanly")
+                    code = 1
+            logging.shutdown()
+            sys.stdout.flush()
+            os._exit(code)
 
 
 async def serve_stdio(server: MemoryMCPServer, service: MemoryService) -> None:
@@ -158,7 +170,7 @@ async def serve_stdio(server: MemoryMCPServer, service: MemoryService) -> None:
     )
     try:
         async with anyio.create_task_group() as group:
-            group.start_soon(_watch_signals, group.cancel_scope)
+            group.start_soon(_exit_on_signal, service)
             await server.run_stdio_async()
             group.cancel_scope.cancel()
     finally:
@@ -170,6 +182,20 @@ async def serve_http(
     server: MemoryMCPServer, service: MemoryService, args: argparse.Namespace, token: str
 ) -> None:
     import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn's graceful shutdown on SIGTERM/SIGINT, without re-raising the signal
+        afterwards (which would kill the process before the store is closed)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            handled = (signal.SIGINT, signal.SIGTERM)
+            originals = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in originals.items():
+                    signal.signal(sig, handler)
 
     app = BearerTokenMiddleware(
         server.streamable_http_app(streamable_http_path=args.path, host=args.host), token
@@ -185,7 +211,7 @@ async def serve_http(
     )
     service.warm_up()
     try:
-        await uvicorn.Server(config).serve()
+        await GracefulServer(config).serve()
     finally:
         with anyio.CancelScope(shield=True):
             await service.close()
