@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import uuid
 import zlib
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from self_learning_memory import (
     MemoryConfig,
     NotFoundError,
     SelfLearningMemory,
+    StorageUnavailableError,
     SuccessOutcome,
     SuccessResult,
     TaskContext,
@@ -205,3 +207,22 @@ async def test_delete_in_another_process_is_seen_through_the_shared_cache(tmp_pa
         cache.put(gone)  # this process's stale copy cannot come back either
         assert cache.get(gone.episode_id) is None
         assert await memory.get_episode(kept.episode_id) == kept
+
+
+def sqlite_threads() -> int:
+    return sum(t.name.startswith("sqlite") for t in threading.enumerate())
+
+
+async def test_second_open_of_a_data_dir_in_one_process_is_a_typed_error(tmp_path: Path) -> None:
+    """Regression: LMDB refuses a second environment on one path per process; that escaped as a
+    raw ``lmdb.Error`` and left the second memory's SQLite connection and thread open."""
+    async with SelfLearningMemory.open(tmp_path) as first:
+        episode = await record(first, "Pod restarts after the deploy")
+        threads = sqlite_threads()
+        second = SelfLearningMemory.open(tmp_path)
+        with pytest.raises(StorageUnavailableError, match="cache"):
+            await second.start()
+        assert sqlite_threads() == threads  # nothing leaked
+        assert await first.get_episode(episode.episode_id) == episode  # unaffected
+    async with SelfLearningMemory.open(tmp_path) as later:  # free again once closed
+        assert await later.get_episode(episode.episode_id) == episode

@@ -105,7 +105,11 @@ class SelfLearningMemory(MemoryReads):
             return
         await self.storage.initialize()
         if self.cache is not None:
-            await asyncio.to_thread(self.cache.open)
+            try:
+                await asyncio.to_thread(self.cache.open)
+            except BaseException:
+                await self.storage.close()  # do not leak the open database
+                raise
         batch = self.config.batch
         if batch is not None and batch.auto_flush:
             self._flusher = asyncio.create_task(self._flush_loop(), name="step-flusher")

@@ -24,6 +24,7 @@ import lmdb
 import pydantic
 
 from ..core.types import Episode
+from ..errors import StorageUnavailableError
 
 __all__ = ["CacheStats", "EpisodeCache"]
 
@@ -92,14 +93,20 @@ class EpisodeCache:
     def open(self) -> None:
         """Open (creating if needed) the LMDB environment. Blocking: call it off the loop."""
         self.path.mkdir(parents=True, exist_ok=True)
-        self._env = lmdb.open(
-            str(self.path),
-            map_size=self._map_size,
-            max_dbs=8,
-            sync=False,  # a cache: the OS keeps it across a process crash, SQL is the truth
-            metasync=False,
-            max_readers=256,
-        )
+        try:
+            self._env = lmdb.open(
+                str(self.path),
+                map_size=self._map_size,
+                max_dbs=8,
+                sync=False,  # a cache: the OS keeps it across a process crash, SQL is the truth
+                metasync=False,
+                max_readers=256,
+            )
+        except lmdb.Error as exc:  # e.g. the same data directory opened twice in one process
+            raise StorageUnavailableError(
+                f"Cannot open the cache {self.path}: {exc} Open one memory per data directory "
+                "in a process and share it."
+            ) from exc
         self._items = self._env.open_db(b"items")
         self._lru = self._env.open_db(b"lru")  # seq -> key
         self._seqs = self._env.open_db(b"seqs")  # key -> seq
