@@ -1,0 +1,64 @@
+"""The server object in process (the SDK's in-memory client): a crash inside a tool is an error
+result and the server keeps serving; the tool reference in docs/mcp.md is what tools/list says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from self_learning_memory.mcp.reference import BEGIN, END, render_reference, tool_schemas
+from self_learning_memory.mcp.server import ServerSettings, build_server
+
+from .tools import call, ok
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "mcp.md"
+
+
+async def test_a_crash_inside_a_tool_is_an_error_result_and_the_server_lives_on(
+    tmp_path: Path,
+) -> None:
+    server, service = build_server(ServerSettings(data_dir=tmp_path))
+
+    async def explode() -> str:
+        raise RuntimeError("secret internals")
+
+    server.add_tool(explode, name="explode")
+    try:
+        async with Client(server) as c:
+            is_error, text = await call(c, "explode", {})
+            assert is_error
+            assert text.startswith("internal_error: tool 'explode' failed unexpectedly")
+            assert "RuntimeError" in text
+            assert "secret internals" not in text  # the crash's text stays in the server log
+            assert (await ok(c, "list_episodes", {}))["total"] == 0
+            metrics = await ok(c, "get_metrics", {"metric_type": "performance"})
+            assert metrics["performance"]["tools"]["explode"]["errors"] == 1
+            assert metrics["performance"]["error_rate"] > 0
+    finally:
+        await service.close()
+
+
+async def test_docs_reference_matches_tools_list() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    assert BEGIN in text
+    assert END in text
+    documented = text[text.index(BEGIN) : text.index(END) + len(END)]
+    assert documented == render_reference(await tool_schemas()), (
+        "docs/mcp.md is out of date: regenerate the block with "
+        "python -m self_learning_memory.mcp.reference"
+    )
+    # every tool also has hand-written notes on its result and errors
+    for tool in await tool_schemas():
+        assert re.search(rf"^#### `{tool['name']}` returns", text, re.M), tool["name"]
+
+
+@pytest.mark.parametrize(
+    "client_name", ["Claude Desktop", "Claude Code", "Cursor"], ids=lambda s: s.replace(" ", "")
+)
+def test_readme_shows_client_configuration(client_name: str) -> None:
+    readme = (DOC.parents[1] / "README.md").read_text(encoding="utf-8")
+    assert client_name in readme
+    assert "memory-mcp" in readme
