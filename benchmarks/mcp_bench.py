@@ -80,7 +80,8 @@ def time_initialize(data_dir: Path) -> float:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     proc.stdin.write((json.dumps(INIT) + "\n").encode())
     proc.stdin.flush()
     line = proc.stdout.readline()
