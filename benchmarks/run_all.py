@@ -119,7 +119,7 @@ def summary(records: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     parser.add_argument("--sizes", default=None, help="foundation retrieval store sizes")
     parser.add_argument("--episodes", type=int, default=None, help="log/complete episodes")
     parser.add_argument("--queries", type=int, default=None, help="timed queries per size")
