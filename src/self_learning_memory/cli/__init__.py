@@ -1,0 +1,1 @@
+"""``memory-cli``: the person's door to the memory (typer + rich)."""

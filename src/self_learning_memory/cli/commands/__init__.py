@@ -1,0 +1,1 @@
+"""Command groups of memory-cli, one module each."""

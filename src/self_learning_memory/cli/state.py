@@ -1,0 +1,185 @@
+"""What every command shares: the global options, the configuration, opening the memory, and
+turning errors into one line, a hint and a documented exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import typer
+
+from ..errors import SelfLearningMemoryError
+from .output import print_error
+
+if TYPE_CHECKING:
+    from ..config import MemoryConfig
+    from ..core.memory import SelfLearningMemory
+
+__all__ = ["EXIT_CODES", "CliState", "fail", "get_state", "run_with_memory"]
+
+T = TypeVar("T")
+
+# One exit code per error class (docs/cli.md). 2 is click's usage error.
+EXIT_CODES: dict[str, int] = {
+    "ok": 0,
+    "internal_error": 1,
+    "usage_error": 2,
+    "validation_error": 3,
+    "not_found": 4,
+    "invalid_state": 5,
+    "configuration_error": 6,
+    "storage_error": 7,
+    "storage_unavailable": 8,
+    "timeout": 9,
+    "capability_unavailable": 10,
+    "interrupted": 130,
+}
+
+HINTS: dict[str, str] = {
+    "validation_error": "check the value against the limit above (see --help)",
+    "not_found": "list existing ids with `memory-cli episode list` or `memory-cli pattern list`",
+    "invalid_state": "view the object with `memory-cli episode view ID` to see its state",
+    "configuration_error": "run `memory-cli config validate` to see every problem in the config",
+    "storage_error": "run `memory-cli storage verify` to check the store",
+    "storage_unavailable": "another process may hold a long write; retry, or run "
+    "`memory-cli storage health`",
+    "circuit_open": "the primary store is failing; see `memory-cli health check`",
+    "data_integrity": "run `memory-cli storage verify`; restore from a backup if it fails",
+    "timeout": "retry; if it keeps happening see `memory-cli health check`",
+    "capability_unavailable": "install the extra named above",
+}
+
+log = logging.getLogger("self_learning_memory.cli")
+
+
+@dataclass
+class CliState:
+    """The global options of one invocation."""
+
+    config_path: Path | None = None
+    format: str = "human"
+    verbose: bool = False
+    dry_run: bool = False
+    no_color: bool = False
+    data_dir: Path | None = None
+    _config: MemoryConfig | None = field(default=None, repr=False)
+
+    def memory_config(self) -> MemoryConfig:
+        """The memory's configuration (defaults until the configuration file system says
+        otherwise)."""
+        if self._config is None:
+            from ..config import MemoryConfig
+
+            self._config = MemoryConfig()
+        return self._config
+
+    def default_format(self) -> str:
+        """``$MEMORY_FORMAT``, else json under CI, else human (reference smart defaults)."""
+        env = os.environ.get("MEMORY_FORMAT", "").strip().lower()
+        if env:
+            if env not in ("human", "json", "yaml"):
+                from ..errors import ConfigurationError
+
+                raise ConfigurationError(
+                    f"Invalid MEMORY_FORMAT '{env}' (limit: one of human, json, yaml)."
+                )
+            return env
+        if env_flag("CI") or env_flag("GITHUB_ACTIONS"):
+            return "json"
+        return "human"
+
+    def resolved_data_dir(self) -> Path:
+        from ..paths import resolve_data_dir
+
+        return resolve_data_dir(self.data_dir)
+
+
+def get_state(ctx: typer.Context) -> CliState:
+    state = ctx.find_root().obj
+    if not isinstance(state, CliState):  # a command invoked without the app callback
+        state = CliState()
+        ctx.find_root().obj = state
+    return state
+
+
+def fail(state: CliState, exc: BaseException) -> NoReturn:
+    """Print one line and a hint (the traceback with --verbose), exit with the error's code."""
+    if isinstance(exc, SelfLearningMemoryError):
+        kind = exc.kind
+        code = exc.exit_code
+        message = exc.message
+    elif isinstance(exc, KeyboardInterrupt):
+        kind, code, message = "interrupted", EXIT_CODES["interrupted"], "interrupted"
+    else:
+        kind, code = "internal_error", EXIT_CODES["internal_error"]
+        message = f"internal error: {type(exc).__name__}: {exc}"
+    if state.verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    hint = HINTS.get(kind)
+    if kind == "internal_error" and not state.verbose:
+        hint = "run again with --verbose for the traceback, and report it"
+    print_error(message, hint, no_color=state.no_color)
+    raise typer.Exit(code)
+
+
+def run_with_memory(state: CliState, action: Callable[[SelfLearningMemory], Awaitable[T]]) -> T:
+    """Open the memory, run one action, close it (buffered steps are flushed), map errors."""
+    from ..core.memory import SelfLearningMemory
+
+    async def go() -> T:
+        async with SelfLearningMemory.open(
+            state.resolved_data_dir(), config=state.memory_config()
+        ) as memory:
+            return await action(memory)
+
+    return run(state, go)
+
+
+def run(state: CliState, factory: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(_awaited(factory))
+    except typer.Exit:
+        raise
+    except (SelfLearningMemoryError, KeyboardInterrupt, Exception) as exc:
+        fail(state, exc)
+
+
+async def _awaited(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()
+
+
+def setup_logging(verbose: bool) -> None:
+    """Logs go to stderr only (stdout carries results), WARNING by default, DEBUG with -v."""
+    root = logging.getLogger()
+    root.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def check_text(name: str, value: str, limit: int) -> None:
+    """CLI arguments are bounded too: no NUL bytes, at most ``limit`` characters."""
+    from ..errors import ValidationError
+
+    if "\x00" in value:
+        raise ValidationError(name, "contains a NUL byte", "printable text")
+    if len(value) > limit:
+        raise ValidationError(name, f"is {len(value)} characters long", f"{limit} characters")
+
+
+def dry_run_report(state: CliState, would: str, **details: Any) -> None:
+    from .output import emit
+
+    emit(state, {"dry_run": True, "would": would, **details})
