@@ -62,3 +62,53 @@ def test_readme_shows_client_configuration(client_name: str) -> None:
     readme = (DOC.parents[1] / "README.md").read_text(encoding="utf-8")
     assert client_name in readme
     assert "memory-mcp" in readme
+
+
+async def test_optional_families_register_only_when_their_self_test_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.machinery
+    import sys
+    import types
+
+    from self_learning_memory.mcp import tools
+
+    def family(name: str, reason: str | None) -> str:
+        module = types.ModuleType(name)
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+
+        def register(server: object, service: object) -> None:
+            async def probe() -> str:
+                return name
+
+            server.add_tool(probe, name=f"{name.rsplit('.', 1)[-1]}_tool")  # type: ignore[attr-defined]
+
+        module.self_test = lambda: reason  # type: ignore[attr-defined]
+        module.register = register  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, name, module)
+        return name
+
+    working = family("fake_working_family", None)
+    broken = family("fake_broken_family", "wasmtime is not installed")
+    monkeypatch.setattr(
+        tools,
+        "OPTIONAL_FAMILIES",
+        {
+            working: "working_tool (fake)",
+            broken: "broken_tool (fake)",
+            "no.such.module": "x (gone)",
+        },
+    )
+    server, service = build_server(ServerSettings(data_dir=tmp_path))
+    try:
+        async with Client(server) as c:
+            names = {t.name for t in (await c.list_tools()).tools}
+            assert "fake_working_family_tool" in names
+            assert "fake_broken_family_tool" not in names
+            health = await ok(c, "health_check", {})
+            assert health["capabilities"]["not_offered"] == {
+                "broken_tool (fake)": "wasmtime is not installed",
+                "x (gone)": "not installed in this build",
+            }
+    finally:
+        await service.close()

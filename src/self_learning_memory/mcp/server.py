@@ -64,6 +64,7 @@ class MemoryService:
 
     settings: ServerSettings
     tool_metrics: Monitor = field(default_factory=Monitor)
+    unavailable: dict[str, str] = field(default_factory=dict)  # optional tools not offered, why
     _memory: SelfLearningMemory | None = None
     _lock: asyncio.Lock | None = None
     _warmup: asyncio.Task[None] | None = None

@@ -6,6 +6,9 @@ only when their capability is installed and passes its self-test; see ``register
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import logging
 from typing import TYPE_CHECKING
 
 from . import episodes, patterns, retrieval, system
@@ -13,7 +16,17 @@ from . import episodes, patterns, retrieval, system
 if TYPE_CHECKING:
     from ..server import MemoryMCPServer, MemoryService
 
-__all__ = ["CORE_TOOLS", "register_all"]
+__all__ = ["CORE_TOOLS", "OPTIONAL_FAMILIES", "register_all", "register_optional"]
+
+log = logging.getLogger("self_learning_memory.mcp")
+
+# Optional tool families: module -> what it needs. A family module has
+# ``self_test() -> str | None`` (None when its capability really works, else the reason) and
+# ``register(server, service)``. It is registered only when it imports and passes its self-test.
+OPTIONAL_FAMILIES: dict[str, str] = {
+    "self_learning_memory.mcp.tools.sandbox": "execute_agent_code (a WASM sandbox)",
+    "self_learning_memory.mcp.tools.analysis": "advanced_pattern_analysis (the analysis extra)",
+}
 
 CORE_TOOLS = (
     "query_memory",
@@ -35,3 +48,25 @@ CORE_TOOLS = (
 def register_all(server: MemoryMCPServer, service: MemoryService) -> None:
     for family in (retrieval, patterns, system, episodes):
         family.register(server, service)
+    register_optional(server, service)
+
+
+def register_optional(server: MemoryMCPServer, service: MemoryService) -> dict[str, str]:
+    """Register each optional family whose capability works; returns why the others did not."""
+    missing: dict[str, str] = {}
+    for module_name, what in OPTIONAL_FAMILIES.items():
+        try:
+            if importlib.util.find_spec(module_name) is None:
+                missing[what] = "not installed in this build"
+                continue
+            module = importlib.import_module(module_name)
+            reason = module.self_test()
+        except Exception as exc:  # a broken optional part must not stop the server
+            reason = f"{type(exc).__name__}: {exc}"
+        if reason is None:
+            module.register(server, service)
+        else:
+            missing[what] = str(reason)
+            log.info("not offering %s: %s", what, reason)
+    service.unavailable = missing
+    return missing

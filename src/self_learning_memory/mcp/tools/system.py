@@ -64,6 +64,10 @@ def _component(report: "HealthReport", slow_ms: float) -> dict[str, Any]:
     }
 
 
+def _why(service: "MemoryService", tool: str) -> str:
+    return next((r for w, r in service.unavailable.items() if w.startswith(tool)), "unknown")
+
+
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -160,18 +164,18 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             "sandbox": {
                 "status": "available" if caps["execute_agent_code"] else "unavailable",
                 "available": caps["execute_agent_code"],
-                "details": {"reason": "no code sandbox is installed in this build"}
+                "details": {"reason": _why(service, "execute_agent_code")}
                 if not caps["execute_agent_code"]
                 else {},
             },
             "analysis": {
                 "status": "available" if caps["advanced_pattern_analysis"] else "unavailable",
                 "available": caps["advanced_pattern_analysis"],
-                "details": {"reason": "the analysis extra is not installed in this build"}
+                "details": {"reason": _why(service, "advanced_pattern_analysis")}
                 if not caps["advanced_pattern_analysis"]
                 else {},
             },
-            "capabilities": caps,
+            "capabilities": {**caps, "not_offered": dict(service.unavailable)},
             "process": process_metrics(started),
         }
 
