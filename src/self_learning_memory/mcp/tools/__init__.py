@@ -56,9 +56,13 @@ def register_optional(server: MemoryMCPServer, service: MemoryService) -> dict[s
     missing: dict[str, str] = {}
     for module_name, what in OPTIONAL_FAMILIES.items():
         try:
-            if importlib.util.find_spec(module_name) is None:
-                missing[what] = "not installed in this build"
-                continue
+            found = importlib.util.find_spec(module_name)
+        except ModuleNotFoundError:
+            found = None
+        if found is None:
+            missing[what] = "not installed in this build"
+            continue
+        try:
             module = importlib.import_module(module_name)
             reason = module.self_test()
         except Exception as exc:  # a broken optional part must not stop the server
