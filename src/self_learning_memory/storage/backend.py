@@ -62,6 +62,7 @@ class PatternFilters(BaseModel):
     domain: str | None = None
     min_success_rate: float = 0.0
     min_occurrences: int = 1
+    min_confidence: float = 0.0  # success rate x sqrt(sample size)
 
 
 @dataclass(frozen=True)

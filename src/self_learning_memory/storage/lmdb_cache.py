@@ -192,6 +192,34 @@ class EpisodeCache:
         with self._env.begin(db=self._items) as txn, txn.cursor() as cur:
             return [uuid.UUID(bytes=bytes(k)) for k in cur.iternext(keys=True, values=False)]
 
+    def raw_items(self) -> list[tuple[uuid.UUID, bytes]]:
+        """Every entry's key and stored bytes, unchecked (for verification; see
+        ``storage/cache_sync.py``). Bounded by ``max_entries``."""
+        with self._env.begin(db=self._items) as txn, txn.cursor() as cur:
+            return [(uuid.UUID(bytes=bytes(k)), bytes(v)) for k, v in cur.iternext()]
+
+    def env_info(self) -> dict[str, object]:
+        """The environment as it is now: map size, bytes in use, file size, reader processes."""
+        self._env.reader_check()  # clear the slots of processes that died
+        info = self._env.info()
+        page = int(self._env.stat()["psize"])
+        data = self.path / "data.mdb"
+        pids = sorted(
+            {
+                int(line.split()[0])
+                for line in self._env.readers().splitlines()[1:]
+                if line.split() and line.split()[0].isdigit()
+            }
+        )
+        return {
+            "path": str(self.path),
+            "map_size_bytes": int(info["map_size"]),
+            "used_bytes": (int(info["last_pgno"]) + 1) * page,
+            "file_bytes": data.stat().st_size if data.exists() else 0,
+            "max_readers": int(info["max_readers"]),
+            "reader_pids": pids,
+        }
+
     def snapshot_stats(self) -> CacheStats:
         self.stats.entries = self.entries()
         self.stats.map_size_bytes = int(self._env.info()["map_size"])

@@ -10,10 +10,10 @@ import json
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 
 import apsw
 
@@ -48,6 +48,8 @@ from .sqlite_terms import TermSelector
 from .sqlite_vectors import SQLiteVectors
 
 __all__ = ["SQLiteStorage"]
+
+T = TypeVar("T")
 
 _CANDIDATE_COLUMNS = (
     "e.episode_id, e.task_description, e.task_type, e.outcome_type, e.reward_total, "
@@ -427,6 +429,9 @@ class SQLiteStorage(SQLiteVectors):
         if filters.domain is not None:
             clauses.append("context_domain = ?")
             args.append(filters.domain)
+        if filters.min_confidence > 0:
+            clauses.append("success_rate * sqrt(occurrence_count) >= ?")
+            args.append(filters.min_confidence)
         sql = (
             f"SELECT pattern_data, {learning.USAGE_COLUMNS} FROM patterns WHERE "
             f"{' AND '.join(clauses)} ORDER BY occurrence_count DESC, success_rate DESC, "
@@ -518,6 +523,11 @@ class SQLiteStorage(SQLiteVectors):
         return await self._db.read(lambda c: int(scalar(c, "SELECT count(*) FROM learning_jobs")))
 
     # -- operations ----------------------------------------------------------------------
+    async def run_maintenance(self, fn: Callable[[apsw.Connection], T]) -> T:
+        """Run ``fn(conn)`` on the connection's thread outside any transaction, with lock
+        retries (VACUUM, integrity checks: see ``storage/maintenance.py``)."""
+        return await self._db.read(fn)
+
     async def stats(self) -> StorageStats:
         def run(conn: apsw.Connection) -> StorageStats:
             def one(sql: str) -> int:

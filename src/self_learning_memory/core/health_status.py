@@ -1,0 +1,75 @@
+"""One health verdict from the components' reports (reference section 8.1, ``health check``).
+
+A component that answered within its latency threshold is *healthy*, slower is *degraded*, an
+error (or a failed self-check) is *unhealthy*. Optional components (embeddings) only degrade:
+retrieval falls back to lexical without them. Overall: any unhealthy -> unhealthy, else any
+degraded -> degraded, else healthy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..storage.backend import HealthReport
+from .types import utc_now
+
+__all__ = ["LATENCY_THRESHOLDS_MS", "ComponentHealth", "HealthSummary", "summarise_health"]
+
+Status = Literal["healthy", "degraded", "unhealthy"]
+LATENCY_THRESHOLDS_MS: dict[str, float] = {"primary_storage": 100.0, "cache_storage": 10.0}
+OPTIONAL_COMPONENTS = frozenset({"embeddings"})
+_ORDER: dict[Status, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+
+
+class ComponentHealth(BaseModel):
+    name: str
+    backend: str
+    status: Status
+    latency_ms: float
+    threshold_ms: float | None
+    reason: str | None = None
+    details: dict[str, object] = Field(default_factory=dict)
+
+
+class HealthSummary(BaseModel):
+    status: Status
+    checked_at: datetime
+    components: list[ComponentHealth]
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "healthy"
+
+
+def _component(name: str, report: HealthReport) -> ComponentHealth:
+    threshold = LATENCY_THRESHOLDS_MS.get(name)
+    status: Status = "healthy"
+    reason = None
+    if not report.healthy:
+        status = "degraded" if name in OPTIONAL_COMPONENTS else "unhealthy"
+        error = report.details.get("error") or report.details.get("quick_check")
+        reason = f"check failed: {error}" if error else "check failed"
+    elif threshold is not None and report.latency_ms >= threshold:
+        status = "degraded"
+        reason = f"answered in {report.latency_ms:.1f} ms (threshold {threshold:.0f} ms)"
+    return ComponentHealth(
+        name=name,
+        backend=report.name,
+        status=status,
+        latency_ms=round(report.latency_ms, 3),
+        threshold_ms=threshold,
+        reason=reason,
+        details=dict(report.details),
+    )
+
+
+def summarise_health(reports: dict[str, HealthReport]) -> HealthSummary:
+    components = [_component(name, report) for name, report in reports.items()]
+    worst: Status = "healthy"
+    for c in components:
+        if _ORDER[c.status] > _ORDER[worst]:
+            worst = c.status
+    return HealthSummary(status=worst, checked_at=utc_now(), components=components)

@@ -1,0 +1,181 @@
+"""The LMDB cache checked against, and refreshed from, the durable store.
+
+In embedded mode the SQL store is the only primary: "sync" means making the cache agree with
+it. :func:`verify_cache` reads every cached entry, decodes it and compares it with the episode
+in the store; :func:`refresh_cache` puts the store's recent learned episodes into the cache
+(newest kept when they do not all fit) and drops entries whose episode is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .backend import EpisodeFilters
+from .lmdb_cache import decode, encode
+
+if TYPE_CHECKING:
+    from ..core.types import Episode
+    from .backend import StorageBackend
+    from .lmdb_cache import EpisodeCache
+
+__all__ = ["CacheCheck", "CacheSyncReport", "refresh_cache", "verify_cache"]
+
+_CHUNK = 500
+_PAGE = 1000
+MAX_LISTED = 100
+
+
+@dataclass(frozen=True)
+class CacheCheck:
+    checked: int
+    matching: int
+    corrupt: list[str] = field(default_factory=list)  # entries that do not decode
+    stale: list[str] = field(default_factory=list)  # cached, but gone (or open) in the store
+    differs: list[dict[str, object]] = field(default_factory=list)  # id and differing fields
+
+    @property
+    def ok(self) -> bool:
+        return not (self.corrupt or self.stale or self.differs)
+
+
+async def _stored(storage: StorageBackend, ids: list[uuid.UUID]) -> dict[uuid.UUID, Episode]:
+    found: dict[uuid.UUID, Episode] = {}
+    for start in range(0, len(ids), _CHUNK):
+        for episode in await storage.get_episodes(ids[start : start + _CHUNK]):
+            found[episode.episode_id] = episode
+    return found
+
+
+def _differences(cached: Episode, stored: Episode) -> list[str]:
+    a, b = cached.model_dump(mode="json"), stored.model_dump(mode="json")
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+async def verify_cache(storage: StorageBackend, cache: EpisodeCache) -> CacheCheck:
+    """Every cached entry decodes and equals its episode in the store."""
+    raw = await asyncio.to_thread(cache.raw_items)
+    stored = await _stored(storage, [key for key, _ in raw])
+    corrupt: list[str] = []
+    stale: list[str] = []
+    differs: list[dict[str, object]] = []
+    for key, data in raw:
+        episode = decode(data)
+        if episode is None or episode.episode_id != key:
+            corrupt.append(str(key))
+            continue
+        truth = stored.get(key)
+        if truth is None or not truth.is_complete():
+            stale.append(str(key))
+            continue
+        fields = _differences(episode, truth)
+        if fields:
+            differs.append({"episode_id": str(key), "fields": fields})
+    bad = len(corrupt) + len(stale) + len(differs)
+    return CacheCheck(
+        checked=len(raw),
+        matching=len(raw) - bad,
+        corrupt=corrupt[:MAX_LISTED],
+        stale=stale[:MAX_LISTED],
+        differs=differs[:MAX_LISTED],
+    )
+
+
+@dataclass(frozen=True)
+class CacheSyncReport:
+    mode: str
+    primary: str
+    since: str
+    dry_run: bool
+    examined: int  # completed episodes in the window
+    cacheable: int  # of those, learned ones (only those are cached)
+    added: int
+    updated: int  # cached but different from the store (or corrupt): rewritten
+    unchanged: int
+    beyond_capacity: int  # learned episodes older than the newest ``capacity``
+    stale_removed: int  # cached entries whose episode is gone from the store
+    capacity: int
+    cache_entries_before: int
+    cache_entries_after: int
+
+
+async def refresh_cache(
+    storage: StorageBackend,
+    cache: EpisodeCache,
+    since: datetime,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+) -> CacheSyncReport:
+    """Put the learned, completed episodes started since ``since`` into the cache (rewrite
+    every one with ``force``), newest kept if they exceed the cache's capacity, and drop cached
+    entries whose episode is no longer in the store. ``dry_run`` counts without writing."""
+    filters = EpisodeFilters(completed=True, since=since)
+    examined = 0
+    learned: list[Episode] = []
+    beyond = 0
+    offset = 0
+    while True:
+        page = await storage.list_episodes(filters, _PAGE, offset)
+        examined += len(page)
+        for episode in page:  # newest first
+            if episode.reward is None:
+                continue
+            if len(learned) < cache.max_entries:
+                learned.append(episode)
+            else:
+                beyond += 1
+        if len(page) < _PAGE:
+            break
+        offset += _PAGE
+    raw = dict(await asyncio.to_thread(cache.raw_items))
+    entries_before = len(raw)
+    added = updated = unchanged = 0
+    to_put: list[Episode] = []
+    for episode in reversed(learned):  # oldest first, so the newest survive eviction
+        data = raw.get(episode.episode_id)
+        if data is None:
+            added += 1
+        elif force or data != encode(episode):
+            cached = decode(data)
+            if force or cached is None or _differences(cached, episode):
+                updated += 1
+            else:
+                unchanged += 1
+                continue
+        else:
+            unchanged += 1
+            continue
+        to_put.append(episode)
+    stored = await _stored(storage, list(raw))
+    stale = [k for k in raw if k not in stored or not stored[k].is_complete()]
+    if not dry_run:
+
+        def write() -> None:
+            for key in stale:
+                cache.delete(key)
+            for episode in to_put:
+                cache.invalidate(episode.episode_id)
+                cache.put(episode)
+
+        await asyncio.to_thread(write)
+    after = entries_before if dry_run else await asyncio.to_thread(cache.entries)
+    return CacheSyncReport(
+        mode="embedded",
+        primary="sqlite (local file; there is no remote primary in embedded mode)",
+        since=since.isoformat(),
+        dry_run=dry_run,
+        examined=examined,
+        cacheable=len(learned) + beyond,
+        added=added,
+        updated=updated,
+        unchanged=unchanged,
+        beyond_capacity=beyond,
+        stale_removed=len(stale),
+        capacity=cache.max_entries,
+        cache_entries_before=entries_before,
+        cache_entries_after=after,
+    )

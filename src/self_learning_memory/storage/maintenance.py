@@ -1,0 +1,325 @@
+"""Maintenance of the embedded store: what it holds on disk, VACUUM, integrity checks and what
+is open. ``memory-cli storage`` is a thin front end over these functions.
+
+    storage, cache = embedded_parts(memory)
+    report = await vacuum(storage, cache)            # bytes before and after
+    check = await check_integrity(storage)           # integrity_check, foreign keys, FTS links
+
+Everything runs on the store's own connection thread (never on the event loop), outside any
+transaction, with the store's lock retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import apsw
+
+from ..errors import CapabilityUnavailableError, DataIntegrityError
+from .migrations import SQLITE_MIGRATIONS
+from .sqlite import SQLiteStorage
+from .sqlite_connection import scalar
+
+if TYPE_CHECKING:
+    from .backend import StorageBackend
+    from .lmdb_cache import EpisodeCache
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "IntegrityReport",
+    "StoreInfo",
+    "VacuumReport",
+    "check_integrity",
+    "connections",
+    "embedded_parts",
+    "file_sizes",
+    "store_info",
+    "vacuum",
+]
+
+SCHEMA_VERSION = max(version for version, _ in SQLITE_MIGRATIONS)
+MAX_INTEGRITY_MESSAGES = 100
+
+
+def embedded_parts(memory: Any) -> tuple[SQLiteStorage, EpisodeCache | None]:
+    """The SQLite store and LMDB cache of an embedded memory, or a clear error otherwise."""
+    storage: StorageBackend = memory.storage
+    if not isinstance(storage, SQLiteStorage):
+        raise CapabilityUnavailableError(
+            f"This maintenance operation needs the embedded SQLite store; the memory uses "
+            f"'{storage.name}'."
+        )
+    return storage, memory.cache
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def file_sizes(storage: SQLiteStorage, cache: EpisodeCache | None) -> dict[str, int]:
+    """Bytes on disk: the database, its WAL and shared-memory files, the cache file."""
+    db = storage.path
+    sizes = {
+        "database": _size(db),
+        "wal": _size(db.with_name(db.name + "-wal")),
+        "shm": _size(db.with_name(db.name + "-shm")),
+        "cache": 0 if cache is None else _size(cache.path / "data.mdb"),
+    }
+    sizes["total"] = sum(sizes.values())
+    return sizes
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    path: str
+    schema_version: int
+    expected_schema_version: int
+    page_size: int
+    page_count: int
+    freelist_pages: int
+    journal_mode: str
+    synchronous: str
+    busy_timeout_ms: int
+    foreign_keys: bool
+    auto_vacuum: str
+    sqlite_version: str
+
+    @property
+    def reclaimable_bytes(self) -> int:
+        return self.freelist_pages * self.page_size
+
+
+_SYNCHRONOUS = {0: "off", 1: "normal", 2: "full", 3: "extra"}
+_AUTO_VACUUM = {0: "none", 1: "full", 2: "incremental"}
+
+
+def _pragma(conn: apsw.Connection, name: str) -> Any:
+    row = conn.execute(f"PRAGMA {name}").fetchone()
+    return None if row is None else row[0]
+
+
+def _info(conn: apsw.Connection, path: Path) -> StoreInfo:
+    return StoreInfo(
+        path=str(path),
+        schema_version=int(_pragma(conn, "user_version")),
+        expected_schema_version=SCHEMA_VERSION,
+        page_size=int(_pragma(conn, "page_size")),
+        page_count=int(_pragma(conn, "page_count")),
+        freelist_pages=int(_pragma(conn, "freelist_count")),
+        journal_mode=str(_pragma(conn, "journal_mode")),
+        synchronous=_SYNCHRONOUS.get(int(_pragma(conn, "synchronous")), "?"),
+        busy_timeout_ms=int(_pragma(conn, "busy_timeout")),
+        foreign_keys=bool(_pragma(conn, "foreign_keys")),
+        auto_vacuum=_AUTO_VACUUM.get(int(_pragma(conn, "auto_vacuum")), "?"),
+        sqlite_version=apsw.sqlite_lib_version(),
+    )
+
+
+async def store_info(storage: SQLiteStorage) -> StoreInfo:
+    return await storage.run_maintenance(lambda c: _info(c, storage.path))
+
+
+@dataclass(frozen=True)
+class VacuumReport:
+    dry_run: bool
+    before: dict[str, int]
+    after: dict[str, int] | None
+    reclaimable_bytes: int  # free pages plus the WAL file: what VACUUM can give back at most
+    freelist_pages_before: int
+    freelist_pages_after: int | None
+    checkpoint: dict[str, int] | None  # busy, wal frames, checkpointed frames
+    cache: dict[str, object] | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def freed_bytes(self) -> int | None:
+        return None if self.after is None else self.before["total"] - self.after["total"]
+
+
+def _orphans(conn: apsw.Connection) -> int:
+    """Full-text rows that no longer point at an episode (they are linked by rowid)."""
+    return int(
+        scalar(
+            conn,
+            "SELECT count(*) FROM episodes_fts WHERE rowid NOT IN (SELECT rowid FROM episodes)",
+        )
+    )
+
+
+async def vacuum(
+    storage: SQLiteStorage, cache: EpisodeCache | None, *, dry_run: bool = False
+) -> VacuumReport:
+    """Rebuild the database file without free pages (SQLite ``VACUUM``), then truncate the WAL.
+
+    With ``dry_run`` only the estimate is computed. The cache (LMDB) reuses its free pages
+    itself and is not rewritten while other processes may have it mapped; its use is reported.
+    """
+    before = file_sizes(storage, cache)
+    info = await store_info(storage)
+    cache_info = None if cache is None else await asyncio.to_thread(cache.env_info)
+    notes = []
+    if cache_info is not None:
+        notes.append(
+            "The LMDB cache is not rewritten: it reuses freed pages and is bounded by its map "
+            "size, and other processes may have it open."
+        )
+    reclaimable = info.reclaimable_bytes + before["wal"]
+    if dry_run:
+        return VacuumReport(
+            dry_run=True,
+            before=before,
+            after=None,
+            reclaimable_bytes=reclaimable,
+            freelist_pages_before=info.freelist_pages,
+            freelist_pages_after=None,
+            checkpoint=None,
+            cache=cache_info,
+            notes=notes,
+        )
+
+    def run(conn: apsw.Connection) -> tuple[int, int, tuple[int, int, int]]:
+        orphans = _orphans(conn)
+        conn.execute("VACUUM")
+        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone() or (0, 0, 0)
+        busy, frames, done = row
+        return orphans, _orphans(conn), (int(busy), int(frames), int(done))
+
+    orphans_before, orphans_after, (busy, frames, done) = await storage.run_maintenance(run)
+    if orphans_after > orphans_before:  # VACUUM renumbered rowids: the full-text links broke
+        raise DataIntegrityError(
+            f"After VACUUM {orphans_after} full-text rows no longer match an episode "
+            f"(before: {orphans_before}); run `memory-cli storage verify`."
+        )
+    if busy:
+        notes.append(
+            "Another process was reading: the WAL could not be truncated completely; it will be "
+            "at the next checkpoint."
+        )
+    after_info = await store_info(storage)
+    return VacuumReport(
+        dry_run=False,
+        before=before,
+        after=file_sizes(storage, cache),
+        reclaimable_bytes=reclaimable,
+        freelist_pages_before=info.freelist_pages,
+        freelist_pages_after=after_info.freelist_pages,
+        checkpoint={"busy": busy, "wal_frames": frames, "checkpointed_frames": done},
+        cache=cache_info,
+        notes=notes,
+    )
+
+
+@dataclass(frozen=True)
+class IntegrityReport:
+    ok: bool
+    integrity_check: list[str]  # ["ok"] when the file is sound
+    foreign_key_violations: list[dict[str, object]]
+    fts_orphans: int  # full-text rows without their episode
+    fts_missing: int  # completed episodes without a full-text row
+    fts_check: str  # "ok" or FTS5's own integrity-check error
+    schema_version: int
+    expected_schema_version: int
+    problems: list[str]
+
+
+def _integrity(conn: apsw.Connection) -> IntegrityReport:
+    messages = [
+        str(r[0]) for r in conn.execute(f"PRAGMA integrity_check({MAX_INTEGRITY_MESSAGES})")
+    ]
+    violations: list[dict[str, object]] = [
+        {"table": t, "rowid": rowid, "parent": parent, "constraint": fkid}
+        for t, rowid, parent, fkid in conn.execute("PRAGMA foreign_key_check")
+    ][:MAX_INTEGRITY_MESSAGES]
+    try:
+        conn.execute("INSERT INTO episodes_fts(episodes_fts) VALUES ('integrity-check')")
+        fts_check = "ok"
+    except apsw.Error as exc:
+        fts_check = f"{type(exc).__name__}: {exc}"
+    orphans = _orphans(conn)
+    missing = int(
+        scalar(
+            conn,
+            "SELECT count(*) FROM episodes WHERE end_time IS NOT NULL "
+            "AND rowid NOT IN (SELECT rowid FROM episodes_fts)",
+        )
+    )
+    version = int(_pragma(conn, "user_version"))
+    problems = []
+    if messages != ["ok"]:
+        problems.append(f"integrity_check reported {len(messages)} problem(s): {messages[0]}")
+    if violations:
+        problems.append(f"{len(violations)} foreign key violation(s)")
+    if fts_check != "ok":
+        problems.append(f"the full-text index failed its check: {fts_check}")
+    if orphans:
+        problems.append(f"{orphans} full-text row(s) without their episode")
+    if missing:
+        problems.append(f"{missing} completed episode(s) missing from the full-text index")
+    if version != SCHEMA_VERSION:
+        problems.append(f"schema version {version}, expected {SCHEMA_VERSION}")
+    return IntegrityReport(
+        ok=not problems,
+        integrity_check=messages,
+        foreign_key_violations=violations,
+        fts_orphans=orphans,
+        fts_missing=missing,
+        fts_check=fts_check,
+        schema_version=version,
+        expected_schema_version=SCHEMA_VERSION,
+        problems=problems,
+    )
+
+
+async def check_integrity(storage: SQLiteStorage) -> IntegrityReport:
+    """``PRAGMA integrity_check``, ``foreign_key_check``, the full-text index's own check and
+    its links to the episodes, and the schema version."""
+    return await storage.run_maintenance(_integrity)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def connections(storage: SQLiteStorage, cache: EpisodeCache | None) -> dict[str, object]:
+    """What this process has open, and which other processes have the same data open (those
+    holding a reader slot in the shared LMDB cache: every memory process opens it)."""
+    info = await store_info(storage)
+    cache_info = None if cache is None else await asyncio.to_thread(cache.env_info)
+    others: list[int] = []
+    if cache_info is not None:
+        pids = cache_info.get("reader_pids")
+        if isinstance(pids, list):
+            others = [p for p in pids if p != os.getpid() and _alive(p)]
+    db = storage.path
+    return {
+        "mode": "embedded",
+        "pid": os.getpid(),
+        "store": {
+            "path": str(db),
+            "journal_mode": info.journal_mode,
+            "wal_enabled": info.journal_mode.lower() == "wal",
+            "wal_bytes": _size(db.with_name(db.name + "-wal")),
+            "busy_timeout_ms": info.busy_timeout_ms,
+            "synchronous": info.synchronous,
+            "foreign_keys": info.foreign_keys,
+            "connections_in_this_process": 1,
+        },
+        "cache": cache_info,
+        "other_processes": others,
+        "other_processes_source": "LMDB cache reader table"
+        if cache_info is not None
+        else "unknown (cache disabled)",
+    }
