@@ -122,6 +122,7 @@ def fail(state: CliState, exc: BaseException) -> NoReturn:
         message = f"internal error: {type(exc).__name__}: {exc}"
     if state.verbose:
         traceback.print_exception(exc, file=sys.stderr)
+    log.info("command failed (%s, exit %d): %s", kind, code, message, extra={"exit_code": code})
     hint = HINTS.get(kind)
     if kind == "internal_error" and not state.verbose:
         hint = "run again with --verbose for the traceback, and report it"
@@ -156,13 +157,62 @@ async def _awaited(factory: Callable[[], Awaitable[T]]) -> T:
 
 
 def setup_logging(verbose: bool) -> None:
-    """Logs go to stderr only (stdout carries results), WARNING by default, DEBUG with -v."""
+    """Logs never go to stdout (it carries results): stderr gets WARNING and up (DEBUG with -v);
+    ``<data dir>/logs/memory-cli.log`` gets INFO and up as JSON lines (``memory-cli logs tail``)."""
     root = logging.getLogger()
+    for old in root.handlers:
+        old.close()
     root.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    _add_log_file(root, verbose)
+
+
+def _add_log_file(root: logging.Logger, verbose: bool) -> None:
+    """The CLI's structured log file, in the data directory of this invocation; records the
+    command (names only, never argument values) and its duration."""
+    import time
+
+    from typer._click.globals import get_current_context  # typer carries its own click
+
+    from ..log_files import add_log_file, log_path
+    from ..paths import resolve_data_dir
+
+    ctx = get_current_context(silent=True)
+    try:
+        path = log_path(resolve_data_dir(ctx.params.get("data_dir") if ctx else None), "cli")
+    except Exception:  # no usable data directory: the command itself will say so
+        return
+    level = logging.DEBUG if verbose else logging.INFO
+    if add_log_file(root, path, "cli", level) is None or ctx is None:
+        return
+    command = _command_name(ctx.invoked_subcommand)
+    started = time.perf_counter()
+    log.info("command started: %s", command, extra={"command": command})
+
+    def finished() -> None:
+        elapsed = round((time.perf_counter() - started) * 1000, 3)
+        log.info(
+            "command finished: %s", command, extra={"command": command, "duration_ms": elapsed}
+        )
+
+    ctx.call_on_close(finished)
+
+
+def _command_name(group: str | None) -> str:
+    """``group subcommand`` from argv (names only: a group takes no option before its
+    subcommand, so the word after it is the subcommand)."""
+    if group is None:
+        return "memory-cli"
+    argv = sys.argv[1:]
+    if group in argv:
+        after = argv[argv.index(group) + 1 : argv.index(group) + 2]
+        if after and not after[0].startswith("-"):
+            return f"{group} {after[0][:64]}"
+    return group
 
 
 def env_flag(name: str) -> bool:

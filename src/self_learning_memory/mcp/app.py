@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ..errors import ConfigurationError
+from ..log_files import JsonLinesFormatter
 from ..paths import resolve_data_dir
 from .auth import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH, BearerTokenMiddleware, is_loopback
 
@@ -102,7 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def setup_logging(level: str, log_file: Path | None) -> None:
-    """Logs to stderr and, if given, a rotating file. Never to stdout (it carries protocol)."""
+    """Logs to stderr (plain text) and, if given, a rotating file (JSON lines). Never to stdout
+    (it carries protocol)."""
     root = logging.getLogger()
     root.handlers.clear()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -115,7 +117,7 @@ def setup_logging(level: str, log_file: Path | None) -> None:
             handler = logging.handlers.RotatingFileHandler(
                 log_file, maxBytes=5 * 2**20, backupCount=3, encoding="utf-8"
             )
-            handler.setFormatter(fmt)
+            handler.setFormatter(JsonLinesFormatter("mcp"))  # `memory-cli logs tail --source mcp`
             root.addHandler(handler)
         except OSError as exc:
             root.warning("cannot write the log file %s: %s", log_file, exc)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CapabilityUnavailableError, ValidationError
 from .codec import from_us, to_us
+from .sqlite_connection import scalar
 
 if TYPE_CHECKING:
     import apsw
@@ -256,7 +257,7 @@ class StepQueries:
                 f", errs AS (SELECT episode_id, substr(message, 1, {MAX_MESSAGE_CHARS}) AS msg, "
                 f"{_ERROR_TYPE} AS etype FROM win WHERE rtype != 'success') "
             )
-            groups = conn.execute(
+            groups: list[tuple[Any, ...]] = conn.execute(
                 errors + "SELECT etype, count(*), count(DISTINCT episode_id) FROM errs "
                 "GROUP BY etype ORDER BY count(*) DESC, etype",
                 self._window_args(since),
@@ -363,8 +364,8 @@ class StepQueries:
     # -- store facts -----------------------------------------------------------------------
     async def first_episode_time(self) -> datetime | None:
         def run(conn: apsw.Connection) -> datetime | None:
-            row = conn.execute("SELECT min(start_time) FROM episodes").fetchone()
-            return None if row is None or row[0] is None else from_us(int(row[0]))
+            first = scalar(conn, "SELECT min(start_time) FROM episodes")
+            return None if first is None else from_us(int(first))
 
         return await self._db.read(run)
 
