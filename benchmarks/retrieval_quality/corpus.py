@@ -1,0 +1,204 @@
+"""The labelled corpus: episodes as an agent records them, and paraphrased queries.
+
+``build_corpus(seed)`` turns the hand-written families (``families.py``) into
+
+- episodes: per family, ``episodes_per_family`` tasks on distinct subjects, each with its steps
+  (tool, action, result; the family's error on the failing step) and an outcome drawn with a
+  seeded RNG (about 60 % success, 20 % partial, 20 % failure, at least one success per family);
+  a successful episode sometimes hit the error and recovered, as real ones do;
+- queries: per family, one per paraphrase template, on a seeded subject, with seeded surface
+  variation (a lead-in, the two clauses of a ``;`` template swapped), and the family's domain and
+  language as the query context (what an agent knows about the repository it works in);
+- labels: an episode is relevant to a query when it belongs to the same family; ``grade`` is 2
+  for a successful episode and 1 otherwise (used by the outcome-graded nDCG only).
+
+Everything is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+from self_learning_memory import (
+    ErrorResult,
+    ExecutionStep,
+    FailureOutcome,
+    PartialSuccessOutcome,
+    SuccessOutcome,
+    SuccessResult,
+    TaskContext,
+    TaskOutcome,
+)
+
+from .families import FAMILIES, SUBJECTS, Family
+
+__all__ = ["Corpus", "EpisodeSpec", "QuerySpec", "build_corpus", "word_overlap"]
+
+LEAD_INS = ("", "", "", "Task: ", "Please ", "Next up: ", "Need help: ")
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset("a an and the to of in on for with is it be by at as or so our we".split())  # noqa: SIM905
+
+
+@dataclass
+class EpisodeSpec:
+    family: str
+    description: str
+    context: TaskContext
+    task_type: str
+    steps: list[ExecutionStep]
+    outcome: TaskOutcome
+
+    @property
+    def grade(self) -> int:
+        return 2 if self.outcome.type == "success" else 1
+
+
+@dataclass
+class QuerySpec:
+    family: str
+    text: str
+    context: TaskContext
+
+
+@dataclass
+class Corpus:
+    episodes: list[EpisodeSpec]
+    queries: list[QuerySpec]
+    families: list[Family] = field(default_factory=list)
+
+    def stats(self) -> dict[str, object]:
+        outcomes: dict[str, int] = {}
+        for e in self.episodes:
+            outcomes[e.outcome.type] = outcomes.get(e.outcome.type, 0) + 1
+        overlaps = [
+            max(word_overlap(q.text, e.description) for e in self.episodes if e.family == q.family)
+            for q in self.queries
+        ]
+        return {
+            "families": len(self.families),
+            "domains": len({f.domain for f in self.families}),
+            "languages": len({f.language for f in self.families}),
+            "episodes": len(self.episodes),
+            "steps": sum(len(e.steps) for e in self.episodes),
+            "outcomes": outcomes,
+            "queries": len(self.queries),
+            # Jaccard of content words between a query and its closest relevant episode
+            "query_overlap_mean": round(sum(overlaps) / len(overlaps), 3) if overlaps else 0.0,
+            "query_overlap_max": round(max(overlaps), 3) if overlaps else 0.0,
+        }
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def word_overlap(a: str, b: str) -> float:
+    wa, wb = _words(a), _words(b)
+    return len(wa & wb) / len(wa | wb) if wa or wb else 0.0
+
+
+def _steps(family: Family, subject: str, kind: str, rng: random.Random) -> list[ExecutionStep]:
+    """The steps of one episode: ``kind`` is success, recovered, partial or failure."""
+    fail_at, message = family.error
+    out: list[ExecutionStep] = []
+
+    def add(tool: str, action: str, error: str | None = None) -> None:
+        result = SuccessResult(output="ok") if error is None else ErrorResult(message=error)
+        out.append(
+            ExecutionStep(
+                step_number=len(out) + 1,
+                tool=tool,
+                action=action.format(e=subject),
+                result=result,
+                latency_ms=rng.randint(80, 4000),
+            )
+        )
+
+    for index, (tool, action) in enumerate(family.steps):
+        if index == fail_at and kind != "success":
+            add(tool, action, message)
+            if kind == "failure":
+                break
+            if kind == "recovered":
+                add(tool, f"retry: {action}")
+            continue  # partial: the step stays failed, the rest goes on
+        add(tool, action)
+    return out
+
+
+def _outcome(family: Family, kind: str, description: str) -> TaskOutcome:
+    fail_at, message = family.error
+    failed_step = family.steps[fail_at][1]
+    if kind in ("success", "recovered"):
+        return SuccessOutcome(verdict=f"{description}: done and verified", artifacts=[])
+    if kind == "partial":
+        done = [a for i, (_, a) in enumerate(family.steps) if i != fail_at]
+        return PartialSuccessOutcome(verdict="partly done", completed=done, failed=[failed_step])
+    return FailureOutcome(reason=f"{failed_step} failed", error_details=message)
+
+
+def _vary(template: str, subject: str, rng: random.Random) -> str:
+    text = template.format(e=subject)
+    clauses = [c.strip() for c in text.split(";")]
+    if len(clauses) == 2 and rng.random() < 0.5:
+        clauses.reverse()
+    text = ". ".join(c[0].upper() + c[1:] for c in clauses)
+    lead = rng.choice(LEAD_INS)
+    if lead:
+        text = lead + text[0].lower() + text[1:]
+    return text
+
+
+def build_corpus(
+    seed: int = 7,
+    *,
+    families: int | None = None,
+    episodes_per_family: int = 5,
+    queries_per_family: int = 3,
+) -> Corpus:
+    rng = random.Random(seed)
+    chosen = list(FAMILIES[:families] if families else FAMILIES)
+    episodes: list[EpisodeSpec] = []
+    queries: list[QuerySpec] = []
+    for family in chosen:
+        pool = SUBJECTS[family.domain]
+        subjects = rng.sample(pool, min(episodes_per_family, len(pool)))
+        while len(subjects) < episodes_per_family:
+            subjects.append(rng.choice(pool))
+        kinds = []
+        for _ in range(episodes_per_family):
+            r = rng.random()
+            kinds.append(
+                "success"
+                if r < 0.45
+                else "recovered"
+                if r < 0.6
+                else "partial"
+                if r < 0.8
+                else "failure"
+            )
+        if not any(k in ("success", "recovered") for k in kinds):
+            kinds[rng.randrange(len(kinds))] = "success"
+        context = TaskContext(
+            domain=family.domain, language=family.language, framework=family.framework
+        )
+        for i, (subject, kind) in enumerate(zip(subjects, kinds, strict=True)):
+            description = family.tasks[i % len(family.tasks)].format(e=subject)
+            episodes.append(
+                EpisodeSpec(
+                    family=family.key,
+                    description=description,
+                    context=context,
+                    task_type=family.task_type,
+                    steps=_steps(family, subject, kind, rng),
+                    outcome=_outcome(family, kind, description),
+                )
+            )
+        query_context = TaskContext(domain=family.domain, language=family.language)
+        for j in range(queries_per_family):
+            template = family.queries[j % len(family.queries)]
+            text = _vary(template, rng.choice(pool), rng)
+            queries.append(QuerySpec(family=family.key, text=text, context=query_context))
+    return Corpus(episodes=episodes, queries=queries, families=chosen)

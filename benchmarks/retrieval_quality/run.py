@@ -1,0 +1,190 @@
+"""Run the retrieval-quality benchmark: record the corpus, ask every query in every mode.
+
+    python -m benchmarks.retrieval_quality [--provider local|hashing|none] [--modes ...]
+                                           [--families N] [--seed 7] [--repeat 3]
+
+Prints JSON lines: ``retrieval_corpus`` (what was recorded), ``query_embed`` (the query
+embedding time, measured apart: query vectors are computed once before the timed passes),
+one ``retrieval_quality`` per mode (hit@1, MRR, recall@10, nDCG@10, outcome-graded nDCG@10,
+latency p50/p95 of retrieve_relevant_context with the query cache cleared before every call),
+and ``retrieval_quality_summary`` (hybrid against the best single signal, the targets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from self_learning_memory import EmbeddingsConfig, MemoryConfig, SelfLearningMemory
+
+from .corpus import Corpus, build_corpus
+from .metrics import mean_metrics
+
+__all__ = ["main", "run"]
+
+ALL_MODES = ("legacy", "lexical", "vector", "hybrid")
+TARGET_HIT_AT_1 = 0.80
+TARGET_NDCG_AT_10 = 0.70
+K = 10
+
+
+def emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def _ms(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+async def record_corpus(memory: SelfLearningMemory, corpus: Corpus) -> dict[uuid.UUID, int]:
+    """Record every episode as an agent would; returns episode id -> index in the corpus."""
+    ids: dict[uuid.UUID, int] = {}
+    for index, spec in enumerate(corpus.episodes):
+        eid = await memory.start_episode(spec.description, spec.context, spec.task_type)
+        for step in spec.steps:
+            await memory.log_step(eid, step)
+        await memory.complete_episode(eid, spec.outcome)
+        ids[eid] = index
+    return ids
+
+
+async def run(
+    *,
+    provider: str = "local",
+    modes: tuple[str, ...] = ALL_MODES,
+    seed: int = 7,
+    families: int | None = None,
+    repeat: int = 3,
+    data_dir: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Build the corpus in a fresh store and measure every mode; returns the records."""
+    records: list[dict[str, Any]] = []
+
+    def out(record: dict[str, Any]) -> None:
+        records.append(record)
+        emit(record)
+
+    corpus = build_corpus(seed, families=families)
+    with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
+        directory = data_dir or Path(tmp)
+        config = MemoryConfig(embeddings=EmbeddingsConfig(provider=provider))  # type: ignore[arg-type]
+        async with SelfLearningMemory.open(directory, config=config) as memory:
+            started = time.perf_counter()
+            ids = await record_corpus(memory, corpus)
+            out(
+                {
+                    "name": "retrieval_corpus",
+                    "seed": seed,
+                    "provider": provider,
+                    "record_s": round(time.perf_counter() - started, 2),
+                    **corpus.stats(),
+                }
+            )
+            if memory.vectors is not None:
+                embed_ms = []
+                for q in corpus.queries:
+                    t0 = time.perf_counter()
+                    await memory.vectors.query_vector(q.text, q.context)
+                    embed_ms.append((time.perf_counter() - t0) * 1000)
+                p50, p95 = _ms(embed_ms)
+                out(
+                    {
+                        "name": "query_embed",
+                        "provider": provider,
+                        "n": len(embed_ms),
+                        "median_ms": round(p50, 3),
+                        "p95_ms": round(p95, 3),
+                    }
+                )
+            modes = tuple(
+                m for m in modes if memory.vectors is not None or m in ("legacy", "lexical")
+            )
+            by_mode: dict[str, dict[str, Any]] = {}
+            for mode in modes:
+                runs = []
+                latencies: list[float] = []
+                for attempt in range(repeat):
+                    for q in corpus.queries:
+                        memory._query_cache.clear()  # measure retrieval, not the result cache
+                        t0 = time.perf_counter()
+                        results = await memory.retrieve_relevant_context(
+                            q.text, q.context, K, mode=mode
+                        )
+                        latencies.append((time.perf_counter() - t0) * 1000)
+                        if attempt:
+                            continue
+                        ranked = [ids[r.episode.episode_id] for r in results]
+                        binary = {
+                            i: 1.0 for i, e in enumerate(corpus.episodes) if e.family == q.family
+                        }
+                        graded = {
+                            i: float(e.grade)
+                            for i, e in enumerate(corpus.episodes)
+                            if e.family == q.family
+                        }
+                        runs.append((ranked, binary, graded))
+                p50, p95 = _ms(latencies)
+                metrics = {k: round(v, 3) for k, v in mean_metrics(runs, K).items()}
+                record = {
+                    "name": "retrieval_quality",
+                    "mode": mode,
+                    "provider": provider if mode in ("vector", "hybrid") else "none",
+                    "n": len(runs),
+                    "episodes": len(corpus.episodes),
+                    **metrics,
+                    "median_ms": round(p50, 3),
+                    "p95_ms": round(p95, 3),
+                    "samples": len(latencies),
+                }
+                by_mode[mode] = record
+                out(record)
+    if "hybrid" in by_mode:
+        out(summary(by_mode))
+    return records
+
+
+def summary(by_mode: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    hybrid = by_mode["hybrid"]
+    singles = {m: r for m, r in by_mode.items() if m != "hybrid"}
+    best = max(singles, key=lambda m: (singles[m]["ndcg_at_10"], singles[m]["hit_at_1"]))
+    return {
+        "name": "retrieval_quality_summary",
+        "best_single": best,
+        "hit_at_1_margin": round(hybrid["hit_at_1"] - singles[best]["hit_at_1"], 3),
+        "mrr_margin": round(hybrid["mrr"] - singles[best]["mrr"], 3),
+        "ndcg_at_10_margin": round(hybrid["ndcg_at_10"] - singles[best]["ndcg_at_10"], 3),
+        "target_hit_at_1": TARGET_HIT_AT_1,
+        "target_ndcg_at_10": TARGET_NDCG_AT_10,
+        "target_met": hybrid["hit_at_1"] >= TARGET_HIT_AT_1
+        and hybrid["ndcg_at_10"] >= TARGET_NDCG_AT_10,
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--provider", default="local", choices=["local", "hashing", "none"])
+    parser.add_argument("--modes", default=",".join(ALL_MODES))
+    parser.add_argument("--families", type=int, default=None, help="use the first N families")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="timed passes per mode")
+    parser.add_argument("--quick", action="store_true", help="one timed pass")
+    args = parser.parse_args(argv)
+    asyncio.run(
+        run(
+            provider=args.provider,
+            modes=tuple(m for m in args.modes.split(",") if m),
+            seed=args.seed,
+            families=args.families,
+            repeat=1 if args.quick else args.repeat,
+        )
+    )
