@@ -1,7 +1,351 @@
-"""`memory-cli pattern`: (being built)."""
+"""`memory-cli pattern` (alias `pat`): list, view, analyze, effectiveness, decay.
+
+Patterns come from the durable store (filtered in SQL), with their real usage counters;
+effectiveness follows reference section 4.7 and `decay --force` really removes the patterns
+below the threshold."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
 
-app = typer.Typer(help="pattern commands.", no_args_is_help=True)
+from ..output import emit, table
+from ..state import check_text, get_state, run_with_memory
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ...core.memory import SelfLearningMemory
+    from ...patterns.effectiveness import PatternUsage
+    from ...patterns.types import AnyPattern
+
+app = typer.Typer(
+    help="Inspect learned patterns, their effectiveness, and decay them (alias: pat).",
+    no_args_is_help=True,
+)
+
+MAX_SCAN = 100_000  # patterns read by effectiveness and decay
+_PAGE = 1000
+
+
+class PatternTypeArg(StrEnum):
+    tool_sequence = "tool-sequence"
+    decision_point = "decision-point"
+    error_recovery = "error-recovery"
+    context_pattern = "context-pattern"
+
+
+def _summary(pattern: AnyPattern, usage: PatternUsage) -> dict[str, Any]:
+    from ...patterns.analysis import describe
+    from ...patterns.types import context_of
+
+    return {
+        "pattern_id": str(pattern.id),
+        "pattern_type": pattern.type,
+        "description": describe(pattern),
+        "domain": context_of(pattern).domain,
+        "success_rate": round(pattern.rate(), 6),
+        "occurrences": pattern.sample_size(),
+        "confidence": round(pattern.confidence(), 6),
+        "effectiveness": round(usage.effectiveness_score, 6),
+        "applications": usage.application_count,
+        "retrievals": usage.retrieval_count,
+        "updated_at": pattern.updated_at.isoformat(),
+    }
+
+
+async def _all_patterns(memory: SelfLearningMemory) -> list[tuple[AnyPattern, PatternUsage]]:
+    out: list[tuple[AnyPattern, PatternUsage]] = []
+    while len(out) < MAX_SCAN:
+        page = await memory.list_patterns(None, _PAGE, len(out))
+        out += page
+        if len(page) < _PAGE:
+            break
+    return out
+
+
+@app.command("list")
+def list_patterns(
+    ctx: typer.Context,
+    min_confidence: Annotated[
+        float,
+        typer.Option(
+            "--min-confidence", min=0.0, max=1000.0, help="success rate x sqrt(sample size)."
+        ),
+    ] = 0.0,
+    min_success_rate: Annotated[
+        float, typer.Option("--min-success-rate", min=0.0, max=1.0, help="0..1.")
+    ] = 0.0,
+    pattern_type: Annotated[
+        PatternTypeArg | None, typer.Option("--pattern-type", "-p", help="Only this kind.")
+    ] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="Only this domain.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=1000, help="1..1000.")] = 20,
+    offset: Annotated[int, typer.Option("--offset", min=0, max=10_000_000)] = 0,
+) -> None:
+    """Learned patterns, most observed first (filters run in SQL)."""
+    state = get_state(ctx)
+
+    async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        from ...storage.backend import PatternFilters
+
+        if domain is not None:
+            check_text("--domain", domain, 256)
+        filters = PatternFilters(
+            pattern_type=None if pattern_type is None else pattern_type.value.replace("-", "_"),
+            domain=domain,
+            min_success_rate=min_success_rate,
+            min_confidence=min_confidence,
+        )
+        found = await memory.list_patterns(filters, limit, offset)
+        return {
+            "patterns": [_summary(p, u) for p, u in found],
+            "count": len(found),
+            "filters": filters.model_dump(mode="json"),
+        }
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        rows = [
+            [
+                p["pattern_id"][:8],
+                p["pattern_type"],
+                p["domain"],
+                p["occurrences"],
+                f"{p['success_rate']:.2f}",
+                f"{p['confidence']:.2f}",
+                f"{p['effectiveness']:.2f}",
+                p["description"][:70],
+            ]
+            for p in d["patterns"]
+        ]
+        table(
+            console,
+            f"{d['count']} patterns",
+            ["id", "type", "domain", "seen", "success", "conf", "eff", "pattern"],
+            rows,
+        )
+
+    emit(state, run_with_memory(state, act), human)
+
+
+@app.command("view")
+def view(
+    ctx: typer.Context,
+    pattern_id: Annotated[str, typer.Argument(help="Pattern id (UUID).")],
+    evidence: Annotated[
+        int, typer.Option("--evidence", "-e", min=1, max=100, help="Evidence episodes shown.")
+    ] = 10,
+) -> None:
+    """A pattern with its usage and effectiveness, and the episodes it was learned from."""
+    state = get_state(ctx)
+
+    async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        from ...patterns.analysis import effectiveness_rows, is_active
+
+        check_text("PATTERN_ID", pattern_id, 100)
+        pattern, usage = await memory.get_pattern(pattern_id)
+        ids = (await memory.pattern_evidence([pattern.id], evidence)).get(pattern.id, [])
+        episodes = []
+        for eid in ids:
+            e = await memory.get_episode(eid)
+            episodes.append(
+                {
+                    "episode_id": str(e.episode_id),
+                    "task_description": e.task_description,
+                    "outcome": None if e.outcome is None else e.outcome.type,
+                    "reward": None if e.reward is None else round(e.reward.total, 4),
+                    "started_at": e.start_time.isoformat(),
+                }
+            )
+        row = effectiveness_rows([(pattern, usage)])[0]
+        return {
+            **_summary(pattern, usage),
+            "pattern": pattern.model_dump(mode="json"),
+            "usage": usage.model_dump(mode="json"),
+            "effectiveness_now": row.effectiveness,
+            "usage_success_rate": row.success_rate,
+            "application_rate": row.application_rate,
+            "days_since_last_use": row.days_since_last_use,
+            "active": is_active(usage),
+            "below_decay_threshold": row.below_threshold,
+            "evidence": episodes,
+        }
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        u = d["usage"]
+        console.print(f"[bold]{d['pattern_type']}[/bold] {d['pattern_id']}")
+        console.print(d["description"])
+        console.print(
+            f"domain {d['domain']}  seen {d['occurrences']}x  success {d['success_rate']:.2f}  "
+            f"confidence {d['confidence']:.2f}"
+        )
+        console.print(
+            f"usage: retrieved {u['retrieval_count']}, applied {u['application_count']} "
+            f"({u['success_count']} ok, {u['failure_count']} failed), last use "
+            f"{d['days_since_last_use']:.1f} days ago"
+        )
+        flag = " (below the decay threshold 0.3)" if d["below_decay_threshold"] else ""
+        console.print(
+            f"effectiveness now {d['effectiveness_now']:.3f} (stored {d['effectiveness']:.3f})"
+            f"{flag}"
+        )
+        rows = [
+            [e["episode_id"][:8], e["outcome"], e["reward"], e["task_description"][:60]]
+            for e in d["evidence"]
+        ]
+        table(console, "learned from", ["episode", "outcome", "reward", "task"], rows)
+
+    emit(state, run_with_memory(state, act), human)
+
+
+@app.command("analyze")
+def analyze(
+    ctx: typer.Context,
+    pattern_id: Annotated[str, typer.Argument(help="Pattern id (UUID).")],
+    episodes: Annotated[
+        int,
+        typer.Option("--episodes", "-e", min=1, max=100, help="Newest source episodes, 1..100."),
+    ] = 100,
+) -> None:
+    """How the pattern's source episodes went: outcomes, rewards, success rate, by day."""
+    state = get_state(ctx)
+
+    async def act(memory: SelfLearningMemory) -> Any:
+        from ...patterns.analysis import analyze_episodes
+
+        check_text("PATTERN_ID", pattern_id, 100)
+        pattern, _usage = await memory.get_pattern(pattern_id)
+        ids = (await memory.pattern_evidence([pattern.id], episodes)).get(pattern.id, [])
+        loaded = [await memory.get_episode(i) for i in ids]
+        return analyze_episodes(pattern, loaded)
+
+    def human(console: Console, a: Any) -> None:
+        def pct(x: float | None) -> str:
+            return "-" if x is None else f"{x:.0%}"
+
+        console.print(f"[bold]{a.pattern_type}[/bold] {a.pattern_id}: {a.description}")
+        console.print(
+            f"{a.episodes_analyzed} source episodes ({a.completed} completed): "
+            f"{a.outcomes['success']} success, {a.outcomes['partial_success']} partial, "
+            f"{a.outcomes['failure']} failure; success rate {pct(a.success_rate)}; trend {a.trend}"
+        )
+        if a.reward_mean is not None:
+            console.print(
+                f"reward mean {a.reward_mean:.3f} (min {a.reward_min:.3f}, max {a.reward_max:.3f})"
+            )
+        rows = [
+            [p.day, p.episodes, p.successes, pct(p.success_rate), p.mean_reward]
+            for p in a.over_time
+        ]
+        table(console, "by day", ["day", "episodes", "successes", "rate", "reward"], rows)
+
+    emit(state, run_with_memory(state, act), human)
+
+
+@app.command("effectiveness")
+def effectiveness(
+    ctx: typer.Context,
+    top: Annotated[int, typer.Option("--top", "-t", min=1, max=1000, help="1..1000.")] = 10,
+    min_uses: Annotated[
+        int,
+        typer.Option("--min-uses", min=0, max=1_000_000, help="Minimum applications (0 = all)."),
+    ] = 1,
+) -> None:
+    """The most effective patterns, from the store's usage counters (0.4 success + 0.3
+    application + 0.2 recency + 0.1 volume)."""
+    state = get_state(ctx)
+
+    async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        from ...patterns.analysis import effectiveness_rows, is_active
+
+        pairs = await _all_patterns(memory)
+        rows = effectiveness_rows(pairs)
+        considered = [r for r in rows if r.applications >= min_uses]
+        scores = [r.effectiveness for r in rows]
+        return {
+            "patterns": considered[:top],
+            "total_patterns": len(rows),
+            "considered": len(considered),
+            "active_last_30_days": sum(1 for _, u in pairs if is_active(u)),
+            "mean_effectiveness": round(sum(scores) / len(scores), 6) if scores else None,
+            "below_threshold": sum(1 for r in rows if r.below_threshold),
+            "min_uses": min_uses,
+        }
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        rows = [
+            [
+                str(r.pattern_id)[:8],
+                r.pattern_type,
+                f"{r.effectiveness:.3f}",
+                f"{r.success_rate:.2f}",
+                f"{r.application_rate:.2f}",
+                f"{r.applications}/{r.retrievals}",
+                f"{r.days_since_last_use:.1f}",
+                r.description[:60],
+            ]
+            for r in d["patterns"]
+        ]
+        table(
+            console,
+            f"top {len(rows)} of {d['considered']} patterns with >= {d['min_uses']} uses "
+            f"({d['total_patterns']} in all, {d['active_last_30_days']} active)",
+            ["id", "type", "eff", "success", "app rate", "applied/retrieved", "days", "pattern"],
+            rows,
+        )
+
+    emit(state, run_with_memory(state, act), human)
+
+
+@app.command("decay")
+def decay(
+    ctx: typer.Context,
+    force: Annotated[
+        bool, typer.Option("--force", help="Really remove them (otherwise only list).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only report (same as the global --dry-run).")
+    ] = False,
+) -> None:
+    """Patterns whose effectiveness fell below 0.3; removed with --force."""
+    state = get_state(ctx)
+    apply = force and not (dry_run or state.dry_run)
+
+    async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        from ...patterns.analysis import effectiveness_rows
+        from ...patterns.effectiveness import MIN_EFFECTIVENESS
+
+        rows = effectiveness_rows(await _all_patterns(memory))
+        below = [r for r in rows if r.below_threshold]
+        result = await memory.decay_patterns(force=True) if apply else None
+        return {
+            "threshold": MIN_EFFECTIVENESS,
+            "evaluated": len(rows),
+            "candidates": below,
+            "applied": apply,
+            "dry_run": not apply,
+            "removed": None if result is None else result["removed"],
+            "result": result,
+        }
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        rows = [
+            [str(r.pattern_id)[:8], r.pattern_type, f"{r.effectiveness:.3f}", r.description[:60]]
+            for r in d["candidates"]
+        ]
+        table(
+            console,
+            f"{len(rows)} of {d['evaluated']} patterns below {d['threshold']}",
+            ["id", "type", "eff", "pattern"],
+            rows,
+        )
+        if d["applied"]:
+            console.print(f"removed {d['removed']} patterns")
+        elif force:
+            console.print("dry run: nothing removed")
+        else:
+            console.print("nothing removed; run with --force to remove them")
+
+    emit(state, run_with_memory(state, act), human)

@@ -1,7 +1,349 @@
-"""`memory-cli storage`: (being built)."""
+"""`memory-cli storage` (alias `st`): status (stats), sync, vacuum, verify, backup, health,
+connections. The work is done by ``storage/maintenance.py`` and ``storage/cache_sync.py``;
+these commands open the memory, call one of them and format the result.
+
+In embedded mode the SQL file is the only primary store: `sync` refreshes the LMDB cache from
+it (there is no remote primary to pull from)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
 
-app = typer.Typer(help="storage commands.", no_args_is_help=True)
+from ..output import emit, print_error, table
+from ..state import EXIT_CODES, CliState, fail, get_state, run_with_memory
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ...core.memory import SelfLearningMemory
+    from ...storage.lmdb_cache import EpisodeCache
+
+app = typer.Typer(
+    help="Inspect and maintain the store and its cache (alias: st).",
+    no_args_is_help=True,
+)
+
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Only report what would be done (same as the global).")
+]
+
+
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1_048_576:.2f} MiB ({n} bytes)"
+
+
+def _cache(memory: SelfLearningMemory) -> EpisodeCache:
+    from ...errors import CapabilityUnavailableError
+
+    if memory.cache is None:
+        raise CapabilityUnavailableError(
+            "The cache is disabled (cache.enabled = false): there is nothing to sync or compare."
+        )
+    return memory.cache
+
+
+def _status(ctx: typer.Context) -> None:
+    state = get_state(ctx)
+
+    async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        import asyncio
+
+        from ...storage.maintenance import embedded_parts, file_sizes, store_info
+
+        storage, cache = embedded_parts(memory)
+        stats = await memory.stats()
+        info = await store_info(storage)
+        cache_env = None if cache is None else await asyncio.to_thread(cache.env_info)
+        return {
+            "mode": "embedded",
+            "data_dir": str(memory.data_dir),
+            "schema_version": info.schema_version,
+            "expected_schema_version": info.expected_schema_version,
+            "counts": {
+                "episodes": stats.episodes,
+                "completed": stats.completed,
+                "in_progress": stats.in_progress,
+                "steps": stats.steps,
+                "patterns": stats.patterns,
+                "heuristics": stats.heuristics,
+                "outcomes": stats.outcomes,
+                "learning_queue": stats.learning_queue,
+            },
+            "sizes_bytes": file_sizes(storage, cache),
+            "store": {
+                "path": info.path,
+                "sqlite_version": info.sqlite_version,
+                "journal_mode": info.journal_mode,
+                "page_size": info.page_size,
+                "page_count": info.page_count,
+                "freelist_pages": info.freelist_pages,
+                "reclaimable_bytes": info.reclaimable_bytes,
+            },
+            "cache": None
+            if stats.cache is None
+            else {
+                **stats.cache.model_dump(mode="json"),
+                "max_entries": None if cache is None else cache.max_entries,
+                "used_bytes": None if cache_env is None else cache_env["used_bytes"],
+            },
+        }
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        c = d["counts"]
+        console.print(f"[bold]embedded store[/bold] {d['store']['path']}")
+        console.print(
+            f"schema v{d['schema_version']} (expected v{d['expected_schema_version']}), "
+            f"SQLite {d['store']['sqlite_version']}, journal {d['store']['journal_mode']}"
+        )
+        console.print(
+            f"episodes {c['episodes']} ({c['completed']} completed, {c['in_progress']} in "
+            f"progress), steps {c['steps']}, patterns {c['patterns']}, heuristics "
+            f"{c['heuristics']}"
+        )
+        sizes = d["sizes_bytes"]
+        rows = [[name, _mib(n)] for name, n in sizes.items()]
+        rows.append(["reclaimable by vacuum", _mib(d["store"]["reclaimable_bytes"])])
+        table(console, "on disk", ["file", "size"], rows)
+        cache = d["cache"]
+        if cache is None:
+            console.print("cache: disabled")
+        else:
+            console.print(
+                f"cache: {cache['entries']}/{cache['max_entries']} episodes, map "
+                f"{_mib(cache['map_size_bytes'])}, this process: {cache['hits']} hits, "
+                f"{cache['misses']} misses"
+            )
+
+    emit(state, run_with_memory(state, act), human)
+
+
+@app.command("status")
+def status(ctx: typer.Context) -> None:
+    """Counts, sizes on disk, schema version and cache statistics (alias: stats)."""
+    _status(ctx)
+
+
+@app.command("stats", hidden=True)
+def stats(ctx: typer.Context) -> None:
+    """Alias of status."""
+    _status(ctx)
+
+
+@app.command("sync")
+def sync(
+    ctx: typer.Context,
+    since: Annotated[
+        str, typer.Option("--since", "-s", help="Episodes started in the last Nh, Nd or Nm.")
+    ] = "24h",
+    force: Annotated[
+        bool, typer.Option("--force", help="Rewrite every entry, even those that match.")
+    ] = False,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Refresh the LMDB cache from the SQL store (embedded mode has no remote primary)."""
+    from .episode import parse_since
+
+    state = get_state(ctx)
+    dry = dry_run or state.dry_run
+
+    async def act(memory: SelfLearningMemory) -> Any:
+        from ...storage.cache_sync import refresh_cache
+
+        start = parse_since(since)
+        return await refresh_cache(memory.storage, _cache(memory), start, force=force, dry_run=dry)
+
+    def human(console: Console, r: Any) -> None:
+        console.print(
+            "embedded mode: the SQL store is the only primary (no remote); "
+            "refreshing the cache from it."
+        )
+        verb = "would add" if r.dry_run else "added"
+        console.print(
+            f"{r.examined} completed episodes since {r.since[:19]} ({r.cacheable} learned): "
+            f"{verb} {r.added}, {'would update' if r.dry_run else 'updated'} {r.updated}, "
+            f"unchanged {r.unchanged}, stale entries {'to remove' if r.dry_run else 'removed'} "
+            f"{r.stale_removed}"
+        )
+        if r.beyond_capacity:
+            console.print(
+                f"{r.beyond_capacity} older episodes do not fit (capacity {r.capacity} episodes)"
+            )
+        console.print(f"cache entries: {r.cache_entries_before} -> {r.cache_entries_after}")
+
+    emit(state, run_with_memory(state, act), human)
+
+
+@app.command("vacuum")
+def vacuum(ctx: typer.Context, dry_run: DryRunOpt = False) -> None:
+    """Rebuild the database file without its free pages and truncate the WAL (SQLite VACUUM);
+    reports bytes before and after. With --dry-run: the estimate only."""
+    state = get_state(ctx)
+    dry = dry_run or state.dry_run
+
+    async def act(memory: SelfLearningMemory) -> Any:
+        from ...storage.maintenance import embedded_parts
+        from ...storage.maintenance import vacuum as run_vacuum
+
+        storage, cache = embedded_parts(memory)
+        return await run_vacuum(storage, cache, dry_run=dry)
+
+    def human(console: Console, r: Any) -> None:
+        if r.dry_run:
+            console.print(
+                f"dry run: the store takes {_mib(r.before['total'])}; vacuum could give back "
+                f"up to {_mib(r.reclaimable_bytes)} ({r.freelist_pages_before} free pages "
+                f"plus the WAL)"
+            )
+        else:
+            console.print(
+                f"vacuumed: {_mib(r.before['total'])} -> {_mib(r.after['total'])}, freed "
+                f"{_mib(r.freed_bytes)} (free pages {r.freelist_pages_before} -> "
+                f"{r.freelist_pages_after})"
+            )
+        for note in r.notes:
+            console.print(f"note: {note}")
+
+    result = run_with_memory(state, act)
+    data = {**_fields(result), "freed_bytes": result.freed_bytes}
+    emit(state, data, lambda c, _d: human(c, result))
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(obj)
+
+
+@app.command("verify")
+def verify(ctx: typer.Context) -> None:
+    """Check the store (integrity_check, foreign keys, full-text index) and the cache against
+    it (every entry decodes and equals the SQL row). Exit 7 when anything is wrong."""
+    state = get_state(ctx)
+
+    async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        from ...storage.cache_sync import verify_cache
+        from ...storage.maintenance import check_integrity, embedded_parts
+
+        storage, cache = embedded_parts(memory)
+        store = await check_integrity(storage)
+        cached = None if cache is None else await verify_cache(storage, cache)
+        problems = list(store.problems)
+        if cached is not None:
+            if cached.corrupt:
+                problems.append(f"{len(cached.corrupt)} cache entries do not decode")
+            if cached.stale:
+                problems.append(f"{len(cached.stale)} cache entries are gone from the store")
+            if cached.differs:
+                problems.append(f"{len(cached.differs)} cache entries differ from the store")
+        return {
+            "ok": not problems,
+            "problems": problems,
+            "store": _fields(store),
+            "cache": None if cached is None else {**_fields(cached), "ok": cached.ok},
+        }
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        s = d["store"]
+        console.print(f"integrity_check: {', '.join(s['integrity_check'][:5])}")
+        console.print(f"foreign keys: {len(s['foreign_key_violations'])} violation(s)")
+        console.print(
+            f"full-text index: {s['fts_check']}, {s['fts_orphans']} orphan(s), "
+            f"{s['fts_missing']} missing"
+        )
+        console.print(f"schema: v{s['schema_version']} (expected v{s['expected_schema_version']})")
+        c = d["cache"]
+        if c is None:
+            console.print("cache: disabled")
+        else:
+            console.print(
+                f"cache: {c['checked']} entries checked, {c['matching']} match the store, "
+                f"{len(c['corrupt'])} corrupt, {len(c['stale'])} stale, "
+                f"{len(c['differs'])} differ"
+            )
+            for item in c["differs"][:10]:
+                console.print(f"  {item['episode_id']}: {', '.join(item['fields'])}")
+        console.print("[green]ok[/green]" if d["ok"] else "[red]problems found[/red]")
+
+    report = run_with_memory(state, act)
+    emit(state, report, human)
+    if not report["ok"]:
+        print_error(
+            f"Verification found {len(report['problems'])} problem(s): "
+            + "; ".join(report["problems"]),
+            "run `memory-cli storage sync --force` to rebuild the cache; restore the store from "
+            "a backup if the store itself failed",
+            no_color=state.no_color,
+        )
+        raise typer.Exit(EXIT_CODES["storage_error"])
+
+
+@app.command(
+    "backup",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def backup(ctx: typer.Context) -> None:
+    """Same as `memory-cli backup create` (all its options are accepted)."""
+    _delegate_backup(ctx, get_state(ctx))
+
+
+def _delegate_backup(ctx: typer.Context, state: CliState) -> None:
+    from typer.main import get_group
+
+    from ...errors import CapabilityUnavailableError
+    from . import backup as backup_group
+
+    group = get_group(backup_group.app)
+    create = group.get_command(ctx, "create")
+    if create is None:
+        fail(state, CapabilityUnavailableError("`memory-cli backup create` is not available."))
+    with create.make_context("memory-cli storage backup", list(ctx.args), parent=ctx) as sub:
+        create.invoke(sub)
+
+
+@app.command("health")
+def health(ctx: typer.Context) -> None:
+    """Same as `memory-cli health check`."""
+    from .health import check_once, finish
+
+    state = get_state(ctx)
+    finish(state, check_once(state))
+
+
+@app.command("connections")
+def connections(ctx: typer.Context) -> None:
+    """What is open: the store (path, WAL, busy timeout), the cache (map size, readers) and
+    other processes using the same data directory."""
+    state = get_state(ctx)
+
+    async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        from ...storage.maintenance import connections as open_things
+        from ...storage.maintenance import embedded_parts
+
+        storage, cache = embedded_parts(memory)
+        return await open_things(storage, cache)
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        s = d["store"]
+        console.print(f"mode: embedded (this process: pid {d['pid']})")
+        console.print(
+            f"store: {s['path']}  journal {s['journal_mode']}  WAL {_mib(s['wal_bytes'])}  "
+            f"busy timeout {s['busy_timeout_ms']} ms  synchronous {s['synchronous']}"
+        )
+        c = d["cache"]
+        if c is None:
+            console.print("cache: disabled")
+        else:
+            console.print(
+                f"cache: {c['path']}  map {_mib(c['map_size_bytes'])}  used "
+                f"{_mib(c['used_bytes'])}  readers max {c['max_readers']}"
+            )
+        others = d["other_processes"]
+        console.print(
+            f"other processes: {', '.join(map(str, others)) if others else 'none seen'} "
+            f"({d['other_processes_source']})"
+        )
+
+    emit(state, run_with_memory(state, act), human)
