@@ -74,7 +74,7 @@ def _physical_cores() -> int:
         text = ""
     cores: set[tuple[str, str]] = set()
     physical = core = ""
-    for line in text.splitlines() + [""]:
+    for line in [*text.splitlines(), ""]:
         key, _, value = line.partition(":")
         key = key.strip()
         if key == "physical id":

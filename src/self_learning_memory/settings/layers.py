@@ -66,9 +66,11 @@ def _env_layer(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     return found
 
 
-def _load_file(config_path: Path | None, cwd: Path | None) -> ConfigFile | None:
+def _load_file(config_path: Path | None, cwd: Path | None, discover: bool) -> ConfigFile | None:
     if config_path is not None:
         return read_config_file(Path(config_path).expanduser(), origin="explicit")
+    if not discover:
+        return None
     discovered = discover_config_file(cwd)
     if discovered is None:
         return None
@@ -104,16 +106,20 @@ def resolve_raw(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     environment: Environment | None = None,
+    discover: bool = True,
+    default_preset: str | None = None,
 ) -> RawConfig:
-    """Merge every source. ``flags`` maps a dotted key to (value, flag name)."""
+    """Merge every source. ``flags`` maps a dotted key to (value, flag name); ``discover``
+    looks for a file in ``cwd`` when no explicit one is given; ``default_preset`` applies when
+    no file, variable or flag names a preset."""
     environ = os.environ if env is None else env
     environment = environment or detect_environment(environ)
     raw = RawConfig(environment=environment)
 
     smart = smart_defaults(environment)
-    from ..paths import APP_NAME
-
     import platformdirs
+
+    from ..paths import APP_NAME
 
     raw.set(
         "storage.data_dir",
@@ -123,19 +129,21 @@ def resolve_raw(
     for key, (value, why) in smart.items():
         raw.set(key, value, f"smart default ({why})")
 
-    config = _load_file(config_path, cwd)
+    config = _load_file(config_path, cwd, discover)
     raw.file = config
     file_values = _file_values(config) if config is not None else {}
     env_values = _env_layer(environ)
     flag_values = {k: v for k, v in (flags or {}).items() if v[0] is not None}
 
-    preset_name: str | None = None
+    preset_name: str | None = default_preset
     for layer in (file_values, env_values, flag_values):
         if "preset" in layer:
             preset_name = layer["preset"][0]
     if isinstance(preset_name, str) and preset_name.strip().lower() in PRESETS:
         name = preset_name.strip().lower()
         raw.preset = name
+        if preset_name == default_preset:
+            raw.set("preset", name, "simple setup (chosen from the environment)")
         for key, value in preset_values(name, environment, smart, environ).items():
             raw.set(key, value, f"preset {name}")
     elif preset_name is not None:

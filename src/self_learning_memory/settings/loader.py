@@ -1,9 +1,9 @@
 """Load the effective settings, and turn them into what the library needs.
 
-    loaded = load_settings()                 # discovered file, env, smart defaults
-    loaded = load_settings(Path("memory-cli.toml"), flags={"storage.data_dir": ("/x", "--data-dir")})
-    async with SelfLearningMemory.open(loaded.data_dir(), config=loaded.memory_config()) as memory:
-        ...
+loaded = load_settings()                 # discovered file, env, smart defaults
+loaded = load_settings(Path("memory-cli.toml"), flags={"storage.data_dir": ("/x", "--data-dir")})
+async with SelfLearningMemory.open(loaded.data_dir(), config=loaded.memory_config()) as memory:
+    ...
 """
 
 from __future__ import annotations
@@ -117,6 +117,8 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     environment: Environment | None = None,
+    discover: bool = True,
+    default_preset: str | None = None,
 ) -> LoadedSettings:
     """Resolve every source (see :mod:`.layers`) and type-check the result.
 
@@ -124,7 +126,15 @@ def load_settings(
     ConfigurationError naming the file, the line and the key (or the environment variable).
     Value rules are checked separately by :meth:`LoadedSettings.validate`.
     """
-    raw = resolve_raw(config_path, flags=flags, env=env, cwd=cwd, environment=environment)
+    raw = resolve_raw(
+        config_path,
+        flags=flags,
+        env=env,
+        cwd=cwd,
+        environment=environment,
+        discover=discover,
+        default_preset=default_preset,
+    )
     for key, value in raw.values.items():
         section = key.partition(".")[0]
         if "." in key and section in SECTIONS and isinstance(value, Mapping):

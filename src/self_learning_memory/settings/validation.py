@@ -192,7 +192,12 @@ def _resolved(path: str) -> Any:
 
 def _positive(r: ValidationReport, key: str, value: int, warn_above: int | None) -> None:
     if value < 1:
-        r.error(key, value, f">= 1{f' (warning above {warn_above})' if warn_above else ''}", "must be positive")
+        r.error(
+            key,
+            value,
+            f">= 1{f' (warning above {warn_above})' if warn_above else ''}",
+            "must be positive",
+        )
     elif warn_above is not None and value > warn_above:
         r.warning(key, value, f"<= {warn_above}", "unusually large")
 
@@ -206,7 +211,9 @@ def _storage(s: Settings, r: ValidationReport) -> None:
         r.error("storage.max_episodes_cache", st.max_episodes_cache, "<= 10000000", "too large")
     ttl = st.cache_ttl_seconds
     if ttl < 1:
-        r.error("storage.cache_ttl_seconds", ttl, ">= 1 (60..86400 recommended)", "must be positive")
+        r.error(
+            "storage.cache_ttl_seconds", ttl, ">= 1 (60..86400 recommended)", "must be positive"
+        )
     elif ttl < 60:
         r.warning("storage.cache_ttl_seconds", ttl, ">= 60", "very short TTL")
     elif ttl > 86_400:
@@ -272,7 +279,9 @@ def _retrieval(s: Settings, r: ValidationReport) -> None:
     rt = s.retrieval
     total = rt.weight_relevance + rt.weight_context + rt.weight_outcome + rt.weight_recency
     if total <= 0:
-        r.error("retrieval.weight_relevance", total, "a positive sum of weights", "all weights are 0")
+        r.error(
+            "retrieval.weight_relevance", total, "a positive sum of weights", "all weights are 0"
+        )
 
 
 def _others(s: Settings, r: ValidationReport) -> None:
