@@ -27,11 +27,11 @@ from .manifest import (
 )
 from .verify import verify_backup
 
-__all__ = ["restore_backup"]
+__all__ = ["holds_store", "restore_backup"]
 
 
 # -- restore -------------------------------------------------------------------------------
-def _holds_store(data_dir: Path) -> bool:
+def holds_store(data_dir: Path) -> bool:
     return any((data_dir / name).exists() for name in STORE_ENTRIES)
 
 
@@ -105,7 +105,7 @@ def _swap_sync(staging: Path, data_dir: Path) -> bool:
     come back if the move fails. Returns whether an existing store was replaced."""
     old = data_dir / f".restore-old-{secrets.token_hex(4)}"
     moved: list[str] = []
-    replaced = _holds_store(data_dir)
+    replaced = holds_store(data_dir)
     try:
         if replaced:
             old.mkdir()
@@ -179,7 +179,7 @@ def _prepare_sync(
     manifest = read_manifest(source)
     if target.exists() and not target.is_dir():
         raise ValidationError("data_dir", f"{target} exists and is not a directory")
-    if _holds_store(target) and not force:
+    if holds_store(target) and not force:
         raise InvalidStateError(
             f"The data directory {target} already holds a store; restore into an empty "
             "directory, or pass force (--force) to replace it."
