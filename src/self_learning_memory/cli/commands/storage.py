@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..output import emit, print_error, table
-from ..state import EXIT_CODES, CliState, fail, get_state, run_with_memory
+from ..state import EXIT_CODES, get_state, run_with_memory
+from . import backup as backup_commands
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -279,28 +280,8 @@ def verify(ctx: typer.Context) -> None:
         raise typer.Exit(EXIT_CODES["storage_error"])
 
 
-@app.command(
-    "backup",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
-def backup(ctx: typer.Context) -> None:
-    """Same as `memory-cli backup create` (all its options are accepted)."""
-    _delegate_backup(ctx, get_state(ctx))
-
-
-def _delegate_backup(ctx: typer.Context, state: CliState) -> None:
-    from typer.main import get_group
-
-    from ...errors import CapabilityUnavailableError
-    from . import backup as backup_group
-
-    group = get_group(backup_group.app)
-    create = group.get_command(ctx, "create")
-    if create is None:
-        fail(state, CapabilityUnavailableError("`memory-cli backup create` is not available."))
-    with create.make_context("memory-cli storage backup", list(ctx.args), parent=ctx) as sub:
-        create.invoke(sub)
+# `storage backup` is `backup create` itself (same options, help and output).
+backup_commands.add_create_command(app, "backup")
 
 
 @app.command("health")
