@@ -118,7 +118,7 @@ class EmbeddingsConfig(_Config):
 
 class CacheConfig(_Config):
     enabled: bool = True
-    max_episodes: int = Field(1000, ge=1, le=10_000_000)
+    max_episodes: int = Field(10_000, ge=1, le=10_000_000)
     map_size_mb: int = Field(256, ge=1, le=1_048_576)
     max_map_size_mb: int = Field(4096, ge=1, le=1_048_576)
 
