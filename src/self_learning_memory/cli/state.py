@@ -21,6 +21,7 @@ from .output import print_error
 if TYPE_CHECKING:
     from ..config import MemoryConfig
     from ..core.memory import SelfLearningMemory
+    from ..settings.loader import LoadedSettings
 
 __all__ = ["EXIT_CODES", "CliState", "fail", "get_state", "run_with_memory"]
 
@@ -70,35 +71,46 @@ class CliState:
     no_color: bool = False
     data_dir: Path | None = None
     _config: MemoryConfig | None = field(default=None, repr=False)
+    _settings: LoadedSettings | None = field(default=None, repr=False)
+
+    def settings(self) -> LoadedSettings:
+        """The effective configuration (docs/configuration.md): --data-dir > ``MEMORY_*`` >
+        the --config / $MEMORY_CLI_CONFIG file, else a discovered file > preset > smart
+        defaults. A malformed file raises ConfigurationError naming the file and line."""
+        if self._settings is None:
+            from ..settings.loader import load_settings
+
+            flags: dict[str, tuple[Any, str]] = {}
+            if self.data_dir is not None:
+                flags["storage.data_dir"] = (str(self.data_dir.expanduser()), "--data-dir")
+            self._settings = load_settings(self.config_path, flags=flags)
+        return self._settings
 
     def memory_config(self) -> MemoryConfig:
-        """The memory's configuration (defaults until the configuration file system says
-        otherwise)."""
+        """The library's config from the settings; raises ConfigurationError (exit 6) when the
+        settings have validation errors."""
         if self._config is None:
-            from ..config import MemoryConfig
-
-            self._config = MemoryConfig()
+            self._config = self.settings().memory_config()
         return self._config
 
     def default_format(self) -> str:
-        """``$MEMORY_FORMAT``, else json under CI, else human (reference smart defaults)."""
-        env = os.environ.get("MEMORY_FORMAT", "").strip().lower()
-        if env:
-            if env not in ("human", "json", "yaml"):
-                from ..errors import ConfigurationError
+        """``cli.default_format`` through the precedence (``$MEMORY_CLI_DEFAULT_FORMAT`` /
+        ``$MEMORY_FORMAT``, the file, the preset, json under CI, else human), without loading
+        the schema. A broken config file does not stop the CLI here: the commands that need
+        the config report it, and ``config init --force`` / ``config reset`` can repair it."""
+        from ..errors import ConfigurationError
+        from ..settings.layers import quick_default_format
 
-                raise ConfigurationError(
-                    f"Invalid MEMORY_FORMAT '{env}' (limit: one of human, json, yaml)."
-                )
-            return env
-        if env_flag("CI") or env_flag("GITHUB_ACTIONS"):
-            return "json"
-        return "human"
+        try:
+            return quick_default_format(self.config_path)
+        except ConfigurationError:
+            return quick_default_format(None, discover=False)
 
     def resolved_data_dir(self) -> Path:
-        from ..paths import resolve_data_dir
-
-        return resolve_data_dir(self.data_dir)
+        """--data-dir, else the settings' data directory."""
+        if self.data_dir is not None:
+            return self.data_dir.expanduser()
+        return self.settings().data_dir()
 
 
 def get_state(ctx: typer.Context) -> CliState:

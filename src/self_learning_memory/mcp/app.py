@@ -23,7 +23,6 @@ import anyio
 
 from ..errors import ConfigurationError
 from ..log_files import JsonLinesFormatter
-from ..paths import resolve_data_dir
 from .auth import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH, BearerTokenMiddleware, is_loopback
 
 if TYPE_CHECKING:
@@ -38,6 +37,11 @@ DEFAULT_PORT = 8765
 EMBEDDING_PROVIDERS = ("none", "local", "openai")
 
 EPILOG = f"""\
+configuration:
+  the same config file as memory-cli (docs/configuration.md): --config FILE, else
+  $MEMORY_CLI_CONFIG, else memory-cli.toml (or .json/.yaml, see the docs) in the current
+  directory; MEMORY_<SECTION>_<KEY> variables and the flags below win over the file.
+
 environment:
   MEMORY_DATA_DIR       data directory (default: the user's data directory)
   {TOKEN_ENV}      bearer token for --transport http (at least {MIN_TOKEN_LENGTH} characters)
@@ -83,6 +87,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help=f"file holding the HTTP bearer token (else ${TOKEN_ENV})",
     )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path(os.environ["MEMORY_CLI_CONFIG"])
+        if os.environ.get("MEMORY_CLI_CONFIG")
+        else None,
+        help="config file, TOML, JSON or YAML (else $MEMORY_CLI_CONFIG, else a discovered "
+        "memory-cli.toml)",
+    )
     parser.add_argument("--data-dir", type=Path, help="data directory (else $MEMORY_DATA_DIR)")
     parser.add_argument(
         "--embeddings",
@@ -92,7 +105,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--log-level",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        default=os.environ.get("MEMORY_LOG_LEVEL", "INFO").upper(),
+        type=str.upper,
+        help="default: the config's logging.level ($MEMORY_LOG_LEVEL), else INFO",
     )
     parser.add_argument(
         "--log-file",
@@ -222,8 +236,23 @@ async def serve_http(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        data_dir = resolve_data_dir(args.data_dir)
+        # the shared configuration (imported only now: --help stays fast)
+        from ..settings.loader import load_settings
+
+        flags: dict[str, tuple[object, str]] = {}
+        if args.data_dir is not None:
+            flags["storage.data_dir"] = (str(args.data_dir.expanduser()), "--data-dir")
+        if args.embeddings is not None:
+            flags["embeddings.provider"] = (args.embeddings, "--embeddings")
+        if args.log_level is not None:
+            flags["logging.level"] = (args.log_level, "--log-level")
+        loaded = load_settings(args.config, flags=flags)
+        memory_config = loaded.memory_config()  # ConfigurationError if the settings are invalid
+        data_dir = loaded.data_dir()
+        args.log_level = loaded.settings.logging.level.upper()
         log_file: Path | None = args.log_file
+        if log_file is None and loaded.settings.logging.file:
+            log_file = Path(loaded.settings.logging.file)
         if log_file is None:
             log_file = data_dir / "logs" / "memory-mcp.log"
         elif str(log_file).lower() == "none":
@@ -246,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         from .server import ServerSettings, build_server
 
         server, service = build_server(
-            ServerSettings(data_dir=data_dir, embeddings=args.embeddings)
+            ServerSettings(data_dir=data_dir, config=memory_config, embeddings=args.embeddings)
         )
         if args.transport == "http":
             assert token is not None

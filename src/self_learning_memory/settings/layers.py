@@ -90,6 +90,20 @@ def _file_values(config: ConfigFile) -> dict[str, tuple[Any, str]]:
     return values
 
 
+def _data_dir_from_url(layer: dict[str, tuple[Any, str]]) -> None:
+    """A SQLite ``database.url`` names the data directory: it sets ``storage.data_dir`` at the
+    same precedence, unless that layer sets the data directory itself."""
+    from .database_url import parse_database_url
+
+    if "database.url" not in layer or "storage.data_dir" in layer:
+        return
+    value, source = layer["database.url"]
+    if isinstance(value, str) and value.strip():
+        implied = parse_database_url(value).data_dir
+        if implied is not None:
+            layer["storage.data_dir"] = (str(implied), f"{source} via database.url")
+
+
 def _absolute_sqlite_url(url: str, base: Path) -> str:
     from .database_url import parse_database_url
 
@@ -149,6 +163,8 @@ def resolve_raw(
     elif preset_name is not None:
         raw.preset = str(preset_name)
 
+    for layer in (file_values, env_values, flag_values):
+        _data_dir_from_url(layer)
     for layer in (file_values, env_values):
         for key, (value, source) in layer.items():
             raw.set(key, value, source)
@@ -158,11 +174,15 @@ def resolve_raw(
 
 
 def quick_default_format(
-    config_path: Path | None = None, *, env: Mapping[str, str] | None = None
+    config_path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    discover: bool = True,
+    cwd: Path | None = None,
 ) -> str:
     """``cli.default_format`` through the full precedence without loading the schema (the CLI
     calls this on every start). An invalid value raises ConfigurationError naming its source."""
-    raw = resolve_raw(config_path, env=env)
+    raw = resolve_raw(config_path, env=env, discover=discover, cwd=cwd)
     value = raw.values.get("cli.default_format", "human")
     text = str(value).strip().lower()
     if text not in FORMATS:

@@ -156,14 +156,14 @@ def load_settings(
 
 
 def resolved_data_dir(settings: Settings) -> Path:
-    """A SQLite ``database.url`` names the data dir; else ``storage.data_dir``; else the user's
-    data directory."""
+    """``storage.data_dir`` (which a SQLite ``database.url`` sets, see :mod:`.layers`); else the
+    directory of a SQLite ``database.url``; else the user's data directory."""
+    if settings.storage.data_dir:
+        return Path(settings.storage.data_dir).expanduser()
     if settings.database.url:
         target = parse_database_url(settings.database.url)
         if target.data_dir is not None:
             return target.data_dir
-    if settings.storage.data_dir:
-        return Path(settings.storage.data_dir).expanduser()
     from ..paths import resolve_data_dir
 
     return resolve_data_dir(None)

@@ -142,8 +142,8 @@ def _database(s: Settings, r: ValidationReport) -> None:
                         "database.url",
                         db.url,
                         f"inside storage.data_dir ({s.storage.data_dir})",
-                        "database.url wins: the data directory is the database file's "
-                        f"directory {implied}",
+                        "storage.data_dir is set with higher precedence and wins: the store "
+                        f"is {s.storage.data_dir}/{DB_FILENAME}, not under {implied}",
                     )
     if db.turso_url is not None:
         if not db.turso_url.strip():
