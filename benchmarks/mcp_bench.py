@@ -93,9 +93,19 @@ def time_initialize(data_dir: Path) -> float:
 
 
 def time_process(code: str) -> float:
+    """Process start until it has run ``code`` and printed a line (teardown not counted, as
+    for ``initialize``)."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
-    return (time.perf_counter() - started) * 1000
+    script = (
+        f"{code}\nimport os, sys\nsys.stdout.write('ready\\n')\nsys.stdout.flush()\nos._exit(0)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    elapsed = (time.perf_counter() - started) * 1000
+    proc.wait(timeout=60)
+    assert line == b"ready\n", line
+    return elapsed
 
 
 def bench_initialize(starts: int, data_dir: Path) -> dict[str, Any]:
