@@ -87,7 +87,7 @@ def _create_sync(
             if not embeddings:
                 with conn:
                     has = conn.execute("SELECT 1 FROM sqlite_master WHERE name='embeddings'")
-                    if has.fetchone():
+                    if has.fetchall():
                         conn.execute("DELETE FROM embeddings")
                 conn.execute("VACUUM")
             counts = count_rows(conn)
