@@ -434,12 +434,16 @@ def tail(
     except Exception as exc:
         fail(state, exc)
     paths = {name: log_path(data_dir, name) for name in _sources(source)}
-    records: list[dict[str, Any]] = []
+    keyed: list[tuple[str, dict[str, Any]]] = []
     for name, path in paths.items():
-        records += [parse_line(line, name) for line in tail_lines(path, lines)]
+        last = ""  # a line without a time keeps its place after the line before it
+        for line in tail_lines(path, lines):
+            record = parse_line(line, name)
+            last = str(record.get("ts") or last)
+            keyed.append((last, record))
     if len(paths) > 1:
-        records.sort(key=lambda r: str(r.get("ts") or ""))
-    records = records[-lines:]
+        keyed.sort(key=lambda item: item[0])  # stable: each file keeps its order
+    records = [record for _, record in keyed[-lines:]]
     if not follow:
         emit(
             state,
