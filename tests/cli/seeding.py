@@ -36,11 +36,14 @@ async def add_episode(
     domain: str = "web-api",
     tools: tuple[str, ...] = ("editor", "pytest"),
     success: bool = True,
+    output: str = "ok",
 ) -> uuid.UUID:
     eid = await memory.start_episode(task, TaskContext(domain=domain), "debugging")
     for n, tool in enumerate(tools, start=1):
         last = n == len(tools)
-        result = SuccessResult(output="ok") if success or not last else ErrorResult(message="boom")
+        result = (
+            SuccessResult(output=output) if success or not last else ErrorResult(message="boom")
+        )
         await memory.log_step(
             eid,
             ExecutionStep(

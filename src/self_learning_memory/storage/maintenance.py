@@ -37,6 +37,7 @@ __all__ = [
     "connections",
     "embedded_parts",
     "file_sizes",
+    "lock_holders",
     "store_info",
     "vacuum",
 ]
@@ -283,27 +284,40 @@ async def check_integrity(storage: SQLiteStorage) -> IntegrityReport:
     return await storage.run_maintenance(_integrity)
 
 
-def _alive(pid: int) -> bool:
+def lock_holders(paths: list[Path]) -> list[int] | None:
+    """Processes holding a POSIX lock on any of ``paths``, from ``/proc/locks`` (Linux): every
+    SQLite connection in WAL mode keeps a shared lock on the ``-shm`` file, every LMDB
+    environment one on ``lock.mdb``. None where this cannot be told."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        text = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    wanted = set()
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        wanted.add(f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}")
+    pids: set[int] = set()
+    for line in text.splitlines():
+        tokens = line.split()
+        for i, token in enumerate(tokens[1:], start=1):
+            if token in wanted and tokens[i - 1].isdigit():
+                pids.add(int(tokens[i - 1]))
+    return sorted(pids)
 
 
 async def connections(storage: SQLiteStorage, cache: EpisodeCache | None) -> dict[str, object]:
     """What this process has open, and which other processes have the same data open (those
-    holding a reader slot in the shared LMDB cache: every memory process opens it)."""
+    holding a lock on the store's or the cache's files)."""
     info = await store_info(storage)
     cache_info = None if cache is None else await asyncio.to_thread(cache.env_info)
-    others: list[int] = []
-    if cache_info is not None:
-        pids = cache_info.get("reader_pids")
-        if isinstance(pids, list):
-            others = [p for p in pids if p != os.getpid() and _alive(p)]
     db = storage.path
+    watched = [db.with_name(db.name + "-shm"), db]
+    if cache is not None:
+        watched.append(cache.path / "lock.mdb")
+    holders = await asyncio.to_thread(lock_holders, watched)
     return {
         "mode": "embedded",
         "pid": os.getpid(),
@@ -318,8 +332,8 @@ async def connections(storage: SQLiteStorage, cache: EpisodeCache | None) -> dic
             "connections_in_this_process": 1,
         },
         "cache": cache_info,
-        "other_processes": others,
-        "other_processes_source": "LMDB cache reader table"
-        if cache_info is not None
-        else "unknown (cache disabled)",
+        "other_processes": None if holders is None else [p for p in holders if p != os.getpid()],
+        "other_processes_source": "file locks in /proc/locks"
+        if holders is not None
+        else "unknown on this platform",
     }
