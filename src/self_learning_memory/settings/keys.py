@@ -83,7 +83,7 @@ HELP: dict[str, str] = {
 ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "storage.data_dir": ("MEMORY_DATA_DIR",),
     "cli.default_format": ("MEMORY_FORMAT",),
-    "database.url": ("MEMORY_DATABASE_URL", "MEMORY_DB_URL"),
+    "database.url": ("MEMORY_DB_URL",),
     "database.turso_url": ("TURSO_URL",),
     "database.turso_token": ("TURSO_TOKEN",),
     "logging.level": ("MEMORY_LOG_LEVEL",),

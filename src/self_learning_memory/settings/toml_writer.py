@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
@@ -70,11 +71,12 @@ def render_toml(
             continue
         section, _, name = key.partition(".")
         out = by_section[section]
-        out.append(f"# {HELP.get(key, '')}".rstrip())
+        out += [f"# {line}" for line in textwrap.wrap(HELP.get(key, ""), 96)]
         note = f"env {', '.join(env_names(key))}"
-        if sources and key in sources and key not in explicit:
-            note += f"; now: {sources[key]}"
-        out.append(f"# ({note})")
+        source = (sources or {}).get(key, "")
+        if source.startswith("smart default") and key not in explicit:
+            note += f"; {source}"
+        out += [f"# {line}" for line in textwrap.wrap(f"({note})", 96)]
         if key in explicit and explicit[key] is not None:
             out.append(f"{name} = {toml_value(explicit[key])}")
         else:
