@@ -204,7 +204,7 @@ def test_restore_asks_for_confirmation(
     created = _create(invoke_json, backups)
     target = tmp_path / "target"
     declined = invoke("backup", "restore", created["path"], "-t", str(target), input="n\n")
-    assert declined.exit_code == 1
+    assert declined.exit_code == 130
     assert "nothing was changed" in declined.stderr
     assert not target.exists()
     accepted = invoke("backup", "restore", created["path"], "-t", str(target), input="y\n")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..output import emit, table
-from ..state import CliState, dry_run_report, env_flag, fail, get_state, run
+from ..state import EXIT_CODES, CliState, dry_run_report, env_flag, fail, get_state, run
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -317,7 +317,7 @@ def restore(
         )
         if not typer.confirm(question, default=False, err=True):
             typer.echo("restore cancelled; nothing was changed", err=True)
-            raise typer.Exit(1)
+            raise typer.Exit(EXIT_CODES["interrupted"])
 
     from ...backup import restore_backup
 
