@@ -65,7 +65,11 @@ class SQLiteConnection:
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        await self.call(self._open_sync)
+        try:
+            await self.call(self._open_sync)
+        except BaseException:
+            await self.close()  # no connection or thread left behind
+            raise
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +80,12 @@ class SQLiteConnection:
         conn.set_busy_timeout(self._busy_timeout_ms)
         self._conn = conn
         self._thread_id = threading.get_ident()
-        self._retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchall())
+        try:
+            self._retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchall())
+        except (apsw.NotADBError, apsw.CorruptError) as exc:
+            raise DataIntegrityError(
+                f"The database file {self.path} is corrupt or not a database: {exc}."
+            ) from exc
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA temp_store=MEMORY")

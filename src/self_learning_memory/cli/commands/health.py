@@ -50,7 +50,6 @@ def check_once(state: CliState) -> HealthSummary:
     """Open the memory and check it; a memory that cannot be opened is unhealthy (not an
     error): that is the answer a health check exists to give."""
     from ...core.memory import SelfLearningMemory
-    from ...errors import SelfLearningMemoryError
 
     async def go() -> HealthSummary:
         try:
@@ -58,7 +57,7 @@ def check_once(state: CliState) -> HealthSummary:
                 state.resolved_data_dir(), config=state.memory_config()
             )
             await memory.start()
-        except SelfLearningMemoryError as exc:
+        except Exception as exc:  # cannot be opened: that is the answer, not an error
             return _unreachable(exc)
         try:
             return await check_memory(memory)
@@ -162,7 +161,6 @@ def monitor(
     import asyncio
 
     from ...core.memory import SelfLearningMemory
-    from ...errors import SelfLearningMemoryError
 
     state = get_state(ctx)
 
@@ -180,7 +178,7 @@ def monitor(
                             state.resolved_data_dir(), config=state.memory_config()
                         )
                         await memory.start()
-                    except SelfLearningMemoryError as exc:
+                    except Exception as exc:
                         memory = None
                         summary = _unreachable(exc)
                     else:
