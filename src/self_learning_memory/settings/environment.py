@@ -65,10 +65,10 @@ def detect_environment(env: Mapping[str, str] | None = None) -> Environment:
     )
 
 
-def _physical_cores() -> int:
+def _physical_cores(cpuinfo: str = "/proc/cpuinfo") -> int:
     """Distinct (physical id, core id) pairs of /proc/cpuinfo, else ``os.cpu_count()``."""
     try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+        with open(cpuinfo, encoding="ascii", errors="replace") as fh:
             text = fh.read()
     except OSError:
         text = ""

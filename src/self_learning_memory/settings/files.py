@@ -101,7 +101,7 @@ def read_config_file(path: Path, origin: str = "explicit") -> ConfigFile:
         raise ConfigurationError(f"Config file {path}, line {line}: contains a NUL byte.")
     fmt = file_format(path)
     data = _parse(path, fmt, text)
-    if data is None:  # an empty YAML file
+    if data is None and fmt == "yaml":  # an empty YAML file
         data = {}
     if not isinstance(data, dict):
         raise ConfigurationError(

@@ -1,0 +1,518 @@
+"""The configuration library: smart defaults, precedence, files, validator, mapping, setup,
+TOML writer and wizard (hermetic: explicit env dicts and tmp_path files)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from self_learning_memory.errors import ConfigurationError
+from self_learning_memory.settings import environment as environment_module
+from self_learning_memory.settings.environment import (
+    Environment,
+    detect_environment,
+    smart_defaults,
+)
+from self_learning_memory.settings.files import read_config_file
+from self_learning_memory.settings.keys import HELP
+from self_learning_memory.settings.layers import quick_default_format
+from self_learning_memory.settings.loader import load_settings
+from self_learning_memory.settings.schema import Settings, iter_keys
+from self_learning_memory.settings.setup import progressive, simple
+from self_learning_memory.settings.toml_writer import render_toml
+from self_learning_memory.settings.validation import validate_settings
+from self_learning_memory.settings.wizard import LinePrompter, ScriptedPrompter, run_wizard
+
+PLAIN = Environment(cpu_cores=4, available_memory_gb=8.0)
+
+
+def load(tmp_path: Path, env: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    return load_settings(
+        env=env or {}, cwd=tmp_path, environment=kwargs.pop("environment", PLAIN), **kwargs
+    )
+
+
+# --- smart defaults -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        (Environment(ci=True), (5, 100, 300, "json", 10, False)),
+        (Environment(dev=True), (5, 500, 1800, "human", 50, True)),
+        (Environment(ci=True, dev=True), (5, 100, 300, "json", 10, False)),
+        (
+            Environment(github_actions=True, cpu_cores=4, available_memory_gb=8),
+            (8, 1600, 7200, "json", 200, True),
+        ),
+        (Environment(cpu_cores=1, available_memory_gb=2), (3, 1000, 7200, "human", 200, True)),
+        (Environment(cpu_cores=4, available_memory_gb=10), (8, 2000, 7200, "human", 200, True)),
+        (Environment(cpu_cores=16, available_memory_gb=64), (20, 5000, 7200, "human", 200, True)),
+    ],
+)
+def test_smart_default_formulas(environment: Environment, expected: tuple[Any, ...]) -> None:
+    values = {key: value for key, (value, _why) in smart_defaults(environment).items()}
+    got = (
+        values["storage.pool_size"],
+        values["storage.max_episodes_cache"],
+        values["storage.cache_ttl_seconds"],
+        values["cli.default_format"],
+        values["cli.batch_size"],
+        values["cli.progress_bars"],
+    )
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "ci", "dev"),
+    [
+        ({}, False, False),
+        ({"CI": "true"}, True, False),
+        ({"CI": "0"}, False, False),
+        ({"CI": "false"}, False, False),
+        ({"DEV": "1"}, False, True),
+        ({"DEVELOPMENT": "yes"}, False, True),
+    ],
+)
+def test_detect_ci_and_dev(env: dict[str, str], ci: bool, dev: bool) -> None:
+    detected = detect_environment(env)
+    assert (detected.ci, detected.dev) == (ci, dev)
+
+
+def test_cpu_count_from_cpuinfo_or_os(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    blocks = [f"processor\t: {n}\nphysical id\t: 0\ncore id\t: {n % 3}\n" for n in range(6)]
+    cpuinfo.write_text("\n".join(blocks) + "\n")
+    assert environment_module._physical_cores(str(cpuinfo)) == 3  # 6 threads on 3 cores
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)
+    assert environment_module._physical_cores(str(tmp_path / "missing")) == 7
+
+
+def test_detected_machine_feeds_the_pool_formula(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(environment_module, "_physical_cores", lambda: 6)
+    monkeypatch.setattr(environment_module, "_available_memory_gb", lambda: 3.0)
+    values = smart_defaults(detect_environment({}))
+    assert values["storage.pool_size"][0] == 12
+    assert values["storage.max_episodes_cache"][0] == 1000
+
+
+# --- precedence -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("file_text", "env", "flag", "expected", "source"),
+    [
+        (None, {}, None, 8, "smart default"),
+        ('preset = "memory"\n', {}, None, 2, "preset memory"),
+        ("[storage]\npool_size = 7\n", {}, None, 7, "file"),
+        ('preset = "memory"\n[storage]\npool_size = 7\n', {}, None, 7, "file"),
+        (
+            "[storage]\npool_size = 7\n",
+            {"MEMORY_STORAGE_POOL_SIZE": "9"},
+            None,
+            9,
+            "env MEMORY_STORAGE_POOL_SIZE",
+        ),
+        ("[storage]\npool_size = 7\n", {"MEMORY_STORAGE_POOL_SIZE": "9"}, 11, 11, "flag --pool"),
+        (None, {"MEMORY_PRESET": "memory"}, None, 2, "preset memory"),
+        (None, {"CI": "1"}, None, 5, "smart default (CI)"),
+    ],
+)
+def test_precedence(
+    tmp_path: Path,
+    file_text: str | None,
+    env: dict[str, str],
+    flag: int | None,
+    expected: int,
+    source: str,
+) -> None:
+    if file_text is not None:
+        (tmp_path / "memory-cli.toml").write_text(file_text)
+    flags = {"storage.pool_size": (flag, "--pool")} if flag is not None else None
+    environment = detect_environment(env) if env.get("CI") else PLAIN
+    loaded = load(tmp_path, env, flags=flags, environment=environment)
+    assert loaded.settings.storage.pool_size == expected
+    assert loaded.sources["storage.pool_size"].startswith(source)
+
+
+def test_explicit_file_wins_over_discovered(tmp_path: Path) -> None:
+    (tmp_path / "memory-cli.toml").write_text("[storage]\npool_size = 7\n")
+    explicit = tmp_path / "other.yaml"
+    explicit.write_text("storage:\n  pool_size: 8\n")
+    loaded = load(tmp_path, config_path=explicit)
+    assert loaded.settings.storage.pool_size == 8
+    assert loaded.file is not None
+    assert loaded.file.origin == "explicit"
+    assert "other.yaml, line 2" in loaded.sources["storage.pool_size"]
+
+
+def test_discovery_order(tmp_path: Path) -> None:
+    (tmp_path / ".memory-cli.toml").write_text("[storage]\npool_size = 3\n")
+    (tmp_path / "memory-cli.json").write_text('{"storage": {"pool_size": 4}}')
+    assert load(tmp_path).settings.storage.pool_size == 4
+    (tmp_path / "unified-config.toml").write_text("[storage]\npool_size = 6\n")
+    assert load(tmp_path).settings.storage.pool_size == 6
+
+
+def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        load(tmp_path, config_path=tmp_path / "nope.toml")
+
+
+def test_env_values_are_parsed(tmp_path: Path) -> None:
+    env = {
+        "MEMORY_CLI_PROGRESS_BARS": "false",
+        "MEMORY_SANDBOX_ALLOWED_PATHS": "/a, /b",
+        "MEMORY_FORMAT": "yaml",
+        "MEMORY_DATA_DIR": str(tmp_path / "d"),
+    }
+    loaded = load(tmp_path, env)
+    assert loaded.settings.cli.progress_bars is False
+    assert loaded.settings.sandbox.allowed_paths == ["/a", "/b"]
+    assert loaded.settings.cli.default_format == "yaml"
+    assert loaded.data_dir() == tmp_path / "d"
+
+
+def test_bad_env_value_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="env MEMORY_STORAGE_POOL_SIZE"):
+        load(tmp_path, {"MEMORY_STORAGE_POOL_SIZE": "many"})
+
+
+@pytest.mark.parametrize(
+    ("file_text", "env"),
+    [
+        (None, {}),
+        ('[cli]\ndefault_format = "json"\n', {}),
+        ('preset = "cloud"\n', {}),
+        ('[cli]\ndefault_format = "json"\n', {"MEMORY_FORMAT": "yaml"}),
+        (None, {"GITHUB_ACTIONS": "true"}),
+    ],
+)
+def test_quick_default_format_matches_full_load(
+    tmp_path: Path, file_text: str | None, env: dict[str, str]
+) -> None:
+    if file_text is not None:
+        (tmp_path / "memory-cli.toml").write_text(file_text)
+    quick = quick_default_format(env=env, cwd=tmp_path)
+    full = load_settings(env=env, cwd=tmp_path).settings.cli.default_format
+    assert quick == full
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("memory-cli.toml", ""),
+        ("memory-cli.toml", "[storage]\n"),
+        ("memory-cli.toml", '[cli]\ndefault_format = "json"\n'),
+        ("memory-cli.json", "{}"),
+        ("memory-cli.json", '{"database": {"busy_timeout_ms": 1000}}'),
+        ("memory-cli.yaml", ""),
+        ("memory-cli.yaml", "storage:\n  max_episodes_cache: 300\n"),
+    ],
+)
+def test_partial_files_are_valid(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text)
+    loaded = load(tmp_path)
+    assert loaded.validate({}).ok
+    loaded.memory_config()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "fragment"),
+    [
+        (
+            "memory-cli.toml",
+            "[storage]\npool_size = 5\nmax_episodes_cache = \n",
+            3,
+            "max_episodes_cache",
+        ),
+        ("memory-cli.toml", "[storage\npool_size = 5\n", 1, "invalid TOML"),
+        ("memory-cli.json", '{\n  "storage": {\n    "pool_size": 5,\n  }\n}', 4, "invalid JSON"),
+        ("memory-cli.yaml", "storage:\n  pool_size: 5\n bad: [\n", 3, "invalid YAML"),
+        ("memory-cli.toml", '[storage]\n\npool_size = "five"\n', 3, "storage.pool_size"),
+        ("memory-cli.json", '{"cli":\n {"progress_bars": "maybe"}}', 2, "cli.progress_bars"),
+        ("memory-cli.yaml", "cli:\n  batch_size: lots\n", 2, "cli.batch_size"),
+    ],
+)
+def test_malformed_files_name_file_line_and_key(
+    tmp_path: Path, name: str, text: str, line: int, fragment: str
+) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigurationError) as info:
+        load(tmp_path)
+    message = info.value.message
+    assert str(tmp_path / name) in message
+    assert f"line {line}" in message
+    assert fragment in message
+
+
+def test_unknown_extension_is_parsed_as_json(tmp_path: Path) -> None:
+    good = tmp_path / "memory.conf"
+    good.write_text('{"storage": {"pool_size": 4}}')
+    assert load(tmp_path, config_path=good).settings.storage.pool_size == 4
+    bad = tmp_path / "memory.cfg"
+    bad.write_text("[storage]\npool_size = 4\n")
+    with pytest.raises(ConfigurationError, match="invalid JSON"):
+        load(tmp_path, config_path=bad)
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "null", '"text"'])
+def test_top_level_must_be_a_table(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match="line 1"):
+        read_config_file(path)
+
+
+def test_relative_paths_in_a_file_are_relative_to_the_file(tmp_path: Path) -> None:
+    sub = tmp_path / "conf"
+    sub.mkdir()
+    path = sub / "memory-cli.toml"
+    path.write_text('[storage]\ndata_dir = "store"\n[backup]\ndir = "../bk"\n')
+    loaded = load(tmp_path, config_path=path)
+    assert loaded.data_dir() == (sub / "store").resolve()
+    assert loaded.settings.backup.dir == str((tmp_path / "bk").resolve())
+
+
+def test_sqlite_url_sets_the_data_dir(tmp_path: Path) -> None:
+    (tmp_path / "memory-cli.toml").write_text('[database]\nurl = "sqlite:///db/memory.db"\n')
+    loaded = load(tmp_path)
+    assert loaded.data_dir() == (tmp_path / "db").resolve()
+    assert loaded.validate({}).ok
+    # a flag still wins
+    flagged = load(tmp_path, flags={"storage.data_dir": (str(tmp_path / "f"), "--data-dir")})
+    assert flagged.data_dir() == tmp_path / "f"
+
+
+# --- validator ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "severity", "limit"),
+    [
+        ("storage.max_episodes_cache", 0, "error", ">= 1"),
+        ("storage.max_episodes_cache", 200_000, "warning", "<= 100000"),
+        ("storage.cache_ttl_seconds", 0, "error", ">= 1"),
+        ("storage.cache_ttl_seconds", 30, "warning", ">= 60"),
+        ("storage.cache_ttl_seconds", 90_000, "warning", "<= 86400"),
+        ("storage.pool_size", 0, "error", ">= 1"),
+        ("storage.pool_size", 500, "warning", "<= 200"),
+        ("cli.batch_size", 0, "error", ">= 1"),
+        ("cli.batch_size", 20_000, "warning", "<= 10000"),
+        ("cli.default_format", "xml", "error", "human | json | yaml"),
+        ("database.url", "", "error", "a SQLite path or URL"),
+        ("database.url", "libsql://db.turso.io", "error", "sqlite paths"),
+        ("database.url", "postgresql://u:pw@h/db", "error", "sqlite paths"),
+        ("database.url", ":memory:", "error", "memory.db"),
+        ("database.url", "/x/other.sqlite", "error", "memory.db"),
+        ("database.turso_url", "libsql://db.turso.io", "error", "unset"),
+        ("database.turso_url", "", "error", "a libsql:// URL"),
+        ("logging.level", "LOUD", "error", "DEBUG | INFO"),
+        ("backup.format", "zip", "error", "json | jsonl | sql"),
+        ("sandbox.max_cpu_percent", 150, "error", "1..100"),
+        ("preset", "turbo", "error", "local | cloud"),
+    ],
+)
+def test_validator_names_field_value_and_limit(
+    key: str, value: Any, severity: str, limit: str
+) -> None:
+    section, _, name = key.partition(".")
+    data: dict[str, Any] = {section: {name: value}} if name else {section: value}
+    report = validate_settings(Settings.model_validate(data), env={})
+    issues = report.errors if severity == "error" else report.warnings
+    matching = [issue for issue in issues if issue.field == key]
+    assert matching, (report.errors, report.warnings)
+    issue = matching[0]
+    assert limit in issue.limit
+    text = str(issue)
+    assert key in text
+    assert "limit:" in text
+    if "pw" in str(value):
+        assert "pw" not in text  # passwords in URLs are masked
+
+
+def test_cross_checks_and_unknown_keys() -> None:
+    settings = Settings.model_validate(
+        {"storage": {"max_episodes_cache": 50, "pool_sise": 3}, "cli": {"batch_size": 100}}
+    )
+    report = validate_settings(settings, env={})
+    assert report.ok
+    messages = {issue.field: issue.message for issue in report.warnings}
+    assert "cache smaller than one batch" in messages["storage.max_episodes_cache"]
+    assert "storage.pool_size" in messages["storage.pool_sise"]  # did you mean
+
+
+def test_openai_without_key_warns() -> None:
+    settings = Settings.model_validate({"embeddings": {"provider": "openai"}})
+    report = validate_settings(settings, env={})
+    assert any(i.field == "embeddings.api_key_env" for i in report.warnings)
+    assert not any(
+        i.field == "embeddings.api_key_env"
+        for i in validate_settings(settings, env={"OPENAI_API_KEY": "k"}).warnings
+    )
+
+
+def test_memory_config_refuses_invalid_settings(tmp_path: Path) -> None:
+    (tmp_path / "memory-cli.toml").write_text("[storage]\npool_size = 0\n")
+    loaded = load(tmp_path)
+    with pytest.raises(ConfigurationError, match=r"storage.pool_size.*line 2"):
+        loaded.memory_config()
+
+
+def test_mapping_to_memory_config(tmp_path: Path) -> None:
+    (tmp_path / "memory-cli.toml").write_text(
+        "[storage]\nmax_episodes_cache = 321\ncache_enabled = false\n"
+        '[database]\nbusy_timeout_ms = 1234\nsynchronous = "full"\n'
+        '[embeddings]\nprovider = "hashing"\ndimensions = 64\n'
+        '[retrieval]\nmode = "lexical"\ncandidate_limit = 50\n'
+    )
+    config = load(tmp_path).memory_config()
+    assert config.cache.max_episodes == 321
+    assert config.cache.enabled is False
+    assert config.storage.busy_timeout_ms == 1234
+    assert config.storage.synchronous == "full"
+    assert config.embeddings.provider == "hashing"
+    assert config.embeddings.dimensions == 64
+    assert config.retrieval.mode.value == "lexical"
+    assert config.retrieval.candidate_limit == 50
+
+
+def test_show_masks_secrets(tmp_path: Path) -> None:
+    env = {"TURSO_TOKEN": "tok-secret", "MEMORY_DATABASE_POSTGRES_DSN": "postgresql://u:pw@h/db"}
+    shown = json.dumps(load(tmp_path, env).show())
+    assert "tok-secret" not in shown
+    assert "pw@" not in shown
+    assert load(tmp_path, env).show()["database.turso_token"]["value"] == "***"
+
+
+def test_every_key_has_help() -> None:
+    assert [key for key, _ in iter_keys()] == list(HELP)
+
+
+# --- setup ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "preset"),
+    [
+        ({}, "local"),
+        ({"CI": "true"}, "memory"),
+        ({"TURSO_URL": "libsql://x"}, "cloud"),
+        ({"FLY_IO": "1"}, "cloud"),
+    ],
+)
+def test_simple_chooses_a_preset(env: dict[str, str], preset: str) -> None:
+    if preset == "cloud" and "TURSO_URL" in env:
+        with pytest.raises(ConfigurationError, match="turso"):
+            simple(env=env)  # chosen, and refused clearly: no Turso backend yet
+        return
+    loaded = simple(env=env)
+    assert loaded.preset == preset
+    assert loaded.sources["preset"].startswith("simple setup")
+
+
+def test_progressive_builder(tmp_path: Path) -> None:
+    loaded = (
+        progressive("local", env={})
+        .data_dir(tmp_path / "m")
+        .storage(max_episodes_cache=250)
+        .retrieval(mode="lexical")
+        .build()
+    )
+    assert loaded.data_dir() == tmp_path / "m"
+    assert loaded.memory_config().cache.max_episodes == 250
+    with pytest.raises(ConfigurationError, match="pool_size"):
+        progressive("local", env={}).storage(pool_size=0).build()
+    with pytest.raises(ConfigurationError, match="Unknown config key"):
+        progressive(env={}).set("storage.nope", 1)
+
+
+# --- TOML writer and wizard -----------------------------------------------------------------
+
+
+def test_rendered_toml_round_trips(tmp_path: Path) -> None:
+    explicit = {
+        "preset": "memory",
+        "storage.pool_size": 4,
+        "cli.progress_bars": False,
+        "sandbox.allowed_paths": ["/tmp/a", 'we"ird'],
+        "retrieval.mmr_lambda": 0.5,
+    }
+    text = render_toml(explicit)
+    assert tomllib.loads(text)["storage"] == {"pool_size": 4}
+    path = tmp_path / "memory-cli.toml"
+    path.write_text(text)
+    loaded = load(tmp_path)
+    assert loaded.settings.sandbox.allowed_paths == ["/tmp/a", 'we"ird']
+    assert loaded.settings.retrieval.mmr_lambda == 0.5
+    assert loaded.preset == "memory"
+    assert all(len(line) <= 100 for line in text.splitlines())
+
+
+def test_wizard_with_scripted_answers(tmp_path: Path) -> None:
+    target = tmp_path / "memory-cli.toml"
+    prompter = ScriptedPrompter(
+        {
+            "preset": "local",
+            "data_dir": str(tmp_path / "data"),
+            "max_episodes_cache": "750",
+            "pool_size": "4",
+            "default_format": "yaml",
+            "progress_bars": False,
+            "batch_size": "25",
+        }
+    )
+    result = run_wizard(prompter, target, env={})
+    assert result.saved
+    assert result.report.ok
+    assert prompter.asked[:2] == ["preset", "data_dir"]
+    assert "save" in prompter.asked
+    loaded = load(tmp_path)
+    s = loaded.settings
+    assert (s.storage.max_episodes_cache, s.storage.pool_size, s.cli.batch_size) == (750, 4, 25)
+    assert s.cli.default_format == "yaml"
+    assert s.cli.progress_bars is False
+    assert loaded.data_dir() == tmp_path / "data"
+    assert target.read_text().startswith("# Configuration")
+
+
+def test_wizard_does_not_save_errors_unless_asked(tmp_path: Path) -> None:
+    target = tmp_path / "memory-cli.toml"
+    result = run_wizard(ScriptedPrompter({"pool_size": "0"}), target, env={})
+    assert not result.saved
+    assert not target.exists()
+    assert [i.field for i in result.report.errors] == ["storage.pool_size"]
+    result = run_wizard(ScriptedPrompter({"pool_size": "0", "save_anyway": True}), target, env={})
+    assert result.saved
+    assert target.exists()
+
+
+def test_wizard_with_line_input(tmp_path: Path) -> None:
+    target = tmp_path / "w.toml"
+    answers = "memory\n\n\n\n\n\njson\nn\n\ny\n"
+    out = io.StringIO()
+    result = run_wizard(
+        LinePrompter(io.StringIO(answers), out.write), target, out=out.write, env={}
+    )
+    assert result.saved
+    data = tomllib.loads(target.read_text())
+    assert data["preset"] == "memory"
+    assert data["cli"]["default_format"] == "json"
+    assert data["cli"]["progress_bars"] is False
+    assert "Step 5/5" in out.getvalue()
+
+
+def test_wizard_input_ending_early_writes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "w.toml"
+    with pytest.raises(ConfigurationError, match="input ended"):
+        run_wizard(LinePrompter(io.StringIO("local\n"), lambda _t: None), target, env={})
+    assert not target.exists()
