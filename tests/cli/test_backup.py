@@ -4,6 +4,7 @@ format, --dry-run, damaged backups, and the `storage backup` alias hook."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from self_learning_memory import (
     TaskContext,
 )
 from self_learning_memory.cli.commands import backup as backup_cli
+from self_learning_memory.cli.state import CliState
 
 from .conftest import Invoke, run_process
 
@@ -275,3 +277,26 @@ def test_json_output_is_pure_in_a_real_process(data_dir: Path, backups: Path) ->
     checked = run_process("--format", "json", "backup", "verify", created["path"], env=env)
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["ok"] is True
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("output_format", "ci", "shown"),
+    [("human", "", True), ("json", "", False), ("yaml", "", False), ("human", "1", False)],
+)
+def test_progress_bar_only_for_people_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, output_format: str, ci: str, shown: bool
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(backup_cli.sys, "stderr", terminal)
+    monkeypatch.setenv("CI", ci)
+    with backup_cli._progress(CliState(format=output_format, no_color=True)) as progress:
+        assert (progress is not None) is shown
+        if progress is not None:
+            progress("snapshot", 1, 4)
+            progress("snapshot", 4, 4)
+            progress("compress", 10, 10)
