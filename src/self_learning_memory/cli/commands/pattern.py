@@ -335,17 +335,20 @@ def decay(
             [str(r.pattern_id)[:8], r.pattern_type, f"{r.effectiveness:.3f}", r.description[:60]]
             for r in d["candidates"]
         ]
-        table(
-            console,
-            f"{len(rows)} of {d['evaluated']} patterns below {d['threshold']}",
-            ["id", "type", "eff", "pattern"],
-            rows,
-        )
+        if not rows:
+            console.print(f"none of {d['evaluated']} patterns is below {d['threshold']}")
+        else:
+            table(
+                console,
+                f"{len(rows)} of {d['evaluated']} patterns below {d['threshold']}",
+                ["id", "type", "eff", "pattern"],
+                rows,
+            )
         if d["applied"]:
             console.print(f"removed {d['removed']} patterns")
         elif force:
             console.print("dry run: nothing removed")
-        else:
+        elif rows:
             console.print("nothing removed; run with --force to remove them")
 
     emit(state, run_with_memory(state, act), human)
