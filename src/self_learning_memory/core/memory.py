@@ -45,7 +45,6 @@ from .monitoring import Monitor
 from .step_buffer import EpisodeBuffer
 from .types import Episode, ExecutionStep, TaskContext, TaskOutcome, TaskType, utc_now
 from .validation import as_task_type, as_uuid
-from .vectors import VectorSearch
 
 __all__ = ["SelfLearningMemory"]
 
@@ -75,7 +74,11 @@ class SelfLearningMemory(MemoryReads):
         self._flush_wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self.queue: LearningQueue | None = None
-        self.vectors = None if embedder is None else VectorSearch(embedder, storage)
+        self.vectors = None
+        if embedder is not None:
+            from .vectors import VectorSearch  # numpy: only with an embedding provider
+
+            self.vectors = VectorSearch(embedder, storage)
         self._query_cache = {}
         self.query_cache_hits = 0
         self._started = False

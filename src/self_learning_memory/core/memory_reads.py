@@ -10,11 +10,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from ..config import MemoryConfig, RetrievalMode
-from ..embeddings.index import F32
 from ..errors import CapabilityUnavailableError, NotFoundError, ValidationError
 from ..patterns.effectiveness import MIN_EFFECTIVENESS, PatternUsage
 from ..patterns.ranking import HeuristicMatch, PatternMatch, rank_heuristics, rank_patterns
@@ -50,7 +50,10 @@ from .retrieval import (
 from .step_buffer import EpisodeBuffer
 from .types import Episode, TaskContext, TaskType, utc_now
 from .validation import as_task_type, as_uuid
-from .vectors import VectorSearch
+
+if TYPE_CHECKING:  # numpy-backed: imported only when an embedding provider is configured
+    from ..embeddings.index import F32
+    from .vectors import VectorSearch
 
 __all__ = ["MAX_LIMIT", "MemoryReads", "MemoryStats"]
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Protocol, cast, runtime_checkable
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from ..core.types import Episode, TaskContext
+
+if TYPE_CHECKING:  # numpy is imported when vectors are made, not at start-up (CLI start time)
+    import numpy as np
+    import numpy.typing as npt
+
+    Vectors = npt.NDArray[np.float32]
 
 __all__ = [
     "EmbeddingBatch",
@@ -23,8 +26,6 @@ __all__ = [
     "episode_text",
     "query_text",
 ]
-
-Vectors = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,11 @@ class EmbeddingProvider(Protocol):
 
 
 def normalise(vectors: Vectors) -> Vectors:
+    import numpy as np
+
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return cast(Vectors, (vectors / norms).astype(np.float32))
+    return cast("Vectors", (vectors / norms).astype(np.float32))
 
 
 def content_hash(identity: str, text: str) -> str:
