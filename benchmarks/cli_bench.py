@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 "mode": name,
                 "launcher": launcher,
                 "n": len(values),
+                "samples": len(values),
                 "median_ms": round(p50, 3),
                 "p95_ms": round(pct(values, 0.95), 3),
                 "baseline": "python -c pass",

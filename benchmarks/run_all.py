@@ -1,7 +1,7 @@
 """Run every benchmark, save the JSON lines, print a summary table (``make bench``).
 
     python -m benchmarks.run_all [--quick] [--sizes 1000,10000] [--embedding-sizes 10000]
-                                 [--skip-embeddings] [--skip-model] [--mcp] [--out PATH]
+                                 [--skip-embeddings] [--skip-model] [--mcp] [--cli] [--out PATH]
 
 Each benchmark runs in its own process (``python -m benchmarks.<name>``); every JSON line it
 prints is tagged with ``bench`` and written to ``benchmarks/results/latest.jsonl`` after a
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-embeddings", action="store_true")
     parser.add_argument("--skip-model", action="store_true", help="skip the local model benches")
     parser.add_argument("--mcp", action="store_true", help="also run benchmarks.mcp_bench")
+    parser.add_argument("--cli", action="store_true", help="also run benchmarks.cli_bench")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -160,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         codes.append(run_bench("embeddings_bench", embeddings, records))
     if args.mcp:
         codes.append(run_bench("mcp_bench", [], records))
+    if args.cli:
+        codes.append(run_bench("cli_bench", ["--runs", "5"] if args.quick else [], records))
     run.update(loadavg_end=_loadavg(), elapsed_s=round(time.perf_counter() - started, 1))
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
