@@ -516,3 +516,24 @@ def test_wizard_input_ending_early_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="input ended"):
         run_wizard(LinePrompter(io.StringIO("local\n"), lambda _t: None), target, env={})
     assert not target.exists()
+
+
+# --- docs -----------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_key_is_documented_with_its_env_name() -> None:
+    from self_learning_memory.settings.keys import env_names
+
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    for key in HELP:
+        assert f"| `{key}` |" in text, key
+        assert f"`{env_names(key)[0]}`" in text, key
+
+
+def test_example_config_is_valid(tmp_path: Path) -> None:
+    loaded = load(tmp_path, config_path=ROOT / "examples" / "memory-cli.toml")
+    assert loaded.preset == "local"
+    assert validate_settings(loaded.settings, env={}).ok
+    assert loaded.data_dir() == ROOT / "examples" / "memory-data"

@@ -57,7 +57,7 @@ def render_toml(
     effective = effective or Settings()
     lines = [HEADER.rstrip("\n")]
     if title:
-        lines.append(f"# {title}")
+        lines += [f"# {line}" for line in textwrap.wrap(title, 96)]
     lines.append("")
     preset = explicit.get("preset")
     lines.append(f"# {HELP['preset']}")
