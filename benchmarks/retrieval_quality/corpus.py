@@ -36,7 +36,7 @@ from .families import FAMILIES, SUBJECTS, Family
 
 __all__ = ["Corpus", "EpisodeSpec", "QuerySpec", "build_corpus", "word_overlap"]
 
-LEAD_INS = ("", "", "", "Task: ", "Please ", "Next up: ", "Need help: ")
+LEAD_INS = ("", "", "", "Task: ", "Next up: ", "Need help: ", "TODO: ")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("a an and the to of in on for with is it be by at as or so our we".split())  # noqa: SIM905
 
