@@ -88,6 +88,12 @@ def summary(records: list[dict[str, Any]]) -> str:
         if r.get("name") == "run":
             continue
         variant = r.get("mode") or r.get("backend") or ""
+        if r.get("name") == "retrieval_quality":
+            variant = f"{variant}: hit@1 {r['hit_at_1']}, nDCG@10 {r['ndcg_at_10']}"
+        if r.get("name") == "learning_curve":
+            variant = (
+                f"{r['window']}: {r['with_memory']} with memory, {r['without_memory']} without"
+            )
         if "baseline" in r:
             variant = f"{variant} vs {r['baseline'].split(',')[0][:48]}".strip()
         if r.get("name") == "complete_episode":
@@ -127,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-embeddings", action="store_true")
     parser.add_argument("--skip-model", action="store_true", help="skip the local model benches")
     parser.add_argument("--mcp", action="store_true", help="also run benchmarks.mcp_bench")
+    parser.add_argument(
+        "--quality", action="store_true", help="also run benchmarks.retrieval_quality"
+    )
+    parser.add_argument(
+        "--learning", action="store_true", help="also run benchmarks.learning_curve"
+    )
     parser.add_argument("--cli", action="store_true", help="also run benchmarks.cli_bench")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -161,6 +173,17 @@ def main(argv: list[str] | None = None) -> int:
         codes.append(run_bench("embeddings_bench", embeddings, records))
     if args.mcp:
         codes.append(run_bench("mcp_bench", [], records))
+    model = ["--provider", "hashing"] if args.skip_model else []
+    if args.quality:
+        codes.append(
+            run_bench("retrieval_quality", [*model, *(["--quick"] if args.quick else [])], records)
+        )
+    if args.learning:
+        codes.append(
+            run_bench(
+                "learning_curve", [*model, *(["--seeds", "1,2"] if args.quick else [])], records
+            )
+        )
     if args.cli:
         codes.append(run_bench("cli_bench", ["--runs", "5"] if args.quick else [], records))
     run.update(loadavg_end=_loadavg(), elapsed_s=round(time.perf_counter() - started, 1))

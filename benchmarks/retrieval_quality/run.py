@@ -2,6 +2,7 @@
 
     python -m benchmarks.retrieval_quality [--provider local|hashing|none] [--modes ...]
                                            [--families N] [--seed 7] [--repeat 3]
+                                           [--set mmr_lambda=1.0 ...]
 
 Prints JSON lines: ``retrieval_corpus`` (what was recorded), ``query_embed`` (the query
 embedding time, measured apart: query vectors are computed once before the timed passes),
@@ -65,6 +66,7 @@ async def run(
     families: int | None = None,
     repeat: int = 3,
     data_dir: Path | None = None,
+    overrides: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Build the corpus in a fresh store and measure every mode; returns the records."""
     records: list[dict[str, Any]] = []
@@ -77,6 +79,7 @@ async def run(
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         directory = data_dir or Path(tmp)
         config = MemoryConfig(embeddings=EmbeddingsConfig(provider=provider))  # type: ignore[arg-type]
+        config.retrieval = config.retrieval.model_copy(update=overrides or {})
         async with SelfLearningMemory.open(directory, config=config) as memory:
             started = time.perf_counter()
             ids = await record_corpus(memory, corpus)
@@ -144,6 +147,7 @@ async def run(
                     "median_ms": round(p50, 3),
                     "p95_ms": round(p95, 3),
                     "samples": len(latencies),
+                    **({"overrides": overrides} if overrides else {}),
                 }
                 by_mode[mode] = record
                 out(record)
@@ -178,7 +182,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per mode")
     parser.add_argument("--quick", action="store_true", help="one timed pass")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a RetrievalConfig weight, e.g. --set mmr_lambda=1.0",
+    )
     args = parser.parse_args(argv)
+    overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
     asyncio.run(
         run(
             provider=args.provider,
@@ -186,5 +198,6 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
             families=args.families,
             repeat=1 if args.quick else args.repeat,
+            overrides=overrides,
         )
     )
