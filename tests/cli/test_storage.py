@@ -292,3 +292,23 @@ def test_json_stdout_is_pure_in_real_processes(
         proc = run_process("--format", "json", "-v", *args, env=cli_env)
         assert proc.returncode == 0, (args, proc.stderr)
         json.loads(proc.stdout)
+
+
+def test_reindex_embeds_missing_episodes_with_the_configured_provider(
+    invoke: Invoke, invoke_json: Callable[..., Any], cli_env: dict[str, str]
+) -> None:
+    seed(Path(cli_env["MEMORY_DATA_DIR"]), successes=3, failures=1)
+    no_provider = invoke("storage", "reindex")
+    assert no_provider.exit_code == 10
+    assert "embeddings.provider" in no_provider.stderr
+    would = invoke_json("--dry-run", "storage", "reindex", "--provider", "openai")
+    assert would["dry_run"] is True
+    bad = invoke("storage", "reindex", "--provider", "magic")
+    assert bad.exit_code == 3
+    done = invoke_json("storage", "reindex", "--provider", "local")
+    assert done["embedded_now"] == 4
+    assert done["missing"] == 0
+    assert done["identity"].startswith("local")
+    again = invoke_json("storage", "reindex", "--provider", "local")
+    assert again["embedded_now"] == 0
+    assert again["embedded_total"] == 4

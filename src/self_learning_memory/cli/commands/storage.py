@@ -328,3 +328,67 @@ def connections(ctx: typer.Context) -> None:
         )
 
     emit(state, run_with_memory(state, act), human)
+
+
+@app.command("reindex")
+def reindex(
+    ctx: typer.Context,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            help="Embedding provider: local or openai (default: the config's embeddings.provider).",
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=2048)] = 64,
+) -> None:
+    """Embed every completed episode that has no vector from the configured model (after a
+    model or dimension change, or failed embeddings). Shows a progress bar on a terminal."""
+    from ...errors import ValidationError
+
+    state = get_state(ctx)
+    if provider is not None:
+        if provider not in ("local", "openai"):
+            from ..state import fail
+
+            fail(
+                state,
+                ValidationError("--provider", f"'{provider}' is not a provider", "local, openai"),
+            )
+        config = state.memory_config()
+        embeddings = config.embeddings.model_copy(update={"provider": provider})
+        state._config = config.model_copy(update={"embeddings": embeddings})
+
+    async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        from ...errors import CapabilityUnavailableError
+
+        if memory.vectors is None:
+            raise CapabilityUnavailableError(
+                "No embedding provider is configured: set embeddings.provider (local or openai) "
+                "in the config, or pass --provider."
+            )
+        before = await memory.vectors.status()
+        if state.dry_run:
+            return {
+                "dry_run": True,
+                "would": "embed the completed episodes that have no vector of this model",
+                "identity": memory.vectors.identity,
+                "missing": before.missing,
+            }
+        with backup_commands._progress(state) as update:
+
+            def progress(done: int, total: int) -> None:
+                if update is not None:
+                    update("embedding episodes", done, total)
+
+            embedded = await memory.reindex_embeddings(batch_size, progress)
+        after = await memory.vectors.status()
+        return {
+            "identity": memory.vectors.identity,
+            "embedded_now": embedded,
+            "embedded_total": after.embedded,
+            "missing": after.missing,
+            "other_identities": after.other_identities,
+        }
+
+    emit(state, run_with_memory(state, act))
