@@ -5,9 +5,10 @@
 Prints JSON lines, one per command (``cli_start``): wall time from spawning the process to its
 exit (start-up, the command, closing the store), p50/p95 over ``--runs`` runs, against
 ``python -c pass`` timed in the same loop (interleaved, so load changes hit all alike), with
-the ratio and the difference of medians. Commands: ``--help``, ``episode list`` (a store of
-``--episodes`` completed episodes), ``episode log-step`` (one durable step per run),
-``monitor status --probes 0`` and ``logs stats``. Target: < 300 ms for commands that need no
+the ratio and the difference of medians, and the median CPU time (user + system) of each
+process, which other processes on the machine disturb less than wall time. Commands:
+``--help``, ``episode list`` (a store of ``--episodes`` completed episodes), ``episode
+log-step`` (one durable step per run), ``monitor status --probes 0`` and ``logs stats``. Target: < 300 ms for commands that need no
 model. ``--importtime`` adds a ``cli_imports`` record: the slowest imports of ``episode list``
 (``python -X importtime``), cumulative microseconds.
 """
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,12 +48,25 @@ def cli_command() -> tuple[list[str], str]:
     return [sys.executable, "-m", "self_learning_memory.cli"], "python -m"
 
 
-def run_once(cmd: list[str], env: dict[str, str]) -> float:
+CPU_MS: dict[str, list[float]] = {}
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(cmd: list[str], env: dict[str, str], label: str | None = None) -> float:
+    """Wall time of one whole process, ms; its CPU time (user + system) goes to ``CPU_MS``
+    (less sensitive than wall time to other processes sharing the cores)."""
+    cpu = _children_cpu_s()
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = (time.perf_counter() - started) * 1000
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()}")
+    if label is not None:
+        CPU_MS.setdefault(label, []).append((_children_cpu_s() - cpu) * 1000)
     return elapsed
 
 
@@ -136,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {name: [] for name in commands}
         baseline: list[float] = []
         for _ in range(args.runs):
-            baseline.append(run_once(baseline_cmd, env))
+            baseline.append(run_once(baseline_cmd, env, "baseline"))
             for name, cmd_args in commands.items():
-                times[name].append(run_once([*cli, *cmd_args], env))
+                times[name].append(run_once([*cli, *cmd_args], env, name))
         base_p50 = statistics.median(baseline)
         for name, values in times.items():
             p50 = statistics.median(values)
@@ -155,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
                 "baseline_p95_ms": round(pct(baseline, 0.95), 3),
                 "ratio": round(p50 / base_p50, 2),
                 "over_baseline_ms": round(p50 - base_p50, 3),
+                "cpu_median_ms": round(statistics.median(CPU_MS[name]), 3),
+                "baseline_cpu_median_ms": round(statistics.median(CPU_MS["baseline"]), 3),
+                "loadavg": [round(x, 2) for x in os.getloadavg()],
                 "store_episodes": args.episodes,
                 "target_ms": TARGET_MS,
                 "target_met": p50 < TARGET_MS,
