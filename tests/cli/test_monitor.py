@@ -213,7 +213,7 @@ def test_process_json_purity(tmp_path: Path) -> None:
         proc = run_process(*args, env=env)
         assert proc.returncode == 0, proc.stderr
         assert isinstance(json.loads(proc.stdout), dict)
-    proc = run_process("-v", "monitor", "export", env=env)  # plain Prometheus text
+    proc = run_process("-v", "--format", "human", "monitor", "export", env=env)  # Prometheus text
     assert list(text_string_to_metric_families(proc.stdout))
     assert "DEBUG" in proc.stderr or "INFO" in proc.stderr
     log = (data / "logs" / "memory-cli.log").read_text().splitlines()
