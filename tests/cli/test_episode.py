@@ -254,3 +254,34 @@ def test_completion_script(invoke: Invoke) -> None:
     assert result.exit_code == 0
     assert "_MEMORY_CLI_COMPLETE" in result.stdout
     assert invoke("completion", "tcsh").exit_code == 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "group"),
+    [
+        (["episode", "list"], "episode"),
+        (["-f", "json", "ep", "view", "x"], "episode"),
+        (["--config", "a.toml", "-v", "--dry-run", "bak", "create"], "backup"),
+        (["--format=json", "mon", "status"], "monitor"),
+        (["-d", "episode", "logs", "stats"], "logs"),  # "episode" is -d's value here
+        (["--help"], None),
+        (["-v", "--help", "episode"], None),
+        (["completion", "bash"], None),
+        (["nosuch"], None),
+        ([], None),
+    ],
+)
+def test_a_process_builds_only_the_group_it_runs(argv: list[str], group: str | None) -> None:
+    from self_learning_memory.cli.app import requested_group
+
+    assert requested_group(argv) == group
+
+
+def test_single_group_process_behaves_like_the_full_app(cli_env: dict[str, str]) -> None:
+    created = run_process("-f", "json", "ep", "create", "-t", "Fast start", env=cli_env)
+    assert created.returncode == 0, created.stderr
+    listed = run_process("-f", "json", "episode", "list", env=cli_env)
+    assert json.loads(listed.stdout)["total_count"] == 1
+    assert run_process("nosuch", env=cli_env).returncode == 2
+    helped = run_process("--help", env=cli_env)
+    assert all(name in helped.stdout for name in ("episode", "pattern", "backup", "logs"))

@@ -1,22 +1,40 @@
 """The ``memory-cli`` application: global options and the command groups.
 
 Each group lives in ``cli/commands/<group>.py`` and exposes ``app`` (a typer group); command
-modules import the library lazily, so ``--help`` and commands that need no model start fast.
+modules import the library lazily. A real process (``main``) builds only the group it was asked
+for (typer inspects every command's signature when it builds the tree: with 8 groups and their
+aliases that is most of a command's start-up); ``app`` (all groups) serves ``--help``, shell
+completion and typer's test runner.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from .commands import backup, config, episode, health, logs, monitor, pattern, storage
 from .state import CliState, fail, get_state, setup_logging
 
-__all__ = ["app", "main"]
+__all__ = ["GROUPS", "build_app", "main", "requested_group"]  # and ``app`` (lazy)
+
+# group name -> alias (each module is ``cli/commands/<name>.py``), in help order
+GROUPS: dict[str, str] = {
+    "episode": "ep",
+    "pattern": "pat",
+    "storage": "st",
+    "config": "cfg",
+    "health": "hp",
+    "backup": "bak",
+    "monitor": "mon",
+    "logs": "log",
+}
+_ALIASES = {alias: name for name, alias in GROUPS.items()}
+_VALUE_OPTIONS = ("--config", "-c", "--format", "-f", "--data-dir", "-d")
 
 
 class OutputFormat(StrEnum):
@@ -25,20 +43,20 @@ class OutputFormat(StrEnum):
     yaml = "yaml"
 
 
-app = typer.Typer(
-    name="memory-cli",
-    help="The self-learning memory from the command line: record agent episodes, see what was "
-    "learned, search, back up, monitor and configure the store.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Exit codes: 0 ok, 1 internal error, 2 usage, 3 validation, 4 not found, 5 invalid "
-    "state, 6 configuration, 7 storage, 8 storage unavailable, 9 timeout, 10 capability "
-    "unavailable. Docs: docs/cli.md",
-)
+def _typer() -> typer.Typer:
+    return typer.Typer(
+        name="memory-cli",
+        help="The self-learning memory from the command line: record agent episodes, see what was "
+        "learned, search, back up, monitor and configure the store.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        epilog="Exit codes: 0 ok, 1 internal error, 2 usage, 3 validation, 4 not found, 5 invalid "
+        "state, 6 configuration, 7 storage, 8 storage unavailable, 9 timeout, 10 capability "
+        "unavailable. Docs: docs/cli.md",
+    )
 
 
-@app.callback()
 def main_options(
     ctx: typer.Context,
     config: Annotated[
@@ -86,25 +104,6 @@ def main_options(
         fail(state, exc)
 
 
-app.add_typer(episode.app, name="episode")
-app.add_typer(episode.app, name="ep", hidden=True)
-app.add_typer(pattern.app, name="pattern")
-app.add_typer(pattern.app, name="pat", hidden=True)
-app.add_typer(storage.app, name="storage")
-app.add_typer(storage.app, name="st", hidden=True)
-app.add_typer(config.app, name="config")
-app.add_typer(config.app, name="cfg", hidden=True)
-app.add_typer(health.app, name="health")
-app.add_typer(health.app, name="hp", hidden=True)
-app.add_typer(backup.app, name="backup")
-app.add_typer(backup.app, name="bak", hidden=True)
-app.add_typer(monitor.app, name="monitor")
-app.add_typer(monitor.app, name="mon", hidden=True)
-app.add_typer(logs.app, name="logs")
-app.add_typer(logs.app, name="log", hidden=True)
-
-
-@app.command("completion")
 def completion(
     ctx: typer.Context,
     shell: Annotated[str, typer.Argument(help="bash, zsh, fish or powershell")],
@@ -124,6 +123,48 @@ def completion(
     sys.stdout.write(script + "\n")
 
 
+def build_app(only: str | None = None) -> typer.Typer:
+    """The application with every group, or with one group (and its alias) only."""
+    root = _typer()
+    root.callback()(main_options)
+    for name, alias in GROUPS.items():
+        if only is not None and name != only:
+            continue
+        group = importlib.import_module(f".commands.{name}", __package__).app
+        root.add_typer(group, name=name)
+        root.add_typer(group, name=alias, hidden=True)
+    if only is None:
+        root.command("completion")(completion)
+    return root
+
+
+def requested_group(argv: list[str]) -> str | None:
+    """The group named by the first positional argument after the global options, if any."""
+    args = iter(argv)
+    for arg in args:
+        if arg in _VALUE_OPTIONS:
+            next(args, None)
+        elif arg.startswith("-"):
+            if arg in ("-h", "--help"):
+                return None
+        else:
+            return _ALIASES.get(arg, arg if arg in GROUPS else None)
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # built on first use: tests and ``--help`` need every group
+        built = build_app()
+        globals()["app"] = built
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def main() -> None:
     """Console entry point."""
-    app()
+    completing = any(k.startswith("_MEMORY_CLI_COMPLETE") for k in os.environ)
+    group = None if completing else requested_group(sys.argv[1:])
+    if group is None:
+        __getattr__("app")()
+    else:
+        build_app(group)()
