@@ -46,7 +46,8 @@ EXIT_CODES: dict[str, int] = {
 HINTS: dict[str, str] = {
     "validation_error": "check the value against the limit above (see --help)",
     "not_found": "list existing ids with `memory-cli episode list` or `memory-cli pattern list`",
-    "invalid_state": "view the object with `memory-cli episode view ID` to see its state",
+    "invalid_state": "the object is not in a state that allows this (an episode: see "
+    "`memory-cli episode view ID`; a restore target: pass --force)",
     "configuration_error": "run `memory-cli config validate` to see every problem in the config",
     "storage_error": "run `memory-cli storage verify` to check the store",
     "storage_unavailable": "another process may hold a long write; retry, or run "
