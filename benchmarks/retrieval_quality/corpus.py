@@ -9,6 +9,10 @@
 - queries: per family, one per paraphrase template, on a seeded subject, with seeded surface
   variation (a lead-in, the two clauses of a ``;`` template swapped), and the family's domain and
   language as the query context (what an agent knows about the repository it works in);
+- splits: ``split_families`` halves the families into a tuning half and a held-out half, seeded
+  and stratified by domain (each domain's families shuffled, then dealt alternately), so that
+  ranking changes are tuned on one half's queries and checked on the other's. The store always
+  holds every family's episodes: a split chooses which queries are asked, not the distractors;
 - labels: an episode is relevant to a query when it belongs to the same family; ``grade`` is 2
   for a successful episode and 1 otherwise (used by the outcome-graded nDCG only).
 
@@ -34,8 +38,17 @@ from self_learning_memory import (
 
 from .families import FAMILIES, SUBJECTS, Family
 
-__all__ = ["Corpus", "EpisodeSpec", "QuerySpec", "build_corpus", "word_overlap"]
+__all__ = [
+    "SPLITS",
+    "Corpus",
+    "EpisodeSpec",
+    "QuerySpec",
+    "build_corpus",
+    "split_families",
+    "word_overlap",
+]
 
+SPLITS = ("tune", "heldout", "all")
 LEAD_INS = ("", "", "", "Task: ", "Next up: ", "Need help: ", "TODO: ")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("a an and the to of in on for with is it be by at as or so our we".split())  # noqa: SIM905
@@ -202,3 +215,27 @@ def build_corpus(
             text = _vary(template, rng.choice(pool), rng)
             queries.append(QuerySpec(family=family.key, text=text, context=query_context))
     return Corpus(episodes=episodes, queries=queries, families=chosen)
+
+
+def split_families(families: list[Family], seed: int = 1) -> dict[str, frozenset[str]]:
+    """Family keys per split (``tune``, ``heldout``, ``all``): seeded, stratified by domain."""
+    rng = random.Random(f"split-{seed}")
+    by_domain: dict[str, list[str]] = {}
+    for family in families:
+        by_domain.setdefault(family.domain, []).append(family.key)
+    tune: set[str] = set()
+    heldout: set[str] = set()
+    first_to_tune = True
+    for domain in sorted(by_domain):
+        keys = sorted(by_domain[domain])
+        rng.shuffle(keys)
+        for i, key in enumerate(keys):
+            # alternate which half gets a domain's odd family out, so the halves stay even
+            (tune if (i % 2 == 0) == first_to_tune else heldout).add(key)
+        if len(keys) % 2:
+            first_to_tune = not first_to_tune
+    return {
+        "tune": frozenset(tune),
+        "heldout": frozenset(heldout),
+        "all": frozenset(f.key for f in families),
+    }

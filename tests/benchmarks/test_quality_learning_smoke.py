@@ -15,7 +15,7 @@ from benchmarks.learning_curve import run as learning
 from benchmarks.learning_curve.world import FAMILIES as WORLD
 from benchmarks.learning_curve.world import Task, all_plans, execute
 from benchmarks.retrieval_quality import run as quality
-from benchmarks.retrieval_quality.corpus import build_corpus
+from benchmarks.retrieval_quality.corpus import build_corpus, split_families
 
 
 def test_full_corpus_meets_its_specification() -> None:
@@ -71,3 +71,34 @@ def test_learning_benchmark_runs_and_records_every_window() -> None:
         assert 0.0 <= r["with_memory"] <= 1.0
         assert 0.0 <= r["without_memory"] <= 1.0
     assert records[-1]["name"] == "learning_curve_summary"
+
+
+def test_family_split_is_seeded_disjoint_and_covers_every_domain() -> None:
+    corpus = build_corpus(7)
+    split = split_families(corpus.families, seed=1)
+    assert split["tune"].isdisjoint(split["heldout"])
+    assert split["tune"] | split["heldout"] == split["all"] == {f.key for f in corpus.families}
+    assert abs(len(split["tune"]) - len(split["heldout"])) <= 1
+    domains = {f.domain for f in corpus.families}
+    for half in ("tune", "heldout"):
+        assert {f.domain for f in corpus.families if f.key in split[half]} == domains
+    assert split_families(corpus.families, seed=1) == split
+    assert split_families(corpus.families, seed=2) != split
+
+
+def test_quality_benchmark_reports_each_split(capsys: pytest.CaptureFixture[str]) -> None:
+    records = asyncio.run(
+        quality.run(
+            provider="hashing",
+            families=4,
+            repeat=1,
+            modes=("lexical", "hybrid"),
+            splits=("tune", "heldout", "all"),
+        )
+    )
+    hybrid = {r["split"]: r for r in records if r.get("mode") == "hybrid"}
+    assert hybrid["tune"]["n"] + hybrid["heldout"]["n"] == hybrid["all"]["n"] == 12
+    summaries = [r["split"] for r in records if r["name"] == "retrieval_quality_summary"]
+    assert summaries == ["tune", "heldout", "all"]
+    with pytest.raises(ValueError, match="unknown split"):
+        asyncio.run(quality.run(provider="none", families=2, repeat=1, splits=("dev",)))
