@@ -21,6 +21,7 @@ __all__ = [
     "RetrievalConfig",
     "RetrievalMode",
     "StorageConfig",
+    "SyncConfig",
 ]
 
 
@@ -128,6 +129,18 @@ class StorageConfig(_Config):
     synchronous: Literal["normal", "full"] = "normal"
 
 
+class SyncConfig(_Config):
+    """The StorageSynchronizer (``storage/sync.py``): keeps the LMDB cache warm from the
+    primary store. ``enabled=None`` means automatic: on for a remote primary (PostgreSQL,
+    Turso), off for the embedded store (whose cache is filled on every completion)."""
+
+    enabled: bool | None = None
+    interval_s: float = Field(300.0, gt=0, le=86_400)
+    strategy: Literal["primary_wins", "most_recent", "cache_wins"] = "primary_wins"
+    window_s: float = Field(3600.0, gt=0, le=31_536_000)  # first run: episodes this recent
+    index_limit: int = Field(500, ge=0, le=100_000)  # patterns and heuristics kept in the cache
+
+
 class MemoryConfig(_Config):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
@@ -136,3 +149,4 @@ class MemoryConfig(_Config):
     queue: QueueConfig = Field(default_factory=QueueConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)

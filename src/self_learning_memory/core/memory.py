@@ -37,6 +37,7 @@ from ..storage.backend import CompletionRecord, EpisodeState, StorageBackend
 from ..storage.codec import search_document
 from ..storage.factory import open_embedded, resolve_data_dir
 from ..storage.lmdb_cache import EpisodeCache
+from ..storage.sync import StorageSynchronizer
 from . import validation as v
 from .learning import learn
 from .learning_queue import LearningQueue
@@ -74,6 +75,7 @@ class SelfLearningMemory(MemoryReads):
         self._flush_wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self.queue: LearningQueue | None = None
+        self.synchronizer: StorageSynchronizer | None = None
         self.vectors = None
         if embedder is not None:
             from .vectors import VectorSearch  # numpy: only with an embedding provider
@@ -119,7 +121,24 @@ class SelfLearningMemory(MemoryReads):
         if self.config.queue.enabled:
             self.queue = LearningQueue(self.storage, self.config.queue, self._learn_queued)
             self.queue.start()
+        await self._start_synchronizer()
         self._started = True
+
+    async def _start_synchronizer(self) -> None:
+        """The periodic cache sync: on when configured, or (automatic) for a remote primary."""
+        sync = self.config.sync
+        enabled = sync.enabled if sync.enabled is not None else self.storage.name != "sqlite"
+        if self.cache is None or not enabled:
+            return
+        self.synchronizer = StorageSynchronizer(
+            self.storage,
+            self.cache,
+            strategy=sync.strategy,
+            interval_s=sync.interval_s,
+            window_s=sync.window_s,
+            index_limit=sync.index_limit,
+        )
+        await self.synchronizer.start()
 
     async def close(self) -> None:
         """Flush every buffered step, stop the workers, close the stores."""
@@ -139,6 +158,8 @@ class SelfLearningMemory(MemoryReads):
                 errors.append(exc)
         if self.queue is not None:
             await self.queue.stop()
+        if self.synchronizer is not None:
+            await self.synchronizer.stop()
         if self.cache is not None:
             await asyncio.to_thread(self.cache.close)
         if self.vectors is not None:

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -27,6 +27,7 @@ from ..storage.backend import (
     StorageBackend,
 )
 from ..storage.lmdb_cache import CacheStats, EpisodeCache
+from ..storage.sync import StorageSynchronizer
 from . import validation as v
 from .known_failures import (
     FailureWarning,
@@ -80,6 +81,7 @@ class MemoryStats(BaseModel):
     learning_queue: QueueStats | None
     cache: CacheStats | None
     operations: dict[str, OperationStats]
+    sync: dict[str, Any] | None = None  # the StorageSynchronizer's state, when it runs
     uptime_s: float
 
 
@@ -99,6 +101,7 @@ class MemoryReads:
     config: MemoryConfig
     monitor: Monitor
     queue: LearningQueue | None
+    synchronizer: StorageSynchronizer | None
     data_dir: Path | None
     _buffers: dict[uuid.UUID, EpisodeBuffer]
     vectors: VectorSearch | None
@@ -489,6 +492,7 @@ class MemoryReads:
             cache=cache,
             operations=self.monitor.snapshot(),
             uptime_s=self.monitor.uptime_s(),
+            sync=None if self.synchronizer is None else self.synchronizer.report(),
         )
 
     async def health(self) -> dict[str, HealthReport]:
@@ -509,6 +513,14 @@ class MemoryReads:
                 reports["cache_storage"] = HealthReport(
                     "lmdb", False, (time.perf_counter() - started) * 1000, {"error": str(exc)}
                 )
+        if self.synchronizer is not None:
+            state = self.synchronizer.report()
+            reports["synchronizer"] = HealthReport(
+                "synchronizer",
+                state["last_error"] is None or state["last_error_at"] < (state["last_sync"] or ""),
+                0.0,
+                state,
+            )
         if self.vectors is not None:
             reports["embeddings"] = await self._embeddings_health(self.vectors)
         return reports

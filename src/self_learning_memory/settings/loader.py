@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError as PydanticValidationError
 
@@ -169,6 +169,14 @@ def resolved_data_dir(settings: Settings) -> Path:
     return resolve_data_dir(None)
 
 
+_SYNC_STRATEGY: dict[str, Literal["primary_wins", "most_recent", "cache_wins"]] = {
+    "durable_wins": "primary_wins",
+    "primary_wins": "primary_wins",
+    "most_recent": "most_recent",
+    "cache_wins": "cache_wins",
+}
+
+
 def memory_config_from(settings: Settings) -> MemoryConfig:
     """The library's :class:`MemoryConfig` for these settings."""
     from ..config import (
@@ -177,6 +185,7 @@ def memory_config_from(settings: Settings) -> MemoryConfig:
         MemoryConfig,
         RetrievalConfig,
         StorageConfig,
+        SyncConfig,
     )
 
     synchronous = "full" if settings.database.synchronous == "full" else "normal"
@@ -194,6 +203,14 @@ def memory_config_from(settings: Settings) -> MemoryConfig:
             ),
             retrieval=RetrievalConfig.model_validate(
                 settings.retrieval.model_dump(include=set(RetrievalConfig.model_fields))
+            ),
+            sync=SyncConfig(
+                # not set anywhere: automatic (on for a remote primary, off for embedded)
+                enabled=(
+                    settings.sync.enabled if "enabled" in settings.sync.model_fields_set else None
+                ),
+                interval_s=settings.sync.interval_seconds,
+                strategy=_SYNC_STRATEGY.get(settings.sync.conflict_resolution, "primary_wins"),
             ),
         )
     except PydanticValidationError as exc:

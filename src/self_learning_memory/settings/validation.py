@@ -23,7 +23,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SANDBOX_PRESETS = ("default", "restrictive", "permissive")
 BACKUP_FORMATS = ("json", "jsonl", "sql")
 EXPORT_FORMATS = ("prometheus", "json", "influx")
-CONFLICT_RULES = ("durable_wins", "cache_wins", "most_recent")
+CONFLICT_RULES = ("durable_wins", "primary_wins", "cache_wins", "most_recent")
 EPISODE_ESTIMATE_KB = 10  # average cached episode, for the memory estimate
 MEMORY_WARN_MB = 50
 

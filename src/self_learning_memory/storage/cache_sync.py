@@ -1,9 +1,11 @@
 """The LMDB cache checked against, and refreshed from, the durable store.
 
-In embedded mode the SQL store is the only primary: "sync" means making the cache agree with
-it. :func:`verify_cache` reads every cached entry, decodes it and compares it with the episode
-in the store; :func:`refresh_cache` puts the store's recent learned episodes into the cache
-(newest kept when they do not all fit) and drops entries whose episode is gone.
+"Sync" means making the cache agree with the primary store. :func:`verify_cache` reads every
+cached entry, decodes it and compares it with the episode in the store; :func:`refresh_cache`
+puts the store's recent learned episodes into the cache (newest kept when they do not all fit)
+and drops entries whose episode is gone. When a cached entry differs from the store, a
+:class:`ConflictStrategy` decides which side wins (the primary, by default). The periodic
+synchronizer built on this is ``storage/sync.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from .backend import EpisodeFilters
@@ -22,11 +25,32 @@ if TYPE_CHECKING:
     from .backend import StorageBackend
     from .lmdb_cache import EpisodeCache
 
-__all__ = ["CacheCheck", "CacheSyncReport", "refresh_cache", "verify_cache"]
+__all__ = ["CacheCheck", "CacheSyncReport", "ConflictStrategy", "refresh_cache", "verify_cache"]
 
 _CHUNK = 500
 _PAGE = 1000
 MAX_LISTED = 100
+
+
+class ConflictStrategy(StrEnum):
+    """Who wins when the cache and the primary store disagree about an item."""
+
+    PRIMARY_WINS = "primary_wins"  # the durable store is the truth (default)
+    MOST_RECENT = "most_recent"  # the newer side (end/start time, or updated_at); ties: primary
+    CACHE_WINS = "cache_wins"  # keep what the cache holds; only add what it lacks
+
+
+def _episode_time(episode: Episode) -> datetime:
+    return episode.end_time or episode.start_time
+
+
+def primary_prevails(strategy: ConflictStrategy, cached: datetime, stored: datetime) -> bool:
+    """Whether the store's version replaces the cached one (times: when each side changed)."""
+    if strategy is ConflictStrategy.CACHE_WINS:
+        return False
+    if strategy is ConflictStrategy.MOST_RECENT:
+        return stored >= cached
+    return True
 
 
 @dataclass(frozen=True)
@@ -100,6 +124,9 @@ class CacheSyncReport:
     capacity: int
     cache_entries_before: int
     cache_entries_after: int
+    strategy: str = ConflictStrategy.PRIMARY_WINS.value
+    conflicts: int = 0  # cached entries that differed from the store
+    kept_cached: int = 0  # of those, kept because the strategy chose the cache's version
 
 
 async def refresh_cache(
@@ -109,10 +136,12 @@ async def refresh_cache(
     *,
     force: bool = False,
     dry_run: bool = False,
+    strategy: ConflictStrategy = ConflictStrategy.PRIMARY_WINS,
 ) -> CacheSyncReport:
     """Put the learned, completed episodes started since ``since`` into the cache (rewrite
     every one with ``force``), newest kept if they exceed the cache's capacity, and drop cached
     entries whose episode is no longer in the store. ``dry_run`` counts without writing."""
+    strategy = ConflictStrategy(strategy)
     filters = EpisodeFilters(completed=True, since=since)
     examined = 0
     learned: list[Episode] = []
@@ -133,7 +162,7 @@ async def refresh_cache(
         offset += _PAGE
     raw = dict(await asyncio.to_thread(cache.raw_items))
     entries_before = len(raw)
-    added = updated = unchanged = 0
+    added = updated = unchanged = conflicts = kept = 0
     to_put: list[Episode] = []
     for episode in reversed(learned):  # oldest first, so the newest survive eviction
         data = raw.get(episode.episode_id)
@@ -141,7 +170,15 @@ async def refresh_cache(
             added += 1
         elif force or data != encode(episode):
             cached = decode(data)
-            if force or cached is None or _differences(cached, episode):
+            if cached is not None and _differences(cached, episode):
+                conflicts += 1
+                if not force and not primary_prevails(
+                    strategy, _episode_time(cached), _episode_time(episode)
+                ):
+                    kept += 1
+                    continue
+                updated += 1
+            elif force or cached is None:  # corrupt entries are always rewritten
                 updated += 1
             else:
                 unchanged += 1
@@ -163,9 +200,14 @@ async def refresh_cache(
 
         await asyncio.to_thread(write)
     after = entries_before if dry_run else await asyncio.to_thread(cache.entries)
+    embedded = storage.name == "sqlite"
     return CacheSyncReport(
-        mode="embedded",
-        primary="sqlite (local file; there is no remote primary in embedded mode)",
+        mode="embedded" if embedded else storage.name,
+        primary=(
+            "sqlite (local file; there is no remote primary in embedded mode)"
+            if embedded
+            else storage.name
+        ),
         since=since.isoformat(),
         dry_run=dry_run,
         examined=examined,
@@ -178,4 +220,7 @@ async def refresh_cache(
         capacity=cache.max_entries,
         cache_entries_before=entries_before,
         cache_entries_after=after,
+        strategy=ConflictStrategy(strategy).value,
+        conflicts=conflicts,
+        kept_cached=kept,
     )

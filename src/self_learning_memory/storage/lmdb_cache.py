@@ -212,6 +212,39 @@ class EpisodeCache:
             "reader_slots_used": int(info["num_readers"]),
         }
 
+    # -- side records: small keyed values next to the episodes (the synchronizer's state and
+    # its pattern/heuristic index, see ``storage/sync.py``); kept in the ``meta`` database.
+    def meta_get(self, key: bytes) -> bytes | None:
+        with self._env.begin(db=self._meta, buffers=False) as txn:
+            data = txn.get(key)
+        return None if data is None else bytes(data)
+
+    def meta_put(self, items: dict[bytes, bytes]) -> None:
+        def run(txn: lmdb.Transaction) -> None:
+            for key, value in items.items():
+                txn.put(key, value, db=self._meta)
+
+        if items:
+            self._write(run)
+
+    def meta_scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        with self._env.begin(db=self._meta) as txn, txn.cursor() as cur:
+            if cur.set_range(prefix):
+                for key, value in cur.iternext():
+                    if not bytes(key).startswith(prefix):
+                        break
+                    out.append((bytes(key), bytes(value)))
+        return out
+
+    def meta_delete(self, keys: list[bytes]) -> None:
+        def run(txn: lmdb.Transaction) -> None:
+            for key in keys:
+                txn.delete(key, db=self._meta)
+
+        if keys:
+            self._write(run)
+
     def snapshot_stats(self) -> CacheStats:
         self.stats.entries = self.entries()
         self.stats.map_size_bytes = int(self._env.info()["map_size"])

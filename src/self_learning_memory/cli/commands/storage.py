@@ -141,37 +141,75 @@ def sync(
     force: Annotated[
         bool, typer.Option("--force", help="Rewrite every entry, even those that match.")
     ] = False,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            help="Who wins when a cached item differs from the store: primary_wins, "
+            "most_recent or cache_wins.",
+        ),
+    ] = "primary_wins",
     dry_run: DryRunOpt = False,
 ) -> None:
-    """Refresh the LMDB cache from the SQL store (embedded mode has no remote primary)."""
+    """Sync the LMDB cache from the primary store (episodes, pattern and heuristic index)."""
+    from ...errors import ValidationError
     from .episode import parse_since
 
     state = get_state(ctx)
     dry = dry_run or state.dry_run
+    choices = ("primary_wins", "most_recent", "cache_wins")
+    if strategy not in choices:
+        from ..state import fail
+
+        fail(state, ValidationError("--strategy", f"{strategy!r} is not known", ", ".join(choices)))
 
     async def act(memory: SelfLearningMemory) -> Any:
-        from ...storage.cache_sync import refresh_cache
+        from dataclasses import asdict
+
+        from ...storage.sync import StorageSynchronizer
 
         start = parse_since(since)
-        return await refresh_cache(memory.storage, _cache(memory), start, force=force, dry_run=dry)
+        synchronizer = StorageSynchronizer(
+            memory.storage,
+            _cache(memory),
+            strategy=strategy,
+            index_limit=memory.config.sync.index_limit,
+        )
+        await synchronizer.load_state()
+        stats, report = await synchronizer.sync_all_recent(start, force=force, dry_run=dry)
+        return {**asdict(report), "sync": asdict(stats), "state": synchronizer.report()}
 
-    def human(console: Console, r: Any) -> None:
-        console.print(
-            "embedded mode: the SQL store is the only primary (no remote); "
-            "refreshing the cache from it."
-        )
-        verb = "would add" if r.dry_run else "added"
-        console.print(
-            f"{r.examined} completed episodes since {r.since[:19]} ({r.cacheable} learned): "
-            f"{verb} {r.added}, {'would update' if r.dry_run else 'updated'} {r.updated}, "
-            f"unchanged {r.unchanged}, stale entries {'to remove' if r.dry_run else 'removed'} "
-            f"{r.stale_removed}"
-        )
-        if r.beyond_capacity:
+    def human(console: Console, r: dict[str, Any]) -> None:
+        if r["mode"] == "embedded":
             console.print(
-                f"{r.beyond_capacity} older episodes do not fit (capacity {r.capacity} episodes)"
+                "embedded mode: the SQL store is the only primary (no remote); "
+                "refreshing the cache from it."
             )
-        console.print(f"cache entries: {r.cache_entries_before} -> {r.cache_entries_after}")
+        else:
+            console.print(f"primary: {r['primary']}; refreshing the cache from it.")
+        dry_run = r["dry_run"]
+        verb = "would add" if dry_run else "added"
+        console.print(
+            f"{r['examined']} completed episodes since {r['since'][:19]} ({r['cacheable']} "
+            f"learned): {verb} {r['added']}, {'would update' if dry_run else 'updated'} "
+            f"{r['updated']}, unchanged {r['unchanged']}, stale entries "
+            f"{'to remove' if dry_run else 'removed'} {r['stale_removed']}"
+        )
+        s = r["sync"]
+        console.print(
+            f"patterns {s['patterns_synced']}, heuristics {s['heuristics_synced']} "
+            f"{'to write' if dry_run else 'written'} to the cached index; conflicts "
+            f"{s['conflicts_resolved']} ({r['strategy']}, {s['kept_cached']} kept from the cache)"
+        )
+        if r["beyond_capacity"]:
+            console.print(
+                f"{r['beyond_capacity']} older episodes do not fit "
+                f"(capacity {r['capacity']} episodes)"
+            )
+        console.print(
+            f"cache entries: {r['cache_entries_before']} -> {r['cache_entries_after']}; "
+            f"syncs so far {r['state']['sync_count']}"
+        )
 
     emit(state, run_with_memory(state, act), human)
 
