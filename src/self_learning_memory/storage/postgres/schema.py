@@ -1,0 +1,152 @@
+"""The PostgreSQL store's schema, as versioned migrations recorded in ``schema_migrations``.
+
+Times are ``timestamptz`` (microsecond precision, so an episode round-trips exactly). Steps live
+in their own table and are appended. The full-text index is a weighted ``tsvector`` column on
+the episode row (A description, B outcome, C steps, D reflection: the SQLite store's bm25
+weights 4 / 1.5 / 1 / 0.5), written in the completion transaction and indexed with GIN.
+Vectors are ``bytea`` (float32, L2-normalised) scored in process. ``data_version`` is a sharded
+counter: every write transaction bumps one of its 16 rows, so the sum grows with every commit
+without making all writers queue on one row.
+"""
+
+from __future__ import annotations
+
+__all__ = ["POSTGRES_MIGRATIONS", "TS_WEIGHTS", "VERSION_SHARDS"]
+
+VERSION_SHARDS = 16
+# ts_rank_cd weights in {D, C, B, A} order: reflection, steps, outcome, description.
+TS_WEIGHTS = [0.125, 0.25, 0.375, 1.0]
+
+POSTGRES_MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        f"""
+CREATE TABLE episodes (
+    episode_id       text PRIMARY KEY,
+    task_type        text NOT NULL,
+    task_description text NOT NULL,
+    domain           text NOT NULL,
+    language         text,
+    framework        text,
+    complexity       text NOT NULL,
+    tags             jsonb NOT NULL DEFAULT '[]',
+    context          text NOT NULL,
+    start_time       timestamptz NOT NULL,
+    end_time         timestamptz,
+    outcome          text,
+    outcome_type     text,
+    reward           text,
+    reward_total     double precision,
+    reflection       text,
+    patterns         text NOT NULL DEFAULT '[]',
+    heuristics       text NOT NULL DEFAULT '[]',
+    metadata         text NOT NULL DEFAULT '{{}}',
+    step_count       integer NOT NULL DEFAULT 0,
+    last_step_number integer NOT NULL DEFAULT 0,
+    tool_summary     text NOT NULL DEFAULT '[]',
+    learning_status  text,
+    search           tsvector,
+    updated_at       timestamptz NOT NULL
+);
+CREATE INDEX idx_episodes_start_time ON episodes(start_time DESC);
+CREATE INDEX idx_episodes_task_type ON episodes(task_type, end_time DESC);
+CREATE INDEX idx_episodes_domain ON episodes(domain, end_time DESC);
+CREATE INDEX idx_episodes_language ON episodes(language, end_time DESC);
+CREATE INDEX idx_episodes_end_time ON episodes(end_time DESC);
+CREATE INDEX idx_episodes_search ON episodes USING gin(search);
+CREATE INDEX idx_episodes_tags ON episodes USING gin(tags jsonb_path_ops);
+
+CREATE TABLE steps (
+    episode_id  text NOT NULL REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    step_number integer NOT NULL,
+    "timestamp" timestamptz NOT NULL,
+    tool        text NOT NULL,
+    action      text NOT NULL,
+    parameters  text NOT NULL DEFAULT '{{}}',
+    result      text,
+    latency_ms  bigint NOT NULL DEFAULT 0,
+    tokens_used bigint,
+    metadata    text NOT NULL DEFAULT '{{}}',
+    PRIMARY KEY (episode_id, step_number)
+);
+
+CREATE TABLE patterns (
+    pattern_id        text PRIMARY KEY,
+    pattern_type      text NOT NULL,
+    similarity_key    text NOT NULL UNIQUE,
+    pattern_data      text NOT NULL,
+    success_rate      double precision NOT NULL,
+    occurrence_count  integer NOT NULL,
+    context_domain    text,
+    context_language  text,
+    retrieval_count   integer NOT NULL DEFAULT 0,
+    application_count integer NOT NULL DEFAULT 0,
+    success_count     integer NOT NULL DEFAULT 0,
+    failure_count     integer NOT NULL DEFAULT 0,
+    last_retrieved    timestamptz,
+    last_applied      timestamptz,
+    effectiveness     double precision NOT NULL DEFAULT 0.5,
+    created_at        timestamptz NOT NULL,
+    updated_at        timestamptz NOT NULL
+);
+CREATE INDEX idx_patterns_context ON patterns(context_domain, occurrence_count DESC);
+CREATE INDEX idx_patterns_language ON patterns(context_language, occurrence_count DESC);
+CREATE INDEX idx_patterns_occurrence ON patterns(occurrence_count DESC);
+CREATE INDEX idx_patterns_type ON patterns(pattern_type, success_rate DESC);
+
+CREATE TABLE episode_patterns (
+    episode_id text NOT NULL REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    pattern_id text NOT NULL REFERENCES patterns(pattern_id) ON DELETE CASCADE,
+    PRIMARY KEY (episode_id, pattern_id)
+);
+CREATE INDEX idx_episode_patterns_pattern ON episode_patterns(pattern_id);
+
+CREATE TABLE heuristics (
+    heuristic_id   text PRIMARY KEY,
+    similarity_key text NOT NULL UNIQUE,
+    condition_text text NOT NULL,
+    action_text    text NOT NULL,
+    domain         text NOT NULL,
+    confidence     double precision NOT NULL,
+    sample_size    integer NOT NULL,
+    evidence       text NOT NULL,
+    created_at     timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL
+);
+CREATE INDEX idx_heuristics_domain ON heuristics(domain, confidence DESC);
+CREATE INDEX idx_heuristics_confidence ON heuristics(confidence DESC);
+
+CREATE TABLE learning_jobs (
+    episode_id  text PRIMARY KEY REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    enqueued_at timestamptz NOT NULL,
+    claimed_by  text,
+    claimed_at  timestamptz,
+    attempts    integer NOT NULL DEFAULT 0,
+    last_error  text
+);
+CREATE INDEX idx_learning_jobs_order ON learning_jobs(enqueued_at);
+
+CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+
+CREATE SEQUENCE embeddings_seq;
+CREATE TABLE embeddings (
+    episode_id   text PRIMARY KEY REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    seq          bigint NOT NULL,
+    identity     text NOT NULL,
+    content_hash text NOT NULL,
+    dimensions   integer NOT NULL,
+    vector       bytea NOT NULL,
+    truncated    boolean NOT NULL DEFAULT false,
+    created_at   timestamptz NOT NULL
+);
+CREATE INDEX idx_embeddings_seq ON embeddings(identity, seq);
+CREATE INDEX idx_embeddings_hash ON embeddings(identity, content_hash);
+
+CREATE TABLE data_version (
+    shard   integer PRIMARY KEY,
+    version bigint NOT NULL DEFAULT 0
+);
+INSERT INTO data_version (shard) SELECT generate_series(0, {VERSION_SHARDS - 1});
+""",
+    ),
+]
