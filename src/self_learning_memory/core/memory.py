@@ -20,7 +20,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from ..config import MemoryConfig
 from ..embeddings import EmbeddingProvider, provider_from_config
@@ -35,7 +35,7 @@ from ..errors import (
 )
 from ..storage.backend import CompletionRecord, EpisodeState, StorageBackend
 from ..storage.codec import search_document
-from ..storage.factory import open_embedded, resolve_data_dir
+from ..storage.factory import open_store, resolve_data_dir
 from ..storage.lmdb_cache import EpisodeCache
 from ..storage.sync import StorageSynchronizer
 from . import validation as v
@@ -89,11 +89,13 @@ class SelfLearningMemory(MemoryReads):
     def open(
         cls, data_dir: str | Path | None = None, *, config: MemoryConfig | None = None
     ) -> Self:
-        """An embedded memory in ``data_dir`` (default ``$MEMORY_DATA_DIR`` or the user's data
-        directory). Use it as ``async with SelfLearningMemory.open(...) as memory``."""
+        """A memory in ``data_dir`` (default ``$MEMORY_DATA_DIR`` or the user's data
+        directory): embedded, or the durable store ``config.storage.url`` names (for example
+        ``postgresql://...``) with the local cache in ``data_dir``. Use it as
+        ``async with SelfLearningMemory.open(...) as memory``."""
         config = config or MemoryConfig()
         directory = resolve_data_dir(data_dir)
-        storage, cache = open_embedded(directory, config)
+        storage, cache = open_store(config.storage.url, directory, config)
         embedder = provider_from_config(config.embeddings)
         return cls(storage, config=config, cache=cache, data_dir=directory, embedder=embedder)
 
@@ -115,6 +117,9 @@ class SelfLearningMemory(MemoryReads):
             except BaseException:
                 await self.storage.close()  # do not leak the open database
                 raise
+            subscribe = getattr(self.storage, "subscribe_episode_changes", None)
+            if subscribe is not None:  # shared stores: other processes' changes evict entries
+                subscribe(self._evict_changed)
         batch = self.config.batch
         if batch is not None and batch.auto_flush:
             self._flusher = asyncio.create_task(self._flush_loop(), name="step-flusher")
@@ -123,6 +128,10 @@ class SelfLearningMemory(MemoryReads):
             self.queue.start()
         await self._start_synchronizer()
         self._started = True
+
+    async def _evict_changed(self, change: Any) -> None:
+        if self.cache is not None:
+            await asyncio.to_thread(self.cache.delete, change.episode_id)
 
     async def _start_synchronizer(self) -> None:
         """The periodic cache sync: on when configured, or (automatic) for a remote primary."""
