@@ -19,6 +19,7 @@ __all__ = [
     "MemoryConfig",
     "QueueConfig",
     "RetrievalConfig",
+    "ResilienceConfig",
     "RetrievalMode",
     "StorageConfig",
     "SyncConfig",
@@ -145,6 +146,29 @@ class SyncConfig(_Config):
     index_limit: int = Field(500, ge=0, le=100_000)  # patterns and heuristics kept in the cache
 
 
+class ResilienceConfig(_Config):
+    """Retries, circuit breaker and outbox around the primary store (``storage/resilient.py``).
+
+    ``enabled=None`` means automatic: on for a remote primary (PostgreSQL, Turso), off for the
+    embedded SQLite file (a local file does not go away; its lock waits are retried inside the
+    SQLite backend already)."""
+
+    enabled: bool | None = None
+    max_attempts: int = Field(4, ge=1, le=20)
+    retry_base_ms: int = Field(100, ge=1, le=60_000)
+    retry_max_delay_ms: int = Field(1600, ge=1, le=600_000)
+    retry_jitter_ms: int = Field(100, ge=0, le=60_000)
+    retry_budget_ms: int = Field(5000, ge=1, le=3_600_000)
+    call_timeout_s: float = Field(30.0, gt=0, le=3600)
+    breaker_threshold: int = Field(5, ge=1, le=1000)
+    breaker_recovery_s: float = Field(30.0, gt=0, le=86_400)
+    half_open_max_calls: int = Field(1, ge=1, le=100)
+    outbox_enabled: bool = True
+    outbox_path: str | None = None  # default: outbox.db in the data directory
+    outbox_max_entries: int = Field(1_000_000, ge=1, le=100_000_000)
+    replay_interval_s: float = Field(1.0, gt=0, le=3600)
+
+
 class MemoryConfig(_Config):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
@@ -154,3 +178,4 @@ class MemoryConfig(_Config):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+    resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
