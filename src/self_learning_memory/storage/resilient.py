@@ -337,7 +337,9 @@ class ResilientStorage(ResilientReads):
                 while entries := await asyncio.to_thread(outbox.peek, 200):
                     for entry in entries:
                         try:
-                            await self._call(f"replay {entry.op}", functools.partial(self._apply, entry))
+                            await self._call(
+                                f"replay {entry.op}", functools.partial(self._apply, entry)
+                            )
                         except Exception as exc:
                             if _recoverable(exc):
                                 await asyncio.to_thread(outbox.note_failure, entry.seq, str(exc))
