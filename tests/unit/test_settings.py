@@ -311,7 +311,7 @@ def test_sqlite_url_sets_the_data_dir(tmp_path: Path) -> None:
         ("cli.default_format", "xml", "error", "human | json | yaml"),
         ("database.url", "", "error", "a SQLite path or URL"),
         ("database.url", "libsql://db.turso.io", "error", "sqlite paths"),
-        ("database.url", "postgresql://u:pw@h/db", "error", "sqlite paths"),
+        ("database.postgres_dsn", "mysql://u:pw@h/db", "error", "postgresql://"),
         ("database.url", ":memory:", "error", "memory.db"),
         ("database.url", "/x/other.sqlite", "error", "memory.db"),
         ("database.turso_url", "libsql://db.turso.io", "error", "unset"),
@@ -537,3 +537,20 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     assert loaded.preset == "local"
     assert validate_settings(loaded.settings, env={}).ok
     assert loaded.data_dir() == ROOT / "examples" / "memory-data"
+
+
+def test_postgresql_url_is_accepted_and_reaches_the_library_config() -> None:
+    from self_learning_memory.settings.loader import memory_config_from
+
+    for data in (
+        {"database": {"url": "postgresql://u:pw@h/db"}, "storage": {"pool_size": 7}},
+        {"database": {"postgres_dsn": "postgresql://u:pw@h/db"}, "storage": {"pool_size": 7}},
+    ):
+        settings = Settings.model_validate(data)
+        report = validate_settings(settings, env={})
+        assert not [e for e in report.errors if e.field.startswith("database.")], report.errors
+        config = memory_config_from(settings)
+        assert config.storage.url == "postgresql://u:pw@h/db"
+        assert config.storage.pool_size == 7
+    embedded = memory_config_from(Settings.model_validate({"database": {"url": "/x/memory.db"}}))
+    assert embedded.storage.url is None

@@ -15,20 +15,21 @@ SECRET_KEYS = frozenset({"database.turso_token", "database.postgres_dsn"})
 HELP: dict[str, str] = {
     "preset": "Starting point: local, cloud, memory or custom (keys set here win over it).",
     "database.url": "Where the episodes live: unset or a SQLite path/URL ending in memory.db "
-    "(sqlite:///dir/memory.db, file:dir/memory.db). libsql:// and postgresql:// are refused "
-    "until those backends exist.",
+    "(sqlite:///dir/memory.db, file:dir/memory.db) for the embedded store, or a "
+    "postgresql://user@host/db DSN for the shared PostgreSQL store (the LMDB cache stays in "
+    "storage.data_dir). libsql:// is refused until that backend exists.",
     "database.turso_url": "Remote libSQL/Turso URL (reference key; refused by this version).",
     "database.turso_token": "Token for turso_url (secret, masked by `config show`).",
-    "database.postgres_dsn": "PostgreSQL DSN (secret; refused until the PostgreSQL backend "
-    "exists).",
+    "database.postgres_dsn": "PostgreSQL DSN (secret); the same as a postgresql:// "
+    "database.url, which wins when both are set.",
     "database.busy_timeout_ms": "How long a writer waits for another process's lock (ms).",
     "database.synchronous": "SQLite synchronous mode: normal (WAL-safe) or full.",
     "storage.data_dir": "Data directory holding memory.db, the cache and logs.",
     "storage.max_episodes_cache": "Episodes kept in the LMDB read cache (LRU).",
     "storage.cache_ttl_seconds": "Reference key, validated and shown: the LMDB cache is "
     "invalidated on every write, so entries do not expire by age.",
-    "storage.pool_size": "Connections for pooled (remote) backends; the embedded SQLite store "
-    "uses one writer thread.",
+    "storage.pool_size": "Most connections per process for pooled (remote) backends such as "
+    "PostgreSQL (the pool starts with one); the embedded SQLite store uses one writer thread.",
     "storage.cache_enabled": "Use the LMDB read cache.",
     "cli.default_format": "memory-cli output when --format is not given: human, json or yaml.",
     "cli.progress_bars": "Show progress bars on long CLI work (backup, export).",

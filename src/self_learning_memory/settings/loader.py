@@ -177,6 +177,17 @@ _SYNC_STRATEGY: dict[str, Literal["primary_wins", "most_recent", "cache_wins"]] 
 }
 
 
+def database_url(settings: Settings) -> str | None:
+    """The URL of a non-embedded durable store (``database.url``, else
+    ``database.postgres_dsn``), or None for the embedded store in the data directory (a SQLite
+    ``database.url`` has already become ``storage.data_dir``)."""
+    url = settings.database.url
+    if url and url.strip() and parse_database_url(url).kind not in ("sqlite",):
+        return url.strip()
+    dsn = settings.database.postgres_dsn
+    return dsn.strip() if dsn and dsn.strip() else None
+
+
 def memory_config_from(settings: Settings) -> MemoryConfig:
     """The library's :class:`MemoryConfig` for these settings."""
     from ..config import (
@@ -192,7 +203,10 @@ def memory_config_from(settings: Settings) -> MemoryConfig:
     try:
         return MemoryConfig(
             storage=StorageConfig(
-                busy_timeout_ms=settings.database.busy_timeout_ms, synchronous=synchronous
+                url=database_url(settings),
+                busy_timeout_ms=settings.database.busy_timeout_ms,
+                synchronous=synchronous,
+                pool_size=settings.storage.pool_size,
             ),
             cache=CacheConfig(
                 enabled=settings.storage.cache_enabled,

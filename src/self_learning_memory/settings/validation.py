@@ -114,7 +114,15 @@ def _database(s: Settings, r: ValidationReport) -> None:
                     "an in-memory database cannot be shared between processes; use "
                     "preset = 'memory' for a throwaway store",
                 )
-            elif target.kind in ("libsql", "postgresql"):
+            elif target.kind == "postgresql":
+                if db.postgres_dsn and db.postgres_dsn.strip() != db.url.strip():
+                    r.warning(
+                        "database.postgres_dsn",
+                        db.postgres_dsn,
+                        "the same DSN as database.url, or unset",
+                        "database.url is a PostgreSQL DSN too and wins",
+                    )
+            elif target.kind == "libsql":
                 r.error(
                     "database.url",
                     db.url,
@@ -171,12 +179,12 @@ def _database(s: Settings, r: ValidationReport) -> None:
             )
     elif db.turso_token:
         r.warning("database.turso_token", db.turso_token, "with turso_url", "token without a URL")
-    if db.postgres_dsn:
+    if db.postgres_dsn and parse_database_url(db.postgres_dsn).kind != "postgresql":
         r.error(
             "database.postgres_dsn",
             db.postgres_dsn,
-            "unset",
-            "the PostgreSQL backend is not available in this version",
+            "a postgresql://user@host:port/database DSN",
+            "not a PostgreSQL URL",
         )
     if db.busy_timeout_ms < 0 or db.busy_timeout_ms > 600_000:
         r.error("database.busy_timeout_ms", db.busy_timeout_ms, "0..600000", "out of range")
