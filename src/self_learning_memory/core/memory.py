@@ -117,8 +117,10 @@ class SelfLearningMemory(MemoryReads):
             except BaseException:
                 await self.storage.close()  # do not leak the open database
                 raise
-            subscribe = getattr(self.storage, "subscribe_episode_changes", None)
-            if subscribe is not None:  # shared stores: other processes' changes evict entries
+            # shared stores: other processes' changes evict entries (also behind a wrapper)
+            primary = getattr(self.storage, "primary", self.storage)
+            subscribe = getattr(primary, "subscribe_episode_changes", None)
+            if subscribe is not None:
                 subscribe(self._evict_changed)
         batch = self.config.batch
         if batch is not None and batch.auto_flush:

@@ -41,11 +41,13 @@ async def notify_episode(conn: Conn, schema: str, op: str, episode_id: str) -> N
 
 
 class EpisodeListener:
-    def __init__(self, dsn: str, schema: str, own_pids: set[int]) -> None:
+    def __init__(
+        self, dsn: str, schema: str, own_pids: set[int], callbacks: list[Callback] | None = None
+    ) -> None:
         self.dsn = dsn
         self.schema = schema
         self.own_pids = own_pids
-        self.callbacks: list[Callback] = []
+        self.callbacks: list[Callback] = [] if callbacks is None else callbacks
         self.received = 0
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -165,6 +165,7 @@ class PostgresStorage(PostgresVectors):
         )
         self._listen = listen
         self.listener: EpisodeListener | None = None
+        self._change_callbacks: list[Callable[[EpisodeChange], Awaitable[None]]] = []
         self.pgvector_available = False
         self._df: dict[str, tuple[int, float]] = {}
 
@@ -185,7 +186,9 @@ class PostgresStorage(PostgresVectors):
             )
         )
         if self._listen:
-            self.listener = EpisodeListener(self.dsn, self._db.schema, self._db.backend_pids)
+            self.listener = EpisodeListener(
+                self.dsn, self._db.schema, self._db.backend_pids, self._change_callbacks
+            )
             self.listener.start()
 
     async def close(self) -> None:
@@ -197,10 +200,9 @@ class PostgresStorage(PostgresVectors):
     def subscribe_episode_changes(
         self, callback: Callable[[EpisodeChange], Awaitable[None]]
     ) -> None:
-        """Call ``callback`` for every episode another process creates, extends, completes or
-        deletes in this store (delivered after its commit)."""
-        if self.listener is not None:
-            self.listener.subscribe(callback)
+        """Call ``callback`` for every episode another process extends, completes or deletes
+        in this store (delivered after its commit; may be called before ``initialize``)."""
+        self._change_callbacks.append(callback)
 
     # -- episodes ------------------------------------------------------------------------
     async def create_episode(self, episode: Episode) -> None:
