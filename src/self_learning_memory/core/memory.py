@@ -96,6 +96,11 @@ class SelfLearningMemory(MemoryReads):
         config = config or MemoryConfig()
         directory = resolve_data_dir(data_dir)
         storage, cache = open_store(config.storage.url, directory, config)
+        wanted = config.resilience.enabled
+        if wanted or (wanted is None and storage.name != "sqlite"):  # automatic: remote only
+            from ..storage.resilient import resilient_from_config  # tenacity: only when used
+
+            storage = resilient_from_config(storage, config.resilience, directory, cache)
         embedder = provider_from_config(config.embeddings)
         return cls(storage, config=config, cache=cache, data_dir=directory, embedder=embedder)
 

@@ -82,6 +82,7 @@ class MemoryStats(BaseModel):
     cache: CacheStats | None
     operations: dict[str, OperationStats]
     sync: dict[str, Any] | None = None  # the StorageSynchronizer's state, when it runs
+    resilience: dict[str, Any] | None = None  # breaker, retries and outbox, when configured
     uptime_s: float
 
 
@@ -493,11 +494,21 @@ class MemoryReads:
             operations=self.monitor.snapshot(),
             uptime_s=self.monitor.uptime_s(),
             sync=None if self.synchronizer is None else self.synchronizer.report(),
+            resilience=await self._resilience(),
         )
+
+    async def _resilience(self) -> dict[str, Any] | None:
+        """The resilience wrapper's state (``storage/resilient.py``), if the store has one."""
+        status = getattr(self.storage, "resilience_status", None)
+        return None if status is None else dict(await status())
 
     async def health(self) -> dict[str, HealthReport]:
         """Each component's real state and the latency of checking it."""
         reports = {"primary_storage": await self.storage.health_check()}
+        resilience = await self._resilience()
+        if resilience is not None:
+            closed = resilience["breaker"]["state"] == "closed"
+            reports["resilience"] = HealthReport("resilience", closed, 0.0, resilience)
         if self.cache is not None:
             cache = self.cache
             started = time.perf_counter()

@@ -206,8 +206,16 @@ async def collect_metrics(
         failed_steps=activity.failed_steps,
         error_rate=round(activity.error_rate, 4),
         learning_queue_depth=await memory.storage.learning_queue_depth(),
-        circuit_breaker=BREAKER_NOT_CONFIGURED,
+        circuit_breaker=await _breaker_state(memory),
     )
+
+
+async def _breaker_state(memory: SelfLearningMemory) -> str:
+    """The primary store's circuit breaker state (closed, open, half_open), if it has one."""
+    status = getattr(memory.storage, "resilience_status", None)
+    if status is None:
+        return BREAKER_NOT_CONFIGURED
+    return str((await status())["breaker"]["state"])
 
 
 # -- exports ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ...errors import SelfLearningMemoryError
 from .. import limits as L
 from ..server import memory_tool
 
@@ -72,6 +73,26 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _resilience(report: "HealthReport | None") -> dict[str, Any]:
+    """Breaker, retries and outbox (``storage/resilient.py``): unhealthy while the breaker is
+    open, degraded while half-open or while writes wait in the outbox."""
+    if report is None:
+        reason = "no retry/breaker/outbox wrapper (the embedded store is local)"
+        return {"status": "not_configured", "details": {"reason": reason}}
+    details = report.details
+    breaker = details.get("breaker", {})
+    outbox = details.get("outbox", {})
+    state = breaker.get("state") if isinstance(breaker, dict) else None
+    waiting = isinstance(outbox, dict) and (outbox.get("pending") or outbox.get("dead_letters"))
+    if state == "open":
+        status = "unhealthy"
+    elif state == "half_open" or waiting:
+        status = "degraded"
+    else:
+        status = "healthy"
+    return {"status": status, "details": details}
+
+
 def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
     started = time.time()
 
@@ -129,24 +150,33 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
                 "details": {"reason": "no embedding provider configured: lexical retrieval"},
             }
         )
+        resilience = _resilience(reports.get("resilience"))
         t0 = time.perf_counter()
-        stats = await memory.stats()
-        queue = stats.learning_queue
-        memory_system = {
-            "status": "healthy",
-            "latency_ms": round((time.perf_counter() - t0) * 1000, 3),
-            "details": {
-                "episodes": stats.episodes,
-                "in_progress": stats.in_progress,
-                "patterns": stats.patterns,
-                "heuristics": stats.heuristics,
-                "buffered_steps": stats.buffered_steps,
-                "learning_queue_depth": None if queue is None else queue.current_queue_size,
-                "retrieval_mode": memory.config.retrieval.mode.value,
-                "data_dir": str(memory.data_dir),
-            },
-        }
-        parts = [primary, cache, memory_system, embeddings]
+        try:
+            stats = await memory.stats()
+        except SelfLearningMemoryError as exc:  # the primary is down: report, do not fail
+            memory_system: dict[str, Any] = {
+                "status": "unhealthy",
+                "latency_ms": round((time.perf_counter() - t0) * 1000, 3),
+                "details": {"error": exc.message, "data_dir": str(memory.data_dir)},
+            }
+        else:
+            queue = stats.learning_queue
+            memory_system = {
+                "status": "healthy",
+                "latency_ms": round((time.perf_counter() - t0) * 1000, 3),
+                "details": {
+                    "episodes": stats.episodes,
+                    "in_progress": stats.in_progress,
+                    "patterns": stats.patterns,
+                    "heuristics": stats.heuristics,
+                    "buffered_steps": stats.buffered_steps,
+                    "learning_queue_depth": None if queue is None else queue.current_queue_size,
+                    "retrieval_mode": memory.config.retrieval.mode.value,
+                    "data_dir": str(memory.data_dir),
+                },
+            }
+        parts = [primary, cache, memory_system, embeddings, resilience]
         if primary["status"] == "unhealthy":
             overall = "unhealthy"
         elif any(p["status"] in ("unhealthy", "degraded") for p in parts):
@@ -161,6 +191,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             "cache_storage": cache,
             "memory_system": memory_system,
             "embeddings": embeddings,
+            "resilience": resilience,
             "sandbox": {
                 "status": "available" if caps["execute_agent_code"] else "unavailable",
                 "available": caps["execute_agent_code"],
@@ -234,5 +265,6 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
                 "learning_queue": None
                 if stats.learning_queue is None
                 else stats.learning_queue.model_dump(),
+                "resilience": stats.resilience,
             }
         return out
