@@ -137,8 +137,10 @@ class SelfLearningMemory(MemoryReads):
         self._started = True
 
     async def _evict_changed(self, change: Any) -> None:
+        """Another process changed an episode: drop our cached copy (deleted: for good)."""
         if self.cache is not None:
-            await asyncio.to_thread(self.cache.delete, change.episode_id)
+            drop = self.cache.delete if change.op == "deleted" else self.cache.invalidate
+            await asyncio.to_thread(drop, change.episode_id)
 
     async def _start_synchronizer(self) -> None:
         """The periodic cache sync: on when configured, or (automatic) for a remote primary."""
