@@ -147,8 +147,8 @@ class ResilientStorage(ResilientReads):
         def attempt(fn: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
             async def inner() -> T:
                 try:
+                    await self._ensure_ready()  # the backend's connect has its own timeout
                     async with asyncio.timeout(self.call_timeout_s):
-                        await self._ensure_ready()
                         return await fn()
                 except Exception as exc:
                     mapped = map_driver_error(exc, what)

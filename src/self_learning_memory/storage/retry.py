@@ -95,7 +95,7 @@ async def retry_call(
     async for attempt_ctx in AsyncRetrying(
         stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.budget_s),
         wait=wait_exponential_jitter(
-            initial=policy.base_s,
+            multiplier=policy.base_s,
             exp_base=policy.multiplier,
             max=policy.max_delay_s,
             jitter=policy.jitter_s,
