@@ -41,7 +41,8 @@ async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
 async def test_defaults_are_the_reference_values() -> None:
     breaker = CircuitBreaker()
     assert (breaker.failure_threshold, breaker.recovery_timeout_s) == (5, 30.0)
-    assert RetryPolicy().base_s == 0.1 and RetryPolicy().multiplier == 2.0
+    assert RetryPolicy().base_s == 0.1
+    assert RetryPolicy().multiplier == 2.0
     assert breaker.current_state == "closed"
 
 
@@ -55,7 +56,9 @@ async def test_opens_after_five_recoverable_failures_and_refuses_without_calling
     with pytest.raises(CircuitOpenError):  # attempts 4 and 5 open it; the 6th is refused
         await wrapped.stats()
     status = wrapped.breaker.status()
-    assert status["state"] == "open" and status["failures"] == 5 and status["total_opened"] == 1
+    assert status["state"] == "open"
+    assert status["failures"] == 5
+    assert status["total_opened"] == 1
     assert status["opened_at"] is not None
     calls = flaky.calls
     with pytest.raises(CircuitOpenError):
@@ -65,7 +68,7 @@ async def test_opens_after_five_recoverable_failures_and_refuses_without_calling
 
 
 async def test_answers_from_the_store_never_open_it(store) -> None:  # type: ignore[no-untyped-def]
-    flaky, wrapped = store
+    _flaky, wrapped = store
     for _ in range(20):
         with pytest.raises(NotFoundError):
             await wrapped.append_steps(uuid.uuid4(), [])

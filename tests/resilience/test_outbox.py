@@ -80,7 +80,8 @@ async def test_writes_while_down_are_acknowledged_then_replayed_in_order(tmp_pat
         assert status["outbox"]["pending"] >= 3 * 3  # create, steps, complete per episode
         # reads of queued episodes are served locally while the primary is down
         episode = await memory.get_episode(offline[0])
-        assert episode.outcome is not None and len(episode.steps) == 3
+        assert episode.outcome is not None
+        assert len(episode.steps) == 3
         assert flaky.down
         flaky.down = False
         assert await wrapped.wait_replayed(10)
@@ -89,11 +90,16 @@ async def test_writes_while_down_are_acknowledged_then_replayed_in_order(tmp_pat
         assert await primary.get_episode(before) is None
         for eid in [open_id, *offline]:
             stored = await primary.get_episode(eid)
-            assert stored is not None and stored.outcome is not None and stored.reward is not None
+            assert stored is not None
+            assert stored.outcome is not None
+            assert stored.reward is not None
             numbers = [s.step_number for s in stored.steps]
-            assert numbers == sorted(set(numbers)) and len(numbers) == (2 if eid == open_id else 3)
+            assert numbers == sorted(set(numbers))
+            assert len(numbers) == (2 if eid == open_id else 3)
         stats = await primary.stats()
-        assert stats.episodes == 4 and stats.completed == 4 and stats.steps == 11
+        assert stats.episodes == 4
+        assert stats.completed == 4
+        assert stats.steps == 11
     assert Outbox(tmp_path / "outbox.db").path.exists()
 
 
@@ -115,7 +121,9 @@ async def test_the_outbox_survives_a_restart_and_replays_at_start(tmp_path: Path
         assert await wrapped.wait_replayed(10)
     async with FlakySQLite(tmp_path / "memory.db") as primary:
         stats = await primary.stats()
-        assert stats.episodes == 3 and stats.completed == 3 and stats.steps == 6
+        assert stats.episodes == 3
+        assert stats.completed == 3
+        assert stats.steps == 6
 
 
 async def test_replaying_an_entry_twice_changes_nothing(tmp_path: Path) -> None:
@@ -131,9 +139,11 @@ async def test_replaying_an_entry_twice_changes_nothing(tmp_path: Path) -> None:
         for entry in entries:  # again, as after a crash
             await wrapped._apply(entry)
         stored = await flaky.get_episode(eid)
-        assert stored is not None and len(stored.steps) == 3
+        assert stored is not None
+        assert len(stored.steps) == 3
         stats = await flaky.stats()
-        assert stats.episodes == 1 and stats.steps == 3
+        assert stats.episodes == 1
+        assert stats.steps == 3
         patterns_before = stats.pattern_occurrences
         await wrapped._apply(entries[-1])
         assert (await flaky.stats()).pattern_occurrences == patterns_before
