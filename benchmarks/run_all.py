@@ -1,7 +1,7 @@
 """Run every benchmark, save the JSON lines, print a summary table (``make bench``).
 
     python -m benchmarks.run_all [--quick] [--sizes 1000,10000] [--embedding-sizes 10000]
-                                 [--skip-embeddings] [--skip-model] [--mcp] [--cli] [--out PATH]
+                                 [--skip-embeddings] [--skip-model] [--mcp] [--cli] [--scaleout] [--out PATH]
 
 Each benchmark runs in its own process (``python -m benchmarks.<name>``); every JSON line it
 prints is tagged with ``bench`` and written to ``benchmarks/results/latest.jsonl`` after a
@@ -87,7 +87,7 @@ def summary(records: list[dict[str, Any]]) -> str:
     for r in records:
         if r.get("name") == "run":
             continue
-        variant = r.get("mode") or r.get("backend") or ""
+        variant = r.get("mode") or r.get("backend") or r.get("store") or ""
         if r.get("name") == "retrieval_quality":
             variant = f"{variant}: hit@1 {r['hit_at_1']}, nDCG@10 {r['ndcg_at_10']}"
         if r.get("name") == "learning_curve":
@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         "--learning", action="store_true", help="also run benchmarks.learning_curve"
     )
     parser.add_argument("--cli", action="store_true", help="also run benchmarks.cli_bench")
+    parser.add_argument(
+        "--scaleout", action="store_true", help="also run benchmarks.scaleout_bench"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -186,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.cli:
         codes.append(run_bench("cli_bench", ["--runs", "5"] if args.quick else [], records))
+    if args.scaleout:
+        codes.append(run_bench("scaleout_bench", ["--quick"] if args.quick else [], records))
     run.update(loadavg_end=_loadavg(), elapsed_s=round(time.perf_counter() - started, 1))
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
