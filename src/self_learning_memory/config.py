@@ -93,9 +93,16 @@ class RetrievalConfig(_Config):
     weight_context: float = Field(0.20, ge=0)
     weight_outcome: float = Field(0.25, ge=0)
     weight_recency: float = Field(0.10, ge=0)
-    vector_weight: float = Field(0.6, ge=0.0, le=1.0)  # hybrid: share of relevance from vectors
+    # hybrid: weight of the vector signal against the lexical one, both z-scored over candidates
+    vector_weight: float = Field(0.8, ge=0.0, le=1.0)
+    # pseudo-relevance feedback: the query vector moves toward its nearest episodes' mean
+    feedback_weight: float = Field(1.0, ge=0.0, le=10.0)  # 0 turns it off
+    feedback_episodes: int = Field(3, ge=1, le=50)
     recency_half_life_days: float = Field(30.0, gt=0)
     mmr_lambda: float = Field(0.7, ge=0.0, le=1.0)
+    # MMR penalises only similarity above this floor (same outcome only); at or above
+    # duplicate_threshold an episode is dropped as a near-duplicate
+    mmr_similarity_floor: float = Field(0.8, ge=0.0, lt=1.0)
     duplicate_threshold: float = Field(0.9, gt=0.0, le=1.0)
 
 

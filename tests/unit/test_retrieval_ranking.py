@@ -93,21 +93,67 @@ def test_near_duplicate_above_the_threshold_is_dropped_below_it_kept() -> None:
     assert [r.candidate.episode_id.int for r in rank(cands, "health endpoint")] == [1]
     kept = rank(cands, "health endpoint", duplicate_threshold=0.95)
     assert [r.candidate.episode_id.int for r in kept] == [1, 2]
-    assert kept[1].components.diversity_penalty == pytest.approx((1 - CFG.mmr_lambda) * sim)
+    # only the part of the similarity above the floor counts, rescaled to 0..1
+    floor = CFG.mmr_similarity_floor
+    expected = (1 - CFG.mmr_lambda) * (sim - floor) / (1 - floor)
+    assert kept[1].components.diversity_penalty == pytest.approx(expected)
 
 
-def test_mmr_prefers_a_diverse_result_over_a_similar_one() -> None:
+def test_mmr_prefers_a_diverse_result_over_a_near_copy() -> None:
+    base = "add health endpoint orders service api version two readiness liveness probe"
     cands = [
-        cand(1, "add health endpoint orders service", tools=("edit",)),
-        cand(2, "add health endpoint orders api", tools=("edit",), lexical=0.95),
+        cand(1, base, tools=("edit",)),
+        cand(2, base + " quickly", tools=("edit",), lexical=0.95),  # Jaccard 12/13 = 0.92
         cand(3, "add readiness probe", tools=("kubectl",), lexical=0.9),
     ]
-    by_score = rank(cands, "add health endpoint", mmr_lambda=1.0)
-    by_mmr = rank(cands, "add health endpoint", mmr_lambda=0.5)
+    by_score = rank(cands, "add health endpoint", mmr_lambda=1.0, duplicate_threshold=1.0)
+    by_mmr = rank(cands, "add health endpoint", mmr_lambda=0.5, duplicate_threshold=1.0)
     assert [r.candidate.episode_id.int for r in by_score] == [1, 2, 3]
     assert [r.candidate.episode_id.int for r in by_mmr] == [1, 3, 2]
     penalised = by_mmr[2].components
     assert penalised.diversity_penalty > 0.0
+
+
+def test_mmr_does_not_penalise_episodes_that_only_share_a_topic() -> None:
+    cands = [
+        cand(1, "add health endpoint orders service", tools=("edit",)),
+        cand(2, "add health endpoint orders api", tools=("edit",), lexical=0.95),  # 5/7 = 0.71
+        cand(3, "add readiness probe", tools=("kubectl",), lexical=0.9),
+    ]
+    by_mmr = rank(cands, "add health endpoint", mmr_lambda=0.5)
+    assert [r.candidate.episode_id.int for r in by_mmr] == [1, 2, 3]
+    assert all(r.components.diversity_penalty == 0.0 for r in by_mmr)
+
+
+def test_mmr_never_treats_different_outcomes_as_redundant() -> None:
+    same = "add a health endpoint to the orders service"
+    cands = [
+        cand(1, same, tools=("edit", "pytest")),
+        cand(2, same, tools=("edit", "pytest"), outcome="failure", reward=0.5),
+    ]
+    ranked = rank(cands, "health endpoint")
+    assert [r.candidate.episode_id.int for r in ranked] == [1, 2]  # the failure is kept
+    assert ranked[1].components.diversity_penalty == 0.0
+
+
+def test_mmr_uses_episode_vectors_when_given() -> None:
+    import numpy as np
+
+    cands = [
+        cand(1, "add health endpoint", tools=("edit",)),
+        cand(2, "expose a liveness route", tools=("kubectl",), lexical=0.9),
+        cand(3, "rotate the signing keys", tools=("vault",), lexical=0.8),
+    ]
+    unit = np.array([1.0, 0.0], dtype=np.float32)
+    near = np.array([0.99, 0.141], dtype=np.float32)  # cosine 0.99 with the first
+    other = np.array([0.0, 1.0], dtype=np.float32)
+    vectors = {uuid.UUID(int=1): unit, uuid.UUID(int=2): near, uuid.UUID(int=3): other}
+    scores = {uuid.UUID(int=1): 0.9, uuid.UUID(int=2): 0.88, uuid.UUID(int=3): 0.5}
+    ranked = rank_candidates(
+        cands, ["health"], CTX, None, CFG, NOW, 10, scores, "vector", embeddings=vectors
+    )
+    # word overlap is nil, but the vectors say episode 2 repeats episode 1: dropped (>= 0.9)
+    assert [r.candidate.episode_id.int for r in ranked] == [1, 3]
 
 
 def test_score_components_sum_to_total_and_stay_in_range() -> None:
@@ -167,13 +213,46 @@ def test_vector_mode_uses_the_normalised_cosine() -> None:
     assert ranked[0].components.relevance == pytest.approx(1.0)
     assert ranked[0].components.vector == pytest.approx(0.8)
     assert ranked[1].components.relevance == pytest.approx(0.25)
+
+
+def test_hybrid_fuses_z_scored_signals_and_scales_them_to_0_1() -> None:
+    cands = [
+        cand(1, "alpha", lexical=1.0),
+        cand(2, "beta", lexical=0.1),
+        cand(3, "gamma", lexical=0.5),
+    ]
+    scores = {uuid.UUID(int=1): 0.2, uuid.UUID(int=2): 0.8, uuid.UUID(int=3): 0.5}
     hybrid = rank_candidates(
         cands, ["alpha"], CTX, None, CFG, NOW, 10, vector_scores=scores, mode="hybrid"
     )
-    one = next(r for r in hybrid if r.candidate.episode_id.int == 1).components
-    assert one.mode == "hybrid"
-    lexical_part = 0.6 * one.lexical + 0.4 * one.term_coverage
-    assert one.relevance == pytest.approx(0.4 * lexical_part + 0.6 * 0.25)
+    by_id = {r.candidate.episode_id.int: r.components for r in hybrid}
+    assert all(c.mode == "hybrid" for c in by_id.values())
+
+    def z(values: list[float]) -> list[float]:
+        mean = sum(values) / len(values)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+        return [(v - mean) / sd for v in values]
+
+    lexical = [0.6 * by_id[i].lexical + 0.4 * by_id[i].term_coverage for i in (1, 2, 3)]
+    w = CFG.vector_weight
+    fused = [(1 - w) * a + w * b for a, b in zip(z(lexical), z([0.2, 0.8, 0.5]), strict=True)]
+    low, high = min(fused), max(fused)
+    for i, f in zip((1, 2, 3), fused, strict=True):
+        assert by_id[i].relevance == pytest.approx((f - low) / (high - low))
+    assert by_id[2].relevance == pytest.approx(1.0)  # the vector signal weighs 0.8
+    assert by_id[1].vector == pytest.approx(0.2)  # the raw cosine is reported as is
+
+
+def test_feedback_scores_drive_the_vector_signal_and_are_reported() -> None:
+    cands = [cand(1, "alpha"), cand(2, "beta")]
+    asked = {uuid.UUID(int=1): 0.9, uuid.UUID(int=2): 0.5}
+    expanded = {uuid.UUID(int=1): 0.4, uuid.UUID(int=2): 0.8}
+    ranked = rank_candidates(
+        cands, [], CTX, None, CFG, NOW, 10, asked, "vector", feedback_scores=expanded
+    )
+    assert [r.candidate.episode_id.int for r in ranked] == [2, 1]
+    top = ranked[0].components
+    assert (top.vector, top.vector_feedback, top.relevance) == pytest.approx((0.5, 0.8, 1.0))
 
 
 def test_limit_and_empty_input() -> None:

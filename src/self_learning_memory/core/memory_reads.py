@@ -246,21 +246,27 @@ class MemoryReads:
         if mode is not RetrievalMode.VECTOR:
             for c in await self.storage.lexical_candidates(terms, filters, pool):
                 candidates[c.episode_id] = c
-        vector_scores = None
+        vector_scores = feedback_scores = embeddings = expanded = None
         if query_vector is not None and self.vectors is not None:
-            hits = self.vectors.index.search(query_vector, max(limit * 4, 40))
-            for c in await self.storage.candidates_by_ids([i for i, _ in hits], filters):
-                known = candidates.get(c.episode_id)
-                candidates[c.episode_id] = (
-                    c
-                    if known is None
-                    else dataclasses.replace(known, sources=(*known.sources, "vector"))
-                )
+            index, wanted = self.vectors.index, max(limit * 4, 40)
+            hits = [i for i, _ in index.search(query_vector, wanted)]
+            found = await self._add_vector_candidates(candidates, hits, filters)
+            # pseudo-relevance feedback: move the query toward its nearest (filtered) episodes
+            settings = self.config.retrieval
+            feedback = [i for i in hits if i in found][: settings.feedback_episodes]
+            expanded = index.expand(query_vector, feedback, settings.feedback_weight)
+            if expanded is not None:
+                more = [i for i, _ in index.search(expanded, wanted) if i not in candidates]
+                await self._add_vector_candidates(candidates, more, filters)
         if mode is not RetrievalMode.VECTOR and len(candidates) < limit * 2:
             for c in await self.storage.context_candidates(context, filters, pool):
                 candidates.setdefault(c.episode_id, c)
         if query_vector is not None and self.vectors is not None:
-            vector_scores = self.vectors.index.scores(query_vector, list(candidates))
+            ids = list(candidates)
+            vector_scores = self.vectors.index.scores(query_vector, ids)
+            if expanded is not None:
+                feedback_scores = self.vectors.index.scores(expanded, ids)
+            embeddings = self.vectors.index.vectors(ids)
         pool_list = list(candidates.values())
         if mode is RetrievalMode.LEGACY:
             ranked = legacy_rank(pool_list, query, context, limit)
@@ -276,6 +282,8 @@ class MemoryReads:
                 limit,
                 vector_scores=vector_scores,
                 mode=label,
+                feedback_scores=feedback_scores,
+                embeddings=embeddings,
             )
         loaded = await self._load([r.candidate.episode_id for r in ranked])
         episodes = {e.episode_id: e for e in loaded}
@@ -294,6 +302,24 @@ class MemoryReads:
             for r in ranked
             if r.candidate.episode_id in episodes
         ]
+
+    async def _add_vector_candidates(
+        self,
+        candidates: dict[uuid.UUID, EpisodeCandidate],
+        ids: list[uuid.UUID],
+        filters: EpisodeFilters,
+    ) -> set[uuid.UUID]:
+        """Add the episodes found by vector search that pass the filters; returns their ids."""
+        found: set[uuid.UUID] = set()
+        for c in await self.storage.candidates_by_ids(ids, filters):
+            known = candidates.get(c.episode_id)
+            candidates[c.episode_id] = (
+                c
+                if known is None
+                else dataclasses.replace(known, sources=(*known.sources, "vector"))
+            )
+            found.add(c.episode_id)
+        return found
 
     async def _query_vector(
         self, query: str, context: TaskContext, mode: RetrievalMode, notes: list[str], version: int

@@ -4,16 +4,25 @@ Hybrid / lexical / vector modes:
 
     total = w_rel x relevance + w_ctx x context + w_out x outcome + w_rec x recency
 
-- relevance: 0.6 x bm25 (normalised to the best candidate) + 0.4 x query-term coverage; with
-  vectors (hybrid) it is (1 - w) x that + w x cosine normalised to the best candidate, w =
-  ``vector_weight`` (0.6); in vector mode the normalised cosine alone. The ``vector`` component
-  reports the raw cosine similarity.
+- relevance: lexical mode 0.6 x bm25 (normalised to the best candidate) + 0.4 x query-term
+  coverage. Vector mode: the cosine with the query, normalised to the best candidate. Hybrid:
+  both signals z-scored over the candidates (so neither dominates by its spread alone),
+  combined as (1 - w) x lexical + w x vector, w = ``vector_weight`` (0.8), then min-max scaled
+  to [0, 1] over the candidates. When the memory expanded the query by pseudo-relevance
+  feedback, the vector signal is the cosine with the expanded query (``vector_feedback``); the
+  ``vector`` component always reports the raw cosine with the query as asked.
 - context: task type, domain, language, framework and tag overlap with the query's context,
   averaged over the fields the query sets.
 - outcome: 0.5 x outcome score (success 1, partial 0.5, failure 0) + 0.5 x reward / 2.5.
 - recency: a 30-day half-life on the episode's end time.
 
-Then MMR (lambda 0.7) orders the results for diversity and drops near-duplicates.
+Then MMR (lambda 0.7) orders the results. Redundancy is the similarity of two episodes *with
+the same outcome* (a failure next to a success of the same task is information, not
+repetition): the cosine of their vectors when both have one (they embed the task, tools, steps
+and errors), else the word Jaccard of description and tools. Only the part above
+``mmr_similarity_floor`` (0.8) counts, rescaled to 0..1: episodes that merely share a topic or a
+task kind are not penalised, near-copies are; at ``duplicate_threshold`` (0.9) and above an
+episode is dropped as a near-duplicate.
 
 Legacy mode reproduces the reference system's score for comparison:
 0.3 x reward + min(0.4, context) + 0.3 x (long query words found in the description / words).
@@ -24,16 +33,21 @@ from __future__ import annotations
 import functools
 import math
 import re
+import statistics
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from ..config import RetrievalConfig
 from ..storage.backend import EpisodeCandidate
 from .types import Episode, TaskContext, TaskType
+
+if TYPE_CHECKING:  # numpy arrays are only passed in when an embedding provider is configured
+    from ..embeddings.index import F32
 
 __all__ = [
     "RetrievalResult",
@@ -114,6 +128,7 @@ class ScoreComponents(BaseModel):
     lexical: float
     term_coverage: float
     vector: float | None = None
+    vector_feedback: float | None = None
     context: float
     outcome: float
     recency: float
@@ -221,7 +236,9 @@ class _Scored:
     outcome: float
     recency: float
     total: float
-    max_sim: float = 0.0
+    feedback: float | None = None
+    embedding: F32 | None = None
+    max_sim: float = 0.0  # the largest redundancy with a chosen result (MMR)
 
     def result(self, penalty: float, mode: RankMode) -> ScoredCandidate:
         components = ScoreComponents(
@@ -230,6 +247,7 @@ class _Scored:
             lexical=self.lexical,
             term_coverage=self.coverage,
             vector=self.vector,
+            vector_feedback=self.feedback,
             context=self.context,
             outcome=self.outcome,
             recency=self.recency,
@@ -237,6 +255,22 @@ class _Scored:
             total=self.total,
         )
         return ScoredCandidate(self.cand, components, [*self.cand.sources, *self.matched])
+
+
+def _zscores(values: list[float]) -> list[float]:
+    mean = statistics.fmean(values)
+    spread = statistics.pstdev(values, mean)
+    return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
+
+
+def _fuse(lexical: list[float], semantic: list[float], weight: float) -> list[float]:
+    """Hybrid relevance: z-scored lexical and vector signals, weighted, min-max scaled to 0..1."""
+    fused = [
+        (1 - weight) * lx + weight * sm
+        for lx, sm in zip(_zscores(lexical), _zscores(semantic), strict=True)
+    ]
+    low, high = min(fused), max(fused)
+    return [(f - low) / (high - low) if high > low else 1.0 for f in fused]
 
 
 def rank_candidates(
@@ -249,76 +283,102 @@ def rank_candidates(
     limit: int,
     vector_scores: dict[uuid.UUID, float] | None = None,
     mode: RankMode = "lexical",
+    *,
+    feedback_scores: dict[uuid.UUID, float] | None = None,
+    embeddings: Mapping[uuid.UUID, F32] | None = None,
 ) -> list[ScoredCandidate]:
+    """Score and order candidates. ``vector_scores`` are cosines with the query,
+    ``feedback_scores`` (optional) with the feedback-expanded query, which then drives the
+    vector signal; ``embeddings`` (optional) are the episodes' vectors, for MMR's redundancy."""
     best_lexical = max((c.lexical or 0.0 for c in candidates), default=0.0)
-    best_vector = max((max(v, 0.0) for v in (vector_scores or {}).values()), default=0.0)
     query_tokens = {_stem(t) for t in terms}
     scored: list[_Scored] = []
     for cand in candidates:
         doc = tokens(cand.task_description) | tool_tokens(cand.tools)
         lexical = (cand.lexical or 0.0) / best_lexical if best_lexical > 0 else 0.0
         coverage = len(query_tokens & doc) / len(query_tokens) if query_tokens else 0.0
-        relevance = 0.6 * lexical + 0.4 * coverage
-        vector = None
+        vector = feedback = None
         if vector_scores is not None:
             vector = max(vector_scores.get(cand.episode_id, 0.0), 0.0)  # cosine, reported as is
-            similarity = vector / best_vector if best_vector > 0 else 0.0  # normalised to the best
-            if mode == "vector":
-                relevance = similarity
-            else:
-                relevance = (
-                    1 - config.vector_weight
-                ) * relevance + config.vector_weight * similarity
+            if feedback_scores is not None:
+                feedback = max(feedback_scores.get(cand.episode_id, 0.0), 0.0)
         ctx, matched = context_match(cand, context, task_type)
-        outcome = _outcome(cand)
-        recency = _recency(cand, now, config.recency_half_life_days)
-        total = (
-            config.weight_relevance * relevance
-            + config.weight_context * ctx
-            + config.weight_outcome * outcome
-            + config.weight_recency * recency
-        )
         scored.append(
             _Scored(
                 cand,
                 doc,
-                relevance,
+                0.6 * lexical + 0.4 * coverage,
                 lexical,
                 coverage,
                 vector,
                 ctx,
                 matched,
-                outcome,
-                recency,
-                total,
+                _outcome(cand),
+                _recency(cand, now, config.recency_half_life_days),
+                0.0,
+                feedback,
+                None if embeddings is None else embeddings.get(cand.episode_id),
             )
+        )
+    if vector_scores is not None and scored:
+        semantic = [s.feedback if s.feedback is not None else s.vector or 0.0 for s in scored]
+        if mode == "vector":
+            best = max(semantic)
+            relevance = [v / best if best > 0 else 0.0 for v in semantic]
+        else:
+            relevance = _fuse([s.relevance for s in scored], semantic, config.vector_weight)
+        for item, value in zip(scored, relevance, strict=True):
+            item.relevance = value
+    for item in scored:
+        item.total = (
+            config.weight_relevance * item.relevance
+            + config.weight_context * item.context
+            + config.weight_outcome * item.outcome
+            + config.weight_recency * item.recency
         )
     scored.sort(key=lambda item: (-item.total, item.cand.episode_id))
     return _mmr(scored, config, limit, mode)
 
 
+def redundancy(a: _Scored, b: _Scored) -> float:
+    """How much ``a`` repeats ``b``: 0 when their outcomes differ, else the cosine of their
+    vectors when both have one, else the word Jaccard of description and tools."""
+    if a.cand.outcome_type != b.cand.outcome_type:
+        return 0.0
+    if a.embedding is not None and b.embedding is not None:
+        return min(max(float(a.embedding @ b.embedding), 0.0), 1.0)
+    return _jaccard(a.doc, b.doc)
+
+
 def _mmr(
     scored: list[_Scored], config: RetrievalConfig, limit: int, mode: RankMode
 ) -> list[ScoredCandidate]:
-    """Maximal marginal relevance: lambda x score - (1 - lambda) x max similarity to chosen.
+    """Maximal marginal relevance: lambda x score - (1 - lambda) x penalty, the penalty being
+    the largest redundancy with a chosen result above ``mmr_similarity_floor``, rescaled to
+    0..1. At ``duplicate_threshold`` and above, the episode is dropped as a near-duplicate.
 
-    Each remaining item keeps its running max similarity to the chosen ones, updated with the
+    Each remaining item keeps its running max redundancy to the chosen ones, updated with the
     newest choice only, so the cost is O(pool x limit)."""
     lam = config.mmr_lambda
+    floor = config.mmr_similarity_floor
     top = (scored[0].total if scored else 0.0) or 1.0
     remaining = scored[: max(limit * 5, 50)]
     chosen: list[ScoredCandidate] = []
+
+    def penalty(item: _Scored) -> float:
+        return max(0.0, item.max_sim - floor) / (1.0 - floor)
+
     while remaining and len(chosen) < limit:
         best_index = max(
             range(len(remaining)),
-            key=lambda i: lam * remaining[i].total / top - (1 - lam) * remaining[i].max_sim,
+            key=lambda i: lam * remaining[i].total / top - (1 - lam) * penalty(remaining[i]),
         )
         item = remaining.pop(best_index)
         if item.max_sim >= config.duplicate_threshold:
             continue  # a near-duplicate of a result already chosen
-        chosen.append(item.result((1 - lam) * item.max_sim, mode))
+        chosen.append(item.result((1 - lam) * penalty(item), mode))
         for other in remaining:
-            other.max_sim = max(other.max_sim, _jaccard(other.doc, item.doc))
+            other.max_sim = max(other.max_sim, redundancy(other, item))
     return chosen
 
 

@@ -73,6 +73,26 @@ class VectorIndex:
             top = top[np.argsort(-scores[top])]
             return [(self._ids[i], float(scores[i])) for i in top]
 
+    def vectors(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, F32]:
+        """The stored vectors of these episodes (those that have one), as read-only copies."""
+        with self._lock:
+            rows = [(i, self._rows[i]) for i in ids if i in self._rows]
+            if not rows:
+                return {}
+            block = self._matrix[[r for _, r in rows]]
+            return {i: block[n] for n, (i, _) in enumerate(rows)}
+
+    def expand(self, query: F32, feedback: list[uuid.UUID], weight: float) -> F32 | None:
+        """Pseudo-relevance feedback (Rocchio): the query plus ``weight`` x the mean vector of
+        the ``feedback`` episodes, re-normalised; None when none of them has a vector."""
+        with self._lock:
+            rows = [self._rows[i] for i in feedback if i in self._rows]
+            if not rows or weight <= 0:
+                return None
+            moved = query + weight * self._matrix[rows].mean(axis=0)
+        norm = float(np.linalg.norm(moved))
+        return None if norm == 0 else (moved / norm).astype(np.float32)
+
     def scores(self, query: F32, ids: list[uuid.UUID]) -> dict[uuid.UUID, float]:
         with self._lock:
             rows = [(i, self._rows[i]) for i in ids if i in self._rows]

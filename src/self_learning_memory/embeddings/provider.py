@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
-from ..core.types import Episode, TaskContext
+from ..core.types import Episode, ErrorResult, TaskContext
 
 if TYPE_CHECKING:  # numpy is imported when vectors are made, not at start-up (CLI start time)
     import numpy as np
@@ -74,12 +74,34 @@ def _context_text(context: TaskContext) -> str:
     return ". ".join(parts)
 
 
+MAX_EMBEDDED_TOOLS = 8
+MAX_EMBEDDED_ACTIONS = 12
+MAX_EMBEDDED_ERRORS = 3
+
+
 def episode_text(episode: Episode) -> str:
-    """What an episode means, for embedding: the task, its context and the tools it used."""
+    """What an episode means, for embedding: the task, its context, the tools it used, what
+    its steps did (distinct actions, in order) and the errors it met (distinct messages).
+
+    The steps and errors say *how* a task was done, which a paraphrased query often describes
+    better than the task's title (measured in docs/performance.md#retrieval-quality). The
+    outcome is not embedded: it is a ranking signal of its own."""
     tools = list(dict.fromkeys(s.tool for s in episode.steps))
-    text = f"{episode.task_description}. {_context_text(episode.context)}."
+    text = f"{episode.task_description.rstrip('.')}. {_context_text(episode.context)}."
     if tools:
-        text += f" tools used: {', '.join(tools[:8])}."
+        text += f" tools used: {', '.join(tools[:MAX_EMBEDDED_TOOLS])}."
+    actions = list(dict.fromkeys(s.action.strip() for s in episode.steps if s.action.strip()))
+    if actions:
+        text += f" steps: {'; '.join(actions[:MAX_EMBEDDED_ACTIONS])}."
+    errors = list(
+        dict.fromkeys(
+            s.result.message.strip()
+            for s in episode.steps
+            if isinstance(s.result, ErrorResult) and s.result.message.strip()
+        )
+    )
+    if errors:
+        text += f" errors: {'; '.join(errors[:MAX_EMBEDDED_ERRORS])}."
     return text
 
 
