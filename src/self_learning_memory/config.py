@@ -134,8 +134,10 @@ class CacheConfig(_Config):
 
 class StorageConfig(_Config):
     # The durable store: None, a path or a sqlite: URL = embedded SQLite in the data directory;
-    # postgresql://... = the shared PostgreSQL store (plus the local LMDB cache).
+    # postgresql://... = the shared PostgreSQL store; libsql://... = Turso (an embedded replica
+    # in the data directory, synced with the remote). Either way plus the local LMDB cache.
     url: str | None = None
+    auth_token: str | None = Field(None, repr=False)  # Turso; else $TURSO_AUTH_TOKEN / $TURSO_TOKEN
     busy_timeout_ms: int = Field(30_000, ge=0, le=600_000)
     synchronous: Literal["normal", "full"] = "normal"
     pool_size: int = Field(10, ge=1, le=100)  # PostgreSQL: most connections per process

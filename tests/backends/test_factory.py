@@ -54,3 +54,35 @@ def test_unknown_and_in_memory_urls_are_refused(tmp_path: Path) -> None:
     for url in ("mysql://u@h/db", ":memory:"):
         with pytest.raises(ConfigurationError):
             open_store(url, tmp_path, MemoryConfig())
+
+
+def test_libsql_url_gives_turso_with_its_replica_in_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from self_learning_memory.storage.turso import TursoStorage
+
+    monkeypatch.setenv("TURSO_AUTH_TOKEN", "from-env")
+    storage, cache = open_store("libsql://db.example.turso.io", tmp_path, MemoryConfig())
+    assert isinstance(storage, TursoStorage)
+    assert storage.replica_path == tmp_path / "turso-replica.db"
+    assert storage.sync_url == "libsql://db.example.turso.io"
+    assert storage.auth_token == "from-env"
+    assert cache is not None
+    config = MemoryConfig.model_validate({"storage": {"auth_token": "from-config"}})
+    storage, _ = open_store("libsql://db.example.turso.io", tmp_path, config)
+    assert storage.auth_token == "from-config"  # type: ignore[attr-defined]
+
+
+async def test_memory_on_an_unreachable_turso_starts_degraded_and_works(tmp_path: Path) -> None:
+    from self_learning_memory import SelfLearningMemory, SuccessOutcome
+
+    config = MemoryConfig.model_validate({"storage": {"url": "libsql://127.0.0.1:9"}})
+    async with SelfLearningMemory.open(tmp_path, config=config) as memory:
+        assert memory.storage.degraded is True  # type: ignore[attr-defined]
+        eid = await memory.start_episode("Write to the local replica while Turso is away")
+        done = await memory.complete_episode(eid, SuccessOutcome(verdict="ok"))
+        assert done.reward is not None
+        found = await memory.retrieve_relevant_context("local replica Turso away")
+        assert [r.episode.episode_id for r in found] == [eid]
+        health = await memory.health()
+        assert health["primary_storage"].details.get("degraded") is True

@@ -17,9 +17,9 @@ HELP: dict[str, str] = {
     "database.url": "Where the episodes live: unset or a SQLite path/URL ending in memory.db "
     "(sqlite:///dir/memory.db, file:dir/memory.db) for the embedded store, or a "
     "postgresql://user@host/db DSN for the shared PostgreSQL store (the LMDB cache stays in "
-    "storage.data_dir). libsql:// is refused until that backend exists.",
-    "database.turso_url": "Remote libSQL/Turso URL (reference key; refused by this version).",
-    "database.turso_token": "Token for turso_url (secret, masked by `config show`).",
+    "storage.data_dir). libsql:// is Turso (an embedded replica in the data directory).",
+    "database.turso_url": "Remote libSQL/Turso URL (used when database.url is unset).",
+    "database.turso_token": "Turso auth token (secret, masked by `config show`).",
     "database.postgres_dsn": "PostgreSQL DSN (secret); the same as a postgresql:// "
     "database.url, which wins when both are set.",
     "database.busy_timeout_ms": "How long a writer waits for another process's lock (ms).",

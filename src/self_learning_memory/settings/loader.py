@@ -178,12 +178,15 @@ _SYNC_STRATEGY: dict[str, Literal["primary_wins", "most_recent", "cache_wins"]] 
 
 
 def database_url(settings: Settings) -> str | None:
-    """The URL of a non-embedded durable store (``database.url``, else
-    ``database.postgres_dsn``), or None for the embedded store in the data directory (a SQLite
+    """The URL of a non-embedded durable store (``database.url``, else a ``libsql://``
+    ``database.turso_url``, else ``database.postgres_dsn``), or None for the embedded store in the data directory (a SQLite
     ``database.url`` has already become ``storage.data_dir``)."""
     url = settings.database.url
     if url and url.strip() and parse_database_url(url).kind not in ("sqlite",):
         return url.strip()
+    turso = settings.database.turso_url
+    if turso and turso.strip() and parse_database_url(turso).kind == "libsql":
+        return turso.strip()
     dsn = settings.database.postgres_dsn
     return dsn.strip() if dsn and dsn.strip() else None
 
@@ -204,6 +207,7 @@ def memory_config_from(settings: Settings) -> MemoryConfig:
         return MemoryConfig(
             storage=StorageConfig(
                 url=database_url(settings),
+                auth_token=settings.database.turso_token,
                 busy_timeout_ms=settings.database.busy_timeout_ms,
                 synchronous=synchronous,
                 pool_size=settings.storage.pool_size,

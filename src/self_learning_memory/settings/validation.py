@@ -123,12 +123,14 @@ def _database(s: Settings, r: ValidationReport) -> None:
                         "database.url is a PostgreSQL DSN too and wins",
                     )
             elif target.kind == "libsql":
-                r.error(
-                    "database.url",
-                    db.url,
-                    "sqlite paths or sqlite:/file: URLs",
-                    f"the {target.kind} backend is not available in this version",
-                )
+                if not db.turso_token and db.url.strip().lower().startswith("libsql://"):
+                    r.warning(
+                        "database.url",
+                        db.url,
+                        "a token for a remote libsql:// URL (database.turso_token or "
+                        "$TURSO_AUTH_TOKEN)",
+                        "remote URL without a token",
+                    )
             elif target.kind == "unknown":
                 r.error("database.url", db.url, "sqlite:, file:, a path", "unknown URL scheme")
             elif target.path is not None:
@@ -166,17 +168,18 @@ def _database(s: Settings, r: ValidationReport) -> None:
                 )
             if not db.turso_token and db.turso_url.startswith("libsql://"):
                 r.warning(
-                    "database.turso_token",
-                    None,
-                    "a token for a remote URL",
+                    "database.turso_url",
+                    db.turso_url,
+                    "a token for a remote URL (database.turso_token or $TURSO_AUTH_TOKEN)",
                     "remote URL without a token",
                 )
-            r.error(
-                "database.turso_url",
-                db.turso_url,
-                "unset",
-                "the Turso/libSQL backend is not available in this version",
-            )
+            if db.url and db.url.strip() and parse_database_url(db.url).kind != "sqlite":
+                r.warning(
+                    "database.turso_url",
+                    db.turso_url,
+                    "unset when database.url names the store",
+                    "database.url wins",
+                )
     elif db.turso_token:
         r.warning("database.turso_token", db.turso_token, "with turso_url", "token without a URL")
     if db.postgres_dsn and parse_database_url(db.postgres_dsn).kind != "postgresql":

@@ -2,7 +2,7 @@
 
 One URL chooses the durable store (``StorageConfig.url``, settings ``database.url``, env
 ``MEMORY_DATABASE_URL``): nothing, a path or a ``sqlite:`` URL is the embedded SQLite file;
-``postgresql://`` is the shared PostgreSQL store. Either way the LMDB cache lives in the data
+``postgresql://`` is the shared PostgreSQL store; ``libsql://`` is Turso. Either way the LMDB cache lives in the data
 directory. Optional drivers are imported only when their URL is used.
 """
 
@@ -64,13 +64,38 @@ def open_postgres(dsn: str, config: MemoryConfig) -> StorageBackend:
     return PostgresStorage(dsn, min_size=1, max_size=config.storage.pool_size)
 
 
+TURSO_EXTRA = "pip install 'self-learning-memory[turso]'"
+TURSO_REPLICA = "turso-replica.db"
+
+
+def open_turso(url: str, data_dir: Path, config: MemoryConfig) -> StorageBackend:
+    """A :class:`TursoStorage` for a ``libsql://`` URL: an embedded replica in ``data_dir``
+    synced with the remote; it starts degraded (local file) when the remote is unreachable."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("libsql") is None:
+        raise CapabilityUnavailableError(
+            f"The Turso backend needs the libsql package; install it with: {TURSO_EXTRA}"
+        )
+    from .turso import TursoStorage
+
+    token = (
+        config.storage.auth_token
+        or os.environ.get("TURSO_AUTH_TOKEN")
+        or os.environ.get("TURSO_TOKEN")
+    )
+    return TursoStorage.from_url(url.strip(), auth_token=token, local_path=data_dir / TURSO_REPLICA)
+
+
 def open_store(
     url: str | None, data_dir: Path, config: MemoryConfig
 ) -> tuple[StorageBackend, EpisodeCache | None]:
     """The durable store ``url`` names plus the local cache in ``data_dir`` (neither opened).
 
     ``None`` or a path or ``sqlite:`` URL: the embedded store (a URL naming a file or directory
-    chooses the data directory). ``postgresql://``: PostgreSQL, with the cache in ``data_dir``.
+    chooses the data directory). ``postgresql://``: PostgreSQL; ``libsql://``: Turso (replica
+    file in ``data_dir``); either with the cache in ``data_dir``.
     """
     if url is None or not url.strip():
         return open_embedded(data_dir, config)
@@ -80,9 +105,7 @@ def open_store(
     if target.kind == "postgresql":
         return open_postgres(url, config), open_cache(data_dir, config)
     if target.kind == "libsql":
-        raise CapabilityUnavailableError(
-            f"The Turso/libSQL backend is not available in this version ({mask_url(url)})."
-        )
+        return open_turso(url, data_dir, config), open_cache(data_dir, config)
     if target.kind == "memory":
         raise ConfigurationError(
             f"Invalid database URL {url!r}: an in-memory database cannot be shared between "
@@ -90,5 +113,5 @@ def open_store(
         )
     raise ConfigurationError(
         f"Invalid database URL {mask_url(url)!r}: unknown scheme (expected a path, sqlite:, "
-        "file:, or postgresql://)."
+        "file:, postgresql:// or libsql://)."
     )
