@@ -152,6 +152,7 @@ class StorageStats:
     pattern_success_rate: float = 0.0  # mean over stored patterns
     pattern_effectiveness: float = 0.0  # mean over stored patterns
     outcomes: dict[str, int] = field(default_factory=dict)  # completed episodes per outcome type
+    degraded: bool = False  # counted from local copies while the primary was unreachable
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,33 @@ class EpisodeCache:
         with self._env.begin(db=self._items) as txn, txn.cursor() as cur:
             return [(uuid.UUID(bytes=bytes(k)), bytes(v)) for k, v in cur.iternext()]
 
+    @property
+    def is_open(self) -> bool:
+        return hasattr(self, "_env")
+
+    def episodes(self, known: dict[uuid.UUID, tuple[int, Episode]] | None = None) -> list[Episode]:
+        """Every valid entry, decoded, without counting hits or touching the LRU order (a scan
+        for degraded reads, see ``storage/degraded.py``). Bounded by ``max_entries``. ``known``
+        maps ids to (checksum, episode) decoded before: an entry whose checksum is unchanged is
+        not decoded again; the mapping is updated in place to the current entries."""
+        memo = known if known is not None else {}
+        out: list[Episode] = []
+        seen: set[uuid.UUID] = set()
+        for eid, data in self.raw_items():
+            if len(data) < _HEADER.size:
+                continue
+            crc = _HEADER.unpack_from(data)[1]
+            hit = memo.get(eid)
+            episode = hit[1] if hit is not None and hit[0] == crc else decode(data)
+            if episode is None or episode.episode_id != eid:
+                continue  # corrupt: skipped here, dropped by the next ``get``
+            memo[eid] = (crc, episode)
+            seen.add(eid)
+            out.append(episode)
+        for gone in [k for k in memo if k not in seen]:
+            del memo[gone]
+        return out
+
     def env_info(self) -> dict[str, object]:
         """The environment as it is now: map size, bytes in use, file size, readers."""
         info = self._env.info()

@@ -94,6 +94,10 @@ class OutboxView:
         known = self._states.get(eid)
         return known if isinstance(known, EpisodeState) else None
 
+    def queued_episodes(self) -> list[Episode]:
+        """Episodes with journaled writes, as known locally (newer than the primary's copy)."""
+        return list(self._queued.values())
+
     def pending_episodes(self) -> int:
         return len(self._pending)
 

@@ -15,6 +15,9 @@ already stored (by step number) are skipped, a completion is skipped if the epis
 completed. A replayed entry is deleted only after the primary has it, so a crash re-applies
 at most the last entry, idempotently. Entries the primary refuses for good (not a connection
 failure) are moved to a dead-letter table and reported, never dropped silently.
+
+With the LMDB cache, reads the primary cannot answer are served locally (degraded mode, see
+``storage/resilient_reads.py`` and ``storage/degraded.py``) and marked as such.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from ..errors import SelfLearningMemoryError
 from .circuit_breaker import BreakerState, CircuitBreaker
+from .degraded import LocalReads
 from .outbox import Outbox, OutboxEntry, encode_episode, encode_record, encode_steps
 from .outbox_view import OutboxView, completed_view
 from .resilient_reads import ResilientReads
@@ -76,6 +80,11 @@ class ResilientStorage(ResilientReads):
         self.replay_interval_s = replay_interval_s
         self.cache = cache
         self.view = OutboxView()
+        self.local = None if cache is None else LocalReads(cache, self.view)
+        self.degraded_since: float | None = None
+        self.degraded_reads = 0
+        self.degraded_notes: dict[str, str] = {}
+        self._local_version = 0
         self.retries = 0
         self.operations = 0
         self.queued = 0  # writes this process journaled
@@ -164,13 +173,18 @@ class ResilientStorage(ResilientReads):
 
         self.operations += 1
         try:
-            return await retry_call(
+            result = await retry_call(
                 self.policy, attempt(first), None if again is None else attempt(again), on_retry
             )
         except Exception as exc:
             if _recoverable(exc):
                 self.last_error = f"{what}: {exc}"
             raise
+        if self.degraded_since is not None:  # the primary answers again
+            log.info("primary store %s answers again: reads come from it", self.name)
+            self.degraded_since = None
+            self.degraded_notes.clear()
+        return result
 
     async def _ensure_ready(self) -> None:
         if self._ready:
@@ -421,6 +435,10 @@ class ResilientStorage(ResilientReads):
         return {
             "primary": self.name,
             "primary_ready": self._ready,
+            # reads are being answered locally (or would be: the breaker refuses every call)
+            "degraded": self.degraded_since is not None
+            or self.breaker.current_state == BreakerState.OPEN,
+            "degraded_reads": self.degraded_status(),
             "breaker": self.breaker.status(),
             "retry": {
                 "max_attempts": self.policy.max_attempts,

@@ -4,13 +4,24 @@ Episode reads (``get_episode``, ``get_episodes``, ``get_episode_state``) prefer 
 for episodes with journaled writes (it is newer than the primary), and fall back to it when the
 primary is down; an episode known neither locally nor to a reachable primary raises the
 primary's recoverable error (never a false "not found"). Completed episodes are served from the
-LMDB cache by the memory before the store is asked. Other reads (retrieval candidates,
-patterns, stats) need the primary and raise :class:`~self_learning_memory.errors.CircuitOpenError`
-or :class:`~self_learning_memory.errors.StorageUnavailableError` while it is down.
+LMDB cache by the memory before the store is asked.
+
+**Degraded mode.** With the LMDB cache (``local``), when the primary fails a read with a
+recoverable error (breaker open, or retries exhausted), retrieval candidates, pattern and
+heuristic candidates, stats and the data version are answered locally
+(:class:`~.degraded.LocalReads`), each answer marked: candidates carry ``degraded:cache`` /
+``degraded:outbox`` in their ``sources``, stats have ``degraded=True``, and
+``resilience_status()`` reports ``degraded`` with the note of each read served so. Other reads
+(listing and counting episodes, single patterns and heuristics, embeddings status) still raise
+:class:`~self_learning_memory.errors.CircuitOpenError` or
+:class:`~self_learning_memory.errors.StorageUnavailableError` while the primary is down, as do
+all reads of a wrapper without a cache.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,10 +44,12 @@ if TYPE_CHECKING:
         StorageStats,
     )
     from .circuit_breaker import CircuitBreaker
+    from .degraded import LocalReads
     from .outbox_view import OutboxView
 
 __all__ = ["ResilientReads"]
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -49,6 +62,11 @@ class ResilientReads:
     name: str
     view: OutboxView
     breaker: CircuitBreaker
+    local: LocalReads | None  # degraded-mode answers (needs the LMDB cache)
+    degraded_since: float | None  # when reads started being served locally; None: not now
+    degraded_reads: int  # reads served locally by this process
+    degraded_notes: dict[str, str]  # the last provenance note of each read served locally
+    _local_version: int
 
     async def _call(
         self,
@@ -60,6 +78,35 @@ class ResilientReads:
 
     async def resilience_status(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    async def _or_local(
+        self,
+        what: str,
+        first: Callable[[], Awaitable[T]],
+        local: Callable[[LocalReads], tuple[T, str]],
+    ) -> T:
+        """``first`` through the breaker; if the primary is down, the local answer (degraded)."""
+        try:
+            return await self._call(what, first)
+        except Exception as exc:
+            reads = self.local
+            if reads is None or not _down(exc) or not reads.available:
+                raise
+            error = exc
+        result, note = await asyncio.to_thread(local, reads)
+        if self.degraded_since is None:
+            self.degraded_since = time.time()
+            log.warning("primary store %s unreachable, serving reads locally: %s", self.name, error)
+        self.degraded_reads += 1
+        self.degraded_notes[what] = note
+        return result
+
+    def degraded_status(self) -> dict[str, Any]:
+        return {
+            "since": self.degraded_since,
+            "reads_served": self.degraded_reads,
+            "notes": dict(self.degraded_notes),
+        }
 
     # -- episodes, with the local view -----------------------------------------------------
     async def get_episode_state(self, episode_id: uuid.UUID) -> EpisodeState | None:
@@ -127,32 +174,47 @@ class ResilientReads:
     async def lexical_candidates(
         self, terms: list[str], filters: EpisodeFilters, limit: int
     ) -> list[EpisodeCandidate]:
-        return await self._call(
-            "lexical_candidates", lambda: self.primary.lexical_candidates(terms, filters, limit)
+        return await self._or_local(
+            "lexical_candidates",
+            lambda: self.primary.lexical_candidates(terms, filters, limit),
+            lambda r: (r.lexical_candidates(terms, filters, limit), "degraded:cache-scan"),
         )
 
     async def context_candidates(
         self, context: TaskContext, filters: EpisodeFilters, limit: int
     ) -> list[EpisodeCandidate]:
-        return await self._call(
-            "context_candidates", lambda: self.primary.context_candidates(context, filters, limit)
+        return await self._or_local(
+            "context_candidates",
+            lambda: self.primary.context_candidates(context, filters, limit),
+            lambda r: (r.context_candidates(context, filters, limit), "degraded:cache-scan"),
         )
 
     async def candidates_by_ids(
         self, episode_ids: list[uuid.UUID], filters: EpisodeFilters
     ) -> list[EpisodeCandidate]:
-        return await self._call(
-            "candidates_by_ids", lambda: self.primary.candidates_by_ids(episode_ids, filters)
+        return await self._or_local(
+            "candidates_by_ids",
+            lambda: self.primary.candidates_by_ids(episode_ids, filters),
+            lambda r: (r.candidates_by_ids(episode_ids, filters), "degraded:cache-scan"),
         )
 
     async def data_version(self) -> int:
-        return await self._call("data_version", self.primary.data_version)
+        """Degraded: a new negative number each time, so the memory's query cache never keeps
+        a local answer nor confuses it with one of the primary's versions."""
+
+        def local(_: LocalReads) -> tuple[int, str]:
+            self._local_version -= 1
+            return self._local_version, "degraded:local-version"
+
+        return await self._or_local("data_version", self.primary.data_version, local)
 
     async def embeddings_since(
         self, identity: str, after: int, limit: int
     ) -> list[tuple[int, uuid.UUID, bytes, bool]]:
-        return await self._call(
-            "embeddings_since", lambda: self.primary.embeddings_since(identity, after, limit)
+        return await self._or_local(
+            "embeddings_since",
+            lambda: self.primary.embeddings_since(identity, after, limit),
+            lambda _: ([], "degraded:no-new-vectors (the in-memory index is used as it is)"),
         )
 
     async def vector_by_hash(self, identity: str, content_hash: str) -> bytes | None:
@@ -172,8 +234,10 @@ class ResilientReads:
     async def pattern_candidates(
         self, context: TaskContext, limit: int
     ) -> list[tuple[AnyPattern, PatternUsage]]:
-        return await self._call(
-            "pattern_candidates", lambda: self.primary.pattern_candidates(context, limit)
+        return await self._or_local(
+            "pattern_candidates",
+            lambda: self.primary.pattern_candidates(context, limit),
+            lambda r: r.pattern_candidates(context, limit),
         )
 
     async def get_pattern(self, pattern_id: uuid.UUID) -> tuple[AnyPattern, PatternUsage] | None:
@@ -200,8 +264,10 @@ class ResilientReads:
         )
 
     async def heuristic_candidates(self, context: TaskContext, limit: int) -> list[Heuristic]:
-        return await self._call(
-            "heuristic_candidates", lambda: self.primary.heuristic_candidates(context, limit)
+        return await self._or_local(
+            "heuristic_candidates",
+            lambda: self.primary.heuristic_candidates(context, limit),
+            lambda r: r.heuristic_candidates(context, limit),
         )
 
     async def get_heuristic(self, heuristic_id: uuid.UUID) -> Heuristic | None:
@@ -224,7 +290,9 @@ class ResilientReads:
         )
 
     async def stats(self) -> StorageStats:
-        return await self._call("stats", self.primary.stats)
+        return await self._or_local(
+            "stats", self.primary.stats, lambda r: (r.stats(), "degraded:local-counts")
+        )
 
     async def health_check(self) -> HealthReport:
         """The primary's own check through the breaker, with the resilience state attached.

@@ -40,7 +40,14 @@ if TYPE_CHECKING:
     from .backend import StorageBackend
     from .lmdb_cache import EpisodeCache
 
-__all__ = ["ConflictStrategy", "StorageSynchronizer", "SyncState", "SyncStats"]
+__all__ = [
+    "ConflictStrategy",
+    "StorageSynchronizer",
+    "SyncState",
+    "SyncStats",
+    "read_heuristic_index",
+    "read_pattern_index",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +98,18 @@ def _dump_pattern(pattern: AnyPattern, usage: PatternUsage) -> bytes:
 def _load_pattern(data: bytes) -> tuple[AnyPattern, PatternUsage]:
     raw = json.loads(data)
     return pattern_from_json(raw["pattern"]), PatternUsage.model_validate_json(raw["usage"])
+
+
+def read_pattern_index(cache: EpisodeCache) -> list[tuple[AnyPattern, PatternUsage]]:
+    """The synchronized pattern index in ``cache``, most often seen first (blocking)."""
+    found = [_load_pattern(v) for _, v in cache.meta_scan(PATTERN_PREFIX)]
+    return sorted(found, key=lambda pu: (-pu[0].occurrence_count, str(pu[0].id)))
+
+
+def read_heuristic_index(cache: EpisodeCache) -> list[Heuristic]:
+    """The synchronized heuristic index in ``cache``, most confident first (blocking)."""
+    found = [Heuristic.model_validate_json(v) for _, v in cache.meta_scan(HEURISTIC_PREFIX)]
+    return sorted(found, key=lambda h: (-h.confidence, str(h.heuristic_id)))
 
 
 class StorageSynchronizer:
@@ -253,14 +272,10 @@ class StorageSynchronizer:
 
     # -- the cached index (for reads while the primary is away) --------------------------
     async def cached_patterns(self) -> list[tuple[AnyPattern, PatternUsage]]:
-        rows = await asyncio.to_thread(self.cache.meta_scan, PATTERN_PREFIX)
-        found = [_load_pattern(v) for _, v in rows]
-        return sorted(found, key=lambda pu: (-pu[0].occurrence_count, str(pu[0].id)))
+        return await asyncio.to_thread(read_pattern_index, self.cache)
 
     async def cached_heuristics(self) -> list[Heuristic]:
-        rows = await asyncio.to_thread(self.cache.meta_scan, HEURISTIC_PREFIX)
-        found = [Heuristic.model_validate_json(v) for _, v in rows]
-        return sorted(found, key=lambda h: (-h.confidence, str(h.heuristic_id)))
+        return await asyncio.to_thread(read_heuristic_index, self.cache)
 
     # -- the periodic task ---------------------------------------------------------------
     async def start(self) -> None:
