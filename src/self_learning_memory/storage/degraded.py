@@ -17,7 +17,8 @@ LMDB cache. What can be answered locally:
   ``degraded:outbox``; the ranking turns sources into the result's provenance.
 - **Patterns and heuristics**: the index the synchronizer keeps in the cache environment (the
   top 500 of each, ``storage/sync.py``), selected like the primary does (by domain, language,
-  then overall). Empty when no sync has run.
+  then overall). Empty, with the note ``degraded:no-index``, when no synchronizer run has stored
+  one in this cache.
 - **Stats**: counted from the cache, the outbox view and the index, marked ``degraded``.
 
 Everything here is blocking; the caller runs it in a worker thread.
@@ -32,7 +33,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from .backend import EpisodeCandidate, EpisodeFilters, StorageStats
-from .sync import read_heuristic_index, read_pattern_index
+from .sync import index_synced, read_heuristic_index, read_pattern_index
 
 if TYPE_CHECKING:
     from ..core.types import Episode, TaskContext
@@ -157,9 +158,9 @@ class LocalReads:
         over the index, and the provenance note."""
         from ..patterns.types import context_of
 
-        index = read_pattern_index(self.cache)  # most often seen first
-        if not index:
+        if not index_synced(self.cache):
             return [], NO_INDEX_NOTE
+        index = read_pattern_index(self.cache)  # most often seen first
         ctxs = [context_of(p) for p, _ in index]
         language = context.language
         groups = (
@@ -174,9 +175,9 @@ class LocalReads:
         return list(chosen.values()), PATTERN_INDEX_NOTE
 
     def heuristic_candidates(self, context: TaskContext, limit: int) -> tuple[list[Heuristic], str]:
-        index = read_heuristic_index(self.cache)  # most confident first
-        if not index:
+        if not index_synced(self.cache):
             return [], NO_INDEX_NOTE
+        index = read_heuristic_index(self.cache)  # most confident first
         chosen = {
             h.heuristic_id: h for h in [h for h in index if h.domain == context.domain][:limit]
         }

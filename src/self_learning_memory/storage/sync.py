@@ -45,6 +45,7 @@ __all__ = [
     "StorageSynchronizer",
     "SyncState",
     "SyncStats",
+    "index_synced",
     "read_heuristic_index",
     "read_pattern_index",
 ]
@@ -110,6 +111,12 @@ def read_heuristic_index(cache: EpisodeCache) -> list[Heuristic]:
     """The synchronized heuristic index in ``cache``, most confident first (blocking)."""
     found = [Heuristic.model_validate_json(v) for _, v in cache.meta_scan(HEURISTIC_PREFIX)]
     return sorted(found, key=lambda h: (-h.confidence, str(h.heuristic_id)))
+
+
+def index_synced(cache: EpisodeCache) -> bool:
+    """Whether a synchronizer run has stored its state (and index) in ``cache`` (blocking)."""
+    raw = cache.meta_get(STATE_KEY)
+    return raw is not None and json.loads(raw).get("last_sync") is not None
 
 
 class StorageSynchronizer:
