@@ -21,7 +21,7 @@ from self_learning_memory import (
 )
 from self_learning_memory.storage.postgres import PostgresStorage
 
-from .conftest import Backend
+from .support import Backend
 
 pytestmark = pytest.mark.integration
 

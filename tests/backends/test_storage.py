@@ -21,7 +21,7 @@ from self_learning_memory import (
 )
 from self_learning_memory.storage.backend import StorageBackend
 
-from .conftest import Backend
+from .support import Backend
 
 pytestmark = pytest.mark.integration
 

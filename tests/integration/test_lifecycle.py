@@ -1,13 +1,14 @@
-"""The whole public API on real SQLite and LMDB files: record, learn, read, retrieve, delete,
-then reopen the same data directory and see the same data."""
+"""The whole public API on both durable stores (embedded SQLite + LMDB files, and PostgreSQL with
+the LMDB cache): record, learn, read, filter, retrieve, aggregate patterns and heuristics,
+stats, delete, then reopen the same store and see the same data."""
 
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import pytest
 
+from backends.support import Backend
 from self_learning_memory import (
     EpisodeFilters,
     ErrorResult,
@@ -75,8 +76,8 @@ async def tool_sequence_count(memory: SelfLearningMemory) -> int:
     return found[0].occurrence_count if found else 0
 
 
-async def test_full_lifecycle_and_reopen(tmp_path: Path) -> None:
-    async with SelfLearningMemory.open(tmp_path) as memory:
+async def test_full_lifecycle_and_reopen(backend: Backend) -> None:
+    async with backend.open() as memory:
         # patterns aggregate: the same tool sequence grows its occurrence count per episode
         web_ids = []
         counts = []
@@ -193,7 +194,7 @@ async def test_full_lifecycle_and_reopen(tmp_path: Path) -> None:
         sequence_count = await tool_sequence_count(memory)
 
     # closing flushed the buffered step; reopening sees exactly the same data
-    async with SelfLearningMemory.open(tmp_path) as reopened:
+    async with backend.open() as reopened:
         after = {e.episode_id: e for e in await reopened.list_episodes(limit=100)}
         assert set(after) == set(before) == {*web_ids[:2], failed, open_id}
         for eid in (web_ids[0], web_ids[1], failed):

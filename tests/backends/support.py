@@ -1,0 +1,140 @@
+"""Opening the library on either durable store, shared by every test that runs on both.
+
+The ``backend`` fixture (``tests/conftest.py``) hands a test a :class:`Backend`: the embedded
+SQLite store in ``data_dir``, or PostgreSQL in a schema of its own with the LMDB cache (and the
+outbox) still in ``data_dir``. Tests open memories through it and read the durable store through
+an independent connection with :meth:`Backend.rows`, so the same assertions hold on both.
+
+PostgreSQL is the real server named by ``MEMORY_TEST_POSTGRES_DSN`` (default: loopback,
+database ``test``). If it cannot be reached the PostgreSQL tests fail loudly under ``CI=true``
+and are skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import apsw
+import psycopg
+import pytest
+
+from self_learning_memory import MemoryConfig, SelfLearningMemory
+from self_learning_memory.embeddings.provider import EmbeddingProvider
+from self_learning_memory.storage.factory import DB_FILENAME
+
+POSTGRES_DSN = os.environ.get(
+    "MEMORY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = ("sqlite", "postgres")
+_reachable: bool | None = None
+_reason = ""
+
+
+def postgres_available() -> bool:
+    """Whether the test server answers (checked once per test process); fails under CI."""
+    global _reachable, _reason
+    if _reachable is None:
+        try:
+            with psycopg.connect(POSTGRES_DSN, connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+            _reachable = True
+        except psycopg.Error as exc:
+            _reachable, _reason = False, str(exc).strip()
+    if not _reachable:
+        message = f"PostgreSQL at {POSTGRES_DSN} is unreachable: {_reason}"
+        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return True
+
+
+def with_search_path(dsn: str, schema: str) -> str:
+    """``dsn`` (a postgresql:// URL) whose sessions use ``schema`` first."""
+    parts = urlsplit(dsn)
+    option = "options=" + quote(f"-csearch_path={schema}", safe="")
+    query = f"{parts.query}&{option}" if parts.query else option
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A postgresql:// URL whose tables live in a new schema, dropped afterwards."""
+    postgres_available()
+    schema = f"slm_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield with_search_path(POSTGRES_DSN, schema)
+    finally:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@dataclass
+class Backend:
+    """One durable store for a test: ``kind`` is ``sqlite`` or ``postgres``."""
+
+    kind: str
+    url: str | None  # None: embedded in data_dir
+    data_dir: Path
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.kind == "sqlite"
+
+    @property
+    def child_url(self) -> str:
+        """The store for a child process's command line: the DSN, or ``-`` for embedded."""
+        return self.url or "-"
+
+    def config(self, base: MemoryConfig | None = None, **sections: Any) -> MemoryConfig:
+        """``base`` (default: the defaults) on this store; keyword arguments update whole
+        sections (as dicts)."""
+        data: dict[str, Any] = base.model_dump() if base is not None else {}
+        for name, value in sections.items():
+            data[name] = {**(data.get(name) or {}), **value}
+        data["storage"] = {**(data.get("storage") or {}), "url": self.url}
+        return MemoryConfig.model_validate(data)
+
+    def open(
+        self,
+        base: MemoryConfig | None = None,
+        *,
+        embedder: EmbeddingProvider | None = None,
+        **sections: Any,
+    ) -> SelfLearningMemory:
+        """A memory on this store (not started), as :meth:`SelfLearningMemory.open` builds it
+        (PostgreSQL behind the resilience wrapper); ``embedder`` replaces the configured one."""
+        config = self.config(base, **sections)
+        memory = SelfLearningMemory.open(self.data_dir, config=config)
+        if embedder is None:
+            return memory
+        return SelfLearningMemory(
+            memory.storage,
+            config=config,
+            cache=memory.cache,
+            data_dir=memory.data_dir,
+            embedder=embedder,
+        )
+
+    def rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """``sql`` (``?`` placeholders) run on the durable store through a new, independent
+        connection: what another process would see committed."""
+        if self.is_sqlite:
+            conn = apsw.Connection(
+                str(self.data_dir / DB_FILENAME), flags=apsw.SQLITE_OPEN_READONLY
+            )
+            try:
+                return [tuple(r) for r in conn.execute(sql, args)]
+            finally:
+                conn.close()
+        assert self.url is not None
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            return [tuple(r) for r in pg.execute(sql.replace("?", "%s"), args).fetchall()]  # type: ignore[arg-type]
