@@ -2,8 +2,8 @@
 suite per mode): ``backend`` is parametrised over the embedded SQLite store and PostgreSQL, each
 test on PostgreSQL in a fresh schema of its own. See ``tests/backends/support.py``.
 
-Markers: ``postgres`` selects the PostgreSQL variants (``-m "not postgres"`` runs without a
-server); ``sqlite_only(reason)`` marks a test that exercises the embedded layout itself and so
+Markers: ``postgres`` (and ``integration``) select the PostgreSQL variants (``-m "not postgres"``
+runs without a server); ``sqlite_only(reason)`` marks a test that exercises the embedded layout itself and so
 cannot run on PostgreSQL.
 """
 
@@ -37,7 +37,10 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture(
     params=[
-        pytest.param(kind, marks=[pytest.mark.postgres] if kind == "postgres" else [])
+        pytest.param(
+            kind,
+            marks=[pytest.mark.postgres, pytest.mark.integration] if kind == "postgres" else [],
+        )
         for kind in BACKENDS
     ]
 )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from backends.support import Backend
 from self_learning_memory import SelfLearningMemory, TaskContext, ValidationError
 from self_learning_memory.demo.__main__ import load_sample, record
 
@@ -13,8 +12,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def memory(tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with SelfLearningMemory.open(tmp_path) as m:
+async def memory(backend: Backend):  # type: ignore[no-untyped-def]
+    async with backend.open() as m:
         await record(m, load_sample())
         yield m
 

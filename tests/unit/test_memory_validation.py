@@ -1,16 +1,18 @@
 """Bad input through the public SelfLearningMemory calls: the typed error, and nothing half-written.
 
-These open a real embedded memory on pytest's tmp_path (SQLite + LMDB files), which is fast.
+These open a real memory through the ``backend`` fixture: embedded (SQLite + LMDB files in
+pytest's tmp_path, which is fast) and PostgreSQL (a fresh schema; those variants are marked
+``postgres`` and ``integration``).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
+from backends.support import Backend
 from self_learning_memory import (
     BatchConfig,
     ExecutionStep,
@@ -27,8 +29,8 @@ from self_learning_memory import (
 
 
 @pytest.fixture
-async def memory(tmp_path: Path) -> AsyncIterator[SelfLearningMemory]:
-    async with SelfLearningMemory.open(tmp_path) as m:
+async def memory(backend: Backend) -> AsyncIterator[SelfLearningMemory]:
+    async with backend.open() as m:
         yield m
 
 
@@ -188,9 +190,9 @@ async def test_oversized_episode_is_rejected_at_completion(memory: SelfLearningM
 @pytest.mark.parametrize(
     "batch", [BatchConfig(), BatchConfig.manual_only()], ids=["auto", "manual"]
 )
-async def test_more_than_1000_steps(tmp_path: Path, batch: BatchConfig) -> None:
+async def test_more_than_1000_steps(backend: Backend, batch: BatchConfig) -> None:
     # "manual" keeps all 1,000 steps buffered: unflushed steps must count toward the limit
-    async with SelfLearningMemory.open(tmp_path, config=MemoryConfig(batch=batch)) as memory:
+    async with backend.open(MemoryConfig(batch=batch)) as memory:
         eid = await memory.start_episode("long task", task_type="testing")
         for n in range(1, 1001):
             await memory.log_step(eid, ExecutionStep(step_number=n, tool="t", action="a"))
