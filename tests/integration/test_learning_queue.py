@@ -1,17 +1,17 @@
-"""The asynchronous learning queue on a real store: completion returns once the outcome is
-durable, jobs live in SQLite and survive a restart, depth and stats are reported, and a full
-queue pushes learning back onto the caller instead of growing or dropping work."""
+"""The asynchronous learning queue on a real store (embedded SQLite and PostgreSQL): completion
+returns once the outcome is durable, jobs live in the durable store and survive a restart, depth
+and stats are reported, and a full queue pushes learning back onto the caller instead of growing
+or dropping work. The store is read through an independent connection (``Backend.rows``)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from pathlib import Path
 
-import apsw
 import pytest
 
+from backends.support import Backend
 from self_learning_memory import (
     ExecutionStep,
     MemoryConfig,
@@ -22,7 +22,6 @@ from self_learning_memory import (
     SuccessResult,
     TaskContext,
 )
-from self_learning_memory.storage.factory import DB_FILENAME
 
 pytestmark = pytest.mark.integration
 
@@ -52,17 +51,9 @@ async def record(memory: SelfLearningMemory, i: int):  # type: ignore[no-untyped
     return await memory.complete_episode(eid, SuccessOutcome(verdict=f"export {i} loaded"))
 
 
-def db_rows(data_dir: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    conn = apsw.Connection(str(data_dir / DB_FILENAME), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return [tuple(r) for r in conn.execute(sql, args)]
-    finally:
-        conn.close()
-
-
-def learning_status(data_dir: Path, eid: uuid.UUID) -> tuple[object, ...]:
-    rows = db_rows(
-        data_dir,
+def learning_status(store: Backend, eid: uuid.UUID) -> tuple[object, ...]:
+    """What the durable store holds for ``eid``, read through an independent connection."""
+    rows = store.rows(
         "SELECT end_time IS NOT NULL, outcome_type, learning_status, reward IS NOT NULL "
         "FROM episodes WHERE episode_id = ?",
         (str(eid),),
@@ -77,9 +68,9 @@ async def sequence_count(memory: SelfLearningMemory) -> int:
 
 
 async def test_completion_is_durable_before_learning_and_jobs_survive_a_restart(
-    tmp_path: Path,
+    backend: Backend,
 ) -> None:
-    async with SelfLearningMemory.open(tmp_path, config=queued()) as memory:
+    async with backend.open(queued()) as memory:
         assert memory.queue is not None
         await memory.queue.stop()  # no worker runs in this process: the jobs must wait
         ids = []
@@ -90,8 +81,8 @@ async def test_completion_is_durable_before_learning_and_jobs_survive_a_restart(
             assert done.is_complete()
             assert done.reward is None
             assert done.reflection is None
-            assert learning_status(tmp_path, done.episode_id) == (1, "success", "queued", 0)
-        assert len(db_rows(tmp_path, "SELECT episode_id FROM learning_jobs")) == 3
+            assert learning_status(backend, done.episode_id) == (1, "success", "queued", 0)
+        assert len(backend.rows("SELECT episode_id FROM learning_jobs")) == 3
         stats = await memory.stats()
         assert stats.learning_queue is not None
         assert stats.learning_queue.current_queue_size == 3
@@ -103,15 +94,15 @@ async def test_completion_is_durable_before_learning_and_jobs_survive_a_restart(
         assert await sequence_count(memory) == 0
 
     # a process without workers leaves them queued
-    async with SelfLearningMemory.open(tmp_path) as memory:
+    async with backend.open() as memory:
         assert memory.queue is None
         assert (await memory.storage.learning_queue_depth()) == 3
 
     # a restarted process with workers learns from all of them
-    async with SelfLearningMemory.open(tmp_path, config=queued()) as memory:
+    async with backend.open(queued()) as memory:
         assert await memory.wait_for_learning(timeout=10)
         for eid in ids:
-            assert learning_status(tmp_path, eid) == (1, "success", "done", 1)
+            assert learning_status(backend, eid) == (1, "success", "done", 1)
             episode = await memory.get_episode(eid)
             assert episode.reward is not None
             assert episode.reflection is not None
@@ -122,28 +113,28 @@ async def test_completion_is_durable_before_learning_and_jobs_survive_a_restart(
         assert stats.learning_queue.current_queue_size == 0
         assert stats.learning_queue.total_processed == 3
         assert stats.learning_queue.total_failed == 0
-    assert db_rows(tmp_path, "SELECT episode_id FROM learning_jobs") == []
+    assert backend.rows("SELECT episode_id FROM learning_jobs") == []
 
 
-async def test_closing_with_work_in_flight_leaves_no_job_stuck(tmp_path: Path) -> None:
+async def test_closing_with_work_in_flight_leaves_no_job_stuck(backend: Backend) -> None:
     """Close right after a burst of completions, while workers are busy; a restarted process
     must learn from every episode at once, not after the claim timeout of a dead claim."""
     config = queued(worker_count=2)  # default claim_timeout_s: 60 s
-    async with SelfLearningMemory.open(tmp_path, config=config) as memory:
+    async with backend.open(config) as memory:
         ids = [(await record(memory, i)).episode_id for i in range(20)]
-    async with SelfLearningMemory.open(tmp_path, config=config) as memory:
-        assert await memory.wait_for_learning(timeout=10), db_rows(
-            tmp_path, "SELECT episode_id, claimed_by, attempts FROM learning_jobs"
+    async with backend.open(config) as memory:
+        assert await memory.wait_for_learning(timeout=10), backend.rows(
+            "SELECT episode_id, claimed_by, attempts FROM learning_jobs"
         )
         for eid in ids:
-            assert learning_status(tmp_path, eid)[2:] == ("done", 1)
+            assert learning_status(backend, eid)[2:] == ("done", 1)
         assert await sequence_count(memory) == 20
 
 
-async def test_close_lets_the_job_in_flight_finish(tmp_path: Path) -> None:
+async def test_close_lets_the_job_in_flight_finish(backend: Backend) -> None:
     """Regression: close() cancelled a worker half-way through a job and left its claim in the
     store, so a restarted process could not learn from that episode for claim_timeout_s."""
-    memory = SelfLearningMemory.open(tmp_path, config=queued(worker_count=1))
+    memory = backend.open(queued(worker_count=1))
     await memory.start()
     queue = memory.queue
     assert queue is not None
@@ -159,18 +150,18 @@ async def test_close_lets_the_job_in_flight_finish(tmp_path: Path) -> None:
     queue._process = held
     done = await record(memory, 0)
     await asyncio.wait_for(in_flight.wait(), timeout=10)
-    assert db_rows(tmp_path, "SELECT count(claimed_by) FROM learning_jobs") == [(1,)]
+    assert backend.rows("SELECT count(claimed_by) FROM learning_jobs") == [(1,)]
     closing = asyncio.create_task(memory.close())
     await wait_until(lambda: queue._stopping)  # close() has asked the workers to stop
     gate.set()
     await asyncio.wait_for(closing, timeout=10)
     # the job finished before the store closed: nothing is left claimed or queued
-    assert learning_status(tmp_path, done.episode_id) == (1, "success", "done", 1)
-    assert db_rows(tmp_path, "SELECT episode_id FROM learning_jobs") == []
+    assert learning_status(backend, done.episode_id) == (1, "success", "done", 1)
+    assert backend.rows("SELECT episode_id FROM learning_jobs") == []
 
 
-async def test_workers_learn_and_report_depth_and_stats(tmp_path: Path) -> None:
-    async with SelfLearningMemory.open(tmp_path, config=queued(worker_count=3)) as memory:
+async def test_workers_learn_and_report_depth_and_stats(backend: Backend) -> None:
+    async with backend.open(queued(worker_count=3)) as memory:
         ids = [(await record(memory, i)).episode_id for i in range(6)]
         assert await memory.wait_for_learning(timeout=10)
         stats = await memory.stats()
@@ -186,14 +177,14 @@ async def test_workers_learn_and_report_depth_and_stats(tmp_path: Path) -> None:
         assert await sequence_count(memory) == 6
 
 
-async def test_backpressure_learns_inline_when_the_queue_is_full(tmp_path: Path) -> None:
-    async with SelfLearningMemory.open(tmp_path, config=queued(max_queue_size=2)) as memory:
+async def test_backpressure_learns_inline_when_the_queue_is_full(backend: Backend) -> None:
+    async with backend.open(queued(max_queue_size=2)) as memory:
         assert memory.queue is not None
         await memory.queue.stop()  # nothing drains the queue: it fills up
         results = [await record(memory, i) for i in range(5)]
         # the first two are queued, the rest are learned by the caller: nothing dropped
         assert [r.reward is not None for r in results] == [False, False, True, True, True]
-        assert [learning_status(tmp_path, r.episode_id)[2] for r in results] == [
+        assert [learning_status(backend, r.episode_id)[2] for r in results] == [
             "queued",
             "queued",
             "done",
@@ -207,7 +198,7 @@ async def test_backpressure_learns_inline_when_the_queue_is_full(tmp_path: Path)
         assert q.total_inline_backpressure == 3
         assert await sequence_count(memory) == 3
 
-    async with SelfLearningMemory.open(tmp_path, config=queued(max_queue_size=2)) as memory:
+    async with backend.open(queued(max_queue_size=2)) as memory:
         assert await memory.wait_for_learning(timeout=10)
         assert await sequence_count(memory) == 5
         for r in results:
