@@ -13,6 +13,9 @@
   and stratified by domain (each domain's families shuffled, then dealt alternately), so that
   ranking changes are tuned on one half's queries and checked on the other's. The store always
   holds every family's episodes: a split chooses which queries are asked, not the distractors;
+- workload queries (``workload.py``): besides the paraphrases, the query classes ``error``,
+  ``identifier`` and ``mixed``, generated from the episodes with their own seeded RNG after
+  everything above, so the paraphrase queries are exactly what they were without them;
 - labels: an episode is relevant to a query when it belongs to the same family; ``grade`` is 2
   for a successful episode and 1 otherwise (used by the outcome-graded nDCG only).
 
@@ -37,6 +40,7 @@ from self_learning_memory import (
 )
 
 from .families import FAMILIES, SUBJECTS, Family
+from .workload import QUERY_CLASSES, WORKLOAD_CLASSES, workload_queries
 
 __all__ = [
     "SPLITS",
@@ -44,6 +48,7 @@ __all__ = [
     "EpisodeSpec",
     "QuerySpec",
     "build_corpus",
+    "episode_text",
     "split_families",
     "word_overlap",
 ]
@@ -73,6 +78,9 @@ class QuerySpec:
     family: str
     text: str
     context: TaskContext
+    kind: str = "paraphrase"  # one of workload.QUERY_CLASSES
+    key: str | None = None  # the error or identifier quoted in the query, verbatim
+    variation: str = ""
 
 
 @dataclass
@@ -85,10 +93,16 @@ class Corpus:
         outcomes: dict[str, int] = {}
         for e in self.episodes:
             outcomes[e.outcome.type] = outcomes.get(e.outcome.type, 0) + 1
-        overlaps = [
-            max(word_overlap(q.text, e.description) for e in self.episodes if e.family == q.family)
-            for q in self.queries
-        ]
+        by_class: dict[str, list[float]] = {}
+        for q in self.queries:
+            by_class.setdefault(q.kind, []).append(
+                max(
+                    word_overlap(q.text, e.description)
+                    for e in self.episodes
+                    if e.family == q.family
+                )
+            )
+        overlaps = by_class.get("paraphrase", [])
         return {
             "families": len(self.families),
             "domains": len({f.domain for f in self.families}),
@@ -97,10 +111,37 @@ class Corpus:
             "steps": sum(len(e.steps) for e in self.episodes),
             "outcomes": outcomes,
             "queries": len(self.queries),
-            # Jaccard of content words between a query and its closest relevant episode
+            "queries_by_class": {k: len(v) for k, v in by_class.items()},
+            # Jaccard of content words between a paraphrase and its closest relevant episode
             "query_overlap_mean": round(sum(overlaps) / len(overlaps), 3) if overlaps else 0.0,
             "query_overlap_max": round(max(overlaps), 3) if overlaps else 0.0,
+            "query_overlap_by_class": {
+                k: {"mean": round(sum(v) / len(v), 3), "max": round(max(v), 3)}
+                for k, v in by_class.items()
+            },
+            "exact_key_matches": self.exact_key_matches(),
         }
+
+    def exact_key_matches(self) -> dict[str, dict[str, int]]:
+        """Per workload class: in how many episodes the query's key occurs verbatim.
+
+        ``one_episode`` counts the queries that an exact substring search would answer with a
+        single episode (the sanity number: a class made of those would test grep, not
+        retrieval); ``only_own_family`` those whose every match is of the query's family."""
+        texts = [(e.family, episode_text(e).lower()) for e in self.episodes]
+        out: dict[str, dict[str, int]] = {}
+        for q in self.queries:
+            if q.key is None:
+                continue
+            hits = [family for family, text in texts if q.key.lower() in text]
+            row = out.setdefault(
+                q.kind,
+                {"queries": 0, "none": 0, "one_episode": 0, "several": 0, "only_own_family": 0},
+            )
+            row["queries"] += 1
+            row["none" if not hits else "one_episode" if len(hits) == 1 else "several"] += 1
+            row["only_own_family"] += bool(hits) and set(hits) == {q.family}
+        return out
 
 
 def _words(text: str) -> set[str]:
@@ -152,13 +193,26 @@ def _outcome(family: Family, kind: str, description: str) -> TaskOutcome:
     return FailureOutcome(reason=f"{failed_step} failed", error_details=message)
 
 
-def _vary(template: str, subject: str, rng: random.Random) -> str:
+def episode_text(spec: EpisodeSpec) -> str:
+    """The episode's searchable text: description, each step's tool, action and error, outcome."""
+    parts = [spec.description]
+    for step in spec.steps:
+        parts.append(f"{step.tool} {step.action}")
+        if isinstance(step.result, ErrorResult):
+            parts.append(step.result.message)
+    parts.extend(str(v) for k, v in spec.outcome.model_dump().items() if k != "type" and v)
+    return "\n".join(parts)
+
+
+def _vary(
+    template: str, subject: str, rng: random.Random, lead_ins: tuple[str, ...] = LEAD_INS
+) -> str:
     text = template.format(e=subject)
     clauses = [c.strip() for c in text.split(";")]
     if len(clauses) == 2 and rng.random() < 0.5:
         clauses.reverse()
     text = ". ".join(c[0].upper() + c[1:] for c in clauses)
-    lead = rng.choice(LEAD_INS)
+    lead = rng.choice(lead_ins)
     if lead:
         text = lead + text[0].lower() + text[1:]
     return text
@@ -170,6 +224,8 @@ def build_corpus(
     families: int | None = None,
     episodes_per_family: int = 5,
     queries_per_family: int = 3,
+    classes: tuple[str, ...] = QUERY_CLASSES,
+    workload_per_class: int = 2,
 ) -> Corpus:
     rng = random.Random(seed)
     chosen = list(FAMILIES[:families] if families else FAMILIES)
@@ -214,7 +270,47 @@ def build_corpus(
             template = family.queries[j % len(family.queries)]
             text = _vary(template, rng.choice(pool), rng)
             queries.append(QuerySpec(family=family.key, text=text, context=query_context))
+    unknown = set(classes) - set(QUERY_CLASSES)
+    if unknown:
+        raise ValueError(f"unknown query class {sorted(unknown)}: choose from {QUERY_CLASSES}")
+    if "paraphrase" not in classes:
+        queries = []
+    if set(classes) & set(WORKLOAD_CLASSES):
+        queries += _workload(chosen, episodes, seed, classes, workload_per_class)
     return Corpus(episodes=episodes, queries=queries, families=chosen)
+
+
+def _workload(
+    families: list[Family],
+    episodes: list[EpisodeSpec],
+    seed: int,
+    classes: tuple[str, ...],
+    per_class: int,
+) -> list[QuerySpec]:
+    """Error, identifier and mixed queries, from their own RNG (the paraphrases stay as they
+    were); a query that would contain or be contained in a stored description is dropped."""
+    rng = random.Random(f"workload-{seed}")
+    tools = frozenset(step[0] for family in families for step in family.steps)
+    descriptions = [e.description.lower() for e in episodes]
+    out: list[QuerySpec] = []
+    for family in families:
+        pool = SUBJECTS[family.domain]
+        texts = [episode_text(e) for e in episodes if e.family == family.key]
+        context = TaskContext(domain=family.domain, language=family.language)
+        generated = workload_queries(
+            family,
+            texts,
+            tools,
+            rng,
+            lambda template, r, pool=pool: _vary(template, r.choice(pool), r, ("",)),  # type: ignore[misc]
+            per_class,
+        )
+        for kind, text, key, variation in generated:
+            low = text.lower()
+            if kind not in classes or any(low in d or d in low for d in descriptions):
+                continue
+            out.append(QuerySpec(family.key, text, context, kind, key, variation))
+    return out
 
 
 def split_families(families: list[Family], seed: int = 1) -> dict[str, frozenset[str]]:

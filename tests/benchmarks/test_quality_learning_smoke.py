@@ -23,7 +23,7 @@ def test_full_corpus_meets_its_specification() -> None:
     stats = corpus.stats()
     assert stats["families"] >= 40
     assert stats["episodes"] >= 200
-    assert stats["queries"] >= 100
+    assert stats["queries_by_class"]["paraphrase"] >= 100  # type: ignore[index]
     assert stats["domains"] >= 5
     assert stats["languages"] >= 5
     assert set(stats["outcomes"]) == {"success", "partial_success", "failure"}  # type: ignore[arg-type]
@@ -33,8 +33,17 @@ def test_full_corpus_meets_its_specification() -> None:
     assert build_corpus(7).queries == corpus.queries  # seeded
 
 
+def test_workload_classes_leave_the_paraphrases_as_they_were() -> None:
+    paraphrases = build_corpus(7, classes=("paraphrase",)).queries
+    assert build_corpus(7).queries[: len(paraphrases)] == paraphrases
+    assert {q.kind for q in paraphrases} == {"paraphrase"}
+    assert all(q.key is None for q in paraphrases)
+
+
 def test_quality_benchmark_runs_every_mode(capsys: pytest.CaptureFixture[str]) -> None:
-    records = asyncio.run(quality.run(provider="hashing", families=4, repeat=1))
+    records = asyncio.run(
+        quality.run(provider="hashing", families=4, repeat=1, classes=("paraphrase",))
+    )
     names = [(r["name"], r.get("mode")) for r in records]
     assert names == [
         ("retrieval_corpus", None),
@@ -44,6 +53,7 @@ def test_quality_benchmark_runs_every_mode(capsys: pytest.CaptureFixture[str]) -
     ]
     for r in records[2:6]:
         assert r["n"] == 12
+        assert r["class"] == "paraphrase"
         assert r["episodes"] == 20
         for key in ("hit_at_1", "mrr", "recall_at_10", "ndcg_at_10", "ndcg_at_10_graded"):
             assert 0.0 <= r[key] <= 1.0, (key, r[key])
@@ -51,6 +61,28 @@ def test_quality_benchmark_runs_every_mode(capsys: pytest.CaptureFixture[str]) -
     assert records[-1]["best_single"] in {"legacy", "lexical", "vector"}
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert printed == records
+
+
+def test_quality_benchmark_reports_each_class_and_all() -> None:
+    records = asyncio.run(
+        quality.run(provider="hashing", families=4, repeat=1, modes=("lexical", "hybrid"))
+    )
+    corpus = records[0]
+    assert corpus["queries_by_class"] == {"paraphrase": 12, "error": 8, "identifier": 6, "mixed": 6}
+    quality_records = [r for r in records if r["name"] == "retrieval_quality"]
+    by = {(r["mode"], r["class"]): r for r in quality_records}
+    assert len(by) == len(quality_records) == 2 * 5
+    for mode in ("lexical", "hybrid"):
+        per_class = [by[mode, c] for c in ("paraphrase", "error", "identifier", "mixed")]
+        pooled = by[mode, "all"]
+        assert pooled["n"] == sum(r["n"] for r in per_class) == 32
+        # the pooled mean is the n-weighted mean of the classes
+        weighted = sum(r["hit_at_1"] * r["n"] for r in per_class) / pooled["n"]
+        assert pooled["hit_at_1"] == pytest.approx(weighted, abs=0.002)
+        assert pooled["samples"] == sum(r["samples"] for r in per_class)
+    summaries = {r["class"]: r for r in records if r["name"] == "retrieval_quality_summary"}
+    assert set(summaries) == {"paraphrase", "error", "identifier", "mixed", "all"}
+    assert all(isinstance(r["hybrid_beats_best_single"], bool) for r in summaries.values())
 
 
 def test_world_traps_are_what_the_docstring_says() -> None:
@@ -94,6 +126,7 @@ def test_quality_benchmark_reports_each_split(capsys: pytest.CaptureFixture[str]
             repeat=1,
             modes=("lexical", "hybrid"),
             splits=("tune", "heldout", "all"),
+            classes=("paraphrase",),
         )
     )
     hybrid = {r["split"]: r for r in records if r.get("mode") == "hybrid"}
