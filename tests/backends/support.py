@@ -124,6 +124,19 @@ class Backend:
             embedder=embedder,
         )
 
+    def execute(self, script: str) -> None:
+        """Run ``script`` (statements, no parameters) on the durable store and commit it."""
+        if self.is_sqlite:
+            conn = apsw.Connection(str(self.data_dir / DB_FILENAME))
+            try:
+                conn.execute(script)
+            finally:
+                conn.close()
+            return
+        assert self.url is not None
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            pg.execute(script.encode())
+
     def rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         """``sql`` (``?`` placeholders) run on the durable store through a new, independent
         connection: what another process would see committed."""
