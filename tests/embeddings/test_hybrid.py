@@ -1,12 +1,13 @@
-"""Vector and hybrid retrieval through the memory: fallback, failures, re-embedding, cache."""
+"""Vector and hybrid retrieval through the memory, on SQLite and PostgreSQL: fallback, failures,
+re-embedding, cache."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
+from backends.support import Backend
 from self_learning_memory import (
     CapabilityUnavailableError,
     ExecutionStep,
@@ -19,7 +20,6 @@ from self_learning_memory import (
 from self_learning_memory.config import EmbeddingsConfig
 from self_learning_memory.embeddings.hashing import HashingEmbedding
 from self_learning_memory.embeddings.provider import EmbeddingBatch
-from self_learning_memory.storage.factory import open_embedded
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +45,7 @@ class FlakyEmbedding(HashingEmbedding):
         return EmbeddingBatch(batch.vectors, [len(t) > 300 for t in texts])
 
 
-def open_memory(path: Path, embedder: HashingEmbedding | None) -> SelfLearningMemory:
-    config = MemoryConfig()
-    storage, cache = open_embedded(path, config)
-    return SelfLearningMemory(storage, config=config, cache=cache, data_dir=path, embedder=embedder)
+LEXICAL = {"sqlite": "fts5", "postgres": "tsvector"}  # the lexical index named in provenance
 
 
 async def record(memory: SelfLearningMemory, tasks: Sequence[str]) -> None:
@@ -60,8 +57,8 @@ async def record(memory: SelfLearningMemory, tasks: Sequence[str]) -> None:
         await memory.complete_episode(eid, SuccessOutcome(verdict="done"))
 
 
-async def test_without_a_provider_hybrid_is_lexical_and_says_so(tmp_path: Path) -> None:
-    async with SelfLearningMemory.open(tmp_path) as memory:
+async def test_without_a_provider_hybrid_is_lexical_and_says_so(backend: Backend) -> None:
+    async with backend.open() as memory:
         await record(memory, TASKS)
         results = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
         assert results[0].episode.task_description == TASKS[0]
@@ -72,8 +69,8 @@ async def test_without_a_provider_hybrid_is_lexical_and_says_so(tmp_path: Path) 
             await memory.retrieve_relevant_context("orders", CTX, 3, mode="vector")
 
 
-async def test_hybrid_uses_vectors_written_at_completion(tmp_path: Path) -> None:
-    async with open_memory(tmp_path, HashingEmbedding(64)) as memory:
+async def test_hybrid_uses_vectors_written_at_completion(backend: Backend) -> None:
+    async with backend.open(embedder=HashingEmbedding(64)) as memory:
         await record(memory, TASKS)
         assert memory.vectors is not None
         status = await memory.vectors.status()
@@ -85,7 +82,7 @@ async def test_hybrid_uses_vectors_written_at_completion(tmp_path: Path) -> None
         assert hybrid[0].components.mode == "hybrid"
         assert hybrid[0].components.vector is not None
         assert hybrid[0].components.vector > hybrid[1].components.vector  # type: ignore[operator]
-        assert {"fts5", "vector"} <= set(hybrid[0].provenance)
+        assert {LEXICAL[backend.kind], "vector"} <= set(hybrid[0].provenance)
         vector_only = await memory.retrieve_relevant_context(
             "pagination for the orders endpoint", CTX, 3, mode="vector"
         )
@@ -93,9 +90,9 @@ async def test_hybrid_uses_vectors_written_at_completion(tmp_path: Path) -> None
         assert vector_only[0].components.relevance == pytest.approx(1.0)  # the best cosine
 
 
-async def test_provider_failure_keeps_the_episode_and_reindex_repairs(tmp_path: Path) -> None:
+async def test_provider_failure_keeps_the_episode_and_reindex_repairs(backend: Backend) -> None:
     provider = FlakyEmbedding()
-    async with open_memory(tmp_path, provider) as memory:
+    async with backend.open(embedder=provider) as memory:
         provider.broken = True
         await record(memory, TASKS[:2])  # completes despite the provider being down
         assert memory.vectors is not None
@@ -115,10 +112,10 @@ async def test_provider_failure_keeps_the_episode_and_reindex_repairs(tmp_path: 
         assert (await memory.vectors.status()).missing == 0
 
 
-async def test_dimension_change_is_detected_and_reembedded(tmp_path: Path) -> None:
-    async with open_memory(tmp_path, HashingEmbedding(64)) as memory:
+async def test_dimension_change_is_detected_and_reembedded(backend: Backend) -> None:
+    async with backend.open(embedder=HashingEmbedding(64)) as memory:
         await record(memory, TASKS)
-    async with open_memory(tmp_path, HashingEmbedding(32)) as memory:
+    async with backend.open(embedder=HashingEmbedding(32)) as memory:
         assert memory.vectors is not None
         status = await memory.vectors.status()
         assert (status.embedded, status.missing, status.other_identities) == (0, 3, 3)
@@ -130,15 +127,15 @@ async def test_dimension_change_is_detected_and_reembedded(tmp_path: Path) -> No
         assert results[0].components.vector is not None
 
 
-async def test_truncated_texts_are_reported(tmp_path: Path) -> None:
-    async with open_memory(tmp_path, FlakyEmbedding()) as memory:
+async def test_truncated_texts_are_reported(backend: Backend) -> None:
+    async with backend.open(embedder=FlakyEmbedding()) as memory:
         await record(memory, ["Refactor the report generator " + "with many details " * 30])
         results = await memory.retrieve_relevant_context("refactor report generator", CTX, 1)
         assert "vector:episode-truncated" in results[0].provenance
 
 
-async def test_query_cache_hits_and_invalidates_on_write(tmp_path: Path) -> None:
-    async with open_memory(tmp_path, HashingEmbedding(64)) as memory:
+async def test_query_cache_hits_and_invalidates_on_write(backend: Backend) -> None:
+    async with backend.open(embedder=HashingEmbedding(64)) as memory:
         await record(memory, TASKS)
         first = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
         again = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
@@ -153,9 +150,9 @@ async def test_query_cache_hits_and_invalidates_on_write(tmp_path: Path) -> None
         assert len(after) == 3
 
 
-async def test_local_provider_finds_paraphrases(tmp_path: Path) -> None:
+async def test_local_provider_finds_paraphrases(backend: Backend) -> None:
     config = MemoryConfig(embeddings=EmbeddingsConfig(provider="local"))
-    async with SelfLearningMemory.open(tmp_path, config=config) as memory:
+    async with backend.open(config) as memory:
         await record(memory, [*TASKS, "Speed up the slow dashboard query"])
         results = await memory.retrieve_relevant_context(
             "the listing of purchases returns everything at once; split it into pages",
@@ -166,10 +163,10 @@ async def test_local_provider_finds_paraphrases(tmp_path: Path) -> None:
         assert results[0].episode.task_description == TASKS[0]
 
 
-async def test_health_reports_the_embedding_state(tmp_path: Path) -> None:
-    async with open_memory(tmp_path, HashingEmbedding(64)) as memory:
+async def test_health_reports_the_embedding_state(backend: Backend) -> None:
+    async with backend.open(embedder=HashingEmbedding(64)) as memory:
         await record(memory, TASKS)
-    async with open_memory(tmp_path, HashingEmbedding(32)) as memory:
+    async with backend.open(embedder=HashingEmbedding(32)) as memory:
         report = (await memory.health())["embeddings"]
         assert report.healthy
         assert report.details["identity"] == "hashing:feature-hashing-v1:32"
