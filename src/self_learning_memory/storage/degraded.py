@@ -27,22 +27,28 @@ Everything here is blocking; the caller runs it in a worker thread.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import uuid
 from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+import pydantic
+
+from ..core.retrieval import tokens, tool_tokens  # the ranking's own tokeniser
+from ..core.types import Episode, TaskContext, TaskType
 from .backend import EpisodeCandidate, EpisodeFilters, StorageStats
 from .sync import index_synced, read_heuristic_index, read_pattern_index
 
 if TYPE_CHECKING:
-    from ..core.types import Episode, TaskContext
     from ..patterns.effectiveness import PatternUsage
     from ..patterns.types import AnyPattern, Heuristic
     from .lmdb_cache import EpisodeCache
     from .outbox_view import OutboxView
 
-__all__ = ["CACHE_SOURCE", "OUTBOX_SOURCE", "LocalReads", "matches"]
+__all__ = ["CACHE_SOURCE", "OUTBOX_SOURCE", "LocalEpisode", "LocalReads", "matches"]
 
 CACHE_SOURCE = "degraded:cache"
 OUTBOX_SOURCE = "degraded:outbox"
@@ -51,37 +57,110 @@ HEURISTIC_INDEX_NOTE = "degraded:heuristic-index"
 NO_INDEX_NOTE = "degraded:no-index (no synchronizer run has stored one in the cache)"
 
 
-def matches(episode: Episode, filters: EpisodeFilters) -> bool:
-    """The SQL filters of the stores, applied to an episode in memory."""
-    ctx = episode.context
-    outcome = episode.outcome.type if episode.outcome is not None else None
+@dataclass(frozen=True, slots=True)
+class LocalEpisode:
+    """What degraded reads need of a local episode (small: kept per cache entry)."""
+
+    candidate: EpisodeCandidate  # ``sources`` say where it is from
+    start_time: datetime
+    completed: bool
+    steps: int
+    doc: frozenset[str]  # the ranking's tokens of description and tools
+
+
+def matches(local: LocalEpisode, filters: EpisodeFilters) -> bool:
+    """The SQL filters of the stores, applied in memory."""
+    c = local.candidate
+    ctx = c.context
     return not (
-        (filters.task_type is not None and episode.task_type != filters.task_type)
+        (filters.task_type is not None and c.task_type != filters.task_type)
         or (filters.domain is not None and ctx.domain != filters.domain)
         or (filters.language is not None and ctx.language != filters.language)
         or (filters.framework is not None and ctx.framework != filters.framework)
-        or (filters.outcome is not None and outcome != filters.outcome)
-        or (filters.completed is not None and episode.is_complete() != filters.completed)
+        or (filters.outcome is not None and c.outcome_type != filters.outcome)
+        or (filters.completed is not None and local.completed != filters.completed)
         or (filters.tag is not None and filters.tag not in ctx.tags)
-        or (filters.since is not None and episode.start_time < filters.since)
-        or (filters.until is not None and episode.start_time >= filters.until)
+        or (filters.since is not None and local.start_time < filters.since)
+        or (filters.until is not None and local.start_time >= filters.until)
     )
 
 
-def candidate(
-    episode: Episode, source: str, *, sources: tuple[str, ...] | None = None
-) -> EpisodeCandidate:
-    return EpisodeCandidate(
-        episode_id=episode.episode_id,
-        task_description=episode.task_description,
-        task_type=episode.task_type,
-        context=episode.context,
-        outcome_type=episode.outcome.type if episode.outcome is not None else None,
-        reward_total=episode.reward.total if episode.reward is not None else None,
-        end_time=episode.end_time,
-        tools=tuple(dict.fromkeys(s.tool for s in episode.steps)),
-        sources=sources or (source,),
+def _local(
+    eid: uuid.UUID,
+    source: str,
+    description: str,
+    task_type: TaskType,
+    context: TaskContext,
+    times: tuple[datetime, datetime | None],
+    outcome_type: str | None,
+    reward: float | None,
+    tools: tuple[str, ...],
+    steps: int,
+) -> LocalEpisode:
+    cand = EpisodeCandidate(
+        episode_id=eid,
+        task_description=description,
+        task_type=task_type,
+        context=context,
+        outcome_type=outcome_type,
+        reward_total=reward,
+        end_time=times[1],
+        tools=tools,
+        sources=(source,),
     )
+    completed = times[1] is not None and outcome_type is not None
+    return LocalEpisode(cand, times[0], completed, steps, tokens(description) | tool_tokens(tools))
+
+
+def from_episode(episode: Episode, source: str) -> LocalEpisode:
+    return _local(
+        episode.episode_id,
+        source,
+        episode.task_description,
+        episode.task_type,
+        episode.context,
+        (episode.start_time, episode.end_time),
+        episode.outcome.type if episode.outcome is not None else None,
+        episode.reward.total if episode.reward is not None else None,
+        tuple(dict.fromkeys(s.tool for s in episode.steps)),
+        len(episode.steps),
+    )
+
+
+def _time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("naive time")
+    return parsed
+
+
+def from_json(payload: bytes, source: str) -> LocalEpisode | None:
+    """From a cache entry's episode JSON, reading only the fields needed (validating a whole
+    episode with its steps costs ~0.3 ms); any surprise falls back to the full model."""
+    try:
+        raw = json.loads(payload)
+        start = _time(raw["start_time"])
+        assert start is not None
+        outcome, reward = raw.get("outcome"), raw.get("reward")
+        return _local(
+            uuid.UUID(raw["episode_id"]),
+            source,
+            str(raw["task_description"]),
+            TaskType(raw["task_type"]),
+            TaskContext.model_validate(raw["context"]),
+            (start, _time(raw.get("end_time"))),
+            None if outcome is None else str(outcome["type"]),
+            None if reward is None else float(reward["total"]),
+            tuple(dict.fromkeys(str(step["tool"]) for step in raw["steps"])),
+            len(raw["steps"]),
+        )
+    except (AssertionError, KeyError, TypeError, ValueError, pydantic.ValidationError):
+        try:
+            return from_episode(Episode.model_validate_json(payload), source)
+        except pydantic.ValidationError:
+            return None
 
 
 class LocalReads:
@@ -90,45 +169,47 @@ class LocalReads:
     def __init__(self, cache: EpisodeCache, view: OutboxView) -> None:
         self.cache = cache
         self.view = view
-        self._decoded: dict[uuid.UUID, tuple[int, Episode]] = {}
+        self._memo: dict[uuid.UUID, tuple[int, LocalEpisode]] = {}  # id -> (checksum, entry)
 
     @property
     def available(self) -> bool:
         return self.cache.is_open
 
     # -- episodes --------------------------------------------------------------------------
-    def _completed(self, filters: EpisodeFilters) -> list[tuple[Episode, str]]:
-        """Completed local episodes passing ``filters``: the outbox view's, then the cache's."""
-        if filters.completed is False:
-            return []
-        found: dict[uuid.UUID, tuple[Episode, str]] = {}
+    def _episodes(self) -> dict[uuid.UUID, LocalEpisode]:
+        """Every local episode: the cache's (entries decoded once per change), then the
+        outbox view's over them (newer), without those deleted offline."""
+        ids, changed = self.cache.scan({i: crc for i, (crc, _) in self._memo.items()})
+        for eid, (crc, payload) in changed.items():
+            entry = from_json(payload, CACHE_SOURCE)
+            if entry is not None and entry.candidate.episode_id == eid:
+                self._memo[eid] = (crc, entry)
+        self._memo = {i: self._memo[i] for i in ids if i in self._memo}
+        found = {i: entry for i, (_, entry) in self._memo.items()}
         for episode in self.view.queued_episodes():
-            if episode.is_complete() and not self.view.is_deleted(episode.episode_id):
-                found[episode.episode_id] = (episode, OUTBOX_SOURCE)
-        for episode in self.cache.episodes(self._decoded):
-            eid = episode.episode_id
-            if eid not in found and not self.view.is_deleted(eid) and episode.is_complete():
-                found[eid] = (episode, CACHE_SOURCE)
-        return [(e, s) for e, s in found.values() if matches(e, filters)]
+            found[episode.episode_id] = from_episode(episode, OUTBOX_SOURCE)
+        for eid in [i for i in found if self.view.is_deleted(i)]:
+            del found[eid]
+        return found
+
+    def _completed(self, filters: EpisodeFilters) -> list[LocalEpisode]:
+        return [e for e in self._episodes().values() if e.completed and matches(e, filters)]
 
     def lexical_candidates(
         self, terms: list[str], filters: EpisodeFilters, limit: int
     ) -> list[EpisodeCandidate]:
-        from ..core.retrieval import tokens, tool_tokens  # the ranking's own tokeniser
-
         query = tokens(" ".join(terms))
         if not query:
             return []
-        local = [candidate(e, s) for e, s in self._completed(filters)]
-        docs = [tokens(c.task_description) | tool_tokens(c.tools) for c in local]
-        df = Counter(t for doc in docs for t in doc & query)
-        n = len(docs)
+        local = self._completed(filters)
+        df = Counter(t for e in local for t in e.doc & query)
+        n = len(local)
         idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in df}
         scored = []
-        for cand, doc in zip(local, docs, strict=True):
-            score = sum(idf[t] for t in doc & query)
+        for entry in local:
+            score = sum(idf[t] for t in entry.doc & query)
             if score > 0:
-                scored.append(dataclasses.replace(cand, lexical=score))
+                scored.append(dataclasses.replace(entry.candidate, lexical=score))
         scored.sort(key=lambda c: (-(c.lexical or 0.0), c.episode_id))
         return scored[:limit]
 
@@ -136,18 +217,19 @@ class LocalReads:
         self, context: TaskContext, filters: EpisodeFilters, limit: int
     ) -> list[EpisodeCandidate]:
         """Same domain, newest end first (as the stores answer it)."""
-        local = [(e, s) for e, s in self._completed(filters) if e.context.domain == context.domain]
-        local.sort(key=lambda es: es[0].end_time.timestamp() if es[0].end_time else 0.0)
-        return [candidate(e, s) for e, s in reversed(local[-limit:])]
+        local = [e.candidate for e in self._completed(filters)]
+        same = [c for c in local if c.context.domain == context.domain and c.end_time is not None]
+        same.sort(key=lambda c: (c.end_time, c.episode_id), reverse=True)
+        return same[:limit]
 
     def candidates_by_ids(
         self, episode_ids: list[uuid.UUID], filters: EpisodeFilters
     ) -> list[EpisodeCandidate]:
         wanted = set(episode_ids)
         return [
-            candidate(e, s, sources=("vector", s))
-            for e, s in self._completed(filters)
-            if e.episode_id in wanted
+            dataclasses.replace(e.candidate, sources=("vector", *e.candidate.sources))
+            for e in self._completed(filters)
+            if e.candidate.episode_id in wanted
         ]
 
     # -- patterns and heuristics -----------------------------------------------------------
@@ -188,22 +270,16 @@ class LocalReads:
     # -- stats -----------------------------------------------------------------------------
     def stats(self) -> StorageStats:
         """What is known locally: lower bounds of the primary's counts, ``degraded=True``."""
-        episodes: dict[uuid.UUID, Episode] = {
-            e.episode_id: e for e in self.cache.episodes(self._decoded)
-        }
-        for episode in self.view.queued_episodes():
-            episodes[episode.episode_id] = episode
-        for eid in [i for i in episodes if self.view.is_deleted(i)]:
-            del episodes[eid]
-        completed = [e for e in episodes.values() if e.is_complete()]
+        episodes = list(self._episodes().values())
+        completed = [e for e in episodes if e.completed]
         patterns = read_pattern_index(self.cache)
         heuristics = read_heuristic_index(self.cache)
-        outcomes: Counter[str] = Counter(e.outcome.type for e in completed if e.outcome is not None)
+        outcomes = Counter(e.candidate.outcome_type or "" for e in completed)
         size = self.cache.env_info()["used_bytes"]
         return StorageStats(
             episodes=len(episodes),
             completed=len(completed),
-            steps=sum(len(e.steps) for e in episodes.values()),
+            steps=sum(e.steps for e in episodes),
             patterns=len(patterns),
             heuristics=len(heuristics),
             learning_queue_depth=self.view.queued_jobs,

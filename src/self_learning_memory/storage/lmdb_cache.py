@@ -18,6 +18,7 @@ import struct
 import threading
 import uuid
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import lmdb
@@ -202,28 +203,30 @@ class EpisodeCache:
     def is_open(self) -> bool:
         return hasattr(self, "_env")
 
-    def episodes(self, known: dict[uuid.UUID, tuple[int, Episode]] | None = None) -> list[Episode]:
-        """Every valid entry, decoded, without counting hits or touching the LRU order (a scan
-        for degraded reads, see ``storage/degraded.py``). Bounded by ``max_entries``. ``known``
-        maps ids to (checksum, episode) decoded before: an entry whose checksum is unchanged is
-        not decoded again; the mapping is updated in place to the current entries."""
-        memo = known if known is not None else {}
-        out: list[Episode] = []
-        seen: set[uuid.UUID] = set()
-        for eid, data in self.raw_items():
-            if len(data) < _HEADER.size:
-                continue
-            crc = _HEADER.unpack_from(data)[1]
-            hit = memo.get(eid)
-            episode = hit[1] if hit is not None and hit[0] == crc else decode(data)
-            if episode is None or episode.episode_id != eid:
-                continue  # corrupt: skipped here, dropped by the next ``get``
-            memo[eid] = (crc, episode)
-            seen.add(eid)
-            out.append(episode)
-        for gone in [k for k in memo if k not in seen]:
-            del memo[gone]
-        return out
+    def scan(
+        self, known: Mapping[uuid.UUID, int]
+    ) -> tuple[list[uuid.UUID], dict[uuid.UUID, tuple[int, bytes]]]:
+        """Every entry's id, and for each entry whose checksum is not ``known[id]`` its
+        checksum and verified JSON payload (corrupt entries are left out: the next ``get``
+        drops them). No hits counted, no LRU touch: a scan for degraded reads
+        (``storage/degraded.py``) that only copies what changed. Bounded by ``max_entries``."""
+        ids: list[uuid.UUID] = []
+        changed: dict[uuid.UUID, tuple[int, bytes]] = {}
+        with self._env.begin(db=self._items, buffers=True) as txn, txn.cursor() as cur:
+            for key, value in cur.iternext():
+                eid = uuid.UUID(bytes=bytes(key))
+                if len(value) < _HEADER.size or len(value) > MAX_ENTRY_BYTES:
+                    continue
+                magic, crc = _HEADER.unpack_from(value)
+                if magic != _MAGIC:
+                    continue
+                if known.get(eid) != crc:
+                    payload = bytes(value[_HEADER.size :])
+                    if zlib.crc32(payload) != crc:
+                        continue
+                    changed[eid] = (crc, payload)
+                ids.append(eid)
+        return ids, changed
 
     def env_info(self) -> dict[str, object]:
         """The environment as it is now: map size, bytes in use, file size, readers."""
