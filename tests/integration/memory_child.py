@@ -1,5 +1,10 @@
 """A separate process using the memory, for the multi-process integration tests.
 
+    python memory_child.py [--url URL] COMMAND DATA_DIR ...
+
+``--url`` names the durable store (a postgresql:// DSN; the local cache stays in DATA_DIR);
+without it the memory is the embedded store in DATA_DIR. The commands:
+
     python memory_child.py start DATA_DIR DESCRIPTION          -> prints the episode id
     python memory_child.py log DATA_DIR EPISODE_ID FIRST LAST  -> logs steps FIRST..LAST
     python memory_child.py complete DATA_DIR EPISODE_ID        -> prints the episode as JSON
@@ -37,6 +42,18 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
+STORE_URL: str | None = None  # set from --url
+
+
+def open_memory(data_dir: str, config: MemoryConfig | None = None) -> SelfLearningMemory:
+    """The memory in ``data_dir``, on the store ``--url`` named (if any)."""
+    config = config or MemoryConfig()
+    if STORE_URL is not None:
+        storage = config.storage.model_copy(update={"url": STORE_URL})
+        config = config.model_copy(update={"storage": storage})
+    return SelfLearningMemory.open(data_dir, config=config)
+
+
 def make_step(n: int, tool: str = "shell") -> ExecutionStep:
     return ExecutionStep(
         step_number=n,
@@ -48,31 +65,31 @@ def make_step(n: int, tool: str = "shell") -> ExecutionStep:
 
 
 async def start(data_dir: str, description: str) -> None:
-    async with SelfLearningMemory.open(data_dir) as memory:
+    async with open_memory(data_dir) as memory:
         say(str(await memory.start_episode(description, CONTEXT, "testing")))
 
 
 async def log(data_dir: str, episode_id: str, first: int, last: int) -> None:
-    async with SelfLearningMemory.open(data_dir) as memory:
+    async with open_memory(data_dir) as memory:
         for n in range(first, last + 1):
             await memory.log_step(episode_id, make_step(n))
     say("LOGGED")  # after close: the buffered steps are flushed
 
 
 async def complete(data_dir: str, episode_id: str) -> None:
-    async with SelfLearningMemory.open(data_dir) as memory:
+    async with open_memory(data_dir) as memory:
         done = await memory.complete_episode(episode_id, SuccessOutcome(verdict="done"))
         say(done.model_dump_json())
 
 
 async def delete(data_dir: str, episode_id: str) -> None:
-    async with SelfLearningMemory.open(data_dir) as memory:
+    async with open_memory(data_dir) as memory:
         await memory.delete_episode(episode_id)
     say("DELETED")
 
 
 async def writer(data_dir: str, name: str, tasks: int, episodes: int) -> None:
-    async with SelfLearningMemory.open(data_dir) as memory:
+    async with open_memory(data_dir) as memory:
 
         async def one_task(t: int) -> None:
             for i in range(episodes):
@@ -89,7 +106,7 @@ async def writer(data_dir: str, name: str, tasks: int, episodes: int) -> None:
 
 async def acker(data_dir: str) -> None:
     # batch=None: log_step returns only once the step is committed, so an ACK means durable
-    async with SelfLearningMemory.open(data_dir, config=MemoryConfig(batch=None)) as memory:
+    async with open_memory(data_dir, MemoryConfig(batch=None)) as memory:
         i = 0
         while True:
             eid = await memory.start_episode(f"acknowledged episode {i}", CONTEXT, "debugging")
@@ -109,6 +126,9 @@ async def acker(data_dir: str) -> None:
 
 
 async def main(argv: list[str]) -> None:
+    global STORE_URL
+    if argv[0] == "--url":
+        STORE_URL, argv = argv[1], argv[2:]
     command, data_dir, *rest = argv
     if command == "start":
         await start(data_dir, rest[0])

@@ -1,4 +1,5 @@
-"""Many processes, one store (real subprocesses on one data directory):
+"""Many processes, one store (real subprocesses on one data directory; the store is the
+embedded SQLite file there, or one PostgreSQL schema whose DSN the children get with ``--url``):
 
 - an episode started in one process gets steps in a second and is completed in a third;
 - several processes and several asyncio tasks write at once and no lock error escapes;
@@ -21,6 +22,7 @@ from pathlib import Path
 import apsw
 import pytest
 
+from backends.support import Backend
 from self_learning_memory import (
     Episode,
     ExecutionStep,
@@ -40,19 +42,24 @@ TIMEOUT = 30.0
 CHILD_CONTEXT = TaskContext(domain="ops", language="python")  # what memory_child.py uses
 
 
-async def spawn(*args: str) -> asyncio.subprocess.Process:
+async def spawn(store: Backend, *args: str) -> asyncio.subprocess.Process:
+    """``memory_child.py COMMAND DATA_DIR ...`` on ``store`` (``--url`` for PostgreSQL)."""
+    options = [] if store.url is None else ["--url", store.url]
     return await asyncio.create_subprocess_exec(
         sys.executable,
         str(CHILD),
-        *args,
+        *options,
+        args[0],
+        str(store.data_dir),
+        *args[1:],
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
 
 
-async def run_child(*args: str) -> list[str]:
+async def run_child(store: Backend, *args: str) -> list[str]:
     """Run a child to the end; its stdout lines. Fails the test on any error it reports."""
-    proc = await spawn(*args)
+    proc = await spawn(store, *args)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=TIMEOUT)
     text = out.decode()
     assert proc.returncode == 0, f"{args[0]} child failed: {text}{err.decode()}"
@@ -60,26 +67,30 @@ async def run_child(*args: str) -> list[str]:
     return text.splitlines()
 
 
-def integrity(data_dir: Path) -> list[str]:
-    conn = apsw.Connection(str(data_dir / DB_FILENAME))
+def integrity(store: Backend) -> list[str]:
+    """SQLite's own consistency check of the database file. On PostgreSQL (which keeps its own)
+    only that no process wrote an embedded database into the data directory instead."""
+    if not store.is_sqlite:
+        stray = store.data_dir / DB_FILENAME
+        return [f"{stray} exists: a process used the embedded store"] if stray.exists() else ["ok"]
+    conn = apsw.Connection(str(store.data_dir / DB_FILENAME))
     try:
         return [r[0] for r in conn.execute("PRAGMA integrity_check")]
     finally:
         conn.close()
 
 
-async def test_start_log_complete_in_three_processes(tmp_path: Path) -> None:
-    data = str(tmp_path)
-    async with SelfLearningMemory.open(tmp_path) as parent:  # open alongside the children
-        (line,) = await run_child("start", data, "Rotate the API signing keys")
+async def test_start_log_complete_in_three_processes(backend: Backend) -> None:
+    async with backend.open() as parent:  # open alongside the children
+        (line,) = await run_child(backend, "start", "Rotate the API signing keys")
         eid = uuid.UUID(line)
         assert not (await parent.get_episode(eid)).is_complete()
 
-        assert await run_child("log", data, str(eid), "1", "4") == ["LOGGED"]
+        assert await run_child(backend, "log", str(eid), "1", "4") == ["LOGGED"]
         seen = await parent.get_episode(eid)
         assert [s.step_number for s in seen.steps] == [1, 2, 3, 4]
 
-        lines = await run_child("complete", data, str(eid))
+        lines = await run_child(backend, "complete", str(eid))
         reported = Episode.model_validate_json(lines[-1])
         assert reported.is_complete()
         assert len(reported.steps) == 4
@@ -101,18 +112,17 @@ async def test_start_log_complete_in_three_processes(tmp_path: Path) -> None:
         results = await parent.retrieve_relevant_context("rotate signing keys")
         assert [r.episode.episode_id for r in results] == [eid]
 
-    async with SelfLearningMemory.open(tmp_path) as reopened:
+    async with backend.open() as reopened:
         assert await reopened.get_episode(eid) == reported
-    assert integrity(tmp_path) == ["ok"]
+    assert integrity(backend) == ["ok"]
 
 
-async def test_concurrent_writers_in_processes_and_tasks(tmp_path: Path) -> None:
+async def test_concurrent_writers_in_processes_and_tasks(backend: Backend) -> None:
     """3 processes x 3 tasks x 5 episodes plus 3 tasks x 5 episodes in this process, all on a
-    fresh data directory (so they also race to create the schema and the cache)."""
+    fresh data directory and store (so they also race to create the schema and the cache)."""
     processes, tasks, episodes = 3, 3, 5
-    data = str(tmp_path)
     children = [
-        await spawn("writer", data, f"w{i}", str(tasks), str(episodes)) for i in range(processes)
+        await spawn(backend, "writer", f"w{i}", str(tasks), str(episodes)) for i in range(processes)
     ]
 
     async def mine(memory: SelfLearningMemory, t: int) -> list[uuid.UUID]:
@@ -130,7 +140,7 @@ async def test_concurrent_writers_in_processes_and_tasks(tmp_path: Path) -> None
             ids.append(eid)
         return ids
 
-    async with SelfLearningMemory.open(tmp_path) as memory:
+    async with backend.open() as memory:
         own = await asyncio.wait_for(
             asyncio.gather(*(mine(memory, t) for t in range(tasks))), timeout=TIMEOUT
         )
@@ -147,7 +157,7 @@ async def test_concurrent_writers_in_processes_and_tasks(tmp_path: Path) -> None
 
     total = (processes + 1) * tasks * episodes
     assert len(written) == total
-    async with SelfLearningMemory.open(tmp_path) as memory:
+    async with backend.open() as memory:
         stored = await memory.list_episodes(limit=1000)
         assert {e.episode_id for e in stored} == written
         assert all(e.is_complete() and e.reward is not None for e in stored)
@@ -157,7 +167,7 @@ async def test_concurrent_writers_in_processes_and_tasks(tmp_path: Path) -> None
         # aggregation under concurrency lost no update: one pattern counts every episode
         sequences = await memory.list_patterns(PatternFilters(pattern_type="tool_sequence"))
         assert [p.occurrence_count for p, _ in sequences] == [total]
-    assert integrity(tmp_path) == ["ok"]
+    assert integrity(backend) == ["ok"]
 
 
 async def read_acks(
@@ -188,14 +198,13 @@ async def kill_and_collect(proc: asyncio.subprocess.Process, lines: list[str]) -
     lines.extend(line.strip() for line in complete_lines)
 
 
-async def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
-    data = str(tmp_path)
+async def test_sigkill_loses_no_acknowledged_write(backend: Backend) -> None:
     acked_starts: set[uuid.UUID] = set()
     acked_steps: dict[uuid.UUID, set[int]] = defaultdict(set)
     acked_completions: set[uuid.UUID] = set()
     finished_here: set[uuid.UUID] = set()
     for round_ in range(2):  # kill twice: the second writer starts on a store left by a kill
-        proc = await spawn("acker", data)
+        proc = await spawn(backend, "acker")
         lines, alive = await read_acks(proc, want_completions=3 + round_)
         assert alive, f"the writer died by itself: {lines}"
         await kill_and_collect(proc, lines)
@@ -211,8 +220,8 @@ async def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
                 assert kind == "complete"
                 acked_completions.add(episode_id)
 
-        assert integrity(tmp_path) == ["ok"]
-        async with SelfLearningMemory.open(tmp_path) as memory:
+        assert integrity(backend) == ["ok"]
+        async with backend.open() as memory:
             health = await memory.health()
             assert all(report.healthy for report in health.values()), health
             for eid in acked_starts:
