@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -84,6 +85,8 @@ class SelfLearningMemory(MemoryReads):
         self._query_cache = {}
         self.query_cache_hits = 0
         self._started = False
+        self._cache_open = False  # guarded by _cache_guard: change callbacks vs close()
+        self._cache_guard = threading.Lock()
 
     @classmethod
     def open(
@@ -122,6 +125,7 @@ class SelfLearningMemory(MemoryReads):
             except BaseException:
                 await self.storage.close()  # do not leak the open database
                 raise
+            self._cache_open = True
             # shared stores: other processes' changes evict entries (also behind a wrapper)
             primary = getattr(self.storage, "primary", self.storage)
             subscribe = getattr(primary, "subscribe_episode_changes", None)
@@ -137,10 +141,32 @@ class SelfLearningMemory(MemoryReads):
         self._started = True
 
     async def _evict_changed(self, change: Any) -> None:
-        """Another process changed an episode: drop our cached copy (deleted: for good)."""
-        if self.cache is not None:
-            drop = self.cache.delete if change.op == "deleted" else self.cache.invalidate
-            await asyncio.to_thread(drop, change.episode_id)
+        """Another process changed an episode: drop our cached copy (deleted: for good).
+        A change that arrives after the cache was closed is ignored."""
+        cache = self.cache
+        if cache is None:
+            return
+        drop = cache.delete if change.op == "deleted" else cache.invalidate
+
+        def run() -> None:
+            with self._cache_guard:
+                if self._cache_open:
+                    drop(change.episode_id)
+
+        await asyncio.to_thread(run)
+
+    async def _stop_listening(self) -> None:
+        """No more episode-change callbacks (they write to the cache close() is about to close)."""
+        primary = getattr(self.storage, "primary", self.storage)
+        stop = getattr(primary, "stop_listening", None)
+        if stop is not None:
+            await stop()
+
+    def _close_cache(self) -> None:
+        with self._cache_guard:  # waits for a callback already dropping an entry
+            self._cache_open = False
+            if self.cache is not None:
+                self.cache.close()
 
     async def _start_synchronizer(self) -> None:
         """The periodic cache sync: on when configured, or (automatic) for a remote primary."""
@@ -163,6 +189,7 @@ class SelfLearningMemory(MemoryReads):
         if not self._started:
             return
         self._started = False
+        await self._stop_listening()
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -179,7 +206,7 @@ class SelfLearningMemory(MemoryReads):
         if self.synchronizer is not None:
             await self.synchronizer.stop()
         if self.cache is not None:
-            await asyncio.to_thread(self.cache.close)
+            await asyncio.to_thread(self._close_cache)
         if self.vectors is not None:
             await self.vectors.provider.close()
         await self.storage.close()

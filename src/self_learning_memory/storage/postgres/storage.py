@@ -192,10 +192,15 @@ class PostgresStorage(PostgresVectors):
             self.listener.start()
 
     async def close(self) -> None:
-        if self.listener is not None:
-            await self.listener.stop()
-            self.listener = None
+        await self.stop_listening()
         await self._db.close()
+
+    async def stop_listening(self) -> None:
+        """Stop delivering other processes' episode changes to the subscribed callbacks (a
+        memory calls it before it closes the cache those callbacks write to)."""
+        if self.listener is not None:
+            listener, self.listener = self.listener, None
+            await listener.stop()
 
     def subscribe_episode_changes(
         self, callback: Callable[[EpisodeChange], Awaitable[None]]
