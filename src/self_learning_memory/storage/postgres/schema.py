@@ -3,7 +3,8 @@
 Times are ``timestamptz`` (microsecond precision, so an episode round-trips exactly). Steps live
 in their own table and are appended. The full-text index is a weighted ``tsvector`` column on
 the episode row (A description, B outcome, C steps, D reflection: the SQLite store's bm25
-weights 4 / 1.5 / 1 / 0.5), written in the completion transaction and indexed with GIN.
+weights 4 / 1.5 / 1 / 0.5), written in the completion transaction, indexed with GIN and kept
+inline in the row (``STORAGE MAIN``, migration 2) so ranking does not read it through TOAST.
 Vectors are ``bytea`` (float32, L2-normalised) scored in process. ``data_version`` is a sharded
 counter: every write transaction bumps one of its 16 rows, so the sum grows with every commit
 without making all writers queue on one row.
@@ -147,6 +148,19 @@ CREATE TABLE data_version (
     version bigint NOT NULL DEFAULT 0
 );
 INSERT INTO data_version (shard) SELECT generate_series(0, {VERSION_SHARDS - 1});
+""",
+    ),
+    (
+        # Keep the tsvector in the episode row. An episode row is wide (context, outcome,
+        # reward, reflection, patterns as text), so with the default EXTENDED storage the
+        # ~1.2 KB ``search`` value was moved to the TOAST table, and ranking ~2,000 matches
+        # read each one back through the TOAST index: 4-5x the buffer reads of the row
+        # itself. MAIN makes the wide text columns go out of line first. Existing rows are
+        # rewritten (``|| ''`` builds a new value; an unchanged one would keep its pointer).
+        2,
+        """
+ALTER TABLE episodes ALTER COLUMN search SET STORAGE MAIN;
+UPDATE episodes SET search = search || ''::tsvector WHERE search IS NOT NULL;
 """,
     ),
 ]
