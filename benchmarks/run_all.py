@@ -89,7 +89,9 @@ def summary(records: list[dict[str, Any]]) -> str:
             continue
         variant = r.get("mode") or r.get("backend") or r.get("store") or ""
         if r.get("name") == "retrieval_quality":
-            variant = f"{variant}: hit@1 {r['hit_at_1']}, nDCG@10 {r['ndcg_at_10']}"
+            variant = (
+                f"{variant} {r.get('class', '')}: hit@1 {r['hit_at_1']}, nDCG@10 {r['ndcg_at_10']}"
+            )
         if r.get("name") == "learning_curve":
             variant = (
                 f"{r['window']}: {r['with_memory']} with memory, {r['without_memory']} without"
