@@ -1,0 +1,49 @@
+"""The PostgreSQL schema's migrations: the full-text column stays in the episode row.
+
+Ranking reads ``episodes.search`` for every matching episode; with the default EXTENDED
+storage the value was moved to the TOAST table (episode rows are wide), which made the
+candidate query read 4-5x more buffers. Migration 2 sets ``STORAGE MAIN`` and rewrites the
+rows a version-1 schema already holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from self_learning_memory import ExecutionStep, MemoryConfig, SelfLearningMemory, SuccessOutcome
+from self_learning_memory.storage.backend import EpisodeFilters
+from self_learning_memory.storage.postgres import PostgresStorage, connection, schema
+
+pytestmark = pytest.mark.integration
+
+
+def storage_of_search(url: str) -> tuple[str, int]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT a.attstorage, (SELECT max(version) FROM schema_migrations) "
+            "FROM pg_attribute a WHERE a.attrelid = 'episodes'::regclass "
+            "AND a.attname = 'search'"
+        ).fetchone()
+    assert row is not None
+    return str(row[0]), int(row[1])
+
+
+async def test_search_is_stored_in_the_row_after_migrating(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first = [m for m in schema.POSTGRES_MIGRATIONS if m[0] == 1]
+    monkeypatch.setattr(connection, "POSTGRES_MIGRATIONS", first)
+    config = MemoryConfig.model_validate({"storage": {"url": pg_url}})
+    async with SelfLearningMemory.open(tmp_path, config=config) as memory:
+        eid = await memory.start_episode("index the audit log by tenant")
+        await memory.log_step(eid, ExecutionStep(step_number=1, tool="psql", action="create index"))
+        await memory.complete_episode(eid, SuccessOutcome(verdict="indexed"))
+    assert storage_of_search(pg_url) == ("x", 1)
+
+    monkeypatch.setattr(connection, "POSTGRES_MIGRATIONS", schema.POSTGRES_MIGRATIONS)
+    async with PostgresStorage(pg_url, listen=False) as store:
+        found = await store.lexical_candidates(["audit", "tenant"], EpisodeFilters(), 5)
+    assert storage_of_search(pg_url) == ("m", 2)
+    assert [c.episode_id for c in found] == [eid]  # the rewritten rows are still searchable
