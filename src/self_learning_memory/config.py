@@ -95,6 +95,10 @@ class RetrievalConfig(_Config):
     weight_recency: float = Field(0.10, ge=0)
     # hybrid: weight of the vector signal against the lexical one, both z-scored over candidates
     vector_weight: float = Field(0.8, ge=0.0, le=1.0)
+    # hybrid, per query: the lexical weight rises from 1 - vector_weight (plain language) up to
+    # lexical_weight_max for error lines and identifier queries (core/lexical_trust.py)
+    lexical_weight_max: float = Field(0.6, ge=0.0, le=1.0)
+    lexical_trust_scale: float = Field(3.0, ge=0.0, le=100.0)  # 0: only error lines count
     # pseudo-relevance feedback: the query vector moves toward its nearest episodes' mean
     feedback_weight: float = Field(1.0, ge=0.0, le=10.0)  # 0 turns it off
     feedback_episodes: int = Field(3, ge=1, le=50)

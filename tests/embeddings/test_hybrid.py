@@ -90,6 +90,24 @@ async def test_hybrid_uses_vectors_written_at_completion(backend: Backend) -> No
         assert vector_only[0].components.relevance == pytest.approx(1.0)  # the best cosine
 
 
+async def test_hybrid_reports_a_higher_lexical_weight_for_an_error_line(backend: Backend) -> None:
+    async with backend.open(embedder=HashingEmbedding(64)) as memory:
+        await record(memory, TASKS)
+        plain = await memory.retrieve_relevant_context("pagination for the orders endpoint", CTX)
+        pasted = await memory.retrieve_relevant_context(
+            "KeyError: 'cursor' in GET /orders pagination", CTX
+        )
+        config = memory.config.retrieval
+        floor, ceiling = 1 - config.vector_weight, config.lexical_weight_max
+        assert [r.components.lexical_weight for r in plain] == pytest.approx([floor] * len(plain))
+        assert [r.components.lexical_weight for r in pasted] == pytest.approx(
+            [ceiling] * len(pasted)
+        )
+        assert pasted[0].episode.task_description == TASKS[0]
+        lexical = await memory.retrieve_relevant_context("orders", CTX, mode="lexical")
+        assert lexical[0].components.lexical_weight is None  # a hybrid component only
+
+
 async def test_provider_failure_keeps_the_episode_and_reindex_repairs(backend: Backend) -> None:
     provider = FlakyEmbedding()
     async with backend.open(embedder=provider) as memory:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from self_learning_memory import RetrievalConfig, TaskContext, TaskType
 from self_learning_memory.core.retrieval import (
     MAX_QUERY_TERMS,
+    ScoredCandidate,
     context_match,
     legacy_rank,
     query_terms,
@@ -239,8 +240,84 @@ def test_hybrid_fuses_z_scored_signals_and_scales_them_to_0_1() -> None:
     low, high = min(fused), max(fused)
     for i, f in zip((1, 2, 3), fused, strict=True):
         assert by_id[i].relevance == pytest.approx((f - low) / (high - low))
+        # without the query text the lexical weight is the fixed 1 - vector_weight, reported
+        assert by_id[i].lexical_weight == pytest.approx(1 - w)
     assert by_id[2].relevance == pytest.approx(1.0)  # the vector signal weighs 0.8
     assert by_id[1].vector == pytest.approx(0.2)  # the raw cosine is reported as is
+
+
+def _hybrid_for(query: str) -> list[ScoredCandidate]:
+    """Episode 1 matches the query's words exactly (high bm25, low cosine); episode 2 is
+    semantically closer (low bm25, high cosine); episode 3 is in between on both."""
+    cands = [
+        cand(1, "alpha", lexical=1.0, tools=("kubectl",)),
+        cand(2, "beta", lexical=0.2, tools=("editor",)),
+        cand(3, "gamma", lexical=0.5, tools=("editor",)),
+    ]
+    scores = {uuid.UUID(int=1): 0.55, uuid.UUID(int=2): 0.8, uuid.UUID(int=3): 0.6}
+    return rank_candidates(
+        cands, [], CTX, None, CFG, NOW, 10, vector_scores=scores, mode="hybrid", query=query
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "ValueError: Input contains NaN",
+        "getting ERROR: deadlock detected",
+        "kubectl logs --previous crash",
+        "drop_duplicates keep newest",
+    ],
+)
+def test_a_code_or_error_query_raises_the_lexical_weight_and_the_exact_match_wins(
+    query: str,
+) -> None:
+    ranked = _hybrid_for(query)
+    assert ranked[0].candidate.episode_id.int == 1  # the exact match comes first
+    assert all(r.components.lexical_weight == pytest.approx(0.6) for r in ranked)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "the pods keep restarting after a deploy, find out why",
+        "Task: remove repeated rows from the customers table",
+        "TODO: the orders page is slow for large accounts",
+    ],
+)
+def test_a_plain_language_query_keeps_the_default_weight(query: str) -> None:
+    ranked = _hybrid_for(query)
+    assert ranked[0].candidate.episode_id.int == 2  # the vector signal decides
+    weight = 1 - CFG.vector_weight
+    assert all(r.components.lexical_weight == pytest.approx(weight) for r in ranked)
+
+
+def test_one_identifier_in_a_long_description_moves_the_weight_part_way() -> None:
+    query = (
+        "the nightly import loads every customer twice and the totals are wrong, drop_duplicates"
+    )
+    weight = _hybrid_for(query)[0].components.lexical_weight
+    assert weight is not None
+    assert 1 - CFG.vector_weight < weight < CFG.lexical_weight_max
+
+
+def test_lexical_weight_is_only_a_hybrid_component() -> None:
+    cands = [cand(1, "alpha"), cand(2, "beta")]
+    scores = {uuid.UUID(int=1): 0.9, uuid.UUID(int=2): 0.5}
+    for mode in ("vector", "lexical"):
+        ranked = rank_candidates(
+            cands,
+            ["alpha"],
+            CTX,
+            None,
+            CFG,
+            NOW,
+            10,
+            scores if mode == "vector" else None,
+            mode,
+            query="ValueError: x",
+        )
+        assert all(r.components.lexical_weight is None for r in ranked)
 
 
 def test_feedback_scores_drive_the_vector_signal_and_are_reported() -> None:

@@ -284,6 +284,7 @@ class MemoryReads:
                 mode=label,
                 feedback_scores=feedback_scores,
                 embeddings=embeddings,
+                query=query,
             )
         loaded = await self._load([r.candidate.episode_id for r in ranked])
         episodes = {e.episode_id: e for e in loaded}

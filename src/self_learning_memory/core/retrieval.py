@@ -7,8 +7,10 @@ Hybrid / lexical / vector modes:
 - relevance: lexical mode 0.6 x bm25 (normalised to the best candidate) + 0.4 x query-term
   coverage. Vector mode: the cosine with the query, normalised to the best candidate. Hybrid:
   both signals z-scored over the candidates (so neither dominates by its spread alone),
-  combined as (1 - w) x lexical + w x vector, w = ``vector_weight`` (0.8), then min-max scaled
-  to [0, 1] over the candidates. When the memory expanded the query by pseudo-relevance
+  combined as l x lexical + (1 - l) x vector, then min-max scaled to [0, 1] over the
+  candidates. The lexical weight l is set per query (``lexical_trust.py``): 1 - ``vector_weight``
+  (0.2) for plain language, up to ``lexical_weight_max`` (0.6) for pasted error lines and
+  queries made of identifiers; it is reported as the ``lexical_weight`` component. When the memory expanded the query by pseudo-relevance
   feedback, the vector signal is the cosine with the expanded query (``vector_feedback``); the
   ``vector`` component always reports the raw cosine with the query as asked.
 - context: task type, domain, language, framework and tag overlap with the query's context,
@@ -44,6 +46,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..config import RetrievalConfig
 from ..storage.backend import EpisodeCandidate
+from .lexical_trust import lexical_weight
 from .types import Episode, TaskContext, TaskType
 
 if TYPE_CHECKING:  # numpy arrays are only passed in when an embedding provider is configured
@@ -129,6 +132,7 @@ class ScoreComponents(BaseModel):
     term_coverage: float
     vector: float | None = None
     vector_feedback: float | None = None
+    lexical_weight: float | None = None  # hybrid: this query's lexical share of relevance
     context: float
     outcome: float
     recency: float
@@ -238,6 +242,7 @@ class _Scored:
     total: float
     feedback: float | None = None
     embedding: F32 | None = None
+    lexical_weight: float | None = None
     max_sim: float = 0.0  # the largest redundancy with a chosen result (MMR)
 
     def result(self, penalty: float, mode: RankMode) -> ScoredCandidate:
@@ -248,6 +253,7 @@ class _Scored:
             term_coverage=self.coverage,
             vector=self.vector,
             vector_feedback=self.feedback,
+            lexical_weight=self.lexical_weight,
             context=self.context,
             outcome=self.outcome,
             recency=self.recency,
@@ -263,10 +269,10 @@ def _zscores(values: list[float]) -> list[float]:
     return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
 
 
-def _fuse(lexical: list[float], semantic: list[float], weight: float) -> list[float]:
+def _fuse(lexical: list[float], semantic: list[float], lexical_weight: float) -> list[float]:
     """Hybrid relevance: z-scored lexical and vector signals, weighted, min-max scaled to 0..1."""
     fused = [
-        (1 - weight) * lx + weight * sm
+        lexical_weight * lx + (1 - lexical_weight) * sm
         for lx, sm in zip(_zscores(lexical), _zscores(semantic), strict=True)
     ]
     low, high = min(fused), max(fused)
@@ -286,10 +292,13 @@ def rank_candidates(
     *,
     feedback_scores: dict[uuid.UUID, float] | None = None,
     embeddings: Mapping[uuid.UUID, F32] | None = None,
+    query: str | None = None,
 ) -> list[ScoredCandidate]:
     """Score and order candidates. ``vector_scores`` are cosines with the query,
     ``feedback_scores`` (optional) with the feedback-expanded query, which then drives the
-    vector signal; ``embeddings`` (optional) are the episodes' vectors, for MMR's redundancy."""
+    vector signal; ``embeddings`` (optional) are the episodes' vectors, for MMR's redundancy.
+    ``query`` (the text as asked) sets hybrid's lexical weight per query
+    (``lexical_trust.lexical_weight``); without it the weight is ``1 - vector_weight``."""
     best_lexical = max((c.lexical or 0.0 for c in candidates), default=0.0)
     query_tokens = {_stem(t) for t in terms}
     scored: list[_Scored] = []
@@ -326,7 +335,14 @@ def rank_candidates(
             best = max(semantic)
             relevance = [v / best if best > 0 else 0.0 for v in semantic]
         else:
-            relevance = _fuse([s.relevance for s in scored], semantic, config.vector_weight)
+            weight = (
+                1.0 - config.vector_weight
+                if query is None
+                else lexical_weight(query, candidates, config)
+            )
+            relevance = _fuse([s.relevance for s in scored], semantic, weight)
+            for item in scored:
+                item.lexical_weight = weight
         for item, value in zip(scored, relevance, strict=True):
             item.relevance = value
     for item in scored:

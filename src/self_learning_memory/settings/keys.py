@@ -51,6 +51,8 @@ HELP: dict[str, str] = {
     "retrieval.weight_outcome": "Weight of the episode's outcome and reward.",
     "retrieval.weight_recency": "Weight of recency.",
     "retrieval.vector_weight": "Hybrid mode: weight of the z-scored vector signal (0..1).",
+    "retrieval.lexical_weight_max": "Hybrid: lexical weight for error lines and identifiers.",
+    "retrieval.lexical_trust_scale": "Hybrid: how fast code-like query words raise it.",
     "retrieval.feedback_weight": "Query expansion toward the nearest episodes (0 = off).",
     "retrieval.feedback_episodes": "Nearest episodes used to expand the query vector.",
     "retrieval.recency_half_life_days": "Recency half-life (days).",
