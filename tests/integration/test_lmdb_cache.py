@@ -1,5 +1,6 @@
-"""The LMDB cache in front of SQLite, on real files: a corrupt entry is dropped and re-read from
-SQL (never returned), the cache stays bounded with LRU eviction, and a deleted episode is never
+"""The LMDB cache in front of the durable store (embedded SQLite, and PostgreSQL: the cache is in
+the data directory either way), on real files: a corrupt entry is dropped and re-read from the
+store (never returned), the cache stays bounded with LRU eviction, and a deleted episode is never
 served again, not even by another process that still has it cached."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import lmdb
 import pytest
 
+from backends.support import Backend
 from self_learning_memory import (
     CacheConfig,
     Episode,
@@ -64,9 +66,9 @@ def cache_of(memory: SelfLearningMemory) -> EpisodeCache:
     return memory.cache
 
 
-def poke(data_dir: Path, key: bytes, value: bytes) -> None:
+def poke(store: Backend, key: bytes, value: bytes) -> None:
     """Write raw bytes into the cache's items table, as a torn or foreign write would."""
-    env = lmdb.open(str(data_dir / CACHE_DIRNAME), max_dbs=8)
+    env = lmdb.open(str(store.data_dir / CACHE_DIRNAME), max_dbs=8)
     try:
         items = env.open_db(b"items")
         with env.begin(write=True, db=items) as txn:
@@ -101,18 +103,18 @@ GARBAGE: dict[str, Callable[[Episode, Episode], bytes]] = {
 
 @pytest.mark.parametrize("make_garbage", list(GARBAGE.values()), ids=list(GARBAGE))
 async def test_corrupt_entry_is_dropped_and_reread_from_sql(
-    tmp_path: Path, make_garbage: Callable[[Episode, Episode], bytes]
+    backend: Backend, make_garbage: Callable[[Episode, Episode], bytes]
 ) -> None:
-    async with SelfLearningMemory.open(tmp_path) as memory:
+    async with backend.open() as memory:
         episode = await record(memory, "Pod restarts after the deploy")
         other = await record(memory, "Ingress returns 502 for the API")
         assert episode.episode_id in set(cache_of(memory).keys())
         truth = await memory.storage.get_episode(episode.episode_id)
         assert truth == episode
 
-    poke(tmp_path, episode.episode_id.bytes, make_garbage(episode, other))
+    poke(backend, episode.episode_id.bytes, make_garbage(episode, other))
 
-    async with SelfLearningMemory.open(tmp_path) as memory:
+    async with backend.open() as memory:
         cache = cache_of(memory)
         got = await memory.get_episode(episode.episode_id)
         assert got == episode  # from SQL, not the garbage
@@ -126,19 +128,19 @@ async def test_corrupt_entry_is_dropped_and_reread_from_sql(
         assert cache.stats.corrupt_dropped == 1
 
 
-async def test_corrupt_entry_is_never_returned_by_retrieval(tmp_path: Path) -> None:
-    async with SelfLearningMemory.open(tmp_path) as memory:
+async def test_corrupt_entry_is_never_returned_by_retrieval(backend: Backend) -> None:
+    async with backend.open() as memory:
         episode = await record(memory, "Pod restarts after the deploy")
-    poke(tmp_path, episode.episode_id.bytes, b"SLM1\x00\x00\x00\x00{}")
-    async with SelfLearningMemory.open(tmp_path) as memory:
+    poke(backend, episode.episode_id.bytes, b"SLM1\x00\x00\x00\x00{}")
+    async with backend.open() as memory:
         results = await memory.retrieve_relevant_context("pod restarts", CTX)
         assert [r.episode for r in results] == [episode]
         assert cache_of(memory).stats.corrupt_dropped == 1
 
 
-async def test_eviction_keeps_the_cache_bounded_and_lru(tmp_path: Path) -> None:
+async def test_eviction_keeps_the_cache_bounded_and_lru(backend: Backend) -> None:
     config = MemoryConfig(cache=CacheConfig(max_episodes=3))
-    async with SelfLearningMemory.open(tmp_path, config=config) as memory:
+    async with backend.open(config) as memory:
         cache = cache_of(memory)
         ids: list[uuid.UUID] = []
         for i in range(8):
@@ -164,8 +166,8 @@ async def test_eviction_keeps_the_cache_bounded_and_lru(tmp_path: Path) -> None:
         assert stats.cache.entries == 3
 
 
-async def test_deleted_episode_is_not_served_from_the_cache(tmp_path: Path) -> None:
-    async with SelfLearningMemory.open(tmp_path) as memory:
+async def test_deleted_episode_is_not_served_from_the_cache(backend: Backend) -> None:
+    async with backend.open() as memory:
         cache = cache_of(memory)
         stale = await record(memory, "Node runs out of disk")
         assert stale.episode_id in set(cache.keys())
@@ -181,8 +183,8 @@ async def test_deleted_episode_is_not_served_from_the_cache(tmp_path: Path) -> N
         assert await memory.retrieve_relevant_context("node out of disk", CTX) == []
 
 
-async def test_delete_in_another_process_is_seen_through_the_shared_cache(tmp_path: Path) -> None:
-    async with SelfLearningMemory.open(tmp_path) as memory:
+async def test_delete_in_another_process_is_seen_through_the_shared_cache(backend: Backend) -> None:
+    async with backend.open() as memory:
         cache = cache_of(memory)
         kept = await record(memory, "DNS lookups time out")
         gone = await record(memory, "Certificates expired on the gateway")
@@ -192,8 +194,9 @@ async def test_delete_in_another_process_is_seen_through_the_shared_cache(tmp_pa
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             str(CHILD),
+            *([] if backend.url is None else ["--url", backend.url]),
             "delete",
-            str(tmp_path),
+            str(backend.data_dir),
             str(gone.episode_id),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -213,16 +216,20 @@ def sqlite_threads() -> int:
     return sum(t.name.startswith("sqlite") for t in threading.enumerate())
 
 
-async def test_second_open_of_a_data_dir_in_one_process_is_a_typed_error(tmp_path: Path) -> None:
+async def test_second_open_of_a_data_dir_in_one_process_is_a_typed_error(
+    backend: Backend,
+) -> None:
     """Regression: LMDB refuses a second environment on one path per process; that escaped as a
-    raw ``lmdb.Error`` and left the second memory's SQLite connection and thread open."""
-    async with SelfLearningMemory.open(tmp_path) as first:
+    raw ``lmdb.Error`` and left the second memory's SQLite connection and thread open (on
+    PostgreSQL: its pool's and listener's tasks)."""
+    async with backend.open() as first:
         episode = await record(first, "Pod restarts after the deploy")
-        threads = sqlite_threads()
-        second = SelfLearningMemory.open(tmp_path)
+        threads, tasks = sqlite_threads(), len(asyncio.all_tasks())
+        second = backend.open()
         with pytest.raises(StorageUnavailableError, match="cache"):
             await second.start()
         assert sqlite_threads() == threads  # nothing leaked
+        assert len(asyncio.all_tasks()) == tasks
         assert await first.get_episode(episode.episode_id) == episode  # unaffected
-    async with SelfLearningMemory.open(tmp_path) as later:  # free again once closed
+    async with backend.open() as later:  # free again once closed
         assert await later.get_episode(episode.episode_id) == episode

@@ -397,8 +397,10 @@ class ResilientStorage(ResilientReads):
     async def _replay_loop(self) -> None:
         assert self.outbox is not None
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow close()'s cancel
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.replay_interval_s)
+                async with asyncio.timeout(self.replay_interval_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 if self.breaker.current_state == BreakerState.OPEN:
