@@ -43,7 +43,13 @@ from self_learning_memory.errors import (
     ValidationError,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.sqlite_only(
+        "backups copy the embedded SQLite file and LMDB cache; a PostgreSQL store is moved with "
+        "`memory-cli storage migrate` (tests/cli/test_migrate.py) or backed up with pg_dump"
+    ),
+]
 
 WEB = TaskContext(domain="web-api", language="python", framework="fastapi", tags=["http", "O'k"])
 CONFIG = MemoryConfig(embeddings=EmbeddingsConfig(provider="hashing"))
