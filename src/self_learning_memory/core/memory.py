@@ -388,8 +388,11 @@ class SelfLearningMemory(MemoryReads):
             deadlines = [b.last_flush + interval for b in self._buffers.values() if b.steps]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             self._flush_wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives
+            # just after the event fired, and close() would then wait for this loop forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flush_wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._flush_wake.wait()
 
     async def _verify(self, expected: Episode) -> None:
         """Read the episode back from the durable store and compare what completion wrote."""
