@@ -38,6 +38,7 @@ Conn = psycopg.AsyncConnection[Any]
 
 _RETRIED = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 _OURS = (ValidationError, NotFoundError, InvalidStateError, StorageError)
+RECONNECT_TIMEOUT_S = 5.0
 _MIGRATION_LOCK = 0x5E1F_1EA2  # pg_advisory_xact_lock key (combined with the schema's hash)
 
 
@@ -49,6 +50,12 @@ class PostgresConnection:
         self.min_size = max(1, min_size)
         self.max_size = max(self.min_size, max_size)
         self.timeout_s = timeout_s
+        # psycopg_pool retries a lost connection with a doubling delay (1, 2, 4 ... s) until
+        # reconnect_timeout (300 s by default) and starts no other attempt meanwhile, so after
+        # an outage of T seconds the pool served queries again only about T/2 later (20 s after
+        # a 40 s outage), holding back the outbox replay. Giving up early lets the next request
+        # start a fresh attempt at once.
+        self.reconnect_timeout_s = RECONNECT_TIMEOUT_S
         self.pool: AsyncConnectionPool[Conn] | None = None
         self.backend_pids: set[int] = set()  # our pool's server processes (to skip own NOTIFYs)
         self.schema = ""
@@ -70,6 +77,7 @@ class PostgresConnection:
             configure=self._configure,
             open=False,
             timeout=self.timeout_s,
+            reconnect_timeout=self.reconnect_timeout_s,
             name="self-learning-memory",
         )
         try:
