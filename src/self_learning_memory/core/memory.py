@@ -205,11 +205,12 @@ class SelfLearningMemory(MemoryReads):
             await self.queue.stop()
         if self.synchronizer is not None:
             await self.synchronizer.stop()
-        if self.cache is not None:
-            await asyncio.to_thread(self._close_cache)
         if self.vectors is not None:
             await self.vectors.provider.close()
+        # the store first: a resilient store's outbox replayer may still touch the cache
         await self.storage.close()
+        if self.cache is not None:
+            await asyncio.to_thread(self._close_cache)
         if errors:
             raise errors[0]
 
