@@ -35,7 +35,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import statistics
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -264,8 +263,9 @@ class _Scored:
 
 
 def _zscores(values: list[float]) -> list[float]:
-    mean = statistics.fmean(values)
-    spread = statistics.pstdev(values, mean)
+    # plain float arithmetic: statistics.pstdev computes exactly with fractions, 10x slower
+    mean = math.fsum(values) / len(values)
+    spread = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
     return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
 
 
