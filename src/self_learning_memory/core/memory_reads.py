@@ -44,9 +44,10 @@ from .retrieval import (
     RankMode,
     RetrievalResult,
     ScoreComponents,
+    VectorSignals,
     legacy_rank,
     query_terms,
-    rank_candidates,
+    rank_with_signals,
 )
 from .step_buffer import EpisodeBuffer
 from .types import Episode, TaskContext, TaskType, utc_now
@@ -63,6 +64,18 @@ MAX_LIMIT = 1000
 QUERY_CACHE_SIZE = 1024
 QUERY_CACHE_TTL_S = 60.0
 CachedRank = tuple[uuid.UUID, ScoreComponents, list[str]]
+
+
+def _merge_vector_candidates(
+    candidates: dict[uuid.UUID, EpisodeCandidate], found: list[EpisodeCandidate]
+) -> set[uuid.UUID]:
+    """Add candidates found by vector search (a known one gains the ``vector`` source)."""
+    for c in found:
+        known = candidates.get(c.episode_id)
+        candidates[c.episode_id] = (
+            c if known is None else dataclasses.replace(known, sources=(*known.sources, "vector"))
+        )
+    return {c.episode_id for c in found}
 
 
 class MemoryStats(BaseModel):
@@ -246,33 +259,48 @@ class MemoryReads:
         if mode is not RetrievalMode.VECTOR:
             for c in await self.storage.lexical_candidates(terms, filters, pool):
                 candidates[c.episode_id] = c
-        vector_scores = feedback_scores = embeddings = expanded = None
+        signals = expanded = None
         if query_vector is not None and self.vectors is not None:
             index, wanted = self.vectors.index, max(limit * 4, 40)
-            hits = [i for i, _ in index.search(query_vector, wanted)]
-            found = await self._add_vector_candidates(candidates, hits, filters)
-            # pseudo-relevance feedback: move the query toward its nearest (filtered) episodes
             settings = self.config.retrieval
+            hits = [i for i, _ in index.search(query_vector, wanted)]
+            # Without hard filters the nearest episodes are all candidates, so the feedback
+            # (below) is their first few: expand now and fetch both searches' episodes in one
+            # query. If some were missing after all, expand again as usual.
+            guess = hits[: settings.feedback_episodes] if filters == EpisodeFilters() else None
+            guessed = None
+            if guess is not None:
+                guessed = index.expand(query_vector, guess, settings.feedback_weight)
+            guessed_hits = [] if guessed is None else [i for i, _ in index.search(guessed, wanted)]
+            rows = await self.storage.candidates_by_ids(
+                list(dict.fromkeys([*hits, *guessed_hits])), filters
+            )
+            in_hits = set(hits)
+            found = _merge_vector_candidates(
+                candidates, [c for c in rows if c.episode_id in in_hits]
+            )
+            # pseudo-relevance feedback: move the query toward its nearest (filtered) episodes
             feedback = [i for i in hits if i in found][: settings.feedback_episodes]
-            expanded = index.expand(query_vector, feedback, settings.feedback_weight)
-            if expanded is not None:
-                more = [i for i, _ in index.search(expanded, wanted) if i not in candidates]
-                await self._add_vector_candidates(candidates, more, filters)
+            if feedback == guess:
+                expanded = guessed
+                more = {i for i in guessed_hits if i not in candidates}
+                _merge_vector_candidates(candidates, [c for c in rows if c.episode_id in more])
+            else:
+                expanded = index.expand(query_vector, feedback, settings.feedback_weight)
+                if expanded is not None:
+                    later = [i for i, _ in index.search(expanded, wanted) if i not in candidates]
+                    await self._add_vector_candidates(candidates, later, filters)
         if mode is not RetrievalMode.VECTOR and len(candidates) < limit * 2:
             for c in await self.storage.context_candidates(context, filters, pool):
                 candidates.setdefault(c.episode_id, c)
         if query_vector is not None and self.vectors is not None:
-            ids = list(candidates)
-            vector_scores = self.vectors.index.scores(query_vector, ids)
-            if expanded is not None:
-                feedback_scores = self.vectors.index.scores(expanded, ids)
-            embeddings = self.vectors.index.vectors(ids)
+            signals = self._vector_signals(list(candidates), query_vector, expanded)
         pool_list = list(candidates.values())
         if mode is RetrievalMode.LEGACY:
             ranked = legacy_rank(pool_list, query, context, limit)
         else:
-            label: RankMode = "lexical" if vector_scores is None else mode.value  # type: ignore[assignment]
-            ranked = rank_candidates(
+            label: RankMode = "lexical" if signals is None else mode.value  # type: ignore[assignment]
+            ranked = rank_with_signals(
                 pool_list,
                 terms,
                 context,
@@ -280,10 +308,8 @@ class MemoryReads:
                 self.config.retrieval,
                 utc_now(),
                 limit,
-                vector_scores=vector_scores,
-                mode=label,
-                feedback_scores=feedback_scores,
-                embeddings=embeddings,
+                signals,
+                label,
                 query=query,
             )
         loaded = await self._load([r.candidate.episode_id for r in ranked])
@@ -304,6 +330,22 @@ class MemoryReads:
             if r.candidate.episode_id in episodes
         ]
 
+    def _vector_signals(
+        self, ids: list[uuid.UUID], query_vector: F32, expanded: F32 | None
+    ) -> VectorSignals:
+        """Each candidate's cosine with the query (and the expanded query) and its vector,
+        aligned with ``ids``; 0.0 and None for a candidate without a vector."""
+        assert self.vectors is not None
+        queries = [query_vector] if expanded is None else [query_vector, expanded]
+        positions, scores, block = self.vectors.index.lookup(ids, queries)
+        vectors: list[F32 | None] = [None] * len(ids)
+        aligned = [[0.0] * len(ids) for _ in queries]
+        for k, n in enumerate(positions):
+            vectors[n] = block[k]
+            for column, values in zip(aligned, scores, strict=True):
+                column[n] = values[k]
+        return VectorSignals(aligned[0], None if expanded is None else aligned[1], vectors)
+
     async def _add_vector_candidates(
         self,
         candidates: dict[uuid.UUID, EpisodeCandidate],
@@ -311,16 +353,9 @@ class MemoryReads:
         filters: EpisodeFilters,
     ) -> set[uuid.UUID]:
         """Add the episodes found by vector search that pass the filters; returns their ids."""
-        found: set[uuid.UUID] = set()
-        for c in await self.storage.candidates_by_ids(ids, filters):
-            known = candidates.get(c.episode_id)
-            candidates[c.episode_id] = (
-                c
-                if known is None
-                else dataclasses.replace(known, sources=(*known.sources, "vector"))
-            )
-            found.add(c.episode_id)
-        return found
+        return _merge_vector_candidates(
+            candidates, await self.storage.candidates_by_ids(ids, filters)
+        )
 
     async def _query_vector(
         self, query: str, context: TaskContext, mode: RetrievalMode, notes: list[str], version: int

@@ -55,9 +55,11 @@ __all__ = [
     "RetrievalResult",
     "ScoreComponents",
     "ScoredCandidate",
+    "VectorSignals",
     "legacy_rank",
     "query_terms",
     "rank_candidates",
+    "rank_with_signals",
 ]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -243,6 +245,7 @@ class _Scored:
     embedding: F32 | None = None
     lexical_weight: float | None = None
     max_sim: float = 0.0  # the largest redundancy with a chosen result (MMR)
+    slot: int = -1  # row in the MMR pool's screen (items with a vector)
 
     def result(self, penalty: float, mode: RankMode) -> ScoredCandidate:
         components = ScoreComponents(
@@ -279,6 +282,18 @@ def _fuse(lexical: list[float], semantic: list[float], lexical_weight: float) ->
     return [(f - low) / (high - low) if high > low else 1.0 for f in fused]
 
 
+@dataclass(frozen=True, slots=True)
+class VectorSignals:
+    """The vector side of each candidate, aligned with the candidate list (no per-id lookups
+    on the hot path): cosine with the query as asked (0.0 without a vector; None: no vector
+    relevance at all), cosine with the feedback-expanded query (None without expansion) and the
+    episode's vector (for MMR)."""
+
+    query: list[float] | None
+    feedback: list[float] | None
+    embeddings: list[F32 | None]
+
+
 def rank_candidates(
     candidates: list[EpisodeCandidate],
     terms: list[str],
@@ -287,10 +302,10 @@ def rank_candidates(
     config: RetrievalConfig,
     now: datetime,
     limit: int,
-    vector_scores: dict[uuid.UUID, float] | None = None,
+    vector_scores: Mapping[uuid.UUID, float] | None = None,
     mode: RankMode = "lexical",
     *,
-    feedback_scores: dict[uuid.UUID, float] | None = None,
+    feedback_scores: Mapping[uuid.UUID, float] | None = None,
     embeddings: Mapping[uuid.UUID, F32] | None = None,
     query: str | None = None,
 ) -> list[ScoredCandidate]:
@@ -299,19 +314,65 @@ def rank_candidates(
     vector signal; ``embeddings`` (optional) are the episodes' vectors, for MMR's redundancy.
     ``query`` (the text as asked) sets hybrid's lexical weight per query
     (``lexical_trust.lexical_weight``); without it the weight is ``1 - vector_weight``."""
+    signals = None
+    ids = [c.episode_id for c in candidates]
+    if vector_scores is not None:
+        signals = VectorSignals(
+            [vector_scores.get(i, 0.0) for i in ids],
+            None if feedback_scores is None else [feedback_scores.get(i, 0.0) for i in ids],
+            [None] * len(ids) if embeddings is None else [embeddings.get(i) for i in ids],
+        )
+    elif embeddings is not None:
+        signals = VectorSignals(None, None, [embeddings.get(i) for i in ids])
+    return rank_with_signals(
+        candidates, terms, context, task_type, config, now, limit, signals, mode, query=query
+    )
+
+
+@functools.lru_cache(maxsize=65_536)
+def _doc_tokens(description: str, tools: tuple[str, ...]) -> frozenset[str]:
+    return tokens(description) | tool_tokens(tools)
+
+
+def rank_with_signals(
+    candidates: list[EpisodeCandidate],
+    terms: list[str],
+    context: TaskContext,
+    task_type: TaskType | None,
+    config: RetrievalConfig,
+    now: datetime,
+    limit: int,
+    signals: VectorSignals | None,
+    mode: RankMode = "lexical",
+    *,
+    query: str | None = None,
+) -> list[ScoredCandidate]:
+    """``rank_candidates`` with the vector signals aligned with ``candidates`` (what the memory
+    passes)."""
     best_lexical = max((c.lexical or 0.0 for c in candidates), default=0.0)
     query_tokens = {_stem(t) for t in terms}
+    query_scores = None if signals is None else signals.query
+    feedback_scores = None if signals is None or query_scores is None else signals.feedback
+    contexts: dict[tuple[object, ...], tuple[float, list[str]]] = {}
+    half_life = config.recency_half_life_days
+    by_type = task_type is not None  # the episode's task type only counts when the query sets one
+    embeddings = None if signals is None else signals.embeddings
     scored: list[_Scored] = []
-    for cand in candidates:
-        doc = tokens(cand.task_description) | tool_tokens(cand.tools)
+    for n, cand in enumerate(candidates):
+        doc = _doc_tokens(cand.task_description, cand.tools)
         lexical = (cand.lexical or 0.0) / best_lexical if best_lexical > 0 else 0.0
         coverage = len(query_tokens & doc) / len(query_tokens) if query_tokens else 0.0
         vector = feedback = None
-        if vector_scores is not None:
-            vector = max(vector_scores.get(cand.episode_id, 0.0), 0.0)  # cosine, reported as is
+        if query_scores is not None:
+            vector = max(query_scores[n], 0.0)  # cosine, reported as is
             if feedback_scores is not None:
-                feedback = max(feedback_scores.get(cand.episode_id, 0.0), 0.0)
-        ctx, matched = context_match(cand, context, task_type)
+                feedback = max(feedback_scores[n], 0.0)
+        c = cand.context
+        key = (c.domain, c.language, c.framework, tuple(c.tags), by_type and cand.task_type)
+        matched_ctx = contexts.get(key)
+        if matched_ctx is None:  # candidates share a few contexts: score each once
+            matched_ctx = contexts[key] = context_match(cand, context, task_type)
+        ctx, matched = matched_ctx
         scored.append(
             _Scored(
                 cand,
@@ -323,13 +384,13 @@ def rank_candidates(
                 ctx,
                 matched,
                 _outcome(cand),
-                _recency(cand, now, config.recency_half_life_days),
+                _recency(cand, now, half_life),
                 0.0,
                 feedback,
-                None if embeddings is None else embeddings.get(cand.episode_id),
+                None if embeddings is None else embeddings[n],
             )
         )
-    if vector_scores is not None and scored:
+    if query_scores is not None and scored:
         semantic = [s.feedback if s.feedback is not None else s.vector or 0.0 for s in scored]
         if mode == "vector":
             best = max(semantic)
@@ -345,12 +406,14 @@ def rank_candidates(
                 item.lexical_weight = weight
         for item, value in zip(scored, relevance, strict=True):
             item.relevance = value
+    w_rel, w_ctx = config.weight_relevance, config.weight_context
+    w_out, w_rec = config.weight_outcome, config.weight_recency
     for item in scored:
         item.total = (
-            config.weight_relevance * item.relevance
-            + config.weight_context * item.context
-            + config.weight_outcome * item.outcome
-            + config.weight_recency * item.recency
+            w_rel * item.relevance
+            + w_ctx * item.context
+            + w_out * item.outcome
+            + w_rec * item.recency
         )
     scored.sort(key=lambda item: (-item.total, item.cand.episode_id))
     return _mmr(scored, config, limit, mode)
@@ -364,6 +427,31 @@ def redundancy(a: _Scored, b: _Scored) -> float:
     if a.embedding is not None and b.embedding is not None:
         return min(max(float(a.embedding @ b.embedding), 0.0), 1.0)
     return _jaccard(a.doc, b.doc)
+
+
+def _screen(pool: list[_Scored], cutoff: float) -> list[list[bool]] | None:
+    """Which pairs of pool items with vectors may have a redundancy of at least ``cutoff``
+    (the lower of the MMR floor and the duplicate threshold), from one float64 product.
+
+    A redundancy below the cutoff changes nothing (no penalty, no duplicate) however large the
+    running maximum was, so MMR skips those pairs; the others get the exact float32 cosine as
+    before. The float64 product of float32 vectors is exact to ~1e-15; a float32 dot of n
+    dimensions is within n x 2^-24 x |a||b| of it, and the screen keeps 4x that margin, so
+    no pair that could reach the cutoff is skipped."""
+    vectors: list[F32] = []
+    for item in pool:
+        if item.embedding is not None:
+            item.slot = len(vectors)
+            vectors.append(item.embedding)
+    if len(vectors) < 2:
+        return None
+    import numpy as np  # only with vectors, which are numpy arrays already
+
+    block = np.stack(vectors).astype(np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+    margin = 4 * block.shape[1] * 2.0**-24 * np.outer(norms, norms) + 1e-12
+    may_reach: list[list[bool]] = (block @ block.T + margin >= cutoff).tolist()
+    return may_reach
 
 
 def _mmr(
@@ -384,17 +472,30 @@ def _mmr(
     def penalty(item: _Scored) -> float:
         return max(0.0, item.max_sim - floor) / (1.0 - floor)
 
+    screen = _screen(remaining, min(floor, config.duplicate_threshold))
     while remaining and len(chosen) < limit:
-        best_index = max(
-            range(len(remaining)),
-            key=lambda i: lam * remaining[i].total / top - (1 - lam) * penalty(remaining[i]),
-        )
-        item = remaining.pop(best_index)
+        keys = [
+            lam * other.total / top - (1 - lam) * (max(0.0, other.max_sim - floor) / (1.0 - floor))
+            for other in remaining
+        ]
+        item = remaining.pop(max(range(len(keys)), key=keys.__getitem__))
         if item.max_sim >= config.duplicate_threshold:
             continue  # a near-duplicate of a result already chosen
         chosen.append(item.result((1 - lam) * penalty(item), mode))
+        outcome, embedding = item.cand.outcome_type, item.embedding
+        may_reach = None if screen is None or embedding is None else screen[item.slot]
         for other in remaining:
-            other.max_sim = max(other.max_sim, redundancy(other, item))
+            # redundancy(other, item), inlined; a different outcome is 0, never above max_sim
+            if other.cand.outcome_type != outcome:
+                continue
+            if other.embedding is not None and embedding is not None:
+                if may_reach is not None and not may_reach[other.slot]:
+                    continue  # certainly below the floor and the threshold: changes nothing
+                sim = min(max(float(other.embedding @ embedding), 0.0), 1.0)
+            else:
+                sim = _jaccard(other.doc, item.doc)
+            if sim > other.max_sim:
+                other.max_sim = sim
     return chosen
 
 

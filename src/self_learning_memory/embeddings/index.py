@@ -93,6 +93,26 @@ class VectorIndex:
         norm = float(np.linalg.norm(moved))
         return None if norm == 0 else (moved / norm).astype(np.float32)
 
+    def lookup(
+        self, ids: list[uuid.UUID], queries: list[F32]
+    ) -> tuple[list[int], list[list[float]], F32]:
+        """For the ``ids`` that have a vector: their positions in ``ids``, their cosine with each
+        query (one list per query, aligned with the positions) and their vectors (one row each),
+        from one pass over the ids and one gather of their rows."""
+        with self._lock:
+            get = self._rows.get
+            positions: list[int] = []
+            rows: list[int] = []
+            for n, episode_id in enumerate(ids):
+                row = get(episode_id)
+                if row is not None:
+                    positions.append(n)
+                    rows.append(row)
+            if not rows:
+                return [], [[] for _ in queries], np.zeros((0, self.dimensions), dtype=np.float32)
+            block = self._matrix[rows]
+            return positions, [(block @ query).tolist() for query in queries], block
+
     def scores(self, query: F32, ids: list[uuid.UUID]) -> dict[uuid.UUID, float]:
         with self._lock:
             rows = [(i, self._rows[i]) for i in ids if i in self._rows]

@@ -1,0 +1,273 @@
+"""The hot-path ranking (aligned vector signals, memoised context match, inlined MMR) and the
+index's one-gather lookup give exactly what the straightforward versions gave."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from self_learning_memory import RetrievalConfig, TaskContext, TaskType
+from self_learning_memory.core.lexical_trust import lexical_weight
+from self_learning_memory.core.retrieval import (
+    ScoredCandidate,
+    VectorSignals,
+    _fuse,
+    _outcome,
+    _recency,
+    _Scored,
+    _stem,
+    context_match,
+    query_terms,
+    rank_candidates,
+    rank_with_signals,
+    redundancy,
+    tokens,
+    tool_tokens,
+)
+from self_learning_memory.embeddings.index import F32, VectorIndex
+from self_learning_memory.storage.backend import EpisodeCandidate
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+WORDS = [
+    "add",
+    "fix",
+    "cache",
+    "retry",
+    "orders",
+    "invoices",
+    "pagination",
+    "timeout",
+    "deadlock",
+    "index",
+    "api",
+    "login",
+]
+TOOLS = ["git", "pytest", "alembic", "kubectl", "editor"]
+
+
+def reference_rank(  # the ranking as it was written before the fast paths, kept as the oracle
+    candidates: list[EpisodeCandidate],
+    terms: list[str],
+    context: TaskContext,
+    task_type: TaskType | None,
+    config: RetrievalConfig,
+    limit: int,
+    vector_scores: dict[uuid.UUID, float] | None,
+    mode: str,
+    feedback_scores: dict[uuid.UUID, float] | None,
+    embeddings: dict[uuid.UUID, F32] | None,
+    query: str,
+) -> list[ScoredCandidate]:
+    best_lexical = max((c.lexical or 0.0 for c in candidates), default=0.0)
+    query_tokens = {_stem(t) for t in terms}
+    scored: list[_Scored] = []
+    for cand in candidates:
+        doc = tokens(cand.task_description) | tool_tokens(cand.tools)
+        lexical = (cand.lexical or 0.0) / best_lexical if best_lexical > 0 else 0.0
+        coverage = len(query_tokens & doc) / len(query_tokens) if query_tokens else 0.0
+        vector = feedback = None
+        if vector_scores is not None:
+            vector = max(vector_scores.get(cand.episode_id, 0.0), 0.0)
+            if feedback_scores is not None:
+                feedback = max(feedback_scores.get(cand.episode_id, 0.0), 0.0)
+        ctx, matched = context_match(cand, context, task_type)
+        scored.append(
+            _Scored(
+                cand,
+                doc,
+                0.6 * lexical + 0.4 * coverage,
+                lexical,
+                coverage,
+                vector,
+                ctx,
+                matched,
+                _outcome(cand),
+                _recency(cand, NOW, config.recency_half_life_days),
+                0.0,
+                feedback,
+                None if embeddings is None else embeddings.get(cand.episode_id),
+            )
+        )
+    if vector_scores is not None and scored:
+        semantic = [s.feedback if s.feedback is not None else s.vector or 0.0 for s in scored]
+        if mode == "vector":
+            best = max(semantic)
+            relevance = [v / best if best > 0 else 0.0 for v in semantic]
+        else:
+            weight = lexical_weight(query, candidates, config)
+            relevance = _fuse([s.relevance for s in scored], semantic, weight)
+            for item in scored:
+                item.lexical_weight = weight
+        for item, value in zip(scored, relevance, strict=True):
+            item.relevance = value
+    for item in scored:
+        item.total = (
+            config.weight_relevance * item.relevance
+            + config.weight_context * item.context
+            + config.weight_outcome * item.outcome
+            + config.weight_recency * item.recency
+        )
+    scored.sort(key=lambda item: (-item.total, item.cand.episode_id))
+    lam, floor = config.mmr_lambda, config.mmr_similarity_floor
+    top = (scored[0].total if scored else 0.0) or 1.0
+    remaining = scored[: max(limit * 5, 50)]
+    chosen: list[ScoredCandidate] = []
+
+    def penalty(item: _Scored) -> float:
+        return max(0.0, item.max_sim - floor) / (1.0 - floor)
+
+    while remaining and len(chosen) < limit:
+        best_index = max(
+            range(len(remaining)),
+            key=lambda i: lam * remaining[i].total / top - (1 - lam) * penalty(remaining[i]),
+        )
+        item = remaining.pop(best_index)
+        if item.max_sim >= config.duplicate_threshold:
+            continue
+        chosen.append(item.result((1 - lam) * penalty(item), mode))  # type: ignore[arg-type]
+        for other in remaining:
+            other.max_sim = max(other.max_sim, redundancy(other, item))
+    return chosen
+
+
+def corpus(rng: random.Random, size: int) -> tuple[list[EpisodeCandidate], dict[uuid.UUID, F32]]:
+    """Candidates sharing a few contexts, with clusters of near-duplicate vectors and exact
+    copies under another id (ties in MMR)."""
+    centres = [rng.gauss(0, 1) for _ in range(6 * 32)]
+    cands: list[EpisodeCandidate] = []
+    vectors: dict[uuid.UUID, F32] = {}
+    for n in range(size):
+        eid = uuid.UUID(int=rng.getrandbits(128))
+        centre = np.array(centres[(n % 6) * 32 : (n % 6 + 1) * 32], dtype=np.float64)
+        vec = centre + rng.choice([0.05, 0.3, 1.0]) * np.array([rng.gauss(0, 1) for _ in range(32)])
+        vectors[eid] = (vec / np.linalg.norm(vec)).astype(np.float32)
+        cands.append(
+            EpisodeCandidate(
+                episode_id=eid,
+                task_description=" ".join(rng.sample(WORDS, 4)),
+                task_type=rng.choice([TaskType.CODE_GENERATION, TaskType.DEBUGGING]),
+                context=TaskContext(
+                    domain=rng.choice(["web-api", "cli", "data"]),
+                    language=rng.choice(["python", "go", None]),
+                    framework=rng.choice(["django", None]),
+                    tags=rng.sample(["api", "db", "auth"], rng.randint(0, 2)),
+                ),
+                outcome_type=rng.choice(["success", "success", "failure", "partial_success"]),
+                reward_total=rng.choice([None, rng.uniform(0, 3)]),
+                end_time=rng.choice([None, NOW - timedelta(days=rng.uniform(0, 90))]),
+                tools=tuple(rng.sample(TOOLS, rng.randint(0, 3))),
+                lexical=rng.choice([None, rng.uniform(0, 12)]),
+                sources=("fts5",),
+            )
+        )
+        if rng.random() < 0.2:
+            twin = uuid.UUID(int=rng.getrandbits(128))
+            cands.append(dataclasses.replace(cands[-1], episode_id=twin))
+            vectors[twin] = vectors[eid]
+    return cands, vectors
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fast_ranking_equals_the_reference_exactly(seed: int) -> None:
+    rng = random.Random(seed)
+    cands, vectors = corpus(rng, rng.randint(1, 160))
+    query = rng.choice(["fix the orders cache", "alembic deadlock index", "ValueError: bad api"])
+    context = TaskContext(
+        domain="web-api", language="python", framework=rng.choice([None, "django"]), tags=["api"]
+    )
+    task_type = rng.choice([None, TaskType.DEBUGGING])
+    limit = rng.choice([1, 5, 10, 20])
+    mode = rng.choice(["hybrid", "vector", "lexical"])
+    config = RetrievalConfig()
+    with_vectors = mode != "lexical"
+    query_vec = vectors[cands[0].episode_id]
+    scores = {i: float(v @ query_vec) for i, v in vectors.items() if rng.random() < 0.95}
+    feedback = {i: float(v @ query_vec) * 0.9 for i, v in vectors.items() if rng.random() < 0.95}
+    embeddings = {i: v for i, v in vectors.items() if rng.random() < 0.95}
+    args = (cands, query_terms(query), context, task_type, config)
+    expected = reference_rank(
+        *args,
+        limit,
+        scores if with_vectors else None,
+        mode,
+        feedback if with_vectors and seed % 2 else None,
+        embeddings if with_vectors else None,
+        query,
+    )
+    got = rank_candidates(
+        *args,
+        NOW,
+        limit,
+        scores if with_vectors else None,
+        mode,  # type: ignore[arg-type]
+        feedback_scores=feedback if with_vectors and seed % 2 else None,
+        embeddings=embeddings if with_vectors else None,
+        query=query,
+    )
+    assert [(r.candidate.episode_id, r.components, r.provenance) for r in got] == [
+        (r.candidate.episode_id, r.components, r.provenance) for r in expected
+    ]
+
+
+def test_the_reference_comparison_exercises_mmr_penalties_and_duplicates() -> None:
+    """Guard against a vacuous comparison: the corpus does produce penalties and drops."""
+    penalised = 0
+    for seed in range(40):
+        rng = random.Random(seed)
+        cands, vectors = corpus(rng, 120)
+        ranked = rank_candidates(
+            cands,
+            query_terms("fix the orders cache"),
+            TaskContext(domain="web-api"),
+            None,
+            RetrievalConfig(),
+            NOW,
+            20,
+            {i: float(v @ vectors[cands[0].episode_id]) for i, v in vectors.items()},
+            "hybrid",
+            embeddings=vectors,
+            query="fix the orders cache",
+        )
+        penalised += sum(r.components.diversity_penalty > 0 for r in ranked)
+    assert penalised > 10
+
+
+def test_aligned_signals_are_what_the_mappings_give() -> None:
+    rng = random.Random(3)
+    cands, vectors = corpus(rng, 50)
+    ids = [c.episode_id for c in cands]
+    q = vectors[ids[0]]
+    scores = {i: float(vectors[i] @ q) for i in ids[:40]}
+    common = (cands, ["orders"], TaskContext(domain="cli"), None, RetrievalConfig(), NOW, 10)
+    by_mapping = rank_candidates(
+        *common, scores, "hybrid", embeddings=vectors, query="orders cache"
+    )
+    aligned = VectorSignals([scores.get(i, 0.0) for i in ids], None, [vectors[i] for i in ids])
+    by_signals = rank_with_signals(*common, aligned, "hybrid", query="orders cache")
+    assert [(r.candidate.episode_id, r.components) for r in by_mapping] == [
+        (r.candidate.episode_id, r.components) for r in by_signals
+    ]
+
+
+def test_index_lookup_matches_scores_and_vectors() -> None:
+    rng = np.random.default_rng(0)
+    index = VectorIndex("test", 16)
+    ids = [uuid.UUID(int=n + 1) for n in range(30)]
+    matrix = rng.normal(size=(30, 16)).astype(np.float32)
+    index.add([(n + 1, i, matrix[n].tobytes(), False) for n, i in enumerate(ids)])
+    asked = [uuid.UUID(int=999), *ids[5:20], uuid.UUID(int=1000), ids[0]]
+    q1, q2 = matrix[3], matrix[7]
+    positions, (s1, s2), block = index.lookup(asked, [q1, q2])
+    present = [asked[n] for n in positions]
+    assert present == [i for i in asked if i.int < 999]
+    assert dict(zip(present, s1, strict=True)) == index.scores(q1, asked)
+    assert dict(zip(present, s2, strict=True)) == index.scores(q2, asked)
+    vectors = index.vectors(asked)
+    for k, i in enumerate(present):
+        assert np.array_equal(block[k], vectors[i])
+    assert index.lookup([uuid.UUID(int=999)], [q1])[:2] == ([], [[]])
