@@ -46,8 +46,23 @@ async def test_defaults_are_the_reference_values() -> None:
     assert breaker.current_state == "closed"
 
 
-async def test_opens_after_five_recoverable_failures_and_refuses_without_calling(store) -> None:  # type: ignore[no-untyped-def]
-    flaky, wrapped = store
+async def test_opens_after_five_recoverable_failures_and_refuses_without_calling(
+    tmp_path: Path,
+) -> None:
+    # a long recovery: on a loaded machine 0.2 s can pass between two attempts, and the breaker
+    # would already be half-open (and let a probe through) when the test expects it open
+    flaky = FlakySQLite(tmp_path / "m.db")
+    breaker = CircuitBreaker(failure_threshold=5, recovery_timeout_s=60.0, half_open_max_calls=1)
+    wrapped = ResilientStorage(flaky, policy=FAST, breaker=breaker, call_timeout_s=5.0)
+    await wrapped.initialize()
+    try:
+        await _opens_after_five(flaky, wrapped)
+    finally:
+        flaky.down = False
+        await wrapped.close()
+
+
+async def _opens_after_five(flaky: FlakySQLite, wrapped: ResilientStorage) -> None:
     flaky.down = True
     with pytest.raises(StorageUnavailableError):  # 3 attempts, all counted
         await wrapped.stats()
