@@ -30,7 +30,9 @@ async def wait_state(breaker: CircuitBreaker, state: str, timeout: float = 5.0) 
 @pytest.fixture
 async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     flaky = FlakySQLite(tmp_path / "m.db")
-    breaker = CircuitBreaker(failure_threshold=5, recovery_timeout_s=0.2, half_open_max_calls=1)
+    # 1 s: long enough that a stalled CI machine does not turn "open" into "half_open" between
+    # two lines of a test; tests that need half-open wait for it (wait_state)
+    breaker = CircuitBreaker(failure_threshold=5, recovery_timeout_s=1.0, half_open_max_calls=1)
     wrapped = ResilientStorage(flaky, policy=FAST, breaker=breaker, call_timeout_s=5.0)
     await wrapped.initialize()
     yield flaky, wrapped
@@ -102,15 +104,17 @@ async def test_half_open_limits_probes_then_closes_on_success(store) -> None:  #
     flaky.down = False
     await wait_state(wrapped.breaker, "half_open")
     gate = asyncio.Event()
+    in_flight = asyncio.Event()
     real_stats = flaky.stats
 
     async def slow_stats():  # type: ignore[no-untyped-def]
+        in_flight.set()
         await gate.wait()
         return await real_stats()
 
     flaky.stats = slow_stats  # type: ignore[method-assign]
     probe = asyncio.create_task(wrapped.stats())
-    await asyncio.sleep(0.02)
+    await asyncio.wait_for(in_flight.wait(), 5.0)  # the probe holds the half-open slot
     with pytest.raises(CircuitOpenError, match="probe"):  # the second caller is refused
         await wrapped.stats()
     gate.set()
