@@ -161,7 +161,7 @@ def run(state: CliState, factory: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(_awaited(factory))
     except typer.Exit:
         raise
-    except (SelfLearningMemoryError, KeyboardInterrupt, Exception) as exc:
+    except (KeyboardInterrupt, Exception) as exc:  # our errors included: fail() maps them
         fail(state, exc)
 
 

@@ -82,10 +82,6 @@ class MemoryService:
                 self._memory = await self._open()
         return self._memory
 
-    @property
-    def opened(self) -> SelfLearningMemory | None:
-        return self._memory
-
     async def _open(self) -> SelfLearningMemory:
         started = time.perf_counter()
         # imports and file opening block: keep them off the event loop
