@@ -285,3 +285,15 @@ def test_single_group_process_behaves_like_the_full_app(cli_env: dict[str, str])
     assert run_process("nosuch", env=cli_env).returncode == 2
     helped = run_process("--help", env=cli_env)
     assert all(name in helped.stdout for name in ("episode", "pattern", "backup", "logs"))
+
+
+def test_cli_choices_equal_the_library_enums() -> None:
+    from self_learning_memory.cli.commands import episode
+    from self_learning_memory.config import RetrievalMode
+    from self_learning_memory.core.types import ComplexityLevel, TaskType
+
+    assert [m.value for m in episode.TaskTypeArg] == [m.value for m in TaskType]
+    assert [m.value for m in episode.ComplexityArg] == [m.value for m in ComplexityLevel]
+    assert {m.value for m in episode.ModeArg} == {m.value for m in RetrievalMode}
+    outcomes = {m.value.replace("-", "_") for m in episode.OutcomeArg}
+    assert outcomes == {"success", "partial_success", "failure"}

@@ -30,6 +30,8 @@ MAX_TEXT = 10_000
 MAX_LIMIT = 1000
 
 
+# The CLI's own copies of the library's enums: importing core.types here would load pydantic
+# and the models into `--help` (+70 ms). tests/cli/test_episode.py checks they stay equal.
 class TaskTypeArg(StrEnum):
     code_generation = "code_generation"
     debugging = "debugging"
