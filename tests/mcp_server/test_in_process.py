@@ -112,3 +112,15 @@ async def test_optional_families_register_only_when_their_self_test_passes(
             }
     finally:
         await service.close()
+
+
+def test_tool_schema_choices_equal_the_library_enums() -> None:
+    from typing import get_args
+
+    from self_learning_memory.config import RetrievalMode
+    from self_learning_memory.core.types import ComplexityLevel, TaskType
+    from self_learning_memory.mcp import limits
+
+    assert list(get_args(limits.TaskTypeName)) == [m.value for m in TaskType]
+    assert list(get_args(limits.ComplexityName)) == [m.value for m in ComplexityLevel]
+    assert set(get_args(limits.RetrievalModeName)) == {m.value for m in RetrievalMode}
