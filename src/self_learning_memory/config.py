@@ -94,7 +94,7 @@ class RetrievalConfig(_Config):
     weight_outcome: float = Field(0.25, ge=0)
     weight_recency: float = Field(0.10, ge=0)
     # hybrid: weight of the vector signal against the lexical one, both z-scored over candidates
-    vector_weight: float = Field(0.8, ge=0.0, le=1.0)
+    vector_weight: float = Field(1.0, ge=0.0, le=1.0)
     # hybrid, per query: the lexical weight rises from 1 - vector_weight (plain language) up to
     # lexical_weight_max for error lines and identifier queries (core/lexical_trust.py)
     lexical_weight_max: float = Field(0.6, ge=0.0, le=1.0)
@@ -107,7 +107,7 @@ class RetrievalConfig(_Config):
     # MMR penalises only similarity above this floor (same outcome only); at or above
     # duplicate_threshold an episode is dropped as a near-duplicate
     mmr_similarity_floor: float = Field(0.8, ge=0.0, lt=1.0)
-    duplicate_threshold: float = Field(0.9, gt=0.0, le=1.0)
+    duplicate_threshold: float = Field(0.95, gt=0.0, le=1.0)
 
 
 class EmbeddingsConfig(_Config):

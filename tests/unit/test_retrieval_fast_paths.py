@@ -100,7 +100,8 @@ def reference_rank(  # the ranking as it was written before the fast paths, kept
             relevance = [v / best if best > 0 else 0.0 for v in semantic]
         else:
             weight = lexical_weight(query, candidates, config)
-            relevance = _fuse([s.relevance for s in scored], semantic, weight)
+            present = [c.episode_id in vector_scores for c in candidates]
+            relevance = _fuse([s.relevance for s in scored], semantic, weight, present)
             for item in scored:
                 item.lexical_weight = weight
         for item, value in zip(scored, relevance, strict=True):
@@ -247,7 +248,12 @@ def test_aligned_signals_are_what_the_mappings_give() -> None:
     by_mapping = rank_candidates(
         *common, scores, "hybrid", embeddings=vectors, query="orders cache"
     )
-    aligned = VectorSignals([scores.get(i, 0.0) for i in ids], None, [vectors[i] for i in ids])
+    aligned = VectorSignals(
+        [scores.get(i, 0.0) for i in ids],
+        None,
+        [vectors[i] for i in ids],
+        [i in scores for i in ids],
+    )
     by_signals = rank_with_signals(*common, aligned, "hybrid", query="orders cache")
     assert [(r.candidate.episode_id, r.components) for r in by_mapping] == [
         (r.candidate.episode_id, r.components) for r in by_signals

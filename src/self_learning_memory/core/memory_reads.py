@@ -344,7 +344,12 @@ class MemoryReads:
             vectors[n] = block[k]
             for column, values in zip(aligned, scores, strict=True):
                 column[n] = values[k]
-        return VectorSignals(aligned[0], None if expanded is None else aligned[1], vectors)
+        present = [False] * len(ids)
+        for n in positions:
+            present[n] = True
+        return VectorSignals(
+            aligned[0], None if expanded is None else aligned[1], vectors, present
+        )
 
     async def _add_vector_candidates(
         self,

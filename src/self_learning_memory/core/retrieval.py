@@ -272,11 +272,29 @@ def _zscores(values: list[float]) -> list[float]:
     return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
 
 
-def _fuse(lexical: list[float], semantic: list[float], lexical_weight: float) -> list[float]:
-    """Hybrid relevance: z-scored lexical and vector signals, weighted, min-max scaled to 0..1."""
+def _fuse(
+    lexical: list[float],
+    semantic: list[float],
+    lexical_weight: float,
+    has_vector: list[bool] | None = None,
+) -> list[float]:
+    """Hybrid relevance: z-scored lexical and vector signals, weighted, min-max scaled to 0..1.
+
+    A candidate without a vector (not embedded yet, or embedded by another model) is scored
+    by its exact words alone: its vector z-score is replaced by its lexical one, so it is
+    neither buried (a cosine of 0) nor favoured. With no vectors at all this is lexical mode."""
+    z_lexical = _zscores(lexical)
+    if has_vector is None or all(has_vector):
+        z_semantic = _zscores(semantic)
+    else:
+        present = [v for v, has in zip(semantic, has_vector, strict=True) if has]
+        z_present = iter(_zscores(present) if present else [])
+        z_semantic = [
+            next(z_present) if has else lx for lx, has in zip(z_lexical, has_vector, strict=True)
+        ]
     fused = [
         lexical_weight * lx + (1 - lexical_weight) * sm
-        for lx, sm in zip(_zscores(lexical), _zscores(semantic), strict=True)
+        for lx, sm in zip(z_lexical, z_semantic, strict=True)
     ]
     low, high = min(fused), max(fused)
     return [(f - low) / (high - low) if high > low else 1.0 for f in fused]
@@ -292,6 +310,9 @@ class VectorSignals:
     query: list[float] | None
     feedback: list[float] | None
     embeddings: list[F32 | None]
+    # which candidates have a vector of the index's model (None: all of them); hybrid scores
+    # the others by their exact words alone (``_fuse``)
+    present: list[bool] | None = None
 
 
 def rank_candidates(
@@ -321,6 +342,7 @@ def rank_candidates(
             [vector_scores.get(i, 0.0) for i in ids],
             None if feedback_scores is None else [feedback_scores.get(i, 0.0) for i in ids],
             [None] * len(ids) if embeddings is None else [embeddings.get(i) for i in ids],
+            [i in vector_scores for i in ids],
         )
     elif embeddings is not None:
         signals = VectorSignals(None, None, [embeddings.get(i) for i in ids])
@@ -401,7 +423,8 @@ def rank_with_signals(
                 if query is None
                 else lexical_weight(query, candidates, config)
             )
-            relevance = _fuse([s.relevance for s in scored], semantic, weight)
+            present = None if signals is None else signals.present
+            relevance = _fuse([s.relevance for s in scored], semantic, weight, present)
             for item in scored:
                 item.lexical_weight = weight
         for item, value in zip(scored, relevance, strict=True):
