@@ -9,15 +9,32 @@
 - recall@k: relevant results in the top k / all relevant ids.
 - nDCG@k: sum(gain_i / log2(i + 1)) over ranks i = 1..k, divided by the same sum for the ideal
   ordering (the relevant ids sorted by gain); linear gains.
+
+Comparing two modes on the same queries (``a`` and ``b`` hold one value per query, aligned):
+
+- ``paired_bootstrap_ci``: a percentile confidence interval of mean(a - b), resampling the
+  queries with replacement (seeded, so a run repeats exactly).
+- ``wins_ties_losses``: on how many queries ``a`` scored higher, the same, lower than ``b``.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Hashable, Mapping, Sequence
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
-__all__ = ["hit_at_1", "mean_metrics", "ndcg_at_k", "recall_at_k", "reciprocal_rank"]
+__all__ = [
+    "WinsTiesLosses",
+    "hit_at_1",
+    "mean_metrics",
+    "ndcg_at_k",
+    "paired_bootstrap_ci",
+    "query_metrics",
+    "recall_at_k",
+    "reciprocal_rank",
+    "wins_ties_losses",
+]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -63,3 +80,56 @@ def mean_metrics(
         f"ndcg_at_{k}": sum(ndcg_at_k(r, b, k) for r, b, _ in runs) / n,
         f"ndcg_at_{k}_graded": sum(ndcg_at_k(r, g, k) for r, _, g in runs) / n,
     }
+
+
+def query_metrics(
+    ranked: Sequence[K], binary: Mapping[K, float], graded: Mapping[K, float], k: int = 10
+) -> dict[str, float]:
+    """One query's metrics (the values ``mean_metrics`` averages)."""
+    return mean_metrics([(ranked, binary, graded)], k)
+
+
+class WinsTiesLosses(NamedTuple):
+    wins: int
+    ties: int
+    losses: int
+
+
+def wins_ties_losses(
+    a: Sequence[float], b: Sequence[float], tolerance: float = 1e-9
+) -> WinsTiesLosses:
+    """Per query: ``a`` higher than ``b`` (a win), within ``tolerance`` (a tie), or lower."""
+    if len(a) != len(b):
+        raise ValueError(f"paired values differ in length: {len(a)} and {len(b)}")
+    wins = sum(1 for x, y in zip(a, b, strict=True) if x - y > tolerance)
+    losses = sum(1 for x, y in zip(a, b, strict=True) if y - x > tolerance)
+    return WinsTiesLosses(wins, len(a) - wins - losses, losses)
+
+
+def paired_bootstrap_ci(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(a - b) over paired queries.
+
+    Each resample draws len(a) queries with replacement (the same draw for a and b, so the
+    pairing is kept) and takes the mean difference; the interval cuts (1 - confidence) / 2 of
+    the sorted ``resamples`` means off each end (2000 and 95 %: the 51st and the 1950th)."""
+    if len(a) != len(b):
+        raise ValueError(f"paired values differ in length: {len(a)} and {len(b)}")
+    if not a:
+        raise ValueError("paired values are empty: need at least one query")
+    if resamples < 1:
+        raise ValueError(f"resamples is {resamples}: need at least 1")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence is {confidence}: need a value between 0 and 1")
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    n = len(diffs)
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(diffs, k=n)) / n for _ in range(resamples))
+    cut = min(math.floor((1.0 - confidence) / 2 * resamples + 1e-9), (resamples - 1) // 2)
+    return means[cut], means[resamples - 1 - cut]

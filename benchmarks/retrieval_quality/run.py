@@ -12,6 +12,29 @@ one ``retrieval_quality`` per mode (hit@1, MRR, recall@10, nDCG@10, outcome-grad
 latency p50/p95 of retrieve_relevant_context with the query cache cleared before every call),
 and ``retrieval_quality_summary`` (hybrid against the best single signal, the targets).
 
+Modes (``ALL_MODES``, in this order):
+
+- ``legacy``: the reference system's word-overlap filter and score (``core/retrieval.py``).
+- ``bm25``: pure lexical relevance: ``lexical`` mode with every other signal off
+  (``PURE_SETTINGS``: context, outcome and recency weights 0, MMR lambda 1, duplicate
+  threshold 1, no feedback), so the order is the store's BM25 (normalised to the best
+  candidate) blended 0.6 / 0.4 with the share of query terms an episode contains, as
+  ``lexical`` mode scores relevance. Only exact duplicates (similarity 1) are still dropped.
+- ``cosine``: pure vector relevance: ``vector`` mode with ``PURE_SETTINGS``, so the order is
+  the cosine of the query embedding with each episode's (no pseudo-relevance feedback).
+- ``lexical``, ``vector``, ``hybrid``: ``retrieve_relevant_context(mode=...)`` as shipped: the
+  relevance signal (bm25, cosine with feedback, or their per-query fusion) re-ranked with
+  context match, outcome, recency, MMR and near-duplicate removal.
+
+``--set`` overrides change the retrieval config of ``lexical``, ``vector`` and ``hybrid``
+only; ``bm25`` and ``cosine`` always run the default config plus ``PURE_SETTINGS``.
+
+The summary compares hybrid with the best single mode (every other mode, by nDCG@10 then
+hit@1) and with the best pure one (``bm25`` or ``cosine``): the mean differences, a seeded
+paired bootstrap 95 % interval of the hit@1 and nDCG@10 differences over the queries, and
+per-query wins / ties / losses. ``clear_margin`` means statistically clear against the best
+single mode: the nDCG@10 interval lies above 0 and the hit@1 interval does not lie below 0.
+
 Queries come in classes (``corpus.py``, ``workload.py``): ``paraphrase`` (the task in other
 words), ``error`` (a pasted error message), ``identifier`` (a command or identifier plus a few
 task words) and ``mixed`` (a paraphrase plus one identifier). Every quality and summary record
@@ -29,28 +52,51 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from self_learning_memory import EmbeddingsConfig, MemoryConfig, SelfLearningMemory
+from self_learning_memory import (
+    EmbeddingsConfig,
+    MemoryConfig,
+    RetrievalConfig,
+    SelfLearningMemory,
+)
 
 from .corpus import SPLITS, Corpus, build_corpus, split_families
-from .metrics import mean_metrics
+from .metrics import mean_metrics, paired_bootstrap_ci, query_metrics, wins_ties_losses
 from .workload import QUERY_CLASSES
 
 __all__ = ["main", "run"]
 
-ALL_MODES = ("legacy", "lexical", "vector", "hybrid")
+ALL_MODES = ("legacy", "bm25", "cosine", "lexical", "vector", "hybrid")
+# a pure single signal: the memory mode it runs, with PURE_SETTINGS
+PURE_MODES = {"bm25": "lexical", "cosine": "vector"}
+PURE_SETTINGS: dict[str, float] = {
+    "weight_context": 0.0,
+    "weight_outcome": 0.0,
+    "weight_recency": 0.0,
+    "mmr_lambda": 1.0,  # no MMR penalty
+    "duplicate_threshold": 1.0,  # the highest allowed: only exact duplicates are dropped
+    "feedback_weight": 0.0,  # no pseudo-relevance feedback
+}
+VECTOR_MODES = ("cosine", "vector", "hybrid")  # need an embedding provider
+STAT_METRICS = ("hit_at_1", "ndcg_at_10")  # bootstrapped and counted per query
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+CONFIDENCE = 0.95
 TARGET_HIT_AT_1 = 0.80
 TARGET_NDCG_AT_10 = 0.70
 K = 10
 Run = tuple[list[int], dict[int, float], dict[int, float]]
+PerQuery = dict[str, list[float]]  # metric -> one value per query, in the order asked
 ALL = "all"  # the class of a record over every query asked
 
 
@@ -61,6 +107,18 @@ def emit(record: dict[str, Any]) -> None:
 def _ms(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+@contextlib.contextmanager
+def retrieval_config(memory: SelfLearningMemory, config: RetrievalConfig) -> Iterator[None]:
+    """Use ``config`` for retrieval inside the block; the previous one is back afterwards,
+    also when the block raises."""
+    original = memory.config.retrieval
+    memory.config.retrieval = config
+    try:
+        yield
+    finally:
+        memory.config.retrieval = original
 
 
 async def record_corpus(memory: SelfLearningMemory, corpus: Corpus) -> dict[uuid.UUID, int]:
@@ -102,7 +160,8 @@ async def run(
             raise ValueError(f"unknown split {name!r}: choose from {', '.join(SPLITS)}")
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         directory = data_dir or Path(tmp)
-        config = MemoryConfig(embeddings=EmbeddingsConfig(provider=provider))  # type: ignore[arg-type]
+        config = MemoryConfig(embeddings=EmbeddingsConfig(provider=provider))
+        pure_config = config.retrieval.model_copy(update=PURE_SETTINGS)
         config.retrieval = config.retrieval.model_copy(update=overrides or {})
         async with SelfLearningMemory.open(directory, config=config) as memory:
             started = time.perf_counter()
@@ -132,24 +191,30 @@ async def run(
                         "p95_ms": round(p95, 3),
                     }
                 )
-            modes = tuple(
-                m for m in modes if memory.vectors is not None or m in ("legacy", "lexical")
-            )
+            modes = tuple(m for m in modes if memory.vectors is not None or m not in VECTOR_MODES)
             kinds = [c for c in classes if any(q.kind == c for q in corpus.queries)]
             groups = [*kinds, ALL] if len(kinds) > 1 else kinds
             by_group: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+            per_query: dict[tuple[str, str], dict[str, PerQuery]] = {}
             wanted = frozenset().union(*(members[name] for name in splits))
             queries = [q for q in corpus.queries if q.family in wanted]
             for mode in modes:
+                pure = mode in PURE_MODES
                 runs: list[tuple[str, str, Run]] = []
                 latencies: dict[str, list[float]] = {c: [] for c in kinds}
                 for attempt in range(repeat):
                     for q in queries:
                         memory._query_cache.clear()  # measure retrieval, not the result cache
                         t0 = time.perf_counter()
-                        results = await memory.retrieve_relevant_context(
-                            q.text, q.context, K, mode=mode
-                        )
+                        if pure:
+                            with retrieval_config(memory, pure_config):
+                                results = await memory.retrieve_relevant_context(
+                                    q.text, q.context, K, mode=PURE_MODES[mode]
+                                )
+                        else:
+                            results = await memory.retrieve_relevant_context(
+                                q.text, q.context, K, mode=mode
+                            )
                         latencies[q.kind].append((time.perf_counter() - t0) * 1000)
                         if attempt:
                             continue
@@ -174,43 +239,100 @@ async def run(
                         if not chosen:
                             continue
                         metrics = {k: round(v, 3) for k, v in mean_metrics(chosen, K).items()}
+                        values = [query_metrics(*r, K) for r in chosen]
+                        per_query.setdefault((name, group), {})[mode] = {
+                            metric: [v[metric] for v in values] for metric in STAT_METRICS
+                        }
                         p50, p95 = _ms(latencies[group])
                         record = {
                             "name": "retrieval_quality",
                             "mode": mode,
                             "split": name,
                             "class": group,
-                            "provider": provider if mode in ("vector", "hybrid") else "none",
+                            "provider": provider if mode in VECTOR_MODES else "none",
                             "n": len(chosen),
                             "episodes": len(corpus.episodes),
                             **metrics,
                             "median_ms": round(p50, 3),  # over every query of the class asked
                             "p95_ms": round(p95, 3),
                             "samples": len(latencies[group]),
-                            **({"overrides": overrides} if overrides else {}),
+                            **(
+                                {"pure_settings": PURE_SETTINGS}
+                                if pure
+                                else {"overrides": overrides}
+                                if overrides
+                                else {}
+                            ),
                         }
                         by_group.setdefault((name, group), {})[mode] = record
                         out(record)
     for (name, group), by_mode in by_group.items():
         if "hybrid" in by_mode and len(by_mode) > 1:
-            out(summary(by_mode, name, group))
+            out(summary(by_mode, per_query[name, group], name, group))
     return records
 
 
-def summary(
-    by_mode: dict[str, dict[str, Any]], split: str = "all", group: str = ALL
+def compare(
+    hybrid: dict[str, Any], other: dict[str, Any], hybrid_q: PerQuery, other_q: PerQuery
 ) -> dict[str, Any]:
-    """Hybrid against the best single signal (by nDCG@10, then hit@1) of one split and class;
-    ``hybrid_beats_best_single`` needs a higher nDCG@10 and no lower hit@1 than that mode."""
+    """Hybrid minus one other mode: mean differences (``*_margin``, from the rounded means),
+    paired bootstrap intervals of the hit@1 and nDCG@10 differences, per-query wins / ties /
+    losses, and ``clear_margin`` (nDCG@10 interval above 0, hit@1 interval not below 0)."""
+    result: dict[str, Any] = {
+        f"{metric}_margin": round(hybrid[metric] - other[metric], 3)
+        for metric in ("hit_at_1", "mrr", "ndcg_at_10")
+    }
+    lows: dict[str, float] = {}
+    for metric in STAT_METRICS:
+        low, high = paired_bootstrap_ci(
+            hybrid_q[metric],
+            other_q[metric],
+            resamples=BOOTSTRAP_RESAMPLES,
+            seed=BOOTSTRAP_SEED,
+            confidence=CONFIDENCE,
+        )
+        lows[metric] = low
+        result[f"{metric}_diff_ci95"] = [round(low, 4), round(high, 4)]
+    result["wins_ties_losses"] = {
+        metric: wins_ties_losses(hybrid_q[metric], other_q[metric])._asdict()
+        for metric in STAT_METRICS
+    }
+    result["clear_margin"] = lows["ndcg_at_10"] > 0 and lows["hit_at_1"] >= 0
+    return result
+
+
+def _best(records: dict[str, dict[str, Any]]) -> str:
+    return max(records, key=lambda m: (records[m]["ndcg_at_10"], records[m]["hit_at_1"]))
+
+
+def summary(
+    by_mode: dict[str, dict[str, Any]],
+    per_query: dict[str, PerQuery],
+    split: str = "all",
+    group: str = ALL,
+) -> dict[str, Any]:
+    """Hybrid against the best single signal (by nDCG@10, then hit@1) of one split and class.
+
+    ``best_single`` is the best of every other mode, ``best_pure_single`` the best of ``bm25``
+    and ``cosine`` (None when neither ran). ``hybrid_beats_best_single`` compares the means
+    (higher nDCG@10, no lower hit@1); ``clear_margin`` asks the same of the bootstrap
+    intervals against ``best_single`` (``compare``). The top-level margins, intervals and
+    counts are against ``best_single``; ``vs_best_pure_single`` holds the same against
+    ``best_pure_single``. ``per_query`` holds each mode's per-query hit@1 and nDCG@10, aligned
+    across modes."""
     hybrid = by_mode["hybrid"]
     singles = {m: r for m, r in by_mode.items() if m != "hybrid"}
-    best = max(singles, key=lambda m: (singles[m]["ndcg_at_10"], singles[m]["hit_at_1"]))
+    best = _best(singles)
+    pures = {m: r for m, r in singles.items() if m in PURE_MODES}
+    best_pure = _best(pures) if pures else None
+    against_best = compare(hybrid, singles[best], per_query["hybrid"], per_query[best])
     return {
         "name": "retrieval_quality_summary",
         "split": split,
         "class": group,
         "n": hybrid["n"],
         "best_single": best,
+        "best_pure_single": best_pure,
         "hybrid_beats_best_single": hybrid["ndcg_at_10"] > singles[best]["ndcg_at_10"]
         and hybrid["hit_at_1"] >= singles[best]["hit_at_1"],
         # the strictest reading: hybrid against the best single mode of each metric on its own
@@ -221,9 +343,19 @@ def summary(
             }
             for metric in ("hit_at_1", "mrr", "recall_at_10", "ndcg_at_10")
         },
-        "hit_at_1_margin": round(hybrid["hit_at_1"] - singles[best]["hit_at_1"], 3),
-        "mrr_margin": round(hybrid["mrr"] - singles[best]["mrr"], 3),
-        "ndcg_at_10_margin": round(hybrid["ndcg_at_10"] - singles[best]["ndcg_at_10"], 3),
+        **against_best,
+        "vs_best_pure_single": None
+        if best_pure is None
+        else {
+            "mode": best_pure,
+            **compare(hybrid, pures[best_pure], per_query["hybrid"], per_query[best_pure]),
+        },
+        "bootstrap": {
+            "resamples": BOOTSTRAP_RESAMPLES,
+            "seed": BOOTSTRAP_SEED,
+            "confidence": CONFIDENCE,
+            "unit": "query",
+        },
         "target_hit_at_1": TARGET_HIT_AT_1,
         "target_ndcg_at_10": TARGET_NDCG_AT_10,
         "target_met": hybrid["hit_at_1"] >= TARGET_HIT_AT_1
@@ -245,7 +377,8 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a RetrievalConfig weight, e.g. --set mmr_lambda=1.0",
+        help="override a RetrievalConfig weight of lexical, vector and hybrid (not of the pure"
+        " bm25 and cosine), e.g. --set mmr_lambda=1.0",
     )
     parser.add_argument(
         "--split",

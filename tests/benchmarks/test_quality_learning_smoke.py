@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from benchmarks.learning_curve import run as learning
@@ -16,6 +18,8 @@ from benchmarks.learning_curve.world import FAMILIES as WORLD
 from benchmarks.learning_curve.world import Task, all_plans, execute
 from benchmarks.retrieval_quality import run as quality
 from benchmarks.retrieval_quality.corpus import build_corpus, split_families
+
+from self_learning_memory import RetrievalConfig, SelfLearningMemory
 
 
 def test_full_corpus_meets_its_specification() -> None:
@@ -40,27 +44,141 @@ def test_workload_classes_leave_the_paraphrases_as_they_were() -> None:
     assert all(q.key is None for q in paraphrases)
 
 
-def test_quality_benchmark_runs_every_mode(capsys: pytest.CaptureFixture[str]) -> None:
+def test_quality_benchmark_runs_every_mode(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, RetrievalConfig]] = []
+    retrieve = SelfLearningMemory.retrieve_relevant_context
+
+    async def spy(self: SelfLearningMemory, *args: Any, **kwargs: Any) -> Any:
+        seen.append((str(kwargs["mode"]), self.config.retrieval))
+        return await retrieve(self, *args, **kwargs)
+
+    monkeypatch.setattr(SelfLearningMemory, "retrieve_relevant_context", spy)
+    overrides = {"vector_weight": 0.5}
     records = asyncio.run(
-        quality.run(provider="hashing", families=4, repeat=1, classes=("paraphrase",))
+        quality.run(
+            provider="hashing",
+            families=4,
+            repeat=1,
+            classes=("paraphrase",),
+            overrides=overrides,
+        )
     )
     names = [(r["name"], r.get("mode")) for r in records]
+    assert quality.ALL_MODES == ("legacy", "bm25", "cosine", "lexical", "vector", "hybrid")
     assert names == [
         ("retrieval_corpus", None),
         ("query_embed", None),
         *[("retrieval_quality", m) for m in quality.ALL_MODES],
         ("retrieval_quality_summary", None),
     ]
-    for r in records[2:6]:
+    by_mode = {r["mode"]: r for r in records[2:8]}
+    for r in by_mode.values():
         assert r["n"] == 12
         assert r["class"] == "paraphrase"
         assert r["episodes"] == 20
         for key in ("hit_at_1", "mrr", "recall_at_10", "ndcg_at_10", "ndcg_at_10_graded"):
             assert 0.0 <= r[key] <= 1.0, (key, r[key])
         assert r["median_ms"] > 0
-    assert records[-1]["best_single"] in {"legacy", "lexical", "vector"}
+    for mode in ("bm25", "cosine"):
+        assert by_mode[mode]["pure_settings"] == quality.PURE_SETTINGS
+        assert "overrides" not in by_mode[mode]
+    for mode in ("legacy", "lexical", "vector", "hybrid"):
+        assert by_mode[mode]["overrides"] == overrides
+    assert by_mode["cosine"]["provider"] == "hashing"
+    assert by_mode["bm25"]["provider"] == "none"
+    # the pure modes ask lexical / vector with only relevance counting and without the
+    # --set overrides; the others ask their own mode with the overrides
+    default = RetrievalConfig()
+    pure = default.model_copy(update=quality.PURE_SETTINGS)
+    asked = {(mode, config.model_dump_json()) for mode, config in seen}
+    with_overrides = default.model_copy(update=overrides).model_dump_json()
+    assert asked == {
+        ("lexical", pure.model_dump_json()),
+        ("vector", pure.model_dump_json()),
+        *((mode, with_overrides) for mode in ("legacy", "lexical", "vector", "hybrid")),
+    }
+    assert len(seen) == 12 * 6
+    summary = records[-1]
+    assert summary["best_single"] in set(quality.ALL_MODES) - {"hybrid"}
+    assert summary["best_pure_single"] in {"bm25", "cosine"}
+    for against in (summary, summary["vs_best_pure_single"]):
+        for metric in ("hit_at_1", "ndcg_at_10"):
+            low, high = against[f"{metric}_diff_ci95"]
+            assert -1.0 <= low <= high <= 1.0
+            assert sum(against["wins_ties_losses"][metric].values()) == 12
+        assert isinstance(against["clear_margin"], bool)
+    assert summary["vs_best_pure_single"]["mode"] == summary["best_pure_single"]
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert printed == records
+
+
+def test_pure_settings_are_valid_and_restored_even_on_error() -> None:
+    pure = RetrievalConfig.model_validate(quality.PURE_SETTINGS)  # within every field's bounds
+    assert pure.mmr_lambda == 1.0
+    assert pure.feedback_weight == 0.0
+    original = RetrievalConfig()
+    memory = cast(SelfLearningMemory, SimpleNamespace(config=SimpleNamespace(retrieval=original)))
+    inside: list[RetrievalConfig] = []
+
+    def fail() -> None:
+        with quality.retrieval_config(memory, pure):
+            inside.append(memory.config.retrieval)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail()
+    assert inside == [pure]
+    assert memory.config.retrieval is original
+
+
+def _record(hit: list[float], ndcg: list[float]) -> dict[str, Any]:
+    n = len(hit)
+    return {
+        "n": n,
+        "hit_at_1": sum(hit) / n,
+        "ndcg_at_10": sum(ndcg) / n,
+        "mrr": 0.5,
+        "recall_at_10": 0.5,
+    }
+
+
+def test_summary_is_clear_only_when_the_intervals_say_so() -> None:
+    level = {"hit_at_1": [1.0, 0.0, 1.0, 1.0], "ndcg_at_10": [0.8, 0.2, 0.9, 0.7]}
+    better = {"hit_at_1": [1.0, 1.0, 1.0, 1.0], "ndcg_at_10": [0.9, 0.3, 1.0, 0.8]}
+    worse = {"hit_at_1": [0.0, 0.0, 1.0, 0.0], "ndcg_at_10": [0.5, 0.1, 0.6, 0.4]}
+    per_query = {"bm25": worse, "cosine": level, "vector": level, "hybrid": better}
+    by_mode = {m: _record(q["hit_at_1"], q["ndcg_at_10"]) for m, q in per_query.items()}
+    by_mode["vector"]["hit_at_1"] += 0.001  # vector ahead of cosine on the tie-break
+    result = quality.summary(by_mode, per_query, "tune", "paraphrase")
+    assert (result["split"], result["class"], result["n"]) == ("tune", "paraphrase", 4)
+    assert result["best_single"] == "vector"
+    assert result["best_pure_single"] == "cosine"
+    # differences 0, 1, 0, 0: a resample has k ones with P(k) binomial(4, 1/4), P(k <= 2) =
+    # 0.949 < 0.975, so the upper end is 3/4
+    assert result["hit_at_1_diff_ci95"] == [0.0, 0.75]
+    assert result["ndcg_at_10_diff_ci95"] == [pytest.approx(0.1)] * 2
+    assert result["wins_ties_losses"] == {
+        "hit_at_1": {"wins": 1, "ties": 3, "losses": 0},
+        "ndcg_at_10": {"wins": 4, "ties": 0, "losses": 0},
+    }
+    assert result["clear_margin"] is True
+    assert result["vs_best_pure_single"]["mode"] == "cosine"
+    assert result["vs_best_pure_single"]["clear_margin"] is True
+    # hybrid no better than vector: not clear, though still ahead of the pure cosine
+    per_query["hybrid"] = level
+    by_mode["hybrid"] = _record(level["hit_at_1"], level["ndcg_at_10"])
+    per_query["cosine"] = worse
+    by_mode["cosine"] = _record(worse["hit_at_1"], worse["ndcg_at_10"])
+    result = quality.summary(by_mode, per_query)
+    assert result["best_single"] == "vector"
+    assert result["ndcg_at_10_diff_ci95"] == [0.0, 0.0]
+    assert result["clear_margin"] is False
+    assert result["vs_best_pure_single"]["clear_margin"] is True
+    # without a pure mode there is nothing to compare with
+    del by_mode["bm25"], by_mode["cosine"]
+    assert quality.summary(by_mode, per_query)["vs_best_pure_single"] is None
 
 
 def test_quality_benchmark_reports_each_class_and_all() -> None:

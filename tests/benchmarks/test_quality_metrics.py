@@ -1,4 +1,5 @@
-"""The retrieval-quality metrics on a 3-query toy case computed by hand."""
+"""The retrieval-quality metrics on a 3-query toy case computed by hand, and the paired
+comparison of two modes (bootstrap interval, wins / ties / losses) on tiny cases."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import math
 
 import pytest
 from benchmarks.retrieval_quality.metrics import (
+    WinsTiesLosses,
     hit_at_1,
     mean_metrics,
     ndcg_at_k,
+    paired_bootstrap_ci,
+    query_metrics,
     recall_at_k,
     reciprocal_rank,
+    wins_ties_losses,
 )
 
 # query 1: relevant a and c, found at ranks 1 and 3
@@ -63,3 +68,77 @@ def test_means_over_the_three_queries() -> None:
     assert means["ndcg_at_3"] == pytest.approx((0.919720 + 0.5 + 0) / 3, abs=1e-5)
     assert means["ndcg_at_3_graded"] == means["ndcg_at_3"]  # same labels passed as grades
     assert mean_metrics([], k=3) == {}
+
+
+def test_query_metrics_are_one_query_of_the_means() -> None:
+    ranked, labels = Q2
+    assert query_metrics(ranked, labels, labels, k=3) == {
+        "hit_at_1": 0.0,
+        "mrr": pytest.approx(1 / 3),
+        "recall_at_3": 1.0,
+        "ndcg_at_3": pytest.approx(0.5),
+        "ndcg_at_3_graded": pytest.approx(0.5),
+    }
+
+
+def test_wins_ties_losses_counts_each_query() -> None:
+    assert wins_ties_losses([1.0, 0.0, 1.0, 0.5], [0.0, 0.0, 1.0, 0.75]) == (1, 2, 1)
+    assert wins_ties_losses([0.1 + 0.2], [0.3]) == WinsTiesLosses(0, 1, 0)  # rounding is a tie
+    assert wins_ties_losses([0.5, 0.5], [0.5, 0.5])._asdict() == {
+        "wins": 0,
+        "ties": 2,
+        "losses": 0,
+    }
+    assert wins_ties_losses([], []) == (0, 0, 0)
+    with pytest.raises(ValueError, match="differ in length"):
+        wins_ties_losses([1.0], [1.0, 0.0])
+
+
+def test_bootstrap_of_identical_runs_is_zero() -> None:
+    a = [1.0, 0.0, 0.5, 0.25]
+    assert paired_bootstrap_ci(a, list(a)) == (0.0, 0.0)
+    assert wins_ties_losses(a, list(a)) == (0, 4, 0)
+
+
+def test_bootstrap_of_a_run_better_on_every_query_is_above_zero() -> None:
+    # differences 1, 0.25 and 0.1: every resampled mean lies between 0.1 and 1
+    low, high = paired_bootstrap_ci([1.0, 0.5, 0.8], [0.0, 0.25, 0.7])
+    assert 0.1 - 1e-12 <= low < high <= 1.0 + 1e-12
+    assert low > 0
+    assert paired_bootstrap_ci([0.0, 0.25, 0.7], [1.0, 0.5, 0.8])[1] < 0  # and the reverse
+
+
+def test_bootstrap_keeps_the_pairs() -> None:
+    # b is a by 0.01 higher on every query; unpaired, the spread of a (0..19) would swamp it
+    a = [float(i) for i in range(20)]
+    b = [x + 0.01 for x in a]
+    low, high = paired_bootstrap_ci(a, b)
+    assert low == pytest.approx(-0.01)
+    assert high == pytest.approx(-0.01)
+
+
+def test_bootstrap_interval_cuts_the_tails() -> None:
+    # differences +1 and -1: a mean of two draws is -1, 0 or 1 with probability 1/4, 1/2, 1/4,
+    # so the 2.5 % and 97.5 % points of 2000 resamples are -1 and 1; at 40 % they are 0
+    assert paired_bootstrap_ci([1.0, 0.0], [0.0, 1.0]) == (-1.0, 1.0)
+    assert paired_bootstrap_ci([1.0, 0.0], [0.0, 1.0], confidence=0.4) == (0.0, 0.0)
+    low, high = paired_bootstrap_ci([0.7], [0.2], resamples=1)
+    assert low == high == pytest.approx(0.5)
+
+
+def test_bootstrap_is_seeded() -> None:
+    a, b = [1.0, 0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 1.0, 0.0, 1.0]
+    assert paired_bootstrap_ci(a, b, seed=3) == paired_bootstrap_ci(a, b, seed=3)
+    low, high = paired_bootstrap_ci(a, b)
+    assert low <= sum(a) / 5 - sum(b) / 5 <= high
+
+
+def test_bootstrap_rejects_what_it_cannot_resample() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_bootstrap_ci([1.0], [1.0, 0.0])
+    with pytest.raises(ValueError, match="empty"):
+        paired_bootstrap_ci([], [])
+    with pytest.raises(ValueError, match="resamples"):
+        paired_bootstrap_ci([1.0], [0.0], resamples=0)
+    with pytest.raises(ValueError, match="confidence"):
+        paired_bootstrap_ci([1.0], [0.0], confidence=1.0)
