@@ -88,7 +88,7 @@ class RetrievalMode(StrEnum):
 
 class RetrievalConfig(_Config):
     mode: RetrievalMode = RetrievalMode.HYBRID
-    candidate_limit: int = Field(100, ge=10, le=2000)
+    candidate_limit: int = Field(50, ge=10, le=2000)
     weight_relevance: float = Field(0.45, ge=0)
     weight_context: float = Field(0.20, ge=0)
     weight_outcome: float = Field(0.25, ge=0)

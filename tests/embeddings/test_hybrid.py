@@ -191,3 +191,34 @@ async def test_health_reports_the_embedding_state(backend: Backend) -> None:
         assert (report.details["embedded"], report.details["missing"]) == (0, 3)
         assert report.details["other_identities"] == 3
         assert "reindex" in str(report.details["action"])
+
+
+async def test_vector_candidates_are_kept_until_the_store_changes(backend: Backend) -> None:
+    """The vector search's candidate rows are read once per store version: the same query
+    again reads none, and after a write (here a delete) they are read afresh, so the deleted
+    episode is not a candidate."""
+    async with backend.open(embedder=HashingEmbedding(64)) as memory:
+        await record(memory, TASKS)
+        storage = memory.storage
+        asked: list[int] = []
+        original = storage.candidates_by_ids
+
+        async def counting(ids, filters):  # type: ignore[no-untyped-def]
+            asked.append(len(ids))
+            return await original(ids, filters)
+
+        storage.candidates_by_ids = counting  # type: ignore[method-assign]
+        first = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        assert asked
+        assert first[0].episode.task_description == TASKS[0]
+        asked.clear()
+        memory._query_cache.clear()
+        again = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        assert asked == []  # served from memory
+        assert [r.episode.episode_id for r in again] == [r.episode.episode_id for r in first]
+        await memory.delete_episode(first[0].episode.episode_id)
+        memory._query_cache.clear()
+        after = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        assert asked  # the store changed: read afresh
+        assert first[0].episode.episode_id not in {r.episode.episode_id for r in after}
+        assert len(after) == len(TASKS) - 1

@@ -110,7 +110,7 @@ def reference_rank(  # the ranking as it was written before the fast paths, kept
         item.total = (
             config.weight_relevance * item.relevance
             + config.weight_context * item.context
-            + config.weight_outcome * item.outcome
+            + config.weight_outcome * item.outcome * item.relevance
             + config.weight_recency * item.recency
         )
     scored.sort(key=lambda item: (-item.total, item.cand.episode_id))

@@ -176,7 +176,7 @@ def test_score_components_sum_to_total_and_stay_in_range() -> None:
         assert c.total == pytest.approx(
             CFG.weight_relevance * c.relevance
             + CFG.weight_context * c.context
-            + CFG.weight_outcome * c.outcome
+            + CFG.weight_outcome * c.outcome * c.relevance
             + CFG.weight_recency * c.recency
         )
         assert r.provenance[0] == "lexical"
@@ -428,3 +428,24 @@ def test_hybrid_scores_a_candidate_without_a_vector_by_its_words() -> None:
     )
     lexical = rank_candidates(cands, query_terms(query), CTX, None, CFG, NOW, 10, query=query)
     assert [r.candidate.episode_id for r in none] == [r.candidate.episode_id for r in lexical]
+
+
+def test_outcome_counts_as_far_as_the_task_matches() -> None:
+    """Among episodes of the task asked about, the one that worked comes first; a success at
+    another task does not outrank a failure at this one."""
+    cands = [
+        cand(1, "rotate signing keys", outcome="failure", reward=0.2, lexical=1.0),
+        cand(2, "rotate signing keys", outcome="success", reward=2.0, lexical=1.0),
+        cand(3, "rename a css class", outcome="success", reward=2.5, lexical=1.0),
+    ]
+    ranked = rank(cands, "rotate signing keys", duplicate_threshold=1.0, mmr_lambda=1.0)
+    assert [r.candidate.episode_id.int for r in ranked] == [2, 1, 3]
+    by_id = {r.candidate.episode_id.int: r.components for r in ranked}
+    # the other task's outcome bonus shrinks with its relevance
+    assert (
+        by_id[3].total
+        < CFG.weight_relevance * by_id[3].relevance
+        + CFG.weight_context * (by_id[3].context)
+        + CFG.weight_outcome * by_id[3].outcome
+        + CFG.weight_recency * by_id[3].recency
+    )

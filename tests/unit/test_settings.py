@@ -373,7 +373,7 @@ def test_mapping_to_memory_config(tmp_path: Path) -> None:
         "[storage]\nmax_episodes_cache = 321\ncache_enabled = false\n"
         '[database]\nbusy_timeout_ms = 1234\nsynchronous = "full"\n'
         '[embeddings]\nprovider = "hashing"\ndimensions = 64\n'
-        '[retrieval]\nmode = "lexical"\ncandidate_limit = 50\n'
+        '[retrieval]\nmode = "lexical"\ncandidate_limit = 80\n'
     )
     config = load(tmp_path).memory_config()
     assert config.cache.max_episodes == 321
@@ -383,7 +383,7 @@ def test_mapping_to_memory_config(tmp_path: Path) -> None:
     assert config.embeddings.provider == "hashing"
     assert config.embeddings.dimensions == 64
     assert config.retrieval.mode.value == "lexical"
-    assert config.retrieval.candidate_limit == 50
+    assert config.retrieval.candidate_limit == 80
 
 
 def test_show_masks_secrets(tmp_path: Path) -> None:

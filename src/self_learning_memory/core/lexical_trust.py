@@ -30,6 +30,7 @@ appended to a fifteen-word description moves the weight a little. The weight is
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -91,14 +92,22 @@ def is_error_line(text: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=16_384)
+def _lowered(tools: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(t.lower() for t in tools)
+
+
 def tool_mentions(text: str, candidates: Sequence[EpisodeCandidate]) -> list[str]:
     """Query words that name a tool some candidates used, and at most half of them did."""
     if not candidates:
         return []
-    used = Counter(tool.lower() for c in candidates for tool in set(c.tools))
-    most = len(candidates) / 2
     words = dict.fromkeys(w.strip(_STRIP + "'\"`").lower() for w in text.split())
-    return [w for w in words if w and 0 < used.get(w, 0) <= most]
+    words.pop("", None)
+    # count only the query's words among the candidates' tools (a query has a few words,
+    # the candidates hundreds of tools)
+    used = Counter(w for c in candidates for w in _lowered(c.tools) & words.keys())
+    most = len(candidates) / 2
+    return [w for w in words if 0 < used.get(w, 0) <= most]
 
 
 def lexical_trust(text: str, candidates: Sequence[EpisodeCandidate], scale: float) -> float:

@@ -83,6 +83,8 @@ class SelfLearningMemory(MemoryReads):
 
             self.vectors = VectorSearch(embedder, storage)
         self._query_cache = {}
+        self._candidates = {}
+        self._candidates_version = None
         self.query_cache_hits = 0
         self._started = False
         self._cache_open = False  # guarded by _cache_guard: change callbacks vs close()

@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 MAX_LIMIT = 1000
 QUERY_CACHE_SIZE = 1024
 QUERY_CACHE_TTL_S = 60.0
+CANDIDATE_CACHE_SIZE = 100_000  # vector candidates kept in memory (~1 KB each)
 CachedRank = tuple[uuid.UUID, ScoreComponents, list[str]]
 
 
@@ -120,6 +121,8 @@ class MemoryReads:
     _buffers: dict[uuid.UUID, EpisodeBuffer]
     vectors: VectorSearch | None
     _query_cache: dict[tuple[object, ...], tuple[float, list[CachedRank]]]
+    _candidates: dict[uuid.UUID, EpisodeCandidate]  # vector candidates of one store version
+    _candidates_version: int | None
     query_cache_hits: int
 
     @contextlib.contextmanager
@@ -253,28 +256,22 @@ class MemoryReads:
         terms = query_terms(query)
         notes: list[str] = []
         candidates: dict[uuid.UUID, EpisodeCandidate] = {}
-        query_vector = None
-        if mode in (RetrievalMode.HYBRID, RetrievalMode.VECTOR):
-            query_vector = await self._query_vector(query, context, mode, notes, version)
+        # Sequential on purpose: run concurrently, the full-text query on the store's thread
+        # and the vector scan here hand the GIL back and forth row by row and both got slower
+        # (measured: 10 ms instead of 8 at 10K episodes).
         if mode is not RetrievalMode.VECTOR:
             for c in await self.storage.lexical_candidates(terms, filters, pool):
                 candidates[c.episode_id] = c
-        signals = expanded = None
+        query_vector = None
+        if mode in (RetrievalMode.HYBRID, RetrievalMode.VECTOR):
+            query_vector = await self._query_vector(query, context, mode, notes, version)
+        searched = None
         if query_vector is not None and self.vectors is not None:
-            index, wanted = self.vectors.index, max(limit * 4, 40)
-            settings = self.config.retrieval
-            hits = [i for i, _ in index.search(query_vector, wanted)]
-            # Without hard filters the nearest episodes are all candidates, so the feedback
-            # (below) is their first few: expand now and fetch both searches' episodes in one
-            # query. If some were missing after all, expand again as usual.
-            guess = hits[: settings.feedback_episodes] if filters == EpisodeFilters() else None
-            guessed = None
-            if guess is not None:
-                guessed = index.expand(query_vector, guess, settings.feedback_weight)
-            guessed_hits = [] if guessed is None else [i for i, _ in index.search(guessed, wanted)]
-            rows = await self.storage.candidates_by_ids(
-                list(dict.fromkeys([*hits, *guessed_hits])), filters
-            )
+            searched = await self._vector_search(query_vector, limit, filters, version)
+        signals = expanded = None
+        if searched is not None and query_vector is not None and self.vectors is not None:
+            index, settings = self.vectors.index, self.config.retrieval
+            hits, guess, guessed, guessed_hits, rows = searched
             in_hits = set(hits)
             found = _merge_vector_candidates(
                 candidates, [c for c in rows if c.episode_id in in_hits]
@@ -288,8 +285,9 @@ class MemoryReads:
             else:
                 expanded = index.expand(query_vector, feedback, settings.feedback_weight)
                 if expanded is not None:
+                    wanted = max(limit * 4, 40)
                     later = [i for i, _ in index.search(expanded, wanted) if i not in candidates]
-                    await self._add_vector_candidates(candidates, later, filters)
+                    await self._add_vector_candidates(candidates, later, filters, version)
         if mode is not RetrievalMode.VECTOR and len(candidates) < limit * 2:
             for c in await self.storage.context_candidates(context, filters, pool):
                 candidates.setdefault(c.episode_id, c)
@@ -330,6 +328,50 @@ class MemoryReads:
             if r.candidate.episode_id in episodes
         ]
 
+    async def _vector_search(
+        self, query_vector: F32, limit: int, filters: EpisodeFilters, version: int
+    ) -> tuple[
+        list[uuid.UUID], list[uuid.UUID] | None, F32 | None, list[uuid.UUID], list[EpisodeCandidate]
+    ]:
+        """The nearest episodes of the query and, guessing the feedback episodes (below), of the
+        expanded query, with their candidate rows: (hits, guessed feedback, expanded vector,
+        its hits, rows of both)."""
+        assert self.vectors is not None
+        index, wanted = self.vectors.index, max(limit * 4, 40)
+        settings = self.config.retrieval
+        # Without hard filters the nearest episodes are all candidates, so the feedback is
+        # their first few: expand now and fetch both searches' episodes at once. If some were
+        # missing after all, the caller expands again as usual.
+        hits = [i for i, _ in index.search(query_vector, wanted)]
+        guess = hits[: settings.feedback_episodes] if filters == EpisodeFilters() else None
+        guessed = None
+        if guess is not None:
+            guessed = index.expand(query_vector, guess, settings.feedback_weight)
+        guessed_hits = [] if guessed is None else [i for i, _ in index.search(guessed, wanted)]
+        ids = list(dict.fromkeys([*hits, *guessed_hits]))
+        rows = await self._candidates_by_ids(ids, filters, version)
+        return hits, guess, guessed, guessed_hits, rows
+
+    async def _candidates_by_ids(
+        self, ids: list[uuid.UUID], filters: EpisodeFilters, version: int
+    ) -> list[EpisodeCandidate]:
+        """``storage.candidates_by_ids`` for the vector search's ids. Without hard filters the
+        rows are kept in memory until the store changes: any write, by any process, changes
+        ``version`` (a degraded store gives a new one each time, so nothing is kept then)."""
+        if filters != EpisodeFilters():
+            return await self.storage.candidates_by_ids(ids, filters)
+        known = self._candidates
+        if version != self._candidates_version:
+            known.clear()
+            self._candidates_version = version
+        missing = [i for i in ids if i not in known]
+        if missing:
+            for c in await self.storage.candidates_by_ids(missing, filters):
+                known[c.episode_id] = c
+            while len(known) > CANDIDATE_CACHE_SIZE:
+                known.pop(next(iter(known)))
+        return [known[i] for i in ids if i in known]
+
     def _vector_signals(
         self, ids: list[uuid.UUID], query_vector: F32, expanded: F32 | None
     ) -> VectorSignals:
@@ -347,20 +389,18 @@ class MemoryReads:
         present = [False] * len(ids)
         for n in positions:
             present[n] = True
-        return VectorSignals(
-            aligned[0], None if expanded is None else aligned[1], vectors, present
-        )
+        return VectorSignals(aligned[0], None if expanded is None else aligned[1], vectors, present)
 
     async def _add_vector_candidates(
         self,
         candidates: dict[uuid.UUID, EpisodeCandidate],
         ids: list[uuid.UUID],
         filters: EpisodeFilters,
+        version: int,
     ) -> set[uuid.UUID]:
         """Add the episodes found by vector search that pass the filters; returns their ids."""
-        return _merge_vector_candidates(
-            candidates, await self.storage.candidates_by_ids(ids, filters)
-        )
+        rows = await self._candidates_by_ids(ids, filters, version)
+        return _merge_vector_candidates(candidates, rows)
 
     async def _query_vector(
         self, query: str, context: TaskContext, mode: RetrievalMode, notes: list[str], version: int

@@ -2,20 +2,26 @@
 
 Hybrid / lexical / vector modes:
 
-    total = w_rel x relevance + w_ctx x context + w_out x outcome + w_rec x recency
+    total = w_rel x relevance + w_ctx x context + w_out x outcome x relevance + w_rec x recency
 
 - relevance: lexical mode 0.6 x bm25 (normalised to the best candidate) + 0.4 x query-term
   coverage. Vector mode: the cosine with the query, normalised to the best candidate. Hybrid:
   both signals z-scored over the candidates (so neither dominates by its spread alone),
   combined as l x lexical + (1 - l) x vector, then min-max scaled to [0, 1] over the
   candidates. The lexical weight l is set per query (``lexical_trust.py``): 1 - ``vector_weight``
-  (0.2) for plain language, up to ``lexical_weight_max`` (0.6) for pasted error lines and
-  queries made of identifiers; it is reported as the ``lexical_weight`` component. When the memory expanded the query by pseudo-relevance
-  feedback, the vector signal is the cosine with the expanded query (``vector_feedback``); the
-  ``vector`` component always reports the raw cosine with the query as asked.
+  (0: the vector signal alone) for plain language, up to ``lexical_weight_max`` (0.6) for pasted
+  error lines and queries made of identifiers; it is reported as the ``lexical_weight``
+  component. A candidate without a vector (not embedded yet, or by another model) takes its
+  lexical z-score in place of the vector one. When the memory expanded the query by
+  pseudo-relevance feedback, the vector signal is the cosine with the expanded query
+  (``vector_feedback``); the ``vector`` component always reports the raw cosine with the query
+  as asked.
 - context: task type, domain, language, framework and tag overlap with the query's context,
   averaged over the fields the query sets.
-- outcome: 0.5 x outcome score (success 1, partial 0.5, failure 0) + 0.5 x reward / 2.5.
+- outcome: 0.5 x outcome score (success 1, partial 0.5, failure 0) + 0.5 x reward / 2.5. It
+  counts in proportion to relevance: among episodes of the task asked about, the one that worked
+  comes first, but a success at another task does not outrank a failure at this one (measured
+  in docs/performance.md: better on both the binary and the outcome-graded nDCG@10).
 - recency: a 30-day half-life on the episode's end time.
 
 Then MMR (lambda 0.7) orders the results. Redundancy is the similarity of two episodes *with
@@ -23,7 +29,7 @@ the same outcome* (a failure next to a success of the same task is information, 
 repetition): the cosine of their vectors when both have one (they embed the task, tools, steps
 and errors), else the word Jaccard of description and tools. Only the part above
 ``mmr_similarity_floor`` (0.8) counts, rescaled to 0..1: episodes that merely share a topic or a
-task kind are not penalised, near-copies are; at ``duplicate_threshold`` (0.9) and above an
+task kind are not penalised, near-copies are; at ``duplicate_threshold`` (0.95) and above an
 episode is dropped as a near-duplicate.
 
 Legacy mode reproduces the reference system's score for comparison:
@@ -267,8 +273,8 @@ class _Scored:
 
 def _zscores(values: list[float]) -> list[float]:
     # plain float arithmetic: statistics.pstdev computes exactly with fractions, 10x slower
-    mean = math.fsum(values) / len(values)
-    spread = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+    mean = sum(values) / len(values)
+    spread = math.sqrt(sum((v - mean) * (v - mean) for v in values) / len(values))
     return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
 
 
@@ -435,7 +441,7 @@ def rank_with_signals(
         item.total = (
             w_rel * item.relevance
             + w_ctx * item.context
-            + w_out * item.outcome
+            + w_out * item.outcome * item.relevance  # outcome counts as far as the task matches
             + w_rec * item.recency
         )
     scored.sort(key=lambda item: (-item.total, item.cand.episode_id))
