@@ -392,9 +392,13 @@ def rank_with_signals(
         coverage = len(query_tokens & doc) / len(query_tokens) if query_tokens else 0.0
         vector = feedback = None
         if query_scores is not None:
-            vector = max(query_scores[n], 0.0)  # cosine, reported as is
+            vector = query_scores[n]  # cosine, reported as is (negative ones as 0)
+            if vector < 0.0:
+                vector = 0.0
             if feedback_scores is not None:
-                feedback = max(feedback_scores[n], 0.0)
+                feedback = feedback_scores[n]
+                if feedback < 0.0:
+                    feedback = 0.0
         c = cand.context
         key = (c.domain, c.language, c.framework, tuple(c.tags), by_type and cand.task_type)
         matched_ctx = contexts.get(key)
@@ -501,19 +505,21 @@ def _mmr(
     def penalty(item: _Scored) -> float:
         return max(0.0, item.max_sim - floor) / (1.0 - floor)
 
+    def key(item: _Scored) -> float:
+        return lam * item.total / top - (1 - lam) * (max(0.0, item.max_sim - floor) / (1.0 - floor))
+
     screen = _screen(remaining, min(floor, config.duplicate_threshold))
+    keys = [key(other) for other in remaining]  # kept in step: only a new max_sim changes one
     while remaining and len(chosen) < limit:
-        keys = [
-            lam * other.total / top - (1 - lam) * (max(0.0, other.max_sim - floor) / (1.0 - floor))
-            for other in remaining
-        ]
-        item = remaining.pop(max(range(len(keys)), key=keys.__getitem__))
+        best = keys.index(max(keys))  # the first of equal keys, as before
+        del keys[best]
+        item = remaining.pop(best)
         if item.max_sim >= config.duplicate_threshold:
             continue  # a near-duplicate of a result already chosen
         chosen.append(item.result((1 - lam) * penalty(item), mode))
         outcome, embedding = item.cand.outcome_type, item.embedding
         may_reach = None if screen is None or embedding is None else screen[item.slot]
-        for other in remaining:
+        for n, other in enumerate(remaining):
             # redundancy(other, item), inlined; a different outcome is 0, never above max_sim
             if other.cand.outcome_type != outcome:
                 continue
@@ -525,6 +531,7 @@ def _mmr(
                 sim = _jaccard(other.doc, item.doc)
             if sim > other.max_sim:
                 other.max_sim = sim
+                keys[n] = key(other)
     return chosen
 
 
