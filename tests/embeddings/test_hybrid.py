@@ -75,8 +75,8 @@ async def test_hybrid_uses_vectors_written_at_completion(backend: Backend) -> No
         assert memory.vectors is not None
         status = await memory.vectors.status()
         assert (status.embedded, status.missing) == (3, 0)
-        hybrid = await memory.retrieve_relevant_context(
-            "pagination for the orders endpoint", CTX, 3
+        hybrid = await memory.retrieve_relevant_context(  # a route: both searches run
+            "pagination for the GET /orders endpoint", CTX, 3
         )
         assert hybrid[0].episode.task_description == TASKS[0]
         assert hybrid[0].components.mode == "hybrid"
@@ -222,3 +222,49 @@ async def test_vector_candidates_are_kept_until_the_store_changes(backend: Backe
         assert asked  # the store changed: read afresh
         assert first[0].episode.episode_id not in {r.episode.episode_id for r in after}
         assert len(after) == len(TASKS) - 1
+
+
+def _count_lexical(memory: SelfLearningMemory) -> list[int]:
+    """Count the memory's full-text searches."""
+    storage = memory.storage
+    calls: list[int] = []
+    original = storage.lexical_candidates
+
+    async def counting(terms, filters, limit):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return await original(terms, filters, limit)
+
+    storage.lexical_candidates = counting  # type: ignore[method-assign]
+    return calls
+
+
+async def test_plain_language_skips_the_full_text_search_only_when_it_cannot_count(
+    backend: Backend,
+) -> None:
+    """A plain-language hybrid query ranks by the vector signal alone, so with every episode
+    embedded the full-text search is skipped (and says so); a query with an identifier or an
+    error line still runs it; so does a plain query while an episode lacks a vector, which
+    the full-text search alone can reach."""
+    provider = FlakyEmbedding()
+    async with backend.open(embedder=provider) as memory:
+        await record(memory, TASKS)
+        calls = _count_lexical(memory)
+        plain = await memory.retrieve_relevant_context("add pagination to the orders list", CTX)
+        assert calls == []
+        assert all("lexical:skipped" in r.provenance for r in plain)
+        assert plain[0].episode.task_description == TASKS[0]
+        assert plain[0].components.mode == "hybrid"
+        assert plain[0].components.lexical_weight == 0.0
+        code = await memory.retrieve_relevant_context("fix test_payment_retry.py flakiness", CTX)
+        assert calls == [1]
+        assert "lexical:skipped" not in code[0].provenance
+        assert code[0].components.lexical_weight is not None
+        assert code[0].components.lexical_weight > 0
+        provider.broken = True  # the next episode is stored without a vector
+        await record(memory, ["Rotate the signing keys of the billing webhooks"])
+        provider.broken = False
+        calls.clear()
+        found = await memory.retrieve_relevant_context("rotate signing keys billing", CTX)
+        assert calls == [1]  # not every episode has a vector: the full-text search runs
+        assert found[0].episode.task_description.startswith("Rotate the signing keys")
+        assert "lexical:skipped" not in found[0].provenance

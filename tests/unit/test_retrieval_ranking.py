@@ -221,14 +221,18 @@ def test_vector_mode_uses_the_normalised_cosine() -> None:
 
 
 def test_hybrid_fuses_z_scored_signals_and_scales_them_to_0_1() -> None:
+    """With a lexical share (here a fixed one: vector_weight 0.8 and no query text) the two
+    signals are z-scored, weighted and min-max scaled; with none (the default for plain
+    language) relevance is the cosine relative to the best one, as in vector mode."""
     cands = [
         cand(1, "alpha", lexical=1.0),
         cand(2, "beta", lexical=0.1),
         cand(3, "gamma", lexical=0.5),
     ]
     scores = {uuid.UUID(int=1): 0.2, uuid.UUID(int=2): 0.8, uuid.UUID(int=3): 0.5}
+    config = CFG.model_copy(update={"vector_weight": 0.8})
     hybrid = rank_candidates(
-        cands, ["alpha"], CTX, None, CFG, NOW, 10, vector_scores=scores, mode="hybrid"
+        cands, ["alpha"], CTX, None, config, NOW, 10, vector_scores=scores, mode="hybrid"
     )
     by_id = {r.candidate.episode_id.int: r.components for r in hybrid}
     assert all(c.mode == "hybrid" for c in by_id.values())
@@ -239,7 +243,7 @@ def test_hybrid_fuses_z_scored_signals_and_scales_them_to_0_1() -> None:
         return [(v - mean) / sd for v in values]
 
     lexical = [0.6 * by_id[i].lexical + 0.4 * by_id[i].term_coverage for i in (1, 2, 3)]
-    w = CFG.vector_weight
+    w = config.vector_weight
     fused = [(1 - w) * a + w * b for a, b in zip(z(lexical), z([0.2, 0.8, 0.5]), strict=True)]
     low, high = min(fused), max(fused)
     for i, f in zip((1, 2, 3), fused, strict=True):
@@ -248,6 +252,13 @@ def test_hybrid_fuses_z_scored_signals_and_scales_them_to_0_1() -> None:
         assert by_id[i].lexical_weight == pytest.approx(1 - w)
     assert by_id[2].relevance == pytest.approx(1.0)  # the vector signal weighs vector_weight
     assert by_id[1].vector == pytest.approx(0.2)  # the raw cosine is reported as is
+    plain = rank_candidates(
+        cands, ["alpha"], CTX, None, CFG, NOW, 10, vector_scores=scores, mode="hybrid"
+    )
+    for r in plain:
+        cosine = scores[r.candidate.episode_id]
+        assert r.components.lexical_weight == 0.0
+        assert r.components.relevance == pytest.approx(cosine / 0.8)
 
 
 def _hybrid_for(query: str) -> list[ScoredCandidate]:

@@ -39,6 +39,7 @@ from .known_failures import (
     what_went_wrong,
 )
 from .learning_queue import LearningQueue, QueueStats
+from .lexical_trust import lexical_weight
 from .monitoring import Monitor, OperationStats
 from .retrieval import (
     RankMode,
@@ -256,18 +257,30 @@ class MemoryReads:
         terms = query_terms(query)
         notes: list[str] = []
         candidates: dict[uuid.UUID, EpisodeCandidate] = {}
-        # Sequential on purpose: run concurrently, the full-text query on the store's thread
-        # and the vector scan here hand the GIL back and forth row by row and both got slower
-        # (measured: 10 ms instead of 8 at 10K episodes).
-        if mode is not RetrievalMode.VECTOR:
-            for c in await self.storage.lexical_candidates(terms, filters, pool):
-                candidates[c.episode_id] = c
         query_vector = None
         if mode in (RetrievalMode.HYBRID, RetrievalMode.VECTOR):
             query_vector = await self._query_vector(query, context, mode, notes, version)
         searched = None
         if query_vector is not None and self.vectors is not None:
             searched = await self._vector_search(query_vector, limit, filters, version)
+        # The full-text search runs unless its words cannot count: a hybrid query in plain
+        # language (lexical weight 0, ``lexical_trust.py``) ranks by the vector signal alone,
+        # so when every episode has a vector the vector candidates are all it needs. (Run
+        # concurrently with the vector scan, the two hand the GIL back and forth row by row
+        # and both got slower, so the order is sequential.)
+        skip = (
+            mode is RetrievalMode.HYBRID
+            and searched is not None
+            and self.vectors is not None
+            and filters == EpisodeFilters()
+            and lexical_weight(query, searched[4], self.config.retrieval) == 0.0
+            and await self.vectors.covers_store(version)
+        )
+        if skip:
+            notes.append("lexical:skipped")
+        elif mode is not RetrievalMode.VECTOR:
+            for c in await self.storage.lexical_candidates(terms, filters, pool):
+                candidates[c.episode_id] = c
         signals = expanded = None
         if searched is not None and query_vector is not None and self.vectors is not None:
             index, settings = self.vectors.index, self.config.retrieval

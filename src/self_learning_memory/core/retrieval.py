@@ -424,17 +424,22 @@ def rank_with_signals(
         )
     if query_scores is not None and scored:
         semantic = [s.feedback if s.feedback is not None else s.vector or 0.0 for s in scored]
-        if mode == "vector":
-            best = max(semantic)
-            relevance = [v / best if best > 0 else 0.0 for v in semantic]
-        else:
+        weight = None
+        if mode != "vector":
             weight = (
                 1.0 - config.vector_weight
                 if query is None
                 else lexical_weight(query, candidates, config)
             )
-            present = None if signals is None else signals.present
+        present = None if signals is None else signals.present
+        if weight is None or (weight == 0.0 and (present is None or all(present))):
+            # vector mode, or a hybrid query whose exact words do not count (plain language):
+            # the cosine, relative to the best candidate's
+            best = max(semantic)
+            relevance = [v / best if best > 0 else 0.0 for v in semantic]
+        else:
             relevance = _fuse([s.relevance for s in scored], semantic, weight, present)
+        if weight is not None:
             for item in scored:
                 item.lexical_weight = weight
         for item, value in zip(scored, relevance, strict=True):

@@ -27,6 +27,7 @@ __all__ = ["VectorSearch"]
 log = logging.getLogger(__name__)
 _QUERY_CACHE = 1024
 _REFRESH_PAGE = 5000
+_COVERAGE_TTL_S = 2.0  # how long a coverage answer may serve later store versions
 
 
 class VectorSearch:
@@ -38,6 +39,7 @@ class VectorSearch:
         self.errors = 0
         self._refreshed_at: int | None = None
         self.query_ms: list[float] = []
+        self._coverage: tuple[int, float, bool] | None = None  # (store version, when, covered)
 
     @property
     def identity(self) -> str:
@@ -54,6 +56,7 @@ class VectorSearch:
             batch = await self.provider.embed([text])
         except Exception as exc:
             self.errors += 1
+            self._coverage = None  # this episode will lack a vector: ask the store again
             log.warning("could not embed episode %s: %s", episode.episode_id, exc)
             return None
         vector = batch.vectors[0].astype(np.float32)
@@ -92,6 +95,24 @@ class VectorSearch:
             if len(rows) < _REFRESH_PAGE:
                 self._refreshed_at = store_version
                 return
+
+    async def covers_store(self, store_version: int) -> bool:
+        """Whether every completed episode has a vector of this identity, so that vector search
+        alone can reach all of them. Asked of the store once per store version, and for a
+        changed version at most every 2 s (another process's episode that failed to embed may
+        go unnoticed that long; this process's own failures are noticed at once). False when
+        the store cannot say."""
+        now = time.monotonic()
+        known = self._coverage
+        if known is not None and (known[0] == store_version or now - known[1] < _COVERAGE_TTL_S):
+            return known[2]
+        try:
+            status = await self.status()
+        except Exception as exc:
+            log.debug("embedding coverage unknown: %s", exc)
+            return False
+        self._coverage = (store_version, now, status.missing == 0)
+        return status.missing == 0
 
     async def status(self) -> EmbeddingStatus:
         return await self.storage.embedding_status(self.identity)
