@@ -268,3 +268,20 @@ async def test_plain_language_skips_the_full_text_search_only_when_it_cannot_cou
         assert calls == [1]  # not every episode has a vector: the full-text search runs
         assert found[0].episode.task_description.startswith("Rotate the signing keys")
         assert "lexical:skipped" not in found[0].provenance
+
+
+async def test_a_deleted_episode_leaves_the_vector_index(backend: Backend) -> None:
+    """Deleting an episode deletes its vector; the in-process index is rebuilt from the store
+    at the next plain-language query, so the deleted vector no longer takes a nearest-neighbour
+    place or seeds the query expansion."""
+    async with backend.open(embedder=HashingEmbedding(64)) as memory:
+        await record(memory, TASKS)
+        assert memory.vectors is not None
+        await memory.retrieve_relevant_context("add pagination to the orders list", CTX)
+        assert len(memory.vectors.index) == len(TASKS)
+        first = (await memory.list_episodes())[0]
+        await memory.delete_episode(first.episode_id)
+        results = await memory.retrieve_relevant_context("add pagination to the orders list", CTX)
+        assert len(memory.vectors.index) == len(TASKS) - 1
+        assert first.episode_id not in {r.episode.episode_id for r in results}
+        assert first.episode_id not in memory.vectors.index.vectors([first.episode_id])

@@ -328,6 +328,8 @@ class SelfLearningMemory(MemoryReads):
             deleted = await self.storage.delete_episode(eid)
             if self.cache is not None:
                 await asyncio.to_thread(self.cache.delete, eid)
+            if deleted and self.vectors is not None:
+                self.vectors.forget_coverage()  # its vector went too: rebuild the index
             if not deleted:
                 raise NotFoundError("episode", eid)
 

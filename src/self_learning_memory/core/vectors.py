@@ -56,7 +56,7 @@ class VectorSearch:
             batch = await self.provider.embed([text])
         except Exception as exc:
             self.errors += 1
-            self._coverage = None  # this episode will lack a vector: ask the store again
+            self.forget_coverage()  # this episode will lack a vector: ask the store again
             log.warning("could not embed episode %s: %s", episode.episode_id, exc)
             return None
         vector = batch.vectors[0].astype(np.float32)
@@ -100,19 +100,29 @@ class VectorSearch:
         """Whether every completed episode has a vector of this identity, so that vector search
         alone can reach all of them. Asked of the store once per store version, and for a
         changed version at most every 2 s (another process's episode that failed to embed may
-        go unnoticed that long; this process's own failures are noticed at once). False when
-        the store cannot say."""
+        go unnoticed that long; this process's own failures and deletes are noticed at once).
+        False when the store cannot say. The same answer tells whether vectors were deleted
+        (fewer stored than indexed): the index is then rebuilt from the store."""
         now = time.monotonic()
         known = self._coverage
         if known is not None and (known[0] == store_version or now - known[1] < _COVERAGE_TTL_S):
             return known[2]
         try:
             status = await self.status()
+            if status.embedded < len(self.index):  # vectors were deleted with their episodes
+                self.index.reset()
+                self._refreshed_at = None
+                await self.refresh(store_version)
         except Exception as exc:
             log.debug("embedding coverage unknown: %s", exc)
             return False
         self._coverage = (store_version, now, status.missing == 0)
         return status.missing == 0
+
+    def forget_coverage(self) -> None:
+        """Ask the store again at the next ``covers_store`` (after this process deleted an
+        episode or failed to embed one)."""
+        self._coverage = None
 
     async def status(self) -> EmbeddingStatus:
         return await self.storage.embedding_status(self.identity)

@@ -1,10 +1,11 @@
 """The in-process vector index: a float32 matrix of every stored episode vector of one
 embedding identity, scanned exactly with one matrix-vector product.
 
-Measured against sqlite-vec in ``benchmarks/vector_index.py``: the numpy scan is faster at every
-size we hold (10K to 100K episodes), so it is the index. It refreshes incrementally from the
-durable store (rows written since the last refresh, by any process) and rebuilds when rows
-disappear (deletes) or the identity changes.
+Measured against sqlite-vec in ``benchmarks/embeddings_bench.py``: the numpy scan is faster at
+every size we hold (10K to 100K episodes), so it is the index. It refreshes incrementally from
+the durable store (rows written since the last refresh, by any process); the memory rebuilds it
+when the store holds fewer vectors than it does (deletes: ``VectorSearch.covers_store``). An
+index belongs to one embedding identity: another model or dimension is another index.
 """
 
 from __future__ import annotations
