@@ -277,3 +277,67 @@ def test_index_lookup_matches_scores_and_vectors() -> None:
     for k, i in enumerate(present):
         assert np.array_equal(block[k], vectors[i])
     assert index.lookup([uuid.UUID(int=999)], [q1])[:2] == ([], [[]])
+
+
+def _clustered_index(n: int, dims: int, seed: int, scale: float = 1.0) -> tuple[VectorIndex, F32]:
+    """Unit vectors (times ``scale``) in 40 clusters, as an agent's recurring kinds of task."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(40, dims))
+    matrix = centres[rng.integers(0, 40, size=n)] + 0.6 * rng.normal(size=(n, dims))
+    matrix = scale * matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix = matrix.astype(np.float32)
+    index = VectorIndex("test", dims)
+    index.add([(r + 1, uuid.UUID(int=r + 1), matrix[r].tobytes(), False) for r in range(n)])
+    return index, matrix
+
+
+@pytest.mark.parametrize(
+    ("n", "seed", "scale"), [(300, 1, 1.0), (20_000, 2, 1.0), (20_000, 3, 1.3)]
+)
+def test_search_with_feedback_equals_search_expand_search(n: int, seed: int, scale: float) -> None:
+    """One scan plus a bounded shortlist (large indexes of unit vectors) finds what search,
+    expand and a second full search found; small or non-normalised indexes scan twice."""
+    index, matrix = _clustered_index(n, 48, seed, scale)
+    rng = np.random.default_rng(seed + 100)
+    full_scans = 0
+
+    for _ in range(15):
+        query = matrix[rng.integers(0, n)] / scale + 0.8 * rng.normal(size=48).astype(np.float32)
+        query = (query / np.linalg.norm(query)).astype(np.float32)
+        hits = [i for i, _ in index.search(query, 40)]
+        expanded = index.expand(query, hits[:3], 1.0)
+        assert expanded is not None
+        again = [i for i, _ in index.search(expanded, 40)]
+        got_hits, got_expanded, got_again = index.search_with_feedback(query, 40, 3, 1.0)
+        assert got_hits == hits
+        assert got_expanded is not None
+        assert np.array_equal(got_expanded, expanded)
+        assert set(got_again) == set(again)
+        exact = {i: float(matrix[i.int - 1] @ expanded) for i in again}
+        assert [round(exact[i], 5) for i in got_again] == [round(exact[i], 5) for i in again]
+        full_scans += _needs_second_scan(index, query, expanded)
+    if n >= 16_384 and scale == 1.0:
+        assert full_scans < 15  # the bound spared the second scan
+
+
+def _needs_second_scan(index: VectorIndex, query: F32, expanded: F32) -> bool:
+    """Whether ``search_with_feedback`` had to scan the whole matrix again (its rule)."""
+    from self_learning_memory.embeddings.index import _MARGIN, _SHORTLIST
+
+    if len(index) < 4 * _SHORTLIST or index._max_norm > 1 + _MARGIN:
+        return True
+    scores = index._matrix @ query
+    chosen = np.argsort(-scores)[:_SHORTLIST]
+    kth = float(np.sort(index._matrix[chosen] @ expanded)[-40])
+    a, c = float(scores[chosen].min()), float(expanded @ query)
+    bound = 1.0 if a >= c else a * c + float(np.sqrt((1 - a * a) * (1 - c * c)))
+    return not bound < kth - _MARGIN
+
+
+def test_search_with_feedback_without_feedback_or_vectors() -> None:
+    index, matrix = _clustered_index(50, 8, 4)
+    hits, expanded, again = index.search_with_feedback(matrix[0], 10, 0, 1.0)
+    assert hits == [i for i, _ in index.search(matrix[0], 10)]
+    assert (expanded, again) == (None, [])
+    assert index.search_with_feedback(matrix[0], 10, 3, 0.0)[1:] == (None, [])
+    assert VectorIndex("empty", 8).search_with_feedback(matrix[0], 10, 3, 1.0) == ([], None, [])

@@ -355,12 +355,16 @@ class MemoryReads:
         # Without hard filters the nearest episodes are all candidates, so the feedback is
         # their first few: expand now and fetch both searches' episodes at once. If some were
         # missing after all, the caller expands again as usual.
-        hits = [i for i, _ in index.search(query_vector, wanted)]
-        guess = hits[: settings.feedback_episodes] if filters == EpisodeFilters() else None
-        guessed = None
-        if guess is not None:
-            guessed = index.expand(query_vector, guess, settings.feedback_weight)
-        guessed_hits = [] if guessed is None else [i for i, _ in index.search(guessed, wanted)]
+        guess: list[uuid.UUID] | None = None
+        guessed: F32 | None = None
+        guessed_hits: list[uuid.UUID] = []
+        if filters == EpisodeFilters():
+            hits, guessed, guessed_hits = index.search_with_feedback(
+                query_vector, wanted, settings.feedback_episodes, settings.feedback_weight
+            )
+            guess = hits[: settings.feedback_episodes]
+        else:
+            hits = [i for i, _ in index.search(query_vector, wanted)]
         ids = list(dict.fromkeys([*hits, *guessed_hits]))
         rows = await self._candidates_by_ids(ids, filters, version)
         return hits, guess, guessed, guessed_hits, rows
