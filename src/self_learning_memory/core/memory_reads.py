@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 MAX_LIMIT = 1000
 QUERY_CACHE_SIZE = 1024
 QUERY_CACHE_TTL_S = 60.0
-CANDIDATE_CACHE_SIZE = 100_000  # vector candidates kept in memory (~1 KB each)
+CANDIDATE_CACHE_SIZE = 20_000  # vector candidate rows kept per store version (~1 KB each)
 CachedRank = tuple[uuid.UUID, ScoreComponents, list[str]]
 
 
