@@ -6,10 +6,8 @@ from PostgreSQL again."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from self_learning_memory import (
@@ -20,34 +18,13 @@ from self_learning_memory import (
     TaskContext,
 )
 
-from .pg import POSTGRES_DSN, build_memory, dsn_for, require_postgres, target
+from .pg import build_memory, dsn_for
 from .proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
 RUST = TaskContext(domain="web-api", language="rust", tags=["http"])
 PY = TaskContext(domain="data", language="python", tags=["csv"])
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    require_postgres()
-    name = f"slm_deg_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    try:
-        yield name
-    finally:
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[TcpProxy]:
-    p = TcpProxy(target())
-    await p.start()
-    yield p
-    await p.stop()
 
 
 async def record(

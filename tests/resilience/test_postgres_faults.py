@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
@@ -22,32 +21,11 @@ import pytest
 
 from self_learning_memory import ExecutionStep, SuccessOutcome, SuccessResult
 
-from .pg import POSTGRES_DSN, build_memory, dsn_for, require_postgres, target
+from .pg import build_memory, dsn_for
 from .proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    require_postgres()
-    name = f"slm_res_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    try:
-        yield name
-    finally:
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[TcpProxy]:
-    p = TcpProxy(target())
-    await p.start()
-    yield p
-    await p.stop()
 
 
 def stored(schema: str) -> dict[uuid.UUID, tuple[bool, list[int]]]:
