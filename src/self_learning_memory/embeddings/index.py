@@ -77,9 +77,7 @@ class VectorIndex:
             if not self._ids or k <= 0:
                 return []
             scores = self._matrix @ query
-            k = min(k, len(self._ids))
-            top = np.argpartition(-scores, k - 1)[:k]
-            top = top[np.argsort(-scores[top])]
+            top = _best(scores, min(k, len(self._ids)))
             return [(self._ids[i], float(scores[i])) for i in top]
 
     def search_with_feedback(
@@ -102,17 +100,14 @@ class VectorIndex:
                 return [], None, []
             k = min(k, n)
             scores = self._matrix @ query
-            top = np.argpartition(-scores, k - 1)[:k]
-            top = top[np.argsort(-scores[top])]
+            top = _best(scores, k)
             hits = [self._ids[i] for i in top]
             rows = top[:feedback]
             if feedback <= 0 or weight <= 0 or not len(rows):
                 return hits, None, []
-            moved = query + weight * self._matrix[rows].mean(axis=0)
-            norm = float(np.linalg.norm(moved))
-            if norm == 0:
+            expanded = _rocchio(query, self._matrix[rows], weight)
+            if expanded is None:
                 return hits, None, []
-            expanded = (moved / norm).astype(np.float32)
             nearest: npt.NDArray[np.intp] | None = None
             unit = self._max_norm <= 1 + _MARGIN and abs(float(query @ query) - 1) <= _MARGIN
             if n >= 4 * _SHORTLIST and k < _SHORTLIST and unit:
@@ -123,12 +118,9 @@ class VectorIndex:
                 c = min(1.0, float(expanded @ query))
                 bound = 1.0 if a >= c else a * c + math.sqrt(max(0.0, 1 - a * a) * (1 - c * c))
                 if bound < kth - _MARGIN:
-                    best = np.argpartition(-exact, k - 1)[:k]
-                    nearest = chosen[best[np.argsort(-exact[best])]]
+                    nearest = chosen[_best(exact, k)]
             if nearest is None:
-                full = self._matrix @ expanded
-                nearest = np.argpartition(-full, k - 1)[:k]
-                nearest = nearest[np.argsort(-full[nearest])]
+                nearest = _best(self._matrix @ expanded, k)
             return hits, expanded, [self._ids[i] for i in nearest]
 
     def vectors(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, F32]:
@@ -147,9 +139,8 @@ class VectorIndex:
             rows = [self._rows[i] for i in feedback if i in self._rows]
             if not rows or weight <= 0:
                 return None
-            moved = query + weight * self._matrix[rows].mean(axis=0)
-        norm = float(np.linalg.norm(moved))
-        return None if norm == 0 else (moved / norm).astype(np.float32)
+            block = self._matrix[rows]
+        return _rocchio(query, block, weight)
 
     def lookup(
         self, ids: list[uuid.UUID], queries: list[F32]
@@ -178,3 +169,16 @@ class VectorIndex:
                 return {}
             values = self._matrix[[r for _, r in rows]] @ query
             return {i: float(v) for (i, _), v in zip(rows, values, strict=True)}
+
+
+def _best(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
+    """The positions of the ``k`` highest scores (1 <= k <= len), highest first."""
+    top = np.argpartition(-scores, k - 1)[:k]
+    return top[np.argsort(-scores[top])]
+
+
+def _rocchio(query: F32, rows: F32, weight: float) -> F32 | None:
+    """The query plus ``weight`` x the mean of ``rows``, re-normalised; None if that is 0."""
+    moved = query + weight * rows.mean(axis=0)
+    norm = float(np.linalg.norm(moved))
+    return None if norm == 0 else (moved / norm).astype(np.float32)
