@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from self_learning_memory import RetrievalConfig, TaskContext, TaskType
-from self_learning_memory.core.lexical_trust import lexical_weight
+from self_learning_memory.core.lexical_trust import lexical_weight, tool_tokens
 from self_learning_memory.core.retrieval import (
     ScoredCandidate,
     VectorSignals,
@@ -27,7 +27,6 @@ from self_learning_memory.core.retrieval import (
     rank_with_signals,
     redundancy,
     tokens,
-    tool_tokens,
 )
 from self_learning_memory.embeddings.index import F32, VectorIndex
 from self_learning_memory.storage.backend import EpisodeCandidate

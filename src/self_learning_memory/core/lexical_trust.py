@@ -38,7 +38,14 @@ from collections.abc import Sequence
 from ..config import RetrievalConfig
 from ..storage.backend import EpisodeCandidate
 
-__all__ = ["code_tokens", "is_error_line", "lexical_trust", "lexical_weight", "tool_mentions"]
+__all__ = [
+    "code_tokens",
+    "is_error_line",
+    "lexical_trust",
+    "lexical_weight",
+    "tool_mentions",
+    "tool_tokens",
+]
 
 _CODE_SHAPES = (
     re.compile(r"[a-z][A-Z]|[A-Z]{2,}[a-z]{2,}"),  # camelCase, CamelCase, OOMKilled
@@ -93,7 +100,8 @@ def is_error_line(text: str) -> bool:
 
 
 @functools.lru_cache(maxsize=16_384)
-def _lowered(tools: tuple[str, ...]) -> frozenset[str]:
+def tool_tokens(tools: tuple[str, ...]) -> frozenset[str]:
+    """An episode's tools, lower-cased (cached: the same tool lists recur across queries)."""
     return frozenset(t.lower() for t in tools)
 
 
@@ -105,7 +113,7 @@ def tool_mentions(text: str, candidates: Sequence[EpisodeCandidate]) -> list[str
     words.pop("", None)
     # count only the query's words among the candidates' tools (a query has a few words,
     # the candidates hundreds of tools)
-    used = Counter(w for c in candidates for w in _lowered(c.tools) & words.keys())
+    used = Counter(w for c in candidates for w in tool_tokens(c.tools) & words.keys())
     most = len(candidates) / 2
     return [w for w in words if 0 < used.get(w, 0) <= most]
 

@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..config import RetrievalConfig
 from ..storage.backend import EpisodeCandidate
-from .lexical_trust import lexical_weight
+from .lexical_trust import lexical_weight, tool_tokens
 from .types import Episode, TaskContext, TaskType
 
 if TYPE_CHECKING:  # numpy arrays are only passed in when an embedding provider is configured
@@ -176,11 +176,6 @@ def _stem(word: str) -> str:
 def tokens(text: str) -> frozenset[str]:
     """The stemmed, stopword-free words of a text (cached: descriptions recur across queries)."""
     return frozenset(_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS)
-
-
-@functools.lru_cache(maxsize=16_384)
-def tool_tokens(tools: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(t.lower() for t in tools)
 
 
 def query_terms(text: str) -> list[str]:

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING
 
 import pydantic
 
-from ..core.retrieval import tokens, tool_tokens  # the ranking's own tokeniser
+from ..core.lexical_trust import tool_tokens
+from ..core.retrieval import tokens  # the ranking's own tokeniser
 from ..core.types import Episode, TaskContext, TaskType
 from .backend import EpisodeCandidate, EpisodeFilters, StorageStats
 from .sync import index_synced, read_heuristic_index, read_pattern_index
