@@ -27,8 +27,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import SelfLearningMemoryError
+from ..errors import CircuitOpenError, SelfLearningMemoryError
 from .backend import HealthReport
+from .circuit_breaker import BreakerState
+from .retry import map_driver_error
 
 if TYPE_CHECKING:
     from ..core.types import Episode, TaskContext
@@ -67,6 +69,10 @@ class ResilientReads:
     degraded_reads: int  # reads served locally by this process
     degraded_notes: dict[str, str]  # the last provenance note of each read served locally
     _local_version: int
+    call_timeout_s: float | None
+
+    async def _ensure_ready(self) -> None:
+        raise NotImplementedError
 
     async def _call(
         self,
@@ -295,13 +301,23 @@ class ResilientReads:
         )
 
     async def health_check(self) -> HealthReport:
-        """The primary's own check through the breaker, with the resilience state attached.
-        Unhealthy while the breaker is open or the primary cannot be reached."""
+        """The primary's own check with the resilience state attached. Unhealthy while the
+        breaker is open or the primary cannot be reached.
+
+        The probe is an observation, not a call: it bypasses the breaker and the retries, so a
+        health poll neither resets the breaker's failure count (a backend's check answers
+        "unhealthy" without raising, which the breaker would count as a success and so keep a
+        failing store's breaker closed) nor waits out the retry budget."""
         status = await self.resilience_status()
         started = time.perf_counter()
         try:
-            report = await self._call("health_check", self.primary.health_check)
-        except Exception as exc:
+            if self.breaker.current_state == BreakerState.OPEN:
+                raise CircuitOpenError("The primary store's circuit breaker is open.")
+            await self._ensure_ready()
+            async with asyncio.timeout(self.call_timeout_s):
+                report = await self.primary.health_check()
+        except Exception as raw:
+            exc = map_driver_error(raw, "health_check")
             if not _down(exc):
                 raise
             return HealthReport(
