@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from resilience.flaky import FlakySQLite
+from self_learning_memory.config import MemoryConfig
 from self_learning_memory.errors import StorageUnavailableError
 from self_learning_memory.storage.circuit_breaker import CircuitBreaker
-from self_learning_memory.storage.resilient import ResilientStorage
+from self_learning_memory.storage.factory import open_postgres
+from self_learning_memory.storage.resilient import ResilientStorage, resilient_from_config
 from self_learning_memory.storage.retry import RetryPolicy
 
 FAST = RetryPolicy(max_attempts=1, base_s=0.001, max_delay_s=0.004, jitter_s=0.001, budget_s=1.0)
@@ -35,3 +39,25 @@ async def test_faults_health_polling_does_not_keep_a_failing_breaker_closed(
     finally:
         flaky.down = False
         await store.close()
+
+
+async def test_faults_health_a_failing_call_gives_up_within_the_retry_budget(
+    tmp_path: Path, unused_tcp_port: int
+) -> None:
+    """Defaults, a PostgreSQL primary that refuses connections (a free loopback port): the
+    call fails within the retry budget (measured: 10.0 s before, the pool's own connect
+    timeout; 5.0 s after). The bound comes from the config, with one backoff of slack."""
+    config = MemoryConfig()
+    config.resilience.outbox_enabled = False
+    budget_s = config.resilience.retry_budget_ms / 1000
+    bound_s = budget_s + config.resilience.retry_max_delay_ms / 1000 + 1.0
+    dsn = f"postgresql://postgres@127.0.0.1:{unused_tcp_port}/test"
+    store = resilient_from_config(open_postgres(dsn, config), config.resilience, tmp_path)
+    started = time.monotonic()
+    try:
+        with pytest.raises(StorageUnavailableError):
+            await store.get_episode(uuid.uuid4())
+        elapsed = time.monotonic() - started
+    finally:
+        await store.close()
+    assert elapsed < bound_s, f"{elapsed:.1f} s against a {budget_s} s budget"

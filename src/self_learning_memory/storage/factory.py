@@ -61,7 +61,13 @@ def open_postgres(dsn: str, config: MemoryConfig) -> StorageBackend:
         ) from exc
     # SQLAlchemy-style "postgresql+psycopg://" names a driver; libpq wants the plain scheme.
     dsn = re.sub(r"^postgres(?:ql)?\+[a-z0-9_]+://", "postgresql://", dsn.strip(), flags=re.I)
-    return PostgresStorage(dsn, min_size=1, max_size=config.storage.pool_size)
+    # Waiting for the pool (to open, or for a connection) is waiting for a store that may be
+    # down: it must fit in the retry budget, else one attempt alone outlasts it (the pool's own
+    # 10 s made a failing call block ~10 s against a 5 s budget).
+    wait_s = max(1.0, min(10.0, config.resilience.retry_budget_ms / 1000))
+    return PostgresStorage(
+        dsn, min_size=1, max_size=config.storage.pool_size, connect_timeout_s=wait_s
+    )
 
 
 TURSO_EXTRA = "pip install 'self-learning-memory[turso]'"
