@@ -1,8 +1,9 @@
 """One health verdict from the components' reports (reference section 8.1, ``health check``).
 
 A component that answered within its latency threshold is *healthy*, slower is *degraded*, an
-error (or a failed self-check) is *unhealthy*. Optional components (embeddings) only degrade:
-retrieval falls back to lexical without them. Overall: any unhealthy -> unhealthy, else any
+error (or a failed self-check) is *unhealthy*. Optional components only degrade: retrieval
+falls back to lexical without embeddings, and every read goes to the primary store without the
+cache (a damaged cache is disabled: ``disabled: <why>``). Overall: any unhealthy -> unhealthy, else any
 degraded -> degraded, else healthy.
 """
 
@@ -20,7 +21,7 @@ __all__ = ["LATENCY_THRESHOLDS_MS", "ComponentHealth", "HealthSummary", "summari
 
 Status = Literal["healthy", "degraded", "unhealthy"]
 LATENCY_THRESHOLDS_MS: dict[str, float] = {"primary_storage": 100.0, "cache_storage": 10.0}
-OPTIONAL_COMPONENTS = frozenset({"embeddings"})
+OPTIONAL_COMPONENTS = frozenset({"embeddings", "cache_storage"})
 _ORDER: dict[Status, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
 
@@ -52,6 +53,8 @@ def _component(name: str, report: HealthReport) -> ComponentHealth:
         status = "degraded" if name in OPTIONAL_COMPONENTS else "unhealthy"
         error = report.details.get("error") or report.details.get("quick_check")
         reason = f"check failed: {error}" if error else "check failed"
+        if report.details.get("disabled"):
+            reason = f"disabled: {report.details['disabled']}"
     elif threshold is not None and report.latency_ms >= threshold:
         status = "degraded"
         reason = f"answered in {report.latency_ms:.1f} ms (threshold {threshold:.0f} ms)"

@@ -634,20 +634,7 @@ class MemoryReads:
             closed = resilience["breaker"]["state"] == "closed"
             reports["resilience"] = HealthReport("resilience", closed, 0.0, resilience)
         if self.cache is not None:
-            cache = self.cache
-            started = time.perf_counter()
-            try:
-                entries = await asyncio.to_thread(cache.entries)
-                reports["cache_storage"] = HealthReport(
-                    "lmdb",
-                    True,
-                    (time.perf_counter() - started) * 1000,
-                    {"entries": entries, "path": str(cache.path)},
-                )
-            except Exception as exc:
-                reports["cache_storage"] = HealthReport(
-                    "lmdb", False, (time.perf_counter() - started) * 1000, {"error": str(exc)}
-                )
+            reports["cache_storage"] = await self._cache_health(self.cache)
         if self.synchronizer is not None:
             state = self.synchronizer.report()
             reports["synchronizer"] = HealthReport(
@@ -659,6 +646,25 @@ class MemoryReads:
         if self.vectors is not None:
             reports["embeddings"] = await self._embeddings_health(self.vectors)
         return reports
+
+    async def _cache_health(self, cache: EpisodeCache) -> HealthReport:
+        """Healthy with its entry count; a disabled cache (damaged, unwritable: see
+        ``storage/lmdb_cache.py``) says why and how to rebuild it."""
+        started = time.perf_counter()
+        try:
+            entries = await asyncio.to_thread(cache.entries)  # a failure here disables it
+        except Exception as exc:
+            details: dict[str, object] = {"error": str(exc), "path": str(cache.path)}
+        else:
+            details = {"entries": entries, "path": str(cache.path)}
+        if cache.disabled is not None:
+            details = {
+                "disabled": cache.disabled,
+                "path": str(cache.path),
+                "action": "`memory-cli storage sync` moves it aside and rebuilds it",
+            }
+        healthy = "entries" in details
+        return HealthReport("lmdb", healthy, (time.perf_counter() - started) * 1000, details)
 
     async def _embeddings_health(self, vectors: VectorSearch) -> HealthReport:
         """The provider's real state: available, how many episodes have vectors, how many

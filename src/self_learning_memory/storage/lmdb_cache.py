@@ -9,67 +9,69 @@
   reader racing with the delete cannot put the old episode back.
 - LMDB is multi-process safe: every process using the same data directory shares this cache.
   The map grows on ``MapFullError`` up to a limit.
+- Never in the way: a cache that cannot be opened (damaged ``data.mdb``, a file where its
+  directory should be, no permission) or that breaks while in use is *disabled* (``disabled``
+  holds why, a warning says so once): every read is a miss and every write a no-op, so the
+  memory runs on the primary store alone. :meth:`EpisodeCache.rebuild` moves the damaged
+  cache aside (``cache.corrupt-<time>``, never deleted) and opens a new one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import os
 import struct
 import threading
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 import lmdb
-import pydantic
 
 from ..core.types import Episode
 from ..errors import StorageUnavailableError
+from .cache_codec import _HEADER, _MAGIC, MAX_ENTRY_BYTES, CacheStats, decode, encode
 
-__all__ = ["CacheStats", "EpisodeCache"]
+__all__ = ["CacheStats", "EpisodeCache", "decode", "encode"]
 
 log = logging.getLogger(__name__)
 
-_MAGIC = b"SLM1"
-_HEADER = struct.Struct(">4sI")
 _SEQ = struct.Struct(">Q")
-MAX_ENTRY_BYTES = 10_000_000 + _HEADER.size
 MAX_TOMBSTONES = 10_000
 
-
-class CacheStats(pydantic.BaseModel):
-    hits: int = 0
-    misses: int = 0
-    puts: int = 0
-    evictions: int = 0
-    corrupt_dropped: int = 0
-    entries: int = 0
-    map_size_bytes: int = 0
-
-    @property
-    def hit_rate(self) -> float:
-        total = self.hits + self.misses
-        return self.hits / total if total else 0.0
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def encode(episode: Episode) -> bytes:
-    payload = episode.model_dump_json().encode("utf-8")
-    return _HEADER.pack(_MAGIC, zlib.crc32(payload)) + payload
+def _tolerant(
+    default: Callable[[EpisodeCache], object],
+) -> Callable[
+    [Callable[Concatenate[EpisodeCache, P], R]], Callable[Concatenate[EpisodeCache, P], R]
+]:
+    """A cache operation that answers ``default(cache)`` (a miss, nothing) when the cache is
+    disabled, and disables it when LMDB fails under it: the primary store answers instead."""
 
+    def wrap(
+        fn: Callable[Concatenate[EpisodeCache, P], R],
+    ) -> Callable[Concatenate[EpisodeCache, P], R]:
+        @functools.wraps(fn)
+        def inner(cache: EpisodeCache, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            if cache.disabled is not None:
+                return cast(R, default(cache))
+            try:
+                return fn(cache, *args, **kwargs)
+            except lmdb.Error as exc:
+                cache._disable(f"{type(exc).__name__}: {exc}")
+                return cast(R, default(cache))
 
-def decode(data: bytes) -> Episode | None:
-    """The episode, or None if the bytes are not a valid entry."""
-    if len(data) < _HEADER.size or len(data) > MAX_ENTRY_BYTES:
-        return None
-    magic, crc = _HEADER.unpack_from(data)
-    payload = data[_HEADER.size :]
-    if magic != _MAGIC or zlib.crc32(payload) != crc:
-        return None
-    try:
-        return Episode.model_validate_json(payload)
-    except pydantic.ValidationError:
-        return None
+        return inner
+
+    return wrap
 
 
 class EpisodeCache:
@@ -90,11 +92,14 @@ class EpisodeCache:
         self._touched: dict[bytes, None] = {}
         self._lock = threading.Lock()
         self.stats = CacheStats()
+        self.disabled: str | None = None  # why the cache is off (see the module docstring)
 
     def open(self) -> None:
-        """Open (creating if needed) the LMDB environment. Blocking: call it off the loop."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Open (creating if needed) the LMDB environment. Blocking: call it off the loop.
+        A cache that cannot be opened is disabled (``disabled`` says why), not an error."""
+        self.disabled = None
         try:
+            self.path.mkdir(parents=True, exist_ok=True)
             self._env = lmdb.open(
                 str(self.path),
                 map_size=self._map_size,
@@ -103,19 +108,62 @@ class EpisodeCache:
                 metasync=False,
                 max_readers=256,
             )
-        except lmdb.Error as exc:  # e.g. the same data directory opened twice in one process
+            self._items = self._env.open_db(b"items")
+            self._lru = self._env.open_db(b"lru")  # seq -> key
+            self._seqs = self._env.open_db(b"seqs")  # key -> seq
+            self._tombs = self._env.open_db(b"tombs")  # key -> seq
+            self._tomb_order = self._env.open_db(b"tomb_order")  # seq -> key
+            self._meta = self._env.open_db(b"meta")
+        except (lmdb.Error, OSError) as exc:
+            if "already open in this process" in str(exc):  # a usage error, not damage
+                raise StorageUnavailableError(
+                    f"Cannot open the cache {self.path}: {exc} Open one memory per data "
+                    "directory in a process and share it."
+                ) from exc
+            self._disable(f"{type(exc).__name__}: {exc}")
+
+    def _disable(self, reason: str) -> None:
+        if self.disabled is not None:
+            return
+        self.disabled = reason
+        log.warning(
+            "The cache %s is disabled (%s); running without it, every read comes from the "
+            "primary store. Rebuild it with `memory-cli storage sync`.",
+            self.path,
+            reason,
+        )
+        env = self.__dict__.pop("_env", None)
+        if env is not None:
+            with contextlib.suppress(lmdb.Error):
+                env.close()
+
+    def rebuild(self) -> Path | None:
+        """Move a disabled cache aside (``<dir>.corrupt-<UTC time>``, never deleted) and open a
+        new, empty one in its place (the caller fills it from the store). Returns where the
+        damaged cache went; None if the cache was not disabled or had nothing to move."""
+        if self.disabled is None:
+            return None
+        aside: Path | None = None
+        if self.path.exists() or self.path.is_symlink():
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+            try:
+                os.rename(self.path, aside)
+            except OSError as exc:
+                raise StorageUnavailableError(
+                    f"Cannot move the damaged cache {self.path} aside ({exc}): make "
+                    f"{self.path.parent} writable or choose another --data-dir."
+                ) from exc
+        self.open()
+        if self.disabled is not None:
             raise StorageUnavailableError(
-                f"Cannot open the cache {self.path}: {exc} Open one memory per data directory "
-                "in a process and share it."
-            ) from exc
-        self._items = self._env.open_db(b"items")
-        self._lru = self._env.open_db(b"lru")  # seq -> key
-        self._seqs = self._env.open_db(b"seqs")  # key -> seq
-        self._tombs = self._env.open_db(b"tombs")  # key -> seq
-        self._tomb_order = self._env.open_db(b"tomb_order")  # seq -> key
-        self._meta = self._env.open_db(b"meta")
+                f"Cannot rebuild the cache {self.path} ({self.disabled}): make "
+                f"{self.path.parent} writable or choose another --data-dir."
+            )
+        return aside
 
     # -- reads ---------------------------------------------------------------------------
+    @_tolerant(lambda c: None)
     def get(self, episode_id: uuid.UUID) -> Episode | None:
         key = episode_id.bytes
         with self._env.begin(db=self._items, buffers=False) as txn:
@@ -136,6 +184,7 @@ class EpisodeCache:
         return episode
 
     # -- writes --------------------------------------------------------------------------
+    @_tolerant(lambda c: None)
     def put(self, episode: Episode) -> None:
         if not episode.is_complete():
             return
@@ -154,10 +203,12 @@ class EpisodeCache:
         self._write(run)
         self.stats.puts += 1
 
+    @_tolerant(lambda c: None)
     def put_many(self, episodes: list[Episode]) -> None:
         for episode in episodes:
             self.put(episode)
 
+    @_tolerant(lambda c: None)
     def delete(self, episode_id: uuid.UUID) -> None:
         key = episode_id.bytes
 
@@ -174,10 +225,12 @@ class EpisodeCache:
 
         self._write(run)
 
+    @_tolerant(lambda c: None)
     def invalidate(self, episode_id: uuid.UUID) -> None:
         """Drop an entry (it changed in the durable store) without a tombstone."""
         self._write(lambda txn: self._remove(txn, episode_id.bytes))
 
+    @_tolerant(lambda c: None)
     def clear(self) -> None:
         def run(txn: lmdb.Transaction) -> None:
             for db in (self._items, self._lru, self._seqs, self._tombs, self._tomb_order):
@@ -185,14 +238,17 @@ class EpisodeCache:
 
         self._write(run)
 
+    @_tolerant(lambda c: 0)
     def entries(self) -> int:
         with self._env.begin() as txn:
             return int(txn.stat(self._items)["entries"])
 
+    @_tolerant(lambda c: [])
     def keys(self) -> list[uuid.UUID]:
         with self._env.begin(db=self._items) as txn, txn.cursor() as cur:
             return [uuid.UUID(bytes=bytes(k)) for k in cur.iternext(keys=True, values=False)]
 
+    @_tolerant(lambda c: [])
     def raw_items(self) -> list[tuple[uuid.UUID, bytes]]:
         """Every entry's key and stored bytes, unchecked (for verification; see
         ``storage/cache_sync.py``). Bounded by ``max_entries``."""
@@ -201,8 +257,9 @@ class EpisodeCache:
 
     @property
     def is_open(self) -> bool:
-        return hasattr(self, "_env")
+        return hasattr(self, "_env") and self.disabled is None
 
+    @_tolerant(lambda c: ([], {}))
     def scan(
         self, known: Mapping[uuid.UUID, int]
     ) -> tuple[list[uuid.UUID], dict[uuid.UUID, tuple[int, bytes]]]:
@@ -228,6 +285,7 @@ class EpisodeCache:
                 ids.append(eid)
         return ids, changed
 
+    @_tolerant(lambda c: {"disabled": c.disabled})
     def env_info(self) -> dict[str, object]:
         """The environment as it is now: map size, bytes in use, file size, readers."""
         info = self._env.info()
@@ -244,11 +302,13 @@ class EpisodeCache:
 
     # -- side records: small keyed values next to the episodes (the synchronizer's state and
     # its pattern/heuristic index, see ``storage/sync.py``); kept in the ``meta`` database.
+    @_tolerant(lambda c: None)
     def meta_get(self, key: bytes) -> bytes | None:
         with self._env.begin(db=self._meta, buffers=False) as txn:
             data = txn.get(key)
         return None if data is None else bytes(data)
 
+    @_tolerant(lambda c: None)
     def meta_put(self, items: dict[bytes, bytes]) -> None:
         def run(txn: lmdb.Transaction) -> None:
             for key, value in items.items():
@@ -257,6 +317,7 @@ class EpisodeCache:
         if items:
             self._write(run)
 
+    @_tolerant(lambda c: [])
     def meta_scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         out: list[tuple[bytes, bytes]] = []
         with self._env.begin(db=self._meta) as txn, txn.cursor() as cur:
@@ -267,6 +328,7 @@ class EpisodeCache:
                     out.append((bytes(key), bytes(value)))
         return out
 
+    @_tolerant(lambda c: None)
     def meta_delete(self, keys: list[bytes]) -> None:
         def run(txn: lmdb.Transaction) -> None:
             for key in keys:
@@ -275,12 +337,15 @@ class EpisodeCache:
         if keys:
             self._write(run)
 
+    @_tolerant(lambda c: c.stats.model_copy())
     def snapshot_stats(self) -> CacheStats:
         self.stats.entries = self.entries()
         self.stats.map_size_bytes = int(self._env.info()["map_size"])
         return self.stats.model_copy()
 
     def close(self) -> None:
+        if "_env" not in self.__dict__:
+            return  # disabled (or never opened)
         self._flush_touches()
         self._env.close()
 

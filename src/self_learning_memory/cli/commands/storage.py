@@ -164,22 +164,48 @@ def sync(
         fail(state, ValidationError("--strategy", f"{strategy!r} is not known", ", ".join(choices)))
 
     async def act(memory: SelfLearningMemory) -> Any:
+        import asyncio
         from dataclasses import asdict
 
         from ...storage.sync import StorageSynchronizer
 
         start = parse_since(since)
+        cache = _cache(memory)
+        rebuilt: dict[str, Any] | None = None
+        if cache.disabled is not None:  # damaged or unwritable: move it aside, start anew
+            rebuilt = {"reason": cache.disabled, "moved_to": None}
+            if dry:
+                return {"dry_run": True, "cache_rebuilt": rebuilt}
+            aside = await asyncio.to_thread(cache.rebuild)
+            rebuilt["moved_to"] = None if aside is None else str(aside)
         synchronizer = StorageSynchronizer(
             memory.storage,
-            _cache(memory),
+            cache,
             strategy=strategy,
             index_limit=memory.config.sync.index_limit,
         )
         await synchronizer.load_state()
         stats, report = await synchronizer.sync_all_recent(start, force=force, dry_run=dry)
-        return {**asdict(report), "sync": asdict(stats), "state": synchronizer.report()}
+        return {
+            **asdict(report),
+            "sync": asdict(stats),
+            "state": synchronizer.report(),
+            "cache_rebuilt": rebuilt,
+        }
 
     def human(console: Console, r: dict[str, Any]) -> None:
+        rebuilt = r.get("cache_rebuilt")
+        if rebuilt is not None and "state" not in r:  # --dry-run
+            console.print(
+                f"the cache is disabled ({rebuilt['reason']}): sync would move it aside and "
+                "rebuild it from the store"
+            )
+            return
+        if rebuilt is not None:
+            console.print(
+                f"the cache was disabled ({rebuilt['reason']}): moved aside to "
+                f"{rebuilt['moved_to']}, rebuilt from the store"
+            )
         if r["mode"] == "embedded":
             console.print(
                 "embedded mode: the SQL store is the only primary (no remote); "
@@ -267,8 +293,13 @@ def verify(ctx: typer.Context) -> None:
 
         storage, cache = embedded_parts(memory)
         store = await check_integrity(storage)
-        cached = None if cache is None else await verify_cache(storage, cache)
+        cached = None if cache is None or cache.disabled else await verify_cache(storage, cache)
         problems = list(store.problems)
+        if cache is not None and cache.disabled is not None:
+            problems.append(
+                f"the cache {cache.path} is disabled ({cache.disabled}); every read goes to the "
+                "store"
+            )
         if cached is not None:
             if cached.corrupt:
                 problems.append(f"{len(cached.corrupt)} cache entries do not decode")
@@ -281,6 +312,7 @@ def verify(ctx: typer.Context) -> None:
             "problems": problems,
             "store": _fields(store),
             "cache": None if cached is None else {**_fields(cached), "ok": cached.ok},
+            "cache_disabled": None if cache is None else cache.disabled,
         }
 
     def human(console: Console, d: dict[str, Any]) -> None:
@@ -294,7 +326,8 @@ def verify(ctx: typer.Context) -> None:
         console.print(f"schema: v{s['schema_version']} (expected v{s['expected_schema_version']})")
         c = d["cache"]
         if c is None:
-            console.print("cache: disabled")
+            why = d["cache_disabled"]
+            console.print("cache: off in the config" if why is None else f"cache: disabled ({why})")
         else:
             console.print(
                 f"cache: {c['checked']} entries checked, {c['matching']} match the store, "
@@ -311,7 +344,8 @@ def verify(ctx: typer.Context) -> None:
         print_error(
             f"Verification found {len(report['problems'])} problem(s): "
             + "; ".join(report["problems"]),
-            "run `memory-cli storage sync --force` to rebuild the cache; restore the store from "
+            "run `memory-cli storage sync --force` to rebuild the cache (a disabled one is moved "
+            "aside first); restore the store from "
             "a backup if the store itself failed",
             no_color=state.no_color,
         )
