@@ -12,6 +12,8 @@ server turns every one of them into a tool error whose text is the message.
     ├── StorageError               the durable store or the cache failed
     │   ├── StorageUnavailableError   cannot be reached or stayed locked (recoverable)
     │   ├── CircuitOpenError          the breaker is open (recoverable)
+    │   ├── StorageAccessError        a path cannot be used (read-only, a file where a
+    │   │                             directory should be): names it and what to do
     │   └── DataIntegrityError        verify-after-write failed, or stored data is corrupt
     ├── OperationTimeoutError      an operation ran out of time (recoverable)
     └── CapabilityUnavailableError an optional part is not installed or not working
@@ -32,6 +34,7 @@ __all__ = [
     "NotFoundError",
     "OperationTimeoutError",
     "SelfLearningMemoryError",
+    "StorageAccessError",
     "StorageError",
     "StorageUnavailableError",
     "ValidationError",
@@ -120,6 +123,13 @@ class CircuitOpenError(StorageUnavailableError):
     """The circuit breaker is open: calls to the primary store are refused for a while."""
 
     kind = "circuit_open"
+
+
+class StorageAccessError(StorageError):
+    """A path of the store cannot be used as it is: read-only, or a file where a directory
+    should be (or the reverse). Retrying does not help; the message names the path and the fix."""
+
+    kind = "storage_access"
 
 
 class DataIntegrityError(StorageError):

@@ -53,6 +53,7 @@ HINTS: dict[str, str] = {
     "storage_unavailable": "another process may hold a long write; retry, or run "
     "`memory-cli storage health`",
     "circuit_open": "the primary store is failing; see `memory-cli health check`",
+    "storage_access": "retrying will not help: fix the path named above",
     "data_integrity": "run `memory-cli storage verify`; restore from a backup if it fails",
     "timeout": "retry; if it keeps happening see `memory-cli health check`",
     "capability_unavailable": "install the extra named above",

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import apsw
 
 from ..errors import DataIntegrityError, StorageUnavailableError
+from .path_access import data_dir_error, database_error
 
 __all__ = ["SQLiteConnection", "scalar"]
 
@@ -72,11 +73,16 @@ class SQLiteConnection:
             raise
 
     def _open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise data_dir_error(self.path.parent, exc) from exc
         try:
             conn = apsw.Connection(str(self.path))
         except apsw.Error as exc:
-            raise StorageUnavailableError(f"Cannot open the database {self.path}: {exc}.") from exc
+            raise database_error(self.path, exc) or StorageUnavailableError(
+                f"Cannot open the database {self.path}: {exc}."
+            ) from exc
         conn.set_busy_timeout(self._busy_timeout_ms)
         self._conn = conn
         self._thread_id = threading.get_ident()
@@ -85,6 +91,10 @@ class SQLiteConnection:
         except (apsw.NotADBError, apsw.CorruptError) as exc:
             raise DataIntegrityError(
                 f"The database file {self.path} is corrupt or not a database: {exc}."
+            ) from exc
+        except (apsw.CantOpenError, apsw.ReadOnlyError) as exc:  # e.g. a read-only directory
+            raise database_error(self.path, exc) or StorageUnavailableError(
+                f"Cannot open the database {self.path}: {exc}."
             ) from exc
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -204,15 +214,18 @@ class SQLiteConnection:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
 
-    @staticmethod
-    def _translate(fn: Callable[[apsw.Connection], T], conn: apsw.Connection) -> T:
+    def _translate(self, fn: Callable[[apsw.Connection], T], conn: apsw.Connection) -> T:
         try:
             return fn(conn)
         except _TRANSIENT:
             raise
         except (apsw.CorruptError, apsw.NotADBError) as exc:
             raise DataIntegrityError(f"The database file is corrupt: {exc}.") from exc
-        except (apsw.FullError, apsw.IOError, apsw.CantOpenError, apsw.ReadOnlyError) as exc:
+        except (apsw.CantOpenError, apsw.ReadOnlyError) as exc:
+            raise database_error(self.path, exc) or StorageUnavailableError(
+                f"The database could not be written: {exc}."
+            ) from exc
+        except (apsw.FullError, apsw.IOError) as exc:
             raise StorageUnavailableError(f"The database could not be written: {exc}.") from exc
         except apsw.ConstraintError as exc:
             raise DataIntegrityError(f"A database constraint failed: {exc}.") from exc
