@@ -20,6 +20,7 @@ EXPECTED = {
     "StorageUnavailableError": (errors.StorageError, 8, True, "storage_unavailable"),
     "CircuitOpenError": (errors.StorageUnavailableError, 8, True, "circuit_open"),
     "DataIntegrityError": (errors.StorageError, 7, False, "data_integrity"),
+    "StorageAccessError": (errors.StorageError, 7, False, "storage_access"),
     "OperationTimeoutError": (errors.SelfLearningMemoryError, 9, True, "timeout"),
     "CapabilityUnavailableError": (
         errors.SelfLearningMemoryError,
@@ -51,7 +52,7 @@ def test_exit_codes_are_distinct_outside_one_family() -> None:
     # a CLI user can tell the families apart by exit code; only subclasses of
     # StorageUnavailableError and DataIntegrityError share their parent's code
     codes = {name: v[1] for name, v in EXPECTED.items()}
-    shared = {"CircuitOpenError", "DataIntegrityError"}
+    shared = {"CircuitOpenError", "DataIntegrityError", "StorageAccessError"}
     distinct = [c for n, c in codes.items() if n not in shared]
     assert len(distinct) == len(set(distinct))
     assert all(code != 0 for code in codes.values())
