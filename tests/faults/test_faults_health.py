@@ -10,6 +10,8 @@ import pytest
 
 from resilience.flaky import FlakySQLite
 from self_learning_memory.config import MemoryConfig
+from self_learning_memory.core.health_status import summarise_health
+from self_learning_memory.core.memory import SelfLearningMemory
 from self_learning_memory.errors import StorageUnavailableError
 from self_learning_memory.storage.circuit_breaker import CircuitBreaker
 from self_learning_memory.storage.factory import open_postgres
@@ -61,3 +63,20 @@ async def test_faults_health_a_failing_call_gives_up_within_the_retry_budget(
     finally:
         await store.close()
     assert elapsed < bound_s, f"{elapsed:.1f} s against a {budget_s} s budget"
+
+
+async def test_faults_health_openai_without_a_key_is_not_semantic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: embeddings healthy (nothing checked the key) while every query ran lexical."""
+    monkeypatch.delenv("SLM_TEST_NO_SUCH_KEY", raising=False)
+    config = MemoryConfig()
+    config.embeddings.provider = "openai"
+    config.embeddings.api_key_env = "SLM_TEST_NO_SUCH_KEY"
+    async with SelfLearningMemory.open(tmp_path, config=config) as memory:
+        reports = await memory.health()
+        embeddings = reports["embeddings"]
+        assert not embeddings.healthy
+        assert "SLM_TEST_NO_SUCH_KEY" in str(embeddings.details["error"])
+        summary = summarise_health(reports)
+        assert summary.status == "degraded"  # optional: retrieval is lexical, not broken

@@ -54,6 +54,11 @@ class OpenAIEmbedding:
     def identity(self) -> str:
         return f"{self.name}:{self.model}:{self.dimensions}"
 
+    def check_available(self) -> None:
+        """Raise :class:`CapabilityUnavailableError` when no call could succeed (the package
+        or the API key is missing); no request is sent. Used by ``health()``."""
+        self._get_client()
+
     def _get_client(self) -> Any:
         if self._client is None:
             try:
