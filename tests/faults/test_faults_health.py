@@ -80,3 +80,21 @@ async def test_faults_health_openai_without_a_key_is_not_semantic(
         assert "SLM_TEST_NO_SUCH_KEY" in str(embeddings.details["error"])
         summary = summarise_health(reports)
         assert summary.status == "degraded"  # optional: retrieval is lexical, not broken
+
+
+async def test_faults_health_turso_serving_its_local_file_is_degraded(tmp_path: Path) -> None:
+    """Was: overall healthy while the store served an offline file (remote unreachable)."""
+    pytest.importorskip("libsql")
+    from self_learning_memory.storage.turso import TursoStorage
+
+    storage = TursoStorage(
+        tmp_path / "replica.db", sync_url="libsql://127.0.0.1:9", auth_token="token"
+    )
+    async with SelfLearningMemory(storage) as memory:
+        assert storage.degraded
+        summary = summarise_health(await memory.health())
+        primary = next(c for c in summary.components if c.name == "primary_storage")
+        assert primary.status == "degraded"
+        assert primary.reason is not None
+        assert primary.reason.startswith("degraded: ")
+        assert summary.status == "degraded"

@@ -1,10 +1,11 @@
 """One health verdict from the components' reports (reference section 8.1, ``health check``).
 
 A component that answered within its latency threshold is *healthy*, slower is *degraded*, an
-error (or a failed self-check) is *unhealthy*. Optional components only degrade: retrieval
-falls back to lexical without embeddings, and every read goes to the primary store without the
-cache (a damaged cache is disabled: ``disabled: <why>``). Overall: any unhealthy -> unhealthy, else any
-degraded -> degraded, else healthy.
+error (or a failed self-check) is *unhealthy*; one that answers but says it runs ``degraded`` (a
+Turso store serving its local file while the remote is away) is *degraded*. Optional components
+only degrade: retrieval falls back to lexical without embeddings, and every read goes to the
+primary store without the cache (a damaged cache is disabled: ``disabled: <why>``). Overall: any
+unhealthy -> unhealthy, else any degraded -> degraded, else healthy.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def _component(name: str, report: HealthReport) -> ComponentHealth:
         reason = f"check failed: {error}" if error else "check failed"
         if report.details.get("disabled"):
             reason = f"disabled: {report.details['disabled']}"
+    elif report.details.get("degraded") is True:  # answering, but not as configured
+        status = "degraded"
+        why = report.details.get("last_remote_error") or report.details.get("serving")
+        reason = f"degraded: {why}" if why else "degraded"
     elif threshold is not None and report.latency_ms >= threshold:
         status = "degraded"
         reason = f"answered in {report.latency_ms:.1f} ms (threshold {threshold:.0f} ms)"

@@ -53,7 +53,7 @@ def process_metrics(started: float) -> dict[str, Any]:
 def _component(report: "HealthReport", slow_ms: float) -> dict[str, Any]:
     if not report.healthy:
         status = "unhealthy"
-    elif report.latency_ms > slow_ms:
+    elif report.latency_ms > slow_ms or report.details.get("degraded") is True:
         status = "degraded"
     else:
         status = "healthy"
