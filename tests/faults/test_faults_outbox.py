@@ -45,7 +45,7 @@ async def test_a_garbled_outbox_gives_a_typed_error(tmp_path: Path) -> None:
 async def test_an_emptied_outbox_is_reported(tmp_path: Path) -> None:
     await _queued(tmp_path)
     os.truncate(tmp_path / "outbox.db", 0)
-    memory, flaky, wrapped = open_memory(tmp_path)
+    memory, flaky, _ = open_memory(tmp_path)
     flaky.down = True
     with pytest.raises(DataIntegrityError):
         async with memory:
