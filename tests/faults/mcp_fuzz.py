@@ -5,8 +5,11 @@ thousands).
 Valid calls (episodes and steps) are mixed in and remembered, so the caller can check the data is
 intact afterwards. Fuzzed calls never use a real episode id, so they cannot change that data.
 
-Two families are off until their fixes are merged (issue 12): lone surrogates in text fields
-(item 9) and integers beyond 2**63 (item 2). Set the flags to True to fuzz them too.
+Integers beyond 2**63 (issue 12 item 2) are fuzzed: the tool schemas bound every integer, so they
+get a validation_error. Lone surrogates (``FUZZ_SURROGATES``, item 9) are off: the SDK's stdio
+transport cannot parse a JSON string holding a lone surrogate escape and drops the whole line
+unanswered (like a line nested past pydantic-core's limit), so such a call never gets a reply.
+Turn the flag on once the transport answers such lines.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from typing import Any
 
 from mcp_server.rpc import RawStdioServer
 
-FUZZ_SURROGATES = False  # issue 12 item 9: lone surrogates in text fields
-FUZZ_HUGE_INTS = False  # issue 12 item 2: integers > 2**63
+FUZZ_SURROGATES = False  # lone surrogates: the SDK's stdio transport drops the line (see above)
+FUZZ_HUGE_INTS = True  # integers > 2**63 (issue 12 item 2): the tool schemas bound them
 
 TOOLS = [
     "query_memory",
