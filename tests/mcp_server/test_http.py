@@ -34,13 +34,17 @@ def _free_port() -> int:
 
 
 @contextmanager
-def http_server(data_dir: Path, token: str | None = TOKEN) -> Iterator[str]:
+def http_server(
+    data_dir: Path, token: str | None = TOKEN, host: str = "127.0.0.1", *extra: str
+) -> Iterator[str]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "MEMORY_MCP_TOKEN"}
     if token is not None:
         env["MEMORY_MCP_TOKEN"] = token
     proc = subprocess.Popen(
-        server_command(data_dir, "--transport", "http", "--port", str(port)),
+        server_command(
+            data_dir, "--transport", "http", "--host", host, "--port", str(port), *extra
+        ),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -51,11 +55,11 @@ def http_server(data_dir: Path, token: str | None = TOKEN) -> Iterator[str]:
             assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
             assert time.monotonic() < deadline, "memory-mcp did not start listening"
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                socket.create_connection((host, port), timeout=0.5).close()
                 break
             except OSError:
                 time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://{host}:{port}/mcp"
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=TIMEOUT_S)

@@ -23,7 +23,13 @@ import anyio
 
 from ..errors import ConfigurationError
 from ..log_files import JsonLinesFormatter
-from .auth import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH, BearerTokenMiddleware, is_loopback
+from .auth import (
+    MAX_TOKEN_LENGTH,
+    MIN_TOKEN_LENGTH,
+    BearerTokenMiddleware,
+    is_loopback,
+    transport_security,
+)
 
 if TYPE_CHECKING:
     from .server import MemoryMCPServer, MemoryService
@@ -78,6 +84,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (127.0.0.1)")
     parser.add_argument(
         "--port", type=_port, default=DEFAULT_PORT, help=f"HTTP port ({DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another Host name (or name:port) HTTP clients may use, repeatable; by default only "
+        "the bind address (and localhost/127.0.0.1/[::1] for loopback) pass the Host/Origin check",
     )
     parser.add_argument(
         "--path", default="/mcp", help="HTTP endpoint path of the MCP app (default /mcp)"
@@ -214,7 +228,12 @@ async def serve_http(
                     signal.signal(sig, handler)
 
     app = BearerTokenMiddleware(
-        server.streamable_http_app(streamable_http_path=args.path, host=args.host), token
+        server.streamable_http_app(
+            streamable_http_path=args.path,
+            host=args.host,
+            transport_security=transport_security(args.host, args.port, args.allowed_host),
+        ),
+        token,
     )
     config = uvicorn.Config(
         app,

@@ -1,7 +1,11 @@
 """Bearer-token protection for the HTTP transport.
 
-Every HTTP request must carry ``Authorization: Bearer <token>``; anything else gets 401 before
-the MCP app (and the memory) sees it. Tokens are compared in constant time.
+Every HTTP request must carry exactly one ``Authorization: Bearer <token>`` header; anything
+else (no header, a wrong token, the header repeated) gets 401 before the MCP app (and the
+memory) sees it. Tokens are compared in constant time.
+
+:func:`transport_security` keeps the SDK's Host/Origin checks (DNS-rebinding protection) on for
+every bind address, not only the SDK's three loopback spellings.
 """
 
 from __future__ import annotations
@@ -9,10 +13,13 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["MIN_TOKEN_LENGTH", "BearerTokenMiddleware", "is_loopback"]
+if TYPE_CHECKING:
+    from mcp.server.transport_security import TransportSecuritySettings
+
+__all__ = ["MIN_TOKEN_LENGTH", "BearerTokenMiddleware", "is_loopback", "transport_security"]
 
 MIN_TOKEN_LENGTH = 16
 MAX_TOKEN_LENGTH = 4096
@@ -33,6 +40,29 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def transport_security(
+    host: str, port: int, extra_hosts: Sequence[str] = ()
+) -> TransportSecuritySettings:
+    """Host/Origin allow-lists for a server bound to ``host:port``: the bound address, plus
+    ``localhost``/``127.0.0.1``/``[::1]`` when it is a loopback address, plus ``extra_hosts``
+    (names the server is reached by, ``--allowed-host``). Any other Host gets 421, any other
+    Origin 403 (the SDK's responses)."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    bound = f"[{host.strip('[]')}]" if ":" in host else host
+    names = [bound, *extra_hosts]
+    if is_loopback(host):
+        names += ["127.0.0.1", "localhost", "[::1]"]
+    hosts: list[str] = []
+    for name in dict.fromkeys(names):
+        hosts += [name, f"{name}:{port}"]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=hosts,
+        allowed_origins=[f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")],
+    )
+
+
 class BearerTokenMiddleware:
     """ASGI middleware: refuse any HTTP request without the right bearer token (401)."""
 
@@ -42,13 +72,17 @@ class BearerTokenMiddleware:
         self.refused = 0
 
     def _authorised(self, scope: Scope) -> bool:
-        for name, value in scope.get("headers", []):
-            if name.lower() == b"authorization":
-                scheme, _, credential = bytes(value).partition(b" ")
-                if scheme.lower() != b"bearer" or len(credential) > MAX_TOKEN_LENGTH:
-                    return False
-                return hmac.compare_digest(credential.strip(), self._token)
-        return False
+        values = [
+            bytes(value)
+            for name, value in scope.get("headers", [])
+            if name.lower() == b"authorization"
+        ]
+        if len(values) != 1:  # none, or repeated (a proxy or client could check another one)
+            return False
+        scheme, _, credential = values[0].partition(b" ")
+        if scheme.lower() != b"bearer" or len(credential) > MAX_TOKEN_LENGTH:
+            return False
+        return hmac.compare_digest(credential.strip(), self._token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._authorised(scope):

@@ -49,3 +49,15 @@ ResultName = Literal["success", "error", "timeout"]
 PatternTypeName = Literal["tool_sequence", "decision_point", "error_recovery", "context_pattern"]
 RetrievalModeName = Literal["hybrid", "lexical", "vector", "legacy"]
 MetricType = Literal["all", "performance", "episodes", "system"]
+
+MAX_ECHO: Final = 64  # characters of a client's value an error message repeats
+UNKNOWN_TOOL_KEY: Final = "<unknown>"  # the one metrics key for every unknown tool name
+
+
+def echo(value: object, keep: int = MAX_ECHO) -> str:
+    """A client's value as an error message may repeat it: at most ``keep`` characters, then
+    its full length, so a 10 MB argument is never sent back."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= keep:
+        return text
+    return f"{text[:keep]}... ({len(text)} chars)"

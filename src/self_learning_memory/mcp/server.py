@@ -26,6 +26,7 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 
 from ..core.monitoring import Monitor
 from ..errors import SelfLearningMemoryError
+from .limits import UNKNOWN_TOOL_KEY, echo
 
 if TYPE_CHECKING:
     from mcp_types import CallToolResult, InputRequiredResult
@@ -173,11 +174,11 @@ def describe_validation(tool: str, exc: pydantic.ValidationError) -> str:
     for error in exc.errors():
         name = ".".join(str(part) for part in error["loc"]) or "arguments"
         if error["type"] == "missing":
-            lines.append(f"Missing required argument '{name}'.")
+            lines.append(f"Missing required argument '{echo(name)}'.")
             continue
         value = error.get("input")
-        shown = repr(value) if not isinstance(value, str) else f"a string of {len(value)} chars"
-        text = f"Invalid '{name}': {error['msg'].rstrip('.')} (got {shown})"
+        shown = echo(value) if not isinstance(value, str) else f"a string of {len(value)} chars"
+        text = f"Invalid '{echo(name)}': {echo(error['msg'].rstrip('.'), 200)} (got {shown})"
         limit = _limit_of(error)
         if limit is not None and limit not in text:
             text += f" (limit: {limit})"
@@ -195,17 +196,22 @@ class MemoryMCPServer(MCPServer[Any]):
     ) -> CallToolResult | InputRequiredResult:
         started = time.perf_counter()
         ok = False
+        tool = self._tool_manager.get_tool(name)
+        # client input never becomes a metrics key: every unknown name is counted under one key
+        key = name if tool is not None else UNKNOWN_TOOL_KEY
         try:
-            tool = self._tool_manager.get_tool(name)
-            if tool is not None:
-                known = set(tool.parameters.get("properties", {}))
-                unknown = sorted(set(arguments) - known)
-                if unknown:
-                    allowed = ", ".join(sorted(known)) or "none"
-                    raise ToolError(
-                        f"validation_error: Unknown argument '{unknown[0]}' for tool '{name}' "
-                        f"(allowed: {allowed})."
-                    )
+            if tool is None:
+                raise ToolError(
+                    f"not_found: Unknown tool '{echo(name)}'; see tools/list for the tools."
+                )
+            known = set(tool.parameters.get("properties", {}))
+            unknown = sorted(set(arguments) - known)
+            if unknown:
+                allowed = ", ".join(sorted(known)) or "none"
+                raise ToolError(
+                    f"validation_error: Unknown argument '{echo(unknown[0])}' for tool '{name}' "
+                    f"(allowed: {allowed})."
+                )
             try:
                 result = await super().call_tool(name, arguments, context)
             except UnexpectedToolError as exc:
@@ -221,11 +227,13 @@ class MemoryMCPServer(MCPServer[Any]):
                     raise ToolError(describe_validation(name, cause)) from cause
                 if isinstance(cause, ToolError):
                     raise ToolError(str(cause)) from cause.__cause__
+                if cause is None and len(str(exc)) > 1000:
+                    raise ToolError(echo(str(exc), 1000)) from exc
                 raise
             ok = not getattr(result, "is_error", False)
             return result
         finally:
-            self.service.tool_metrics.record(name, time.perf_counter() - started, ok)
+            self.service.tool_metrics.record(key, time.perf_counter() - started, ok)
 
 
 def build_server(settings: ServerSettings | None = None) -> tuple[MemoryMCPServer, MemoryService]:

@@ -29,7 +29,7 @@ import apsw
 from pydantic import TypeAdapter
 
 from ..core.types import Episode, ExecutionStep
-from ..errors import StorageUnavailableError
+from ..errors import DataIntegrityError, StorageUnavailableError
 from ..patterns.types import AnyPattern, Heuristic
 from .backend import CompletionRecord, EmbeddingRecord, SearchDocument
 
@@ -154,11 +154,19 @@ class Outbox:
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = apsw.Connection(str(self.path))
-        conn.setbusytimeout(30_000)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
-        with conn:
-            conn.execute(_SCHEMA)
+        try:
+            conn.setbusytimeout(30_000)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
+            with conn:
+                conn.execute(_SCHEMA)
+        except (apsw.NotADBError, apsw.CorruptError) as exc:
+            conn.close()
+            raise DataIntegrityError(
+                f"The outbox {self.path} is damaged ({exc}); it may hold writes queued while the "
+                "primary store was down. Keep a copy of it, then move it away (a new, empty "
+                "outbox is created) to start again; the writes it held are lost."
+            ) from exc
         self._conn = conn
 
     def close(self) -> None:
