@@ -131,7 +131,7 @@ def _load_yaml(path: Path, text: str) -> Any:
     class _NoAliasLoader(yaml.SafeLoader):
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
+                event: Any = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
                 line = event.start_mark.line + 1 if event.start_mark is not None else 1
                 raise ConfigurationError(
                     f"Config file {path}, line {line}: YAML aliases (*{event.anchor}) are not "
