@@ -1,0 +1,85 @@
+"""Crafted backups (issue 12, item 12): a SQL export may hold only the exporter's own INSERT
+statements; anything else (an UPDATE or DELETE after an INSERT prefix, a statement for a table an
+export never has) fails verify and is refused by restore, with the target left byte-identical."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from integration.test_backup import CONFIG, digest_tree, populate, resign
+from self_learning_memory import SelfLearningMemory
+from self_learning_memory.backup import create_backup, restore_backup, verify_backup
+from self_learning_memory.errors import DataIntegrityError
+
+pytestmark = [pytest.mark.integration, pytest.mark.sqlite_only("backups of the embedded store")]
+
+
+@pytest.fixture
+async def sql_backup(tmp_path: Path) -> Path:
+    await populate(tmp_path / "source", episodes=2)
+    info = await create_backup(tmp_path / "source", tmp_path / "backups", format="sql")
+    return info.path
+
+
+def _append_to_first_insert(backup: Path, extra: str) -> int:
+    """Put ``extra`` on the line of the first INSERT; returns that line's number."""
+    sql = backup / "memory.sql"
+    lines = sql.read_text(encoding="utf-8").splitlines(keepends=True)
+    number = next(i for i, line in enumerate(lines) if line.startswith("INSERT INTO episodes "))
+    lines[number] = lines[number].rstrip("\n") + extra + "\n"
+    sql.write_text("".join(lines), encoding="utf-8")
+    resign(backup)
+    return number + 1
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        " UPDATE episodes SET task_description = 'pwned';",
+        " DELETE FROM episodes;",
+        " INSERT INTO meta (key, value) SELECT 'x', sqlite_version();",
+    ],
+    ids=["update", "delete", "insert-select"],
+)
+async def test_faults_backup_sql_statement_after_an_insert_is_refused(
+    sql_backup: Path, tmp_path: Path, extra: str
+) -> None:
+    line = _append_to_first_insert(sql_backup, extra)
+    report = await verify_backup(sql_backup)
+    assert not report.ok
+    assert f"line {line}" in " ".join(report.problems)
+
+    target = tmp_path / "target"
+    await populate(target, episodes=1)
+    before = digest_tree(target)
+    with pytest.raises(DataIntegrityError, match=f"line {line}"):
+        await restore_backup(sql_backup, target, force=True)
+    assert digest_tree(target) == before
+
+
+async def test_faults_backup_sql_insert_into_a_foreign_table_is_refused(
+    sql_backup: Path, tmp_path: Path
+) -> None:
+    sql = sql_backup / "memory.sql"
+    with sql.open("a", encoding="utf-8") as out:
+        out.write("INSERT INTO episodes_fts_config (k, v) VALUES ('version', 99);\n")
+    resign(sql_backup)
+    with pytest.raises(DataIntegrityError, match="episodes_fts_config"):
+        await restore_backup(sql_backup, tmp_path / "target")
+    assert not (tmp_path / "target").exists()
+
+
+async def test_faults_backup_sql_quotes_and_odd_values_round_trip(tmp_path: Path) -> None:
+    """The strict reader still reads every literal the exporter writes (quotes, newlines)."""
+    source = tmp_path / "source"
+    async with SelfLearningMemory.open(source, config=CONFIG) as memory:
+        text = "it's a 'quoted'); DELETE FROM episodes; --\nsecond line, ''x'' \u00e9"
+        await memory.start_episode(text, task_type="documentation")
+    info = await create_backup(source, tmp_path / "backups", format="sql")
+    assert (await verify_backup(info.path)).ok
+    await restore_backup(info.path, tmp_path / "target")
+    async with SelfLearningMemory.open(tmp_path / "target", config=CONFIG) as memory:
+        episodes = await memory.list_episodes(limit=10)
+    assert [e.task_description for e in episodes] == [text]
