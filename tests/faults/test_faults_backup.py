@@ -4,6 +4,8 @@ export never has) fails verify and is refused by restore, with the target left b
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,29 @@ async def test_faults_backup_sql_quotes_and_odd_values_round_trip(tmp_path: Path
     async with SelfLearningMemory.open(tmp_path / "target", config=CONFIG) as memory:
         episodes = await memory.list_episodes(limit=10)
     assert [e.task_description for e in episodes] == [text]
+
+
+async def test_faults_backup_gzip_bomb_is_refused_at_the_recorded_size(tmp_path: Path) -> None:
+    """A re-signed backup whose .gz expands to 64 MiB (from ~64 KiB) is refused once the output
+    passes the manifest's recorded plain size plus 1 MiB, not after writing all of it."""
+    await populate(tmp_path / "source", episodes=1)
+    info = await create_backup(tmp_path / "source", tmp_path / "backups", compress=True)
+    manifest = json.loads((info.path / "manifest.json").read_text())
+    recorded = manifest["files"][0]["plain_size_bytes"]
+    assert recorded > 0
+    with gzip.open(info.path / "memory.db.gz", "wb", compresslevel=9) as bomb:
+        for _ in range(64):
+            bomb.write(bytes(1 << 20))
+    assert (info.path / "memory.db.gz").stat().st_size < 200_000
+    resign(info.path)
+
+    report = await verify_backup(info.path)
+    assert not report.ok
+    assert f"more than {recorded + (1 << 20)} bytes" in " ".join(report.problems)
+
+    target = tmp_path / "target"
+    await populate(target, episodes=1)
+    before = digest_tree(target)
+    with pytest.raises(DataIntegrityError, match="decompression bomb"):
+        await restore_backup(info.path, target, force=True)
+    assert digest_tree(target) == before

@@ -21,6 +21,7 @@ from .manifest import (
     Progress,
     RestoreReport,
     count_rows,
+    decompress_limit,
     fsync_dir,
     gunzip_file,
     read_manifest,
@@ -46,14 +47,14 @@ def _stage_sync(
     db = staging / DB_FILENAME
     if manifest.format == BackupFormat.sqlite:
         if manifest.compressed:
-            gunzip_file(data, db)
+            gunzip_file(data, db, decompress_limit(manifest))
         else:
             shutil.copyfile(data, db)
         return
     plain = data
     if manifest.compressed:
         plain = staging / data.name.removesuffix(".gz")
-        gunzip_file(data, plain)
+        gunzip_file(data, plain, decompress_limit(manifest))
     conn = apsw.Connection(str(db))
     try:
         with conn:  # the schema the export was taken from; the library migrates it up later

@@ -17,6 +17,7 @@ from .manifest import (
     BackupManifest,
     VerifyReport,
     count_rows,
+    decompress_limit,
     gunzip_file,
     latest_schema,
     read_manifest,
@@ -35,7 +36,7 @@ def _deep_check(path: Path, manifest: BackupManifest, problems: list[str]) -> No
         plain = data
         if manifest.compressed:
             plain = Path(tmp) / data.name.removesuffix(".gz")
-            gunzip_file(data, plain)
+            gunzip_file(data, plain, decompress_limit(manifest))
         if manifest.format == BackupFormat.sqlite:
             # a private copy: opening the backup itself could leave journal files beside it
             if plain == data:
