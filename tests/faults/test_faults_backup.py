@@ -4,8 +4,10 @@ export never has) fails verify and is refused by restore, with the target left b
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from integration.test_backup import CONFIG, digest_tree, populate, resign
 from self_learning_memory import SelfLearningMemory
 from self_learning_memory.backup import create_backup, restore_backup, verify_backup
-from self_learning_memory.errors import DataIntegrityError
+from self_learning_memory.errors import DataIntegrityError, InvalidStateError
 
 pytestmark = [pytest.mark.integration, pytest.mark.sqlite_only("backups of the embedded store")]
 
@@ -111,3 +113,56 @@ async def test_faults_backup_gzip_bomb_is_refused_at_the_recorded_size(tmp_path:
     with pytest.raises(DataIntegrityError, match="decompression bomb"):
         await restore_backup(info.path, target, force=True)
     assert digest_tree(target) == before
+
+
+HOLDER = """
+import asyncio, sys
+from self_learning_memory import MemoryConfig, SelfLearningMemory
+from self_learning_memory.config import EmbeddingsConfig
+
+async def main() -> None:
+    config = MemoryConfig(embeddings=EmbeddingsConfig(provider="hashing"))
+    async with SelfLearningMemory.open(sys.argv[1], config=config) as memory:
+        await memory.start_episode("acknowledged while the restore ran", task_type="testing")
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+
+asyncio.run(main())
+"""
+
+
+async def test_faults_backup_restore_refuses_while_a_process_holds_the_store(
+    tmp_path: Path,
+) -> None:
+    await populate(tmp_path / "source", episodes=1)
+    info = await create_backup(tmp_path / "source", tmp_path / "backups")
+    target = tmp_path / "target"
+    await populate(target, episodes=2)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        HOLDER,
+        str(target),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdin is not None
+        assert (await asyncio.wait_for(child.stdout.readline(), 60)).strip() == b"ready"
+        with pytest.raises(InvalidStateError, match=f"pid {child.pid}") as refused:
+            await restore_backup(info.path, target, force=True)
+        assert "restore into a new directory" in str(refused.value)
+        assert refused.value.exit_code == 5
+        child.stdin.write(b"stop\n")
+        await child.stdin.drain()
+        assert await asyncio.wait_for(child.wait(), 60) == 0
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    async with SelfLearningMemory.open(target, config=CONFIG) as memory:
+        kept = [e.task_description for e in await memory.list_episodes(limit=100)]
+    assert "acknowledged while the restore ran" in kept  # not swapped away under the writer
+    report = await restore_backup(info.path, target, force=True)  # once it stopped: works
+    assert report.replaced_existing
