@@ -166,3 +166,23 @@ async def test_faults_backup_restore_refuses_while_a_process_holds_the_store(
     assert "acknowledged while the restore ran" in kept  # not swapped away under the writer
     report = await restore_backup(info.path, target, force=True)  # once it stopped: works
     assert report.replaced_existing
+
+
+async def test_faults_backup_symlinked_data_file_is_refused(tmp_path: Path) -> None:
+    """A data file that is a symlink (here to another store's database, re-signed so sizes and
+    checksums match) is never followed: verify fails and restore leaves the target as it was."""
+    await populate(tmp_path / "source", episodes=1)
+    info = await create_backup(tmp_path / "source", tmp_path / "backups")
+    elsewhere = tmp_path / "elsewhere.db"
+    (info.path / "memory.db").rename(elsewhere)
+    (info.path / "memory.db").symlink_to(elsewhere)
+    resign(info.path)
+    report = await verify_backup(info.path)
+    assert not report.ok
+    assert "memory.db is a symbolic link" in " ".join(report.problems)
+    target = tmp_path / "target"
+    await populate(target, episodes=2)
+    before = digest_tree(target)
+    with pytest.raises(DataIntegrityError, match="symbolic link"):
+        await restore_backup(info.path, target, force=True)
+    assert digest_tree(target) == before

@@ -96,10 +96,19 @@ def _verify_sync(where: str | Path, deep: bool) -> VerifyReport:
                 f"schema version {manifest.schema_version} is newer than this library's "
                 f"{latest_schema()}; upgrade self-learning-memory to restore it"
             )
+        elif manifest.schema_version < 1:
+            problems.append(
+                f"schema version {manifest.schema_version} is not one this library knows "
+                f"(1 to {latest_schema()})"
+            )
         for entry in manifest.files:
             file = path / entry.name
             checked += 1
-            if not file.is_file():
+            if file.is_symlink():  # lstat: never follow a link out of the backup
+                problems.append(
+                    f"{entry.name} is a symbolic link; a backup's files must be regular files"
+                )
+            elif not file.is_file():
                 problems.append(f"{entry.name} is missing")
             elif (size := file.stat().st_size) != entry.size_bytes:
                 problems.append(
