@@ -115,6 +115,7 @@ def _create_sync(
             conn.close()
         if fmt != BackupFormat.sqlite:
             snapshot.unlink()
+        plain_size = data.stat().st_size if compress else None
         if compress:
             data = gzip_file(data, progress)
         manifest = BackupManifest(
@@ -127,7 +128,14 @@ def _create_sync(
             package_version=__version__,
             source=str(source_db.parent),
             counts=counts,
-            files=[BackupFile(name=data.name, size_bytes=data.stat().st_size, sha256=sha256(data))],
+            files=[
+                BackupFile(
+                    name=data.name,
+                    size_bytes=data.stat().st_size,
+                    sha256=sha256(data),
+                    plain_size_bytes=plain_size,
+                )
+            ],
         )
         with (work / MANIFEST).open("w", encoding="utf-8") as f:
             f.write(manifest.model_dump_json(indent=2) + "\n")

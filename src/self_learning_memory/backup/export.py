@@ -9,8 +9,9 @@ into an empty schema gives back the same store, not an approximation of it.
 
 - ``json``: one document, ``{"header": ..., "episodes": [...], "patterns": [...], ...}``.
 - ``jsonl``: a header line, then one ``{"kind": ..., "data": ...}`` line per record (streams).
-- ``sql``: ``INSERT`` statements for the library's schema, one per row; they are loaded into a
-  database the library created, under an authorizer that permits inserts and nothing else.
+- ``sql``: ``INSERT`` statements for the library's schema, one per row; reading parses each one
+  into a row (:mod:`.sql_statements` accepts only the exact form written here, anything else is
+  refused naming its line), and rows are inserted with bound parameters, never executed as text.
 
 Everything here is blocking and runs on a worker thread (see :mod:`.create` and :mod:`.restore`).
 """
@@ -28,6 +29,7 @@ from typing import IO, Any, cast
 import apsw
 
 from ..errors import DataIntegrityError
+from .sql_statements import parse_insert
 
 __all__ = ["EXPORT_FILES", "KINDS", "count_records", "import_records", "read_records", "write"]
 
@@ -56,6 +58,7 @@ CHILDREN: dict[str, tuple[str, bool]] = {
     "learning_job": ("learning_jobs", False),
     "fts": ("episodes_fts", False),
 }
+TABLES = frozenset(KINDS.values()) | {table for table, _many in CHILDREN.values()}
 ROWID_TABLES = {"episodes", "patterns", "heuristics", "meta", "embeddings", "learning_jobs"}
 FTS_COLUMNS = ("task_description", "steps_text", "outcome_text", "reflection_text")
 
@@ -223,7 +226,7 @@ def _tick(progress: Progress | None, n: int) -> None:
 # -- reading -------------------------------------------------------------------------------
 def read_records(path: Path, fmt: str) -> Iterator[tuple[str, Any]]:
     """The records of an export: ``("header", dict)``, then ``(kind, dict)`` for json and
-    jsonl, or ``("sql", statement)`` for sql. Malformed input raises DataIntegrityError."""
+    jsonl, or ``("sql", (table, row))`` for sql. Malformed input raises DataIntegrityError."""
     try:
         with _open_text(path, "r") as src:
             if fmt == "jsonl":
@@ -286,12 +289,15 @@ def _read_sql(src: IO[str], path: Path) -> Iterator[tuple[str, Any]]:
         raise DataIntegrityError(f"{path.name} does not start with an export header.")
     yield "header", json.loads(first[len(prefix) :])
     pending = ""
-    for line in src:
+    start = 0
+    for number, line in enumerate(src, start=2):
         if not pending and (line.startswith("--") or not line.strip()):
             continue
+        if not pending:
+            start = number
         pending += line
         if apsw.complete(pending):
-            yield "sql", pending.strip()
+            yield "sql", parse_insert(pending.strip(), path, start)
             pending = ""
     if pending.strip():
         raise DataIntegrityError(f"{path.name} ends inside a statement (truncated?).")
@@ -304,8 +310,7 @@ def count_records(path: Path, fmt: str) -> dict[str, int]:
         if kind == "header":
             continue
         if kind == "sql":
-            table = str(data).split(None, 3)[2] if str(data).upper().startswith("INSERT") else ""
-            counts[table] = counts.get(table, 0) + 1
+            counts[data[0]] = counts.get(data[0], 0) + 1
             continue
         for table, _row in _flat(kind, data):
             counts[table] = counts.get(table, 0) + 1
@@ -313,32 +318,19 @@ def count_records(path: Path, fmt: str) -> dict[str, int]:
 
 
 # -- loading into a new database -----------------------------------------------------------
-_ALLOWED = {
-    apsw.SQLITE_INSERT,
-    apsw.SQLITE_UPDATE,  # FTS5 maintains its shadow tables with these
-    apsw.SQLITE_DELETE,
-    apsw.SQLITE_READ,
-    apsw.SQLITE_SELECT,
-    apsw.SQLITE_FUNCTION,
-}
-
-
-def _authorizer(op: int, p1: str | None, p2: str | None, db: str | None, trig: str | None) -> int:
-    if op in _ALLOWED and db in (None, "main"):
-        return apsw.SQLITE_OK
-    if op == apsw.SQLITE_PRAGMA and p1 == "data_version" and p2 is None:  # FTS5 reads it
-        return apsw.SQLITE_OK
-    return apsw.SQLITE_DENY
-
-
 def import_records(
     conn: apsw.Connection, path: Path, fmt: str, *, progress: Progress | None = None
 ) -> None:
     """Insert an export's rows into ``conn`` (an empty schema, inside the caller's
-    transaction). Unknown tables or columns, and any SQL but INSERT, are refused."""
+    transaction). Unknown tables or columns are refused."""
     columns: dict[str, set[str]] = {}
 
     def known(table: str, row: dict[str, Any]) -> None:
+        if table not in TABLES:
+            raise DataIntegrityError(
+                f"{path.name} holds rows for table {table!r}, which an export never has "
+                f"(it has {', '.join(sorted(TABLES))})."
+            )
         if table not in columns:
             cols = set(_columns(conn, table)) if _has_table(conn, table) else set()
             columns[table] = cols | (
@@ -354,28 +346,11 @@ def import_records(
     for n, (kind, data) in enumerate(read_records(path, fmt), 1):
         if kind == "header":
             continue
-        if kind == "sql":
-            statement = str(data)
-            if not statement.upper().startswith("INSERT INTO "):
-                raise DataIntegrityError(
-                    f"{path.name} holds a statement that is not an INSERT: {statement[:60]!r}."
-                )
-            conn.authorizer = _authorizer
-            try:
-                conn.execute(statement)
-            except apsw.AuthError as exc:
-                raise DataIntegrityError(
-                    f"{path.name} holds a statement that is not allowed: {statement[:60]!r}."
-                ) from exc
-            except apsw.SQLError as exc:
-                raise DataIntegrityError(f"{path.name}: {exc} in {statement[:60]!r}.") from exc
-            finally:
-                conn.authorizer = None
-        else:
-            for table, row in _flat(kind, data):
-                known(table, row)
-                marks = ", ".join("?" * len(row))
-                conn.execute(
-                    f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})", tuple(row.values())
-                )
+        rows = [data] if kind == "sql" else _flat(kind, data)
+        for table, row in rows:
+            known(table, row)
+            marks = ", ".join("?" * len(row))
+            conn.execute(
+                f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})", tuple(row.values())
+            )
         _tick(progress, n)

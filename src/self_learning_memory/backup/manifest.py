@@ -6,7 +6,6 @@ import contextlib
 import gzip
 import hashlib
 import os
-import shutil
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -30,6 +29,7 @@ __all__ = [
     "BackupManifest",
     "RestoreReport",
     "VerifyReport",
+    "decompress_limit",
 ]
 
 MANIFEST = "manifest.json"
@@ -62,6 +62,8 @@ class BackupFile(pydantic.BaseModel):
     name: str
     size_bytes: int
     sha256: str
+    # size before compression (absent in older manifests): bounds what decompression may write
+    plain_size_bytes: int | None = pydantic.Field(default=None, ge=0)
 
     @pydantic.field_validator("name")
     @classmethod
@@ -164,10 +166,34 @@ def gzip_file(path: Path, progress: Progress | None) -> Path:
     return target
 
 
-def gunzip_file(path: Path, target: Path) -> None:
+# Decompression never writes more than the manifest's recorded plain size plus this margin, nor
+# more than the absolute cap (older manifests record no plain size).
+DECOMPRESS_MARGIN_BYTES = 1 << 20
+MAX_DECOMPRESSED_BYTES = 64 << 30
+
+
+def decompress_limit(manifest: BackupManifest) -> int:
+    recorded = [f.plain_size_bytes for f in manifest.files if f.plain_size_bytes is not None]
+    if not recorded:
+        return MAX_DECOMPRESSED_BYTES
+    return min(MAX_DECOMPRESSED_BYTES, max(recorded) + DECOMPRESS_MARGIN_BYTES)
+
+
+def gunzip_file(path: Path, target: Path, limit: int = MAX_DECOMPRESSED_BYTES) -> None:
+    """Decompress ``path`` into ``target``, refusing as soon as more than ``limit`` bytes come out
+    (a small .gz can expand ~1000-fold: a decompression bomb fills the disk before any check)."""
+    written = 0
     try:
         with gzip.open(path, "rb") as src, target.open("wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+            while chunk := src.read(1 << 20):
+                written += len(chunk)
+                if written > limit:
+                    raise DataIntegrityError(
+                        f"{path.name} decompresses to more than {limit} bytes (the manifest's "
+                        "recorded size plus a margin, at most "
+                        f"{MAX_DECOMPRESSED_BYTES} bytes); refused as a decompression bomb."
+                    )
+                dst.write(chunk)
     except (OSError, EOFError) as exc:
         raise DataIntegrityError(f"{path.name} cannot be decompressed: {exc}.") from exc
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import DataIntegrityError, InvalidStateError, ValidationError
 from . import export
 from .manifest import (
+    CACHE_DIRNAME,
     DB_FILENAME,
     STORE_ENTRIES,
     BackupFormat,
@@ -21,6 +22,7 @@ from .manifest import (
     Progress,
     RestoreReport,
     count_rows,
+    decompress_limit,
     fsync_dir,
     gunzip_file,
     read_manifest,
@@ -46,14 +48,14 @@ def _stage_sync(
     db = staging / DB_FILENAME
     if manifest.format == BackupFormat.sqlite:
         if manifest.compressed:
-            gunzip_file(data, db)
+            gunzip_file(data, db, decompress_limit(manifest))
         else:
             shutil.copyfile(data, db)
         return
     plain = data
     if manifest.compressed:
         plain = staging / data.name.removesuffix(".gz")
-        gunzip_file(data, plain)
+        gunzip_file(data, plain, decompress_limit(manifest))
     conn = apsw.Connection(str(db))
     try:
         with conn:  # the schema the export was taken from; the library migrates it up later
@@ -100,12 +102,41 @@ def _check_staged(db: Path, manifest: BackupManifest) -> None:
         )
 
 
+def _command(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)[:120]
+
+
+def refuse_if_in_use(data_dir: Path) -> None:
+    """Refuse while any process holds the store or its cache open: a restore swaps the files
+    under them, and what they write afterwards goes to the replaced files and is lost. The
+    holders are the processes with a POSIX lock on ``memory.db``/``-shm`` or the cache's
+    ``lock.mdb`` (the ``memory-cli storage connections`` check)."""
+    from ..storage.maintenance import lock_holders
+
+    db = data_dir / DB_FILENAME
+    watched = [db, db.with_name(db.name + "-shm"), data_dir / CACHE_DIRNAME / "lock.mdb"]
+    holders = lock_holders(watched) or []
+    if holders:
+        listed = ", ".join(f"pid {pid} ({_command(pid)})" for pid in holders)
+        raise InvalidStateError(
+            f"The store in {data_dir} is in use by {len(holders)} other process(es): {listed}. "
+            "Nothing was restored: stop them (MCP servers, library processes) and run the "
+            "restore again, or restore into a new directory."
+        )
+
+
 def _swap_sync(staging: Path, data_dir: Path) -> bool:
     """Move the staged store into ``data_dir``; the old store and its cache go aside first and
     come back if the move fails. Returns whether an existing store was replaced."""
     old = data_dir / f".restore-old-{secrets.token_hex(4)}"
     moved: list[str] = []
     replaced = holds_store(data_dir)
+    if replaced:
+        refuse_if_in_use(data_dir)  # checked again right before the swap
     try:
         if replaced:
             old.mkdir()
@@ -184,6 +215,8 @@ def _prepare_sync(
             f"The data directory {target} already holds a store; restore into an empty "
             "directory, or pass force (--force) to replace it."
         )
+    if holds_store(target):
+        refuse_if_in_use(target)
     created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=target))

@@ -17,6 +17,7 @@ from .manifest import (
     BackupManifest,
     VerifyReport,
     count_rows,
+    decompress_limit,
     gunzip_file,
     latest_schema,
     read_manifest,
@@ -35,7 +36,7 @@ def _deep_check(path: Path, manifest: BackupManifest, problems: list[str]) -> No
         plain = data
         if manifest.compressed:
             plain = Path(tmp) / data.name.removesuffix(".gz")
-            gunzip_file(data, plain)
+            gunzip_file(data, plain, decompress_limit(manifest))
         if manifest.format == BackupFormat.sqlite:
             # a private copy: opening the backup itself could leave journal files beside it
             if plain == data:
@@ -95,10 +96,19 @@ def _verify_sync(where: str | Path, deep: bool) -> VerifyReport:
                 f"schema version {manifest.schema_version} is newer than this library's "
                 f"{latest_schema()}; upgrade self-learning-memory to restore it"
             )
+        elif manifest.schema_version < 1:
+            problems.append(
+                f"schema version {manifest.schema_version} is not one this library knows "
+                f"(1 to {latest_schema()})"
+            )
         for entry in manifest.files:
             file = path / entry.name
             checked += 1
-            if not file.is_file():
+            if file.is_symlink():  # lstat: never follow a link out of the backup
+                problems.append(
+                    f"{entry.name} is a symbolic link; a backup's files must be regular files"
+                )
+            elif not file.is_file():
                 problems.append(f"{entry.name} is missing")
             elif (size := file.stat().st_size) != entry.size_bytes:
                 problems.append(

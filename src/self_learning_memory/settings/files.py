@@ -3,6 +3,10 @@
 TOML, JSON or YAML, chosen by extension (``.toml``, ``.json``, ``.yaml``/``.yml``); any other
 extension is parsed as JSON. A file that cannot be read or parsed raises
 :class:`~self_learning_memory.errors.ConfigurationError` naming the file and the line.
+
+Every format is refused above ``MAX_CONFIG_BYTES`` (checked before the file is read, and the read
+is bounded too), and YAML aliases (``*name``) are refused: nested aliases expand exponentially
+(a 400-byte "billion laughs" file becomes a gigabyte-sized structure), and a config needs none.
 """
 
 from __future__ import annotations
@@ -82,13 +86,15 @@ def read_config_file(path: Path, origin: str = "explicit") -> ConfigFile:
             raise ConfigurationError(f"Config file {path} does not exist.")
         if path.is_dir():
             raise ConfigurationError(f"Config file {path} is a directory, not a file.")
-        raw = path.read_bytes()
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigurationError(_too_large(path, size))
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigurationError(f"Cannot read config file {path}: {exc.strerror or exc}.") from exc
     if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigurationError(
-            f"Config file {path} is {len(raw)} bytes (limit: {MAX_CONFIG_BYTES} bytes)."
-        )
+        raise ConfigurationError(_too_large(path, len(raw)))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -111,6 +117,35 @@ def read_config_file(path: Path, origin: str = "explicit") -> ConfigFile:
     return ConfigFile(path=path, origin=origin, format=fmt, text=text, data=data)
 
 
+def _too_large(path: Path, size: int) -> str:
+    return (
+        f"Config file {path} is {size} bytes or more; config files are limited to "
+        f"{MAX_CONFIG_BYTES} bytes."
+    )
+
+
+def _load_yaml(path: Path, text: str) -> Any:
+    """``yaml.safe_load`` that refuses aliases before anything is expanded."""
+    import yaml
+
+    class _NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event: Any = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+                line = event.start_mark.line + 1 if event.start_mark is not None else 1
+                raise ConfigurationError(
+                    f"Config file {path}, line {line}: YAML aliases (*{event.anchor}) are not "
+                    "allowed in config files (they can expand without bound); write the value out."
+                )
+            return super().compose_node(parent, index)
+
+    loader = _NoAliasLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def _parse(path: Path, fmt: str, text: str) -> Any:
     if fmt == "toml":
         import tomllib
@@ -127,7 +162,7 @@ def _parse(path: Path, fmt: str, text: str) -> Any:
         import yaml
 
         try:
-            return yaml.safe_load(text)
+            return _load_yaml(path, text)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark is not None else 1
