@@ -31,14 +31,18 @@ __all__ = [
     "MAX_ARTIFACT_SIZE",
     "MAX_DESCRIPTION_LEN",
     "MAX_EPISODE_SIZE",
+    "MAX_LATENCY_MS",
     "MAX_LIST_ITEMS",
     "MAX_OBSERVATION_LEN",
     "MAX_STEP_COUNT",
+    "MAX_STEP_NUMBER",
     "MAX_TAGS",
+    "MAX_TOKENS_USED",
     "as_task_type",
     "as_uuid",
     "check_context",
     "check_description",
+    "check_encodable",
     "check_outcome",
     "check_step",
     "check_text",
@@ -58,6 +62,11 @@ MAX_METADATA_KEYS = 100
 MAX_METADATA_VALUE_LEN = 10_000
 MAX_LIST_ITEMS = 1_000  # artifacts, completed, failed
 MAX_VERDICT_LEN = 10_000
+# What the stores' integer columns hold: steps.step_number is PostgreSQL ``integer`` (int4);
+# latency_ms and tokens_used are ``bigint`` there and SQLite INTEGER (signed 64-bit) everywhere.
+MAX_STEP_NUMBER = 2**31 - 1
+MAX_LATENCY_MS = 2**63 - 1
+MAX_TOKENS_USED = 2**63 - 1
 _ARTIFACT_KEYS = ("artifact", "data", "content", "file")
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -75,9 +84,23 @@ def check_text(
         raise ValidationError(field, "must not be empty", "at least 1 non-blank character")
     if "\x00" in value:
         raise ValidationError(field, "must not contain a NUL character")
+    check_encodable(field, value)
     size = _size(value)
     if size > max_bytes:
         raise ValidationError(field, f"is {size} {max_label} long", f"{max_bytes} {max_label}")
+
+
+def check_encodable(field: str, value: str) -> None:
+    """Refuse text that has no UTF-8 form (a lone surrogate such as ``"\\ud800"``)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start : exc.end]
+        raise ValidationError(
+            field,
+            f"contains a lone surrogate ({bad!a}) at position {exc.start}",
+            "valid Unicode text (encodable as UTF-8)",
+        ) from None
 
 
 def check_description(description: str, field: str = "task_description") -> None:
@@ -120,10 +143,19 @@ def _check_artifact_values(field: str, value: Any) -> None:
             _check_artifact_values(f"{field}[{i}]", inner)
 
 
+def _check_at_most(field: str, value: int, limit: int) -> None:
+    if value > limit:
+        raise ValidationError(field, f"is {value}, more than the store can hold", f"<= {limit}")
+
+
 def check_step(step: ExecutionStep, field: str = "step") -> None:
     """Check one step against the limits (its order is checked by the memory)."""
     if step.step_number < 1:
         raise ValidationError(f"{field}.step_number", "must be at least 1", ">= 1")
+    _check_at_most(f"{field}.step_number", step.step_number, MAX_STEP_NUMBER)
+    _check_at_most(f"{field}.latency_ms", step.latency_ms, MAX_LATENCY_MS)
+    if step.tokens_used is not None:
+        _check_at_most(f"{field}.tokens_used", step.tokens_used, MAX_TOKENS_USED)
     check_text(f"{field}.tool", step.tool, max_bytes=MAX_TOOL_LEN)
     check_text(f"{field}.action", step.action, max_bytes=MAX_ACTION_LEN)
     if step.latency_ms < 0:
@@ -153,6 +185,7 @@ def check_step(step: ExecutionStep, field: str = "step") -> None:
         ) from None
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{field}.parameters", f"is not JSON-serialisable ({exc})") from exc
+    check_encodable(f"{field}.parameters", encoded)
     if _size(encoded) > MAX_ARTIFACT_SIZE:
         raise ValidationError(
             f"{field}.parameters",
