@@ -56,6 +56,7 @@ class ServerSettings:
     data_dir: Path | None = None
     config: MemoryConfig | None = None
     embeddings: str | None = None  # provider name: none, local, openai (overrides config)
+    sandbox: Any = None  # the [sandbox] settings section (None: the restrictive preset)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class MemoryService:
     settings: ServerSettings
     tool_metrics: Monitor = field(default_factory=Monitor)
     unavailable: dict[str, str] = field(default_factory=dict)  # optional tools not offered, why
+    sandbox: Any = None  # the code sandbox, once the execute_agent_code family registered
     _memory: SelfLearningMemory | None = None
     _lock: asyncio.Lock | None = None
     _warmup: asyncio.Task[None] | None = None
@@ -126,6 +128,8 @@ class MemoryService:
         if memory is not None:
             await memory.close()
             log.info("memory closed")
+        if self.sandbox is not None:
+            await asyncio.to_thread(self.sandbox.close)
 
 
 def error_text(exc: SelfLearningMemoryError) -> str:
@@ -197,6 +201,12 @@ class MemoryMCPServer(MCPServer[Any]):
         ok = False
         try:
             tool = self._tool_manager.get_tool(name)
+            if tool is None:
+                why = next(
+                    (r for w, r in self.service.unavailable.items() if w.startswith(name)), None
+                )
+                if why is not None:
+                    raise ToolError(f"capability_unavailable: '{name}' is not offered here: {why}.")
             if tool is not None:
                 known = set(tool.parameters.get("properties", {}))
                 unknown = sorted(set(arguments) - known)
