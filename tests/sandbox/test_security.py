@@ -14,7 +14,8 @@ import pytest
 
 from self_learning_memory.sandbox import CodeSandbox, ExecutionContext, SandboxLimits
 
-LIMITS = SandboxLimits(time_ms=400, memory_mb=32, output_bytes=50_000)
+# the time limit leaves memory bombs room to reach the memory limit on a loaded machine
+LIMITS = SandboxLimits(time_ms=1000, memory_mb=32, output_bytes=50_000)
 SENTINEL = "/tmp/sandbox-sentinel-{pid}"
 
 
