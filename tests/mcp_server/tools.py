@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +20,9 @@ async def stdio_client(data_dir: Path, *extra: str) -> AsyncIterator[Client]:
     """The SDK's own client talking to a real ``memory-mcp`` process over stdio. (A context
     manager, not a fixture: the SDK's task groups must open and close in the same task.)"""
     command = server_command(data_dir, *extra)
-    params = StdioServerParameters(command=command[0], args=command[1:])
+    # the whole environment (the SDK passes only a few variables by default): the server runs
+    # the code under test from PYTHONPATH, not whatever copy is installed
+    params = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
     async with Client(params, mode="legacy", read_timeout_seconds=60) as client:
         yield client
 

@@ -294,7 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         from .server import ServerSettings, build_server
 
         server, service = build_server(
-            ServerSettings(data_dir=data_dir, config=memory_config, embeddings=args.embeddings)
+            ServerSettings(
+                data_dir=data_dir,
+                config=memory_config,
+                embeddings=args.embeddings,
+                sandbox=loaded.settings.sandbox,
+            )
         )
         if args.transport == "http":
             assert token is not None

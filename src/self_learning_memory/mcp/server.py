@@ -57,6 +57,7 @@ class ServerSettings:
     data_dir: Path | None = None
     config: MemoryConfig | None = None
     embeddings: str | None = None  # provider name: none, local, openai (overrides config)
+    sandbox: Any = None  # the [sandbox] settings section (None: the restrictive preset)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class MemoryService:
     settings: ServerSettings
     tool_metrics: Monitor = field(default_factory=Monitor)
     unavailable: dict[str, str] = field(default_factory=dict)  # optional tools not offered, why
+    sandbox: Any = None  # the code sandbox, once the execute_agent_code family registered
     _memory: SelfLearningMemory | None = None
     _lock: asyncio.Lock | None = None
     _warmup: asyncio.Task[None] | None = None
@@ -127,6 +129,8 @@ class MemoryService:
         if memory is not None:
             await memory.close()
             log.info("memory closed")
+        if self.sandbox is not None:
+            await asyncio.to_thread(self.sandbox.close)
 
 
 def error_text(exc: SelfLearningMemoryError) -> str:
@@ -201,6 +205,11 @@ class MemoryMCPServer(MCPServer[Any]):
         key = name if tool is not None else UNKNOWN_TOOL_KEY
         try:
             if tool is None:
+                why = next(
+                    (r for w, r in self.service.unavailable.items() if w.startswith(name)), None
+                )
+                if why is not None:
+                    raise ToolError(f"capability_unavailable: '{name}' is not offered here: {why}.")
                 raise ToolError(
                     f"not_found: Unknown tool '{echo(name)}'; see tools/list for the tools."
                 )

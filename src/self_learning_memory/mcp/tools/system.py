@@ -69,6 +69,25 @@ def _why(service: "MemoryService", tool: str) -> str:
     return next((r for w, r in service.unavailable.items() if w.startswith(tool)), "unknown")
 
 
+def _sandbox_details(service: "MemoryService") -> dict[str, Any]:
+    """The sandbox's backend, limits and per-backend routing statistics."""
+    sandbox = service.sandbox
+    if sandbox is None:
+        return {}
+    limits = sandbox.limits
+    return {
+        "backend": sandbox.backend.name,
+        "pool_size": sandbox.pool_size,
+        "limits": {
+            "time_ms": limits.time_ms,
+            "memory_mb": limits.memory_mb,
+            "output_bytes": limits.output_bytes,
+            "code_bytes": limits.code_bytes,
+        },
+        "backends": sandbox.stats_dict(),
+    }
+
+
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -197,7 +216,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
                 "available": caps["execute_agent_code"],
                 "details": {"reason": _why(service, "execute_agent_code")}
                 if not caps["execute_agent_code"]
-                else {},
+                else _sandbox_details(service),
             },
             "analysis": {
                 "status": "available" if caps["advanced_pattern_analysis"] else "unavailable",

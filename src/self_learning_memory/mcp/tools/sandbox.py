@@ -1,0 +1,91 @@
+"""execute_agent_code: run JavaScript/TypeScript in the WASM sandbox (QuickJS on wasmtime).
+
+Fail closed: the family registers only when the sandbox passes its self-test (a real run and
+limit checks); otherwise the tool is absent from tools/list, a direct call is refused and
+health_check says why. A sandbox *result* (timeout, error in the code, violation) is a normal
+result with its variant; a tool error (isError) is for bad arguments only."""
+
+# No ``from __future__ import annotations``: the SDK reads these signatures at runtime.
+
+import logging
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...sandbox import MAX_CODE_BYTES, PRESETS, CodeSandbox, ExecutionContext
+from ..server import memory_tool
+
+if TYPE_CHECKING:
+    from ..server import MemoryMCPServer, MemoryService
+
+__all__ = ["TOOL", "register", "self_test"]
+
+TOOL = "execute_agent_code"
+log = logging.getLogger("self_learning_memory.mcp")
+
+
+def self_test() -> str | None:
+    """None when the WASM sandbox really enforces its limits here, else why not."""
+    probe = CodeSandbox.from_limits(PRESETS["restrictive"], pool_size=1)
+    try:
+        return probe.self_test()
+    finally:
+        probe.close()
+
+
+def sandbox_of(service: "MemoryService") -> CodeSandbox:
+    if service.sandbox is None:
+        config = getattr(service.settings, "sandbox", None)
+        service.sandbox = (
+            CodeSandbox.from_settings(config)
+            if config is not None
+            else CodeSandbox.from_limits(PRESETS["restrictive"])
+        )
+    sandbox: CodeSandbox = service.sandbox
+    return sandbox
+
+
+class CodeContext(BaseModel):
+    """The tool's ``context`` argument (the original schema: task required, input an object)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Annotated[str, Field(max_length=10_000, description="What the code is for.")]
+    input: Annotated[
+        dict[str, Any], Field(description="Data for the code, visible as context.input.")
+    ] = Field(default_factory=dict)
+
+
+def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
+    sandbox = sandbox_of(service)
+
+    @server.tool(
+        name=TOOL,
+        description=(
+            "Run JavaScript or TypeScript (types are stripped) in an isolated WebAssembly sandbox "
+            "with no files, network, environment or processes. The code is a function body: "
+            "`context` = {task, input, env, metadata} is in scope, `return` gives `output`, "
+            "console.log/error are captured. Limits: "
+            f"{sandbox.limits.time_ms} ms, {sandbox.limits.memory_mb} MB, "
+            f"{sandbox.limits.output_bytes} bytes of output, {MAX_CODE_BYTES} bytes of code. "
+            "Returns one variant: success (output, stdout, stderr, execution_time_ms), error "
+            "(message, error_type syntax|runtime|permission|resource|unknown), timeout "
+            "(elapsed, partial_output) or security_violation (message, violation_type)."
+        ),
+    )
+    @memory_tool
+    async def execute_agent_code(
+        code: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=MAX_CODE_BYTES,
+                description="JavaScript/TypeScript function body; `return` sets the output.",
+            ),
+        ],
+        context: CodeContext,
+    ) -> dict[str, Any]:
+        result = await sandbox.execute_code(
+            code, ExecutionContext(task=context.task, input=context.input)
+        )
+        return result.as_dict()

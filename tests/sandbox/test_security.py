@@ -1,0 +1,271 @@
+"""The security suite: attacks on the real WASM sandbox (QuickJS on wasmtime, no mocks). Each
+case asserts the exact result variant, that the host is unharmed (a sentinel file, the
+environment, the working directory) and that the next normal call still works; the host's
+memory stays bounded across the suite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from self_learning_memory.sandbox import CodeSandbox, ExecutionContext, SandboxLimits
+
+# the time limit leaves memory bombs room to reach the memory limit on a loaded machine
+LIMITS = SandboxLimits(time_ms=1000, memory_mb=32, output_bytes=50_000)
+SENTINEL = "/tmp/sandbox-sentinel-{pid}"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[CodeSandbox]:
+    box = CodeSandbox.from_limits(LIMITS, pool_size=2)
+    yield box
+    box.close()
+
+
+@pytest.fixture(scope="module")
+def sentinel() -> Iterator[Path]:
+    path = Path(SENTINEL.format(pid=os.getpid()))
+    path.write_text("untouched")
+    yield path
+    path.unlink(missing_ok=True)
+
+
+OK, ERR, TIMEOUT, VIOLATION = "success", "error", "timeout", "security_violation"
+# (id, code, variant, error type or violation type or None, expected output or ...)
+ANY = ...
+CASES: list[tuple[str, str, str, str | None, Any]] = [
+    # files: there is no file API at all
+    (
+        "require_fs_read",
+        "return require('fs').readFileSync('/etc/passwd', 'utf8')",
+        ERR,
+        "runtime",
+        ANY,
+    ),
+    ("require_fs_write", "require('fs').writeFileSync('/tmp/pwned', 'x')", ERR, "runtime", ANY),
+    (
+        "static_import_fs",
+        "import fs from 'fs'; return fs.readFileSync('/etc/passwd')",
+        ERR,
+        "syntax",
+        ANY,
+    ),
+    (
+        "dynamic_import_fs",
+        "let r = 'none'; import('fs').then(() => { r = 'loaded' }); return r",
+        OK,
+        None,
+        "none",
+    ),
+    ("std_os_modules_absent", "return typeof std + typeof os", OK, None, "undefinedundefined"),
+    ("std_loadfile", "return std.loadFile('/etc/passwd')", ERR, "runtime", ANY),
+    ("os_open", "return os.open('/tmp/pwned', os.O_CREAT)", ERR, "runtime", ANY),
+    (
+        "dirname_filename",
+        "return typeof __dirname + typeof __filename",
+        OK,
+        None,
+        "undefinedundefined",
+    ),
+    # network
+    ("fetch", "return fetch('http://127.0.0.1:1/')", ERR, "runtime", ANY),
+    ("xhr", "return new XMLHttpRequest()", ERR, "runtime", ANY),
+    ("websocket", "return new WebSocket('ws://127.0.0.1:1/')", ERR, "runtime", ANY),
+    ("require_http", "return require('http').get('http://127.0.0.1:1/')", ERR, "runtime", ANY),
+    # environment and processes
+    ("process_env", "return process.env", ERR, "runtime", ANY),
+    (
+        "process_typeof",
+        "return typeof process + typeof Deno + typeof Bun",
+        OK,
+        None,
+        "undefined" * 3,
+    ),
+    ("child_process", "return require('child_process').execSync('id')", ERR, "runtime", ANY),
+    ("process_exit", "process.exit(1)", ERR, "runtime", ANY),
+    ("no_nested_wasm", "return typeof WebAssembly", OK, None, "undefined"),
+    ("no_timers", "return typeof setTimeout + typeof setInterval", OK, None, "undefinedundefined"),
+    # escapes the reference's pattern scan misses: they reach only the sandbox's own global
+    (
+        "this_constructor",
+        "return this.constructor.constructor('return process')()",
+        ERR,
+        "runtime",
+        ANY,
+    ),
+    (
+        "function_constructor_global",
+        "return Function('return typeof globalThis.process')()",
+        OK,
+        None,
+        "undefined",
+    ),
+    ("eval_concat", "return globalThis['ev' + 'al']('typeof require')", OK, None, "undefined"),
+    ("eval_allowed", "return eval('20 + 22')", OK, None, 42),
+    ("function_allowed", "return new Function('a', 'return a * 2')(21)", OK, None, 42),
+    (
+        "host_bridge_hidden",
+        "return typeof __emit + typeof globalThis.__emit",
+        OK,
+        None,
+        "undefinedundefined",
+    ),
+    ("wrapper_breakout", "}).call(undefined); return 1; (function () {", ERR, ANY, ANY),
+    ("wrapper_breakout_syntax", "} ; return 5; function x() {", ERR, "syntax", ANY),
+    # infinite loops
+    ("while_true", "while (true) {}", TIMEOUT, None, ANY),
+    ("for_ever", "for (;;) {}", TIMEOUT, None, ANY),
+    ("do_while_disguised", "let i = 0; do { i++ } while (i >= 0 || true)", TIMEOUT, None, ANY),
+    (
+        "catch_the_interrupt",
+        "try { while (true) {} } catch (e) { return 'caught' }",
+        TIMEOUT,
+        None,
+        ANY,
+    ),
+    (
+        "finally_the_interrupt",
+        "try { while (true) {} } finally { return 'escaped' }",
+        TIMEOUT,
+        None,
+        ANY,
+    ),
+    (
+        "loop_inside_the_engine",
+        "const a = []; a.length = 2 ** 32 - 1; return a.sort()",
+        TIMEOUT,
+        None,
+        ANY,
+    ),
+    ("catastrophic_regex", "return /^(a+)+$/.test('a'.repeat(40) + 'b')", TIMEOUT, None, ANY),
+    # memory bombs
+    ("string_doubling", "let s = 'x'; while (true) s += s;", ERR, "resource", ANY),
+    (
+        "array_growth",
+        "const a = []; while (true) a.push(new Array(1e6).fill(1))",
+        ERR,
+        "resource",
+        ANY,
+    ),
+    ("typed_array_huge", "return new Uint8Array(512 * 1024 * 1024).length", ERR, "resource", ANY),
+    (
+        "typed_array_loop",
+        "const a = []; for (;;) a.push(new Float64Array(1 << 20))",
+        ERR,
+        "resource",
+        ANY,
+    ),
+    ("array_buffer_2g", "return new ArrayBuffer(2 ** 31).byteLength", ERR, "resource", ANY),
+    ("deep_objects", "let o = {}; for (;;) o = { o }", ERR, "resource", ANY),
+    ("string_repeat", "return 'x'.repeat(2 ** 30).length", ERR, "resource", ANY),
+    (
+        "array_from_huge",
+        "return Array.from({ length: 5e6 }, (_, i) => i).length",
+        ERR,
+        "resource",
+        ANY,
+    ),
+    # stack
+    ("recursion", "function f() { return f() } return f()", ERR, "resource", ANY),
+    (
+        "recursion_catching",
+        "function f() { try { return f() } catch (e) { return f() } } return f()",
+        ERR,
+        "resource",
+        ANY,
+    ),
+    ("deep_json", "return JSON.parse('['.repeat(100000))", ERR, "resource", ANY),
+    # output floods and huge results
+    ("log_flood", "for (;;) console.log('x'.repeat(1000))", ERR, "resource", ANY),
+    ("one_huge_error_line", "console.error('y'.repeat(100000))", ERR, "resource", ANY),
+    ("huge_string_result", "return 'x'.repeat(100000)", ERR, "resource", ANY),
+    ("huge_array_result", "return new Array(100000).fill({ a: 'bbbb' })", ERR, "resource", ANY),
+    ("circular_result", "const o = {}; o.o = o; return o", ERR, "runtime", ANY),
+    ("bigint_result", "return 10n", ERR, "runtime", ANY),
+    # unicode, null bytes, code size
+    (
+        "unicode_and_null",
+        "return 'h\u00e9llo \U0001f30d \\u0000 end'",
+        OK,
+        None,
+        "h\u00e9llo \U0001f30d \x00 end",
+    ),
+    ("raw_null_byte_in_code", "return 'a\x00b'.length", OK, None, 3),
+    ("lone_surrogate", "return '\\ud800'.length", OK, None, 1),
+    ("code_over_100kb", "return 1;" + " " * 100_000, VIOLATION, "code_too_large", ANY),
+    # errors in the code itself
+    ("throw_error", "throw new Error('boom')", ERR, "runtime", ANY),
+    ("throw_value", "throw 42", ERR, "runtime", ANY),
+    ("syntax_error", "return (", ERR, "syntax", ANY),
+]
+
+
+@pytest.mark.parametrize(
+    ("code", "variant", "kind", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_attack(
+    sandbox: CodeSandbox, sentinel: Path, code: str, variant: str, kind: str | None, expected: Any
+) -> None:
+    cwd, env = os.getcwd(), dict(os.environ)
+    result = sandbox.run(code, ExecutionContext(task="attack", input={"n": 1}))
+    assert result.variant == variant, result.as_dict()
+    if variant == ERR and kind is not ANY:
+        assert result.error_type == kind, result.as_dict()
+    if variant == VIOLATION:
+        assert result.violation_type == kind
+    if variant == TIMEOUT:
+        assert LIMITS.time_ms <= result.execution_time_ms < LIMITS.time_ms * 3
+    if expected is not ANY:
+        assert result.output == expected
+    if variant != OK:
+        assert result.output is None
+    # the host is unharmed and the sandbox still works
+    assert sentinel.read_text() == "untouched"
+    assert not Path("/tmp/pwned").exists()
+    assert os.getcwd() == cwd
+    assert dict(os.environ) == env
+    assert sandbox.run("return context.input.n + 1", ExecutionContext(input={"n": 1})).output == 2
+
+
+def test_the_suite_has_at_least_forty_attacks() -> None:
+    assert len(CASES) >= 40
+
+
+def test_host_memory_stays_bounded_over_repeated_bombs(sandbox: CodeSandbox) -> None:
+    bombs = [c[1] for c in CASES if c[3] == "resource"]
+    sandbox.run(bombs[0])
+    before = rss_mb()
+    for _ in range(3):
+        for code in bombs:
+            # under load a slow bomb may reach the time limit before the memory limit
+            result = sandbox.run(code)
+            assert (result.variant, result.error_type) in (("error", "resource"), ("timeout", None))
+    # each run's store is freed: 3 rounds of 32 MB bombs leave the host within a bounded margin
+    assert rss_mb() - before < 200, (before, rss_mb())
+
+
+def test_no_state_leaks_from_one_call_to_the_next(sandbox: CodeSandbox) -> None:
+    polluted = sandbox.run(
+        "Object.prototype.polluted = 1; Array.prototype.push = null; globalThis.leak = 42;"
+        "JSON.stringify = () => 'hacked'; return 'done'"
+    )
+    assert polluted.output == "done"
+    clean = sandbox.run(
+        "return [({}).polluted === undefined, typeof [].push, typeof leak, JSON.stringify([1])]"
+    )
+    assert clean.output == [True, "function", "undefined", "[1]"]
+
+
+def test_a_timeout_keeps_the_output_printed_before_it(sandbox: CodeSandbox) -> None:
+    result = sandbox.run("console.log('started'); while (true) {}")
+    assert result.variant == "timeout"
+    assert result.partial_output == "started\n"
