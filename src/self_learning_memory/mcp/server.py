@@ -206,7 +206,8 @@ class MemoryMCPServer(MCPServer[Any]):
         try:
             if tool is None:
                 why = next(
-                    (r for w, r in self.service.unavailable.items() if w.startswith(name)), None
+                    (r for w, r in self.service.unavailable.items() if w.split(" ", 1)[0] == name),
+                    None,
                 )
                 if why is not None:
                     raise ToolError(f"capability_unavailable: '{name}' is not offered here: {why}.")

@@ -221,6 +221,11 @@ class SQLiteConnection:
             raise
         except (apsw.CorruptError, apsw.NotADBError) as exc:
             raise DataIntegrityError(f"The database file is corrupt: {exc}.") from exc
+        except UnicodeDecodeError as exc:  # a damaged page leaves bytes that are not text
+            raise DataIntegrityError(
+                f"A stored text value in {self.path} is not valid UTF-8 (a damaged database "
+                f"page): {exc}."
+            ) from exc
         except (apsw.CantOpenError, apsw.ReadOnlyError) as exc:
             raise database_error(self.path, exc) or StorageUnavailableError(
                 f"The database could not be written: {exc}."
