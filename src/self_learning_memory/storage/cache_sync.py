@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from ..errors import DataIntegrityError
 from .backend import EpisodeFilters
 from .lmdb_cache import decode, encode
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["CacheCheck", "CacheSyncReport", "ConflictStrategy", "refresh_cache", "verify_cache"]
 
 _CHUNK = 500
+_SUSPICIOUS = 10  # missing cached episodes from which "most are missing" counts as damage
 _PAGE = 1000
 MAX_LISTED = 100
 
@@ -129,6 +131,22 @@ class CacheSyncReport:
     kept_cached: int = 0  # of those, kept because the strategy chose the cache's version
 
 
+def _refuse_to_drop_last_copies(
+    cache: EpisodeCache, raw: dict[uuid.UUID, bytes], stored: dict[uuid.UUID, Episode]
+) -> None:
+    """Deletes through the library invalidate the cache, so a store that lacks all (or most) of
+    the cached episodes was emptied, truncated or replaced: the cache then holds the last copies,
+    and dropping them as stale would lose them for good."""
+    missing = sum(1 for key in raw if key not in stored)
+    if missing and (missing == len(raw) or (missing >= _SUSPICIOUS and 2 * missing > len(raw))):
+        raise DataIntegrityError(
+            f"The store lacks {missing} of the {len(raw)} episodes in the cache {cache.path}: it "
+            "looks emptied or replaced, and the cache may hold the last copies, so they were not "
+            "dropped. Back up the data directory, then restore the store from a backup; if those "
+            "episodes really were deleted, move the cache directory aside and sync again."
+        )
+
+
 async def refresh_cache(
     storage: StorageBackend,
     cache: EpisodeCache,
@@ -188,6 +206,7 @@ async def refresh_cache(
             continue
         to_put.append(episode)
     stored = await _stored(storage, list(raw))
+    _refuse_to_drop_last_copies(cache, raw, stored)
     stale = [k for k in raw if k not in stored or not stored[k].is_complete()]
     if not dry_run:
 

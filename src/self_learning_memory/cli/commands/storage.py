@@ -341,12 +341,23 @@ def verify(ctx: typer.Context) -> None:
     report = run_with_memory(state, act)
     emit(state, report, human)
     if not report["ok"]:
+        cached = report["cache"]
+        if report["store"]["problems"] or (cached is not None and cached["stale"]):
+            # the cache may hold the last good copies: never advise a sync that drops them
+            hint = (
+                "the store itself failed or lacks episodes the cache holds: back up the data "
+                "directory (the cache may hold the last copies), then restore the store from a "
+                "backup; do not sync the cache from this store"
+            )
+        else:
+            hint = (
+                "run `memory-cli storage sync --force` to rebuild the cache (a disabled one is "
+                "moved aside first)"
+            )
         print_error(
             f"Verification found {len(report['problems'])} problem(s): "
             + "; ".join(report["problems"]),
-            "run `memory-cli storage sync --force` to rebuild the cache (a disabled one is moved "
-            "aside first); restore the store from "
-            "a backup if the store itself failed",
+            hint,
             no_color=state.no_color,
         )
         raise typer.Exit(EXIT_CODES["storage_error"])
