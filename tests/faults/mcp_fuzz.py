@@ -23,24 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_server.rpc import RawStdioServer
+from self_learning_memory.mcp.tools import CORE_TOOLS
 
 FUZZ_SURROGATES = False  # lone surrogates: the SDK's stdio transport drops the line (see above)
 FUZZ_HUGE_INTS = True  # integers > 2**63 (issue 12 item 2): the tool schemas bound them
 
-TOOLS = [
-    "query_memory",
-    "check_known_failures",
-    "analyze_patterns",
-    "search_patterns",
-    "recommend_patterns",
-    "health_check",
-    "get_metrics",
-    "create_episode",
-    "add_episode_step",
-    "complete_episode",
-    "get_episode",
-    "list_episodes",
-]
+# every core tool but delete_episode (the fuzzer checks afterwards that valid writes are intact)
+TOOLS = [name for name in CORE_TOOLS if name != "delete_episode"]
 ARGUMENTS = [
     "query", "domain", "task_type", "limit", "language", "framework", "tags", "outcome", "mode",
     "include_steps", "task_description", "min_success_rate", "pattern_type", "metric_type",

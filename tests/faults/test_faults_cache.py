@@ -14,10 +14,9 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
 from cli.conftest import run_process
 from cli.seeding import add_episode, seed
+from faults.namespaces import needs_unshare
 from self_learning_memory.core.health_status import summarise_health
 from self_learning_memory.core.memory import SelfLearningMemory
 
@@ -114,17 +113,7 @@ async def test_faults_cache_breaking_while_in_use_does_not_fail_a_read(tmp_path:
         assert (await memory.get_episode(second)).episode_id == second
 
 
-def _unshare_works() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount -t tmpfs none /mnt && umount /mnt"],
-        capture_output=True,
-    )
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _unshare_works(), reason="needs unshare -m and tmpfs mounts (root)")
+@needs_unshare
 def test_faults_cache_on_a_read_only_file_system_runs_degraded(tmp_path: Path) -> None:
     """Root ignores file modes, so "read-only" is a real read-only mount: in a private mount
     namespace a tmpfs over ``cache/`` gets the cache's files and is remounted ``ro``."""

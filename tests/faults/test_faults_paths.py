@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from cli.conftest import run_process
 from cli.seeding import seed
+from faults.namespaces import needs_unshare
 
 FIX = "choose another data directory"
 
@@ -58,16 +58,6 @@ def test_faults_paths_memory_db_is_a_directory(tmp_path: Path) -> None:
     assert "retry" not in done.stderr.replace("retrying will not help", "")
 
 
-def _unshare_works() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount -t tmpfs none /mnt && umount /mnt"],
-        capture_output=True,
-    )
-    return probe.returncode == 0
-
-
 def _read_only(target: Path, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cli = shlex.join([sys.executable, "-m", "self_learning_memory.cli", "-d", str(data), *args])
     script = f"mount --bind {target} {target} && mount -o remount,ro,bind {target} && {cli}"
@@ -78,9 +68,6 @@ def _read_only(target: Path, data: Path, *args: str) -> subprocess.CompletedProc
         timeout=120,
         env={**os.environ, "NO_COLOR": "1", "COLUMNS": "400"},
     )
-
-
-needs_unshare = pytest.mark.skipif(not _unshare_works(), reason="needs unshare -m (root)")
 
 
 @needs_unshare
