@@ -120,14 +120,22 @@ class SelfLearningMemory(MemoryReads):
     async def start(self) -> None:
         if self._started:
             return
-        await self.storage.initialize()
+        await self._refuse_a_lost_store()
+        try:
+            await self.storage.initialize()
+        except BaseException:
+            if self.cache is not None and self._cache_open:  # opened by the check above
+                await asyncio.to_thread(self.cache.close)
+                self._cache_open = False
+            raise
         if self.cache is not None:
-            try:
-                await asyncio.to_thread(self.cache.open)
-            except BaseException:
-                await self.storage.close()  # do not leak the open database
-                raise
-            self._cache_open = True
+            if not self._cache_open:
+                try:
+                    await asyncio.to_thread(self.cache.open)
+                except BaseException:
+                    await self.storage.close()  # do not leak the open database
+                    raise
+                self._cache_open = True
             # shared stores: other processes' changes evict entries (also behind a wrapper)
             primary = getattr(self.storage, "primary", self.storage)
             subscribe = getattr(primary, "subscribe_episode_changes", None)
@@ -141,6 +149,35 @@ class SelfLearningMemory(MemoryReads):
             self.queue.start()
         await self._start_synchronizer()
         self._started = True
+
+    async def _refuse_a_lost_store(self) -> None:
+        """An embedded store file that is missing or empty while the cache holds episodes was
+        deleted, truncated or replaced: opening it would create an empty store next to the
+        cache's last copies. Refuse before anything is created."""
+        primary = getattr(self.storage, "primary", self.storage)
+        path = getattr(primary, "path", None)
+        if self.cache is None or primary.name != "sqlite" or not isinstance(path, Path):
+            return
+        try:
+            if path.stat().st_size > 0:
+                return
+        except FileNotFoundError:
+            pass
+        except OSError:  # not a path to a file at all: the store's own open says which and why
+            return
+        await asyncio.to_thread(self.cache.open)
+        self._cache_open = True
+        held = await asyncio.to_thread(self.cache.entries)
+        if held:
+            await asyncio.to_thread(self.cache.close)
+            self._cache_open = False
+            raise DataIntegrityError(
+                f"The store {path} is missing or empty, but the cache {self.cache.path} holds "
+                f"{held} episode(s): the store was deleted, truncated or replaced, and nothing "
+                "was created. Back up the data directory, then restore the store from a backup "
+                "(`memory-cli backup restore`); to start an empty memory instead, move the cache "
+                "directory aside first."
+            )
 
     async def _evict_changed(self, change: Any) -> None:
         """Another process changed an episode: drop our cached copy (deleted: for good).
