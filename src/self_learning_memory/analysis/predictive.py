@@ -89,8 +89,8 @@ def forecast(name: str, values: list[float], horizon: int, alpha: float) -> dict
         return {"variable": name, "point_forecasts": None, "reason": reason}
     period = detect_period(x)
     holdout = max(1, min(horizon, len(x) // 5))
-    spec, _ = select_model(x[:-holdout], period)
-    held = np.asarray(_fit(x[:-holdout], *spec).forecast(holdout), dtype=float)
+    spec, selected = select_model(x[:-holdout], period)  # fitted on the points before the holdout
+    held = np.asarray(selected.forecast(holdout), dtype=float)
     actual = x[-holdout:]
     naive_source = x[:-holdout]
     naive = np.full(holdout, naive_source[-1])

@@ -89,11 +89,31 @@ def _shift_confidence(x: np.ndarray, index: int) -> float:
     return 0.0 if p is None else 1.0 - p
 
 
+class _CumulativeL2(rpt.base.BaseCost):  # type: ignore[misc]  # ruptures has no type hints
+    """ruptures' l2 cost of a 1-D series (the segment's sum of squared deviations from its
+    mean) from running sums: O(1) per segment instead of a numpy variance per call (PELT asks
+    ~200K times for 1,000 points). Same cost, same breakpoints."""
+
+    model = "l2_cumulative"
+    min_size = 1
+
+    def fit(self, signal: np.ndarray) -> _CumulativeL2:
+        self.signal = np.asarray(signal, dtype=float).reshape(-1, 1)
+        x = self.signal[:, 0]
+        self._sum: list[float] = np.concatenate([[0.0], np.cumsum(x)]).tolist()
+        self._squares: list[float] = np.concatenate([[0.0], np.cumsum(x * x)]).tolist()
+        return self
+
+    def error(self, start: int, end: int) -> float:
+        part = self._sum[end] - self._sum[start]
+        return max(self._squares[end] - self._squares[start] - part * part / (end - start), 0.0)
+
+
 def pelt_changepoints(x: np.ndarray) -> list[dict[str, Any]]:
     """PELT (l2 cost) with a BIC-like penalty 2·sigma²·ln(n); confidence = 1 - Welch p."""
     sigma = noise_sigma(x)
     penalty = 2.0 * sigma**2 * math.log(len(x)) * 2.0
-    breaks = rpt.Pelt(model="l2", min_size=3, jump=1).fit(x).predict(pen=penalty)
+    breaks = rpt.Pelt(custom_cost=_CumulativeL2(), min_size=3, jump=1).fit(x).predict(pen=penalty)
     return [
         {
             "index": int(b),
