@@ -101,9 +101,15 @@ class CodeSandbox:
         ]
         quick = SandboxLimits(time_ms=150, memory_mb=32, output_bytes=10_000)
         probe = WasmBackend(quick) if isinstance(self.backend, WasmBackend) else self.backend
+
+        def run(check: tuple[str, str, str]) -> ExecutionResult:
+            return probe.execute(check[0], ExecutionContext(task="self-test", input=21))
+
         try:
-            for code, variant, kind in checks:
-                result = probe.execute(code, ExecutionContext(task="self-test", input=21))
+            # at once, one runtime per thread: the two timeouts wait together (server start-up)
+            with ThreadPoolExecutor(len(checks), thread_name_prefix="sandbox-self-test") as pool:
+                results = list(pool.map(run, checks))
+            for (code, variant, kind), result in zip(checks, results, strict=True):
                 if result.variant != variant or (kind and result.error_type != kind):
                     return f"self-test {code!r} gave {result.variant} {result.message}".strip()
                 if code.startswith("return context") and result.output != 42:
