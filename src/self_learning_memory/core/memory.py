@@ -31,7 +31,6 @@ from ..errors import (
     InvalidStateError,
     NotFoundError,
     SelfLearningMemoryError,
-    StorageUnavailableError,
     ValidationError,
 )
 from ..storage.backend import CompletionRecord, EpisodeState, StorageBackend
@@ -40,11 +39,12 @@ from ..storage.factory import open_store, resolve_data_dir
 from ..storage.lmdb_cache import EpisodeCache
 from ..storage.sync import StorageSynchronizer
 from . import validation as v
+from .episode_size import EpisodeSizes, json_size, size_with_steps
 from .learning import learn
 from .learning_queue import LearningQueue
 from .memory_reads import MemoryReads
 from .monitoring import Monitor
-from .step_buffer import EpisodeBuffer
+from .step_buffer import EpisodeBuffer, write_steps
 from .types import Episode, ExecutionStep, TaskContext, TaskOutcome, TaskType, utc_now
 from .validation import as_task_type, as_uuid
 
@@ -73,6 +73,7 @@ class SelfLearningMemory(MemoryReads):
         self.monitor = Monitor()
         self._buffers: dict[uuid.UUID, EpisodeBuffer] = {}
         self._states: OrderedDict[uuid.UUID, EpisodeState] = OrderedDict()
+        self._sizes = EpisodeSizes()  # open episodes' JSON sizes, buffered steps included
         self._flush_wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self.queue: LearningQueue | None = None
@@ -276,6 +277,7 @@ class SelfLearningMemory(MemoryReads):
             )
             await self.storage.create_episode(episode)
             self._remember(EpisodeState(episode.episode_id, False, 0, 0))
+            self._sizes.set(episode.episode_id, json_size(episode))
             return episode.episode_id
 
     async def log_step(self, episode_id: uuid.UUID | str, step: ExecutionStep) -> None:
@@ -302,10 +304,18 @@ class SelfLearningMemory(MemoryReads):
                 raise ValidationError(
                     "steps", f"episode {eid} already has {count} steps", f"{v.MAX_STEP_COUNT} steps"
                 )
+            size = self._sizes.get(eid)
+            if size is None:
+                size = await self._stored_size(eid, buffer)
+            size = self._sizes.grown(eid, size, count, step)  # refuses a step too big for it
             batch = self.config.batch
             if batch is None:
-                self._remember(await self.storage.append_steps(eid, [step]))
+                before = state.step_count
+                state = await self.storage.append_steps(eid, [step])
+                self._remember(state)
+                self._track_size(eid, size, state.step_count == before + 1)
                 return
+            self._sizes.set(eid, size)
             if buffer is None:
                 buffer = self._buffers[eid] = EpisodeBuffer()
             buffer.steps.append(step)
@@ -352,6 +362,7 @@ class SelfLearningMemory(MemoryReads):
                 final = await self.storage.commit_completion(record)
             await self._verify(final)
             self._buffers.pop(eid, None)
+            self._sizes.forget(eid)
             self._remember(EpisodeState(eid, True, len(final.steps), self._last_number(final)))
             if final.reward is not None and self.cache is not None:
                 await asyncio.to_thread(self.cache.put, final)
@@ -362,6 +373,7 @@ class SelfLearningMemory(MemoryReads):
             eid = as_uuid(episode_id)
             self._buffers.pop(eid, None)
             self._states.pop(eid, None)
+            self._sizes.forget(eid)
             deleted = await self.storage.delete_episode(eid)
             if self.cache is not None:
                 await asyncio.to_thread(self.cache.delete, eid)
@@ -396,7 +408,29 @@ class SelfLearningMemory(MemoryReads):
             self._remember(state)
         return state
 
+    async def _stored_size(self, eid: uuid.UUID, buffer: EpisodeBuffer | None) -> int:
+        """The open episode's JSON size as stored (other processes' steps included), plus the
+        steps buffered here; learnt once per process and episode, then kept up to date.
+        Under the buffer's lock, so no flush is half-way between the buffer and the store."""
+        async with buffer.lock if buffer is not None else contextlib.nullcontext():
+            stored = await self.storage.get_episode(eid)
+            if stored is None:
+                raise NotFoundError("episode", eid)
+            pending = buffer.steps if buffer is not None else []
+            return size_with_steps(json_size(stored), len(stored.steps), pending)
+
+    def _track_size(self, eid: uuid.UUID, size: int | None, as_expected: bool) -> None:
+        """Keep ``size`` if the store holds what this process expected; otherwise (another
+        process added steps, or a step was left out) learn it again from the store."""
+        if as_expected and size is not None:
+            self._sizes.set(eid, size)
+        else:
+            self._sizes.forget(eid)
+
     async def _flush(self, eid: uuid.UUID) -> int:
+        """Write an episode's buffered steps; never loses them for one failed write (see
+        :func:`~.step_buffer.write_steps`): what was not written stays buffered or is named
+        in the error raised."""
         buffer = self._buffers.get(eid)
         if buffer is None:
             return 0
@@ -404,16 +438,24 @@ class SelfLearningMemory(MemoryReads):
             steps = buffer.take()
             if not steps:
                 return 0
+            known = self._states.get(eid)
+            size = self._sizes.get(eid)
             try:
-                state = await self.storage.append_steps(eid, steps)
-            except StorageUnavailableError:
-                buffer.put_back(steps)  # kept for the next flush: never lost
-                raise
-            except SelfLearningMemoryError:
+                result = await write_steps(self.storage.append_steps, eid, steps)
+            except SelfLearningMemoryError:  # deleted or completed elsewhere
                 self._states.pop(eid, None)  # another process changed it: reload next time
+                self._sizes.forget(eid)
                 raise
-            self._remember(state)
-            return len(steps)
+            if result.state is not None:
+                self._remember(result.state)
+                grown = known.step_count + result.written if known is not None else -1
+                self._track_size(eid, size, result.state.step_count == grown)
+            error = buffer.settle(eid, result)
+            if result.dropped:
+                self._sizes.forget(eid)
+            if error is not None:
+                raise error
+            return result.written
 
     async def _flush_loop(self) -> None:
         batch = self.config.batch

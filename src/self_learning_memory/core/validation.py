@@ -27,6 +27,7 @@ from .types import (
 )
 
 __all__ = [
+    "COMPLETION_RESERVE",
     "MAX_ACTION_LEN",
     "MAX_ARTIFACT_SIZE",
     "MAX_DESCRIPTION_LEN",
@@ -34,6 +35,8 @@ __all__ = [
     "MAX_LATENCY_MS",
     "MAX_LIST_ITEMS",
     "MAX_OBSERVATION_LEN",
+    "MAX_OPEN_EPISODE_SIZE",
+    "MAX_OUTCOME_SIZE",
     "MAX_STEP_COUNT",
     "MAX_STEP_NUMBER",
     "MAX_TAGS",
@@ -54,6 +57,12 @@ MAX_STEP_COUNT = 1_000
 MAX_OBSERVATION_LEN = 10_000  # bytes: a step result's output or message
 MAX_ARTIFACT_SIZE = 1_000_000  # bytes: artifact-like parameter values and the whole parameters JSON
 MAX_EPISODE_SIZE = 10_000_000  # bytes of the episode's JSON
+# An episode whose steps were all accepted can always complete: log_step keeps the open
+# episode's JSON within MAX_OPEN_EPISODE_SIZE, and completion adds at most the outcome's JSON
+# (MAX_OUTCOME_SIZE, checked by check_outcome) plus the end time (under 30 bytes; 100 kept).
+MAX_OUTCOME_SIZE = 1_000_000  # bytes of the outcome's JSON
+COMPLETION_RESERVE = MAX_OUTCOME_SIZE + 100
+MAX_OPEN_EPISODE_SIZE = MAX_EPISODE_SIZE - COMPLETION_RESERVE  # 8,999,900 bytes
 MAX_TOOL_LEN = 256
 MAX_ACTION_LEN = 10_000
 MAX_NAME_LEN = 200  # domain, language, framework, a tag
@@ -221,6 +230,9 @@ def check_outcome(
                 max_bytes=MAX_VERDICT_LEN,
                 allow_empty=True,
             )
+    size = len(type(outcome).__pydantic_serializer__.to_json(outcome))
+    if size > MAX_OUTCOME_SIZE:
+        raise ValidationError(field, f"is {size} bytes as JSON", f"{MAX_OUTCOME_SIZE} bytes")
 
 
 def parse_model(model: type[M], data: Any, field: str) -> M:
