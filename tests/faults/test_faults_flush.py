@@ -64,7 +64,7 @@ def with_failing_appends(
     backend: Backend, failures: int, error: BaseException
 ) -> SelfLearningMemory:
     memory = backend.open()
-    memory.storage = FailingAppends(memory.storage, failures, error)  # type: ignore[assignment]
+    memory.storage = FailingAppends(memory.storage, failures, error)
     return memory
 
 

@@ -173,11 +173,26 @@ async def test_invalid_outcome_writes_nothing(memory: SelfLearningMemory) -> Non
     assert done.is_complete()
 
 
-async def test_oversized_episode_is_rejected_at_completion(memory: SelfLearningMemory) -> None:
+async def test_oversized_episode_is_refused_at_log_time(memory: SelfLearningMemory) -> None:
     eid = await memory.start_episode("task", task_type="testing")
     half_mb = "x" * 490_000
-    for n in range(1, 12):  # 11 steps of ~0.98 MB parameters: ~10.8 MB of JSON
+    for n in range(1, 10):  # 9 steps of ~0.98 MB parameters: ~8.8 MB of JSON
         await memory.log_step(eid, step(n, parameters={"a": half_mb, "b": half_mb}))
+    with pytest.raises(ValidationError) as exc:  # the 10th would leave no room for the outcome
+        await memory.log_step(eid, step(10, parameters={"a": half_mb, "b": half_mb}))
+    assert exc.value.field == "episode"
+    assert "(limit: 10000000 bytes)" in str(exc.value)
+    done = await memory.complete_episode(eid, SuccessOutcome(verdict="done"))
+    assert len(done.steps) == 9
+
+
+async def test_oversized_episode_is_rejected_at_completion(memory: SelfLearningMemory) -> None:
+    """Steps written past log_step (as an older version could) still cannot complete an
+    episode over 10 MB; the episode is left as it was."""
+    eid = await memory.start_episode("task", task_type="testing")
+    half_mb = "x" * 490_000
+    steps = [step(n, parameters={"a": half_mb, "b": half_mb}) for n in range(1, 12)]
+    await memory.storage.append_steps(eid, steps)  # ~10.8 MB of JSON, behind log_step's back
     with pytest.raises(ValidationError) as exc:
         await memory.complete_episode(eid, SuccessOutcome(verdict="done"))
     assert exc.value.field == "episode"

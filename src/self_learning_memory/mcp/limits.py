@@ -33,6 +33,12 @@ MAX_STEP_NUMBER: Final = 1_000_000
 MAX_LATENCY_MS: Final = 86_400_000  # one day
 MAX_TOKENS: Final = 100_000_000
 MAX_PARAMETER_KEYS: Final = 1000
+# An episode's JSON size (the library's MAX_EPISODE_SIZE, MAX_OUTCOME_SIZE and
+# MAX_OPEN_EPISODE_SIZE): sizes of a whole object, which JSON Schema cannot express, so the
+# tool descriptions state them and the library refuses a call that breaks one.
+MAX_EPISODE_BYTES: Final = 10_000_000
+MAX_OUTCOME_BYTES: Final = 1_000_000
+MAX_STEPS_BYTES: Final = 8_999_900
 
 TaskTypeName = Literal[
     "code_generation",

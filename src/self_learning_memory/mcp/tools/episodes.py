@@ -143,7 +143,9 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         name="add_episode_step",
         description=(
             "Record one tool call of an episode. step_number must grow (1, 2, 3 ...). The step "
-            "is durable when this returns."
+            "is durable when this returns. An episode's JSON is limited to "
+            f"{L.MAX_EPISODE_BYTES:,} bytes: its steps may fill {L.MAX_STEPS_BYTES:,} bytes "
+            "(the rest is kept for the outcome), and a step that would go over is refused."
         ),
     )
     @memory_tool
@@ -185,7 +187,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             "Finish an episode with its outcome. The memory scores it (reward), reflects on it "
             "and learns patterns and heuristics; returns what it learned. success takes verdict "
             "and artifacts; partial_success verdict, completed and failed; failure reason and "
-            "error_details."
+            f"error_details. The outcome is at most {L.MAX_OUTCOME_BYTES:,} bytes as JSON."
         ),
     )
     @memory_tool
