@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import apsw
 
@@ -104,7 +105,11 @@ def _store_state(db: Path) -> tuple[str, set[str] | None]:
         return "missing", None
     if size == 0:
         return "empty", None
-    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    flags = apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
+    if db.with_name(db.name + "-wal").exists():  # its frames count: read through the WAL
+        conn = apsw.Connection(f"file:{quote(str(db))}", flags=flags)
+    else:  # the file is all there is: read it as it is, creating no -wal/-shm next to it
+        conn = apsw.Connection(f"file:{quote(str(db))}?immutable=1", flags=flags)
     try:
         has = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'episodes'"
