@@ -7,8 +7,8 @@ writes it held would vanish without a word. The marker is a small JSON file,
 
 - created (written to a temporary file, fsynced, renamed, directory fsynced) inside the
   transaction that turns an empty outbox into a non-empty one, before that write is
-  acknowledged; later appends refresh its ``last_seq`` (renamed, not fsynced: a hint for the
-  count of lost writes);
+  acknowledged; later appends refresh its ``last_seq`` in place (one ``pwrite``, not fsynced:
+  a hint for the count of lost writes);
 - removed inside the transaction that drains the outbox to empty;
 - checked at open (:func:`check_marker`): a marker whose outbox is missing, 0 bytes, has no
   journal table or has never reached the marker's first sequence number (``AUTOINCREMENT``
@@ -17,7 +17,7 @@ writes it held would vanish without a word. The marker is a small JSON file,
   and is empty is left from a crash after the drain and is removed; a non-empty outbox without
   a marker gets one.
 
-The cost is one fsynced file per outage (the first queued write) and a rename per further
+The cost is one fsynced file per outage (the first queued write) and a ``pwrite`` per further
 queued write; nothing while the primary is up.
 """
 
@@ -63,20 +63,38 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_marker(outbox: Path, marker: Marker, *, durable: bool) -> None:
-    path = marker_path(outbox)
-    tmp = path.with_name(path.name + ".tmp")
+_WIDTH = 128  # a fixed-size record: a refresh overwrites it in place
+
+
+def _record(marker: Marker) -> bytes:
     data = json.dumps(
         {"first_seq": marker.first_seq, "last_seq": marker.last_seq, "since": marker.since}
     ).encode()
+    return data.ljust(_WIDTH)
+
+
+def write_marker(outbox: Path, marker: Marker, *, durable: bool) -> None:
+    """``durable``: a new marker (temporary file, fsync, rename, directory fsync). Otherwise a
+    refresh of the existing one in place (one ``pwrite``, no fsync); a new one if it is gone."""
+    path = marker_path(outbox)
+    if not durable:
+        try:
+            fd = os.open(path, os.O_WRONLY)
+        except FileNotFoundError:
+            durable = True
+        else:
+            try:
+                os.pwrite(fd, _record(marker), 0)
+            finally:
+                os.close(fd)
+            return
+    tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as f:
-        f.write(data)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
+        f.write(_record(marker))
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
-    if durable:
-        _fsync_dir(path.parent)
+    _fsync_dir(path.parent)
 
 
 def read_marker(outbox: Path) -> Marker | None:
