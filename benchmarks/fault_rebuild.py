@@ -29,7 +29,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from cli.seeding import add_episode
-
 from self_learning_memory import MemoryConfig, SelfLearningMemory
 from self_learning_memory.storage import outbox as outbox_module
 from self_learning_memory.storage.cache_loss import cached_but_missing
