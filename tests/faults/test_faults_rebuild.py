@@ -159,6 +159,10 @@ def test_faults_rebuild_merges_into_a_replaced_store(tmp_path: Path) -> None:
     for name in ("memory.db-wal", "memory.db-shm"):
         (data / name).unlink(missing_ok=True)
     (data / "memory.db").write_bytes((other / "memory.db").read_bytes())
+    health = _cli(data, "-f", "json", "health", "check")  # was: healthy
+    assert health.returncode != 0
+    assert f"lacks {EPISODES} of the {EPISODES} episodes" in health.stdout
+    assert "rebuild-from-cache" in health.stdout
     digests = _digests(data)
     dry = _rebuild(data, "--dry-run")
     assert dry["mode"] == "merge"
@@ -172,6 +176,7 @@ def test_faults_rebuild_merges_into_a_replaced_store(tmp_path: Path) -> None:
     assert report["moved_aside"] == []
     after = _now(data)
     assert after["episodes"] == {**theirs["episodes"], **before["episodes"]}
+    assert _cli(data, "health", "check").returncode == 0
     again = _rebuild(data)  # idempotent: nothing left to recover
     assert again["to_recover"] == 0
     assert again["already_in_store"] == EPISODES

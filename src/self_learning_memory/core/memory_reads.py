@@ -26,7 +26,7 @@ from ..storage.backend import (
     PatternFilters,
     StorageBackend,
 )
-from ..storage.cache_loss import cached_but_missing
+from ..storage.cache_loss import store_loss_details
 from ..storage.lmdb_cache import CacheStats, EpisodeCache
 from ..storage.sync import StorageSynchronizer
 from . import validation as v
@@ -649,16 +649,15 @@ class MemoryReads:
         return reports
 
     async def _lost_writes(self, report: HealthReport) -> HealthReport:
-        """The embedded store is unhealthy when it lacks episodes the cache holds: acknowledged
-        writes were lost (``storage/cache_loss.py``); the report says how many and what to do."""
-        if self.cache is None or not report.healthy:
+        """The embedded store is unhealthy when it lost acknowledged writes: committed WAL
+        frames a crash left damaged, or episodes the cache holds (``storage/cache_loss.py``);
+        the report says how many and what to do."""
+        if not report.healthy:
             return report
-        loss = await cached_but_missing(self.storage, self.cache)
-        if loss is None:
+        found = await store_loss_details(self.storage, self.cache)
+        if found is None:
             return report
-        store = report.details.get("path", self.storage.name)
-        details = {**report.details, **loss.details(store, self.cache.path)}
-        return HealthReport(report.name, False, report.latency_ms, details)
+        return HealthReport(report.name, False, report.latency_ms, {**report.details, **found})
 
     async def _cache_health(self, cache: EpisodeCache) -> HealthReport:
         """Healthy with its entry count; a disabled cache (damaged, unwritable: see

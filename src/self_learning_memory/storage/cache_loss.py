@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .backend import StorageBackend
     from .lmdb_cache import EpisodeCache
 
-__all__ = ["REBUILD_COMMAND", "StoreLoss", "cached_but_missing"]
+__all__ = ["REBUILD_COMMAND", "StoreLoss", "cached_but_missing", "store_loss_details"]
 
 REBUILD_COMMAND = "memory-cli storage rebuild-from-cache"
 MAX_LISTED = 20
@@ -62,9 +63,10 @@ _PRESENT = "SELECT episode_id FROM episodes WHERE episode_id IN (SELECT value FR
 async def cached_but_missing(storage: StorageBackend, cache: EpisodeCache) -> StoreLoss | None:
     """The cached episodes the embedded store lacks; None when nothing is lost or the check does
     not apply (no usable cache, not the embedded store)."""
-    primary = getattr(storage, "primary", storage)
-    db = getattr(primary, "_db", None)
-    if primary.name != "sqlite" or db is None or cache.disabled is not None or not cache.is_open:
+    db = getattr(storage, "_db", None)
+    # a wrapped store (resilience on) may hold completions in its outbox that the cache already
+    # has: not a loss, so only the plain embedded store is checked
+    if storage.name != "sqlite" or db is None or cache.disabled is not None or not cache.is_open:
         return None
     keys = await asyncio.to_thread(cache.keys)
     if not keys:
@@ -80,3 +82,43 @@ async def cached_but_missing(storage: StorageBackend, cache: EpisodeCache) -> St
     if not missing:
         return None
     return StoreLoss(cached=len(ids), missing=len(missing), sample=missing[:MAX_LISTED])
+
+
+async def store_loss_details(
+    storage: StorageBackend, cache: EpisodeCache | None
+) -> dict[str, object] | None:
+    """What health adds to an embedded store's report when it lost acknowledged writes: the
+    committed WAL frames a crash left damaged (``wal_check.py``) and the cached episodes it
+    lacks; None when neither."""
+    if storage.name != "sqlite" or not isinstance(getattr(storage, "path", None), Path):
+        return None
+    from .wal_check import read_wal_loss, wal_loss_path
+
+    db: Path = storage.path  # type: ignore[attr-defined]
+    wal = await asyncio.to_thread(read_wal_loss, db)
+    loss = None if cache is None else await cached_but_missing(storage, cache)
+    if wal is None and loss is None:
+        return None
+    details: dict[str, object] = {}
+    errors = []
+    if wal is not None:
+        errors.append(
+            f"The write-ahead log of {db} lost {wal.lost_frames} of its {wal.committed_frames} "
+            f"committed frames (found at {wal.detected_at}, recorded in {wal_loss_path(db)}): "
+            "acknowledged writes are gone."
+        )
+        details.update(wal_lost_frames=wal.lost_frames, wal_committed_frames=wal.committed_frames)
+    if loss is not None:
+        assert cache is not None
+        errors.append(loss.message(db, cache.path))
+        details.update(
+            lost_episodes=loss.missing, cached_episodes=loss.cached, lost_sample=loss.sample
+        )
+    else:
+        errors.append(
+            f"Back up the data directory, then run `{REBUILD_COMMAND}` to write back what the "
+            f"cache holds and clear the record (or remove {wal_loss_path(db)} by hand)."
+        )
+    details["error"] = " ".join(errors)
+    details["action"] = f"back up the data directory, then run `{REBUILD_COMMAND}`"
+    return details

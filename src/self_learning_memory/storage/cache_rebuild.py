@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +39,12 @@ from urllib.parse import quote
 import apsw
 
 from ..core.types import Episode
-from ..errors import CapabilityUnavailableError, DataIntegrityError, InvalidStateError
+from ..errors import (
+    CapabilityUnavailableError,
+    DataIntegrityError,
+    InvalidStateError,
+    SelfLearningMemoryError,
+)
 from .cache_codec import decode
 from .cache_loss import REBUILD_COMMAND
 from .factory import CACHE_DIRNAME, open_store
@@ -48,6 +53,7 @@ from .maintenance import lock_holders
 from .rebuild_patterns import LearnedPlan, plan_learned
 from .sqlite import SQLiteStorage
 from .transfer import transfer_adapter
+from .wal_check import clear_wal_loss, note_wal_loss, read_wal_loss
 
 if TYPE_CHECKING:
     from ..config import MemoryConfig
@@ -78,6 +84,7 @@ class RebuildReport:
     counts_before: dict[str, int] = field(default_factory=dict)
     counts_after: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    wal_loss: dict[str, object] | None = None  # committed WAL frames a crash left damaged
 
     @property
     def verified(self) -> bool:
@@ -208,15 +215,42 @@ async def rebuild_from_cache(
         cached_episodes=len(episodes),
         unreadable_entries=bad,
     )
+    wal = await asyncio.to_thread(read_wal_loss if dry_run else note_wal_loss, db)
+    wal = wal or await asyncio.to_thread(read_wal_loss, db)
+    report.wal_loss = None if wal is None else asdict(wal)
     todo = [e for e in episodes if present is None or str(e.episode_id) not in present]
     todo.sort(key=lambda e: (e.start_time, str(e.episode_id)))
     report.already_in_store = len(episodes) - len(todo)
     report.to_recover = len(todo)
     _notes(report, index, config)
-    if dry_run or (not todo and present is not None):
+    if dry_run:
+        return report
+    if not todo and present is not None:
+        await asyncio.to_thread(clear_wal_loss, db)  # nothing the cache holds was lost
         return report
     if present is None:
         report.moved_aside = await asyncio.to_thread(_move_aside, db)
+    try:
+        await _write(report, storage, todo, index, config)
+    except SelfLearningMemoryError as exc:
+        if not report.moved_aside:
+            raise
+        plain = type(exc).__init__ is SelfLearningMemoryError.__init__
+        raise (type(exc) if plain else DataIntegrityError)(
+            f"{exc.message} The rebuild stopped; the old store files are kept at "
+            f"{', '.join(report.moved_aside)}, and running the rebuild again completes the new "
+            "store."
+        ) from exc
+    return report
+
+
+async def _write(
+    report: RebuildReport,
+    storage: SQLiteStorage,
+    todo: list[Episode],
+    index: object,
+    config: MemoryConfig,
+) -> None:
     async with storage:
         adapter = transfer_adapter(storage)
         report.counts_before = await adapter.counts()
@@ -233,7 +267,8 @@ async def rebuild_from_cache(
             report.recovered[kind] = report.counts_after[kind] - report.counts_before[kind]
         _unsupplied(report, plan)
         await _verify(report, storage, todo)
-    return report
+        if not report.problems:
+            await asyncio.to_thread(clear_wal_loss, storage.path)
 
 
 def _notes(report: RebuildReport, index: object, config: MemoryConfig) -> None:

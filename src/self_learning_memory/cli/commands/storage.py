@@ -289,13 +289,22 @@ def verify(ctx: typer.Context) -> None:
     state = get_state(ctx)
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        import asyncio
+
         from ...storage.cache_sync import verify_cache
         from ...storage.maintenance import check_integrity, embedded_parts
+        from ...storage.wal_check import read_wal_loss
 
         storage, cache = embedded_parts(memory)
         store = await check_integrity(storage)
         cached = None if cache is None or cache.disabled else await verify_cache(storage, cache)
         problems = list(store.problems)
+        wal = await asyncio.to_thread(read_wal_loss, storage.path)
+        if wal is not None:
+            problems.append(
+                f"the write-ahead log lost {wal.lost_frames} of its {wal.committed_frames} "
+                f"committed frames after a crash ({wal.detected_at}): acknowledged writes are gone"
+            )
         if cache is not None and cache.disabled is not None:
             problems.append(
                 f"the cache {cache.path} is disabled ({cache.disabled}); every read goes to the "
@@ -317,6 +326,7 @@ def verify(ctx: typer.Context) -> None:
             "store": _fields(store),
             "cache": None if cached is None else {**_fields(cached), "ok": cached.ok},
             "cache_disabled": None if cache is None else cache.disabled,
+            "wal_loss": None if wal is None else _fields(wal),
         }
 
     def human(console: Console, d: dict[str, Any]) -> None:
@@ -346,7 +356,8 @@ def verify(ctx: typer.Context) -> None:
     emit(state, report, human)
     if not report["ok"]:
         cached = report["cache"]
-        if report["store"]["problems"] or (cached is not None and cached["stale"]):
+        lost = report["wal_loss"] is not None or (cached is not None and cached["stale"])
+        if report["store"]["problems"] or lost:
             # the cache may hold the last good copies: never advise a sync that drops them
             hint = (
                 "the store itself failed or lacks episodes the cache holds: back up the data "

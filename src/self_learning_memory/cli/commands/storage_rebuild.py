@@ -90,6 +90,12 @@ def _human(console: Console, r: RebuildReport) -> None:
             f"{verdict}: the store now holds {r.counts_after.get('episodes', 0)} episode(s) and "
             f"{r.counts_after.get('steps', 0)} step(s)"
         )
+    if r.wal_loss is not None:
+        state = "record kept" if r.dry_run or not r.verified else "record cleared"
+        console.print(
+            f"the write-ahead log had lost {r.wal_loss['lost_frames']} committed frame(s) after "
+            f"a crash ({state}): what the cache held of them is above, open episodes are gone"
+        )
     for note in r.not_recoverable:
         console.print(f"not in the cache: {note}")
 
