@@ -8,6 +8,9 @@ and in the LMDB cache. Prints one JSON line per result:
   (SELECT 1 + quick_check) measured in the same run;
 - ``rebuild_from_cache``: the store truncated to 0 bytes, then rebuilt from the cache
   (``storage/cache_rebuild.py``, verify included), seconds and episodes per second;
+- ``wal_check``: the check at open after a writer was killed with SIGKILL (``storage/wal_check.py``:
+  the -shm header against the WAL's checksum chain; the worst case, an intact WAL is read
+  whole), and after a clean close (no -shm: nothing read);
 - ``outbox_append``: one queued write with the marker (``storage/outbox_marker.py``): the first
   (marker created, fsynced) and the median of the rest, against the same outbox without it.
 
@@ -109,6 +112,28 @@ def _outbox(tmp: Path, marked: bool, writes: int) -> list[float]:
     return samples
 
 
+def _wal_check(tmp: Path) -> None:
+    from faults.kill_loop import _round
+    from self_learning_memory.storage.wal_check import check_wal
+
+    data = tmp / "killed"
+    log = tmp / "killed.acks"
+    log.write_text("")
+    asyncio.run(_round(data, 60, log))
+    db = data / "memory.db"
+    samples = []
+    for _ in range(7):
+        started = time.perf_counter()
+        assert check_wal(db) is None
+        samples.append(time.perf_counter() - started)
+    wal = (data / "memory.db-wal").stat().st_size
+    print(
+        json.dumps(
+            {"name": "wal_check", "case": "after kill -9", "wal_bytes": wal, **_timed(samples)}
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=10_000)
@@ -137,6 +162,7 @@ def main() -> None:
                 }
             )
         )
+        _wal_check(Path(tmp))
         marked = _outbox(Path(tmp), True, 200)
         plain = _outbox(Path(tmp), False, 200)
         m, p = _timed(marked[1:]), _timed(plain[1:])
