@@ -98,3 +98,15 @@ async def test_a_drained_outbox_drops_its_marker_and_opens(tmp_path: Path) -> No
     memory, _, _ = open_memory(tmp_path)
     async with memory:
         assert not (tmp_path / "outbox.db.pending").exists()
+
+
+async def test_a_torn_marker_still_refuses_an_emptied_outbox(tmp_path: Path) -> None:
+    """A crash while the marker was refreshed leaves it unreadable: still evidence of a loss."""
+    await _queued(tmp_path)
+    (tmp_path / "outbox.db.pending").write_bytes(b'{"first_seq": 1, "la')
+    os.truncate(tmp_path / "outbox.db", 0)
+    memory, flaky, _ = open_memory(tmp_path)
+    flaky.down = True
+    with pytest.raises(DataIntegrityError, match="an unknown number of writes"):
+        async with memory:
+            pass
