@@ -53,7 +53,7 @@ from .maintenance import lock_holders
 from .rebuild_patterns import LearnedPlan, plan_learned
 from .sqlite import SQLiteStorage
 from .transfer import transfer_adapter
-from .wal_check import clear_wal_loss, note_wal_loss, read_wal_loss
+from .wal_check import check_wal, clear_wal_loss, note_wal_loss, read_wal_loss
 
 if TYPE_CHECKING:
     from ..config import MemoryConfig
@@ -203,6 +203,9 @@ async def rebuild_from_cache(
     db = storage.path
     cache_dir = cache.path if cache is not None else db.parent / CACHE_DIRNAME
     await asyncio.to_thread(refuse_if_in_use, db, cache_dir)
+    # before anything reads the store: SQLite's recovery would forget lost WAL frames
+    wal = await asyncio.to_thread(check_wal if dry_run else note_wal_loss, db)
+    wal = wal or await asyncio.to_thread(read_wal_loss, db)
     state, present = await asyncio.to_thread(_store_state, db)
     episodes, bad, index = await asyncio.to_thread(_read_cache, cache_dir, config)
     report = RebuildReport(
@@ -215,8 +218,6 @@ async def rebuild_from_cache(
         cached_episodes=len(episodes),
         unreadable_entries=bad,
     )
-    wal = await asyncio.to_thread(read_wal_loss if dry_run else note_wal_loss, db)
-    wal = wal or await asyncio.to_thread(read_wal_loss, db)
     report.wal_loss = None if wal is None else asdict(wal)
     todo = [e for e in episodes if present is None or str(e.episode_id) not in present]
     todo.sort(key=lambda e: (e.start_time, str(e.episode_id)))
