@@ -242,3 +242,26 @@ def test_faults_rebuild_without_a_cache_says_so(tmp_path: Path) -> None:
 def test_faults_rebuild_help_is_listed() -> None:
     done = run_process("storage", "--help")
     assert "rebuild-from-cache" in done.stdout
+
+
+def test_faults_rebuild_takes_patterns_with_usage_from_the_cached_index(tmp_path: Path) -> None:
+    """After `storage sync` the cache holds the pattern and heuristic index with usage
+    counters: the rebuild writes those as they were (a new extraction would reset them)."""
+    data, before = _seeded(tmp_path)
+
+    async def usage(memory: SelfLearningMemory) -> dict[str, Any]:
+        rows = await memory.storage.list_patterns(PatternFilters(), 1000, 0)
+        return {str(p.id): u.model_dump(mode="json") for p, u in rows}
+
+    used = with_memory(data, usage)
+    assert any(u["application_count"] > 0 for u in used.values())
+    assert _cli(data, "storage", "sync", "--since", "1d").returncode == 0
+    (data / "memory.db").write_bytes(b"")
+    for leftover in ("memory.db-wal", "memory.db-shm"):
+        (data / leftover).unlink(missing_ok=True)
+    report = _rebuild(data)
+    assert report["verified"] is True
+    assert report["recovered"]["patterns"] == len(before["patterns"])
+    assert not any("start over" in note for note in report["not_recoverable"])
+    assert with_memory(data, usage) == used
+    assert _now(data)["episodes"] == before["episodes"]
