@@ -174,8 +174,10 @@ class SQLiteStorage(SQLiteVectors):
     async def initialize(self) -> None:
         from .wal_check import note_wal_loss
 
-        # before SQLite's recovery forgets which committed WAL frames a crash left damaged
-        await asyncio.to_thread(note_wal_loss, self.path)
+        # before SQLite's recovery forgets which committed WAL frames a crash left damaged (the
+        # embedded store only: a Turso replica's remote is the truth)
+        if self.name == "sqlite":
+            await asyncio.to_thread(note_wal_loss, self.path)
         await self._db.open()
 
     async def close(self) -> None:
