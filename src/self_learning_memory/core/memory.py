@@ -175,9 +175,9 @@ class SelfLearningMemory(MemoryReads):
             raise DataIntegrityError(
                 f"The store {path} is missing or empty, but the cache {self.cache.path} holds "
                 f"{held} episode(s): the store was deleted, truncated or replaced, and nothing "
-                "was created. Back up the data directory, then restore the store from a backup "
-                "(`memory-cli backup restore`); to start an empty memory instead, move the cache "
-                "directory aside first."
+                "was created. Back up the data directory, then run `memory-cli storage "
+                "rebuild-from-cache` to rebuild the store from the cache's copies (or restore it "
+                "from a backup); to start an empty memory instead, move the cache directory aside."
             )
 
     async def _evict_changed(self, change: Any) -> None:

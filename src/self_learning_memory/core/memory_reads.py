@@ -26,6 +26,7 @@ from ..storage.backend import (
     PatternFilters,
     StorageBackend,
 )
+from ..storage.cache_loss import store_loss_details
 from ..storage.lmdb_cache import CacheStats, EpisodeCache
 from ..storage.sync import StorageSynchronizer
 from . import validation as v
@@ -628,7 +629,7 @@ class MemoryReads:
 
     async def health(self) -> dict[str, HealthReport]:
         """Each component's real state and the latency of checking it."""
-        reports = {"primary_storage": await self.storage.health_check()}
+        reports = {"primary_storage": await self._lost_writes(await self.storage.health_check())}
         resilience = await self._resilience()
         if resilience is not None:
             closed = resilience["breaker"]["state"] == "closed"
@@ -646,6 +647,17 @@ class MemoryReads:
         if self.vectors is not None:
             reports["embeddings"] = await self._embeddings_health(self.vectors)
         return reports
+
+    async def _lost_writes(self, report: HealthReport) -> HealthReport:
+        """The embedded store is unhealthy when it lost acknowledged writes: committed WAL
+        frames a crash left damaged, or episodes the cache holds (``storage/cache_loss.py``);
+        the report says how many and what to do."""
+        if not report.healthy:
+            return report
+        found = await store_loss_details(self.storage, self.cache)
+        if found is None:
+            return report
+        return HealthReport(report.name, False, report.latency_ms, {**report.details, **found})
 
     async def _cache_health(self, cache: EpisodeCache) -> HealthReport:
         """Healthy with its entry count; a disabled cache (damaged, unwritable: see

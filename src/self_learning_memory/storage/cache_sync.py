@@ -142,8 +142,9 @@ def _refuse_to_drop_last_copies(
         raise DataIntegrityError(
             f"The store lacks {missing} of the {len(raw)} episodes in the cache {cache.path}: it "
             "looks emptied or replaced, and the cache may hold the last copies, so they were not "
-            "dropped. Back up the data directory, then restore the store from a backup; if those "
-            "episodes really were deleted, move the cache directory aside and sync again."
+            "dropped. Back up the data directory, then run `memory-cli storage rebuild-from-cache` "
+            "to write them back (or restore the store from a backup); if those episodes really "
+            "were deleted, move the cache directory aside and sync again."
         )
 
 

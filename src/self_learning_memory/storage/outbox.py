@@ -10,6 +10,10 @@ several processes may append while one replays.
 
 An entry is ``(seq, op, episode_id, payload JSON)``. Payload codecs for every journaled
 operation live here too, so the journal can be read back in a new process.
+
+While the outbox holds entries, a marker file next to it (``outbox.db.pending``,
+``storage/outbox_marker.py``) says so, so an outbox file truncated, deleted or replaced while
+writes were queued is refused at open instead of being taken for a new one.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from ..core.types import Episode, ExecutionStep
 from ..errors import DataIntegrityError, StorageUnavailableError
 from ..patterns.types import AnyPattern, Heuristic
 from .backend import CompletionRecord, EmbeddingRecord, SearchDocument
+from .outbox_marker import Marker, check_before_open, check_marker, read_marker, write_marker
+from .outbox_marker import remove_marker as _remove_marker
 
 __all__ = ["Outbox", "OutboxEntry", "decode_record", "encode_record"]
 
@@ -153,6 +159,7 @@ class Outbox:
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        marker = check_before_open(self.path)  # a lost outbox is refused before it is re-created
         conn = apsw.Connection(str(self.path))
         try:
             conn.setbusytimeout(30_000)
@@ -160,6 +167,14 @@ class Outbox:
             conn.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
             with conn:
                 conn.execute(_SCHEMA)
+                row = conn.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
+                ).fetchone()
+                (pending,) = _row(conn, "SELECT count(*) FROM outbox")
+                check_marker(self.path, marker, None if row is None else int(row[0]), pending)
+        except DataIntegrityError:
+            conn.close()
+            raise
         except (apsw.NotADBError, apsw.CorruptError) as exc:
             conn.close()
             raise DataIntegrityError(
@@ -195,12 +210,31 @@ class Outbox:
                         "not accepted. Restore the primary store or raise "
                         "resilience.outbox_max_entries."
                     )
+                now = time.time()
                 conn.execute(
                     "INSERT INTO outbox (op, episode_id, payload, queued_at) VALUES (?,?,?,?)",
-                    (op, None if episode_id is None else str(episode_id), text, time.time()),
+                    (op, None if episode_id is None else str(episode_id), text, now),
                 )
                 seq = int(conn.last_insert_rowid())
+                self._mark(count, seq, now)  # before the commit: no acknowledged write unmarked
         return seq
+
+    def _mark(self, count_before: int, seq: int, now: float) -> None:
+        try:
+            marker = None if count_before == 0 else read_marker(self.path)
+            if marker is None or marker.first_seq <= 0:
+                write_marker(self.path, Marker(seq, seq, now), durable=True)
+            else:
+                write_marker(self.path, Marker(marker.first_seq, seq, marker.since), durable=False)
+        except OSError as exc:
+            raise StorageUnavailableError(
+                f"Cannot write the outbox marker next to {self.path} ({exc}); the write was not "
+                f"accepted. Make {self.path.parent} writable."
+            ) from exc
+
+    def _unmark_if_drained(self, conn: apsw.Connection) -> None:
+        if conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None:
+            _remove_marker(self.path)
 
     def peek(self, limit: int = 100, after: int = 0) -> list[OutboxEntry]:
         with self._lock:
@@ -224,6 +258,7 @@ class Outbox:
     def remove(self, seq: int) -> None:
         with self._lock, self._db() as conn:
             conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            self._unmark_if_drained(conn)
 
     def note_failure(self, seq: int, error: str) -> None:
         with self._lock, self._db() as conn:
@@ -242,6 +277,7 @@ class Outbox:
                 (time.time(), error, seq),
             )
             conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            self._unmark_if_drained(conn)
 
     def counts(self) -> dict[str, Any]:
         with self._lock:

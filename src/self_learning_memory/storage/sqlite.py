@@ -6,6 +6,7 @@ Safe for many processes at once: each holds its own connection, writes are short
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -171,6 +172,12 @@ class SQLiteStorage(SQLiteVectors):
         await self.close()
 
     async def initialize(self) -> None:
+        from .wal_check import note_wal_loss
+
+        # before SQLite's recovery forgets which committed WAL frames a crash left damaged (the
+        # embedded store only: a Turso replica's remote is the truth)
+        if self.name == "sqlite":
+            await asyncio.to_thread(note_wal_loss, self.path)
         await self._db.open()
 
     async def close(self) -> None:

@@ -1,5 +1,5 @@
 """`memory-cli storage` (alias `st`): status (stats), sync, vacuum, verify, backup, health,
-connections. The work is done by ``storage/maintenance.py`` and ``storage/cache_sync.py``;
+connections, reindex, migrate, rebuild-from-cache (``storage_rebuild.py``). The work is done by ``storage/maintenance.py`` and ``storage/cache_sync.py``;
 these commands open the memory, call one of them and format the result.
 
 In embedded mode the SQL file is the only primary store: `sync` refreshes the LMDB cache from
@@ -14,6 +14,7 @@ import typer
 from ..output import emit, print_error, table
 from ..state import EXIT_CODES, get_state, run_with_memory
 from . import backup as backup_commands
+from .storage_rebuild import add_rebuild_command
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -288,13 +289,22 @@ def verify(ctx: typer.Context) -> None:
     state = get_state(ctx)
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        import asyncio
+
         from ...storage.cache_sync import verify_cache
         from ...storage.maintenance import check_integrity, embedded_parts
+        from ...storage.wal_check import read_wal_loss
 
         storage, cache = embedded_parts(memory)
         store = await check_integrity(storage)
         cached = None if cache is None or cache.disabled else await verify_cache(storage, cache)
         problems = list(store.problems)
+        wal = await asyncio.to_thread(read_wal_loss, storage.path)
+        if wal is not None:
+            problems.append(
+                f"the write-ahead log lost {wal.lost_frames} of its {wal.committed_frames} "
+                f"committed frames after a crash ({wal.detected_at}): acknowledged writes are gone"
+            )
         if cache is not None and cache.disabled is not None:
             problems.append(
                 f"the cache {cache.path} is disabled ({cache.disabled}); every read goes to the "
@@ -304,7 +314,10 @@ def verify(ctx: typer.Context) -> None:
             if cached.corrupt:
                 problems.append(f"{len(cached.corrupt)} cache entries do not decode")
             if cached.stale:
-                problems.append(f"{len(cached.stale)} cache entries are gone from the store")
+                problems.append(
+                    f"the store lacks {len(cached.stale)} of the {cached.checked} episodes the "
+                    "cache holds (or has them unfinished): acknowledged writes may have been lost"
+                )
             if cached.differs:
                 problems.append(f"{len(cached.differs)} cache entries differ from the store")
         return {
@@ -313,6 +326,7 @@ def verify(ctx: typer.Context) -> None:
             "store": _fields(store),
             "cache": None if cached is None else {**_fields(cached), "ok": cached.ok},
             "cache_disabled": None if cache is None else cache.disabled,
+            "wal_loss": None if wal is None else _fields(wal),
         }
 
     def human(console: Console, d: dict[str, Any]) -> None:
@@ -342,12 +356,14 @@ def verify(ctx: typer.Context) -> None:
     emit(state, report, human)
     if not report["ok"]:
         cached = report["cache"]
-        if report["store"]["problems"] or (cached is not None and cached["stale"]):
+        lost = report["wal_loss"] is not None or (cached is not None and cached["stale"])
+        if report["store"]["problems"] or lost:
             # the cache may hold the last good copies: never advise a sync that drops them
             hint = (
                 "the store itself failed or lacks episodes the cache holds: back up the data "
-                "directory (the cache may hold the last copies), then restore the store from a "
-                "backup; do not sync the cache from this store"
+                "directory (the cache may hold the last copies), then run `memory-cli storage "
+                "rebuild-from-cache` to write them back (or restore the store from a backup); "
+                "do not sync the cache from this store"
             )
         else:
             hint = (
@@ -365,6 +381,7 @@ def verify(ctx: typer.Context) -> None:
 
 # `storage backup` is `backup create` itself (same options, help and output).
 backup_commands.add_create_command(app, "backup")
+add_rebuild_command(app)
 
 
 @app.command("health")
