@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import DataIntegrityError, InvalidStateError, ValidationError
+from ..storage.restore_lock import LOCK_NAME
 from . import export
 from .manifest import (
     CACHE_DIRNAME,
@@ -132,11 +133,20 @@ def refuse_if_in_use(data_dir: Path) -> None:
 def _swap_sync(staging: Path, data_dir: Path) -> bool:
     """Move the staged store into ``data_dir``; the old store and its cache go aside first and
     come back if the move fails. Returns whether an existing store was replaced."""
+    from ..storage.restore_lock import restore_exclusive
+
+    # Under the exclusive restore lock no process can open the store (every opener takes it
+    # shared while opening): whoever the last check does not see cannot come in before the
+    # rename, and opens the restored files afterwards.
+    with restore_exclusive(data_dir):
+        return _swap_locked(staging, data_dir)
+
+
+def _swap_locked(staging: Path, data_dir: Path) -> bool:
     old = data_dir / f".restore-old-{secrets.token_hex(4)}"
     moved: list[str] = []
     replaced = holds_store(data_dir)
-    if replaced:
-        refuse_if_in_use(data_dir)  # checked again right before the swap
+    refuse_if_in_use(data_dir)  # checked again right before the swap, under the lock
     try:
         if replaced:
             old.mkdir()
@@ -227,4 +237,5 @@ def _cleanup_sync(staging: Path, target: Path, remove_target: bool) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     if remove_target:
         with contextlib.suppress(OSError):
+            (target / LOCK_NAME).unlink(missing_ok=True)  # ours: the directory is new
             target.rmdir()  # only if still empty: we created it for this restore
