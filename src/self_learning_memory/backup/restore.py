@@ -13,7 +13,9 @@ from pathlib import Path
 
 from ..errors import DataIntegrityError, InvalidStateError, ValidationError
 from ..storage.restore_lock import LOCK_NAME
+from ..storage.sqlite_connection import scalar
 from . import export
+from .decode import check_store
 from .manifest import (
     CACHE_DIRNAME,
     DB_FILENAME,
@@ -72,7 +74,13 @@ def _stage_sync(
                 progress("restore", min(n, total), total)
 
         with conn:
-            export.import_records(conn, plain, manifest.format.value, progress=tick)
+            export.import_records(
+                conn,
+                plain,
+                manifest.format.value,
+                schema_version=manifest.schema_version,
+                progress=tick,
+            )
     except apsw.Error as exc:
         raise DataIntegrityError(f"{data.name} cannot be loaded: {exc}.") from exc
     finally:
@@ -91,7 +99,19 @@ def _check_staged(db: Path, manifest: BackupManifest) -> None:
             raise DataIntegrityError(f"The restored database fails the integrity check: {check}.")
         if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
             raise DataIntegrityError("The restored database has rows whose parent is missing.")
+        version = int(scalar(conn, "PRAGMA user_version"))
+        if version != manifest.schema_version:
+            raise DataIntegrityError(
+                f"{manifest.data_file()} has schema version {version}, the manifest says "
+                f"{manifest.schema_version}."
+            )
         counts = count_rows(conn)
+        try:
+            check_store(conn)  # every row as the library reads it, before the swap
+        except DataIntegrityError as exc:
+            raise DataIntegrityError(
+                f"{manifest.data_file()}: {exc.message.rstrip('.')}; nothing was restored."
+            ) from exc
     except apsw.Error as exc:
         raise DataIntegrityError(f"The restored database cannot be read: {exc}.") from exc
     finally:
