@@ -7,13 +7,15 @@ newer than the library's newest migration, is refused too."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import apsw
 import pytest
 
-from integration.test_backup import digest_tree, edit_manifest, populate, resign
+from integration.test_backup import CONFIG, digest_tree, edit_manifest, populate, resign
+from self_learning_memory import SelfLearningMemory
 from self_learning_memory.backup import create_backup, restore_backup, verify_backup
 from self_learning_memory.backup.export import _insert_sql
 from self_learning_memory.backup.manifest import latest_schema
@@ -153,3 +155,20 @@ async def test_faults_backup_manifest_schema_newer_than_the_library_is_refused(
     with pytest.raises(DataIntegrityError, match=expected):
         await restore_backup(info.path, target, force=True)
     assert digest_tree(target) == before
+
+
+async def test_faults_backup_the_librarys_own_read_names_the_bad_field(tmp_path: Path) -> None:
+    """The codec that verify and restore use is the one normal reads use: a store row with a
+    context that is not JSON fails a read with the field named, not a bare pydantic error."""
+
+    await populate(tmp_path / "store", episodes=1)
+    conn = apsw.Connection(str(tmp_path / "store" / "memory.db"))
+    try:
+        (eid,) = conn.execute("SELECT episode_id FROM episodes ORDER BY rowid LIMIT 1").fetchone()
+        conn.execute("UPDATE episodes SET context = ? WHERE episode_id = ?", (BAD_CONTEXT, eid))
+    finally:
+        conn.close()
+    shutil.rmtree(tmp_path / "store" / "cache")  # read it from the store, not the cache
+    async with SelfLearningMemory.open(tmp_path / "store", config=CONFIG) as memory:
+        with pytest.raises(DataIntegrityError, match=f"episode {eid} is invalid: field 'context'"):
+            await memory.get_episode(eid)
