@@ -42,6 +42,7 @@ from self_learning_memory.errors import (
     NotFoundError,
     ValidationError,
 )
+from self_learning_memory.storage.restore_lock import LOCK_NAME
 
 pytestmark = [
     pytest.mark.integration,
@@ -144,6 +145,11 @@ async def content(data_dir: Path) -> dict[str, Any]:
         }
 
 
+def store_entries(data_dir: Path) -> list[str]:
+    """The names in a data directory, without the restore lock every opener creates."""
+    return sorted(p.name for p in data_dir.iterdir() if p.name != LOCK_NAME)
+
+
 def digest_tree(path: Path) -> dict[str, str]:
     return {
         str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -190,7 +196,7 @@ async def test_round_trip_gives_the_same_store(
     restored = await restore_backup(info.path, target)
     assert restored.replaced_existing is False
     assert restored.counts == manifest.counts
-    assert sorted(p.name for p in target.iterdir()) == ["memory.db"]  # no stale cache, no staging
+    assert store_entries(target) == ["memory.db"]  # no stale cache, no staging
 
     assert table_rows(target / "memory.db") == table_rows(source / "memory.db")
     expected = await content(source)
@@ -362,7 +368,7 @@ async def test_damaged_backup_fails_verify_and_restore_overwrites_nothing(
     with pytest.raises(DataIntegrityError):
         await restore_backup(info.path, target, force=True)
     assert digest_tree(target) == before
-    assert sorted(p.name for p in target.iterdir()) == ["cache", "memory.db"]
+    assert store_entries(target) == ["cache", "memory.db"]
 
     fresh = tmp_path / "fresh"
     with pytest.raises(DataIntegrityError):
@@ -419,7 +425,7 @@ async def test_restore_over_a_store_needs_force_and_drops_the_cache(
     assert report.replaced_existing is True
     assert (target / "notes.txt").read_text() == "not part of the store"
     assert not (target / "cache").exists()
-    assert sorted(p.name for p in target.iterdir()) == ["memory.db", "notes.txt"]
+    assert store_entries(target) == ["memory.db", "notes.txt"]
     async with SelfLearningMemory.open(target, config=CONFIG) as memory:
         with pytest.raises(NotFoundError):
             await memory.get_episode(old_id)  # the old cache cannot serve it

@@ -31,7 +31,16 @@ import apsw
 from ..errors import DataIntegrityError
 from .sql_statements import parse_insert
 
-__all__ = ["EXPORT_FILES", "KINDS", "count_records", "import_records", "read_records", "write"]
+__all__ = [
+    "EXPORT_FILES",
+    "KINDS",
+    "check_schema_version",
+    "count_records",
+    "import_records",
+    "read_records",
+    "scan",
+    "write",
+]
 
 EXPORT_FILES = {"json": "memory.json", "jsonl": "memory.jsonl", "sql": "memory.sql"}
 HEADER_FORMAT = "self-learning-memory-export"
@@ -303,26 +312,54 @@ def _read_sql(src: IO[str], path: Path) -> Iterator[tuple[str, Any]]:
         raise DataIntegrityError(f"{path.name} ends inside a statement (truncated?).")
 
 
-def count_records(path: Path, fmt: str) -> dict[str, int]:
-    """Counts per table of an export (reads the whole export: a deep check)."""
+RowCheck = Callable[[str, dict[str, Any]], None]
+
+
+def scan(
+    path: Path, fmt: str, check: RowCheck | None = None
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """The header and the counts per table of an export, calling ``check(table, row)`` on
+    every row (reads the whole export: a deep check)."""
+    header: dict[str, Any] = {}
     counts: dict[str, int] = {}
     for kind, data in read_records(path, fmt):
         if kind == "header":
+            header = data if isinstance(data, dict) else {}
             continue
-        if kind == "sql":
-            counts[data[0]] = counts.get(data[0], 0) + 1
-            continue
-        for table, _row in _flat(kind, data):
+        for table, row in [data] if kind == "sql" else _flat(kind, data):
             counts[table] = counts.get(table, 0) + 1
-    return counts
+            if check is not None:
+                check(table, row)
+    return header, counts
+
+
+def count_records(path: Path, fmt: str) -> dict[str, int]:
+    """Counts per table of an export (reads the whole export: a deep check)."""
+    return scan(path, fmt)[1]
+
+
+def check_schema_version(path: Path, header: Any, expected: int) -> None:
+    """The export's header records the schema version it was taken from: it must be the
+    manifest's (the schema the restore builds to load it)."""
+    found = header.get("schema_version") if isinstance(header, dict) else None
+    if found != expected:
+        raise DataIntegrityError(
+            f"{path.name} was exported from schema version {found!r}, the manifest says {expected}."
+        )
 
 
 # -- loading into a new database -----------------------------------------------------------
 def import_records(
-    conn: apsw.Connection, path: Path, fmt: str, *, progress: Progress | None = None
+    conn: apsw.Connection,
+    path: Path,
+    fmt: str,
+    *,
+    schema_version: int | None = None,
+    progress: Progress | None = None,
 ) -> None:
     """Insert an export's rows into ``conn`` (an empty schema, inside the caller's
-    transaction). Unknown tables or columns are refused."""
+    transaction). Unknown tables or columns are refused, and so is an export whose header
+    records another ``schema_version`` than the one given."""
     columns: dict[str, set[str]] = {}
 
     def known(table: str, row: dict[str, Any]) -> None:
@@ -345,6 +382,8 @@ def import_records(
 
     for n, (kind, data) in enumerate(read_records(path, fmt), 1):
         if kind == "header":
+            if schema_version is not None:
+                check_schema_version(path, data, schema_version)
             continue
         rows = [data] if kind == "sql" else _flat(kind, data)
         for table, row in rows:

@@ -12,7 +12,10 @@ import tempfile
 from pathlib import Path
 
 from ..errors import DataIntegrityError, InvalidStateError, ValidationError
+from ..storage.restore_lock import LOCK_NAME
+from ..storage.sqlite_connection import scalar
 from . import export
+from .decode import check_store
 from .manifest import (
     CACHE_DIRNAME,
     DB_FILENAME,
@@ -71,7 +74,13 @@ def _stage_sync(
                 progress("restore", min(n, total), total)
 
         with conn:
-            export.import_records(conn, plain, manifest.format.value, progress=tick)
+            export.import_records(
+                conn,
+                plain,
+                manifest.format.value,
+                schema_version=manifest.schema_version,
+                progress=tick,
+            )
     except apsw.Error as exc:
         raise DataIntegrityError(f"{data.name} cannot be loaded: {exc}.") from exc
     finally:
@@ -90,7 +99,19 @@ def _check_staged(db: Path, manifest: BackupManifest) -> None:
             raise DataIntegrityError(f"The restored database fails the integrity check: {check}.")
         if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
             raise DataIntegrityError("The restored database has rows whose parent is missing.")
+        version = int(scalar(conn, "PRAGMA user_version"))
+        if version != manifest.schema_version:
+            raise DataIntegrityError(
+                f"{manifest.data_file()} has schema version {version}, the manifest says "
+                f"{manifest.schema_version}."
+            )
         counts = count_rows(conn)
+        try:
+            check_store(conn)  # every row as the library reads it, before the swap
+        except DataIntegrityError as exc:
+            raise DataIntegrityError(
+                f"{manifest.data_file()}: {exc.message.rstrip('.')}; nothing was restored."
+            ) from exc
     except apsw.Error as exc:
         raise DataIntegrityError(f"The restored database cannot be read: {exc}.") from exc
     finally:
@@ -132,11 +153,20 @@ def refuse_if_in_use(data_dir: Path) -> None:
 def _swap_sync(staging: Path, data_dir: Path) -> bool:
     """Move the staged store into ``data_dir``; the old store and its cache go aside first and
     come back if the move fails. Returns whether an existing store was replaced."""
+    from ..storage.restore_lock import restore_exclusive
+
+    # Under the exclusive restore lock no process can open the store (every opener takes it
+    # shared while opening): whoever the last check does not see cannot come in before the
+    # rename, and opens the restored files afterwards.
+    with restore_exclusive(data_dir):
+        return _swap_locked(staging, data_dir)
+
+
+def _swap_locked(staging: Path, data_dir: Path) -> bool:
     old = data_dir / f".restore-old-{secrets.token_hex(4)}"
     moved: list[str] = []
     replaced = holds_store(data_dir)
-    if replaced:
-        refuse_if_in_use(data_dir)  # checked again right before the swap
+    refuse_if_in_use(data_dir)  # checked again right before the swap, under the lock
     try:
         if replaced:
             old.mkdir()
@@ -227,4 +257,5 @@ def _cleanup_sync(staging: Path, target: Path, remove_target: bool) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     if remove_target:
         with contextlib.suppress(OSError):
+            (target / LOCK_NAME).unlink(missing_ok=True)  # ours: the directory is new
             target.rmdir()  # only if still empty: we created it for this restore

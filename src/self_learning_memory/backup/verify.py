@@ -1,4 +1,5 @@
-"""Verifying a backup: manifest, sizes, checksums and (deep) the content's counts."""
+"""Verifying a backup: manifest, sizes, checksums and (deep) the content: its counts, its
+schema version, and every row decoded by the library's codec (:mod:`.decode`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from ..errors import DataIntegrityError, NotFoundError
 from ..storage.sqlite_connection import scalar
 from . import export
+from .decode import check_row, check_store
 from .manifest import (
     DB_FILENAME,
     BackupCounts,
@@ -28,6 +30,11 @@ __all__ = ["verify_backup"]
 
 
 # -- verify --------------------------------------------------------------------------------
+def _named(name: str, exc: DataIntegrityError) -> str:
+    message = exc.message.rstrip(".")
+    return message if message.startswith(name) else f"{name}: {message}"
+
+
 def _deep_check(path: Path, manifest: BackupManifest, problems: list[str]) -> None:
     import apsw
 
@@ -55,13 +62,22 @@ def _deep_check(path: Path, manifest: BackupManifest, problems: list[str]) -> No
                         f"{manifest.schema_version}"
                     )
                 counts = count_rows(conn)
+                check_store(conn)
+            except DataIntegrityError as exc:
+                problems.append(_named(data.name, exc))
+                return
             except apsw.Error as exc:
                 problems.append(f"{data.name} is not a readable SQLite database: {exc}")
                 return
             finally:
                 conn.close()
         else:
-            tables = export.count_records(plain, manifest.format.value)
+            try:
+                header, tables = export.scan(plain, manifest.format.value, check_row)
+                export.check_schema_version(data, header, manifest.schema_version)
+            except DataIntegrityError as exc:
+                problems.append(_named(data.name, exc))
+                return
             counts = BackupCounts(
                 episodes=tables.get("episodes", 0),
                 steps=tables.get("steps", 0),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 from pydantic import TypeAdapter
@@ -41,6 +42,7 @@ __all__ = [
     "to_us",
 ]
 
+T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _PATTERN = TypeAdapter[AnyPattern](Pattern)
@@ -95,43 +97,93 @@ def step_values(episode_id: uuid.UUID, step: ExecutionStep) -> tuple[Any, ...]:
     )
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _optional(decode: Callable[[Any], T]) -> Callable[[Any], T | None]:
+    return lambda value: None if value is None else decode(value)
+
+
+# (field, column index, decoder) for the rows of STEP_COLUMNS and EPISODE_COLUMNS
+Fields = tuple[tuple[str, int, Callable[[Any], Any]], ...]
+_STEP_FIELDS: Fields = (
+    ("step_number", 1, _same),
+    ("timestamp", 2, from_us),
+    ("tool", 3, _same),
+    ("action", 4, _same),
+    ("parameters", 5, lambda text: _load(text, "step parameters")),
+    ("result", 6, _optional(_RESULT.validate_json)),
+    ("latency_ms", 7, _same),
+    ("tokens_used", 8, _same),
+    ("metadata", 9, _STR_DICT.validate_json),
+)
+_EPISODE_FIELDS: Fields = (
+    ("episode_id", 0, uuid.UUID),
+    ("task_type", 1, _same),
+    ("task_description", 2, _same),
+    ("context", 3, TaskContext.model_validate_json),
+    ("start_time", 4, from_us),
+    ("end_time", 5, _optional(from_us)),
+    ("outcome", 6, _optional(_OUTCOME.validate_json)),
+    ("reward", 7, _optional(RewardScore.model_validate_json)),
+    ("reflection", 8, _optional(Reflection.model_validate_json)),
+    ("patterns", 9, _UUIDS.validate_json),
+    ("heuristics", 10, _UUIDS.validate_json),
+    ("metadata", 11, _STR_DICT.validate_json),
+)
+_DECODE_ERRORS = (
+    pydantic.ValidationError,
+    ValueError,
+    TypeError,
+    OverflowError,
+    DataIntegrityError,
+)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, pydantic.ValidationError):
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"{first['msg']}{f' (at {where})' if where else ''}"
+    if isinstance(exc, DataIntegrityError):
+        return exc.message.rstrip(".")
+    return str(exc) or type(exc).__name__
+
+
+def bad_field(fields: Fields, row: tuple[Any, ...], exc: BaseException) -> str:
+    """Which field of ``row`` cannot be decoded, and why: ``field 'context': <reason>``.
+    (Only called once a decode failed: each field is decoded alone to find the culprit.)"""
+    for name, index, decode in fields:
+        try:
+            decode(row[index])
+        except _DECODE_ERRORS as field_exc:
+            return f"field {name!r}: {_reason(field_exc)}"
+    if isinstance(exc, pydantic.ValidationError) and exc.errors():
+        loc = exc.errors()[0]["loc"]
+        return f"field {str(loc[0]) if loc else '?'!r}: {_reason(exc)}"
+    return _reason(exc)
+
+
 def step_from_row(row: tuple[Any, ...]) -> ExecutionStep:
     try:
-        return ExecutionStep(
-            step_number=row[1],
-            timestamp=from_us(row[2]),
-            tool=row[3],
-            action=row[4],
-            parameters=_load(row[5], "step parameters"),
-            result=None if row[6] is None else _RESULT.validate_json(row[6]),
-            latency_ms=row[7],
-            tokens_used=row[8],
-            metadata=_STR_DICT.validate_json(row[9]),
-        )
-    except pydantic.ValidationError as exc:
-        raise DataIntegrityError(f"A stored step of episode {row[0]} is invalid: {exc}.") from exc
+        return ExecutionStep(**{name: decode(row[i]) for name, i, decode in _STEP_FIELDS})
+    except _DECODE_ERRORS as exc:
+        raise DataIntegrityError(
+            f"A stored step of episode {row[0]} (step {row[1]}) is invalid: "
+            f"{bad_field(_STEP_FIELDS, row, exc)}."
+        ) from exc
 
 
 def episode_from_row(row: tuple[Any, ...], steps: list[ExecutionStep]) -> Episode:
     """Build an episode from ``EPISODE_COLUMNS`` and its steps (already in order)."""
     try:
-        return Episode(
-            episode_id=uuid.UUID(row[0]),
-            task_type=row[1],
-            task_description=row[2],
-            context=TaskContext.model_validate_json(row[3]),
-            start_time=from_us(row[4]),
-            end_time=None if row[5] is None else from_us(row[5]),
-            steps=steps,
-            outcome=None if row[6] is None else _OUTCOME.validate_json(row[6]),
-            reward=None if row[7] is None else RewardScore.model_validate_json(row[7]),
-            reflection=None if row[8] is None else Reflection.model_validate_json(row[8]),
-            patterns=_UUIDS.validate_json(row[9]),
-            heuristics=_UUIDS.validate_json(row[10]),
-            metadata=_STR_DICT.validate_json(row[11]),
-        )
-    except (pydantic.ValidationError, ValueError) as exc:
-        raise DataIntegrityError(f"Stored episode {row[0]} is invalid: {exc}.") from exc
+        values = {name: decode(row[i]) for name, i, decode in _EPISODE_FIELDS}
+        return Episode(steps=steps, **values)
+    except _DECODE_ERRORS as exc:
+        raise DataIntegrityError(
+            f"Stored episode {row[0]} is invalid: {bad_field(_EPISODE_FIELDS, row, exc)}."
+        ) from exc
 
 
 def pattern_from_json(text: str) -> AnyPattern:

@@ -36,6 +36,7 @@ import lmdb
 from ..core.types import Episode
 from ..errors import StorageUnavailableError
 from .cache_codec import _HEADER, _MAGIC, MAX_ENTRY_BYTES, CacheStats, decode, encode
+from .restore_lock import store_opening
 
 __all__ = ["CacheStats", "EpisodeCache", "decode", "encode"]
 
@@ -100,14 +101,15 @@ class EpisodeCache:
         self.disabled = None
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            self._env = lmdb.open(
-                str(self.path),
-                map_size=self._map_size,
-                max_dbs=8,
-                sync=False,  # a cache: the OS keeps it across a process crash, SQL is the truth
-                metasync=False,
-                max_readers=256,
-            )
+            with store_opening(self.path.parent):  # restore_lock: never mid-restore
+                self._env = lmdb.open(
+                    str(self.path),
+                    map_size=self._map_size,
+                    max_dbs=8,
+                    sync=False,  # a cache: the OS keeps it across a crash, SQL is the truth
+                    metasync=False,
+                    max_readers=256,
+                )
             self._items = self._env.open_db(b"items")
             self._lru = self._env.open_db(b"lru")  # seq -> key
             self._seqs = self._env.open_db(b"seqs")  # key -> seq

@@ -25,6 +25,7 @@ import apsw
 
 from ..errors import DataIntegrityError, StorageUnavailableError
 from .path_access import data_dir_error, database_error
+from .restore_lock import store_opening
 
 __all__ = ["SQLiteConnection", "scalar"]
 
@@ -77,6 +78,17 @@ class SQLiteConnection:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise data_dir_error(self.path.parent, exc) from exc
+        with store_opening(self.path.parent):  # a restore cannot swap the files mid-open
+            self._connect_sync()
+        conn = self._connection()
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        self._migrate()
+
+    def _connect_sync(self) -> None:
+        """Open the file and switch to WAL: from then on this connection's lock on the
+        ``-shm`` file shows the store as in use (what a restore checks)."""
         try:
             conn = apsw.Connection(str(self.path))
         except apsw.Error as exc:
@@ -96,10 +108,6 @@ class SQLiteConnection:
             raise database_error(self.path, exc) or StorageUnavailableError(
                 f"Cannot open the database {self.path}: {exc}."
             ) from exc
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA temp_store=MEMORY")
-        self._migrate()
 
     def _migrate(self) -> None:
         conn = self._connection()
