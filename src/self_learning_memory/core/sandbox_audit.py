@@ -49,11 +49,16 @@ MAX_LIST = 1000
 class RunResult(Protocol):
     """The fields of a sandbox result an audit record needs."""
 
-    variant: str
-    backend: str
-    execution_time_ms: float
-    error_type: str | None
-    violation_type: str | None
+    @property
+    def variant(self) -> str: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def execution_time_ms(self) -> float: ...
+    @property
+    def error_type(self) -> str | None: ...
+    @property
+    def violation_type(self) -> str | None: ...
 
 
 class SandboxRun(BaseModel):
