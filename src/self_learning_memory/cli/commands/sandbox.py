@@ -174,10 +174,10 @@ def run(
     async def action(memory: SelfLearningMemory) -> tuple[ExecutionResult, bool]:
         import asyncio
 
+        sandbox = await asyncio.to_thread(_open_sandbox, state)  # the extra is there
         from ...sandbox import ExecutionContext
         from ...sandbox.audit import audit_record
 
-        sandbox = await asyncio.to_thread(_open_sandbox, state)
         try:
             result = await sandbox.execute_code(code, ExecutionContext(task=task, input=value))
         finally:
