@@ -114,3 +114,57 @@ async def test_a_record_the_store_refuses_does_not_fail_the_call(tmp_path: Path)
             assert memory.sandbox_audit_failures == 1
     finally:
         await service.close()
+
+
+async def test_with_the_store_down_runs_are_lost_counted_and_metrics_still_answer(
+    tmp_path: Path,
+) -> None:
+    from resilience.flaky import FlakySQLite
+    from self_learning_memory import MemoryConfig, SelfLearningMemory
+    from self_learning_memory.storage.lmdb_cache import EpisodeCache
+    from self_learning_memory.storage.resilient import ResilientStorage, resilient_from_config
+
+    config = MemoryConfig.model_validate(
+        {
+            "resilience": {
+                "retry_base_ms": 1,
+                "retry_max_delay_ms": 5,
+                "retry_budget_ms": 200,
+                "breaker_threshold": 1000,  # the breaker stays closed: the store's own error
+            }
+        }
+    )
+    flaky = FlakySQLite(tmp_path / "memory.db")
+    cache = EpisodeCache(tmp_path / "cache")
+    store = resilient_from_config(flaky, config.resilience, tmp_path, cache)
+    assert isinstance(store, ResilientStorage)
+    assert store.outbox is not None
+    server, service = build_server(
+        ServerSettings(data_dir=tmp_path, sandbox=SandboxSettings(max_execution_time_ms=300))
+    )
+    memory = SelfLearningMemory(store, config=config, cache=cache, data_dir=tmp_path)
+    await memory.start()
+    service._memory = memory
+    try:
+        async with Client(server) as c:
+            args = {"code": "return 1", "context": {"task": "t"}}
+            assert not (await c.call_tool("execute_agent_code", args)).is_error
+            flaky.down = True
+            result = await c.call_tool("execute_agent_code", args)
+            assert not result.is_error  # the run answers; its record is lost, not queued
+            assert store.outbox.pending() == 0
+            metrics = await c.call_tool("get_metrics", {})
+            assert not metrics.is_error, metrics.content
+            data = json.loads(metrics.content[0].text)  # type: ignore[union-attr]
+            assert data["episodes"]["total"] == 0  # the other sections answer (local counts)
+            sandbox = data["sandbox"]
+            assert sandbox["recorded_runs"] is None
+            assert "cut the connection" in sandbox["error"]
+            assert sandbox["audit_write_failures"] == 1
+            assert sandbox["this_process"]["wasm"]["calls"] == 2
+            flaky.down = False
+            data = json.loads((await c.call_tool("get_metrics", {})).content[0].text)  # type: ignore[union-attr]
+            assert data["sandbox"]["recorded_runs"] == 1
+    finally:
+        flaky.down = False
+        await service.close()

@@ -91,12 +91,19 @@ def _sandbox_details(service: "MemoryService") -> dict[str, Any]:
 async def _sandbox_metrics(service: "MemoryService", memory: Any) -> dict[str, Any]:
     """Runs in the store's audit trail (every process; the newest ``sandbox.audit_keep``) by
     outcome and backend, this process's own runs per backend, and lost audit records."""
-    counts = await memory.sandbox_run_counts()
     sandbox = service.sandbox
-    return {
-        "recorded_runs": counts.total,
-        "by_outcome": counts.by_outcome,
-        "by_backend": counts.by_backend,
+    out: dict[str, Any] = {}
+    try:
+        counts = await memory.sandbox_run_counts()
+    except SelfLearningMemoryError as exc:  # the store is down: the other sections still answer
+        out = {"recorded_runs": None, "by_outcome": None, "by_backend": None, "error": exc.message}
+    else:
+        out = {
+            "recorded_runs": counts.total,
+            "by_outcome": counts.by_outcome,
+            "by_backend": counts.by_backend,
+        }
+    return out | {
         "audit_keep": memory.config.sandbox_audit.keep,
         "this_process": {} if sandbox is None else sandbox.stats_dict(),
         "audit_write_failures": service.sandbox_audit_failures,
