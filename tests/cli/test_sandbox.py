@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +31,11 @@ def sha(code: str) -> str:
 
 
 def sandbox_run(
-    code: str, *args: str, env: dict[str, str] | None = None
+    code: str, *args: str, env: dict[str, str] | None = None, pre: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
-    """`memory-cli sandbox run -` with ``code`` on stdin (a real process)."""
-    import os
-    import sys
-
+    """`memory-cli [PRE] sandbox run - [ARGS]` with ``code`` on stdin (a real process)."""
     return subprocess.run(
-        [sys.executable, "-m", "self_learning_memory.cli", "sandbox", "run", "-", *args],
+        [sys.executable, "-m", "self_learning_memory.cli", *pre, "sandbox", "run", "-", *args],
         input=code,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -137,6 +136,14 @@ def test_retention_from_the_config_keeps_the_newest_runs(cli_env: dict[str, str]
     codes = ["return 1", "return 2", "return 3"]
     for code in codes:
         assert sandbox_run(code, env=keep).returncode == 0
+    dry = sandbox_run("return 4", env=keep, pre=("--dry-run", "-f", "json"))
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout) == {
+        "dry_run": True,
+        "would": "run the code in the sandbox and record the run",
+        "code_bytes": 8,
+        "code_sha256": sha("return 4"),
+    }
     data = audit(env=keep)
     assert [r["code_sha256"] for r in data["runs"]] == [sha("return 3"), sha("return 2")]
     assert data["keep"] == 2
@@ -149,8 +156,6 @@ def test_retention_from_the_config_keeps_the_newest_runs(cli_env: dict[str, str]
 def test_run_without_the_sandbox_extra_names_the_install_command(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    import os
-
     # a quickjs_rs that cannot be imported, as when the extra is not installed
     shadow = tmp_path / "shadow" / "quickjs_rs"
     shadow.mkdir(parents=True)

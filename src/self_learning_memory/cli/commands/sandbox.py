@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..output import emit, table
-from ..state import EXIT_CODES, CliState, check_text, fail, get_state, run_with_memory
+from ..state import (
+    EXIT_CODES,
+    CliState,
+    check_text,
+    dry_run_report,
+    fail,
+    get_state,
+    run_with_memory,
+)
 from .episode import parse_since
 
 if TYPE_CHECKING:
@@ -170,6 +178,17 @@ def run(
         task, value = _parse_context(context)
     except Exception as exc:
         fail(state, exc)
+    if state.dry_run:
+        import hashlib
+
+        raw = code.encode("utf-8")
+        dry_run_report(
+            state,
+            "run the code in the sandbox and record the run",
+            code_bytes=len(raw),
+            code_sha256=hashlib.sha256(raw).hexdigest(),
+        )
+        return
 
     async def action(memory: SelfLearningMemory) -> tuple[ExecutionResult, bool]:
         import asyncio
