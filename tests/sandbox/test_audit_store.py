@@ -98,6 +98,9 @@ async def test_filters_counts_and_retention(backend: Backend) -> None:
             outcome = "timeout" if i % 2 else "error"
             await memory.record_sandbox_run(_run(outcome, error_type="runtime", caller="cli"))
         assert len(await memory.list_sandbox_runs(limit=100)) == 5
+        # the same record again (a retry whose first attempt committed): no error, no copy
+        assert await memory.record_sandbox_run(first) == 0
+        assert len(await memory.list_sandbox_runs(limit=100)) == 5
         # the sixth record prunes the oldest in the same write
         newest = _run("success", backend="node", caller="cli")
         assert await memory.record_sandbox_run(newest) == 1

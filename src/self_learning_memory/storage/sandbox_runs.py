@@ -19,12 +19,25 @@ from ..core.sandbox_audit import SandboxRun, SandboxRunFilters
 from .codec import dump_json, from_us, to_us
 from .sqlite_connection import SQLiteConnection
 
-__all__ = ["COLUMNS", "SQLiteSandboxRuns", "group_counts", "run_from_row", "where"]
+__all__ = [
+    "COLUMNS",
+    "INSERT",
+    "ON_CONFLICT",
+    "SQLiteSandboxRuns",
+    "group_counts",
+    "run_from_row",
+    "run_values",
+    "where",
+]
 
 COLUMNS = (
     "run_id, time, code_sha256, code_bytes, backend, limits, duration_ms, outcome, error_type, "
     "caller, task"
 )
+
+# a retried write whose first attempt committed must not fail on its own row
+INSERT = f"INSERT INTO sandbox_runs ({COLUMNS}) VALUES "
+ON_CONFLICT = " ON CONFLICT (run_id) DO NOTHING"
 
 
 def where(
@@ -93,9 +106,7 @@ class SQLiteSandboxRuns:
         values = run_values(run, to_us)
 
         def write(conn: apsw.Connection) -> int:
-            conn.execute(
-                f"INSERT INTO sandbox_runs ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", values
-            )
+            conn.execute(INSERT + "(?,?,?,?,?,?,?,?,?,?,?)" + ON_CONFLICT, values)
             cutoff = conn.execute(
                 "SELECT seq FROM sandbox_runs ORDER BY seq DESC LIMIT 1 OFFSET ?", (keep,)
             ).fetchone()

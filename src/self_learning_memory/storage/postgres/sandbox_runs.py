@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ...core.sandbox_audit import SandboxRun, SandboxRunFilters
-from ..sandbox_runs import COLUMNS, group_counts, run_from_row, run_values, where
+from ..sandbox_runs import (
+    COLUMNS,
+    INSERT,
+    ON_CONFLICT,
+    group_counts,
+    run_from_row,
+    run_values,
+    where,
+)
 from .connection import Conn, PostgresConnection
 
 __all__ = ["PostgresSandboxRuns"]
@@ -32,7 +40,7 @@ class PostgresSandboxRuns:
         marks = ", ".join(["%s"] * len(values))
 
         async def write(conn: Conn) -> int:
-            await conn.execute(f"INSERT INTO sandbox_runs ({COLUMNS}) VALUES ({marks})", values)
+            await conn.execute(f"{INSERT}({marks}){ON_CONFLICT}", values)
             cur = await conn.execute(
                 "DELETE FROM sandbox_runs WHERE seq <= (SELECT seq FROM sandbox_runs "
                 "ORDER BY seq DESC LIMIT 1 OFFSET %s)",
