@@ -13,12 +13,14 @@ if TYPE_CHECKING:
         QueueConfig,
         RetrievalConfig,
         RetrievalMode,
+        SandboxAuditConfig,
         StorageConfig,
     )
     from .core.known_failures import FailureWarning, KnownFailure
     from .core.memory import SelfLearningMemory
     from .core.memory_reads import MemoryStats
     from .core.retrieval import RetrievalResult, ScoreComponents
+    from .core.sandbox_audit import SandboxRun, SandboxRunCounts, SandboxRunFilters
     from .core.types import (
         ComplexityLevel,
         Episode,
@@ -105,6 +107,10 @@ _EXPORTS: dict[str, str] = {
     "RetrievalMode": ".config",
     "RetrievalResult": ".core.retrieval",
     "RewardScore": ".core.types",
+    "SandboxAuditConfig": ".config",
+    "SandboxRun": ".core.sandbox_audit",
+    "SandboxRunCounts": ".core.sandbox_audit",
+    "SandboxRunFilters": ".core.sandbox_audit",
     "ScoreComponents": ".core.retrieval",
     "SelfLearningMemory": ".core.memory",
     "SelfLearningMemoryError": ".errors",
@@ -176,6 +182,10 @@ __all__ = [
     "RetrievalMode",
     "RetrievalResult",
     "RewardScore",
+    "SandboxAuditConfig",
+    "SandboxRun",
+    "SandboxRunCounts",
+    "SandboxRunFilters",
     "ScoreComponents",
     "SelfLearningMemory",
     "SelfLearningMemoryError",

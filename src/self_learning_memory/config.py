@@ -21,6 +21,7 @@ __all__ = [
     "ResilienceConfig",
     "RetrievalConfig",
     "RetrievalMode",
+    "SandboxAuditConfig",
     "StorageConfig",
     "SyncConfig",
 ]
@@ -182,6 +183,13 @@ class ResilienceConfig(_Config):
     replay_interval_s: float = Field(1.0, gt=0, le=3600)
 
 
+class SandboxAuditConfig(_Config):
+    """The code sandbox's audit trail (``core/sandbox_audit.py``): the newest ``keep`` runs are
+    kept; each new record prunes older ones in the same write."""
+
+    keep: int = Field(10_000, ge=1, le=10_000_000)
+
+
 class MemoryConfig(_Config):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
@@ -192,3 +200,4 @@ class MemoryConfig(_Config):
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
+    sandbox_audit: SandboxAuditConfig = Field(default_factory=SandboxAuditConfig)

@@ -2,8 +2,9 @@
 
 An export holds every row of the store as it is in SQLite: each episode with its steps (and,
 when asked, its embedding), its learning-queue job and its full-text row, then the patterns
-with their usage counts, the episode/pattern links, the heuristics and the store's meta
-values. Column values are kept exactly (JSON columns stay the text SQLite holds, blobs are
+with their usage counts, the episode/pattern links, the heuristics, the store's meta
+values and the code sandbox's audit trail (``sandbox_runs``, absent from exports of a store
+older than schema 4). Column values are kept exactly (JSON columns stay the text SQLite holds, blobs are
 base64, rowids are kept because the full-text index is joined on them), so loading an export
 into an empty schema gives back the same store, not an approximation of it.
 
@@ -52,6 +53,7 @@ KINDS: dict[str, str] = {
     "episode_pattern": "episode_patterns",
     "heuristic": "heuristics",
     "meta": "meta",
+    "sandbox_run": "sandbox_runs",
 }
 PLURAL = {
     "episode": "episodes",
@@ -59,6 +61,7 @@ PLURAL = {
     "episode_pattern": "episode_patterns",
     "heuristic": "heuristics",
     "meta": "meta",
+    "sandbox_run": "sandbox_runs",
 }
 # nested key of an episode record -> (table, kept as a list)
 CHILDREN: dict[str, tuple[str, bool]] = {
@@ -115,6 +118,8 @@ def iter_records(conn: apsw.Connection, *, embeddings: bool) -> Iterator[Record]
         )
         yield "episode", episode
     for kind, table in list(KINDS.items())[1:]:
+        if not _has_table(conn, table):  # sandbox_runs: a store older than schema 4
+            continue
         for row in _rows(conn, table):
             yield kind, row
 

@@ -32,6 +32,7 @@ GROUPS: dict[str, str] = {
     "backup": "bak",
     "monitor": "mon",
     "logs": "log",
+    "sandbox": "sb",
 }
 _ALIASES = {alias: name for name, alias in GROUPS.items()}
 _VALUE_OPTIONS = ("--config", "-c", "--format", "-f", "--data-dir", "-d")
@@ -47,13 +48,14 @@ def _typer() -> typer.Typer:
     return typer.Typer(
         name="memory-cli",
         help="The self-learning memory from the command line: record agent episodes, see what was "
-        "learned, search, back up, monitor and configure the store.",
+        "learned, search, back up, monitor and configure the store, run sandboxed code.",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
         epilog="Exit codes: 0 ok, 1 internal error, 2 usage, 3 validation, 4 not found, 5 invalid "
         "state, 6 configuration, 7 storage, 8 storage unavailable, 9 timeout, 10 capability "
-        "unavailable. Docs: docs/cli.md",
+        "unavailable; `sandbox run`: 11 the code failed, 12 it timed out, 13 security violation. "
+        "Docs: docs/cli.md",
     )
 
 

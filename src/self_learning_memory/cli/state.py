@@ -40,6 +40,10 @@ EXIT_CODES: dict[str, int] = {
     "storage_unavailable": 8,
     "timeout": 9,
     "capability_unavailable": 10,
+    # `sandbox run`: the code's result variant (the command itself worked)
+    "sandbox_error": 11,
+    "sandbox_timeout": 12,
+    "sandbox_violation": 13,
     "interrupted": 130,
 }
 

@@ -44,6 +44,7 @@ from .learning import learn
 from .learning_queue import LearningQueue
 from .memory_reads import MemoryReads
 from .monitoring import Monitor
+from .sandbox_audit import SandboxAudit
 from .step_buffer import EpisodeBuffer, write_steps
 from .types import Episode, ExecutionStep, TaskContext, TaskOutcome, TaskType, utc_now
 from .validation import as_task_type, as_uuid
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 _MAX_STATES = 10_000
 
 
-class SelfLearningMemory(MemoryReads):
+class SelfLearningMemory(MemoryReads, SandboxAudit):
     """An agent's memory of episodes, with learning on completion and ranked retrieval."""
 
     def __init__(

@@ -54,7 +54,7 @@ OutcomeName = Literal["success", "partial_success", "failure"]
 ResultName = Literal["success", "error", "timeout"]
 PatternTypeName = Literal["tool_sequence", "decision_point", "error_recovery", "context_pattern"]
 RetrievalModeName = Literal["hybrid", "lexical", "vector", "legacy"]
-MetricType = Literal["all", "performance", "episodes", "system"]
+MetricType = Literal["all", "performance", "episodes", "system", "sandbox"]
 
 MAX_ECHO: Final = 64  # characters of a client's value an error message repeats
 UNKNOWN_TOOL_KEY: Final = "<unknown>"  # the one metrics key for every unknown tool name

@@ -68,6 +68,7 @@ class MemoryService:
     tool_metrics: Monitor = field(default_factory=Monitor)
     unavailable: dict[str, str] = field(default_factory=dict)  # optional tools not offered, why
     sandbox: Any = None  # the code sandbox, once the execute_agent_code family registered
+    sandbox_audit_failures: int = 0  # sandbox runs whose audit record could not be written
     _memory: SelfLearningMemory | None = None
     _lock: asyncio.Lock | None = None
     _warmup: asyncio.Task[None] | None = None

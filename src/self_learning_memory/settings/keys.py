@@ -67,6 +67,8 @@ HELP: dict[str, str] = {
     "sandbox.allow_filesystem": "Let sandboxed code read allowed_paths.",
     "sandbox.allow_subprocesses": "Let sandboxed code start processes.",
     "sandbox.allowed_paths": "Paths sandboxed code may read when allow_filesystem is on.",
+    "sandbox.audit_keep": "Sandbox runs kept in the audit trail (the newest; older ones are "
+    "pruned as new ones are recorded).",
     "sync.enabled": "Run the cache/replica synchronizer.",
     "sync.interval_seconds": "Seconds between sync rounds.",
     "sync.batch_size": "Episodes per sync batch.",

@@ -198,6 +198,7 @@ def memory_config_from(settings: Settings) -> MemoryConfig:
         EmbeddingsConfig,
         MemoryConfig,
         RetrievalConfig,
+        SandboxAuditConfig,
         StorageConfig,
         SyncConfig,
     )
@@ -230,6 +231,7 @@ def memory_config_from(settings: Settings) -> MemoryConfig:
                 interval_s=settings.sync.interval_seconds,
                 strategy=_SYNC_STRATEGY.get(settings.sync.conflict_resolution, "primary_wins"),
             ),
+            sandbox_audit=SandboxAuditConfig(keep=settings.sandbox.audit_keep),
         )
     except PydanticValidationError as exc:
         first = exc.errors()[0]

@@ -81,6 +81,7 @@ class SandboxSettings(_Section):
     allow_filesystem: bool = False
     allow_subprocesses: bool = False
     allowed_paths: list[str] = Field(default_factory=list)
+    audit_keep: int = 10_000
 
 
 class SyncSettings(_Section):

@@ -303,6 +303,8 @@ def _others(s: Settings, r: ValidationReport) -> None:
     _positive(r, "sandbox.max_memory_mb", sb.max_memory_mb, 4096)
     if not 1 <= sb.max_cpu_percent <= 100:
         r.error("sandbox.max_cpu_percent", sb.max_cpu_percent, "1..100", "out of range")
+    if not 1 <= sb.audit_keep <= 10_000_000:
+        r.error("sandbox.audit_keep", sb.audit_keep, "1..10000000", "out of range")
     if sb.allow_network:
         r.warning("sandbox.allow_network", True, "false", "sandboxed code may reach the network")
     if sb.allow_filesystem and not sb.allowed_paths:

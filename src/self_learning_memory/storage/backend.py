@@ -16,6 +16,7 @@ from typing import Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from ..core.sandbox_audit import SandboxRun, SandboxRunFilters
 from ..core.types import Episode, ExecutionStep, TaskContext, TaskType
 from ..patterns.effectiveness import PatternUsage
 from ..patterns.types import AnyPattern, Heuristic
@@ -238,6 +239,19 @@ class StorageBackend(Protocol):
         self, episode_id: uuid.UUID, error: str, max_attempts: int
     ) -> bool: ...
     async def learning_queue_depth(self) -> int: ...
+
+    # the code sandbox's audit trail (core/sandbox_audit.py)
+    async def record_sandbox_run(self, run: SandboxRun, keep: int) -> int:
+        """Insert ``run`` and prune to the newest ``keep`` runs in one transaction; returns
+        how many were pruned."""
+        ...
+
+    async def list_sandbox_runs(
+        self, filters: SandboxRunFilters, limit: int
+    ) -> list[SandboxRun]: ...
+    async def count_sandbox_runs(self, filters: SandboxRunFilters) -> dict[str, dict[str, int]]:
+        """Runs per backend and outcome: ``{backend: {outcome: n}}``."""
+        ...
 
     # operations
     async def stats(self) -> StorageStats: ...

@@ -42,6 +42,7 @@ from .retry import RetryPolicy, map_driver_error, retry_call
 
 if TYPE_CHECKING:
     from ..config import ResilienceConfig
+    from ..core.sandbox_audit import SandboxRun
     from ..core.types import Episode, ExecutionStep
     from .backend import CompletionRecord, EmbeddingRecord, EpisodeState, StorageBackend
     from .lmdb_cache import EpisodeCache
@@ -312,6 +313,14 @@ class ResilientStorage(ResilientReads):
 
         payload = {"rows": [[str(eid), encode_embedding(emb)] for eid, emb in rows]}
         await self._enqueue("store_embeddings", None, payload)
+
+    async def record_sandbox_run(self, run: SandboxRun, keep: int) -> int:
+        """Through the breaker and retries like every write, but never journaled: while the
+        primary is down an audit record is lost (the caller logs and counts it) rather than
+        queued behind the episodes in the outbox."""
+        return await self._call(
+            "record_sandbox_run", lambda: self.primary.record_sandbox_run(run, keep)
+        )
 
     # -- idempotent forms (second attempts and replay) ------------------------------------------
     async def _create_once(self, episode: Episode) -> None:

@@ -33,6 +33,7 @@ from .circuit_breaker import BreakerState
 from .retry import map_driver_error
 
 if TYPE_CHECKING:
+    from ..core.sandbox_audit import SandboxRun, SandboxRunFilters
     from ..core.types import Episode, TaskContext
     from ..patterns.effectiveness import PatternUsage
     from ..patterns.types import AnyPattern, Heuristic
@@ -293,6 +294,17 @@ class ResilientReads:
         return await self._call(
             "fail_learning_job",
             lambda: self.primary.fail_learning_job(episode_id, error, max_attempts),
+        )
+
+    # -- the sandbox's audit trail (written in resilient.py) ---------------------------------
+    async def list_sandbox_runs(self, filters: SandboxRunFilters, limit: int) -> list[SandboxRun]:
+        return await self._call(
+            "list_sandbox_runs", lambda: self.primary.list_sandbox_runs(filters, limit)
+        )
+
+    async def count_sandbox_runs(self, filters: SandboxRunFilters) -> dict[str, dict[str, int]]:
+        return await self._call(
+            "count_sandbox_runs", lambda: self.primary.count_sandbox_runs(filters)
         )
 
     async def stats(self) -> StorageStats:

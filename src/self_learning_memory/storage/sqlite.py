@@ -44,6 +44,7 @@ from .codec import (
     to_us,
 )
 from .migrations import SQLITE_MIGRATIONS
+from .sandbox_runs import SQLiteSandboxRuns
 from .sqlite_connection import SQLiteConnection, scalar
 from .sqlite_terms import TermSelector
 from .sqlite_vectors import SQLiteVectors
@@ -147,7 +148,7 @@ def _candidate(row: tuple[Any, ...], lexical: float | None, source: str) -> Epis
     )
 
 
-class SQLiteStorage(SQLiteVectors):
+class SQLiteStorage(SQLiteSandboxRuns, SQLiteVectors):
     """The embedded default :class:`StorageBackend`."""
 
     name = "sqlite"

@@ -3,7 +3,11 @@
 Fail closed: the family registers only when the sandbox passes its self-test (a real run and
 limit checks); otherwise the tool is absent from tools/list, a direct call is refused and
 health_check says why. A sandbox *result* (timeout, error in the code, violation) is a normal
-result with its variant; a tool error (isError) is for bad arguments only."""
+result with its variant; a tool error (isError) is for bad arguments only.
+
+Every call is recorded in the store's audit trail after its result (code hash and size, limits,
+backend, duration, outcome; never the code or output). A record that cannot be written does not
+fail the call: it is logged and counted (``get_metrics`` ``sandbox.audit_write_failures``)."""
 
 # No ``from __future__ import annotations``: the SDK reads these signatures at runtime.
 
@@ -12,7 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...sandbox import MAX_CODE_BYTES, PRESETS, CodeSandbox, ExecutionContext
+from ...sandbox import MAX_CODE_BYTES, PRESETS, CodeSandbox, ExecutionContext, ExecutionResult
+from ...sandbox.audit import audit_record
 from ..server import memory_tool
 
 if TYPE_CHECKING:
@@ -43,6 +48,25 @@ def sandbox_of(service: "MemoryService") -> CodeSandbox:
         )
     sandbox: CodeSandbox = service.sandbox
     return sandbox
+
+
+async def record_run(
+    service: "MemoryService", code: str, result: ExecutionResult, task: str
+) -> bool:
+    """Record one run in the audit trail; a failure is logged and counted, never raised."""
+    sandbox = sandbox_of(service)
+    preset = getattr(getattr(service.settings, "sandbox", None), "preset", None)
+    try:
+        run = audit_record(code, result, sandbox.limits, caller="mcp", task=task, preset=preset)
+        memory = await service.memory()
+    except Exception as exc:
+        service.sandbox_audit_failures += 1
+        log.warning("sandbox run not recorded in the audit trail: %s", exc)
+        return False
+    if await memory.try_record_sandbox_run(run):
+        return True
+    service.sandbox_audit_failures += 1
+    return False
 
 
 class CodeContext(BaseModel):
@@ -88,4 +112,5 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         result = await sandbox.execute_code(
             code, ExecutionContext(task=context.task, input=context.input)
         )
+        await record_run(service, code, result, context.task)
         return result.as_dict()

@@ -88,6 +88,28 @@ def _sandbox_details(service: "MemoryService") -> dict[str, Any]:
     }
 
 
+async def _sandbox_metrics(service: "MemoryService", memory: Any) -> dict[str, Any]:
+    """Runs in the store's audit trail (every process; the newest ``sandbox.audit_keep``) by
+    outcome and backend, this process's own runs per backend, and lost audit records."""
+    sandbox = service.sandbox
+    out: dict[str, Any] = {}
+    try:
+        counts = await memory.sandbox_run_counts()
+    except SelfLearningMemoryError as exc:  # the store is down: the other sections still answer
+        out = {"recorded_runs": None, "by_outcome": None, "by_backend": None, "error": exc.message}
+    else:
+        out = {
+            "recorded_runs": counts.total,
+            "by_outcome": counts.by_outcome,
+            "by_backend": counts.by_backend,
+        }
+    return out | {
+        "audit_keep": memory.config.sandbox_audit.keep,
+        "this_process": {} if sandbox is None else sandbox.stats_dict(),
+        "audit_write_failures": service.sandbox_audit_failures,
+    }
+
+
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -234,7 +256,8 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         description=(
             "Real counters: episodes (total, completed, completion rate, outcomes), patterns "
             "(total occurrences, unique, effectiveness), performance (mean tool latency, cache "
-            "hit rate, error rate, per-tool calls and latency percentiles) and system."
+            "hit rate, error rate, per-tool calls and latency percentiles), sandbox (recorded "
+            "code runs by outcome and backend) and system."
         ),
     )
     @memory_tool
@@ -273,6 +296,8 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
                 "tools": {k: v.model_dump() for k, v in tools.items()},
                 "operations": {k: v.model_dump() for k, v in stats.operations.items()},
             }
+        if metric_type in ("all", "sandbox"):
+            out["sandbox"] = await _sandbox_metrics(service, memory)
         if metric_type in ("all", "system"):
             from ... import __version__
 

@@ -152,4 +152,26 @@ CREATE INDEX idx_embeddings_identity ON embeddings(identity, episode_id);
 CREATE INDEX idx_embeddings_hash ON embeddings(identity, content_hash);
 """,
     ),
+    (
+        4,
+        """
+-- The code sandbox's audit trail (core/sandbox_audit.py): one row per run, never the code or
+-- its output. seq orders the rows; retention deletes the oldest (keep the newest N).
+CREATE TABLE sandbox_runs (
+    seq         INTEGER PRIMARY KEY,
+    run_id      TEXT NOT NULL UNIQUE,
+    time        INTEGER NOT NULL,
+    code_sha256 TEXT NOT NULL,
+    code_bytes  INTEGER NOT NULL,
+    backend     TEXT NOT NULL,
+    limits      TEXT NOT NULL DEFAULT '{}',
+    duration_ms REAL NOT NULL,
+    outcome     TEXT NOT NULL,
+    error_type  TEXT,
+    caller      TEXT NOT NULL,
+    task        TEXT
+);
+CREATE INDEX idx_sandbox_runs_time ON sandbox_runs(time);
+""",
+    ),
 ]

@@ -163,4 +163,26 @@ ALTER TABLE episodes ALTER COLUMN search SET STORAGE MAIN;
 UPDATE episodes SET search = search || ''::tsvector WHERE search IS NOT NULL;
 """,
     ),
+    (
+        # The code sandbox's audit trail (core/sandbox_audit.py): one row per run, never the
+        # code or its output. seq orders the rows; retention deletes the oldest.
+        3,
+        """
+CREATE TABLE sandbox_runs (
+    seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id      text NOT NULL UNIQUE,
+    time        timestamptz NOT NULL,
+    code_sha256 text NOT NULL,
+    code_bytes  integer NOT NULL,
+    backend     text NOT NULL,
+    limits      jsonb NOT NULL DEFAULT '{}',
+    duration_ms double precision NOT NULL,
+    outcome     text NOT NULL,
+    error_type  text,
+    caller      text NOT NULL,
+    task        text
+);
+CREATE INDEX idx_sandbox_runs_time ON sandbox_runs(time);
+""",
+    ),
 ]

@@ -48,6 +48,7 @@ from ..codec import (
 from . import learning
 from .connection import Conn, PostgresConnection
 from .notify import EpisodeChange, EpisodeListener, notify_episode
+from .sandbox_runs import PostgresSandboxRuns
 from .schema import TS_WEIGHTS
 from .vectors import PostgresVectors
 
@@ -145,7 +146,7 @@ async def _value(conn: Conn, sql: str, args: tuple[Any, ...] | list[Any] = ()) -
     return None if row is None else row[0]
 
 
-class PostgresStorage(PostgresVectors):
+class PostgresStorage(PostgresSandboxRuns, PostgresVectors):
     """The shared :class:`StorageBackend` (``postgresql://`` DSN)."""
 
     name = "postgresql"
