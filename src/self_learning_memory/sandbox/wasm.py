@@ -199,6 +199,10 @@ class WasmBackend:
             return False
         return used >= self.limits.memory_mb * 2**20 * 0.9
 
+    def probe(self, limits: SandboxLimits) -> WasmBackend:
+        """A backend with other limits (the self-test's short and long runs)."""
+        return WasmBackend(limits)
+
     def close(self) -> None:
         with self._lock:
             runtimes, self._runtimes = self._runtimes, []

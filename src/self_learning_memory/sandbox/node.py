@@ -1,0 +1,444 @@
+"""The Node backend (legacy, off unless configured): a ``node`` subprocess per run.
+
+What holds the code in (see docs/sandbox.md for what it does not):
+
+- Node's permission model (``--experimental-permission`` on Node 20-21, ``--permission`` on 22+)
+  with no grant: no file system, child processes, workers, addons, inspector or WASI;
+- the process: limits set in the child before ``exec`` (address space sized to the memory limit
+  plus what V8 reserves, CPU seconds, file size 0, core dumps 0, processes), a clean environment,
+  an empty temporary working directory removed afterwards, its own session (the whole process
+  group is killed on timeout), output read with a bound;
+- as root: a new network namespace (no interface but a downed loopback), and the run drops to
+  the ``nobody`` user, so it cannot signal or ptrace the host's processes.
+
+Node's permission model does not cover the network or signals: without the namespace the code
+can open sockets; as a non-root user it runs as that user (``process.kill`` is stubbed in the
+runner, which is hardening, not a boundary).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import math
+import os
+import pwd
+import re
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+from .result import ErrorType, ExecutionContext, ExecutionResult, SandboxLimits
+
+__all__ = ["MIN_NODE_MAJOR", "NODE_BASE_ADDRESS_SPACE_MB", "NodeBackend", "node_version"]
+
+MIN_NODE_MAJOR = 20  # the first Node with a permission model
+# V8 reserves ~730 MB of address space to start and ~1000 MB once its GC has run (Node 20.20,
+# measured with /proc/self/status VmPeak); the heap and typed arrays need ~2x the memory limit
+NODE_BASE_ADDRESS_SPACE_MB = 1280
+NODE_MEMORY_FACTOR = 2
+NODE_TASKS = 32  # threads Node may start (main, 4 V8 workers, libuv pool, margin)
+STARTUP_LIMIT_S = 10.0  # how long node may take to reach the code (a loaded machine)
+OUTPUT_SLACK = 65_536  # room for Node's own messages (a fatal error's stack) on stderr
+CLONE_NEWNET = 0x40000000
+NOBODY = "nobody"
+
+_RESOURCE_ERRORS = re.compile(
+    r"maximum call stack|invalid string length|invalid array length|allocation failed|"
+    r"invalid typed array length|out of memory|exceeds the limit|exceeds \d+ bytes",
+    re.IGNORECASE,
+)
+_FATAL_MEMORY = re.compile(
+    r"heap out of memory|bad_alloc|Fatal process OOM|Failed to reserve|allocation failed",
+    re.IGNORECASE,
+)
+
+
+def node_version(path: str) -> tuple[int, int, int] | None:
+    try:
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10, env={}, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.match(r"v(\d+)\.(\d+)\.(\d+)", out.strip())
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def _tasks_of(uid: int) -> int:
+    """Threads currently owned by ``uid`` (RLIMIT_NPROC counts them all)."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            with open(f"/proc/{entry.name}/status") as f:
+                for line in f:
+                    if line.startswith("Threads:"):
+                        total += int(line.split()[1])
+                        break
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def _strip_types(source: str) -> str:
+    """TypeScript types stripped by the same transform as the WASM backend (when installed)."""
+    try:
+        import quickjs_rs
+    except ImportError:
+        return source
+    flags = quickjs_rs.SourceTransform.SOURCE_TS | quickjs_rs.SourceTransform.STRIP_TYPESCRIPT
+    return str(quickjs_rs.transform_source("code.ts", source, flags=flags))
+
+
+class NodeBackend:
+    """Runs code in a fresh ``node`` process; ``execute`` blocks and is safe from many threads.
+
+    ``unavailable`` is None when Node can run here, else why not (missing, too old)."""
+
+    name = "node"
+
+    def __init__(self, limits: SandboxLimits, *, node: str | None = None) -> None:
+        self.limits = limits
+        self.unavailable: str | None = None
+        self.version: str | None = None
+        self.permission_flag = "--permission"
+        self.path = node or shutil.which("node")
+        self._runner = resources.files(__package__).joinpath("node_runner.js").read_text()
+        self._uid: int | None = None
+        self._gid = 0
+        self.network_isolation = "off: not probed"
+        self.runs_as = pwd.getpwuid(os.getuid()).pw_name if _has_user(os.getuid()) else "?"
+        if self.path is None:
+            self.unavailable = "node was not found on PATH (the Node backend needs Node 20+)"
+            return
+        version = node_version(self.path)
+        if version is None:
+            self.unavailable = f"{self.path} --version did not report a Node version"
+            return
+        self.version = "v{}.{}.{}".format(*version)
+        if version[0] < MIN_NODE_MAJOR:
+            self.unavailable = (
+                f"Node {self.version} at {self.path} is too old for the permission model "
+                f"(needs {MIN_NODE_MAJOR}+)"
+            )
+            return
+        if version[0] < 22:
+            self.permission_flag = "--experimental-permission"
+        if os.geteuid() == 0:
+            try:
+                entry = pwd.getpwnam(NOBODY)
+                self._uid, self._gid = entry.pw_uid, entry.pw_gid
+                self.runs_as = NOBODY
+            except KeyError:
+                self.runs_as = "root (no 'nobody' user to drop to)"
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.network_isolation = self._probe_netns()
+
+    def _probe_netns(self) -> str:
+        """Whether a child can get its own network namespace here (root, or CAP_SYS_ADMIN)."""
+        libc = self._libc
+
+        def setup() -> None:
+            if libc.unshare(CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
+
+        try:
+            subprocess.run(["/bin/true"], preexec_fn=setup, check=True, env={}, timeout=10)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"off: a new network namespace is not available ({exc})"
+        return "on"
+
+    # --- one run ------------------------------------------------------------------------
+
+    def _command(self) -> list[str]:
+        assert self.path is not None
+        return [
+            self.path,
+            self.permission_flag,
+            "--no-warnings",
+            "--no-expose-wasm",
+            f"--max-old-space-size={self.limits.memory_mb}",
+            f"--stack-size={self.limits.stack_kb}",
+            "-e",
+            self._runner,
+        ]
+
+    def address_space_bytes(self) -> int:
+        return (NODE_BASE_ADDRESS_SPACE_MB + NODE_MEMORY_FACTOR * self.limits.memory_mb) * 2**20
+
+    def _child_setup(self) -> Callable[[], None]:
+        cpu = math.ceil(self.limits.time_ms / 1000) + 1
+        uid = os.getuid() if self._uid is None else self._uid
+        nproc = _tasks_of(uid) + NODE_TASKS
+        limits = [
+            (resource.RLIMIT_AS, self.address_space_bytes()),
+            (resource.RLIMIT_CPU, cpu),
+            (resource.RLIMIT_FSIZE, 0),
+            (resource.RLIMIT_CORE, 0),
+            (resource.RLIMIT_NPROC, nproc),
+        ]
+        netns = self.network_isolation == "on"
+        libc, drop_to, gid = self._libc, self._uid, self._gid
+
+        def setup() -> None:  # runs in the child between fork and exec: no locks, no logging
+            for which, value in limits:
+                soft, hard = (value, value + 1) if which == resource.RLIMIT_CPU else (value, value)
+                resource.setrlimit(which, (soft, hard))
+            if netns and libc.unshare(CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
+            if drop_to is not None:
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(drop_to)
+
+        return setup
+
+    def execute(self, code: str, context: ExecutionContext) -> ExecutionResult:
+        started = time.perf_counter()
+
+        def elapsed() -> float:
+            return round((time.perf_counter() - started) * 1000, 3)
+
+        if self.unavailable is not None:
+            return ExecutionResult(
+                "error", self.name, elapsed(), message=self.unavailable, error_type="unknown"
+            )
+        try:
+            source = _strip_types(f"(function (context, console, require) {{\n{code}\n}})")
+        except Exception as exc:
+            return ExecutionResult(
+                "error", self.name, elapsed(), message=f"SyntaxError: {exc}", error_type="syntax"
+            )
+        workdir = tempfile.mkdtemp(prefix="sandbox-node-")
+        os.chmod(workdir, 0o700)  # nobody (the run's user, as root) cannot even write here
+        result_r, result_w = os.pipe()
+        payload = json.dumps(
+            {
+                "source": source,
+                "context": json.dumps(context.as_json()),
+                "cap": self.limits.output_bytes,
+                "fd": result_w,
+            }
+        ).encode("utf-8", "surrogatepass")
+        try:
+            try:
+                proc = subprocess.Popen(
+                    self._command(),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    pass_fds=(result_w,),
+                    cwd=workdir,
+                    env={},
+                    start_new_session=True,
+                    preexec_fn=self._child_setup(),
+                )
+            except (OSError, subprocess.SubprocessError) as exc:
+                return ExecutionResult(
+                    "error",
+                    self.name,
+                    elapsed(),
+                    message=f"node could not start: {exc}",
+                    error_type="unknown",
+                )
+            finally:
+                os.close(result_w)
+            try:
+                run = _Run(proc, result_r, payload, self.limits)
+                run.wait()
+            finally:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                for stream in (proc.stdin, proc.stdout, proc.stderr):
+                    if stream is not None:
+                        with contextlib.suppress(OSError):
+                            stream.close()
+        finally:
+            os.close(result_r)
+            shutil.rmtree(workdir, ignore_errors=True)
+        return self._result(run, proc.returncode, elapsed())
+
+    def _result(self, run: _Run, returncode: int, ms: float) -> ExecutionResult:
+        stdout = run.text(run.stdout)
+        stderr = run.text(run.stderr)
+
+        def error(kind: ErrorType, message: str) -> ExecutionResult:
+            return ExecutionResult(
+                "error",
+                self.name,
+                ms,
+                message=message,
+                error_type=kind,
+                stdout=stdout,
+                stderr=stderr,
+            )
+
+        if run.timed_out or returncode == -signal.SIGXCPU:
+            what = (
+                f"node did not reach the code within {STARTUP_LIMIT_S:.0f} s"
+                if run.ready_at is None and run.timed_out
+                else f"execution exceeded {self.limits.time_ms} ms"
+                if run.timed_out
+                else "execution exceeded its CPU time limit"
+            )
+            return ExecutionResult("timeout", self.name, ms, partial_output=stdout, message=what)
+        if run.overflow:
+            return error(
+                "resource", f"output exceeds the limit of {self.limits.output_bytes} bytes"
+            )
+        report = run.report()
+        if report is None:
+            if _FATAL_MEMORY.search(stderr):
+                return error("resource", f"memory limit of {self.limits.memory_mb} MB exceeded")
+            if returncode is not None and returncode < 0:
+                name = signal.Signals(-returncode).name
+                return error("unknown", f"node was killed by {name}")
+            return error("runtime", f"the code ended the process (exit code {returncode})")
+        if report.get("ok") is True:
+            try:
+                output = json.loads(str(report.get("output")))
+            except ValueError:
+                return error("unknown", "the code's result is not JSON")
+            return ExecutionResult(
+                "success", self.name, ms, output=output, stdout=stdout, stderr=stderr
+            )
+        phase = str(report.get("phase", ""))
+        name = str(report.get("name", ""))
+        message = str(report.get("message", ""))
+        code = str(report.get("code", ""))
+        text = f"{name}: {message}" if name else (message or "an error was thrown")
+        if phase == "output":
+            return error("resource", message)
+        if code in ("ERR_ACCESS_DENIED", "ERR_DLOPEN_DISABLED"):
+            return error("permission", text)
+        if phase == "compile" and name == "SyntaxError":
+            return error("syntax", text)
+        if name in ("RangeError", "Error", "") and _RESOURCE_ERRORS.search(message):
+            return error("resource", text)
+        return error("runtime", text if phase != "run" or name else f"Uncaught {message}")
+
+    def close(self) -> None:
+        pass
+
+    def probe(self, limits: SandboxLimits) -> NodeBackend:
+        """The same backend with other limits (the self-test's short and long runs)."""
+        copy = NodeBackend.__new__(NodeBackend)
+        copy.__dict__.update(self.__dict__)
+        copy.limits = limits
+        return copy
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "node": self.path,
+            "version": self.version,
+            "permission_flag": self.permission_flag,
+            "network_isolation": self.network_isolation,
+            "runs_as": self.runs_as,
+            "address_space_mb": self.address_space_bytes() // 2**20,
+            "network": "blocked by a network namespace"
+            if self.network_isolation == "on"
+            else "NOT blocked: Node 20's permission model does not cover the network",
+        }
+
+
+def _has_user(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
+class _Run:
+    """Feeds the payload to stdin and reads stdout, stderr and the result pipe with bounds,
+    under the start-up and the run deadlines; kills the process group past either."""
+
+    def __init__(
+        self, proc: subprocess.Popen[bytes], result_fd: int, payload: bytes, limits: SandboxLimits
+    ) -> None:
+        self.proc = proc
+        self.limits = limits
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self.result = bytearray()
+        self.payload = memoryview(payload)
+        self.result_fd = result_fd
+        self.ready_at: float | None = None
+        self.timed_out = False
+        self.overflow = False
+
+    def wait(self) -> None:
+        proc = self.proc
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        out_fd, err_fd, in_fd = proc.stdout.fileno(), proc.stderr.fileno(), proc.stdin.fileno()
+        os.set_blocking(in_fd, False)
+        cap = self.limits.output_bytes + OUTPUT_SLACK
+        deadline = time.monotonic() + STARTUP_LIMIT_S
+        with selectors.DefaultSelector() as sel:
+            sel.register(out_fd, selectors.EVENT_READ)
+            sel.register(err_fd, selectors.EVENT_READ)
+            sel.register(self.result_fd, selectors.EVENT_READ)
+            sel.register(in_fd, selectors.EVENT_WRITE)
+            while len(sel.get_map()) > (1 if in_fd in sel.get_map() else 0):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.timed_out = True
+                    return
+                for key, _ in sel.select(left):
+                    fd = int(key.fd)
+                    if fd == in_fd:
+                        try:
+                            sent = os.write(in_fd, self.payload[:65536])
+                        except (BrokenPipeError, BlockingIOError):
+                            sent = len(self.payload)
+                        self.payload = self.payload[sent:]
+                        if not self.payload:
+                            sel.unregister(in_fd)
+                            proc.stdin.close()
+                        continue
+                    data = os.read(fd, 65536)
+                    if not data:
+                        sel.unregister(fd)
+                        continue
+                    if fd == self.result_fd:
+                        self.result += data
+                        if self.ready_at is None and b"\n" in self.result:
+                            self.ready_at = time.monotonic()
+                            deadline = self.ready_at + self.limits.time_ms / 1000
+                        if len(self.result) > 2 * cap:
+                            self.overflow = True
+                            return
+                        continue
+                    (self.stdout if fd == out_fd else self.stderr).extend(data)
+                    if len(self.stdout) + len(self.stderr) > cap:
+                        self.overflow = True
+                        return
+
+    def report(self) -> dict[str, Any] | None:
+        lines = bytes(self.result).split(b"\n")
+        if len(lines) < 3 or lines[0] != b"ready":
+            return None
+        try:
+            data = json.loads(lines[1])
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    @staticmethod
+    def text(data: bytearray) -> str:
+        return bytes(data).decode("utf-8", "replace")
