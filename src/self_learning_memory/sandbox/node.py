@@ -41,9 +41,10 @@ from .result import ErrorType, ExecutionContext, ExecutionResult, SandboxLimits
 __all__ = ["MIN_NODE_MAJOR", "NODE_BASE_ADDRESS_SPACE_MB", "NodeBackend", "node_version"]
 
 MIN_NODE_MAJOR = 20  # the first Node with a permission model
-# V8 reserves ~730 MB of address space to start and ~1000 MB once its GC has run (Node 20.20,
-# measured with /proc/self/status VmPeak); the heap and typed arrays need ~2x the memory limit
-NODE_BASE_ADDRESS_SPACE_MB = 1280
+# Node 20.20 with one thread for V8 (--single-threaded --v8-pool-size=0) reserves ~735 MB of
+# address space (VmPeak in /proc/self/status; ~1000 MB with its default GC threads); a heap 80 %
+# full plus typed arrays as large as the memory limit peak at 735 MB + ~1.9 x the limit
+NODE_BASE_ADDRESS_SPACE_MB = 832
 NODE_MEMORY_FACTOR = 2
 NODE_TASKS = 32  # threads Node may start (main, 4 V8 workers, libuv pool, margin)
 STARTUP_LIMIT_S = 10.0  # how long node may take to reach the code (a loaded machine)
@@ -169,6 +170,8 @@ class NodeBackend:
             self.permission_flag,
             "--no-warnings",
             "--no-expose-wasm",
+            "--single-threaded",  # no V8 worker threads: a smaller, steadier address space
+            "--v8-pool-size=0",
             f"--max-old-space-size={self.limits.memory_mb}",
             f"--stack-size={self.limits.stack_kb}",
             "-e",
@@ -424,8 +427,11 @@ class _Run:
                             self.overflow = True
                             return
                         continue
-                    (self.stdout if fd == out_fd else self.stderr).extend(data)
-                    if len(self.stdout) + len(self.stderr) > cap:
+                    buffer = self.stdout if fd == out_fd else self.stderr
+                    buffer.extend(data)
+                    excess = len(self.stdout) + len(self.stderr) - cap
+                    if excess > 0:
+                        del buffer[len(buffer) - excess :]
                         self.overflow = True
                         return
 
