@@ -97,8 +97,13 @@ def _strip_types(source: str) -> str:
     """TypeScript types stripped by the same transform as the WASM backend (when installed)."""
     try:
         import quickjs_rs
+
+        from .engine import install_engine
     except ImportError:
         return source
+    # the transform creates quickjs-rs's shared engine if nothing did: it must be ours (with
+    # epoch interruption), or a WASM backend built later would have no hard time limit
+    install_engine()
     flags = quickjs_rs.SourceTransform.SOURCE_TS | quickjs_rs.SourceTransform.STRIP_TYPESCRIPT
     return str(quickjs_rs.transform_source("code.ts", source, flags=flags))
 
