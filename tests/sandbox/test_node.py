@@ -49,7 +49,8 @@ def test_the_code_is_not_in_argv_and_the_working_directory_is_removed(node: Node
     )
     found, cwd = result["output"]  # type: ignore[misc]
     assert found is False
-    assert str(cwd).startswith("/") and "sandbox-node-" in str(cwd)
+    assert str(cwd).startswith("/")
+    assert "sandbox-node-" in str(cwd)
     assert not Path(str(cwd)).exists()
 
 

@@ -87,7 +87,7 @@ def test_a_failed_wasm_run_is_not_retried_on_node(box: CodeSandbox) -> None:
 
 
 def test_the_router_refuses_a_ratio_or_rule_out_of_range() -> None:
-    with pytest.raises(ValueError, match="node_ratio must be within 0..1"):
+    with pytest.raises(ValueError, match=re.escape("node_ratio must be within 0..1")):
         HybridRouter(WasmBackend(LIMITS), NodeBackend(LIMITS), node_ratio=1.5)
     with pytest.raises(ValueError, match="node_rule must be one of none, uses_require"):
         HybridRouter(WasmBackend(LIMITS), NodeBackend(LIMITS), node_rule="always")
