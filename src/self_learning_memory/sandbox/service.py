@@ -163,10 +163,7 @@ class CodeSandbox:
 
     def summary(self) -> str:
         """One sentence for the tool's description: where the code runs and what it cannot do."""
-        wasm = (
-            "an isolated WebAssembly sandbox (QuickJS) with no files, network, environment or "
-            "processes"
-        )
+        wasm = "an isolated WebAssembly sandbox with no files, network, environment or processes"
         names = [b.name for b in backends_of(self.backend)]
         if "node" not in names:
             return f"Run JavaScript or TypeScript (types are stripped) in {wasm}."
