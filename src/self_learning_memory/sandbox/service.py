@@ -145,8 +145,11 @@ class CodeSandbox:
     def self_test(self) -> str | None:
         """None if the boundary really holds for every configured backend (a real run and the
         limit checks), else why not, naming the backend."""
-        for backend in backends_of(self.backend):
-            reason = _self_test(backend)
+        backends = backends_of(self.backend)
+        # the backends' checks run at once too (the hybrid router's two wait together)
+        with ThreadPoolExecutor(len(backends), thread_name_prefix="sandbox-self-test") as pool:
+            reasons = list(pool.map(_self_test, backends))
+        for backend, reason in zip(backends, reasons, strict=True):
             if reason is not None:
                 return f"{backend.name} backend: {reason}"
         return None
