@@ -26,7 +26,6 @@ import os
 import pwd
 import re
 import resource
-import selectors
 import shutil
 import signal
 import subprocess
@@ -36,6 +35,7 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
+from .node_process import STARTUP_LIMIT_S, NodeRun
 from .result import ErrorType, ExecutionContext, ExecutionResult, SandboxLimits
 
 __all__ = ["MIN_NODE_MAJOR", "NODE_BASE_ADDRESS_SPACE_MB", "NodeBackend", "node_version"]
@@ -47,8 +47,6 @@ MIN_NODE_MAJOR = 20  # the first Node with a permission model
 NODE_BASE_ADDRESS_SPACE_MB = 832
 NODE_MEMORY_FACTOR = 2
 NODE_TASKS = 32  # threads Node may start (main, 4 V8 workers, libuv pool, margin)
-STARTUP_LIMIT_S = 10.0  # how long node may take to reach the code (a loaded machine)
-OUTPUT_SLACK = 65_536  # room for Node's own messages (a fatal error's stack) on stderr
 CLONE_NEWNET = 0x40000000
 NOBODY = "nobody"
 
@@ -264,7 +262,7 @@ class NodeBackend:
             finally:
                 os.close(result_w)
             try:
-                run = _Run(proc, result_r, payload, self.limits)
+                run = NodeRun(proc, result_r, payload, self.limits)
                 run.wait()
             finally:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -279,7 +277,7 @@ class NodeBackend:
             shutil.rmtree(workdir, ignore_errors=True)
         return self._result(run, proc.returncode, elapsed())
 
-    def _result(self, run: _Run, returncode: int, ms: float) -> ExecutionResult:
+    def _result(self, run: NodeRun, returncode: int, ms: float) -> ExecutionResult:
         stdout = run.text(run.stdout)
         stderr = run.text(run.stderr)
 
@@ -368,88 +366,3 @@ def _has_user(uid: int) -> bool:
     except KeyError:
         return False
     return True
-
-
-class _Run:
-    """Feeds the payload to stdin and reads stdout, stderr and the result pipe with bounds,
-    under the start-up and the run deadlines; kills the process group past either."""
-
-    def __init__(
-        self, proc: subprocess.Popen[bytes], result_fd: int, payload: bytes, limits: SandboxLimits
-    ) -> None:
-        self.proc = proc
-        self.limits = limits
-        self.stdout = bytearray()
-        self.stderr = bytearray()
-        self.result = bytearray()
-        self.payload = memoryview(payload)
-        self.result_fd = result_fd
-        self.ready_at: float | None = None
-        self.timed_out = False
-        self.overflow = False
-
-    def wait(self) -> None:
-        proc = self.proc
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        out_fd, err_fd, in_fd = proc.stdout.fileno(), proc.stderr.fileno(), proc.stdin.fileno()
-        os.set_blocking(in_fd, False)
-        cap = self.limits.output_bytes + OUTPUT_SLACK
-        deadline = time.monotonic() + STARTUP_LIMIT_S
-        with selectors.DefaultSelector() as sel:
-            sel.register(out_fd, selectors.EVENT_READ)
-            sel.register(err_fd, selectors.EVENT_READ)
-            sel.register(self.result_fd, selectors.EVENT_READ)
-            sel.register(in_fd, selectors.EVENT_WRITE)
-            while len(sel.get_map()) > (1 if in_fd in sel.get_map() else 0):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self.timed_out = True
-                    return
-                for key, _ in sel.select(left):
-                    fd = int(key.fd)
-                    if fd == in_fd:
-                        try:
-                            sent = os.write(in_fd, self.payload[:65536])
-                        except (BrokenPipeError, BlockingIOError):
-                            sent = len(self.payload)
-                        self.payload = self.payload[sent:]
-                        if not self.payload:
-                            sel.unregister(in_fd)
-                            proc.stdin.close()
-                        continue
-                    data = os.read(fd, 65536)
-                    if not data:
-                        sel.unregister(fd)
-                        continue
-                    if fd == self.result_fd:
-                        self.result += data
-                        if self.ready_at is None and b"\n" in self.result:
-                            self.ready_at = time.monotonic()
-                            deadline = self.ready_at + self.limits.time_ms / 1000
-                        if len(self.result) > 2 * cap:
-                            self.overflow = True
-                            return
-                        continue
-                    buffer = self.stdout if fd == out_fd else self.stderr
-                    buffer.extend(data)
-                    excess = len(self.stdout) + len(self.stderr) - cap
-                    if excess > 0:
-                        del buffer[len(buffer) - excess :]
-                        self.overflow = True
-                        return
-
-    def report(self) -> dict[str, Any] | None:
-        lines = bytes(self.result).split(b"\n")
-        if len(lines) < 3 or lines[0] != b"ready":
-            return None
-        try:
-            data = json.loads(lines[1])
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
-
-    @staticmethod
-    def text(data: bytearray) -> str:
-        return bytes(data).decode("utf-8", "replace")
