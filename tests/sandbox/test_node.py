@@ -183,3 +183,28 @@ def test_the_self_test_passes_with_the_real_node(node: NodeBackend) -> None:
         assert box.self_test() is None
     finally:
         box.close()
+
+
+def test_fifty_runs_from_several_threads_each_get_their_own_process(node: NodeBackend) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    box = CodeSandbox(node, LIMITS, pool_size=5)
+    code = (
+        "globalThis.seen = (globalThis.seen || 0) + 1; "
+        "return [context.input.i, seen, context.input.pad.length]"
+    )
+    try:
+        pad = "p" * 90_000  # a large payload through stdin (more than one pipe buffer)
+
+        def one(i: int) -> list[int]:
+            result = box.run(code, ExecutionContext(input={"i": i, "pad": pad}))
+            assert result.ok, result.as_dict()
+            return list(result.output)
+
+        with ThreadPoolExecutor(5) as pool:
+            outputs = list(pool.map(one, range(50)))
+        assert outputs == [[i, 1, 90_000] for i in range(50)]
+        assert box.stats_dict()["node"]["calls"] == 50
+        assert box.stats_dict()["node"]["success_rate"] == 1.0
+    finally:
+        box.close()

@@ -132,3 +132,23 @@ async def test_enabled_false_turns_the_sandbox_off(tmp_path: Path) -> None:
         assert service.sandbox is None  # nothing was built
     finally:
         await service.close()
+
+
+@pytest.mark.integration
+async def test_the_real_memory_mcp_reads_the_backend_from_its_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcp_server.tools import call, ok, stdio_client
+
+    monkeypatch.setenv("MEMORY_SANDBOX_BACKEND", "node")
+    async with stdio_client(tmp_path) as c:
+        tools = {t.name: t for t in (await c.list_tools()).tools}
+        assert "Node.js process" in (tools["execute_agent_code"].description or "")
+        result = await ok(c, "execute_agent_code", ARGS)
+        assert (result["backend"], result["output"]) == ("node", 42)
+    monkeypatch.setenv("MEMORY_SANDBOX_ENABLED", "false")
+    async with stdio_client(tmp_path) as c:
+        assert "execute_agent_code" not in {t.name for t in (await c.list_tools()).tools}
+        is_error, text = await call(c, "execute_agent_code", ARGS)
+        assert is_error
+        assert "disabled by configuration" in text

@@ -61,8 +61,10 @@ class NodeRun:
                     if fd == in_fd:
                         try:
                             sent = os.write(in_fd, self.payload[:65536])
-                        except (BrokenPipeError, BlockingIOError):
-                            sent = len(self.payload)
+                        except BlockingIOError:
+                            sent = 0  # the pipe filled up since select: try again
+                        except BrokenPipeError:
+                            sent = len(self.payload)  # node is gone: its exit tells why
                         self.payload = self.payload[sent:]
                         if not self.payload:
                             sel.unregister(in_fd)
