@@ -223,9 +223,14 @@ class NodeBackend:
             )
         try:
             source = _strip_types(f"(function (context, console, require) {{\n{code}\n}})")
-        except Exception as exc:
+        except Exception as exc:  # quickjs-rs's TransformError: the code does not parse
+            parse_error = type(exc).__name__ == "TransformError"
             return ExecutionResult(
-                "error", self.name, elapsed(), message=f"SyntaxError: {exc}", error_type="syntax"
+                "error",
+                self.name,
+                elapsed(),
+                message=f"SyntaxError: {exc}" if parse_error else f"{type(exc).__name__}: {exc}",
+                error_type="syntax" if parse_error else "unknown",
             )
         workdir = tempfile.mkdtemp(prefix="sandbox-node-")
         os.chmod(workdir, 0o700)  # nobody (the run's user, as root) cannot even write here
