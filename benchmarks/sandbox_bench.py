@@ -1,6 +1,7 @@
 """Sandbox latency: cold start of the engine (with and without wasmtime's compile cache, each in
 a fresh process), warm execution of a small function, pool throughput, and plain Python ``eval``
-of equivalent work as the baseline. ``python benchmarks/sandbox_bench.py [--runs N]``."""
+of equivalent work as the baseline; with ``--node``, the same warm run and throughput on the Node
+backend (a process per run). ``python benchmarks/sandbox_bench.py [--runs N] [--node]``."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--node", action="store_true", help="also measure the Node backend")
     args = parser.parse_args()
     from self_learning_memory.sandbox import CodeSandbox, ExecutionContext, SandboxLimits
 
@@ -72,6 +74,24 @@ def main() -> None:
         eval(PY, {"k": 3})  # the baseline: the same work, unsandboxed
         base.append((time.perf_counter() - t) * 1000)
     out["python_eval_ms"] = {"p50": pct(base, 0.5), "p95": pct(base, 0.95)}
+
+    if args.node:
+        from self_learning_memory.sandbox.node import NodeBackend
+
+        node = CodeSandbox(NodeBackend(SandboxLimits()), SandboxLimits(), pool_size=2)
+        runs = max(10, args.runs // 4)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            result = node.run(CODE, ctx)
+            times.append((time.perf_counter() - t) * 1000)
+            assert result.output == 3 * 499500, result.as_dict()
+        out["node_run_ms"] = {"p50": pct(times, 0.5), "p95": pct(times, 0.95)}
+        t = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda _: node.run(CODE, ctx), range(runs)))
+        out["node_pool_throughput_per_s"] = round(runs / (time.perf_counter() - t), 1)
+        node.close()
     print(json.dumps(out, indent=2))
 
 

@@ -83,7 +83,7 @@ async def test_optional_families_register_only_when_their_self_test_passes(
 
             server.add_tool(probe, name=f"{name.rsplit('.', 1)[-1]}_tool")  # type: ignore[attr-defined]
 
-        module.self_test = lambda: reason  # type: ignore[attr-defined]
+        module.self_test = lambda service: reason  # type: ignore[attr-defined]
         module.register = register  # type: ignore[attr-defined]
         monkeypatch.setitem(sys.modules, name, module)
         return name

@@ -141,7 +141,9 @@ async def test_a_sandbox_that_fails_its_self_test_is_not_offered(
 ) -> None:
     from self_learning_memory.mcp.tools import sandbox as family
 
-    monkeypatch.setattr(family, "self_test", lambda: "self-test 'while (true) {}' gave success")
+    monkeypatch.setattr(
+        family, "self_test", lambda service: "self-test 'while (true) {}' gave success"
+    )
     server, service = build_server(ServerSettings(data_dir=tmp_path))
     try:
         async with Client(server) as c:

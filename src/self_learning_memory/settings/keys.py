@@ -59,6 +59,13 @@ HELP: dict[str, str] = {
     "retrieval.mmr_lambda": "MMR diversity trade-off (1 = relevance only).",
     "retrieval.mmr_similarity_floor": "MMR penalises only similarity above this.",
     "retrieval.duplicate_threshold": "Similarity above which results count as duplicates.",
+    "sandbox.enabled": "Offer the code sandbox (execute_agent_code); false turns it off entirely.",
+    "sandbox.backend": "Where sandboxed code runs: wasm (QuickJS in WebAssembly, the default), "
+    "node (legacy: a Node 20+ process under its permission model; the network is not blocked "
+    "by it) or hybrid (WASM, and Node per node_ratio / node_rule).",
+    "sandbox.node_ratio": "Hybrid backend: share of runs sent to Node (0..1, spread evenly).",
+    "sandbox.node_rule": "Hybrid backend: none, or uses_require (code that calls require() "
+    "runs in Node).",
     "sandbox.preset": "Code sandbox limits: default, restrictive or permissive.",
     "sandbox.max_execution_time_ms": "Longest run of sandboxed code (ms).",
     "sandbox.max_memory_mb": "Memory limit of sandboxed code (MB).",

@@ -73,6 +73,10 @@ class RetrievalSettings(RetrievalConfig):
 
 
 class SandboxSettings(_Section):
+    enabled: bool = True
+    backend: str = "wasm"
+    node_ratio: float = 0.0
+    node_rule: str = "none"
     preset: str = "restrictive"
     max_execution_time_ms: int = 3000
     max_memory_mb: int = 64

@@ -21,6 +21,8 @@ __all__ = ["ConfigIssue", "ValidationReport", "validate_settings"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SANDBOX_PRESETS = ("default", "restrictive", "permissive")
+SANDBOX_BACKENDS = ("wasm", "node", "hybrid")
+SANDBOX_NODE_RULES = ("none", "uses_require")
 BACKUP_FORMATS = ("json", "jsonl", "sql")
 EXPORT_FORMATS = ("prometheus", "json", "influx")
 CONFLICT_RULES = ("durable_wins", "primary_wins", "cache_wins", "most_recent")
@@ -295,8 +297,42 @@ def _retrieval(s: Settings, r: ValidationReport) -> None:
         )
 
 
+def _sandbox_backend(s: Settings, r: ValidationReport) -> None:
+    sb = s.sandbox
+    if sb.backend not in SANDBOX_BACKENDS:
+        r.error("sandbox.backend", sb.backend, " | ".join(SANDBOX_BACKENDS), "unknown backend")
+    if not 0.0 <= sb.node_ratio <= 1.0:
+        r.error("sandbox.node_ratio", sb.node_ratio, "0..1", "out of range")
+    if sb.node_rule not in SANDBOX_NODE_RULES:
+        r.error("sandbox.node_rule", sb.node_rule, " | ".join(SANDBOX_NODE_RULES), "unknown rule")
+    routes = sb.node_ratio > 0 or sb.node_rule != "none"
+    if sb.backend in ("wasm", "node") and routes:
+        r.warning(
+            "sandbox.backend",
+            sb.backend,
+            "hybrid",
+            "node_ratio / node_rule only apply to the hybrid backend; ignored",
+        )
+    if sb.backend == "hybrid" and not routes:
+        r.warning(
+            "sandbox.node_ratio",
+            sb.node_ratio,
+            "> 0, or a node_rule",
+            "the hybrid backend sends nothing to Node; every run goes to WASM",
+        )
+    if sb.enabled and sb.backend in ("node", "hybrid"):
+        r.warning(
+            "sandbox.backend",
+            sb.backend,
+            "wasm",
+            "the Node backend is legacy: Node's permission model does not block the network "
+            "unless the server runs as root (a network namespace); see docs/sandbox.md",
+        )
+
+
 def _others(s: Settings, r: ValidationReport) -> None:
     sb = s.sandbox
+    _sandbox_backend(s, r)
     if sb.preset not in SANDBOX_PRESETS:
         r.error("sandbox.preset", sb.preset, " | ".join(SANDBOX_PRESETS), "unknown preset")
     _positive(r, "sandbox.max_execution_time_ms", sb.max_execution_time_ms, 60_000)

@@ -21,10 +21,10 @@ __all__ = ["CORE_TOOLS", "OPTIONAL_FAMILIES", "register_all", "register_optional
 log = logging.getLogger("self_learning_memory.mcp")
 
 # Optional tool families: module -> what it needs. A family module has
-# ``self_test() -> str | None`` (None when its capability really works, else the reason) and
+# ``self_test(service) -> str | None`` (None when its capability really works, else the reason) and
 # ``register(server, service)``. It is registered only when it imports and passes its self-test.
 OPTIONAL_FAMILIES: dict[str, str] = {
-    "self_learning_memory.mcp.tools.sandbox": "execute_agent_code (a WASM sandbox)",
+    "self_learning_memory.mcp.tools.sandbox": "execute_agent_code (the code sandbox)",
     "self_learning_memory.mcp.tools.analysis": "advanced_pattern_analysis (the analysis extra)",
 }
 
@@ -64,7 +64,7 @@ def register_optional(server: MemoryMCPServer, service: MemoryService) -> dict[s
             continue
         try:
             module = importlib.import_module(module_name)
-            reason = module.self_test()
+            reason = module.self_test(service)
         except Exception as exc:  # a broken optional part must not stop the server
             reason = f"{type(exc).__name__}: {exc}"
         if reason is None:

@@ -26,7 +26,7 @@ REQUIRED_MODULES = ("numpy", "scipy", "statsmodels", "ruptures", "sklearn", "pan
 DISABLE_ENV = "MEMORY_DISABLE_ANALYSIS"
 
 
-def self_test() -> str | None:
+def self_test(service: object = None) -> str | None:
     """None when every module of the analysis extra is installed, else which one is missing."""
     if os.environ.get(DISABLE_ENV):
         return f"disabled by {DISABLE_ENV}"

@@ -1,7 +1,8 @@
-"""execute_agent_code: run JavaScript/TypeScript in the WASM sandbox (QuickJS on wasmtime).
+"""execute_agent_code: run JavaScript/TypeScript in the sandbox (QuickJS on wasmtime by default;
+Node or the hybrid router when ``sandbox.backend`` says so).
 
-Fail closed: the family registers only when the sandbox passes its self-test (a real run and
-limit checks); otherwise the tool is absent from tools/list, a direct call is refused and
+Fail closed: the family registers only when ``sandbox.enabled`` is on and every configured
+backend passes its self-test (a real run and limit checks); otherwise the tool is absent from tools/list, a direct call is refused and
 health_check says why. A sandbox *result* (timeout, error in the code, violation) is a normal
 result with its variant; a tool error (isError) is for bad arguments only.
 
@@ -29,13 +30,26 @@ TOOL = "execute_agent_code"
 log = logging.getLogger("self_learning_memory.mcp")
 
 
-def self_test() -> str | None:
-    """None when the WASM sandbox really enforces its limits here, else why not."""
-    probe = CodeSandbox.from_limits(PRESETS["restrictive"], pool_size=1)
-    try:
-        return probe.self_test()
-    finally:
-        probe.close()
+DISABLED = "disabled by configuration (sandbox.enabled = false)"
+
+
+def self_test(service: "MemoryService | None" = None) -> str | None:
+    """None when the configured sandbox really enforces its limits here, else why not."""
+    config = getattr(service.settings, "sandbox", None) if service is not None else None
+    if config is not None and not getattr(config, "enabled", True):
+        return DISABLED
+    if service is None:
+        probe = CodeSandbox.from_limits(PRESETS["restrictive"], pool_size=1)
+        try:
+            return probe.self_test()
+        finally:
+            probe.close()
+    sandbox = sandbox_of(service)
+    reason = sandbox.self_test()
+    if reason is not None:
+        service.sandbox = None
+        sandbox.close()
+    return reason
 
 
 def sandbox_of(service: "MemoryService") -> CodeSandbox:
@@ -86,8 +100,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
     @server.tool(
         name=TOOL,
         description=(
-            "Run JavaScript or TypeScript (types are stripped) in an isolated WebAssembly sandbox "
-            "with no files, network, environment or processes. The code is a function body: "
+            f"{sandbox.summary()} The code is a function body: "
             "`context` = {task, input, env, metadata} is in scope, `return` gives `output`, "
             "console.log/error are captured. Limits: "
             f"{sandbox.limits.time_ms} ms, {sandbox.limits.memory_mb} MB, "

@@ -85,6 +85,7 @@ def _sandbox_details(service: "MemoryService") -> dict[str, Any]:
             "code_bytes": limits.code_bytes,
         },
         "backends": sandbox.stats_dict(),
+        **sandbox.describe(),
     }
 
 
@@ -295,6 +296,10 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
                 "tool_calls": calls,
                 "tools": {k: v.model_dump() for k, v in tools.items()},
                 "operations": {k: v.model_dump() for k, v in stats.operations.items()},
+                # the code sandbox per backend that ran: calls, success rate, average latency
+                "sandbox_backends": service.sandbox.stats_dict()
+                if service.sandbox is not None
+                else {},
             }
         if metric_type in ("all", "sandbox"):
             out["sandbox"] = await _sandbox_metrics(service, memory)
