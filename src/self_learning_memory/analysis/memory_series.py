@@ -221,12 +221,8 @@ def _metric(metric: str, buckets: list[_Bucket], request: TrendRequest, per: str
 def analyze_points(points: Sequence[EpisodePoint], request: TrendRequest) -> dict[str, Any]:
     """The trends of the given episodes (synchronous, CPU-bound: run it in a thread)."""
     buckets, left_out = _buckets(list(points), request)
-    if request.bucket == "day":
-        per = (
-            "day" if request.bucket_size == 1 else "day (buckets of %d days)" % request.bucket_size
-        )
-    else:
-        per = f"bucket of {request.bucket_size} episodes"
+    # day buckets sit at their day offset, so the slope is per day whatever the bucket size
+    per = "day" if request.bucket == "day" else f"bucket of {request.bucket_size} episodes"
     metrics = {m: _metric(m, buckets, request, per) for m in request.metrics}
     return {
         "episodes_analyzed": len(points),
