@@ -108,9 +108,10 @@ def improving_debugging_history(days: int = 30, per_day: int = 4, seed: int = 7)
     return out
 
 
-def seed_history(data_dir: Path, episodes: list[Episode]) -> None:
-    async def go() -> None:
-        async with SelfLearningMemory.open(data_dir) as memory:
-            await store_history(memory, episodes)
+async def seed_history_async(data_dir: Path, episodes: list[Episode]) -> None:
+    async with SelfLearningMemory.open(data_dir) as memory:
+        await store_history(memory, episodes)
 
-    asyncio.run(go())
+
+def seed_history(data_dir: Path, episodes: list[Episode]) -> None:
+    asyncio.run(seed_history_async(data_dir, episodes))
