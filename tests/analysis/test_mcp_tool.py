@@ -119,6 +119,7 @@ async def test_memory_trends_tool_answers_from_the_stored_episodes(tmp_path: Pat
         assert is_error
         assert "'since'" in text
         assert "ISO 8601" in text
+        assert "30d" in text  # the accepted forms
 
 
 async def test_memory_trends_tool_is_absent_without_the_extra(tmp_path: Path) -> None:

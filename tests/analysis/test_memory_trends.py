@@ -100,6 +100,8 @@ async def test_filters_are_respected(memory: SelfLearningMemory) -> None:
     assert capped["episodes_matching"] == 120
     assert capped["episodes_analyzed"] == 40  # the newest 40: the last 10 days
     assert capped["metrics"]["reward"]["series"][0]["bucket"] == "2026-01-21"
+    recent = await analyze_memory_trends(memory, since="30d", metrics=["reward"])
+    assert recent["episodes_analyzed"] == 0  # the seeded history is from January 2026
     wide = await analyze_memory_trends(
         memory, task_type="debugging", bucket_size=7, metrics=["reward"]
     )
@@ -140,6 +142,8 @@ async def test_too_little_data_is_explicit(tmp_path: Path) -> None:
         ({"metrics": ["reward", "happiness"]}, "metrics", "success_rate"),
         ({"metrics": []}, "metrics", "reward"),
         ({"since": "last week"}, "since", "2026-01-31"),
+        ({"since": 20260101}, "since", "ISO 8601"),
+        ({"until": "99999999d"}, "until", "100 years"),
         ({"since": "2026-02-01", "until": "2026-01-01"}, "until", "2026-02-01"),
         ({"max_episodes": 0}, "max_episodes", "1..100000"),
         ({"domain": "x" * 300}, "domain", "256"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from self_learning_memory.errors import ValidationError
@@ -27,6 +27,9 @@ MAX_EPISODES_LIMIT = 100_000
 DEFAULT_MAX_EPISODES = 10_000
 MAX_NAME = 256
 MIN_BUCKETS = 3
+_UNITS = {"h": "hours", "d": "days", "m": "minutes"}
+_MAX_AGO_MINUTES = 36_500 * 24 * 60  # 100 years
+TIME_FORMS = "ISO 8601 (2026-01-31, 2026-01-31T12:00:00Z) or Nd / Nh / Nm before now (30d)"
 
 Bucket = Literal["day", "episodes"]
 
@@ -52,14 +55,20 @@ def _time(field: str, value: object) -> datetime | None:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
+        text = value.strip().lower()
+        if len(text) >= 2 and text[-1] in _UNITS and text[:-1].isdigit():
+            amount = int(text[:-1])
+            if amount * {"d": 1440, "h": 60, "m": 1}[text[-1]] > _MAX_AGO_MINUTES:
+                raise ValidationError(field, f"{value!r} is too long ago", "100 years")
+            return datetime.now(UTC) - timedelta(**{_UNITS[text[-1]]: amount})
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise ValidationError(
-                field, f"{value!r} is not an ISO 8601 date or time", "e.g. 2026-01-31"
+                field, f"{value[:64]!r} is not a date, time or duration", TIME_FORMS
             ) from None
     else:
-        raise ValidationError(field, "must be an ISO 8601 date or time string")
+        raise ValidationError(field, "must be a string", TIME_FORMS)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 

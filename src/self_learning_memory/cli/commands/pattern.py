@@ -300,10 +300,10 @@ def analyze_trends(
     ] = None,
     domain: Annotated[str | None, typer.Option("--domain", help="Only this domain.")] = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="ISO 8601 date or time (UTC), inclusive.")
+        str | None, typer.Option("--since", help="Inclusive: ISO 8601 (UTC) or Nd/Nh/Nm ago.")
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--until", help="ISO 8601 date or time (UTC), exclusive.")
+        str | None, typer.Option("--until", help="Exclusive: ISO 8601 (UTC) or Nd/Nh/Nm ago.")
     ] = None,
     bucket: Annotated[
         BucketArg, typer.Option("--bucket", "-b", help="Group by day(s) or by N episodes.")
@@ -385,7 +385,7 @@ def analyze_trends(
         level = round((1 - d["significance_level"]) * 100, 6)
         table(
             console,
-            "trends (slope per bucket)",
+            "trends (slope per day)" if d["bucket"] == "day" else f"trends (slope per {per})",
             ["metric", "direction", "slope", f"{level:g}% CI", "p", "first", "last", "buckets"],
             _trend_rows(d),
         )

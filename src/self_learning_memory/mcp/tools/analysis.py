@@ -101,10 +101,13 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         domain: Annotated[str | None, Field(min_length=1, max_length=L.MAX_NAME)] = None,
         since: Annotated[
             str | None,
-            Field(max_length=64, description="ISO 8601 date or time (UTC if no offset)."),
+            Field(
+                max_length=64,
+                description="Inclusive: ISO 8601 (UTC if no offset) or Nd/Nh/Nm before now.",
+            ),
         ] = None,
         until: Annotated[
-            str | None, Field(max_length=64, description="ISO 8601, exclusive.")
+            str | None, Field(max_length=64, description="Exclusive; same forms as since.")
         ] = None,
         bucket: Literal["day", "episodes"] = "day",
         bucket_size: Annotated[
