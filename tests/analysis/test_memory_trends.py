@@ -77,6 +77,9 @@ async def test_success_rate_per_n_episodes(memory: SelfLearningMemory) -> None:
     assert rate["series"][-1]["value"] > rate["series"][0]["value"]
     assert rate["slope_per"] == "bucket of 25 episodes"
     assert rate["series"][0]["bucket"] == "1-25"
+    tokens = await analyze_memory_trends(memory, task_type="debugging", metrics=["tokens"])
+    assert tokens["metrics"]["tokens"]["series"][0]["value"] == 3000  # 3 steps x 1,000
+    assert tokens["metrics"]["tokens"]["better"] == "lower"
 
 
 async def test_filters_are_respected(memory: SelfLearningMemory) -> None:

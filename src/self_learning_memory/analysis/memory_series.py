@@ -209,7 +209,10 @@ def _metric(metric: str, buckets: list[_Bucket], request: TrendRequest, per: str
     else:
         out["changepoints"] = []
     if n >= predictive.MIN_FORECAST_POINTS:
-        out["forecast"] = predictive.forecast(metric, ys, FORECAST_HORIZON, alpha)
+        try:
+            out["forecast"] = predictive.forecast(metric, ys, FORECAST_HORIZON, alpha)
+        except ValueError as exc:  # no ETS model could be fitted
+            out["forecast"] = {"point_forecasts": None, "reason": str(exc)}
     else:
         out["forecast"] = {
             "point_forecasts": None,
@@ -250,9 +253,11 @@ async def read_points(
     )
     total = await memory.count_episodes(filters)
     points: list[EpisodePoint] = []
-    while len(points) < min(total, request.max_episodes):
-        want = min(PAGE, request.max_episodes - len(points))
-        page = await memory.list_episodes(filters, want, len(points))
+    offset = 0
+    while offset < min(total, request.max_episodes):
+        want = min(PAGE, request.max_episodes - offset)
+        page = await memory.list_episodes(filters, want, offset)
+        offset += len(page)
         points += [episode_point(e) for e in page if e.is_complete()]
         if len(page) < want:
             break
