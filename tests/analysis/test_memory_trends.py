@@ -16,6 +16,7 @@ from analysis.memory_seed import (
     improving_debugging_history,
     store_history,
 )
+from backends.support import Backend
 from self_learning_memory.analysis.memory_request import validate_request
 from self_learning_memory.analysis.memory_series import analyze_memory_trends
 from self_learning_memory.core.memory import SelfLearningMemory
@@ -160,3 +161,22 @@ def test_bad_arguments_name_the_field_and_the_limit(
         validate_request(**arguments)
     assert info.value.field == field
     assert limit in str(info.value)
+
+
+async def test_the_same_answer_on_every_backend(backend: Backend) -> None:
+    """SQLite and PostgreSQL: the filters run in each store's SQL, the numbers agree."""
+    async with backend.open() as memory:
+        await store_history(memory, improving_debugging_history(days=12, per_day=2))
+        result = await analyze_memory_trends(
+            memory,
+            task_type="debugging",
+            domain="web-api",
+            since="2026-01-03",
+            until="2026-01-13",
+            metrics=["reward", "duration"],
+        )
+    assert result["episodes_analyzed"] == 20  # days 2..11, 2 a day
+    assert result["buckets"] == 10
+    assert result["metrics"]["reward"]["direction"] == "improving"
+    assert result["metrics"]["reward"]["p_value"] < 0.05
+    assert result["metrics"]["duration"]["direction"] == "improving"
