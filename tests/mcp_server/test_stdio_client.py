@@ -27,7 +27,11 @@ async def test_tools_list_has_every_core_tool_with_bounded_schemas(tmp_path: Pat
 async def _test_tools_list_has_every_core_tool_with_bounded_schemas(c: Client) -> None:
     tools = {t.name: t for t in (await c.list_tools()).tools}
     # make test installs both optional extras: the core tools plus both families are offered
-    assert set(tools) == set(CORE_TOOLS) | {"execute_agent_code", "advanced_pattern_analysis"}
+    assert set(tools) == set(CORE_TOOLS) | {
+        "execute_agent_code",
+        "advanced_pattern_analysis",
+        "analyze_memory_trends",
+    }
     query = tools["query_memory"].input_schema
     assert query["required"] == ["query", "domain"]
     assert query["properties"]["limit"]["maximum"] == 1000

@@ -25,7 +25,9 @@ log = logging.getLogger("self_learning_memory.mcp")
 # ``register(server, service)``. It is registered only when it imports and passes its self-test.
 OPTIONAL_FAMILIES: dict[str, str] = {
     "self_learning_memory.mcp.tools.sandbox": "execute_agent_code (the code sandbox)",
-    "self_learning_memory.mcp.tools.analysis": "advanced_pattern_analysis (the analysis extra)",
+    "self_learning_memory.mcp.tools.analysis": (
+        "advanced_pattern_analysis, analyze_memory_trends (the analysis extra)"
+    ),
 }
 
 CORE_TOOLS = (
