@@ -8,11 +8,13 @@ PostgreSQL, and across processes (the size is learnt from the store).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import uuid
+from typing import Any
 
 import pytest
 
@@ -123,8 +125,6 @@ def test_cli_log_step_sees_the_size_already_stored(backend: Backend) -> None:
             await memory.log_step(eid, filler)
             return eid, v.MAX_OPEN_EPISODE_SIZE - open_size(memory, eid)
 
-    import asyncio
-
     eid, room = asyncio.run(fill())
     assert 50_000 < room < 100_000
     env = {**os.environ, "MEMORY_DATA_DIR": str(backend.data_dir), "MEMORY_FORMAT": "json"}
@@ -160,3 +160,45 @@ async def test_outcome_over_its_limit_is_refused(backend: Backend) -> None:
             await memory.complete_episode(eid, huge)
         assert caught.value.field == "outcome"
         assert str(v.MAX_OUTCOME_SIZE) in str(caught.value)
+
+
+class HeldAppends:
+    """The real store, whose step writes wait until the test releases them."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def append_steps(self, episode_id: uuid.UUID, steps: list[ExecutionStep]) -> Any:
+        self.entered.set()
+        await self.release.wait()
+        return await self._store.append_steps(episode_id, steps)
+
+
+async def test_step_logged_during_a_flush_is_counted(backend: Backend) -> None:
+    """A step logged while a flush is writing counts the steps in flight (its comma, its order)
+    and keeps its bytes in the running size."""
+    memory = backend.open()
+    held = HeldAppends(memory.storage)
+    memory.storage = held
+    async with memory:
+        eid = await memory.start_episode("Log while a flush is in flight")
+        await memory.log_step(eid, step(1, 5_000))
+        flushing = asyncio.create_task(memory.flush_steps(eid))
+        try:
+            await held.entered.wait()
+            with pytest.raises(ValidationError) as caught:  # step 1 is being written: not again
+                await memory.log_step(eid, step(1))
+            assert caught.value.field == "step.step_number"
+            await memory.log_step(eid, step(2, 7_000))
+        finally:
+            held.release.set()  # never leave the flush (and close) waiting
+        assert await flushing == 1
+        await memory.flush_steps(eid)
+        stored = await memory.get_episode(eid)
+        assert len(stored.steps) == 2
+        assert open_size(memory, eid) == json_size(stored)

@@ -292,7 +292,7 @@ class SelfLearningMemory(MemoryReads, SandboxAudit):
             if state.completed:
                 raise InvalidStateError(f"Episode {eid} is completed; steps cannot be added to it.")
             buffer = self._buffers.get(eid)
-            pending = buffer.steps if buffer is not None else []
+            pending = buffer.pending() if buffer is not None else []
             last = pending[-1].step_number if pending else state.last_step_number
             if step.step_number <= last:
                 raise ValidationError(
@@ -309,14 +309,18 @@ class SelfLearningMemory(MemoryReads, SandboxAudit):
             if size is None:
                 size = await self._stored_size(eid, buffer)
             size = self._sizes.grown(eid, size, count, step)  # refuses a step too big for it
+            self._sizes.set(eid, size)  # before any await: a concurrent log_step sees it
             batch = self.config.batch
             if batch is None:
                 before = state.step_count
-                state = await self.storage.append_steps(eid, [step])
+                try:
+                    state = await self.storage.append_steps(eid, [step])
+                except BaseException:
+                    self._sizes.forget(eid)  # not written: learn it again from the store
+                    raise
                 self._remember(state)
-                self._track_size(eid, size, state.step_count == before + 1)
+                self._check_size(eid, state.step_count == before + 1)
                 return
-            self._sizes.set(eid, size)
             if buffer is None:
                 buffer = self._buffers[eid] = EpisodeBuffer()
             buffer.steps.append(step)
@@ -420,12 +424,10 @@ class SelfLearningMemory(MemoryReads, SandboxAudit):
             pending = buffer.steps if buffer is not None else []
             return size_with_steps(json_size(stored), len(stored.steps), pending)
 
-    def _track_size(self, eid: uuid.UUID, size: int | None, as_expected: bool) -> None:
-        """Keep ``size`` if the store holds what this process expected; otherwise (another
-        process added steps, or a step was left out) learn it again from the store."""
-        if as_expected and size is not None:
-            self._sizes.set(eid, size)
-        else:
+    def _check_size(self, eid: uuid.UUID, as_expected: bool) -> None:
+        """Keep the running size if the store holds the steps this process expected; if not
+        (another process added steps, or a step was left out) learn it again from the store."""
+        if not as_expected:
             self._sizes.forget(eid)
 
     async def _flush(self, eid: uuid.UUID) -> int:
@@ -440,17 +442,18 @@ class SelfLearningMemory(MemoryReads, SandboxAudit):
             if not steps:
                 return 0
             known = self._states.get(eid)
-            size = self._sizes.get(eid)
             try:
                 result = await write_steps(self.storage.append_steps, eid, steps)
-            except SelfLearningMemoryError:  # deleted or completed elsewhere
+            except BaseException:  # deleted or completed elsewhere, or cancelled
+                buffer.writing = []
                 self._states.pop(eid, None)  # another process changed it: reload next time
                 self._sizes.forget(eid)
                 raise
+            buffer.writing = []
             if result.state is not None:
                 self._remember(result.state)
                 grown = known.step_count + result.written if known is not None else -1
-                self._track_size(eid, size, result.state.step_count == grown)
+                self._check_size(eid, result.state.step_count == grown)
             error = buffer.settle(eid, result)
             if result.dropped:
                 self._sizes.forget(eid)

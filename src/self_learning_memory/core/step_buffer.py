@@ -82,6 +82,7 @@ class EpisodeBuffer:
     steps: list[ExecutionStep] = field(default_factory=list)
     last_flush: float = field(default_factory=time.monotonic)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    writing: list[ExecutionStep] = field(default_factory=list)  # taken by a flush in flight
     lone_failures: int = 0  # flushes in a row that wrote nothing for a non-recoverable error
 
     def due(self, now: float, interval_s: float) -> bool:
@@ -89,8 +90,14 @@ class EpisodeBuffer:
 
     def take(self) -> list[ExecutionStep]:
         taken, self.steps = self.steps, []
+        self.writing = taken
         self.last_flush = time.monotonic()
         return taken
+
+    def pending(self) -> list[ExecutionStep]:
+        """Every step accepted and not yet known to be stored, in order (those a flush is
+        writing right now included: the next step must follow them and count them)."""
+        return self.writing + self.steps if self.writing else self.steps
 
     def put_back(self, steps: list[ExecutionStep]) -> None:
         """Return steps that could not be written, ahead of any logged since."""
