@@ -113,7 +113,7 @@ def test_faults_rebuild_a_deleted_store_and_text_output(tmp_path: Path) -> None:
     data, before = _seeded(tmp_path)
     for name in ("memory.db", "memory.db-wal", "memory.db-shm"):
         (data / name).unlink(missing_ok=True)
-    done = _cli(data, "storage", "rebuild-from-cache")
+    done = _cli(data, "-f", "human", "storage", "rebuild-from-cache")
     assert done.returncode == 0, done.stderr
     text = " ".join(done.stdout.split())
     assert "is missing" in text
@@ -145,7 +145,7 @@ def test_faults_rebuild_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert report["recovered"]["episodes"] == 0
     assert report["moved_aside"] == []
     assert _digests(data) == digests
-    global_flag = _cli(data, "--dry-run", "storage", "rebuild-from-cache")
+    global_flag = _cli(data, "-f", "human", "--dry-run", "storage", "rebuild-from-cache")
     assert global_flag.returncode == 0, global_flag.stderr
     assert "nothing was changed" in " ".join(global_flag.stdout.split())
     assert _digests(data) == digests
@@ -214,7 +214,7 @@ def test_faults_rebuild_is_refused_while_another_process_holds_the_store(
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "ready"
         digests = _digests(data)
-        done = _cli(data, "storage", "rebuild-from-cache")
+        done = _cli(data, "-f", "human", "storage", "rebuild-from-cache")
         assert done.returncode == 5, done.stdout + done.stderr
         text = " ".join(done.stderr.split())
         assert f"pid {holder.pid}" in text
@@ -232,7 +232,7 @@ def test_faults_rebuild_is_refused_while_another_process_holds_the_store(
 def test_faults_rebuild_without_a_cache_says_so(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    done = _cli(data, "storage", "rebuild-from-cache")
+    done = _cli(data, "-f", "human", "storage", "rebuild-from-cache")
     assert done.returncode == 5, done.stderr
     assert "no cache" in done.stderr
     assert not (data / "memory.db").exists()
