@@ -131,7 +131,7 @@ def test_monitor_repeats_checks(invoke: Invoke) -> None:
     assert len(once.stdout.strip().splitlines()) == 1
     assert "#1 healthy" in once.stdout
     docs = list(
-        yaml.safe_load_all(invoke("-f", "yaml", "hp", "monitor", "-i", "0.05", "-d", "0.1").stdout)
+        yaml.safe_load_all(invoke("-f", "yaml", "hp", "monitor", "-i", "0.05", "-d", "0.6").stdout)
     )
     assert len(docs) >= 2
     assert docs[0]["check"] == 1
