@@ -66,7 +66,9 @@ async def test_a_damaged_wal_still_opens_clean(tmp_path: Path, how: str) -> None
 async def test_an_intact_wal_left_by_a_kill_is_no_loss(tmp_path: Path) -> None:
     data_dir, starts = await _killed_writer(tmp_path)
     async with SelfLearningMemory.open(data_dir) as memory:
-        assert len(await memory.list_episodes(limit=1000)) == starts
+        # every acknowledged start is there; a start committed just before the kill may
+        # have no ACK line yet, so the store can hold more than the log
+        assert len(await memory.list_episodes(limit=1000)) >= starts
         assert (await memory.health())["primary_storage"].healthy
     assert not (data_dir / "memory.db.wal-loss").exists()
 
