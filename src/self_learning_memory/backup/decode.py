@@ -22,6 +22,7 @@ from ..storage.codec import (
     EPISODE_COLUMNS,
     STEP_COLUMNS,
     episode_from_row,
+    failure_reason,
     pattern_from_json,
     step_from_row,
 )
@@ -73,22 +74,22 @@ def _decode_pattern(values: tuple[Any, ...]) -> None:
     try:
         pattern_from_json(values[1])
     except (DataIntegrityError, TypeError, ValueError) as exc:
-        raise DataIntegrityError(f"field 'pattern_data': {_reason(exc)}") from exc
+        raise DataIntegrityError(f"field 'pattern_data': {failure_reason(exc)}") from exc
     try:
         usage_from_row(values[2:])
     except (TypeError, ValueError, OverflowError) as exc:
-        raise DataIntegrityError(f"the usage counts: {_reason(exc)}") from exc
+        raise DataIntegrityError(f"the usage counts: {failure_reason(exc)}") from exc
 
 
 def _decode_heuristic(values: tuple[Any, ...]) -> None:
     try:
         Evidence.model_validate_json(values[5])
     except (TypeError, ValueError) as exc:
-        raise DataIntegrityError(f"field 'evidence': {_reason(exc)}") from exc
+        raise DataIntegrityError(f"field 'evidence': {failure_reason(exc)}") from exc
     try:
         heuristic_from_row(values)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise DataIntegrityError(_reason(exc)) from exc
+        raise DataIntegrityError(failure_reason(exc)) from exc
 
 
 def _decode_embedding(values: tuple[Any, ...]) -> None:
@@ -100,18 +101,6 @@ def _decode_embedding(values: tuple[Any, ...]) -> None:
             f"field 'vector': {len(vector)} bytes, {dimensions} dimensions need "
             f"{dimensions * _VECTOR_BYTES}"
         )
-
-
-def _reason(exc: BaseException) -> str:
-    import pydantic
-
-    if isinstance(exc, pydantic.ValidationError) and exc.errors():
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"{first['msg']}{f' (at {where})' if where else ''}"
-    if isinstance(exc, DataIntegrityError):
-        return exc.message.rstrip(".")
-    return str(exc) or type(exc).__name__
 
 
 def check_row(table: str, row: dict[str, Any]) -> None:

@@ -141,8 +141,9 @@ _DECODE_ERRORS = (
 )
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, pydantic.ValidationError):
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why a stored value could not be decoded."""
+    if isinstance(exc, pydantic.ValidationError) and exc.errors():
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         return f"{first['msg']}{f' (at {where})' if where else ''}"
@@ -158,11 +159,11 @@ def bad_field(fields: Fields, row: tuple[Any, ...], exc: BaseException) -> str:
         try:
             decode(row[index])
         except _DECODE_ERRORS as field_exc:
-            return f"field {name!r}: {_reason(field_exc)}"
+            return f"field {name!r}: {failure_reason(field_exc)}"
     if isinstance(exc, pydantic.ValidationError) and exc.errors():
         loc = exc.errors()[0]["loc"]
-        return f"field {str(loc[0]) if loc else '?'!r}: {_reason(exc)}"
-    return _reason(exc)
+        return f"field {str(loc[0]) if loc else '?'!r}: {failure_reason(exc)}"
+    return failure_reason(exc)
 
 
 def step_from_row(row: tuple[Any, ...]) -> ExecutionStep:
