@@ -10,7 +10,8 @@ remembers them.
 So before the store is opened, :func:`check_wal` compares: when no other process has the store
 open (a live process's WAL is its own business), the ``-shm`` header is valid and says frames
 were committed, the WAL must hold that many frames with matching salts and an unbroken checksum
-chain (SQLite's own rule, ``walChecksumBytes``). If it does not, the finding is written next to
+chain (SQLite's own rule, ``walChecksumBytes``), except the frames a checkpoint already copied
+into the database file (``nBackfill``). If it does not, the finding is written next to
 the store (``memory.db.wal-loss``, JSON: when, frames committed, frames intact) before SQLite
 recovers, and health reports the store unhealthy until ``memory-cli storage
 rebuild-from-cache`` has written back what the cache holds (it removes the file) or the file is
@@ -45,7 +46,7 @@ _MAGIC = (0x377F0682, 0x377F0683)
 class WalLoss:
     detected_at: str
     committed_frames: int  # mxFrame in the -shm header
-    intact_frames: int  # frames SQLite's recovery keeps
+    intact_frames: int  # frames still held: intact in the WAL or already checkpointed
     wal_bytes: int
     lost_frames: int = 0
 
@@ -105,15 +106,18 @@ def check_wal(db: Path) -> WalLoss | None:
     shm = db.with_name(db.name + "-shm")
     try:
         with shm.open("rb") as f:
-            raw = f.read(2 * _HDR.size)
+            raw = f.read(2 * _HDR.size + 4)
     except OSError:
         return None
-    if len(raw) < 2 * _HDR.size or raw[: _HDR.size] != raw[_HDR.size :]:
+    if len(raw) < 2 * _HDR.size + 4 or raw[: _HDR.size] != raw[_HDR.size : 2 * _HDR.size]:
         return None  # no header, or one being written: SQLite rebuilds it from the WAL
     fields = _HDR.unpack(raw[: _HDR.size])
     is_init, size, mx_frame = fields[3], fields[5], fields[6]
     salts = raw[32:40]  # copied byte for byte from the WAL header (big-endian)
-    if not is_init or mx_frame == 0:
+    # frames up to nBackfill (WalCkptInfo, right after the two headers) are already in the
+    # database file: losing them from the WAL loses nothing
+    backfilled = struct.unpack("=I", raw[2 * _HDR.size : 2 * _HDR.size + 4])[0]
+    if not is_init or mx_frame <= backfilled:
         return None
     page_size = 65536 if size == 1 else size
     if page_size < 512 or page_size & (page_size - 1):
@@ -122,7 +126,7 @@ def check_wal(db: Path) -> WalLoss | None:
     if others:
         return None  # live processes: the WAL and its index are theirs, and consistent
     wal = db.with_name(db.name + "-wal")
-    intact = _intact_frames(wal, page_size, salts, mx_frame)
+    intact = max(_intact_frames(wal, page_size, salts, mx_frame), backfilled)
     if intact >= mx_frame:
         return None
     size_now = wal.stat().st_size if wal.exists() else 0
