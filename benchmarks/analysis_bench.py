@@ -39,7 +39,7 @@ from scipy import stats
 from self_learning_memory.analysis.engine import run_analysis
 from self_learning_memory.analysis.memory_series import analyze_memory_trends
 from self_learning_memory.core.memory import SelfLearningMemory
-from self_learning_memory.core.types import (
+from self_learning_memory.model.episode import (
     Episode,
     ExecutionStep,
     FailureOutcome,
@@ -49,7 +49,7 @@ from self_learning_memory.core.types import (
     TaskContext,
     TaskType,
 )
-from self_learning_memory.storage.backend import CompletionRecord
+from self_learning_memory.model.records import CompletionRecord
 from self_learning_memory.storage.codec import search_document
 
 Record = dict[str, Any]

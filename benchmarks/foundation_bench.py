@@ -51,7 +51,7 @@ from self_learning_memory import (
     SelfLearningMemory,
     TaskContext,
 )
-from self_learning_memory.core.learning import learn
+from self_learning_memory.learning.learner import learn
 
 from . import synthetic
 

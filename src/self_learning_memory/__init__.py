@@ -16,12 +16,23 @@ if TYPE_CHECKING:
         SandboxAuditConfig,
         StorageConfig,
     )
-    from .core.known_failures import FailureWarning, KnownFailure
     from .core.memory import SelfLearningMemory
     from .core.memory_reads import MemoryStats
-    from .core.retrieval import RetrievalResult, ScoreComponents
-    from .core.sandbox_audit import SandboxRun, SandboxRunCounts, SandboxRunFilters
-    from .core.types import (
+    from .errors import (
+        CapabilityUnavailableError,
+        CircuitOpenError,
+        ConfigurationError,
+        DataIntegrityError,
+        InvalidStateError,
+        NotFoundError,
+        OperationTimeoutError,
+        SelfLearningMemoryError,
+        StorageAccessError,
+        StorageError,
+        StorageUnavailableError,
+        ValidationError,
+    )
+    from .model.episode import (
         ComplexityLevel,
         Episode,
         ErrorResult,
@@ -37,22 +48,7 @@ if TYPE_CHECKING:
         TaskType,
         TimeoutResult,
     )
-    from .errors import (
-        CapabilityUnavailableError,
-        CircuitOpenError,
-        ConfigurationError,
-        DataIntegrityError,
-        InvalidStateError,
-        NotFoundError,
-        OperationTimeoutError,
-        SelfLearningMemoryError,
-        StorageAccessError,
-        StorageError,
-        StorageUnavailableError,
-        ValidationError,
-    )
-    from .patterns.ranking import HeuristicMatch, PatternMatch
-    from .patterns.types import (
+    from .model.pattern import (
         ContextPattern,
         DecisionPoint,
         ErrorRecovery,
@@ -62,7 +58,12 @@ if TYPE_CHECKING:
         Pattern,
         ToolSequence,
     )
-    from .storage.backend import EpisodeFilters, PatternFilters, StorageBackend
+    from .model.records import EpisodeFilters, PatternFilters
+    from .model.sandbox_run import SandboxRun, SandboxRunCounts, SandboxRunFilters
+    from .retrieval.known_failures import FailureWarning, KnownFailure
+    from .retrieval.patterns import HeuristicMatch, PatternMatch
+    from .retrieval.ranking import RetrievalResult, ScoreComponents
+    from .storage.backend import StorageBackend
 
 __version__ = "0.1.0"
 
@@ -73,45 +74,45 @@ _EXPORTS: dict[str, str] = {
     "CacheConfig": ".config",
     "CapabilityUnavailableError": ".errors",
     "CircuitOpenError": ".errors",
-    "ComplexityLevel": ".core.types",
+    "ComplexityLevel": ".model.episode",
     "ConfigurationError": ".errors",
-    "ContextPattern": ".patterns.types",
+    "ContextPattern": ".model.pattern",
     "DataIntegrityError": ".errors",
-    "DecisionPoint": ".patterns.types",
+    "DecisionPoint": ".model.pattern",
     "EmbeddingsConfig": ".config",
-    "Episode": ".core.types",
-    "EpisodeFilters": ".storage.backend",
-    "ErrorRecovery": ".patterns.types",
-    "ErrorResult": ".core.types",
-    "Evidence": ".patterns.types",
-    "ExecutionStep": ".core.types",
+    "Episode": ".model.episode",
+    "EpisodeFilters": ".model.records",
+    "ErrorRecovery": ".model.pattern",
+    "ErrorResult": ".model.episode",
+    "Evidence": ".model.pattern",
+    "ExecutionStep": ".model.episode",
     "ExtractionConfig": ".config",
-    "FailureOutcome": ".core.types",
-    "FailureWarning": ".core.known_failures",
-    "Heuristic": ".patterns.types",
-    "HeuristicMatch": ".patterns.ranking",
+    "FailureOutcome": ".model.episode",
+    "FailureWarning": ".retrieval.known_failures",
+    "Heuristic": ".model.pattern",
+    "HeuristicMatch": ".retrieval.patterns",
     "InvalidStateError": ".errors",
-    "KnownFailure": ".core.known_failures",
+    "KnownFailure": ".retrieval.known_failures",
     "MemoryConfig": ".config",
     "MemoryStats": ".core.memory_reads",
     "NotFoundError": ".errors",
     "OperationTimeoutError": ".errors",
-    "OutcomeStats": ".patterns.types",
-    "PartialSuccessOutcome": ".core.types",
-    "Pattern": ".patterns.types",
-    "PatternFilters": ".storage.backend",
-    "PatternMatch": ".patterns.ranking",
+    "OutcomeStats": ".model.pattern",
+    "PartialSuccessOutcome": ".model.episode",
+    "Pattern": ".model.pattern",
+    "PatternFilters": ".model.records",
+    "PatternMatch": ".retrieval.patterns",
     "QueueConfig": ".config",
-    "Reflection": ".core.types",
+    "Reflection": ".model.episode",
     "RetrievalConfig": ".config",
     "RetrievalMode": ".config",
-    "RetrievalResult": ".core.retrieval",
-    "RewardScore": ".core.types",
+    "RetrievalResult": ".retrieval.ranking",
+    "RewardScore": ".model.episode",
     "SandboxAuditConfig": ".config",
-    "SandboxRun": ".core.sandbox_audit",
-    "SandboxRunCounts": ".core.sandbox_audit",
-    "SandboxRunFilters": ".core.sandbox_audit",
-    "ScoreComponents": ".core.retrieval",
+    "SandboxRun": ".model.sandbox_run",
+    "SandboxRunCounts": ".model.sandbox_run",
+    "SandboxRunFilters": ".model.sandbox_run",
+    "ScoreComponents": ".retrieval.ranking",
     "SelfLearningMemory": ".core.memory",
     "SelfLearningMemoryError": ".errors",
     "StorageBackend": ".storage.backend",
@@ -119,13 +120,13 @@ _EXPORTS: dict[str, str] = {
     "StorageAccessError": ".errors",
     "StorageError": ".errors",
     "StorageUnavailableError": ".errors",
-    "SuccessOutcome": ".core.types",
-    "SuccessResult": ".core.types",
-    "TaskContext": ".core.types",
-    "TaskOutcome": ".core.types",
-    "TaskType": ".core.types",
-    "TimeoutResult": ".core.types",
-    "ToolSequence": ".patterns.types",
+    "SuccessOutcome": ".model.episode",
+    "SuccessResult": ".model.episode",
+    "TaskContext": ".model.episode",
+    "TaskOutcome": ".model.episode",
+    "TaskType": ".model.episode",
+    "TimeoutResult": ".model.episode",
+    "ToolSequence": ".model.pattern",
     "ValidationError": ".errors",
 }
 

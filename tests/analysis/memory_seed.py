@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from self_learning_memory.core.memory import SelfLearningMemory
-from self_learning_memory.core.types import (
+from self_learning_memory.model.episode import (
     Episode,
     ExecutionStep,
     FailureOutcome,
@@ -19,7 +19,7 @@ from self_learning_memory.core.types import (
     TaskContext,
     TaskType,
 )
-from self_learning_memory.storage.backend import CompletionRecord
+from self_learning_memory.model.records import CompletionRecord
 from self_learning_memory.storage.codec import search_document
 
 DAY0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)

@@ -20,8 +20,8 @@ from backends.support import Backend
 from self_learning_memory.analysis.memory_request import validate_request
 from self_learning_memory.analysis.memory_series import analyze_memory_trends
 from self_learning_memory.core.memory import SelfLearningMemory
-from self_learning_memory.core.types import TaskType
 from self_learning_memory.errors import ValidationError
+from self_learning_memory.model.episode import TaskType
 
 pytestmark = pytest.mark.integration
 

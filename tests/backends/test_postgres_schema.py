@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from self_learning_memory import ExecutionStep, MemoryConfig, SelfLearningMemory, SuccessOutcome
-from self_learning_memory.storage.backend import EpisodeFilters
+from self_learning_memory.model.records import EpisodeFilters
 from self_learning_memory.storage.postgres import PostgresStorage, connection, schema
 
 pytestmark = pytest.mark.integration

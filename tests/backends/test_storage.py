@@ -135,7 +135,7 @@ async def test_learning_jobs_are_claimed_once(backend: Backend) -> None:
     async with backend.open(queue={"enabled": False}) as memory:
         store = primary(memory.storage)
         # enqueue two jobs through the store's own completion path (mode "queued")
-        from self_learning_memory.storage.backend import CompletionRecord
+        from self_learning_memory.model.records import CompletionRecord
         from self_learning_memory.storage.codec import search_document
 
         for i in range(2):

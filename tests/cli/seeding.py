@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from self_learning_memory.core.memory import SelfLearningMemory
-from self_learning_memory.core.types import (
+from self_learning_memory.model.episode import (
     ErrorResult,
     ExecutionStep,
     FailureOutcome,

@@ -10,7 +10,7 @@ from pathlib import Path
 import apsw
 
 from self_learning_memory.core.memory import SelfLearningMemory
-from self_learning_memory.core.types import (
+from self_learning_memory.model.episode import (
     ErrorResult,
     ExecutionStep,
     FailureOutcome,

@@ -290,7 +290,7 @@ def test_single_group_process_behaves_like_the_full_app(cli_env: dict[str, str])
 def test_cli_choices_equal_the_library_enums() -> None:
     from self_learning_memory.cli.commands import episode
     from self_learning_memory.config import RetrievalMode
-    from self_learning_memory.core.types import ComplexityLevel, TaskType
+    from self_learning_memory.model.episode import ComplexityLevel, TaskType
 
     assert [m.value for m in episode.TaskTypeArg] == [m.value for m in TaskType]
     assert [m.value for m in episode.ComplexityArg] == [m.value for m in ComplexityLevel]

@@ -14,7 +14,7 @@ import yaml
 
 from self_learning_memory.core.health_status import summarise_health
 from self_learning_memory.core.memory import SelfLearningMemory
-from self_learning_memory.storage.backend import HealthReport
+from self_learning_memory.model.records import HealthReport
 
 from .conftest import Invoke, run_process
 

@@ -27,12 +27,8 @@ from self_learning_memory import (
     SuccessResult,
     TaskContext,
 )
-from self_learning_memory.storage.backend import (
-    EmbeddingRecord,
-    EpisodeFilters,
-    PatternFilters,
-    StorageBackend,
-)
+from self_learning_memory.model.records import EmbeddingRecord, EpisodeFilters, PatternFilters
+from self_learning_memory.storage.backend import StorageBackend
 from self_learning_memory.storage.migrate import open_url
 
 from .conftest import Invoke

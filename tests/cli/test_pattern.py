@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from self_learning_memory.core.memory import SelfLearningMemory
-from self_learning_memory.patterns.effectiveness import effectiveness
+from self_learning_memory.model.usage import effectiveness
 
 from .conftest import Invoke, run_process
 from .seeding import add_episode, seed, with_memory
@@ -52,7 +52,7 @@ def seeded(data_dir: Path) -> dict[str, Any]:
         return {"ops": ops, "legacy": legacy, "patterns": patterns, "decaying": legacy_ids}
 
     def legacy_in(p: Any) -> bool:
-        from self_learning_memory.patterns.types import context_of
+        from self_learning_memory.model.pattern import context_of
 
         return context_of(p).domain == "legacy"
 

@@ -26,9 +26,9 @@ from self_learning_memory import (
     SuccessOutcome,
     SuccessResult,
 )
-from self_learning_memory.core import validation as v
 from self_learning_memory.core.episode_size import json_size
 from self_learning_memory.errors import ValidationError
+from self_learning_memory.model import validation as v
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from backends.support import Backend
 from self_learning_memory import ExecutionStep, SelfLearningMemory, SuccessOutcome, SuccessResult
 from self_learning_memory.core.step_buffer import MAX_LONE_FAILURES
 from self_learning_memory.errors import StorageError, StorageUnavailableError
-from self_learning_memory.storage.backend import EpisodeState
+from self_learning_memory.model.records import EpisodeState
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import pytest
 from cli.conftest import run_process
 from cli.seeding import add_episode, with_memory
 from self_learning_memory import SelfLearningMemory
-from self_learning_memory.storage.backend import PatternFilters
+from self_learning_memory.model.records import PatternFilters
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import pytest
 
 from backends.support import Backend
 from self_learning_memory import ExecutionStep, SuccessOutcome, SuccessResult
-from self_learning_memory.core import validation as v
 from self_learning_memory.errors import ValidationError
+from self_learning_memory.model import validation as v
 
 pytestmark = pytest.mark.integration
 

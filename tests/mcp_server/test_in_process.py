@@ -118,8 +118,8 @@ def test_tool_schema_choices_equal_the_library_enums() -> None:
     from typing import get_args
 
     from self_learning_memory.config import RetrievalMode
-    from self_learning_memory.core.types import ComplexityLevel, TaskType
     from self_learning_memory.mcp import limits
+    from self_learning_memory.model.episode import ComplexityLevel, TaskType
 
     assert list(get_args(limits.TaskTypeName)) == [m.value for m in TaskType]
     assert list(get_args(limits.ComplexityName)) == [m.value for m in ComplexityLevel]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from self_learning_memory.core import validation as v
+from self_learning_memory.model import validation as v
 
 from .tools import stdio_client
 

@@ -22,8 +22,8 @@ from self_learning_memory import (
     TaskContext,
 )
 from self_learning_memory.config import SyncConfig
-from self_learning_memory.core.types import utc_now
-from self_learning_memory.storage.backend import PatternFilters
+from self_learning_memory.model.episode import utc_now
+from self_learning_memory.model.records import PatternFilters
 from self_learning_memory.storage.lmdb_cache import EpisodeCache
 from self_learning_memory.storage.sync import (
     HEURISTIC_PREFIX,

@@ -19,7 +19,7 @@ from self_learning_memory import (
 )
 from self_learning_memory.config import CacheConfig
 from self_learning_memory.errors import ValidationError
-from self_learning_memory.storage.backend import EpisodeFilters
+from self_learning_memory.model.records import EpisodeFilters
 from self_learning_memory.storage.lmdb_cache import EpisodeCache
 from self_learning_memory.storage.migrate import migrate
 from self_learning_memory.storage.sqlite import SQLiteStorage

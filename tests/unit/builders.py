@@ -15,7 +15,7 @@ from self_learning_memory import (
     TaskType,
     TimeoutResult,
 )
-from self_learning_memory.core.types import TaskOutcome
+from self_learning_memory.model.episode import TaskOutcome
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 

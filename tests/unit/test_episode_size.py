@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from self_learning_memory.core.episode_size import json_size, size_with_steps
-from self_learning_memory.core.types import Episode, ExecutionStep, TaskType
+from self_learning_memory.model.episode import Episode, ExecutionStep, TaskType
 from self_learning_memory.storage.sqlite import SQLiteStorage
 
 from .strategies import contexts, step_lists, str_dicts, text

@@ -14,18 +14,18 @@ from self_learning_memory import (
     TaskContext,
     ToolSequence,
 )
-from self_learning_memory.patterns.extractors import (
+from self_learning_memory.learning.extractors import (
     extract_heuristics,
     extract_patterns,
     is_decision_action,
 )
-from self_learning_memory.patterns.extractors.context import (
+from self_learning_memory.learning.extractors.context import (
     context_features,
     extract_context_pattern,
 )
-from self_learning_memory.patterns.extractors.decision_point import extract_decision_points
-from self_learning_memory.patterns.extractors.error_recovery import extract_error_recovery
-from self_learning_memory.patterns.extractors.tool_sequence import extract_tool_sequence
+from self_learning_memory.learning.extractors.decision_point import extract_decision_points
+from self_learning_memory.learning.extractors.error_recovery import extract_error_recovery
+from self_learning_memory.learning.extractors.tool_sequence import extract_tool_sequence
 
 from .builders import episode, err, ok, success, timeout
 

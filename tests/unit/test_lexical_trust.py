@@ -9,14 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from self_learning_memory import RetrievalConfig, TaskContext, TaskType
-from self_learning_memory.core.lexical_trust import (
+from self_learning_memory.model.records import EpisodeCandidate
+from self_learning_memory.retrieval.lexical_trust import (
     code_tokens,
     is_error_line,
     lexical_trust,
     lexical_weight,
     tool_mentions,
 )
-from self_learning_memory.storage.backend import EpisodeCandidate
 
 CFG = RetrievalConfig()
 FLOOR = 1 - CFG.vector_weight

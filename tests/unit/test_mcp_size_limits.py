@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from self_learning_memory.core import validation as v
 from self_learning_memory.mcp import limits as L
+from self_learning_memory.model import validation as v
 
 
 def test_mcp_size_limits_are_the_librarys() -> None:

@@ -19,7 +19,7 @@ from self_learning_memory import (
     TaskContext,
     ToolSequence,
 )
-from self_learning_memory.patterns.types import MAX_EVIDENCE_IDS, merge_patterns, normalise_error
+from self_learning_memory.model.pattern import MAX_EVIDENCE_IDS, merge_patterns, normalise_error
 
 from .builders import T0
 

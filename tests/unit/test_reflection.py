@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from self_learning_memory import Episode, FailureOutcome, PartialSuccessOutcome
-from self_learning_memory.core.reflection import MAX_ITEMS, generate_reflection
+from self_learning_memory.learning.reflection import MAX_ITEMS, generate_reflection
 
 from . import strategies as s
 from .builders import T0, episode, err, ok, success

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from self_learning_memory import RetrievalConfig, TaskContext, TaskType
-from self_learning_memory.core.lexical_trust import lexical_weight, tool_tokens
-from self_learning_memory.core.retrieval import (
+from self_learning_memory.model.records import EpisodeCandidate
+from self_learning_memory.retrieval.index import F32, VectorIndex
+from self_learning_memory.retrieval.lexical_trust import lexical_weight, tool_tokens
+from self_learning_memory.retrieval.ranking import (
     ScoredCandidate,
     VectorSignals,
     _fuse,
@@ -28,8 +30,6 @@ from self_learning_memory.core.retrieval import (
     redundancy,
     tokens,
 )
-from self_learning_memory.embeddings.index import F32, VectorIndex
-from self_learning_memory.storage.backend import EpisodeCandidate
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 WORDS = [
@@ -321,7 +321,7 @@ def test_search_with_feedback_equals_search_expand_search(n: int, seed: int, sca
 
 def _needs_second_scan(index: VectorIndex, query: F32, expanded: F32) -> bool:
     """Whether ``search_with_feedback`` had to scan the whole matrix again (its rule)."""
-    from self_learning_memory.embeddings.index import _MARGIN, _SHORTLIST
+    from self_learning_memory.retrieval.index import _MARGIN, _SHORTLIST
 
     if len(index) < 4 * _SHORTLIST or index._max_norm > 1 + _MARGIN:
         return True

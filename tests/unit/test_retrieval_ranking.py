@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from self_learning_memory import RetrievalConfig, TaskContext, TaskType
-from self_learning_memory.core.retrieval import (
+from self_learning_memory.model.records import EpisodeCandidate
+from self_learning_memory.retrieval.ranking import (
     MAX_QUERY_TERMS,
     ScoredCandidate,
     context_match,
@@ -20,7 +21,6 @@ from self_learning_memory.core.retrieval import (
     rank_candidates,
     tokens,
 )
-from self_learning_memory.storage.backend import EpisodeCandidate
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 CFG = RetrievalConfig()

@@ -14,7 +14,7 @@ from self_learning_memory import (
     FailureOutcome,
     PartialSuccessOutcome,
 )
-from self_learning_memory.core.reward import calculate_reward, has_error_recovery
+from self_learning_memory.learning.reward import calculate_reward, has_error_recovery
 
 from . import strategies as s
 from .builders import episode, err, ok, success, timeout

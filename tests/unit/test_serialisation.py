@@ -22,7 +22,7 @@ from self_learning_memory import (
     TaskContext,
     TaskType,
 )
-from self_learning_memory.core.types import ExecutionResult, TaskOutcome
+from self_learning_memory.model.episode import ExecutionResult, TaskOutcome
 from self_learning_memory.storage import codec, lmdb_cache
 
 from . import strategies as s

@@ -20,7 +20,7 @@ from self_learning_memory import (
     TaskType,
     ValidationError,
 )
-from self_learning_memory.core import validation as v
+from self_learning_memory.model import validation as v
 
 from . import strategies as s
 

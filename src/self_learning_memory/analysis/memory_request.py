@@ -103,7 +103,7 @@ def validate_request(
     significance_level: object = 0.05,
 ) -> TrendRequest:
     """Check every argument; raise ValidationError naming the field, the problem and the limit."""
-    from self_learning_memory.core.types import TaskType
+    from self_learning_memory.model.episode import TaskType
 
     if task_type is not None and task_type not in {t.value for t in TaskType}:
         raise ValidationError(

@@ -30,7 +30,7 @@ from self_learning_memory.analysis.memory_request import (
 
 if TYPE_CHECKING:
     from self_learning_memory.core.memory import SelfLearningMemory
-    from self_learning_memory.core.types import Episode
+    from self_learning_memory.model.episode import Episode
 
 __all__ = ["EpisodePoint", "analyze_memory_trends", "analyze_points", "episode_point"]
 
@@ -241,8 +241,8 @@ async def read_points(
 ) -> tuple[list[EpisodePoint], int]:
     """The newest ``request.max_episodes`` completed episodes matching the filters, and how many
     matched in all."""
-    from self_learning_memory.core.types import TaskType
-    from self_learning_memory.storage.backend import EpisodeFilters
+    from self_learning_memory.model.episode import TaskType
+    from self_learning_memory.model.records import EpisodeFilters
 
     filters = EpisodeFilters(
         task_type=None if request.task_type is None else TaskType(request.task_type),

@@ -17,7 +17,7 @@ from typing import Any
 import apsw
 
 from ..errors import DataIntegrityError
-from ..patterns.types import Evidence
+from ..model.pattern import Evidence
 from ..storage.codec import (
     EPISODE_COLUMNS,
     STEP_COLUMNS,

@@ -16,8 +16,8 @@ from collections import OrderedDict
 from pydantic import BaseModel
 
 from ..errors import ValidationError
-from . import validation as v
-from .types import ExecutionStep
+from ..model import validation as v
+from ..model.episode import ExecutionStep
 
 __all__ = ["EpisodeSizes", "json_size", "size_with_steps"]
 

@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..storage.backend import HealthReport
-from .types import utc_now
+from ..model.episode import utc_now
+from ..model.records import HealthReport
 
 __all__ = ["LATENCY_THRESHOLDS_MS", "ComponentHealth", "HealthSummary", "summarise_health"]
 

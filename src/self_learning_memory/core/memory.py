@@ -33,21 +33,22 @@ from ..errors import (
     SelfLearningMemoryError,
     ValidationError,
 )
-from ..storage.backend import CompletionRecord, EpisodeState, StorageBackend
+from ..learning.learner import learn
+from ..learning.queue import LearningQueue
+from ..model import validation as v
+from ..model.episode import Episode, ExecutionStep, TaskContext, TaskOutcome, TaskType, utc_now
+from ..model.records import CompletionRecord, EpisodeState
+from ..model.validation import as_task_type, as_uuid
+from ..storage.backend import StorageBackend
 from ..storage.codec import search_document
 from ..storage.factory import open_store, resolve_data_dir
 from ..storage.lmdb_cache import EpisodeCache
 from ..storage.sync import StorageSynchronizer
-from . import validation as v
 from .episode_size import EpisodeSizes, json_size, size_with_steps
-from .learning import learn
-from .learning_queue import LearningQueue
 from .memory_reads import MemoryReads
 from .monitoring import Monitor
 from .sandbox_audit import SandboxAudit
 from .step_buffer import EpisodeBuffer, write_steps
-from .types import Episode, ExecutionStep, TaskContext, TaskOutcome, TaskType, utc_now
-from .validation import as_task_type, as_uuid
 
 __all__ = ["SelfLearningMemory"]
 
@@ -81,7 +82,7 @@ class SelfLearningMemory(MemoryReads, SandboxAudit):
         self.synchronizer: StorageSynchronizer | None = None
         self.vectors = None
         if embedder is not None:
-            from .vectors import VectorSearch  # numpy: only with an embedding provider
+            from ..retrieval.vectors import VectorSearch  # numpy: only with an embedding provider
 
             self.vectors = VectorSearch(embedder, storage)
         self._query_cache = {}

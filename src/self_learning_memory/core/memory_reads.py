@@ -16,21 +16,14 @@ from pydantic import BaseModel
 
 from ..config import MemoryConfig, RetrievalMode
 from ..errors import CapabilityUnavailableError, NotFoundError, ValidationError
-from ..patterns.effectiveness import MIN_EFFECTIVENESS, PatternUsage
-from ..patterns.ranking import HeuristicMatch, PatternMatch, rank_heuristics, rank_patterns
-from ..patterns.types import AnyPattern, ErrorRecovery, Heuristic, normalise_error
-from ..storage.backend import (
-    EpisodeCandidate,
-    EpisodeFilters,
-    HealthReport,
-    PatternFilters,
-    StorageBackend,
-)
-from ..storage.cache_loss import store_loss_details
-from ..storage.lmdb_cache import CacheStats, EpisodeCache
-from ..storage.sync import StorageSynchronizer
-from . import validation as v
-from .known_failures import (
+from ..learning.queue import LearningQueue, QueueStats
+from ..model import validation as v
+from ..model.episode import Episode, TaskContext, TaskType, utc_now
+from ..model.pattern import AnyPattern, ErrorRecovery, Heuristic, normalise_error
+from ..model.records import EpisodeCandidate, EpisodeFilters, HealthReport, PatternFilters
+from ..model.usage import MIN_EFFECTIVENESS, PatternUsage
+from ..model.validation import as_task_type, as_uuid
+from ..retrieval.known_failures import (
     FailureWarning,
     KnownFailure,
     failure_errors,
@@ -39,10 +32,9 @@ from .known_failures import (
     summarise,
     what_went_wrong,
 )
-from .learning_queue import LearningQueue, QueueStats
-from .lexical_trust import lexical_weight
-from .monitoring import Monitor, OperationStats
-from .retrieval import (
+from ..retrieval.lexical_trust import lexical_weight
+from ..retrieval.patterns import HeuristicMatch, PatternMatch, rank_heuristics, rank_patterns
+from ..retrieval.ranking import (
     RankMode,
     RetrievalResult,
     ScoreComponents,
@@ -51,13 +43,16 @@ from .retrieval import (
     query_terms,
     rank_with_signals,
 )
+from ..storage.backend import StorageBackend
+from ..storage.cache_loss import store_loss_details
+from ..storage.lmdb_cache import CacheStats, EpisodeCache
+from ..storage.sync import StorageSynchronizer
+from .monitoring import Monitor, OperationStats
 from .step_buffer import EpisodeBuffer
-from .types import Episode, TaskContext, TaskType, utc_now
-from .validation import as_task_type, as_uuid
 
 if TYPE_CHECKING:  # numpy-backed: imported only when an embedding provider is configured
-    from ..embeddings.index import F32
-    from .vectors import VectorSearch
+    from ..retrieval.index import F32
+    from ..retrieval.vectors import VectorSearch
 
 __all__ = ["MAX_LIMIT", "MemoryReads", "MemoryStats"]
 

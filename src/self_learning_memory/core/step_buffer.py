@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..errors import InvalidStateError, NotFoundError, SelfLearningMemoryError, StorageError
-from ..storage.backend import EpisodeState
-from .types import ExecutionStep
+from ..model.episode import ExecutionStep
+from ..model.records import EpisodeState
 
 __all__ = ["MAX_LONE_FAILURES", "EpisodeBuffer", "WriteResult", "write_steps"]
 

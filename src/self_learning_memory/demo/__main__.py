@@ -24,9 +24,9 @@ from .. import (
     SelfLearningMemory,
     TaskContext,
 )
-from ..core.types import TaskOutcome
-from ..core.validation import parse_model
-from ..patterns.types import ContextPattern, DecisionPoint, ErrorRecovery, ToolSequence
+from ..model.episode import TaskOutcome
+from ..model.pattern import ContextPattern, DecisionPoint, ErrorRecovery, ToolSequence
+from ..model.validation import parse_model
 
 __all__ = ["main", "run_demo"]
 

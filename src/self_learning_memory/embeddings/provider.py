@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
-from ..core.types import Episode, ErrorResult, TaskContext
+from ..model.episode import Episode, ErrorResult, TaskContext
 
 if TYPE_CHECKING:  # numpy is imported when vectors are made, not at start-up (CLI start time)
     import numpy as np

@@ -6,10 +6,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..core.retrieval import RetrievalResult
-    from ..core.types import Episode
-    from ..patterns.ranking import HeuristicMatch, PatternMatch
-    from ..patterns.types import AnyPattern
+    from ..model.episode import Episode
+    from ..model.pattern import AnyPattern
+    from ..retrieval.patterns import HeuristicMatch, PatternMatch
+    from ..retrieval.ranking import RetrievalResult
 
 __all__ = [
     "episode_payload",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..core.sandbox_audit import SandboxCaller, SandboxRun
+from ..model.sandbox_run import SandboxCaller, SandboxRun
 from .result import ExecutionResult, SandboxLimits
 
 __all__ = ["audit_limits", "audit_record"]

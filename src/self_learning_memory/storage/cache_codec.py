@@ -11,7 +11,7 @@ import zlib
 
 import pydantic
 
-from ..core.types import Episode
+from ..model.episode import Episode
 
 __all__ = ["MAX_ENTRY_BYTES", "CacheStats", "decode", "encode"]
 

@@ -38,13 +38,13 @@ from urllib.parse import quote
 
 import apsw
 
-from ..core.types import Episode
 from ..errors import (
     CapabilityUnavailableError,
     DataIntegrityError,
     InvalidStateError,
     SelfLearningMemoryError,
 )
+from ..model.episode import Episode
 from .cache_codec import decode
 from .cache_loss import REBUILD_COMMAND
 from .factory import CACHE_DIRNAME, open_store

@@ -18,11 +18,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from ..errors import DataIntegrityError
-from .backend import EpisodeFilters
+from ..model.records import EpisodeFilters
 from .lmdb_cache import decode, encode
 
 if TYPE_CHECKING:
-    from ..core.types import Episode
+    from ..model.episode import Episode
     from .backend import StorageBackend
     from .lmdb_cache import EpisodeCache
 

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import pydantic
 from pydantic import TypeAdapter
 
-from ..core.types import (
+from ..errors import DataIntegrityError
+from ..model.episode import (
     Episode,
     ExecutionResult,
     ExecutionStep,
@@ -25,9 +26,8 @@ from ..core.types import (
     TaskContext,
     TaskOutcome,
 )
-from ..errors import DataIntegrityError
-from ..patterns.types import AnyPattern, Heuristic, Pattern
-from .backend import SearchDocument
+from ..model.pattern import AnyPattern, Heuristic, Pattern
+from ..model.records import SearchDocument
 
 __all__ = [
     "EPISODE_COLUMNS",

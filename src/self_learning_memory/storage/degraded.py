@@ -10,7 +10,7 @@ LMDB cache. What can be answered locally:
   not yet replayed; they win over a cached copy). This is a **bounded scan of the local cache**,
   never of the primary, and only in degraded mode: the primary's indexed queries are used
   whenever it answers. The lexical match tokenises with the ranking's own tokeniser
-  (:func:`~self_learning_memory.core.retrieval.tokens`) over the description and the tools (the
+  (:func:`~self_learning_memory.retrieval.ranking.tokens`) over the description and the tools (the
   text the ranking scores), and scores a match by the BM25 idf of the matched query terms over
   the scanned episodes, so the ranking's relevance component (normalised to the best candidate)
   still orders them. Each candidate's ``sources`` say where it came from: ``degraded:cache`` or
@@ -37,15 +37,15 @@ from typing import TYPE_CHECKING
 
 import pydantic
 
-from ..core.lexical_trust import tool_tokens
-from ..core.retrieval import tokens  # the ranking's own tokeniser
-from ..core.types import Episode, TaskContext, TaskType
-from .backend import EpisodeCandidate, EpisodeFilters, StorageStats
+from ..model.episode import Episode, TaskContext, TaskType
+from ..model.records import EpisodeCandidate, EpisodeFilters, StorageStats
+from ..retrieval.lexical_trust import tool_tokens
+from ..retrieval.ranking import tokens  # the ranking's own tokeniser
 from .sync import index_synced, read_heuristic_index, read_pattern_index
 
 if TYPE_CHECKING:
-    from ..patterns.effectiveness import PatternUsage
-    from ..patterns.types import AnyPattern, Heuristic
+    from ..model.pattern import AnyPattern, Heuristic
+    from ..model.usage import PatternUsage
     from .lmdb_cache import EpisodeCache
     from .outbox_view import OutboxView
 
@@ -239,7 +239,7 @@ class LocalReads:
     ) -> tuple[list[tuple[AnyPattern, PatternUsage]], str]:
         """The primary's selection (top ``limit`` of the domain, of the language, overall)
         over the index, and the provenance note."""
-        from ..patterns.types import context_of
+        from ..model.pattern import context_of
 
         if not index_synced(self.cache):
             return [], NO_INDEX_NOTE

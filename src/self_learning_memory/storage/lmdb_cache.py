@@ -33,8 +33,8 @@ from typing import Concatenate, ParamSpec, TypeVar, cast
 
 import lmdb
 
-from ..core.types import Episode
 from ..errors import StorageUnavailableError
+from ..model.episode import Episode
 from .cache_codec import _HEADER, _MAGIC, MAX_ENTRY_BYTES, CacheStats, decode, encode
 from .restore_lock import store_opening
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
+from ..model.records import EpisodeFilters, PatternFilters
 from ..settings.database_url import DB_FILENAME, mask_url, parse_database_url
-from .backend import EpisodeFilters, PatternFilters
 from .transfer import COUNTED, PatternRow, transfer_adapter
 
 if TYPE_CHECKING:
-    from ..patterns.types import Heuristic
+    from ..model.pattern import Heuristic
     from .backend import StorageBackend
 
 __all__ = ["MigrationReport", "migrate", "open_url"]

@@ -32,10 +32,10 @@ from typing import Any
 import apsw
 from pydantic import TypeAdapter
 
-from ..core.types import Episode, ExecutionStep
 from ..errors import DataIntegrityError, StorageUnavailableError
-from ..patterns.types import AnyPattern, Heuristic
-from .backend import CompletionRecord, EmbeddingRecord, SearchDocument
+from ..model.episode import Episode, ExecutionStep
+from ..model.pattern import AnyPattern, Heuristic
+from ..model.records import CompletionRecord, EmbeddingRecord, SearchDocument
 from .outbox_marker import Marker, check_before_open, check_marker, read_marker, write_marker
 from .outbox_marker import remove_marker as _remove_marker
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 
-from ..core.types import Episode, ExecutionStep
 from ..errors import InvalidStateError, ValidationError
-from .backend import EpisodeState
+from ..model.episode import Episode, ExecutionStep
+from ..model.records import EpisodeState
 from .outbox import OutboxEntry, decode_episode, decode_record, decode_steps
 
 __all__ = ["OutboxView"]

@@ -23,14 +23,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..patterns.effectiveness import PatternUsage
-from ..patterns.extractors import extract_heuristics, extract_patterns
-from ..patterns.types import merge_patterns
+from ..learning.extractors import extract_heuristics, extract_patterns
+from ..model.pattern import merge_patterns
+from ..model.usage import PatternUsage
 
 if TYPE_CHECKING:
     from ..config import ExtractionConfig
-    from ..core.types import Episode
-    from ..patterns.types import AnyPattern, Heuristic
+    from ..model.episode import Episode
+    from ..model.pattern import AnyPattern, Heuristic
     from .sqlite import SQLiteStorage
     from .transfer import PatternRow
 

@@ -42,9 +42,10 @@ from .retry import RetryPolicy, map_driver_error, retry_call
 
 if TYPE_CHECKING:
     from ..config import ResilienceConfig
-    from ..core.sandbox_audit import SandboxRun
-    from ..core.types import Episode, ExecutionStep
-    from .backend import CompletionRecord, EmbeddingRecord, EpisodeState, StorageBackend
+    from ..model.episode import Episode, ExecutionStep
+    from ..model.records import CompletionRecord, EmbeddingRecord, EpisodeState
+    from ..model.sandbox_run import SandboxRun
+    from .backend import StorageBackend
     from .lmdb_cache import EpisodeCache
 
 __all__ = ["ResilientStorage", "resilient_from_config"]

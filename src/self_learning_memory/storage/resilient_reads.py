@@ -28,24 +28,24 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import CircuitOpenError, SelfLearningMemoryError
-from .backend import HealthReport
+from ..model.records import HealthReport
 from .circuit_breaker import BreakerState
 from .retry import map_driver_error
 
 if TYPE_CHECKING:
-    from ..core.sandbox_audit import SandboxRun, SandboxRunFilters
-    from ..core.types import Episode, TaskContext
-    from ..patterns.effectiveness import PatternUsage
-    from ..patterns.types import AnyPattern, Heuristic
-    from .backend import (
+    from ..model.episode import Episode, TaskContext
+    from ..model.pattern import AnyPattern, Heuristic
+    from ..model.records import (
         EmbeddingStatus,
         EpisodeCandidate,
         EpisodeFilters,
         EpisodeState,
         PatternFilters,
-        StorageBackend,
         StorageStats,
     )
+    from ..model.sandbox_run import SandboxRun, SandboxRunFilters
+    from ..model.usage import PatternUsage
+    from .backend import StorageBackend
     from .circuit_breaker import CircuitBreaker
     from .degraded import LocalReads
     from .outbox_view import OutboxView

@@ -15,7 +15,7 @@ from typing import Any
 
 import apsw
 
-from ..core.sandbox_audit import SandboxRun, SandboxRunFilters
+from ..model.sandbox_run import SandboxRun, SandboxRunFilters
 from .codec import dump_json, from_us, to_us
 from .sqlite_connection import SQLiteConnection
 

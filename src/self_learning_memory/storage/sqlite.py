@@ -18,12 +18,10 @@ from typing import Any, Self, TypeVar, cast
 
 import apsw
 
-from ..core.types import ComplexityLevel, Episode, ExecutionStep, TaskContext, TaskType
 from ..errors import InvalidStateError, NotFoundError, ValidationError
-from ..patterns.effectiveness import PatternUsage
-from ..patterns.types import AnyPattern, Heuristic
-from . import sqlite_learning as learning
-from .backend import (
+from ..model.episode import ComplexityLevel, Episode, ExecutionStep, TaskContext, TaskType
+from ..model.pattern import AnyPattern, Heuristic
+from ..model.records import (
     CompletionRecord,
     EpisodeCandidate,
     EpisodeFilters,
@@ -32,6 +30,8 @@ from .backend import (
     PatternFilters,
     StorageStats,
 )
+from ..model.usage import PatternUsage
+from . import sqlite_learning as learning
 from .codec import (
     EPISODE_COLUMNS,
     STEP_COLUMNS,

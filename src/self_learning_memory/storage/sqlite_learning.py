@@ -14,11 +14,11 @@ from typing import Any
 
 import apsw
 
-from ..core.types import Episode, utc_now
 from ..errors import InvalidStateError, NotFoundError
-from ..patterns.effectiveness import DECAY_INTERVAL_DAYS, PatternUsage, effectiveness
-from ..patterns.types import AnyPattern, Evidence, Heuristic, context_of, merge_patterns
-from .backend import CompletionRecord, EmbeddingRecord
+from ..model.episode import Episode, utc_now
+from ..model.pattern import AnyPattern, Evidence, Heuristic, context_of, merge_patterns
+from ..model.records import CompletionRecord, EmbeddingRecord
+from ..model.usage import DECAY_INTERVAL_DAYS, PatternUsage, effectiveness
 from .codec import dump_json, from_us, pattern_from_json, to_us
 
 __all__ = [

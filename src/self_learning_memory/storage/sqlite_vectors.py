@@ -9,8 +9,8 @@ from typing import Any, cast
 
 import apsw
 
-from ..core.types import Episode
-from .backend import EmbeddingRecord, EmbeddingStatus
+from ..model.episode import Episode
+from ..model.records import EmbeddingRecord, EmbeddingStatus
 from .codec import EPISODE_COLUMNS
 from .sqlite_connection import SQLiteConnection, scalar
 from .sqlite_learning import store_embedding

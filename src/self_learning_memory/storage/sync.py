@@ -28,15 +28,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..core.types import utc_now
-from ..patterns.effectiveness import PatternUsage
-from ..patterns.types import Heuristic
-from .backend import PatternFilters
+from ..model.episode import utc_now
+from ..model.pattern import Heuristic
+from ..model.records import PatternFilters
+from ..model.usage import PatternUsage
 from .cache_sync import CacheSyncReport, ConflictStrategy, primary_prevails, refresh_cache
 from .codec import pattern_from_json
 
 if TYPE_CHECKING:
-    from ..patterns.types import AnyPattern
+    from ..model.pattern import AnyPattern
     from .backend import StorageBackend
     from .lmdb_cache import EpisodeCache
 

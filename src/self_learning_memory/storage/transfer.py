@@ -20,14 +20,14 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..core.types import Episode, utc_now
 from ..errors import CapabilityUnavailableError
-from .backend import EmbeddingRecord
+from ..model.episode import Episode, utc_now
+from ..model.records import EmbeddingRecord
 from .codec import dump_json, search_document, step_values, to_us
 
 if TYPE_CHECKING:
-    from ..patterns.effectiveness import PatternUsage
-    from ..patterns.types import AnyPattern, Heuristic
+    from ..model.pattern import AnyPattern, Heuristic
+    from ..model.usage import PatternUsage
     from .backend import StorageBackend
 
 __all__ = ["COUNTED", "PatternRow", "TransferAdapter", "transfer_adapter"]
@@ -98,7 +98,7 @@ def _episode_values(episode: Episode, when: Any) -> tuple[Any, ...]:
 
 
 def _pattern_values(pattern: AnyPattern, usage: PatternUsage, when: Any) -> tuple[Any, ...]:
-    from ..patterns.types import context_of
+    from ..model.pattern import context_of
 
     ctx = context_of(pattern)
     return (

@@ -30,7 +30,7 @@ from typing import Any
 import apsw
 
 from ..errors import CapabilityUnavailableError, StorageUnavailableError
-from .backend import HealthReport
+from ..model.records import HealthReport
 from .migrations import SQLITE_MIGRATIONS
 from .sqlite import SQLiteStorage
 from .sqlite_connection import SQLiteConnection

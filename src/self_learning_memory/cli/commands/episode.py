@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ...core.memory import SelfLearningMemory
-    from ...core.types import Episode
+    from ...model.episode import Episode
 
 app = typer.Typer(
     help="Record and inspect episodes (alias: ep).",
@@ -97,9 +97,9 @@ def _context(
     complexity: ComplexityArg | None,
     context_file: Path | None,
 ) -> Any:
-    from ...core.types import ComplexityLevel, TaskContext
-    from ...core.validation import parse_model
     from ...errors import ValidationError
+    from ...model.episode import ComplexityLevel, TaskContext
+    from ...model.validation import parse_model
 
     base: dict[str, Any] = {}
     if context_file is not None:
@@ -265,7 +265,7 @@ def list_episodes(
     state = get_state(ctx)
 
     async def action(memory: SelfLearningMemory) -> dict[str, Any]:
-        from ...storage.backend import EpisodeFilters
+        from ...model.records import EpisodeFilters
 
         filters = EpisodeFilters(
             task_type=None if task_type is None else task_type.value,
@@ -355,8 +355,8 @@ def log_step(
     kind = result.value if success is None else ("success" if success else "error")
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
-        from ...core.types import ErrorResult, ExecutionStep, SuccessResult, TimeoutResult
         from ...errors import ValidationError
+        from ...model.episode import ErrorResult, ExecutionStep, SuccessResult, TimeoutResult
 
         check_text("--tool", tool, 256)
         check_text("--action", action_text, MAX_TEXT)
@@ -452,7 +452,7 @@ def complete(
     error_details: Annotated[str | None, typer.Option("--error-details")] = None,
 ) -> None:
     """Finish an episode: the memory scores it, reflects and learns patterns."""
-    from ...core.types import FailureOutcome, PartialSuccessOutcome, SuccessOutcome
+    from ...model.episode import FailureOutcome, PartialSuccessOutcome, SuccessOutcome
 
     state = get_state(ctx)
     result: Any
@@ -479,7 +479,7 @@ def fail_episode(
     error_details: Annotated[str | None, typer.Option("--error-details")] = None,
 ) -> None:
     """Finish an episode as a failure (same as `complete ID failure`)."""
-    from ...core.types import FailureOutcome
+    from ...model.episode import FailureOutcome
 
     _complete(
         get_state(ctx), episode_id, FailureOutcome(reason=reason, error_details=error_details)
@@ -522,7 +522,7 @@ def search(
     state = get_state(ctx)
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
-        from ...storage.backend import EpisodeFilters
+        from ...model.records import EpisodeFilters
 
         check_text("QUERY", query, MAX_TEXT)
         context = _context(domain, language, framework, None, None, None)

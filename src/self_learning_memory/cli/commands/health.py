@@ -33,7 +33,7 @@ UNHEALTHY_EXIT = EXIT_CODES["storage_unavailable"]
 def _unreachable(exc: Exception) -> HealthSummary:
     """The verdict when the memory cannot even be opened."""
     from ...core.health_status import summarise_health
-    from ...storage.backend import HealthReport
+    from ...model.records import HealthReport
 
     return summarise_health(
         {"primary_storage": HealthReport("sqlite", False, 0.0, {"error": str(exc)})}

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ...core.memory import SelfLearningMemory
-    from ...patterns.effectiveness import PatternUsage
-    from ...patterns.types import AnyPattern
+    from ...model.pattern import AnyPattern
+    from ...model.usage import PatternUsage
 
 app = typer.Typer(
     help="Inspect learned patterns, their effectiveness, and decay them (alias: pat).",
@@ -61,8 +61,8 @@ class PatternTypeArg(StrEnum):
 
 
 def _summary(pattern: AnyPattern, usage: PatternUsage) -> dict[str, Any]:
-    from ...patterns.analysis import describe
-    from ...patterns.types import context_of
+    from ...learning.analysis import describe
+    from ...model.pattern import context_of
 
     return {
         "pattern_id": str(pattern.id),
@@ -112,7 +112,7 @@ def list_patterns(
     state = get_state(ctx)
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
-        from ...storage.backend import PatternFilters
+        from ...model.records import PatternFilters
 
         if domain is not None:
             check_text("--domain", domain, 256)
@@ -165,7 +165,7 @@ def view(
     state = get_state(ctx)
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
-        from ...patterns.analysis import effectiveness_rows, is_active
+        from ...learning.analysis import effectiveness_rows, is_active
 
         check_text("PATTERN_ID", pattern_id, 100)
         pattern, usage = await memory.get_pattern(pattern_id)
@@ -236,7 +236,7 @@ def analyze(
     state = get_state(ctx)
 
     async def act(memory: SelfLearningMemory) -> Any:
-        from ...patterns.analysis import analyze_episodes
+        from ...learning.analysis import analyze_episodes
 
         check_text("PATTERN_ID", pattern_id, 100)
         pattern, _usage = await memory.get_pattern(pattern_id)
@@ -409,7 +409,7 @@ def effectiveness(
     state = get_state(ctx)
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
-        from ...patterns.analysis import effectiveness_rows, is_active
+        from ...learning.analysis import effectiveness_rows, is_active
 
         pairs = await _all_patterns(memory)
         rows = effectiveness_rows(pairs)
@@ -465,8 +465,8 @@ def decay(
     apply = force and not (dry_run or state.dry_run)
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
-        from ...patterns.analysis import effectiveness_rows
-        from ...patterns.effectiveness import MIN_EFFECTIVENESS
+        from ...learning.analysis import effectiveness_rows
+        from ...model.usage import MIN_EFFECTIVENESS
 
         rows = effectiveness_rows(await _all_patterns(memory))
         below = [r for r in rows if r.below_threshold]

@@ -228,7 +228,7 @@ def audit(
         state.format = "json"
 
     async def action(memory: SelfLearningMemory) -> dict[str, Any]:
-        from ...core.sandbox_audit import SandboxRunFilters
+        from ...model.sandbox_run import SandboxRunFilters
 
         if backend is not None:
             check_text("--backend", backend, 32)

@@ -43,7 +43,7 @@ def _invalid(field: str, problem: str) -> ToolError:
 
 
 def _step_result(result: StepResultArg | None) -> Any:
-    from ...core.types import ErrorResult, SuccessResult, TimeoutResult
+    from ...model.episode import ErrorResult, SuccessResult, TimeoutResult
 
     if result is None:
         return None
@@ -65,7 +65,7 @@ def _outcome(
     reason: str | None,
     error_details: str | None,
 ) -> Any:
-    from ...core.types import FailureOutcome, PartialSuccessOutcome, SuccessOutcome
+    from ...model.episode import FailureOutcome, PartialSuccessOutcome, SuccessOutcome
 
     given = {
         "verdict": verdict,
@@ -122,7 +122,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             L.ComplexityName, Field(description="Default moderate.")
         ] = "moderate",
     ) -> dict[str, Any]:
-        from ...core.types import ComplexityLevel, TaskContext
+        from ...model.episode import ComplexityLevel, TaskContext
 
         memory = await service.memory()
         context = TaskContext(
@@ -165,7 +165,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         latency_ms: Annotated[int, Field(ge=0, le=L.MAX_LATENCY_MS)] = 0,
         tokens_used: Annotated[int | None, Field(ge=0, le=L.MAX_TOKENS)] = None,
     ) -> dict[str, Any]:
-        from ...core.types import ExecutionStep
+        from ...model.episode import ExecutionStep
 
         memory = await service.memory()
         step = ExecutionStep(
@@ -241,7 +241,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         completed: bool | None = None,
         include_steps: bool = False,
     ) -> dict[str, Any]:
-        from ...storage.backend import EpisodeFilters
+        from ...model.records import EpisodeFilters
 
         memory = await service.memory()
         filters = EpisodeFilters(

@@ -15,7 +15,7 @@ from ..server import memory_tool
 from .retrieval import Domain, OptionalName, Query, Tags, context_of
 
 if TYPE_CHECKING:
-    from ...patterns.ranking import PatternMatch
+    from ...retrieval.patterns import PatternMatch
     from ..server import MemoryMCPServer, MemoryService
 
 __all__ = ["register"]

@@ -12,7 +12,7 @@ from ..payloads import episode_payload, heuristic_payload, pattern_payload, resu
 from ..server import memory_tool
 
 if TYPE_CHECKING:
-    from ...core.types import TaskContext
+    from ...model.episode import TaskContext
     from ..server import MemoryMCPServer, MemoryService
 
 __all__ = ["register"]
@@ -37,7 +37,7 @@ Tags = Annotated[list[Name] | None, Field(max_length=L.MAX_TAGS)]
 def context_of(
     domain: str, language: str | None, framework: str | None, tags: list[str] | None
 ) -> "TaskContext":
-    from ...core.types import TaskContext
+    from ...model.episode import TaskContext
 
     return TaskContext(domain=domain, language=language, framework=framework, tags=list(tags or []))
 
@@ -70,7 +70,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             bool, Field(description="Return every step of each episode (default: a summary).")
         ] = False,
     ) -> dict[str, Any]:
-        from ...storage.backend import EpisodeFilters
+        from ...model.records import EpisodeFilters
 
         memory = await service.memory()
         context = context_of(domain, language, framework, tags)

@@ -15,7 +15,7 @@ from .. import limits as L
 from ..server import memory_tool
 
 if TYPE_CHECKING:
-    from ...storage.backend import HealthReport
+    from ...model.records import HealthReport
     from ..server import MemoryMCPServer, MemoryService
 
 __all__ = ["process_metrics", "register"]

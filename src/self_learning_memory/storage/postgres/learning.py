@@ -14,11 +14,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from ...core.types import Episode, utc_now
 from ...errors import InvalidStateError, NotFoundError
-from ...patterns.effectiveness import DECAY_INTERVAL_DAYS, PatternUsage, effectiveness
-from ...patterns.types import AnyPattern, Evidence, Heuristic, context_of, merge_patterns
-from ..backend import CompletionRecord, EmbeddingRecord
+from ...model.episode import Episode, utc_now
+from ...model.pattern import AnyPattern, Evidence, Heuristic, context_of, merge_patterns
+from ...model.records import CompletionRecord, EmbeddingRecord
+from ...model.usage import DECAY_INTERVAL_DAYS, PatternUsage, effectiveness
 from ..codec import dump_json, pattern_from_json
 from .connection import Conn
 from .notify import notify_episode

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ...core.sandbox_audit import SandboxRun, SandboxRunFilters
+from ...model.sandbox_run import SandboxRun, SandboxRunFilters
 from ..sandbox_runs import (
     COLUMNS,
     INSERT,

@@ -16,18 +16,10 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Self
 
-from ...core.types import (
-    ComplexityLevel,
-    Episode,
-    ExecutionStep,
-    TaskContext,
-    TaskType,
-    utc_now,
-)
 from ...errors import InvalidStateError, NotFoundError, StorageError, ValidationError
-from ...patterns.effectiveness import PatternUsage
-from ...patterns.types import AnyPattern, Heuristic
-from ..backend import (
+from ...model.episode import ComplexityLevel, Episode, ExecutionStep, TaskContext, TaskType, utc_now
+from ...model.pattern import AnyPattern, Heuristic
+from ...model.records import (
     CompletionRecord,
     EpisodeCandidate,
     EpisodeFilters,
@@ -36,6 +28,7 @@ from ..backend import (
     PatternFilters,
     StorageStats,
 )
+from ...model.usage import PatternUsage
 from ..codec import (
     EPISODE_COLUMNS,
     STEP_COLUMNS,

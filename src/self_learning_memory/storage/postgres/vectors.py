@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ...core.types import Episode, utc_now
-from ..backend import EmbeddingRecord, EmbeddingStatus
+from ...model.episode import Episode, utc_now
+from ...model.records import EmbeddingRecord, EmbeddingStatus
 from .connection import Conn, PostgresConnection
 from .learning import store_embedding
 

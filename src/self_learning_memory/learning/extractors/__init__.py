@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ...config import ExtractionConfig
-from ...core.types import Episode
-from ..types import AnyPattern
+from ...model.episode import Episode
+from ...model.pattern import AnyPattern
 from .context import context_features, extract_context_pattern
 from .decision_point import extract_decision_points, is_decision_action
 from .error_recovery import extract_error_recovery

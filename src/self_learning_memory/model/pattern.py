@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.types import ComplexityLevel, TaskContext, utc_now
+from .episode import ComplexityLevel, TaskContext, utc_now
 
 __all__ = [
     "ContextPattern",

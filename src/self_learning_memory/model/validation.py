@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from ..errors import ValidationError
-from .types import (
+from .episode import (
     ErrorResult,
     ExecutionStep,
     FailureOutcome,

@@ -18,9 +18,10 @@ from collections.abc import Callable
 import numpy as np
 
 from ..embeddings import EmbeddingProvider, content_hash, episode_text, query_text
-from ..embeddings.index import F32, VectorIndex
-from ..storage.backend import EmbeddingRecord, EmbeddingStatus, StorageBackend
-from .types import Episode, TaskContext
+from ..model.episode import Episode, TaskContext
+from ..model.records import EmbeddingRecord, EmbeddingStatus
+from ..storage.backend import StorageBackend
+from .index import F32, VectorIndex
 
 __all__ = ["VectorSearch"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..core.types import TaskContext
+from .episode import TaskContext
 
 __all__ = ["context_similarity", "jaccard", "levenshtein", "pattern_context_similarity"]
 

@@ -8,12 +8,12 @@ durable transaction (where patterns and heuristics are aggregated across episode
 from __future__ import annotations
 
 from ..config import ExtractionConfig
-from ..patterns.extractors import extract_heuristics, extract_patterns
-from ..storage.backend import CompletionRecord
+from ..model.episode import Episode, outcome_score
+from ..model.records import CompletionRecord
 from ..storage.codec import search_document
+from .extractors import extract_heuristics, extract_patterns
 from .reflection import generate_reflection
 from .reward import calculate_reward
-from .types import Episode, outcome_score
 
 __all__ = ["learn"]
 

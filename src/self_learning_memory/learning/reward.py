@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from .types import (
+from ..model.episode import (
     ComplexityLevel,
     Episode,
     PartialSuccessOutcome,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from ...config import ExtractionConfig
-from ...core.types import Episode, outcome_score
-from ..types import DecisionPoint, OutcomeStats
+from ...model.episode import Episode, outcome_score
+from ...model.pattern import DecisionPoint, OutcomeStats
 
 # Whole words anywhere ("check", "verify" ...), or a question-like opening ("is the", "has").
 # The reference system matched substrings, so "analysis" and "this" counted as decisions.

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ...config import ExtractionConfig
-from ...core.types import Episode, outcome_score
-from ..types import ToolSequence
+from ...model.episode import Episode, outcome_score
+from ...model.pattern import ToolSequence
 
 
 def extract_tool_sequence(episode: Episode, config: ExtractionConfig) -> ToolSequence | None:

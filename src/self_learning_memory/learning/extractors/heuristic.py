@@ -8,8 +8,8 @@ when 'pip' fails with: ..." -> "Recover with pip: install with --user").
 from __future__ import annotations
 
 from ...config import ExtractionConfig
-from ...core.types import Episode, outcome_score
-from ..types import Evidence, Heuristic
+from ...model.episode import Episode, outcome_score
+from ...model.pattern import Evidence, Heuristic
 from .decision_point import is_decision_action
 from .error_recovery import error_message
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ...core.types import Episode, TaskContext, outcome_score
-from ..types import ContextPattern
+from ...model.episode import Episode, TaskContext, outcome_score
+from ...model.pattern import ContextPattern
 
 
 def context_features(context: TaskContext) -> list[str]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from ..patterns.ranking import HeuristicMatch, PatternMatch
-from ..patterns.types import ErrorRecovery, normalise_error
-from .retrieval import RetrievalResult, ScoreComponents
-from .types import Episode, ErrorResult, FailureOutcome, PartialSuccessOutcome
+from ..model.episode import Episode, ErrorResult, FailureOutcome, PartialSuccessOutcome
+from ..model.pattern import ErrorRecovery, normalise_error
+from .patterns import HeuristicMatch, PatternMatch
+from .ranking import RetrievalResult, ScoreComponents
 
 __all__ = [
     "MIN_TERM_COVERAGE",

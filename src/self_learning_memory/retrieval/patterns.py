@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from ..core.types import TaskContext
-from .similarity import pattern_context_similarity
-from .types import AnyPattern, DecisionPoint, ErrorRecovery, Heuristic, ToolSequence, context_of
+from ..model.episode import TaskContext
+from ..model.pattern import (
+    AnyPattern,
+    DecisionPoint,
+    ErrorRecovery,
+    Heuristic,
+    ToolSequence,
+    context_of,
+)
+from ..model.similarity import pattern_context_similarity
 
 __all__ = [
     "HeuristicMatch",

@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ..config import RetrievalConfig
-from ..storage.backend import EpisodeCandidate
+from ..model.records import EpisodeCandidate
 
 __all__ = [
     "code_tokens",

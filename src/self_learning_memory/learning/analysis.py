@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from ..core.types import Episode, utc_now
-from .effectiveness import HALF_LIFE_DAYS, MIN_EFFECTIVENESS, PatternUsage, effectiveness
-from .types import AnyPattern, ContextPattern, DecisionPoint, ErrorRecovery, ToolSequence
+from ..model.episode import Episode, utc_now
+from ..model.pattern import AnyPattern, ContextPattern, DecisionPoint, ErrorRecovery, ToolSequence
+from ..model.usage import HALF_LIFE_DAYS, MIN_EFFECTIVENESS, PatternUsage, effectiveness
 
 __all__ = [
     "EffectivenessRow",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 
 from ...config import ExtractionConfig
-from ...core.types import Episode, ErrorResult, ExecutionStep, outcome_score
-from ..types import ErrorRecovery
+from ...model.episode import Episode, ErrorResult, ExecutionStep, outcome_score
+from ...model.pattern import ErrorRecovery
 
 
 def error_message(step: ExecutionStep) -> str:

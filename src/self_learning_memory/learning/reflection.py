@@ -11,8 +11,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
-from .reward import has_error_recovery
-from .types import (
+from ..model.episode import (
     ComplexityLevel,
     Episode,
     FailureOutcome,
@@ -20,6 +19,7 @@ from .types import (
     Reflection,
     SuccessOutcome,
 )
+from .reward import has_error_recovery
 
 __all__ = ["MAX_ITEMS", "generate_reflection"]
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from ..core.types import utc_now
+from .episode import utc_now
 
 __all__ = ["DECAY_INTERVAL_DAYS", "MIN_EFFECTIVENESS", "PatternUsage", "effectiveness"]
 

@@ -50,12 +50,12 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..config import RetrievalConfig
-from ..storage.backend import EpisodeCandidate
+from ..model.episode import Episode, TaskContext, TaskType
+from ..model.records import EpisodeCandidate
 from .lexical_trust import lexical_weight, tool_tokens
-from .types import Episode, TaskContext, TaskType
 
 if TYPE_CHECKING:  # numpy arrays are only passed in when an embedding provider is configured
-    from ..embeddings.index import F32
+    from .index import F32
 
 __all__ = [
     "RetrievalResult",
