@@ -1,5 +1,5 @@
 """Issue 12, item 4: a store lost behind the cache's back is rebuilt from the cache's copies
-(`memory-cli storage rebuild-from-cache`, ``storage/cache_rebuild.py``) instead of only being
+(`memory-cli storage rebuild-from-cache`, ``backup/rebuild.py``) instead of only being
 refused. Real files, real `memory-cli` processes: a 0-byte, missing, garbage or replaced
 ``memory.db``; every recovered episode is compared with what was written before the loss."""
 

@@ -3,7 +3,7 @@ store open, left behind by a writer killed with SIGKILL): the store still opens,
 passes ``PRAGMA integrity_check``; SQLite drops the WAL frames from the damage on (its checksum
 recovery). The acknowledged completions in those frames are still in the LMDB cache: health and
 ``storage verify`` report the store as missing them, and ``storage rebuild-from-cache`` writes
-them back (``storage/cache_loss.py``, ``storage/cache_rebuild.py``)."""
+them back (``storage/cache_loss.py``, ``backup/rebuild.py``)."""
 
 from __future__ import annotations
 
@@ -82,10 +82,15 @@ async def test_a_damaged_wal_still_opens_clean(tmp_path: Path, how: str) -> None
     # acknowledged starts are gone: the committed frames SQLite dropped are found before its
     # recovery forgets them
     assert not primary.healthy, seen
-    lost = primary.details["wal_lost_frames"]
-    assert isinstance(lost, int)
-    assert 0 < lost <= int(primary.details["wal_committed_frames"])  # type: ignore[call-overload]
-    assert (data_dir / "memory.db.wal-loss").exists()
+    assert "rebuild-from-cache" in str(primary.details["error"])
+    # the WAL check names the lost frames where the damage hit frames no checkpoint had copied
+    # (the cache comparison names the lost episodes either way)
+    recorded = (data_dir / "memory.db.wal-loss").exists()
+    assert recorded == ("wal_lost_frames" in primary.details), seen
+    if recorded:
+        lost = primary.details["wal_lost_frames"]
+        assert isinstance(lost, int)
+        assert 0 < lost <= int(primary.details["wal_committed_frames"])  # type: ignore[call-overload]
 
 
 async def test_an_intact_wal_left_by_a_kill_is_no_loss(tmp_path: Path) -> None:
@@ -143,7 +148,8 @@ async def test_completions_lost_with_a_zeroed_wal_come_back_from_the_cache(tmp_p
     assert report["verified"] is True
     assert report["recovered"]["episodes"] == len(lost)
     assert report["moved_aside"] == []
-    assert report["wal_loss"]["lost_frames"] > 0
+    if "wal_lost_frames" in primary.details:
+        assert report["wal_loss"]["lost_frames"] > 0
     assert not (data_dir / "memory.db.wal-loss").exists()  # cleared once written back
     async with SelfLearningMemory.open(data_dir) as memory:
         for episode_id in completed:

@@ -93,7 +93,7 @@ def _file_values(config: ConfigFile) -> dict[str, tuple[Any, str]]:
 def _data_dir_from_url(layer: dict[str, tuple[Any, str]]) -> None:
     """A SQLite ``database.url`` names the data directory: it sets ``storage.data_dir`` at the
     same precedence, unless that layer sets the data directory itself."""
-    from .database_url import parse_database_url
+    from ..storage.database_url import parse_database_url
 
     if "database.url" not in layer or "storage.data_dir" in layer:
         return
@@ -105,7 +105,7 @@ def _data_dir_from_url(layer: dict[str, tuple[Any, str]]) -> None:
 
 
 def _absolute_sqlite_url(url: str, base: Path) -> str:
-    from .database_url import parse_database_url
+    from ..storage.database_url import parse_database_url
 
     target = parse_database_url(url)
     if target.kind == "sqlite" and target.path is not None and not target.path.is_absolute():

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError as PydanticValidationError
 
 from ..errors import ConfigurationError
-from .database_url import mask_url, parse_database_url
+from ..storage.database_url import mask_url, parse_database_url
 from .environment import Environment
 from .files import ConfigFile
 from .keys import SECRET_KEYS

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .database_url import DB_FILENAME, mask_url, parse_database_url
+from ..storage.database_url import DB_FILENAME, mask_url, parse_database_url
 from .environment import FORMATS
 from .keys import HELP, SECRET_KEYS
 from .presets import PRESETS

@@ -10,7 +10,7 @@ compares ids only (the cache's keys against one indexed query on the store), so 
 
 Only the embedded SQLite store: a shared store (PostgreSQL, Turso) may lose an episode to
 another machine's delete while this process was not listening, which is no loss.
-:mod:`.cache_rebuild` writes the missing episodes back.
+:mod:`..backup.rebuild` writes the missing episodes back.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from pathlib import Path
 from ..config import MemoryConfig
 from ..errors import CapabilityUnavailableError, ConfigurationError
 from ..paths import resolve_data_dir
-from ..settings.database_url import mask_url, parse_database_url
 from .backend import StorageBackend
+from .database_url import mask_url, parse_database_url
 from .lmdb_cache import EpisodeCache
 from .sqlite import SQLiteStorage
 

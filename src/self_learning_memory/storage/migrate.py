@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
 from ..model.records import EpisodeFilters, PatternFilters
-from ..settings.database_url import DB_FILENAME, mask_url, parse_database_url
+from .database_url import DB_FILENAME, mask_url, parse_database_url
 from .transfer import COUNTED, PatternRow, transfer_adapter
 
 if TYPE_CHECKING:

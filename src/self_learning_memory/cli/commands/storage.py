@@ -516,8 +516,8 @@ def migrate(
     heuristics, embeddings); re-running updates instead of duplicating, and the counts are
     verified at the end. Shows a progress bar on a terminal."""
     from ...errors import StorageError
-    from ...settings.database_url import mask_url
     from ...settings.loader import database_url
+    from ...storage.database_url import mask_url
 
     state = get_state(ctx)
     dry = dry_run or state.dry_run

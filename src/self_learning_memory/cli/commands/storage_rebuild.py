@@ -1,5 +1,5 @@
 """`memory-cli storage rebuild-from-cache`: write the episodes the embedded store lost back from
-the LMDB cache's copies (``storage/cache_rebuild.py`` does the work). It does not open the
+the LMDB cache's copies (``backup/rebuild.py`` does the work). It does not open the
 memory: a missing or empty store next to a cache that holds episodes is refused at open."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ..state import EXIT_CODES, get_state, run
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ...storage.cache_rebuild import RebuildReport
+    from ...backup.rebuild import RebuildReport
 
 __all__ = ["add_rebuild_command"]
 
@@ -34,7 +34,7 @@ def rebuild_from_cache(
     dry = dry_run or state.dry_run
 
     async def act() -> RebuildReport:
-        from ...storage.cache_rebuild import rebuild_from_cache as rebuild
+        from ...backup.rebuild import rebuild_from_cache as rebuild
 
         return await rebuild(state.resolved_data_dir(), state.memory_config(), dry_run=dry)
 

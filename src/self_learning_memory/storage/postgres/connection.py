@@ -27,7 +27,7 @@ from ...errors import (
     StorageUnavailableError,
     ValidationError,
 )
-from ...settings.database_url import mask_url
+from ..database_url import mask_url
 from .schema import POSTGRES_MIGRATIONS, VERSION_SHARDS
 
 __all__ = ["Conn", "PostgresConnection"]

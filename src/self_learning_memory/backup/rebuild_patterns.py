@@ -1,4 +1,4 @@
-"""The patterns and heuristics a store rebuilt from the cache gets back (``cache_rebuild.py``).
+"""The patterns and heuristics a store rebuilt from the cache gets back (``backup/rebuild.py``).
 
 An episode keeps the ids of the patterns and heuristics its completion stored, in the order the
 extractors produced them (``commit_completion`` upserts them one by one), and extraction is
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from ..config import ExtractionConfig
     from ..model.episode import Episode
     from ..model.pattern import AnyPattern, Heuristic
-    from .sqlite import SQLiteStorage
-    from .transfer import PatternRow
+    from ..storage.sqlite import SQLiteStorage
+    from ..storage.transfer import PatternRow
 
 __all__ = ["LearnedPlan", "plan_learned"]
 

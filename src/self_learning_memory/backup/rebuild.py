@@ -45,15 +45,15 @@ from ..errors import (
     SelfLearningMemoryError,
 )
 from ..model.episode import Episode
-from .cache_codec import decode
-from .cache_loss import REBUILD_COMMAND
-from .factory import CACHE_DIRNAME, open_store
-from .lmdb_cache import EpisodeCache
-from .maintenance import lock_holders
+from ..storage.cache_codec import decode
+from ..storage.cache_loss import REBUILD_COMMAND
+from ..storage.factory import CACHE_DIRNAME, open_store
+from ..storage.lmdb_cache import EpisodeCache
+from ..storage.maintenance import lock_holders
+from ..storage.sqlite import SQLiteStorage
+from ..storage.transfer import transfer_adapter
+from ..storage.wal_check import check_wal, clear_wal_loss, note_wal_loss, read_wal_loss
 from .rebuild_patterns import LearnedPlan, plan_learned
-from .sqlite import SQLiteStorage
-from .transfer import transfer_adapter
-from .wal_check import check_wal, clear_wal_loss, note_wal_loss, read_wal_loss
 
 if TYPE_CHECKING:
     from ..config import MemoryConfig
@@ -140,7 +140,7 @@ def _store_state(db: Path) -> tuple[str, set[str] | None]:
 def _read_cache(cache_dir: Path, config: MemoryConfig) -> tuple[list[Episode], int, object]:
     """The cached episodes, the count of unreadable entries and the index (patterns,
     heuristics) the synchronizer keeps, or what went wrong reading it."""
-    from .sync import read_heuristic_index, read_pattern_index
+    from ..storage.sync import read_heuristic_index, read_pattern_index
 
     if not (cache_dir / "data.mdb").is_file():
         raise InvalidStateError(
