@@ -11,7 +11,7 @@ and in the LMDB cache. Prints one JSON line per result:
 - ``wal_check``: the check at open after a writer was killed with SIGKILL (``storage/wal_check.py``:
   the -shm header against the WAL's checksum chain; the worst case, an intact WAL is read
   whole), and after a clean close (no -shm: nothing read);
-- ``outbox_append``: one queued write with the marker (``storage/outbox_marker.py``): the first
+- ``outbox_append``: one queued write with the marker (``resilience/outbox_marker.py``): the first
   (marker created, fsynced) and the median of the rest, against the same outbox without it.
 
     python benchmarks/fault_rebuild.py --episodes 10000
@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from cli.seeding import add_episode
 from self_learning_memory import MemoryConfig, SelfLearningMemory
-from self_learning_memory.storage import outbox as outbox_module
+from self_learning_memory.resilience import outbox as outbox_module
+from self_learning_memory.resilience.outbox import Outbox
 from self_learning_memory.storage.cache_loss import cached_but_missing
 from self_learning_memory.storage.cache_rebuild import rebuild_from_cache
-from self_learning_memory.storage.outbox import Outbox
 from self_learning_memory.storage.transfer import transfer_adapter
 
 

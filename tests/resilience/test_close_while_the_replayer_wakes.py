@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from self_learning_memory.storage.outbox import Outbox
-from self_learning_memory.storage.resilient import ResilientStorage
+from self_learning_memory.resilience.outbox import Outbox
+from self_learning_memory.resilience.resilient import ResilientStorage
 from self_learning_memory.storage.sqlite import SQLiteStorage
 
 

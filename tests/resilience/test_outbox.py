@@ -16,9 +16,9 @@ from self_learning_memory import (
     SuccessOutcome,
     SuccessResult,
 )
+from self_learning_memory.resilience.outbox import Outbox
+from self_learning_memory.resilience.resilient import ResilientStorage, resilient_from_config
 from self_learning_memory.storage.lmdb_cache import EpisodeCache
-from self_learning_memory.storage.outbox import Outbox
-from self_learning_memory.storage.resilient import ResilientStorage, resilient_from_config
 
 from .flaky import FlakySQLite
 

@@ -105,7 +105,7 @@ class SelfLearningMemory(MemoryReads, SandboxAudit):
         storage, cache = open_store(config.storage.url, directory, config)
         wanted = config.resilience.enabled
         if wanted or (wanted is None and storage.name != "sqlite"):  # automatic: remote only
-            from ..storage.resilient import resilient_from_config  # tenacity: only when used
+            from ..resilience.resilient import resilient_from_config  # tenacity: only when used
 
             storage = resilient_from_config(storage, config.resilience, directory, cache)
         embedder = provider_from_config(config.embeddings)

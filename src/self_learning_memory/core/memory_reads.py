@@ -623,7 +623,7 @@ class MemoryReads:
         )
 
     async def _resilience(self) -> dict[str, Any] | None:
-        """The resilience wrapper's state (``storage/resilient.py``), if the store has one."""
+        """The resilience wrapper's state (``resilience/resilient.py``), if the store has one."""
         status = getattr(self.storage, "resilience_status", None)
         return None if status is None else dict(await status())
 

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import CircuitOpenError, SelfLearningMemoryError
-from .backend import HealthReport
+from ..storage.backend import HealthReport
 from .circuit_breaker import BreakerState
 from .retry import map_driver_error
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..core.types import Episode, TaskContext
     from ..patterns.effectiveness import PatternUsage
     from ..patterns.types import AnyPattern, Heuristic
-    from .backend import (
+    from ..storage.backend import (
         EmbeddingStatus,
         EpisodeCandidate,
         EpisodeFilters,

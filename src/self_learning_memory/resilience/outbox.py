@@ -12,7 +12,7 @@ An entry is ``(seq, op, episode_id, payload JSON)``. Payload codecs for every jo
 operation live here too, so the journal can be read back in a new process.
 
 While the outbox holds entries, a marker file next to it (``outbox.db.pending``,
-``storage/outbox_marker.py``) says so, so an outbox file truncated, deleted or replaced while
+``resilience/outbox_marker.py``) says so, so an outbox file truncated, deleted or replaced while
 writes were queued is refused at open instead of being taken for a new one.
 """
 
@@ -35,7 +35,7 @@ from pydantic import TypeAdapter
 from ..core.types import Episode, ExecutionStep
 from ..errors import DataIntegrityError, StorageUnavailableError
 from ..patterns.types import AnyPattern, Heuristic
-from .backend import CompletionRecord, EmbeddingRecord, SearchDocument
+from ..storage.backend import CompletionRecord, EmbeddingRecord, SearchDocument
 from .outbox_marker import Marker, check_before_open, check_marker, read_marker, write_marker
 from .outbox_marker import remove_marker as _remove_marker
 

@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 from ..core.types import Episode, ExecutionStep
 from ..errors import InvalidStateError, ValidationError
-from .backend import EpisodeState
+from ..storage.backend import EpisodeState
 from .outbox import OutboxEntry, decode_episode, decode_record, decode_steps
 
 __all__ = ["OutboxView"]

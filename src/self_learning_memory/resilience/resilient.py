@@ -17,7 +17,7 @@ at most the last entry, idempotently. Entries the primary refuses for good (not 
 failure) are moved to a dead-letter table and reported, never dropped silently.
 
 With the LMDB cache, reads the primary cannot answer are served locally (degraded mode, see
-``storage/resilient_reads.py`` and ``storage/degraded.py``) and marked as such.
+``resilience/resilient_reads.py`` and ``resilience/degraded.py``) and marked as such.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     from ..config import ResilienceConfig
     from ..core.sandbox_audit import SandboxRun
     from ..core.types import Episode, ExecutionStep
-    from .backend import CompletionRecord, EmbeddingRecord, EpisodeState, StorageBackend
-    from .lmdb_cache import EpisodeCache
+    from ..storage.backend import CompletionRecord, EmbeddingRecord, EpisodeState, StorageBackend
+    from ..storage.lmdb_cache import EpisodeCache
 
 __all__ = ["ResilientStorage", "resilient_from_config"]
 

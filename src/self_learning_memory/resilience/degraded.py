@@ -40,13 +40,13 @@ import pydantic
 from ..core.lexical_trust import tool_tokens
 from ..core.retrieval import tokens  # the ranking's own tokeniser
 from ..core.types import Episode, TaskContext, TaskType
-from .backend import EpisodeCandidate, EpisodeFilters, StorageStats
-from .sync import index_synced, read_heuristic_index, read_pattern_index
+from ..storage.backend import EpisodeCandidate, EpisodeFilters, StorageStats
+from ..storage.sync import index_synced, read_heuristic_index, read_pattern_index
 
 if TYPE_CHECKING:
     from ..patterns.effectiveness import PatternUsage
     from ..patterns.types import AnyPattern, Heuristic
-    from .lmdb_cache import EpisodeCache
+    from ..storage.lmdb_cache import EpisodeCache
     from .outbox_view import OutboxView
 
 __all__ = ["CACHE_SOURCE", "OUTBOX_SOURCE", "LocalEpisode", "LocalReads", "matches"]
