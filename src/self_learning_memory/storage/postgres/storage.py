@@ -36,6 +36,7 @@ from ..backend import (
     PatternFilters,
     StorageStats,
 )
+from ..capabilities import Capabilities
 from ..codec import (
     EPISODE_COLUMNS,
     STEP_COLUMNS,
@@ -45,6 +46,7 @@ from ..codec import (
     step_from_row,
     to_us,
 )
+from ..transfer import PostgresTransfer
 from . import learning
 from .connection import Conn, PostgresConnection
 from .notify import EpisodeChange, EpisodeListener, notify_episode
@@ -202,6 +204,11 @@ class PostgresStorage(PostgresSandboxRuns, PostgresVectors):
         if self.listener is not None:
             listener, self.listener = self.listener, None
             await listener.stop()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Other processes' episode changes and row transfer."""
+        return Capabilities(change_feed=self, transfer=PostgresTransfer(self._db))
 
     def subscribe_episode_changes(
         self, callback: Callable[[EpisodeChange], Awaitable[None]]
