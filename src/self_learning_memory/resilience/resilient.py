@@ -1,65 +1,73 @@
 """ResilientStorage: retries, a circuit breaker and an outbox around a primary store.
 
-Every data operation of the primary goes through :func:`~.retry.retry_call` (recoverable errors
-only, exponential backoff with jitter inside a total budget) and, per attempt, through the
-:class:`~.circuit_breaker.CircuitBreaker` (threshold 5, recovery 30 s by default) and an
-optional per-call timeout. Driver connection errors are mapped to our recoverable errors first.
+The wrapper is a :class:`~self_learning_memory.storage.backend.StorageBackend` composed of parts,
+one responsibility each:
 
-While the primary is down (breaker open, or retries exhausted on a recoverable error), writes
-are journaled in the :class:`~.outbox.Outbox` and acknowledged: the caller gets success, the
-write is durable locally, and reads of those episodes are served from the local view. While
-the outbox holds anything, new writes go behind it, so the primary sees every write in the
-order it was acknowledged. An owned background task replays the outbox when the breaker lets
-calls through (and at start), idempotently: a create is skipped if the episode exists, steps
-already stored (by step number) are skipped, a completion is skipped if the episode is already
-completed. A replayed entry is deleted only after the primary has it, so a crash re-applies
-at most the last entry, idempotently. Entries the primary refuses for good (not a connection
-failure) are moved to a dead-letter table and reported, never dropped silently.
+- :class:`~.guard.Guard` (``guard.py``): every call of the primary through retry (recoverable
+  errors only, exponential backoff with jitter inside a total budget), the
+  :class:`~.circuit_breaker.CircuitBreaker` (threshold 5, recovery 30 s by default) and an
+  optional per-call timeout;
+- :class:`~.writes.ResilientWrites` (``writes.py``): writes through the guard, journaled in the
+  :class:`~.outbox.Outbox` and acknowledged while the primary is down;
+- :class:`~.replay.OutboxReplayer` (``replay.py``): the owned background task that replays the
+  outbox into the primary, in order and idempotently, dead-lettering what it refuses for good;
+- :class:`~.resilient_reads.ResilientReads` (``resilient_reads.py``): reads through the guard,
+  from the outbox view for episodes with journaled writes, and with the LMDB cache answered
+  locally while the primary is down (degraded mode, ``degraded.py``), marked as such.
 
-With the LMDB cache, reads the primary cannot answer are served locally (degraded mode, see
-``resilience/resilient_reads.py`` and ``resilience/degraded.py``) and marked as such.
+Here they are built, started and stopped together, and every method of the store is handed to
+the part that owns it. The primary's optional capabilities pass through unchanged, with this
+wrapper as the ``resilience`` handle (``storage/capabilities.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
+import dataclasses
 import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self
 
-from ..errors import SelfLearningMemoryError
-from .circuit_breaker import BreakerState, CircuitBreaker
+from ..storage.capabilities import Capabilities
+from .circuit_breaker import CircuitBreaker
 from .degraded import LocalReads
-from .outbox import Outbox, OutboxEntry, encode_episode, encode_record, encode_steps
-from .outbox_view import OutboxView, completed_view
+from .guard import Guard, recoverable
+from .outbox import Outbox
+from .outbox_view import OutboxView
+from .replay import OutboxReplayer
 from .resilient_reads import ResilientReads
-from .retry import RetryPolicy, map_driver_error, retry_call
+from .retry import RetryPolicy
+from .writes import ResilientWrites
 
 if TYPE_CHECKING:
     from ..config import ResilienceConfig
-    from ..core.sandbox_audit import SandboxRun
-    from ..core.types import Episode, ExecutionStep
-    from ..storage.backend import CompletionRecord, EmbeddingRecord, EpisodeState, StorageBackend
+    from ..core.sandbox_audit import SandboxRun, SandboxRunFilters
+    from ..core.types import Episode, ExecutionStep, TaskContext
+    from ..patterns.effectiveness import PatternUsage
+    from ..patterns.types import AnyPattern, Heuristic
+    from ..storage.backend import (
+        CompletionRecord,
+        EmbeddingRecord,
+        EmbeddingStatus,
+        EpisodeCandidate,
+        EpisodeFilters,
+        EpisodeState,
+        HealthReport,
+        PatternFilters,
+        StorageBackend,
+        StorageStats,
+    )
     from ..storage.lmdb_cache import EpisodeCache
 
 __all__ = ["ResilientStorage", "resilient_from_config"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 OUTBOX_FILENAME = "outbox.db"
 
 
-def _recoverable(exc: BaseException) -> bool:
-    return isinstance(exc, SelfLearningMemoryError) and exc.recoverable
-
-
-class ResilientStorage(ResilientReads):
-    """A :class:`~.backend.StorageBackend` wrapping another one."""
+class ResilientStorage:
+    """A :class:`~self_learning_memory.storage.backend.StorageBackend` wrapping another one."""
 
     def __init__(
         self,
@@ -75,29 +83,30 @@ class ResilientStorage(ResilientReads):
         self.primary = primary
         self.name = primary.name
         self.outbox = outbox
-        self.policy = policy or RetryPolicy()
-        self.breaker = breaker or CircuitBreaker()
-        self.call_timeout_s = call_timeout_s
-        self.replay_interval_s = replay_interval_s
         self.cache = cache
+        self.guard = Guard(
+            primary,
+            policy=policy or RetryPolicy(),
+            breaker=breaker or CircuitBreaker(),
+            call_timeout_s=call_timeout_s,
+        )
+        self.breaker = self.guard.breaker
         self.view = OutboxView()
-        self.local = None if cache is None else LocalReads(cache, self.view)
-        self.degraded_since: float | None = None
-        self.degraded_reads = 0
-        self.degraded_notes: dict[str, str] = {}
-        self._local_version = 0
-        self.retries = 0
-        self.operations = 0
-        self.queued = 0  # writes this process journaled
-        self.replayed = 0  # entries this process replayed
-        self.dead_lettered = 0
-        self.last_error: str | None = None
-        self.last_replay_at: float | None = None
-        self._ready = False
-        self._ready_lock = asyncio.Lock()
-        self._replay_lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._replayer: asyncio.Task[None] | None = None
+        self.replayer = (
+            None
+            if outbox is None
+            else OutboxReplayer(
+                self.guard, outbox, self.view, cache=cache, interval_s=replay_interval_s
+            )
+        )
+        self.writes = ResilientWrites(self.guard, self.view, self.replayer)
+        local = None if cache is None else LocalReads(cache, self.view)
+        self.reads = ResilientReads(self.guard, self.view, local)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The primary's handles, with this wrapper's status as ``resilience``."""
+        return dataclasses.replace(self.primary.capabilities, resilience=self)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -119,349 +128,175 @@ class ResilientStorage(ResilientReads):
                     self.view.load(entry)
                 after = entries[-1].seq
         try:
-            await self._call("initialize", _nothing)
+            await self.guard.call("initialize", _nothing)
         except Exception as exc:
-            if self.outbox is None or not _recoverable(exc):
+            if self.outbox is None or not recoverable(exc):
                 await self._close_outbox()
                 raise
             log.warning(
                 "primary store %s unreachable at start, running degraded: %s", self.name, exc
             )
-        if self.outbox is not None:
-            self._replayer = asyncio.create_task(self._replay_loop(), name="outbox-replayer")
-            self._wake.set()
+        if self.replayer is not None:
+            self.replayer.start()
 
     async def close(self) -> None:
-        if self._replayer is not None:
-            self._replayer.cancel()
-            await asyncio.gather(self._replayer, return_exceptions=True)
-            self._replayer = None
+        if self.replayer is not None:
+            await self.replayer.stop()
         await self._close_outbox()
-        if self._ready:
-            self._ready = False
-            await self.primary.close()
+        await self.guard.close_primary()
 
     async def _close_outbox(self) -> None:
         if self.outbox is not None:
             await asyncio.to_thread(self.outbox.close)
 
-    # -- the guarded call ----------------------------------------------------------------------
-    async def _call(
-        self,
-        what: str,
-        first: Callable[[], Awaitable[T]],
-        again: Callable[[], Awaitable[T]] | None = None,
-    ) -> T:
-        """``first`` through retry, breaker and timeout; later attempts run ``again``."""
+    # -- the outbox ----------------------------------------------------------------------------
+    async def replay(self) -> int:
+        """Replay the outbox into the primary now (see ``replay.py``); how many entries were
+        applied or dead-lettered."""
+        return 0 if self.replayer is None else await self.replayer.replay()
 
-        def attempt(fn: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
-            async def inner() -> T:
-                try:
-                    await self._ensure_ready()  # the backend's connect has its own timeout
-                    async with asyncio.timeout(self.call_timeout_s):
-                        return await fn()
-                except Exception as exc:
-                    mapped = map_driver_error(exc, what)
-                    if mapped is exc:
-                        raise
-                    raise mapped from exc
+    async def wait_replayed(self, timeout: float) -> bool:
+        """Wait until the outbox is empty (True) or ``timeout`` seconds pass (False)."""
+        return True if self.replayer is None else await self.replayer.wait_replayed(timeout)
 
-            return lambda: self.breaker.run(inner)
+    # -- status --------------------------------------------------------------------------------
+    @property
+    def retries(self) -> int:
+        """Retries of primary calls made by this process."""
+        return self.guard.retries
 
-        def on_retry(exc: BaseException) -> None:
-            self.retries += 1
-            self.last_error = f"{what}: {exc}"
+    async def resilience_status(self) -> dict[str, Any]:
+        outbox: dict[str, Any] = {"enabled": False}
+        if self.replayer is not None:
+            outbox = await self.replayer.status(queued=self.writes.queued)
+        return {**self.guard.status(), "outbox": outbox, "last_error": self.guard.last_error}
 
-        self.operations += 1
-        try:
-            result = await retry_call(
-                self.policy, attempt(first), None if again is None else attempt(again), on_retry
-            )
-        except Exception as exc:
-            if _recoverable(exc):
-                self.last_error = f"{what}: {exc}"
-            raise
-        if self.degraded_since is not None:  # the primary answers again
-            log.info("primary store %s answers again: reads come from it", self.name)
-            self.degraded_since = None
-            self.degraded_notes.clear()
-        return result
+    async def health_check(self) -> HealthReport:
+        """The primary's own check with :meth:`resilience_status` attached (see
+        :meth:`~.resilient_reads.ResilientReads.health_check`)."""
+        return await self.reads.health_check(await self.resilience_status())
 
-    async def _ensure_ready(self) -> None:
-        if self._ready:
-            return
-        async with self._ready_lock:
-            if not self._ready:
-                await self.primary.initialize()
-                self._ready = True
+    async def stats(self) -> StorageStats:
+        return await self.reads.stats()
 
-    async def _backlog(self, eid: uuid.UUID | None = None) -> bool:
-        """Whether a new write must go behind journaled ones (to keep the order)."""
-        if self.outbox is None:
-            return False
-        if eid is not None and self.view.has_pending(eid):
-            return True
-        return await asyncio.to_thread(self.outbox.pending) > 0
-
-    def _queueable(self, exc: BaseException) -> bool:
-        return self.outbox is not None and _recoverable(exc)
-
-    async def _enqueue(self, op: str, eid: uuid.UUID | None, payload: dict[str, Any]) -> None:
-        assert self.outbox is not None
-        await asyncio.to_thread(self.outbox.append, op, eid, payload)
-        self.queued += 1
-        self._wake.set()
-
-    # -- writes --------------------------------------------------------------------------------
+    # -- writes (writes.py) --------------------------------------------------------------------
     async def create_episode(self, episode: Episode) -> None:
-        if not await self._backlog(episode.episode_id):
-            try:
-                await self._call(
-                    "create_episode",
-                    lambda: self.primary.create_episode(episode),
-                    lambda: self._create_once(episode),
-                )
-                self.view.remember_created(episode)
-                return
-            except Exception as exc:
-                if not self._queueable(exc):
-                    raise
-        await self._enqueue(
-            "create_episode", episode.episode_id, {"episode": encode_episode(episode)}
-        )
-        self.view.queued_create(episode)
+        await self.writes.create_episode(episode)
 
     async def append_steps(self, episode_id: uuid.UUID, steps: list[ExecutionStep]) -> EpisodeState:
-        if not await self._backlog(episode_id):
-            try:
-                state = await self._call(
-                    "append_steps",
-                    lambda: self.primary.append_steps(episode_id, steps),
-                    lambda: self._append_once(episode_id, steps),
-                )
-                self.view.remember_steps(episode_id, steps, state)
-                return state
-            except Exception as exc:
-                if not self._queueable(exc):
-                    raise
-        self.view.check_append(episode_id, steps)
-        await self._enqueue("append_steps", episode_id, {"steps": encode_steps(steps)})
-        return self.view.queued_steps(episode_id, steps)
+        return await self.writes.append_steps(episode_id, steps)
 
     async def commit_completion(self, record: CompletionRecord) -> Episode:
-        eid = record.episode.episode_id
-        if not await self._backlog(eid):
-            try:
-                final = await self._call(
-                    "commit_completion",
-                    lambda: self.primary.commit_completion(record),
-                    lambda: self._complete_once(record),
-                )
-                self.view.forget(eid)
-                return final
-            except Exception as exc:
-                if not self._queueable(exc):
-                    raise
-        self.view.check_complete(eid, record.mode)
-        await self._enqueue("commit_completion", eid, {"record": encode_record(record)})
-        final = completed_view(record.episode, record)
-        self.view.queued_completion(final, record.mode)
-        return final
+        return await self.writes.commit_completion(record)
 
     async def delete_episode(self, episode_id: uuid.UUID) -> bool:
-        if not await self._backlog(episode_id):
-            try:
-                deleted = await self._call(
-                    "delete_episode", lambda: self.primary.delete_episode(episode_id)
-                )
-                self.view.forget(episode_id)
-                return deleted
-            except Exception as exc:
-                if not self._queueable(exc):
-                    raise
-        await self._enqueue("delete_episode", episode_id, {})
-        self.view.queued_delete(episode_id)
-        return True  # as far as can be known now: the delete is queued
+        return await self.writes.delete_episode(episode_id)
 
     async def record_pattern_use(
         self, pattern_ids: list[uuid.UUID], *, applied: bool, success: bool
     ) -> None:
-        if not await self._backlog():
-            try:
-                await self._call(
-                    "record_pattern_use",
-                    lambda: self.primary.record_pattern_use(
-                        pattern_ids, applied=applied, success=success
-                    ),
-                )
-                return
-            except Exception as exc:
-                if not self._queueable(exc):
-                    raise
-        payload = {"ids": [str(p) for p in pattern_ids], "applied": applied, "success": success}
-        await self._enqueue("record_pattern_use", None, payload)
+        await self.writes.record_pattern_use(pattern_ids, applied=applied, success=success)
 
     async def store_embeddings(self, rows: list[tuple[uuid.UUID, EmbeddingRecord]]) -> None:
-        if not await self._backlog():
-            try:
-                await self._call("store_embeddings", lambda: self.primary.store_embeddings(rows))
-                return
-            except Exception as exc:
-                if not self._queueable(exc):
-                    raise
-        from .outbox import encode_embedding
-
-        payload = {"rows": [[str(eid), encode_embedding(emb)] for eid, emb in rows]}
-        await self._enqueue("store_embeddings", None, payload)
+        await self.writes.store_embeddings(rows)
 
     async def record_sandbox_run(self, run: SandboxRun, keep: int) -> int:
-        """Through the breaker and retries like every write, but never journaled: while the
-        primary is down an audit record is lost (the caller logs and counts it) rather than
-        queued behind the episodes in the outbox."""
-        return await self._call(
-            "record_sandbox_run", lambda: self.primary.record_sandbox_run(run, keep)
-        )
+        return await self.writes.record_sandbox_run(run, keep)
 
-    # -- idempotent forms (second attempts and replay) ------------------------------------------
-    async def _create_once(self, episode: Episode) -> None:
-        if await self.primary.get_episode_state(episode.episode_id) is None:
-            await self.primary.create_episode(episode)
+    # -- reads (resilient_reads.py) ------------------------------------------------------------
+    async def get_episode_state(self, episode_id: uuid.UUID) -> EpisodeState | None:
+        return await self.reads.get_episode_state(episode_id)
 
-    async def _append_once(self, eid: uuid.UUID, steps: list[ExecutionStep]) -> EpisodeState:
-        state = await self.primary.get_episode_state(eid)
-        if state is not None:
-            steps = [s for s in steps if s.step_number > state.last_step_number]
-            if not steps:
-                return state
-        return await self.primary.append_steps(eid, steps)
+    async def get_episode(self, episode_id: uuid.UUID) -> Episode | None:
+        return await self.reads.get_episode(episode_id)
 
-    async def _complete_once(self, record: CompletionRecord) -> Episode:
-        eid = record.episode.episode_id
-        state = await self.primary.get_episode_state(eid)
-        if state is not None and state.completed:
-            done = record.mode != "learned" or state.learning_status != "queued"
-            stored = await self.primary.get_episode(eid) if done else None
-            if stored is not None:
-                return stored
-        return await self.primary.commit_completion(record)
+    async def get_episodes(self, episode_ids: list[uuid.UUID]) -> list[Episode]:
+        return await self.reads.get_episodes(episode_ids)
 
-    # -- replay --------------------------------------------------------------------------------
-    async def replay(self) -> int:
-        """Replay the outbox into the primary, in order, until it is empty or the primary
-        fails again. Returns how many entries were applied (or dead-lettered)."""
-        outbox = self.outbox
-        if outbox is None:
-            return 0
-        done = 0
-        async with self._replay_lock:
-            if not await asyncio.to_thread(outbox.try_acquire_replay):
-                return 0  # another process is replaying this outbox
-            try:
-                while entries := await asyncio.to_thread(outbox.peek, 200):
-                    for entry in entries:
-                        try:
-                            await self._call(
-                                f"replay {entry.op}", functools.partial(self._apply, entry)
-                            )
-                        except Exception as exc:
-                            if _recoverable(exc):
-                                await asyncio.to_thread(outbox.note_failure, entry.seq, str(exc))
-                                return done
-                            log.error("outbox entry %d (%s) refused: %s", entry.seq, entry.op, exc)
-                            await asyncio.to_thread(outbox.dead_letter, entry.seq, repr(exc))
-                            self.dead_lettered += 1
-                        else:
-                            await asyncio.to_thread(outbox.remove, entry.seq)
-                            self.replayed += 1
-                        self.view.applied(entry)
-                        done += 1
-            finally:
-                self.last_replay_at = time.time()
-                await asyncio.to_thread(outbox.release_replay)
-        return done
+    async def list_episodes(
+        self, filters: EpisodeFilters, limit: int, offset: int
+    ) -> list[Episode]:
+        return await self.reads.list_episodes(filters, limit, offset)
 
-    async def _apply(self, entry: OutboxEntry) -> None:
-        from .outbox import decode_embedding, decode_episode, decode_record, decode_steps
+    async def count_episodes(self, filters: EpisodeFilters) -> int:
+        return await self.reads.count_episodes(filters)
 
-        eid, p = entry.episode_id, entry.payload
-        if entry.op == "create_episode":
-            await self._create_once(decode_episode(p["episode"]))
-        elif entry.op == "append_steps" and eid is not None:
-            await self._append_once(eid, decode_steps(p["steps"]))
-        elif entry.op == "commit_completion":
-            await self._complete_once(decode_record(p["record"]))
-            if self.cache is not None and eid is not None:  # ids may differ from the offline view
-                await asyncio.to_thread(self.cache.invalidate, eid)
-        elif entry.op == "delete_episode" and eid is not None:
-            await self.primary.delete_episode(eid)
-        elif entry.op == "record_pattern_use":
-            ids = [uuid.UUID(i) for i in p["ids"]]
-            await self.primary.record_pattern_use(ids, applied=p["applied"], success=p["success"])
-        elif entry.op == "store_embeddings":
-            rows = [(uuid.UUID(i), decode_embedding(e)) for i, e in p["rows"]]
-            await self.primary.store_embeddings(rows)
-        else:
-            raise SelfLearningMemoryError(f"Unknown outbox operation {entry.op!r}.")
+    async def lexical_candidates(
+        self, terms: list[str], filters: EpisodeFilters, limit: int
+    ) -> list[EpisodeCandidate]:
+        return await self.reads.lexical_candidates(terms, filters, limit)
 
-    async def _replay_loop(self) -> None:
-        assert self.outbox is not None
-        while True:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow close()'s cancel
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.replay_interval_s):
-                    await self._wake.wait()
-            self._wake.clear()
-            try:
-                if self.breaker.current_state == BreakerState.OPEN:
-                    continue
-                if await asyncio.to_thread(self.outbox.pending) > 0:
-                    await self.replay()
-            except Exception:
-                log.exception("outbox replay failed")
+    async def context_candidates(
+        self, context: TaskContext, filters: EpisodeFilters, limit: int
+    ) -> list[EpisodeCandidate]:
+        return await self.reads.context_candidates(context, filters, limit)
 
-    async def wait_replayed(self, timeout: float) -> bool:
-        """Wait until the outbox is empty (True) or ``timeout`` seconds pass (False)."""
-        if self.outbox is None:
-            return True
-        deadline = time.monotonic() + timeout
-        while await asyncio.to_thread(self.outbox.pending) > 0:
-            if time.monotonic() >= deadline:
-                return False
-            self._wake.set()
-            await asyncio.sleep(0.05)
-        return True
+    async def candidates_by_ids(
+        self, episode_ids: list[uuid.UUID], filters: EpisodeFilters
+    ) -> list[EpisodeCandidate]:
+        return await self.reads.candidates_by_ids(episode_ids, filters)
 
-    # -- status --------------------------------------------------------------------------------
-    async def resilience_status(self) -> dict[str, Any]:
-        outbox: dict[str, Any] = {"enabled": self.outbox is not None}
-        if self.outbox is not None:
-            outbox.update(await asyncio.to_thread(self.outbox.counts))
-            outbox.update(
-                path=str(self.outbox.path),
-                queued_by_this_process=self.queued,
-                replayed_by_this_process=self.replayed,
-                dead_lettered_by_this_process=self.dead_lettered,
-                last_replay_at=self.last_replay_at,
-            )
-        return {
-            "primary": self.name,
-            "primary_ready": self._ready,
-            # reads are being answered locally (or would be: the breaker refuses every call)
-            "degraded": self.degraded_since is not None
-            or self.breaker.current_state == BreakerState.OPEN,
-            "degraded_reads": self.degraded_status(),
-            "breaker": self.breaker.status(),
-            "retry": {
-                "max_attempts": self.policy.max_attempts,
-                "base_s": self.policy.base_s,
-                "max_delay_s": self.policy.max_delay_s,
-                "budget_s": self.policy.budget_s,
-                "retries": self.retries,
-                "operations": self.operations,
-            },
-            "outbox": outbox,
-            "last_error": self.last_error,
-        }
+    async def data_version(self) -> int:
+        return await self.reads.data_version()
+
+    async def embeddings_since(
+        self, identity: str, after: int, limit: int
+    ) -> list[tuple[int, uuid.UUID, bytes, bool]]:
+        return await self.reads.embeddings_since(identity, after, limit)
+
+    async def vector_by_hash(self, identity: str, content_hash: str) -> bytes | None:
+        return await self.reads.vector_by_hash(identity, content_hash)
+
+    async def embedding_status(self, identity: str) -> EmbeddingStatus:
+        return await self.reads.embedding_status(identity)
+
+    async def episodes_missing_embedding(self, identity: str, limit: int) -> list[Episode]:
+        return await self.reads.episodes_missing_embedding(identity, limit)
+
+    async def pattern_candidates(
+        self, context: TaskContext, limit: int
+    ) -> list[tuple[AnyPattern, PatternUsage]]:
+        return await self.reads.pattern_candidates(context, limit)
+
+    async def get_pattern(self, pattern_id: uuid.UUID) -> tuple[AnyPattern, PatternUsage] | None:
+        return await self.reads.get_pattern(pattern_id)
+
+    async def list_patterns(
+        self, filters: PatternFilters, limit: int, offset: int
+    ) -> list[tuple[AnyPattern, PatternUsage]]:
+        return await self.reads.list_patterns(filters, limit, offset)
+
+    async def pattern_episodes(
+        self, pattern_ids: list[uuid.UUID], per_pattern: int
+    ) -> dict[uuid.UUID, list[uuid.UUID]]:
+        return await self.reads.pattern_episodes(pattern_ids, per_pattern)
+
+    async def decay_patterns(self, *, force: bool, min_effectiveness: float) -> dict[str, int]:
+        return await self.reads.decay_patterns(force=force, min_effectiveness=min_effectiveness)
+
+    async def heuristic_candidates(self, context: TaskContext, limit: int) -> list[Heuristic]:
+        return await self.reads.heuristic_candidates(context, limit)
+
+    async def get_heuristic(self, heuristic_id: uuid.UUID) -> Heuristic | None:
+        return await self.reads.get_heuristic(heuristic_id)
+
+    async def list_heuristics(self, limit: int, offset: int) -> list[Heuristic]:
+        return await self.reads.list_heuristics(limit, offset)
+
+    async def claim_learning_job(self, worker: str, claim_timeout_s: float) -> uuid.UUID | None:
+        return await self.reads.claim_learning_job(worker, claim_timeout_s)
+
+    async def fail_learning_job(self, episode_id: uuid.UUID, error: str, max_attempts: int) -> bool:
+        return await self.reads.fail_learning_job(episode_id, error, max_attempts)
+
+    async def learning_queue_depth(self) -> int:
+        return await self.reads.learning_queue_depth()
+
+    async def list_sandbox_runs(self, filters: SandboxRunFilters, limit: int) -> list[SandboxRun]:
+        return await self.reads.list_sandbox_runs(filters, limit)
+
+    async def count_sandbox_runs(self, filters: SandboxRunFilters) -> dict[str, dict[str, int]]:
+        return await self.reads.count_sandbox_runs(filters)
 
 
 async def _nothing() -> None:
