@@ -7,11 +7,11 @@ and in the LMDB cache. Prints one JSON line per result:
   (``storage/cache_loss.py``), median and p95 of 7 runs, against the store's own health check
   (SELECT 1 + quick_check) measured in the same run;
 - ``rebuild_from_cache``: the store truncated to 0 bytes, then rebuilt from the cache
-  (``backup/rebuild.py``, verify included), seconds and episodes per second;
+  (``storage/cache_rebuild.py``, verify included), seconds and episodes per second;
 - ``wal_check``: the check at open after a writer was killed with SIGKILL (``storage/wal_check.py``:
   the -shm header against the WAL's checksum chain; the worst case, an intact WAL is read
   whole), and after a clean close (no -shm: nothing read);
-- ``outbox_append``: one queued write with the marker (``storage/outbox_marker.py``): the first
+- ``outbox_append``: one queued write with the marker (``resilience/outbox_marker.py``): the first
   (marker created, fsynced) and the median of the rest, against the same outbox without it.
 
     python benchmarks/fault_rebuild.py --episodes 10000
@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from cli.seeding import add_episode
 from self_learning_memory import MemoryConfig, SelfLearningMemory
 from self_learning_memory.backup.rebuild import rebuild_from_cache
-from self_learning_memory.storage import outbox as outbox_module
+from self_learning_memory.resilience import outbox as outbox_module
+from self_learning_memory.resilience.outbox import Outbox
 from self_learning_memory.storage.cache_loss import cached_but_missing
-from self_learning_memory.storage.outbox import Outbox
 from self_learning_memory.storage.transfer import transfer_adapter
 
 

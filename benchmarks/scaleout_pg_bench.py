@@ -203,7 +203,7 @@ async def _until(predicate: Any, timeout: float, poll: float = 0.005) -> float:
 async def replay(writes: int, dsn: str) -> dict[str, Any]:
     from tests.resilience.proxy import TcpProxy
 
-    from self_learning_memory.storage.resilient import ResilientStorage
+    from self_learning_memory.resilience.resilient import ResilientStorage
 
     parts = urlsplit(dsn)
     proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432))

@@ -161,7 +161,7 @@ class SyncConfig(_Config):
 
 
 class ResilienceConfig(_Config):
-    """Retries, circuit breaker and outbox around the primary store (``storage/resilient.py``).
+    """Retries, circuit breaker and outbox around the primary store (``resilience/resilient.py``).
 
     ``enabled=None`` means automatic: on for a remote primary (PostgreSQL, Turso), off for the
     embedded SQLite file (a local file does not go away; its lock waits are retried inside the

@@ -78,7 +78,13 @@ async def test_memory_on_an_unreachable_turso_starts_degraded_and_works(tmp_path
 
     config = MemoryConfig.model_validate({"storage": {"url": "libsql://127.0.0.1:9"}})
     async with SelfLearningMemory.open(tmp_path, config=config) as memory:
-        assert memory.storage.degraded is True  # type: ignore[attr-defined]
+        from self_learning_memory.resilience.resilient import ResilientStorage
+        from self_learning_memory.storage.turso import TursoStorage
+
+        wrapper = memory.storage  # a remote primary is wrapped by default
+        assert isinstance(wrapper, ResilientStorage)
+        assert isinstance(wrapper.primary, TursoStorage)
+        assert wrapper.primary.degraded is True
         eid = await memory.start_episode("Write to the local replica while Turso is away")
         done = await memory.complete_episode(eid, SuccessOutcome(verdict="ok"))
         assert done.reward is not None

@@ -13,10 +13,10 @@ from self_learning_memory.config import MemoryConfig
 from self_learning_memory.core.health_status import summarise_health
 from self_learning_memory.core.memory import SelfLearningMemory
 from self_learning_memory.errors import StorageUnavailableError
-from self_learning_memory.storage.circuit_breaker import CircuitBreaker
+from self_learning_memory.resilience.circuit_breaker import CircuitBreaker
+from self_learning_memory.resilience.resilient import ResilientStorage, resilient_from_config
+from self_learning_memory.resilience.retry import RetryPolicy
 from self_learning_memory.storage.factory import open_postgres
-from self_learning_memory.storage.resilient import ResilientStorage, resilient_from_config
-from self_learning_memory.storage.retry import RetryPolicy
 
 FAST = RetryPolicy(max_attempts=1, base_s=0.001, max_delay_s=0.004, jitter_s=0.001, budget_s=1.0)
 

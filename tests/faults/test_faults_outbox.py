@@ -2,7 +2,7 @@
 a flaky primary and resilience on so the outbox is used: a garbled file gives a typed
 DataIntegrityError naming the file and what to do, never a raw apsw error; a 0-byte, deleted or
 replaced file while writes were queued is refused the same way (the marker ``outbox.db.pending``,
-``storage/outbox_marker.py``), while a drained outbox, or a marker left by a crash after the
+``resilience/outbox_marker.py``), while a drained outbox, or a marker left by a crash after the
 drain, opens as before."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from resilience.test_outbox import open_memory, record
 from self_learning_memory import DataIntegrityError
-from self_learning_memory.storage.outbox import Outbox
+from self_learning_memory.resilience.outbox import Outbox
 
 pytestmark = pytest.mark.integration
 

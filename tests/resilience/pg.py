@@ -12,11 +12,11 @@ import psycopg
 import pytest
 
 from self_learning_memory import MemoryConfig, SelfLearningMemory
-from self_learning_memory.storage.circuit_breaker import CircuitBreaker
+from self_learning_memory.resilience.circuit_breaker import CircuitBreaker
+from self_learning_memory.resilience.outbox import Outbox
+from self_learning_memory.resilience.resilient import ResilientStorage
+from self_learning_memory.resilience.retry import RetryPolicy
 from self_learning_memory.storage.lmdb_cache import EpisodeCache
-from self_learning_memory.storage.outbox import Outbox
-from self_learning_memory.storage.resilient import ResilientStorage
-from self_learning_memory.storage.retry import RetryPolicy
 
 POSTGRES_DSN = os.environ.get(
     "MEMORY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"

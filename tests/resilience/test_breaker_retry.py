@@ -11,9 +11,9 @@ import pytest
 
 from self_learning_memory import Episode, NotFoundError, ValidationError
 from self_learning_memory.errors import CircuitOpenError, StorageUnavailableError
-from self_learning_memory.storage.circuit_breaker import CircuitBreaker
-from self_learning_memory.storage.resilient import ResilientStorage
-from self_learning_memory.storage.retry import RetryPolicy
+from self_learning_memory.resilience.circuit_breaker import CircuitBreaker
+from self_learning_memory.resilience.resilient import ResilientStorage
+from self_learning_memory.resilience.retry import RetryPolicy
 
 from .flaky import FlakySQLite
 
@@ -179,7 +179,7 @@ async def test_retry_stops_within_the_budget(tmp_path: Path) -> None:
 
 
 async def test_validation_errors_are_raised_not_queued(tmp_path: Path) -> None:
-    from self_learning_memory.storage.outbox import Outbox
+    from self_learning_memory.resilience.outbox import Outbox
 
     flaky = FlakySQLite(tmp_path / "m.db")
     outbox = Outbox(tmp_path / "outbox.db")

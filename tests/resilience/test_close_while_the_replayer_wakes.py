@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from self_learning_memory.storage.outbox import Outbox
-from self_learning_memory.storage.resilient import ResilientStorage
+from self_learning_memory.resilience.outbox import Outbox
+from self_learning_memory.resilience.resilient import ResilientStorage
 from self_learning_memory.storage.sqlite import SQLiteStorage
 
 
@@ -24,7 +24,8 @@ async def test_close_right_after_a_wake_up_returns(tmp_path: Path) -> None:
             replay_interval_s=60.0,
         )
         await store.initialize()  # starts the replayer and wakes it once
-        replayer = store._replayer
+        assert store.replayer is not None
+        replayer = store.replayer.task
         assert replayer is not None
         for _ in range(turns):
             await asyncio.sleep(0)

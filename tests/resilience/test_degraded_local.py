@@ -19,9 +19,9 @@ from self_learning_memory import (
     TaskContext,
 )
 from self_learning_memory.errors import CircuitOpenError, StorageUnavailableError
-from self_learning_memory.storage.degraded import NO_INDEX_NOTE
+from self_learning_memory.resilience.degraded import NO_INDEX_NOTE
+from self_learning_memory.resilience.resilient import ResilientStorage, resilient_from_config
 from self_learning_memory.storage.lmdb_cache import EpisodeCache
-from self_learning_memory.storage.resilient import ResilientStorage, resilient_from_config
 
 from .flaky import FlakySQLite
 

@@ -16,9 +16,9 @@ from self_learning_memory import (
     SuccessOutcome,
     SuccessResult,
 )
+from self_learning_memory.resilience.outbox import Outbox
+from self_learning_memory.resilience.resilient import ResilientStorage, resilient_from_config
 from self_learning_memory.storage.lmdb_cache import EpisodeCache
-from self_learning_memory.storage.outbox import Outbox
-from self_learning_memory.storage.resilient import ResilientStorage, resilient_from_config
 
 from .flaky import FlakySQLite
 
@@ -136,8 +136,9 @@ async def test_replaying_an_entry_twice_changes_nothing(tmp_path: Path) -> None:
         entries = wrapped.outbox.peek(100)
         flaky.down = False
         assert await wrapped.wait_replayed(10)
+        assert wrapped.replayer is not None
         for entry in entries:  # again, as after a crash
-            await wrapped._apply(entry)
+            await wrapped.replayer.apply(entry)
         stored = await flaky.get_episode(eid)
         assert stored is not None
         assert len(stored.steps) == 3
@@ -145,7 +146,7 @@ async def test_replaying_an_entry_twice_changes_nothing(tmp_path: Path) -> None:
         assert stats.episodes == 1
         assert stats.steps == 3
         patterns_before = stats.pattern_occurrences
-        await wrapped._apply(entries[-1])
+        await wrapped.replayer.apply(entries[-1])
         assert (await flaky.stats()).pattern_occurrences == patterns_before
 
 

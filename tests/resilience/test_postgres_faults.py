@@ -131,7 +131,7 @@ async def test_sigkill_while_down_then_restart_replays_everything_acknowledged(
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},
     )
     acked: list[uuid.UUID] = []
     try:

@@ -121,8 +121,8 @@ async def test_with_the_store_down_runs_are_lost_counted_and_metrics_still_answe
 ) -> None:
     from resilience.flaky import FlakySQLite
     from self_learning_memory import MemoryConfig, SelfLearningMemory
+    from self_learning_memory.resilience.resilient import ResilientStorage, resilient_from_config
     from self_learning_memory.storage.lmdb_cache import EpisodeCache
-    from self_learning_memory.storage.resilient import ResilientStorage, resilient_from_config
 
     config = MemoryConfig.model_validate(
         {

@@ -156,8 +156,8 @@ def _source_db(source: str | Path | SelfLearningMemory | None) -> Path:
     if source is None or isinstance(source, str | Path):
         data_dir = resolve_data_dir(source)
     else:
-        storage_path = getattr(source.storage, "path", None)
-        if isinstance(storage_path, Path) and storage_path.suffix == ".db":
+        storage_path = source.storage.capabilities.local_file
+        if storage_path is not None and storage_path.suffix == ".db":
             return storage_path
         if source.data_dir is None:
             raise InvalidStateError(

@@ -50,13 +50,13 @@ from ..storage.cache_loss import REBUILD_COMMAND
 from ..storage.factory import CACHE_DIRNAME, open_store
 from ..storage.lmdb_cache import EpisodeCache
 from ..storage.maintenance import lock_holders
-from ..storage.sqlite import SQLiteStorage
 from ..storage.transfer import transfer_adapter
 from ..storage.wal_check import check_wal, clear_wal_loss, note_wal_loss, read_wal_loss
 from .rebuild_patterns import LearnedPlan, plan_learned
 
 if TYPE_CHECKING:
     from ..config import MemoryConfig
+    from ..storage.backend import StorageBackend
 
 __all__ = ["REBUILD_COMMAND", "RebuildReport", "rebuild_from_cache"]
 
@@ -195,12 +195,13 @@ async def rebuild_from_cache(
     """Rebuild the embedded store in ``data_dir`` from its cache, or add back the cached
     episodes it lacks (see the module docstring). Nothing is changed with ``dry_run``."""
     storage, cache = open_store(config.storage.url, data_dir, config)
-    if not isinstance(storage, SQLiteStorage):
+    caps = storage.capabilities
+    db = caps.local_file
+    if db is None or caps.maintenance is None or caps.transfer is None:
         raise CapabilityUnavailableError(
             f"Rebuilding from the cache works on the embedded SQLite store; this memory uses "
             f"{storage.name}. Restore that store from its own backups."
         )
-    db = storage.path
     cache_dir = cache.path if cache is not None else db.parent / CACHE_DIRNAME
     await asyncio.to_thread(refuse_if_in_use, db, cache_dir)
     # before anything reads the store: SQLite's recovery would forget lost WAL frames
@@ -232,7 +233,7 @@ async def rebuild_from_cache(
     if present is None:
         report.moved_aside = await asyncio.to_thread(_move_aside, db)
     try:
-        await _write(report, storage, todo, index, config)
+        await _write(report, storage, db, todo, index, config)
     except SelfLearningMemoryError as exc:
         if not report.moved_aside:
             raise
@@ -247,7 +248,8 @@ async def rebuild_from_cache(
 
 async def _write(
     report: RebuildReport,
-    storage: SQLiteStorage,
+    storage: StorageBackend,
+    db: Path,
     todo: list[Episode],
     index: object,
     config: MemoryConfig,
@@ -269,7 +271,7 @@ async def _write(
         _unsupplied(report, plan)
         await _verify(report, storage, todo)
         if not report.problems:
-            await asyncio.to_thread(clear_wal_loss, storage.path)
+            await asyncio.to_thread(clear_wal_loss, db)
 
 
 def _notes(report: RebuildReport, index: object, config: MemoryConfig) -> None:
@@ -301,7 +303,7 @@ def _unsupplied(report: RebuildReport, plan: LearnedPlan) -> None:
         )
 
 
-async def _verify(report: RebuildReport, storage: SQLiteStorage, todo: list[Episode]) -> None:
+async def _verify(report: RebuildReport, storage: StorageBackend, todo: list[Episode]) -> None:
     """Every recovered episode reads back equal to its cached copy; the counts add up."""
     for start in range(0, len(todo), _BATCH):
         batch = todo[start : start + _BATCH]

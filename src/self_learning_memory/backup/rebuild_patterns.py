@@ -1,4 +1,4 @@
-"""The patterns and heuristics a store rebuilt from the cache gets back (``backup/rebuild.py``).
+"""The patterns and heuristics a store rebuilt from the cache gets back (``cache_rebuild.py``).
 
 An episode keeps the ids of the patterns and heuristics its completion stored, in the order the
 extractors produced them (``commit_completion`` upserts them one by one), and extraction is
@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import CapabilityUnavailableError
 from ..learning.extractors import extract_heuristics, extract_patterns
 from ..model.pattern import merge_patterns
 from ..model.usage import PatternUsage
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from ..config import ExtractionConfig
     from ..model.episode import Episode
     from ..model.pattern import AnyPattern, Heuristic
-    from ..storage.sqlite import SQLiteStorage
+    from ..storage.backend import StorageBackend
     from ..storage.transfer import PatternRow
 
 __all__ = ["LearnedPlan", "plan_learned"]
@@ -48,9 +49,16 @@ class LearnedPlan:
 
 
 async def _taken_keys(
-    storage: SQLiteStorage, table: str, id_col: str, keys: list[str]
+    storage: StorageBackend, table: str, id_col: str, keys: list[str]
 ) -> dict[str, str]:
-    """similarity key -> id, for the keys the store already holds."""
+    """similarity key -> id, for the keys the store already holds (a read on the embedded
+    store's connection through its maintenance handle)."""
+    embedded = storage.capabilities.maintenance
+    if embedded is None:
+        raise CapabilityUnavailableError(
+            f"Rebuilding patterns from the cache needs the embedded SQLite store, not "
+            f"{storage.name!r}."
+        )
     text = json.dumps(keys)
     sql = (
         f"SELECT similarity_key, {id_col} FROM {table} WHERE similarity_key IN "
@@ -60,7 +68,7 @@ async def _taken_keys(
     def run(conn: Any) -> dict[str, str]:
         return {str(k): str(i) for k, i in conn.execute(sql, (text,))}
 
-    found: dict[str, str] = await storage._db.read(run)
+    found: dict[str, str] = await embedded.run_maintenance(run)
     return found
 
 
@@ -108,7 +116,7 @@ def _extracted_heuristics(
 
 
 async def plan_learned(
-    storage: SQLiteStorage,
+    storage: StorageBackend,
     index: tuple[list[tuple[AnyPattern, PatternUsage]], list[Heuristic]],
     todo: list[Episode],
     extraction: ExtractionConfig,

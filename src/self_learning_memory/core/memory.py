@@ -106,7 +106,7 @@ class SelfLearningMemory(MemoryReads, SandboxAudit):
         storage, cache = open_store(config.storage.url, directory, config)
         wanted = config.resilience.enabled
         if wanted or (wanted is None and storage.name != "sqlite"):  # automatic: remote only
-            from ..storage.resilient import resilient_from_config  # tenacity: only when used
+            from ..resilience.resilient import resilient_from_config  # tenacity: only when used
 
             storage = resilient_from_config(storage, config.resilience, directory, cache)
         embedder = provider_from_config(config.embeddings)
@@ -140,10 +140,9 @@ class SelfLearningMemory(MemoryReads, SandboxAudit):
                     raise
                 self._cache_open = True
             # shared stores: other processes' changes evict entries (also behind a wrapper)
-            primary = getattr(self.storage, "primary", self.storage)
-            subscribe = getattr(primary, "subscribe_episode_changes", None)
-            if subscribe is not None:
-                subscribe(self._evict_changed)
+            feed = self.storage.capabilities.change_feed
+            if feed is not None:
+                feed.subscribe_episode_changes(self._evict_changed)
         batch = self.config.batch
         if batch is not None and batch.auto_flush:
             self._flusher = asyncio.create_task(self._flush_loop(), name="step-flusher")
@@ -157,9 +156,8 @@ class SelfLearningMemory(MemoryReads, SandboxAudit):
         """An embedded store file that is missing or empty while the cache holds episodes was
         deleted, truncated or replaced: opening it would create an empty store next to the
         cache's last copies. Refuse before anything is created."""
-        primary = getattr(self.storage, "primary", self.storage)
-        path = getattr(primary, "path", None)
-        if self.cache is None or primary.name != "sqlite" or not isinstance(path, Path):
+        path = self.storage.capabilities.local_file
+        if self.cache is None or self.storage.name != "sqlite" or path is None:
             return
         try:
             if path.stat().st_size > 0:
@@ -199,10 +197,9 @@ class SelfLearningMemory(MemoryReads, SandboxAudit):
 
     async def _stop_listening(self) -> None:
         """No more episode-change callbacks (they write to the cache close() is about to close)."""
-        primary = getattr(self.storage, "primary", self.storage)
-        stop = getattr(primary, "stop_listening", None)
-        if stop is not None:
-            await stop()
+        feed = self.storage.capabilities.change_feed
+        if feed is not None:
+            await feed.stop_listening()
 
     def _close_cache(self) -> None:
         with self._cache_guard:  # waits for a callback already dropping an entry

@@ -618,9 +618,9 @@ class MemoryReads:
         )
 
     async def _resilience(self) -> dict[str, Any] | None:
-        """The resilience wrapper's state (``storage/resilient.py``), if the store has one."""
-        status = getattr(self.storage, "resilience_status", None)
-        return None if status is None else dict(await status())
+        """The resilience wrapper's state (``resilience/resilient.py``), if the store has one."""
+        wrapper = self.storage.capabilities.resilience
+        return None if wrapper is None else dict(await wrapper.resilience_status())
 
     async def health(self) -> dict[str, HealthReport]:
         """Each component's real state and the latency of checking it."""

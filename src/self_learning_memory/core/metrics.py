@@ -171,7 +171,7 @@ async def collect_metrics(
     if first is not None:
         since, source = first, "first_episode"
     else:
-        db_path = getattr(memory.storage, "path", None)
+        db_path = memory.storage.capabilities.local_file
         created = None if db_path is None else _file_created(db_path)
         if created is not None:
             since, source = created, "database_file"
@@ -212,10 +212,10 @@ async def collect_metrics(
 
 async def _breaker_state(memory: SelfLearningMemory) -> str:
     """The primary store's circuit breaker state (closed, open, half_open), if it has one."""
-    status = getattr(memory.storage, "resilience_status", None)
-    if status is None:
+    wrapper = memory.storage.capabilities.resilience
+    if wrapper is None:
         return BREAKER_NOT_CONFIGURED
-    return str((await status())["breaker"]["state"])
+    return str((await wrapper.resilience_status())["breaker"]["state"])
 
 
 # -- exports ---------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """The StorageBackend protocol: what a durable store must do for the memory.
 
+It combines the small protocols of ``storage/protocols.py`` (episodes, candidates, patterns and
+heuristics, learning queue, embeddings, sandbox runs); what a store offers beyond them is in
+its ``capabilities`` (``storage/capabilities.py``).
+
 The embedded SQLite store implements it; the PostgreSQL and Turso stores implement the same
 protocol. A backend is an async context manager. Every method may raise
 :class:`~self_learning_memory.errors.StorageError` subclasses; validation-type failures that
@@ -10,31 +14,35 @@ returns is in :mod:`..model.records`.
 
 from __future__ import annotations
 
-import uuid
 from typing import Protocol, Self, runtime_checkable
 
-from ..model.episode import Episode, ExecutionStep, TaskContext
-from ..model.pattern import AnyPattern, Heuristic
-from ..model.records import (
-    CompletionRecord,
-    EmbeddingRecord,
-    EmbeddingStatus,
-    EpisodeCandidate,
-    EpisodeFilters,
-    EpisodeState,
-    HealthReport,
-    PatternFilters,
-    StorageStats,
+from ..model.records import HealthReport, StorageStats
+from .capabilities import Capabilities
+from .protocols import (
+    CandidateSource,
+    EmbeddingStore,
+    EpisodeStore,
+    LearningQueueStore,
+    PatternStore,
+    SandboxRunStore,
 )
-from ..model.sandbox_run import SandboxRun, SandboxRunFilters
-from ..model.usage import PatternUsage
 
 __all__ = ["StorageBackend"]
 
 
 @runtime_checkable
-class StorageBackend(Protocol):
-    """A durable store. All methods are coroutines; all I/O runs off the event loop."""
+class StorageBackend(
+    EpisodeStore,
+    CandidateSource,
+    EmbeddingStore,
+    PatternStore,
+    LearningQueueStore,
+    SandboxRunStore,
+    Protocol,
+):
+    """A durable store: the small protocols of ``storage/protocols.py`` together, plus the
+    lifecycle, operations and the optional capabilities. All methods are coroutines; all I/O
+    runs off the event loop."""
 
     name: str
 
@@ -43,84 +51,11 @@ class StorageBackend(Protocol):
     async def initialize(self) -> None: ...
     async def close(self) -> None: ...
 
-    # episodes
-    async def create_episode(self, episode: Episode) -> None: ...
-    async def get_episode_state(self, episode_id: uuid.UUID) -> EpisodeState | None: ...
-    async def append_steps(
-        self, episode_id: uuid.UUID, steps: list[ExecutionStep]
-    ) -> EpisodeState: ...
-    async def commit_completion(self, record: CompletionRecord) -> Episode: ...
-    async def get_episode(self, episode_id: uuid.UUID) -> Episode | None: ...
-    async def get_episodes(self, episode_ids: list[uuid.UUID]) -> list[Episode]: ...
-    async def list_episodes(
-        self, filters: EpisodeFilters, limit: int, offset: int
-    ) -> list[Episode]: ...
-    async def count_episodes(self, filters: EpisodeFilters) -> int: ...
-    async def delete_episode(self, episode_id: uuid.UUID) -> bool: ...
-
-    # retrieval candidates (bounded, indexed; never a full scan)
-    async def lexical_candidates(
-        self, terms: list[str], filters: EpisodeFilters, limit: int
-    ) -> list[EpisodeCandidate]: ...
-    async def context_candidates(
-        self, context: TaskContext, filters: EpisodeFilters, limit: int
-    ) -> list[EpisodeCandidate]: ...
-
-    async def candidates_by_ids(
-        self, episode_ids: list[uuid.UUID], filters: EpisodeFilters
-    ) -> list[EpisodeCandidate]: ...
-    async def data_version(self) -> int: ...
-
-    # embeddings
-    async def store_embeddings(self, rows: list[tuple[uuid.UUID, EmbeddingRecord]]) -> None: ...
-    async def embeddings_since(
-        self, identity: str, after: int, limit: int
-    ) -> list[tuple[int, uuid.UUID, bytes, bool]]: ...
-    async def vector_by_hash(self, identity: str, content_hash: str) -> bytes | None: ...
-    async def embedding_status(self, identity: str) -> EmbeddingStatus: ...
-    async def episodes_missing_embedding(self, identity: str, limit: int) -> list[Episode]: ...
-
-    # patterns and heuristics
-    async def pattern_candidates(
-        self, context: TaskContext, limit: int
-    ) -> list[tuple[AnyPattern, PatternUsage]]: ...
-    async def get_pattern(
-        self, pattern_id: uuid.UUID
-    ) -> tuple[AnyPattern, PatternUsage] | None: ...
-    async def list_patterns(
-        self, filters: PatternFilters, limit: int, offset: int
-    ) -> list[tuple[AnyPattern, PatternUsage]]: ...
-    async def record_pattern_use(
-        self, pattern_ids: list[uuid.UUID], *, applied: bool, success: bool
-    ) -> None: ...
-    async def pattern_episodes(
-        self, pattern_ids: list[uuid.UUID], per_pattern: int
-    ) -> dict[uuid.UUID, list[uuid.UUID]]: ...
-    async def decay_patterns(self, *, force: bool, min_effectiveness: float) -> dict[str, int]: ...
-    async def heuristic_candidates(self, context: TaskContext, limit: int) -> list[Heuristic]: ...
-    async def get_heuristic(self, heuristic_id: uuid.UUID) -> Heuristic | None: ...
-    async def list_heuristics(self, limit: int, offset: int) -> list[Heuristic]: ...
-
-    # durable learning queue
-    async def claim_learning_job(self, worker: str, claim_timeout_s: float) -> uuid.UUID | None: ...
-    async def fail_learning_job(
-        self, episode_id: uuid.UUID, error: str, max_attempts: int
-    ) -> bool: ...
-    async def learning_queue_depth(self) -> int: ...
-
-    # the code sandbox's audit trail (core/sandbox_audit.py)
-    async def record_sandbox_run(self, run: SandboxRun, keep: int) -> int:
-        """Insert ``run`` and prune to the newest ``keep`` runs in one transaction; returns
-        how many were pruned."""
-        ...
-
-    async def list_sandbox_runs(
-        self, filters: SandboxRunFilters, limit: int
-    ) -> list[SandboxRun]: ...
-    async def count_sandbox_runs(self, filters: SandboxRunFilters) -> dict[str, dict[str, int]]:
-        """Runs per backend and outcome: ``{backend: {outcome: n}}``."""
-        ...
-
     # operations
     async def stats(self) -> StorageStats: ...
     async def health_check(self) -> HealthReport: ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The optional handles this store offers (``storage/capabilities.py``)."""
+        ...

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -63,10 +62,13 @@ _PRESENT = "SELECT episode_id FROM episodes WHERE episode_id IN (SELECT value FR
 async def cached_but_missing(storage: StorageBackend, cache: EpisodeCache) -> StoreLoss | None:
     """The cached episodes the embedded store lacks; None when nothing is lost or the check does
     not apply (no usable cache, not the embedded store)."""
-    db = getattr(storage, "_db", None)
+    caps = storage.capabilities
+    sql = caps.maintenance
     # a wrapped store (resilience on) may hold completions in its outbox that the cache already
     # has: not a loss, so only the plain embedded store is checked
-    if storage.name != "sqlite" or db is None or cache.disabled is not None or not cache.is_open:
+    if storage.name != "sqlite" or caps.resilience is not None or sql is None:
+        return None
+    if cache.disabled is not None or not cache.is_open:
         return None
     keys = await asyncio.to_thread(cache.keys)
     if not keys:
@@ -77,7 +79,7 @@ async def cached_but_missing(storage: StorageBackend, cache: EpisodeCache) -> St
     def run(conn: Any) -> set[str]:
         return {str(r[0]) for r in conn.execute(_PRESENT, (text,))}
 
-    present: set[str] = await db.read(run)
+    present: set[str] = await sql.run_maintenance(run)
     missing = [i for i in ids if i not in present]
     if not missing:
         return None
@@ -90,11 +92,11 @@ async def store_loss_details(
     """What health adds to an embedded store's report when it lost acknowledged writes: the
     committed WAL frames a crash left damaged (``wal_check.py``) and the cached episodes it
     lacks; None when neither."""
-    if storage.name != "sqlite" or not isinstance(getattr(storage, "path", None), Path):
+    db = storage.capabilities.local_file
+    if storage.name != "sqlite" or db is None:
         return None
     from .wal_check import read_wal_loss, wal_loss_path
 
-    db: Path = storage.path  # type: ignore[attr-defined]
     wal = await asyncio.to_thread(read_wal_loss, db)
     loss = None if cache is None else await cached_but_missing(storage, cache)
     if wal is None and loss is None:

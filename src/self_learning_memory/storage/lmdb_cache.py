@@ -268,7 +268,7 @@ class EpisodeCache:
         """Every entry's id, and for each entry whose checksum is not ``known[id]`` its
         checksum and verified JSON payload (corrupt entries are left out: the next ``get``
         drops them). No hits counted, no LRU touch: a scan for degraded reads
-        (``storage/degraded.py``) that only copies what changed. Bounded by ``max_entries``."""
+        (``resilience/degraded.py``) that only copies what changed. Bounded by ``max_entries``."""
         ids: list[uuid.UUID] = []
         changed: dict[uuid.UUID, tuple[int, bytes]] = {}
         with self._env.begin(db=self._items, buffers=True) as txn, txn.cursor() as cur:

@@ -21,11 +21,11 @@ import apsw
 
 from ..errors import CapabilityUnavailableError, DataIntegrityError
 from .migrations import SQLITE_MIGRATIONS
-from .sqlite import SQLiteStorage
 from .sqlite_connection import scalar
 
 if TYPE_CHECKING:
     from .backend import StorageBackend
+    from .capabilities import Maintenance
     from .lmdb_cache import EpisodeCache
 
 __all__ = [
@@ -46,15 +46,17 @@ SCHEMA_VERSION = max(version for version, _ in SQLITE_MIGRATIONS)
 MAX_INTEGRITY_MESSAGES = 100
 
 
-def embedded_parts(memory: Any) -> tuple[SQLiteStorage, EpisodeCache | None]:
-    """The SQLite store and LMDB cache of an embedded memory, or a clear error otherwise."""
+def embedded_parts(memory: Any) -> tuple[Maintenance, EpisodeCache | None]:
+    """The maintenance handle of an embedded memory's store (``capabilities.maintenance``, also
+    behind the resilience wrapper) and its LMDB cache, or a clear error otherwise."""
     storage: StorageBackend = memory.storage
-    if not isinstance(storage, SQLiteStorage):
+    maintenance = storage.capabilities.maintenance
+    if maintenance is None:
         raise CapabilityUnavailableError(
             f"This maintenance operation needs the embedded SQLite store; the memory uses "
             f"'{storage.name}'."
         )
-    return storage, memory.cache
+    return maintenance, memory.cache
 
 
 def _size(path: Path) -> int:
@@ -64,7 +66,7 @@ def _size(path: Path) -> int:
         return 0
 
 
-def file_sizes(storage: SQLiteStorage, cache: EpisodeCache | None) -> dict[str, int]:
+def file_sizes(storage: Maintenance, cache: EpisodeCache | None) -> dict[str, int]:
     """Bytes on disk: the database, its WAL and shared-memory files, the cache file."""
     db = storage.path
     sizes = {
@@ -123,7 +125,7 @@ def _info(conn: apsw.Connection, path: Path) -> StoreInfo:
     )
 
 
-async def store_info(storage: SQLiteStorage) -> StoreInfo:
+async def store_info(storage: Maintenance) -> StoreInfo:
     return await storage.run_maintenance(lambda c: _info(c, storage.path))
 
 
@@ -155,7 +157,7 @@ def _orphans(conn: apsw.Connection) -> int:
 
 
 async def vacuum(
-    storage: SQLiteStorage, cache: EpisodeCache | None, *, dry_run: bool = False
+    storage: Maintenance, cache: EpisodeCache | None, *, dry_run: bool = False
 ) -> VacuumReport:
     """Rebuild the database file without free pages (SQLite ``VACUUM``), then truncate the WAL.
 
@@ -278,7 +280,7 @@ def _integrity(conn: apsw.Connection) -> IntegrityReport:
     )
 
 
-async def check_integrity(storage: SQLiteStorage) -> IntegrityReport:
+async def check_integrity(storage: Maintenance) -> IntegrityReport:
     """``PRAGMA integrity_check``, ``foreign_key_check``, the full-text index's own check and
     its links to the episodes, and the schema version."""
     return await storage.run_maintenance(_integrity)
@@ -308,7 +310,7 @@ def lock_holders(paths: list[Path]) -> list[int] | None:
     return sorted(pids)
 
 
-async def connections(storage: SQLiteStorage, cache: EpisodeCache | None) -> dict[str, object]:
+async def connections(storage: Maintenance, cache: EpisodeCache | None) -> dict[str, object]:
     """What this process has open, and which other processes have the same data open (those
     holding a lock on the store's or the cache's files)."""
     info = await store_info(storage)

@@ -32,6 +32,7 @@ from ..model.records import (
 )
 from ..model.usage import PatternUsage
 from . import sqlite_learning as learning
+from .capabilities import Capabilities
 from .codec import (
     EPISODE_COLUMNS,
     STEP_COLUMNS,
@@ -48,6 +49,8 @@ from .sandbox_runs import SQLiteSandboxRuns
 from .sqlite_connection import SQLiteConnection, scalar
 from .sqlite_terms import TermSelector
 from .sqlite_vectors import SQLiteVectors
+from .step_queries import StepQueries
+from .transfer import SQLiteTransfer
 
 __all__ = ["SQLiteStorage"]
 
@@ -183,6 +186,17 @@ class SQLiteStorage(SQLiteSandboxRuns, SQLiteVectors):
 
     async def close(self) -> None:
         await self._db.close()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The database file, step queries, maintenance and row transfer, all on this store's
+        connection (built on each access: a Turso replica may switch its connection)."""
+        return Capabilities(
+            local_file=self.path,
+            step_queries=StepQueries(self._db),
+            maintenance=self,
+            transfer=SQLiteTransfer(self._db),
+        )
 
     # -- episodes ------------------------------------------------------------------------
     async def create_episode(self, episode: Episode) -> None:

@@ -186,14 +186,14 @@ class StepQueries:
 
     @classmethod
     def of(cls, storage: StorageBackend) -> StepQueries:
-        """The step queries of a memory's storage; the embedded SQLite store only."""
-        from .sqlite import SQLiteStorage
-
-        if not isinstance(storage, SQLiteStorage):
+        """The step queries of a memory's storage (its ``capabilities.step_queries``: the
+        embedded SQLite store's, also behind the resilience wrapper)."""
+        queries = storage.capabilities.step_queries
+        if queries is None:
             raise CapabilityUnavailableError(
                 f"Step log queries need the embedded SQLite store, not '{storage.name}'."
             )
-        return cls(storage._db)
+        return queries
 
     @staticmethod
     def _window_args(since: datetime) -> list[Any]:

@@ -166,8 +166,8 @@ _EMBEDDINGS_AFTER = (
 class SQLiteTransfer:
     """For :class:`~.sqlite.SQLiteStorage` and stores built on its SQL (Turso's libSQL)."""
 
-    def __init__(self, storage: Any) -> None:
-        self._db = storage._db
+    def __init__(self, db: Any) -> None:
+        self._db = db  # the store's connection
 
     async def import_episodes(self, episodes: list[Episode]) -> None:
         upsert = _upsert("episodes", _EPISODE_COLS, "episode_id", "?")
@@ -250,8 +250,8 @@ class SQLiteTransfer:
 class PostgresTransfer:
     """For :class:`~.postgres.storage.PostgresStorage`."""
 
-    def __init__(self, storage: Any) -> None:
-        self._db = storage._db
+    def __init__(self, db: Any) -> None:
+        self._db = db  # the store's connection
 
     async def import_episodes(self, episodes: list[Episode]) -> None:
         from .postgres.learning import _SEARCH_SQL
@@ -354,13 +354,11 @@ class PostgresTransfer:
 
 
 def transfer_adapter(storage: StorageBackend) -> TransferAdapter:
-    """The row-level adapter for ``storage``'s SQL dialect."""
-    name = getattr(storage, "name", "")
-    if name in ("sqlite", "turso"):
-        return SQLiteTransfer(storage)
-    if name == "postgresql":
-        return PostgresTransfer(storage)
-    raise CapabilityUnavailableError(
-        f"Moving a memory into or out of a {name!r} store is not supported: use the embedded "
-        "SQLite store, Turso or PostgreSQL."
-    )
+    """The row-level adapter for ``storage``'s SQL dialect (its ``capabilities.transfer``)."""
+    adapter = storage.capabilities.transfer
+    if adapter is None:
+        raise CapabilityUnavailableError(
+            f"Moving a memory into or out of a {storage.name!r} store is not supported: use the "
+            "embedded SQLite store, Turso or PostgreSQL."
+        )
+    return adapter

@@ -297,7 +297,9 @@ def verify(ctx: typer.Context) -> None:
 
         storage, cache = embedded_parts(memory)
         store = await check_integrity(storage)
-        cached = None if cache is None or cache.disabled else await verify_cache(storage, cache)
+        cached = (
+            None if cache is None or cache.disabled else await verify_cache(memory.storage, cache)
+        )
         problems = list(store.problems)
         wal = await asyncio.to_thread(read_wal_loss, storage.path)
         if wal is not None:

@@ -116,7 +116,7 @@ def _installed(module: str) -> bool:
 
 
 def _resilience(report: "HealthReport | None") -> dict[str, Any]:
-    """Breaker, retries and outbox (``storage/resilient.py``): unhealthy while the breaker is
+    """Breaker, retries and outbox (``resilience/resilient.py``): unhealthy while the breaker is
     open, degraded while half-open or while writes wait in the outbox."""
     if report is None:
         reason = "no retry/breaker/outbox wrapper (the embedded store is local)"

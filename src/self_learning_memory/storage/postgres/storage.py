@@ -29,6 +29,7 @@ from ...model.records import (
     StorageStats,
 )
 from ...model.usage import PatternUsage
+from ..capabilities import Capabilities
 from ..codec import (
     EPISODE_COLUMNS,
     STEP_COLUMNS,
@@ -38,6 +39,7 @@ from ..codec import (
     step_from_row,
     to_us,
 )
+from ..transfer import PostgresTransfer
 from . import learning
 from .connection import Conn, PostgresConnection
 from .notify import EpisodeChange, EpisodeListener, notify_episode
@@ -195,6 +197,11 @@ class PostgresStorage(PostgresSandboxRuns, PostgresVectors):
         if self.listener is not None:
             listener, self.listener = self.listener, None
             await listener.stop()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Other processes' episode changes and row transfer."""
+        return Capabilities(change_feed=self, transfer=PostgresTransfer(self._db))
 
     def subscribe_episode_changes(
         self, callback: Callable[[EpisodeChange], Awaitable[None]]

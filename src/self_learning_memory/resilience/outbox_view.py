@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 from ..errors import InvalidStateError, ValidationError
 from ..model.episode import Episode, ExecutionStep
-from ..model.records import EpisodeState
+from ..model.records import CompletionRecord, EpisodeState
 from .outbox import OutboxEntry, decode_episode, decode_record, decode_steps
 
 __all__ = ["OutboxView"]
@@ -198,14 +198,12 @@ class OutboxView:
             self.remember_created(episode)  # still open: keep it as a shadow
 
 
-def completed_view(episode: Episode, record: object) -> Episode:
+def completed_view(episode: Episode, record: CompletionRecord) -> Episode:
     """The completed episode as reported before the primary has it: pattern and heuristic ids
     are those of the record (the primary may merge them into existing ones at replay)."""
-    patterns = getattr(record, "patterns", [])
-    heuristics = getattr(record, "heuristics", [])
     return episode.model_copy(
         update={
-            "patterns": [p.id for p in patterns],
-            "heuristics": [h.heuristic_id for h in heuristics],
+            "patterns": [p.id for p in record.patterns],
+            "heuristics": [h.heuristic_id for h in record.heuristics],
         }
     )

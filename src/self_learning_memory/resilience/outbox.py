@@ -12,7 +12,7 @@ An entry is ``(seq, op, episode_id, payload JSON)``. Payload codecs for every jo
 operation live here too, so the journal can be read back in a new process.
 
 While the outbox holds entries, a marker file next to it (``outbox.db.pending``,
-``storage/outbox_marker.py``) says so, so an outbox file truncated, deleted or replaced while
+``resilience/outbox_marker.py``) says so, so an outbox file truncated, deleted or replaced while
 writes were queued is refused at open instead of being taken for a new one.
 """
 

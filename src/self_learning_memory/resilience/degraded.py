@@ -41,12 +41,12 @@ from ..model.episode import Episode, TaskContext, TaskType
 from ..model.records import EpisodeCandidate, EpisodeFilters, StorageStats
 from ..retrieval.lexical_trust import tool_tokens
 from ..retrieval.ranking import tokens  # the ranking's own tokeniser
-from .sync import index_synced, read_heuristic_index, read_pattern_index
+from ..storage.sync import index_synced, read_heuristic_index, read_pattern_index
 
 if TYPE_CHECKING:
     from ..model.pattern import AnyPattern, Heuristic
     from ..model.usage import PatternUsage
-    from .lmdb_cache import EpisodeCache
+    from ..storage.lmdb_cache import EpisodeCache
     from .outbox_view import OutboxView
 
 __all__ = ["CACHE_SOURCE", "OUTBOX_SOURCE", "LocalEpisode", "LocalReads", "matches"]

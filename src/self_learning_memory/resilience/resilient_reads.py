@@ -1,4 +1,5 @@
-"""The read side of :class:`~.resilient.ResilientStorage`: every read through retry and breaker.
+"""The read side of :class:`~.resilient.ResilientStorage`: every read through the guard (retry,
+breaker, timeout: ``guard.py``).
 
 Episode reads (``get_episode``, ``get_episodes``, ``get_episode_state``) prefer the outbox view
 for episodes with journaled writes (it is newer than the primary), and fall back to it when the
@@ -21,15 +22,15 @@ all reads of a wrapper without a cache.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import CircuitOpenError, SelfLearningMemoryError
+from ..errors import CircuitOpenError
 from ..model.records import HealthReport
 from .circuit_breaker import BreakerState
+from .guard import recoverable
 from .retry import map_driver_error
 
 if TYPE_CHECKING:
@@ -45,46 +46,25 @@ if TYPE_CHECKING:
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
     from ..model.usage import PatternUsage
-    from .backend import StorageBackend
-    from .circuit_breaker import CircuitBreaker
     from .degraded import LocalReads
+    from .guard import Guard
     from .outbox_view import OutboxView
 
 __all__ = ["ResilientReads"]
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def _down(exc: BaseException) -> bool:
-    return isinstance(exc, SelfLearningMemoryError) and exc.recoverable
-
-
 class ResilientReads:
-    primary: StorageBackend
-    name: str
-    view: OutboxView
-    breaker: CircuitBreaker
-    local: LocalReads | None  # degraded-mode answers (needs the LMDB cache)
-    degraded_since: float | None  # when reads started being served locally; None: not now
-    degraded_reads: int  # reads served locally by this process
-    degraded_notes: dict[str, str]  # the last provenance note of each read served locally
-    _local_version: int
-    call_timeout_s: float | None
+    """The reads of one primary store through a :class:`~.guard.Guard`, with the outbox view
+    and (given the LMDB cache) degraded-mode answers."""
 
-    async def _ensure_ready(self) -> None:
-        raise NotImplementedError
-
-    async def _call(
-        self,
-        what: str,
-        first: Callable[[], Awaitable[T]],
-        again: Callable[[], Awaitable[T]] | None = None,
-    ) -> T:
-        raise NotImplementedError
-
-    async def resilience_status(self) -> dict[str, Any]:
-        raise NotImplementedError
+    def __init__(self, guard: Guard, view: OutboxView, local: LocalReads | None) -> None:
+        self.guard = guard
+        self.primary = guard.primary
+        self.view = view
+        self.local = local  # degraded-mode answers (needs the LMDB cache)
+        self._local_version = 0
 
     async def _or_local(
         self,
@@ -92,28 +72,17 @@ class ResilientReads:
         first: Callable[[], Awaitable[T]],
         local: Callable[[LocalReads], tuple[T, str]],
     ) -> T:
-        """``first`` through the breaker; if the primary is down, the local answer (degraded)."""
+        """``first`` through the guard; if the primary is down, the local answer (degraded)."""
         try:
-            return await self._call(what, first)
+            return await self.guard.call(what, first)
         except Exception as exc:
             reads = self.local
-            if reads is None or not _down(exc) or not reads.available:
+            if reads is None or not recoverable(exc) or not reads.available:
                 raise
             error = exc
         result, note = await asyncio.to_thread(local, reads)
-        if self.degraded_since is None:
-            self.degraded_since = time.time()
-            log.warning("primary store %s unreachable, serving reads locally: %s", self.name, error)
-        self.degraded_reads += 1
-        self.degraded_notes[what] = note
+        self.guard.served_locally(what, note, error)
         return result
-
-    def degraded_status(self) -> dict[str, Any]:
-        return {
-            "since": self.degraded_since,
-            "reads_served": self.degraded_reads,
-            "notes": dict(self.degraded_notes),
-        }
 
     # -- episodes, with the local view -----------------------------------------------------
     async def get_episode_state(self, episode_id: uuid.UUID) -> EpisodeState | None:
@@ -124,11 +93,11 @@ class ResilientReads:
             if local is not None:
                 return local
         try:
-            state = await self._call(
+            state = await self.guard.call(
                 "get_episode_state", lambda: self.primary.get_episode_state(episode_id)
             )
         except Exception as exc:
-            local = self.view.state(episode_id) if _down(exc) else None
+            local = self.view.state(episode_id) if recoverable(exc) else None
             if local is None:
                 raise
             return local
@@ -147,10 +116,12 @@ class ResilientReads:
         found: dict[uuid.UUID, Episode] = {i: e for i, e in local.items() if e is not None}
         if ask:
             try:
-                loaded = await self._call("get_episodes", lambda: self.primary.get_episodes(ask))
+                loaded = await self.guard.call(
+                    "get_episodes", lambda: self.primary.get_episodes(ask)
+                )
                 found.update((e.episode_id, e) for e in loaded)
             except Exception as exc:
-                if not _down(exc):
+                if not recoverable(exc):
                     raise
                 for i in ask:
                     episode = view.episode(i)
@@ -161,9 +132,9 @@ class ResilientReads:
 
     async def learning_queue_depth(self) -> int:
         try:
-            return await self._call("learning_queue_depth", self.primary.learning_queue_depth)
+            return await self.guard.call("learning_queue_depth", self.primary.learning_queue_depth)
         except Exception as exc:
-            if not _down(exc):
+            if not recoverable(exc):
                 raise
             return self.view.queued_jobs  # the jobs waiting in the outbox
 
@@ -171,12 +142,12 @@ class ResilientReads:
     async def list_episodes(
         self, filters: EpisodeFilters, limit: int, offset: int
     ) -> list[Episode]:
-        return await self._call(
+        return await self.guard.call(
             "list_episodes", lambda: self.primary.list_episodes(filters, limit, offset)
         )
 
     async def count_episodes(self, filters: EpisodeFilters) -> int:
-        return await self._call("count_episodes", lambda: self.primary.count_episodes(filters))
+        return await self.guard.call("count_episodes", lambda: self.primary.count_episodes(filters))
 
     async def lexical_candidates(
         self, terms: list[str], filters: EpisodeFilters, limit: int
@@ -225,15 +196,17 @@ class ResilientReads:
         )
 
     async def vector_by_hash(self, identity: str, content_hash: str) -> bytes | None:
-        return await self._call(
+        return await self.guard.call(
             "vector_by_hash", lambda: self.primary.vector_by_hash(identity, content_hash)
         )
 
     async def embedding_status(self, identity: str) -> EmbeddingStatus:
-        return await self._call("embedding_status", lambda: self.primary.embedding_status(identity))
+        return await self.guard.call(
+            "embedding_status", lambda: self.primary.embedding_status(identity)
+        )
 
     async def episodes_missing_embedding(self, identity: str, limit: int) -> list[Episode]:
-        return await self._call(
+        return await self.guard.call(
             "episodes_missing_embedding",
             lambda: self.primary.episodes_missing_embedding(identity, limit),
         )
@@ -248,24 +221,24 @@ class ResilientReads:
         )
 
     async def get_pattern(self, pattern_id: uuid.UUID) -> tuple[AnyPattern, PatternUsage] | None:
-        return await self._call("get_pattern", lambda: self.primary.get_pattern(pattern_id))
+        return await self.guard.call("get_pattern", lambda: self.primary.get_pattern(pattern_id))
 
     async def list_patterns(
         self, filters: PatternFilters, limit: int, offset: int
     ) -> list[tuple[AnyPattern, PatternUsage]]:
-        return await self._call(
+        return await self.guard.call(
             "list_patterns", lambda: self.primary.list_patterns(filters, limit, offset)
         )
 
     async def pattern_episodes(
         self, pattern_ids: list[uuid.UUID], per_pattern: int
     ) -> dict[uuid.UUID, list[uuid.UUID]]:
-        return await self._call(
+        return await self.guard.call(
             "pattern_episodes", lambda: self.primary.pattern_episodes(pattern_ids, per_pattern)
         )
 
     async def decay_patterns(self, *, force: bool, min_effectiveness: float) -> dict[str, int]:
-        return await self._call(
+        return await self.guard.call(
             "decay_patterns",
             lambda: self.primary.decay_patterns(force=force, min_effectiveness=min_effectiveness),
         )
@@ -278,32 +251,34 @@ class ResilientReads:
         )
 
     async def get_heuristic(self, heuristic_id: uuid.UUID) -> Heuristic | None:
-        return await self._call("get_heuristic", lambda: self.primary.get_heuristic(heuristic_id))
+        return await self.guard.call(
+            "get_heuristic", lambda: self.primary.get_heuristic(heuristic_id)
+        )
 
     async def list_heuristics(self, limit: int, offset: int) -> list[Heuristic]:
-        return await self._call(
+        return await self.guard.call(
             "list_heuristics", lambda: self.primary.list_heuristics(limit, offset)
         )
 
     async def claim_learning_job(self, worker: str, claim_timeout_s: float) -> uuid.UUID | None:
-        return await self._call(
+        return await self.guard.call(
             "claim_learning_job", lambda: self.primary.claim_learning_job(worker, claim_timeout_s)
         )
 
     async def fail_learning_job(self, episode_id: uuid.UUID, error: str, max_attempts: int) -> bool:
-        return await self._call(
+        return await self.guard.call(
             "fail_learning_job",
             lambda: self.primary.fail_learning_job(episode_id, error, max_attempts),
         )
 
     # -- the sandbox's audit trail (written in resilient.py) ---------------------------------
     async def list_sandbox_runs(self, filters: SandboxRunFilters, limit: int) -> list[SandboxRun]:
-        return await self._call(
+        return await self.guard.call(
             "list_sandbox_runs", lambda: self.primary.list_sandbox_runs(filters, limit)
         )
 
     async def count_sandbox_runs(self, filters: SandboxRunFilters) -> dict[str, dict[str, int]]:
-        return await self._call(
+        return await self.guard.call(
             "count_sandbox_runs", lambda: self.primary.count_sandbox_runs(filters)
         )
 
@@ -312,28 +287,28 @@ class ResilientReads:
             "stats", self.primary.stats, lambda r: (r.stats(), "degraded:local-counts")
         )
 
-    async def health_check(self) -> HealthReport:
-        """The primary's own check with the resilience state attached. Unhealthy while the
+    async def health_check(self, status: dict[str, Any]) -> HealthReport:
+        """The primary's own check with the resilience ``status`` attached. Unhealthy while the
         breaker is open or the primary cannot be reached.
 
         The probe is an observation, not a call: it bypasses the breaker and the retries, so a
         health poll neither resets the breaker's failure count (a backend's check answers
         "unhealthy" without raising, which the breaker would count as a success and so keep a
         failing store's breaker closed) nor waits out the retry budget."""
-        status = await self.resilience_status()
+        guard = self.guard
         started = time.perf_counter()
         try:
-            if self.breaker.current_state == BreakerState.OPEN:
+            if guard.breaker.current_state == BreakerState.OPEN:
                 raise CircuitOpenError("The primary store's circuit breaker is open.")
-            await self._ensure_ready()
-            async with asyncio.timeout(self.call_timeout_s):
+            await guard.ensure_ready()
+            async with asyncio.timeout(guard.call_timeout_s):
                 report = await self.primary.health_check()
         except Exception as raw:
             exc = map_driver_error(raw, "health_check")
-            if not _down(exc):
+            if not recoverable(exc):
                 raise
             return HealthReport(
-                self.name,
+                guard.name,
                 False,
                 (time.perf_counter() - started) * 1000,
                 {"error": str(exc), "resilience": status},
@@ -341,9 +316,3 @@ class ResilientReads:
         details = dict(report.details)
         details["resilience"] = status
         return HealthReport(report.name, report.healthy, report.latency_ms, details)
-
-    def __getattr__(self, name: str) -> Any:
-        """Backend-specific extras (maintenance, migrations) reach the primary directly."""
-        if name.startswith("_") or name == "primary":
-            raise AttributeError(name)
-        return getattr(self.primary, name)

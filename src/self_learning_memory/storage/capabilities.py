@@ -1,0 +1,103 @@
+"""What a store may offer beyond :class:`~.backend.StorageBackend`, reached one way.
+
+Every store has ``capabilities``: a frozen :class:`Capabilities` whose fields are typed handles,
+``None`` where the store does not offer that part. A caller asks for the handle it needs and
+says what is missing when it is ``None``; it never probes the store for attributes or checks
+its concrete class.
+
+    queries = memory.storage.capabilities.step_queries
+    if queries is None:
+        raise CapabilityUnavailableError("Step log queries need the embedded SQLite store.")
+
+Which store offers what:
+
+=================  ======  =====  ==========  ==================
+handle             SQLite  Turso  PostgreSQL  resilience wrapper
+=================  ======  =====  ==========  ==================
+``local_file``     yes     yes    no          the primary's
+``step_queries``   yes     yes    no          the primary's
+``maintenance``    yes     yes    no          the primary's
+``transfer``       yes     yes    yes         the primary's
+``change_feed``    no      no     yes         the primary's
+``resilience``     no      no     no          the wrapper itself
+=================  ======  =====  ==========  ==================
+
+The wrapper passes the primary's handles through: they act on the primary directly, outside
+the retries, the breaker and the outbox (maintenance, step queries and row transfers are
+operator actions on a store that must be reachable, not writes to journal).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from .step_queries import StepQueries
+    from .transfer import TransferAdapter
+
+__all__ = [
+    "Capabilities",
+    "ChangeFeed",
+    "EpisodeChangeEvent",
+    "Maintenance",
+    "ResilienceStatus",
+]
+
+T = TypeVar("T")
+
+
+class Maintenance(Protocol):
+    """The embedded database file and a way to run SQL on its connection's thread, outside any
+    transaction, with the store's lock retries (VACUUM, integrity checks, bounded reads:
+    ``storage/maintenance.py``)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    async def run_maintenance(self, fn: Callable[[Any], T]) -> T: ...
+
+
+class EpisodeChangeEvent(Protocol):
+    """Another process created, extended, completed or deleted an episode."""
+
+    @property
+    def op(self) -> str: ...  # created, steps, completed, deleted
+
+    @property
+    def episode_id(self) -> uuid.UUID: ...
+
+
+class ChangeFeed(Protocol):
+    """Episode changes made by other processes sharing the store (PostgreSQL LISTEN/NOTIFY)."""
+
+    def subscribe_episode_changes(
+        self, callback: Callable[[EpisodeChangeEvent], Awaitable[None]]
+    ) -> None:
+        """Call ``callback`` after each change another process commits."""
+        ...
+
+    async def stop_listening(self) -> None:
+        """Deliver no more changes (a memory calls it before it closes its cache)."""
+        ...
+
+
+class ResilienceStatus(Protocol):
+    """Breaker, retries, outbox and degraded reads of a resilience wrapper."""
+
+    async def resilience_status(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The optional handles of one store; ``None``: the store does not offer it."""
+
+    local_file: Path | None = None  # the embedded database file (SQLite, a Turso replica)
+    step_queries: StepQueries | None = None  # the step log in SQL (``step_queries.py``)
+    maintenance: Maintenance | None = None  # VACUUM, integrity, store info, connections
+    transfer: TransferAdapter | None = None  # row-level import/export (``transfer.py``)
+    change_feed: ChangeFeed | None = None  # other processes' episode changes
+    resilience: ResilienceStatus | None = None  # set by the resilience wrapper only
