@@ -16,8 +16,8 @@ if TYPE_CHECKING:
         SandboxAuditConfig,
         StorageConfig,
     )
+    from .core.health import MemoryStats
     from .core.memory import SelfLearningMemory
-    from .core.memory_reads import MemoryStats
     from .errors import (
         CapabilityUnavailableError,
         CircuitOpenError,
@@ -94,7 +94,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidStateError": ".errors",
     "KnownFailure": ".retrieval.known_failures",
     "MemoryConfig": ".config",
-    "MemoryStats": ".core.memory_reads",
+    "MemoryStats": ".core.health",
     "NotFoundError": ".errors",
     "OperationTimeoutError": ".errors",
     "OutcomeStats": ".model.pattern",

@@ -168,7 +168,7 @@ def test_json_stdout_is_pure_in_real_processes(cli_env: dict[str, str]) -> None:
         assert proc.returncode == 0, proc.stderr
         json.loads(proc.stdout)
     proc = run_process(
-        "--format", "json", "-v", "health", "monitor", "-i", "0.05", "-d", "0.2", env=cli_env
+        "--format", "json", "-v", "health", "monitor", "-i", "0.05", "-d", "2", env=cli_env
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()

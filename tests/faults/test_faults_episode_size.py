@@ -55,7 +55,7 @@ def largest_outcome() -> PartialSuccessOutcome:
 
 
 def open_size(memory: SelfLearningMemory, eid: uuid.UUID) -> int:
-    size = memory._sizes.get(eid)
+    size = memory._writer.sizes.get(eid)
     assert size is not None
     return size
 

@@ -127,7 +127,7 @@ async def test_flush_on_idle_timer(backend: Backend) -> None:
             assert seen == 0, "flushed before the idle interval passed"
         # neither size nor an explicit flush: only the background timer can write them
         assert await wait_until(lambda: durable_steps(backend, eid) == 2)
-        assert memory._buffers[eid].steps == []
+        assert memory._writer.buffers[eid].steps == []
         # a later step gets its own timer
         await memory.log_step(eid, step(3))
         assert await wait_until(lambda: durable_steps(backend, eid) == 3)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -48,6 +50,17 @@ class Monitor:
         series.calls += 1
         series.errors += 0 if ok else 1
         series.samples.append(seconds * 1000)
+
+    @contextlib.contextmanager
+    def timed(self, operation: str) -> Iterator[None]:
+        """Record the block's duration as one call of ``operation`` (an error if it raises)."""
+        started = time.perf_counter()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self.record(operation, time.perf_counter() - started, ok)
 
     def snapshot(self) -> dict[str, OperationStats]:
         out = {}

@@ -1,17 +1,13 @@
-"""The audit-trail side of the memory: record, list and count sandboxed runs
+"""The memory's audit trail of sandboxed runs: record, list and count them
 (:mod:`..model.sandbox_run` is the record). The core does not import the sandbox."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from ..errors import ValidationError
 from ..model.sandbox_run import SANDBOX_OUTCOMES, SandboxRun, SandboxRunCounts, SandboxRunFilters
-
-if TYPE_CHECKING:
-    from ..config import MemoryConfig
-    from ..storage.backend import StorageBackend
+from .parts import MemoryParts
 
 __all__ = ["MAX_LIST", "SandboxAudit"]
 
@@ -21,24 +17,21 @@ MAX_LIST = 1000
 
 
 class SandboxAudit:
-    """The audit-trail side of :class:`~.memory.SelfLearningMemory`."""
+    """The audit-trail operations of :class:`~.memory.SelfLearningMemory` (documented there)."""
 
-    storage: StorageBackend
-    config: MemoryConfig
-    sandbox_audit_failures: int = 0  # records this process could not write
+    def __init__(self, parts: MemoryParts) -> None:
+        self._parts = parts
+        self.failures = 0  # records this process could not write
 
     async def record_sandbox_run(self, run: SandboxRun) -> int:
-        """Store ``run`` and prune the trail to the newest ``sandbox_audit.keep`` records, in
-        one write; returns how many old records were pruned."""
-        return await self.storage.record_sandbox_run(run, self.config.sandbox_audit.keep)
+        keep = self._parts.config.sandbox_audit.keep
+        return await self._parts.storage.record_sandbox_run(run, keep)
 
     async def try_record_sandbox_run(self, run: SandboxRun) -> bool:
-        """:meth:`record_sandbox_run` for callers whose own work must not fail with it (the
-        MCP tool, the CLI): a failure is logged and counted in ``sandbox_audit_failures``."""
         try:
             await self.record_sandbox_run(run)
         except Exception as exc:
-            self.sandbox_audit_failures += 1
+            self.failures += 1
             log.warning("sandbox run %s was not recorded in the audit trail: %s", run.run_id, exc)
             return False
         return True
@@ -46,15 +39,14 @@ class SandboxAudit:
     async def list_sandbox_runs(
         self, filters: SandboxRunFilters | None = None, limit: int = 50
     ) -> list[SandboxRun]:
-        """The newest recorded runs first."""
         if not 1 <= limit <= MAX_LIST:
             raise ValidationError("limit", f"{limit} is out of range", f"1..{MAX_LIST}")
-        return await self.storage.list_sandbox_runs(filters or SandboxRunFilters(), limit)
+        return await self._parts.storage.list_sandbox_runs(filters or SandboxRunFilters(), limit)
 
     async def sandbox_run_counts(
         self, filters: SandboxRunFilters | None = None
     ) -> SandboxRunCounts:
-        grouped = await self.storage.count_sandbox_runs(filters or SandboxRunFilters())
+        grouped = await self._parts.storage.count_sandbox_runs(filters or SandboxRunFilters())
         by_outcome = dict.fromkeys(SANDBOX_OUTCOMES, 0)
         for outcomes in grouped.values():
             for outcome, n in outcomes.items():
