@@ -19,7 +19,8 @@ from self_learning_memory import (
     TaskContext,
     ToolSequence,
 )
-from self_learning_memory.patterns.types import MAX_EVIDENCE_IDS, merge_patterns, normalise_error
+from self_learning_memory.learning.merge import merge_patterns
+from self_learning_memory.patterns.types import MAX_EVIDENCE_IDS, normalise_error
 
 from .builders import T0
 

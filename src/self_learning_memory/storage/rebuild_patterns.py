@@ -23,9 +23,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..learning.merge import merge_patterns
 from ..patterns.effectiveness import PatternUsage
 from ..patterns.extractors import extract_heuristics, extract_patterns
-from ..patterns.types import merge_patterns
 
 if TYPE_CHECKING:
     from ..config import ExtractionConfig
