@@ -18,7 +18,6 @@ import apsw
 
 from .backend import EpisodeCandidate, EpisodeFilters, HealthReport
 from .migrations import SQLITE_MIGRATIONS
-from .sandbox_runs import SQLiteSandboxRuns
 from .sql.dialect import SQLITE
 from .sql.program import ProgramFactory, run_blocking
 from .sql.store import SQLStore
@@ -30,7 +29,7 @@ __all__ = ["SQLiteStorage"]
 T = TypeVar("T")
 
 
-class SQLiteStorage(SQLiteSandboxRuns, SQLStore):
+class SQLiteStorage(SQLStore):
     """The embedded default :class:`StorageBackend`."""
 
     name = "sqlite"
@@ -67,7 +66,8 @@ class SQLiteStorage(SQLiteSandboxRuns, SQLStore):
     async def _snapshot(self, program: ProgramFactory[T]) -> T:
         return await self._db.read_snapshot(lambda conn: run_blocking(conn, program()))
 
-    async def _write(self, program: ProgramFactory[T]) -> T:
+    async def _write(self, program: ProgramFactory[T], *, retrieval: bool = True) -> T:
+        # every commit changes SQLite's data version: ``retrieval`` makes no difference here
         return await self._db.write(lambda conn: run_blocking(conn, program()))
 
     async def lexical_candidates(

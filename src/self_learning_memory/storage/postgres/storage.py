@@ -22,7 +22,6 @@ from ..sql.program import Op, ProgramFactory, execute, run_async
 from ..sql.store import SQLStore
 from .connection import Conn, PostgresConnection
 from .notify import CHANNEL, EpisodeChange, EpisodeListener
-from .sandbox_runs import PostgresSandboxRuns
 from .search import TsvectorIndex
 
 __all__ = ["PostgresStorage"]
@@ -35,7 +34,7 @@ async def _value(conn: Conn, sql: str) -> Any:
     return None if row is None else row[0]
 
 
-class PostgresStorage(PostgresSandboxRuns, SQLStore):
+class PostgresStorage(SQLStore):
     """The shared :class:`StorageBackend` (``postgresql://`` DSN)."""
 
     name = "postgresql"
@@ -86,8 +85,8 @@ class PostgresStorage(PostgresSandboxRuns, SQLStore):
     async def _snapshot(self, program: ProgramFactory[T]) -> T:
         return await self._db.read_snapshot(lambda conn: run_async(conn, program()))
 
-    async def _write(self, program: ProgramFactory[T]) -> T:
-        return await self._db.write(lambda conn: run_async(conn, program()))
+    async def _write(self, program: ProgramFactory[T], *, retrieval: bool = True) -> T:
+        return await self._db.transaction(lambda conn: run_async(conn, program()), bump=retrieval)
 
     def _announce(self, op: str, episode_id: str) -> list[Op]:
         payload = f"{self._db.schema}|{op}|{episode_id}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Self, TypeVar
 
+from ...core.sandbox_audit import SandboxRun, SandboxRunFilters
 from ...core.types import Episode, ExecutionStep, TaskContext
 from ...patterns.effectiveness import PatternUsage
 from ...patterns.types import AnyPattern, Heuristic
@@ -25,7 +26,7 @@ from ..backend import (
     PatternFilters,
     StorageStats,
 )
-from . import episodes, learning_sql, queries
+from . import episodes, learning_sql, queries, sandbox_runs
 from .dialect import Dialect
 from .learning_sql import FullText
 from .program import Op, ProgramFactory
@@ -51,9 +52,10 @@ class SQLStore:
         """Run a program in one read snapshot (its statements agree with each other)."""
         raise NotImplementedError
 
-    async def _write(self, program: ProgramFactory[T]) -> T:
+    async def _write(self, program: ProgramFactory[T], *, retrieval: bool = True) -> T:
         """Run a program in one write transaction (all of it or nothing); reruns build a fresh
-        program."""
+        program. ``retrieval=False``: the write changes nothing retrieval reads (an audit
+        record), so a store that counts data versions itself need not count it."""
         raise NotImplementedError
 
     def _announce(self, op: str, episode_id: str) -> list[Op]:
@@ -217,3 +219,17 @@ class SQLStore:
     # -- statistics ----------------------------------------------------------------------
     async def stats(self) -> StorageStats:
         return await self._snapshot(lambda: queries.stats(self.dialect))
+
+    # -- the code sandbox's audit trail ----------------------------------------------------
+    async def record_sandbox_run(self, run: SandboxRun, keep: int) -> int:
+        return await self._write(
+            lambda: sandbox_runs.record_sandbox_run(self.dialect, run, keep), retrieval=False
+        )
+
+    async def list_sandbox_runs(self, filters: SandboxRunFilters, limit: int) -> list[SandboxRun]:
+        return await self._read(
+            lambda: sandbox_runs.list_sandbox_runs(self.dialect, filters, limit)
+        )
+
+    async def count_sandbox_runs(self, filters: SandboxRunFilters) -> dict[str, dict[str, int]]:
+        return await self._read(lambda: sandbox_runs.count_sandbox_runs(self.dialect, filters))
