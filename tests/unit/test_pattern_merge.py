@@ -19,7 +19,9 @@ from self_learning_memory import (
     TaskContext,
     ToolSequence,
 )
-from self_learning_memory.model.pattern import MAX_EVIDENCE_IDS, merge_patterns, normalise_error
+from self_learning_memory.learning.merge import merge_observation, merge_patterns, record_use
+from self_learning_memory.model.pattern import MAX_EVIDENCE_IDS, normalise_error
+from self_learning_memory.model.usage import PatternUsage, effectiveness
 
 from .builders import T0
 
@@ -184,3 +186,30 @@ def test_heuristic_evidence_grows_with_every_observation(outcomes: list[bool]) -
         assert result.evidence.success_rate == pytest.approx(rate)
         assert result.confidence == pytest.approx(rate * len(outcomes) ** 0.5)
         assert result.evidence.episode_ids == ids[-MAX_EVIDENCE_IDS:]
+
+
+def test_an_observation_merges_the_pattern_and_counts_one_application() -> None:
+    stored = observation("tool_sequence", True)
+    usage = PatternUsage(application_count=3, success_count=2, failure_count=1, created_at=T0)
+    later = T0.replace(year=2026)
+    merged = merge_observation(
+        stored, usage, observation("tool_sequence", False), success=False, now=later
+    )
+    assert merged.pattern.occurrence_count == 2
+    assert merged.pattern.rate() == pytest.approx(0.5)
+    assert merged.pattern.id == stored.id
+    assert (merged.usage.application_count, merged.usage.success_count) == (4, 2)
+    assert merged.usage.failure_count == 2
+    assert merged.usage.last_applied == later
+    assert merged.usage.effectiveness_score == pytest.approx(effectiveness(merged.usage, later))
+    assert usage.application_count == 3  # the stored usage is not changed in place
+
+
+def test_a_retrieval_counts_without_touching_applications() -> None:
+    usage = PatternUsage(application_count=2, success_count=2, created_at=T0)
+    later = T0.replace(year=2026)
+    used = record_use(usage, applied=False, success=False, now=later)
+    assert (used.retrieval_count, used.application_count, used.failure_count) == (1, 2, 0)
+    assert used.last_retrieved == later
+    assert used.last_applied is None
+    assert used.effectiveness_score == pytest.approx(effectiveness(used, later))

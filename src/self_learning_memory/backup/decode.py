@@ -26,7 +26,7 @@ from ..storage.codec import (
     pattern_from_json,
     step_from_row,
 )
-from ..storage.sqlite_learning import (
+from ..storage.sql.rows import (
     HEURISTIC_COLUMNS,
     USAGE_COLUMNS,
     heuristic_from_row,

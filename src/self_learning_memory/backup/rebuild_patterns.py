@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CapabilityUnavailableError
 from ..learning.extractors import extract_heuristics, extract_patterns
-from ..model.pattern import merge_patterns
+from ..learning.merge import merge_patterns
 from ..model.usage import PatternUsage
 
 if TYPE_CHECKING:

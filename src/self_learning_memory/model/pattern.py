@@ -2,7 +2,7 @@
 
 Every pattern carries ``occurrence_count`` so that aggregation across episodes can grow its
 sample size: upserting a pattern with the same :meth:`similarity_key` merges it into the stored
-one (:func:`merge_patterns`), so counts and success rates move with every episode.
+one (``learning.merge.merge_patterns``), so counts and success rates move with every episode.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ __all__ = [
     "Pattern",
     "ToolSequence",
     "context_of",
-    "merge_patterns",
     "normalise_error",
+    "recent_ids",
+    "weighted_mean",
 ]
 
 MAX_EVIDENCE_IDS = 50  # episode ids kept on a pattern or heuristic (counts keep growing)
@@ -187,57 +188,14 @@ def normalise_error(message: str, limit: int = 200) -> str:
     return " ".join(text.split())[:limit]
 
 
-def _weighted(a: float, na: int, b: float, nb: int) -> float:
+def weighted_mean(a: float, na: int, b: float, nb: int) -> float:
     total = na + nb
     return (a * na + b * nb) / total if total else 0.0
 
 
-def _recent_ids(old: list[uuid.UUID], new: list[uuid.UUID]) -> list[uuid.UUID]:
+def recent_ids(old: list[uuid.UUID], new: list[uuid.UUID]) -> list[uuid.UUID]:
     merged = [i for i in old if i not in new] + new
     return merged[-MAX_EVIDENCE_IDS:]
-
-
-def merge_patterns(stored: AnyPattern, new: AnyPattern) -> AnyPattern:
-    """Fold ``new`` (one more observation) into ``stored``; the stored id and creation time stay.
-
-    Tool sequences, error recoveries and context patterns take count-weighted success rates
-    (the reference system used a plain mean for error recoveries, which forgets sample sizes);
-    decision points add their outcome stats.
-    """
-    na, nb = stored.occurrence_count, new.occurrence_count
-    common = {"occurrence_count": na + nb, "updated_at": new.updated_at}
-    if isinstance(stored, ToolSequence) and isinstance(new, ToolSequence):
-        return stored.model_copy(
-            update={
-                **common,
-                "success_rate": _weighted(stored.success_rate, na, new.success_rate, nb),
-                "avg_latency": _weighted(stored.avg_latency, na, new.avg_latency, nb),
-                "last_seen_episode": new.last_seen_episode,
-            }
-        )
-    if isinstance(stored, DecisionPoint) and isinstance(new, DecisionPoint):
-        a, b = stored.outcome_stats, new.outcome_stats
-        stats = OutcomeStats(
-            success_count=a.success_count + b.success_count,
-            failure_count=a.failure_count + b.failure_count,
-            total_count=a.total_count + b.total_count,
-            avg_duration_secs=_weighted(
-                a.avg_duration_secs, a.total_count, b.avg_duration_secs, b.total_count
-            ),
-        )
-        return stored.model_copy(update={**common, "outcome_stats": stats})
-    if isinstance(stored, ErrorRecovery) and isinstance(new, ErrorRecovery):
-        rate = _weighted(stored.success_rate, na, new.success_rate, nb)
-        return stored.model_copy(update={**common, "success_rate": rate})
-    if isinstance(stored, ContextPattern) and isinstance(new, ContextPattern):
-        return stored.model_copy(
-            update={
-                **common,
-                "success_rate": _weighted(stored.success_rate, na, new.success_rate, nb),
-                "evidence": _recent_ids(stored.evidence, new.evidence),
-            }
-        )
-    return stored
 
 
 class Heuristic(_Model):
@@ -261,7 +219,7 @@ class Heuristic(_Model):
         n = ev.sample_size + 1
         rate = (ev.success_rate * ev.sample_size + (1.0 if success else 0.0)) / n
         self.evidence = Evidence(
-            episode_ids=_recent_ids(ev.episode_ids, [episode_id]), success_rate=rate, sample_size=n
+            episode_ids=recent_ids(ev.episode_ids, [episode_id]), success_rate=rate, sample_size=n
         )
         self.confidence = rate * math.sqrt(n)
         self.updated_at = utc_now()
@@ -270,9 +228,9 @@ class Heuristic(_Model):
         """Fold a freshly extracted heuristic (its evidence) into this stored one."""
         a, b = self.evidence, new.evidence
         n = a.sample_size + b.sample_size
-        rate = _weighted(a.success_rate, a.sample_size, b.success_rate, b.sample_size)
+        rate = weighted_mean(a.success_rate, a.sample_size, b.success_rate, b.sample_size)
         ev = Evidence(
-            episode_ids=_recent_ids(a.episode_ids, b.episode_ids), success_rate=rate, sample_size=n
+            episode_ids=recent_ids(a.episode_ids, b.episode_ids), success_rate=rate, sample_size=n
         )
         return self.model_copy(
             update={"evidence": ev, "confidence": rate * math.sqrt(n), "updated_at": new.updated_at}

@@ -254,7 +254,8 @@ class PostgresTransfer:
         self._db = db  # the store's connection
 
     async def import_episodes(self, episodes: list[Episode]) -> None:
-        from .postgres.learning import _SEARCH_SQL
+        from .postgres.search import SEARCH_SQL
+        from .sql.program import psycopg_sql
 
         upsert = _upsert("episodes", _EPISODE_COLS, "episode_id", "%s", {"tags": "::jsonb"})
 
@@ -282,7 +283,9 @@ class PostgresTransfer:
                         continue
                     doc = search_document(episode)
                     await cur.execute(
-                        f"UPDATE episodes SET search = {_SEARCH_SQL} WHERE episode_id = %s",
+                        psycopg_sql(
+                            f"UPDATE episodes SET search = {SEARCH_SQL} WHERE episode_id = ?"
+                        ),
                         (
                             doc.description,
                             doc.steps,

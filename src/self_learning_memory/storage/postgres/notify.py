@@ -19,9 +19,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from .connection import Conn
-
-__all__ = ["CHANNEL", "EpisodeChange", "EpisodeListener", "notify_episode"]
+__all__ = ["CHANNEL", "EpisodeChange", "EpisodeListener"]
 
 log = logging.getLogger(__name__)
 CHANNEL = "self_learning_memory_episodes"
@@ -34,10 +32,6 @@ class EpisodeChange:
 
 
 Callback = Callable[[EpisodeChange], Awaitable[None]]
-
-
-async def notify_episode(conn: Conn, schema: str, op: str, episode_id: str) -> None:
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{schema}|{op}|{episode_id}"))
 
 
 class EpisodeListener:

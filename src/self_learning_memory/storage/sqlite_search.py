@@ -1,4 +1,5 @@
-"""Choosing selective full-text query terms by document frequency.
+"""The embedded store's full-text index: FTS5 (``episodes_fts``, bm25), its entries written by
+the completion transaction, and selective query terms chosen by document frequency.
 
 FTS5 computes bm25 for every document a query matches before it can sort and cut. A word that
 occurs in most episodes ("fix", "add", "test") makes an OR query match most of the table, so its
@@ -13,10 +14,17 @@ do not generate candidates. Frequencies are cached for a minute.
 from __future__ import annotations
 
 import time
+from typing import Any, cast
 
 import apsw
 
-__all__ = ["MATCH_BUDGET", "TermSelector"]
+from ..model.records import EpisodeCandidate, EpisodeFilters, SearchDocument
+from .sql import rows as decode
+from .sql.dialect import SQLITE
+from .sql.program import Op, execute
+from .sql.queries import completed
+
+__all__ = ["MATCH_BUDGET", "FTS5Index", "TermSelector"]
 
 MATCH_BUDGET = 2_000  # summed document frequency of the chosen terms
 _TTL_S = 60.0
@@ -65,3 +73,43 @@ class TermSelector:
             chosen.append(term)
             total += df
         return chosen
+
+
+class FTS5Index:
+    """The ``episodes_fts`` table: bm25 over description, steps, outcome and reflection,
+    keyed by the episode's ``rowid``."""
+
+    key_column = "rowid"
+
+    def __init__(self) -> None:
+        self.terms = TermSelector()
+
+    def completion_set(self, doc: SearchDocument) -> tuple[str, tuple[Any, ...]]:
+        return "", ()
+
+    def completion_ops(self, key: Any, doc: SearchDocument) -> list[Op]:
+        return [
+            execute("DELETE FROM episodes_fts WHERE rowid = ?", (key,)),
+            execute(
+                "INSERT INTO episodes_fts (rowid, task_description, steps_text, outcome_text, "
+                "reflection_text) VALUES (?, ?, ?, ?, ?)",
+                (key, doc.description, doc.steps, doc.outcome, doc.reflection),
+            ),
+        ]
+
+    def candidates(
+        self, conn: apsw.Connection, terms: list[str], filters: EpisodeFilters, limit: int
+    ) -> list[EpisodeCandidate]:
+        """Completed episodes matching any of the chosen ``terms``, best bm25 first."""
+        chosen = self.terms.select(conn, terms)
+        if not chosen:
+            return []
+        condition, args = completed(SQLITE, filters)
+        query = " OR ".join('"' + t.replace('"', '""') + '"' for t in chosen)
+        rows = conn.execute(
+            f"SELECT {decode.CANDIDATE_COLUMNS}, episodes_fts.rank FROM episodes_fts "
+            "JOIN episodes e ON e.rowid = episodes_fts.rowid "
+            f"WHERE episodes_fts MATCH ? AND {condition} ORDER BY rank LIMIT ?",
+            (query, *args, limit),
+        ).fetchall()
+        return [decode.candidate(SQLITE, r, -float(cast(float, r[12])), "fts5") for r in rows]

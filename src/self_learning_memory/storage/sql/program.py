@@ -1,0 +1,122 @@
+"""Store logic written once for a blocking and an async connection.
+
+A *program* is a generator that yields the statements it wants run (:class:`Op`) and receives
+each one's result: ``row = yield one("SELECT ...", (eid,))``. It does no I/O itself, so the same
+program runs on the SQLite store's connection thread (:func:`run_blocking`, apsw or libsql) and
+on a PostgreSQL connection from the pool (:func:`run_async`, psycopg). Statements use ``?``
+placeholders; :func:`run_async` writes them as psycopg's ``%s``. A connection layer that reruns
+a transaction (lock waits, serialization failures) builds a fresh program for each attempt.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+__all__ = [
+    "Op",
+    "Program",
+    "ProgramFactory",
+    "changes",
+    "execute",
+    "many",
+    "one",
+    "rows",
+    "run_async",
+    "run_blocking",
+]
+
+T = TypeVar("T")
+Kind = Literal["one", "all", "exec", "changes", "many"]
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One statement: ``one`` answers its first row (or None), ``all`` its rows, ``exec``
+    nothing, ``changes`` the number of rows it changed, ``many`` runs it once per args row.
+
+    The statement lists a dialect, a full-text index or a store hands to a program (locks,
+    announcements, index entries) hold ``execute`` ops only: a program passes them on with
+    ``yield from`` and they answer nothing."""
+
+    kind: Kind
+    sql: str
+    args: Sequence[Any]
+
+
+Program = Generator[Op, Any, T]
+ProgramFactory = Callable[[], Program[T]]
+
+
+def one(sql: str, args: Sequence[Any] = ()) -> Op:
+    return Op("one", sql, args)
+
+
+def rows(sql: str, args: Sequence[Any] = ()) -> Op:
+    return Op("all", sql, args)
+
+
+def execute(sql: str, args: Sequence[Any] = ()) -> Op:
+    return Op("exec", sql, args)
+
+
+def changes(sql: str, args: Sequence[Any] = ()) -> Op:
+    return Op("changes", sql, args)
+
+
+def many(sql: str, arg_rows: Sequence[Sequence[Any]]) -> Op:
+    return Op("many", sql, arg_rows)
+
+
+def run_blocking(conn: Any, program: Program[T]) -> T:
+    """Run ``program`` on an apsw connection (or one that looks like it: Turso's libsql)."""
+    try:
+        op = next(program)
+        while True:
+            result: Any = None
+            if op.kind == "one":
+                result = conn.execute(op.sql, op.args).fetchone()
+            elif op.kind == "all":
+                result = conn.execute(op.sql, op.args).fetchall()
+            elif op.kind == "many":
+                if op.args:
+                    conn.executemany(op.sql, op.args)
+            else:
+                conn.execute(op.sql, op.args)
+                if op.kind == "changes":
+                    result = conn.changes()
+            op = program.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=512)
+def psycopg_sql(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+async def run_async(conn: Any, program: Program[T]) -> T:
+    """Run ``program`` on a psycopg async connection."""
+    try:
+        op = next(program)
+        while True:
+            result: Any = None
+            sql = psycopg_sql(op.sql)
+            if op.kind == "many":
+                if op.args:
+                    async with conn.cursor() as cur:
+                        await cur.executemany(sql, op.args)
+            else:
+                cur = await conn.execute(sql, tuple(op.args))
+                if op.kind == "one":
+                    result = await cur.fetchone()
+                elif op.kind == "all":
+                    result = await cur.fetchall()
+                elif op.kind == "changes":
+                    result = cur.rowcount
+            op = program.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
