@@ -106,6 +106,8 @@ def _data_dir_from_url(layer: dict[str, tuple[Any, str]]) -> None:
 def _absolute_sqlite_url(url: str, base: Path) -> str:
     from .database_url import parse_database_url
 
+    if not url.strip():
+        return url
     target = parse_database_url(url)
     if target.kind == "sqlite" and target.path is not None and not target.path.is_absolute():
         return str((base / target.path).resolve())

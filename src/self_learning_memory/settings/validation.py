@@ -25,7 +25,7 @@ SANDBOX_PRESETS = ("default", "restrictive", "permissive")
 SANDBOX_BACKENDS = ("wasm", "node", "hybrid")
 SANDBOX_NODE_RULES = ("none", "uses_require")
 EPISODE_ESTIMATE_KB = 10  # average cached episode, for the memory estimate
-MEMORY_WARN_MB = 50
+MEMORY_WARN_MB = 100  # above the schema default (10,000 episodes, about 98 MB)
 
 
 @dataclass(frozen=True)

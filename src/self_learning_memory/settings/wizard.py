@@ -24,7 +24,7 @@ from .environment import FORMATS
 from .loader import LoadedSettings, load_settings
 from .presets import PRESETS
 from .toml_writer import render_toml
-from .validation import ValidationReport, validate_settings
+from .validation import ValidationReport
 
 __all__ = [
     "LinePrompter",
@@ -206,7 +206,7 @@ def run_wizard(
         default_preset=preset,
         flags={key: (value, "wizard") for key, value in values.items()},
     )
-    report = validate_settings(final.settings, env=env)
+    report = final.validate(env)
     for key, value in values.items():
         out(f"  {key} = {value!r}\n")
     for issue in report.errors:
