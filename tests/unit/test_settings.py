@@ -21,7 +21,7 @@ from self_learning_memory.settings.environment import (
     smart_defaults,
 )
 from self_learning_memory.settings.files import read_config_file
-from self_learning_memory.settings.keys import HELP, KEY_ALIASES, env_names
+from self_learning_memory.settings.keys import HELP, KEY_ALIASES, REMOVED_KEYS, env_names
 from self_learning_memory.settings.layers import quick_default_format
 from self_learning_memory.settings.loader import load_settings
 from self_learning_memory.settings.schema import Settings, iter_keys
@@ -637,3 +637,49 @@ def test_postgresql_url_is_accepted_and_reaches_the_library_config() -> None:
         assert config.storage.pool_size == 7
     embedded = memory_config_from(Settings.model_validate({"database": {"url": "/x/memory.db"}}))
     assert embedded.storage.url is None
+
+
+def test_a_file_with_every_old_key_still_loads(tmp_path: Path) -> None:
+    """Every key the config file had before the sections became MemoryConfig's: moved keys are
+    read as their new key, keys nothing reads are warnings, nothing is an error."""
+    old = {
+        "database": {
+            "url": "sqlite:///db/memory.db",
+            "turso_token": "t",
+            "busy_timeout_ms": 1000,
+            "synchronous": "full",
+        },
+        "storage": {
+            "data_dir": str(tmp_path / "d"),
+            "max_episodes_cache": 600,
+            "cache_ttl_seconds": 7200,
+            "pool_size": 4,
+            "cache_enabled": True,
+        },
+        "cli": {"default_format": "json", "progress_bars": True, "batch_size": 200},
+        "sandbox": {"audit_keep": 50, "max_cpu_percent": 30, "allow_network": False},
+        "sync": {"enabled": True, "interval_seconds": 60, "batch_size": 100},
+        "logging": {"level": "INFO", "max_file_mb": 5, "backup_count": 3},
+        "monitoring": {"enabled": True, "latency_window": 1000, "export_format": "json"},
+        "backup": {"format": "json", "compress": False, "keep": 10},
+    }
+    old["sync"]["conflict_resolution"] = "durable_wins"
+    old["sandbox"].update(allow_filesystem=False, allow_subprocesses=False, allowed_paths=[])
+    (tmp_path / "memory-cli.json").write_text(json.dumps(old))
+    loaded = load(tmp_path)
+    report = loaded.validate({})
+    assert report.errors == []
+    removed = set(REMOVED_KEYS) - {"backup.dir"}
+    # and the SQLite URL outside the data directory set next to it, as for any source
+    assert {w.field for w in report.warnings} == removed | {"storage.url"}
+    config = loaded.memory_config()
+    assert (config.cache.max_episodes, config.storage.pool_size) == (600, 4)
+    assert (config.storage.busy_timeout_ms, config.storage.synchronous) == (1000, "full")
+    assert (config.sync.enabled, config.sync.interval_s, config.sync.strategy) == (
+        True,
+        60.0,
+        "primary_wins",
+    )
+    assert config.sandbox_audit.keep == 50
+    assert config.storage.url is None  # the SQLite URL names the data directory...
+    assert loaded.data_dir() == tmp_path / "d"  # ...which storage.data_dir overrides
