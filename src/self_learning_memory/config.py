@@ -1,7 +1,9 @@
-"""MemoryConfig: every tunable of the library, with the reference system's defaults.
+"""MemoryConfig: every tunable of the library, with its defaults (the only ones there are).
 
-The CLI and the MCP server build this from files and the environment; the library takes it as
-a plain validated object.
+The library takes it as a plain validated object. Config files and ``MEMORY_*`` variables fill
+this same tree: each section here is a file section of the same name, key for key
+(``settings.schema.Settings`` extends it with what only the CLI and the MCP server read), and
+the smart defaults and presets are sources of values for it, not models of their own.
 """
 
 from __future__ import annotations

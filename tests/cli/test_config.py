@@ -57,7 +57,8 @@ def test_show_sources_and_masked_secrets(
     assert "very-secret-token" not in text
     assert "hunter2" not in text
     settings = data["settings"]
-    assert settings["database.turso_token"] == {"value": "***", "source": "env TURSO_TOKEN"}
+    assert settings["storage.auth_token"] == {"value": "***", "source": "env TURSO_TOKEN"}
+    assert settings["storage.url"]["source"] == "env MEMORY_DATABASE_POSTGRES_DSN"  # old name
     assert settings["storage.pool_size"]["value"] == 7
     assert settings["storage.pool_size"]["source"].startswith(
         f"file {tmp_path / 'memory-cli.toml'}, line 2"
@@ -146,7 +147,7 @@ def test_validate_errors_exit_6_with_field_value_and_limit(invoke: Invoke, tmp_p
     assert errors["storage.pool_size"]["limit"].startswith(">= 1")
     assert "line 2" in errors["storage.pool_size"]["source"]
     assert errors["cli.default_format"]["limit"] == "human | json | yaml"
-    assert any(w["field"] == "storage.max_episodes_cache" for w in data["warnings"])
+    assert any(w["field"] == "cache.max_episodes" for w in data["warnings"])
     human = invoke("config", "validate")
     assert human.exit_code == 6
     assert "storage.pool_size = 0" in human.stdout
@@ -171,7 +172,7 @@ def test_check_recommendations(invoke_json: Callable[..., Any], tmp_path: Path) 
     )
     data = invoke_json("config", "check")
     topics = {r["topic"] for r in data["recommendations"]}
-    assert {"storage.pool_size", "database.turso_token", "embeddings.provider"} <= topics
+    assert {"storage.pool_size", "storage.auth_token", "embeddings.provider"} <= topics
 
 
 def test_init_writes_commented_toml_and_refuses_to_overwrite(
@@ -213,16 +214,16 @@ def test_init_dry_run_stdout_and_bad_input(invoke: Invoke, tmp_path: Path) -> No
 def test_wizard_with_piped_answers(
     invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    answers = "local\n" + f"{tmp_path / 'store'}\n" + "\n" + "400\n\n3\n" + "yaml\ny\n20\n" + "y\n"
+    answers = "local\n" + f"{tmp_path / 'store'}\n" + "\n" + "400\n3\n" + "yaml\n" + "y\n"
     result = invoke("--format", "json", "config", "wizard", input=answers)
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["saved"] is True
     assert data["valid"] is True
     written = tomllib.loads((tmp_path / "memory-cli.toml").read_text())
-    assert written["storage"]["max_episodes_cache"] == 400
+    assert written["cache"]["max_episodes"] == 400
     assert written["storage"]["pool_size"] == 3
-    assert written["cli"] == {"default_format": "yaml", "progress_bars": True, "batch_size": 20}
+    assert written["cli"] == {"default_format": "yaml"}
     # the written file is what the next invocation uses (yaml is now the default format)
     monkeypatch.delenv("MEMORY_DATA_DIR")
     shown = yaml.safe_load(invoke("config", "show", "storage").stdout)
@@ -266,7 +267,10 @@ def test_ci_smart_defaults_through_the_cli(invoke: Invoke, monkeypatch: pytest.M
     result = invoke("config", "show", "storage")
     data = json.loads(result.stdout)  # json is the CI default
     assert data["settings"]["storage.pool_size"] == {"value": 5, "source": "smart default (CI)"}
-    assert data["settings"]["storage.max_episodes_cache"]["value"] == 100
+    cache = json.loads(invoke("config", "show", "storage.max_episodes_cache").stdout)  # old name
+    assert cache["settings"] == {
+        "cache.max_episodes": {"value": 100, "source": "smart default (CI)"}
+    }
 
 
 def test_json_output_is_pure_in_a_real_process(tmp_path: Path) -> None:

@@ -150,7 +150,7 @@ def test_retention_from_the_config_keeps_the_newest_runs(cli_env: dict[str, str]
     assert data["counts"]["total"] == 2
     invalid = run_process("sandbox", "audit", env={"MEMORY_SANDBOX_AUDIT_KEEP": "0"})
     assert invalid.returncode == 6
-    assert "sandbox.audit_keep" in invalid.stderr
+    assert "sandbox_audit.keep" in invalid.stderr
 
 
 def test_run_without_the_sandbox_extra_names_the_install_command(

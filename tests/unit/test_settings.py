@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from self_learning_memory.config import MemoryConfig
 from self_learning_memory.errors import ConfigurationError
 from self_learning_memory.settings import environment as environment_module
 from self_learning_memory.settings.environment import (
@@ -20,7 +21,7 @@ from self_learning_memory.settings.environment import (
     smart_defaults,
 )
 from self_learning_memory.settings.files import read_config_file
-from self_learning_memory.settings.keys import HELP
+from self_learning_memory.settings.keys import HELP, KEY_ALIASES, REMOVED_KEYS, env_names
 from self_learning_memory.settings.layers import quick_default_format
 from self_learning_memory.settings.loader import load_settings
 from self_learning_memory.settings.schema import Settings, iter_keys
@@ -44,29 +45,20 @@ def load(tmp_path: Path, env: dict[str, str] | None = None, **kwargs: Any) -> An
 @pytest.mark.parametrize(
     ("environment", "expected"),
     [
-        (Environment(ci=True), (5, 100, 300, "json", 10, False)),
-        (Environment(dev=True), (5, 500, 1800, "human", 50, True)),
-        (Environment(ci=True, dev=True), (5, 100, 300, "json", 10, False)),
-        (
-            Environment(github_actions=True, cpu_cores=4, available_memory_gb=8),
-            (8, 1600, 7200, "json", 200, True),
-        ),
-        (Environment(cpu_cores=1, available_memory_gb=2), (3, 1000, 7200, "human", 200, True)),
-        (Environment(cpu_cores=4, available_memory_gb=10), (8, 2000, 7200, "human", 200, True)),
-        (Environment(cpu_cores=16, available_memory_gb=64), (20, 5000, 7200, "human", 200, True)),
+        (Environment(ci=True), (5, 100, "json")),
+        (Environment(dev=True), (5, 500, "human")),
+        (Environment(ci=True, dev=True), (5, 100, "json")),
+        (Environment(github_actions=True, cpu_cores=4, available_memory_gb=8), (8, 1600, "json")),
+        (Environment(cpu_cores=1, available_memory_gb=2), (3, 1000, "human")),
+        (Environment(cpu_cores=4, available_memory_gb=10), (8, 2000, "human")),
+        (Environment(cpu_cores=16, available_memory_gb=64), (20, 5000, "human")),
     ],
 )
 def test_smart_default_formulas(environment: Environment, expected: tuple[Any, ...]) -> None:
     values = {key: value for key, (value, _why) in smart_defaults(environment).items()}
-    got = (
-        values["storage.pool_size"],
-        values["storage.max_episodes_cache"],
-        values["storage.cache_ttl_seconds"],
-        values["cli.default_format"],
-        values["cli.batch_size"],
-        values["cli.progress_bars"],
-    )
+    got = (values["storage.pool_size"], values["cache.max_episodes"], values["cli.default_format"])
     assert got == expected
+    assert set(values) <= set(HELP)  # a layer of the one tree: only its keys
 
 
 @pytest.mark.parametrize(
@@ -99,7 +91,7 @@ def test_detected_machine_feeds_the_pool_formula(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(environment_module, "_available_memory_gb", lambda: 3.0)
     values = smart_defaults(detect_environment({}))
     assert values["storage.pool_size"][0] == 12
-    assert values["storage.max_episodes_cache"][0] == 1000
+    assert values["cache.max_episodes"][0] == 1000
 
 
 # --- precedence -----------------------------------------------------------------------------
@@ -167,14 +159,19 @@ def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
 
 def test_env_values_are_parsed(tmp_path: Path) -> None:
     env = {
-        "MEMORY_CLI_PROGRESS_BARS": "false",
-        "MEMORY_SANDBOX_ALLOWED_PATHS": "/a, /b",
+        "MEMORY_QUEUE_ENABLED": "true",
+        "MEMORY_RESILIENCE_MAX_ATTEMPTS": "7",
+        "MEMORY_BATCH_AUTO_FLUSH": "false",
         "MEMORY_FORMAT": "yaml",
         "MEMORY_DATA_DIR": str(tmp_path / "d"),
     }
     loaded = load(tmp_path, env)
-    assert loaded.settings.cli.progress_bars is False
-    assert loaded.settings.sandbox.allowed_paths == ["/a", "/b"]
+    config = loaded.memory_config()
+    assert config.queue.enabled is True
+    assert config.resilience.max_attempts == 7
+    assert config.batch is not None
+    assert config.batch.auto_flush is False
+    assert loaded.sources["queue.enabled"] == "env MEMORY_QUEUE_ENABLED"
     assert loaded.settings.cli.default_format == "yaml"
     assert loaded.data_dir() == tmp_path / "d"
 
@@ -239,8 +236,8 @@ def test_partial_files_are_valid(tmp_path: Path, name: str, text: str) -> None:
         ("memory-cli.json", '{\n  "storage": {\n    "pool_size": 5,\n  }\n}', 4, "invalid JSON"),
         ("memory-cli.yaml", "storage:\n  pool_size: 5\n bad: [\n", 3, "invalid YAML"),
         ("memory-cli.toml", '[storage]\n\npool_size = "five"\n', 3, "storage.pool_size"),
-        ("memory-cli.json", '{"cli":\n {"progress_bars": "maybe"}}', 2, "cli.progress_bars"),
-        ("memory-cli.yaml", "cli:\n  batch_size: lots\n", 2, "cli.batch_size"),
+        ("memory-cli.json", '{"queue":\n {"enabled": "maybe"}}', 2, "queue.enabled"),
+        ("memory-cli.yaml", "batch:\n  max_batch_size: lots\n", 2, "batch.max_batch_size"),
     ],
 )
 def test_malformed_files_name_file_line_and_key(
@@ -277,10 +274,10 @@ def test_relative_paths_in_a_file_are_relative_to_the_file(tmp_path: Path) -> No
     sub = tmp_path / "conf"
     sub.mkdir()
     path = sub / "memory-cli.toml"
-    path.write_text('[storage]\ndata_dir = "store"\n[backup]\ndir = "../bk"\n')
+    path.write_text('[storage]\ndata_dir = "store"\n[resilience]\noutbox_path = "../ob.db"\n')
     loaded = load(tmp_path, config_path=path)
     assert loaded.data_dir() == (sub / "store").resolve()
-    assert loaded.settings.backup.dir == str((tmp_path / "bk").resolve())
+    assert loaded.memory_config().resilience.outbox_path == str((tmp_path / "ob.db").resolve())
 
 
 def test_sqlite_url_sets_the_data_dir(tmp_path: Path) -> None:
@@ -299,35 +296,37 @@ def test_sqlite_url_sets_the_data_dir(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("key", "value", "severity", "limit"),
     [
-        ("storage.max_episodes_cache", 0, "error", ">= 1"),
-        ("storage.max_episodes_cache", 200_000, "warning", "<= 100000"),
-        ("storage.cache_ttl_seconds", 0, "error", ">= 1"),
-        ("storage.cache_ttl_seconds", 30, "warning", ">= 60"),
-        ("storage.cache_ttl_seconds", 90_000, "warning", "<= 86400"),
+        ("cache.max_episodes", 0, "error", ">= 1"),
+        ("cache.max_episodes", 200_000, "warning", "<= 100000"),
         ("storage.pool_size", 0, "error", ">= 1"),
-        ("storage.pool_size", 500, "warning", "<= 200"),
-        ("cli.batch_size", 0, "error", ">= 1"),
-        ("cli.batch_size", 20_000, "warning", "<= 10000"),
+        ("storage.pool_size", 500, "error", "<= 100"),
+        ("storage.busy_timeout_ms", -1, "error", ">= 0"),
+        ("storage.synchronous", "off", "error", "normal | full"),
         ("cli.default_format", "xml", "error", "human | json | yaml"),
-        ("database.url", "", "error", "a SQLite path or URL"),
-        ("database.url", "libsql://db.turso.io", "warning", "a token for a remote libsql://"),
-        ("database.postgres_dsn", "mysql://u:pw@h/db", "error", "postgresql://"),
-        ("database.url", ":memory:", "error", "memory.db"),
-        ("database.url", "/x/other.sqlite", "error", "memory.db"),
-        ("database.turso_url", "libsql://db.turso.io", "warning", "a token for a remote URL"),
-        ("database.turso_url", "", "error", "a libsql:// URL"),
+        ("storage.url", "", "error", "a SQLite path or URL"),
+        ("storage.url", "libsql://db.turso.io", "warning", "a token for a remote libsql://"),
+        ("storage.url", "mysql://u:pw@h/db", "error", "sqlite:, file:"),
+        ("storage.url", ":memory:", "error", "memory.db"),
+        ("storage.url", "/x/other.sqlite", "error", "memory.db"),
         ("logging.level", "LOUD", "error", "DEBUG | INFO"),
-        ("backup.format", "zip", "error", "json | jsonl | sql"),
-        ("sandbox.max_cpu_percent", 150, "error", "1..100"),
+        ("sync.strategy", "newest", "error", "primary_wins | most_recent | cache_wins"),
+        ("resilience.max_attempts", 50, "error", "<= 20"),
+        ("queue.worker_count", 0, "error", ">= 1"),
+        ("sandbox_audit.keep", 0, "error", ">= 1"),
+        ("retrieval.mmr_lambda", 2, "error", "<= 1"),
+        ("retrieval.mode", "fuzzy", "error", "hybrid | lexical"),
+        ("storage.cache_ttl_seconds", 30, "warning", "unset"),
+        ("backup.keep", 3, "warning", "unset"),
         ("preset", "turbo", "error", "local | cloud"),
     ],
 )
 def test_validator_names_field_value_and_limit(
-    key: str, value: Any, severity: str, limit: str
+    tmp_path: Path, key: str, value: Any, severity: str, limit: str
 ) -> None:
     section, _, name = key.partition(".")
     data: dict[str, Any] = {section: {name: value}} if name else {section: value}
-    report = validate_settings(Settings.model_validate(data), env={})
+    (tmp_path / "memory-cli.json").write_text(json.dumps(data))
+    report = load(tmp_path).validate({})
     issues = report.errors if severity == "error" else report.warnings
     matching = [issue for issue in issues if issue.field == key]
     assert matching, (report.errors, report.warnings)
@@ -340,15 +339,38 @@ def test_validator_names_field_value_and_limit(
         assert "pw" not in text  # passwords in URLs are masked
 
 
-def test_cross_checks_and_unknown_keys() -> None:
-    settings = Settings.model_validate(
-        {"storage": {"max_episodes_cache": 50, "pool_sise": 3}, "cli": {"batch_size": 100}}
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    (tmp_path / "memory-cli.toml").write_text(
+        '[storage]\npool_size = 0\n[queue]\nworker_count = 0\n[logging]\nlevel = "LOUD"\n'
+        '[sandbox]\nbackend = "docker"\n[cache]\nmax_episodes = 0\n'
     )
-    report = validate_settings(settings, env={})
+    loaded = load(tmp_path)
+    fields = sorted(issue.field for issue in loaded.validate({}).errors)
+    assert fields == [
+        "cache.max_episodes",
+        "logging.level",
+        "queue.worker_count",
+        "sandbox.backend",
+        "storage.pool_size",
+    ]
+    assert loaded.show()["queue.worker_count"]["value"] == 0  # the refused value, not a default
+    with pytest.raises(ConfigurationError, match=r"and 4 more"):
+        loaded.memory_config()
+
+
+def test_cross_checks_and_unknown_keys(tmp_path: Path) -> None:
+    (tmp_path / "memory-cli.json").write_text(
+        json.dumps(
+            {"cache": {"max_episodes": 50}, "storage": {"url": "postgresql://h/db", "pool_sise": 3}}
+        )
+    )
+    loaded = load(tmp_path)
+    report = loaded.validate({})
     assert report.ok
     messages = {issue.field: issue.message for issue in report.warnings}
-    assert "cache smaller than one batch" in messages["storage.max_episodes_cache"]
+    assert "small cache in front of a remote database" in messages["cache.max_episodes"]
     assert "storage.pool_size" in messages["storage.pool_sise"]  # did you mean
+    assert loaded.show()["storage.pool_sise"]["source"].endswith("(unknown key)")
 
 
 def test_openai_without_key_warns() -> None:
@@ -368,7 +390,7 @@ def test_memory_config_refuses_invalid_settings(tmp_path: Path) -> None:
         loaded.memory_config()
 
 
-def test_mapping_to_memory_config(tmp_path: Path) -> None:
+def test_old_key_names_still_reach_the_library_config(tmp_path: Path) -> None:
     (tmp_path / "memory-cli.toml").write_text(
         "[storage]\nmax_episodes_cache = 321\ncache_enabled = false\n"
         '[database]\nbusy_timeout_ms = 1234\nsynchronous = "full"\n'
@@ -386,12 +408,79 @@ def test_mapping_to_memory_config(tmp_path: Path) -> None:
     assert config.retrieval.candidate_limit == 80
 
 
+def test_every_library_section_is_settable_from_a_file(tmp_path: Path) -> None:
+    assert set(MemoryConfig.model_fields) <= {key.partition(".")[0] for key in HELP}
+    (tmp_path / "memory-cli.toml").write_text(
+        "[resilience]\nenabled = true\nmax_attempts = 2\noutbox_enabled = false\n"
+        "[queue]\nenabled = true\nworker_count = 3\n"
+        "[batch]\nmax_batch_size = 7\nauto_flush = false\n"
+        "[extraction]\nmax_sequence_length = 9\n"
+        '[sync]\nenabled = true\nstrategy = "most_recent"\nwindow_s = 60\n'
+        "[cache]\nmap_size_mb = 64\n[sandbox_audit]\nkeep = 5\n"
+    )
+    config = load(tmp_path).memory_config()
+    assert type(config) is MemoryConfig
+    assert (config.resilience.enabled, config.resilience.max_attempts) == (True, 2)
+    assert config.resilience.outbox_enabled is False
+    assert (config.queue.enabled, config.queue.worker_count) == (True, 3)
+    assert config.batch is not None
+    assert (config.batch.max_batch_size, config.batch.auto_flush) == (7, False)
+    assert config.extraction.max_sequence_length == 9
+    assert (config.sync.enabled, config.sync.strategy, config.sync.window_s) == (
+        True,
+        "most_recent",
+        60.0,
+    )
+    assert (config.cache.map_size_mb, config.sandbox_audit.keep) == (64, 5)
+
+
+@pytest.mark.parametrize(
+    ("old", "value", "new", "expected"),
+    [
+        ("database.url", "postgresql://h/db", "storage.url", "postgresql://h/db"),
+        ("database.turso_url", "libsql://x.turso.io", "storage.url", "libsql://x.turso.io"),
+        ("database.postgres_dsn", "postgresql://h/db", "storage.url", "postgresql://h/db"),
+        ("database.turso_token", "tok", "storage.auth_token", "tok"),
+        ("database.busy_timeout_ms", 99, "storage.busy_timeout_ms", 99),
+        ("database.synchronous", "full", "storage.synchronous", "full"),
+        ("storage.max_episodes_cache", 77, "cache.max_episodes", 77),
+        ("storage.cache_enabled", False, "cache.enabled", False),
+        ("sync.interval_seconds", 12, "sync.interval_s", 12.0),
+        ("sync.conflict_resolution", "durable_wins", "sync.strategy", "primary_wins"),
+        ("sandbox.audit_keep", 5, "sandbox_audit.keep", 5),
+    ],
+)
+def test_moved_keys_are_accepted_from_files_and_the_environment(
+    tmp_path: Path, old: str, value: Any, new: str, expected: Any
+) -> None:
+    assert KEY_ALIASES[old] == new
+    section, _, name = old.partition(".")
+    (tmp_path / "memory-cli.json").write_text(json.dumps({section: {name: value}}))
+    from_file = load(tmp_path)
+    assert from_file.settings.get(new) == expected
+    assert "line 1" in from_file.sources[new]
+    assert not [w for w in from_file.validate({}).warnings if w.field == old]
+    env = {env_names(old)[0]: str(value).lower() if isinstance(value, bool) else str(value)}
+    from_env = load(tmp_path / "none", env)
+    assert from_env.settings.get(new) == expected
+    assert from_env.sources[new] == f"env {env_names(old)[0]}"
+
+
+def test_a_key_s_own_name_wins_over_its_old_name(tmp_path: Path) -> None:
+    (tmp_path / "memory-cli.toml").write_text(
+        "[storage]\nmax_episodes_cache = 10\n[cache]\nmax_episodes = 20\n"
+    )
+    assert load(tmp_path).settings.cache.max_episodes == 20
+    env = {"MEMORY_STORAGE_MAX_EPISODES_CACHE": "30"}  # the environment beats the file
+    assert load(tmp_path, env).settings.cache.max_episodes == 30
+
+
 def test_show_masks_secrets(tmp_path: Path) -> None:
     env = {"TURSO_TOKEN": "tok-secret", "MEMORY_DATABASE_POSTGRES_DSN": "postgresql://u:pw@h/db"}
     shown = json.dumps(load(tmp_path, env).show())
     assert "tok-secret" not in shown
     assert "pw@" not in shown
-    assert load(tmp_path, env).show()["database.turso_token"]["value"] == "***"
+    assert load(tmp_path, env).show()["storage.auth_token"]["value"] == "***"
 
 
 def test_every_key_has_help() -> None:
@@ -439,16 +528,19 @@ def test_rendered_toml_round_trips(tmp_path: Path) -> None:
     explicit = {
         "preset": "memory",
         "storage.pool_size": 4,
-        "cli.progress_bars": False,
-        "sandbox.allowed_paths": ["/tmp/a", 'we"ird'],
+        "queue.enabled": True,
+        "embeddings.model": 'we"ird',
         "retrieval.mmr_lambda": 0.5,
+        "database.busy_timeout_ms": 1500,
     }
     text = render_toml(explicit)
-    assert tomllib.loads(text)["storage"] == {"pool_size": 4}
+    assert tomllib.loads(text)["storage"] == {"pool_size": 4, "busy_timeout_ms": 1500}
     path = tmp_path / "memory-cli.toml"
     path.write_text(text)
     loaded = load(tmp_path)
-    assert loaded.settings.sandbox.allowed_paths == ["/tmp/a", 'we"ird']
+    assert loaded.settings.embeddings.model == 'we"ird'
+    assert loaded.settings.queue.enabled is True
+    assert loaded.settings.storage.busy_timeout_ms == 1500  # an old name written as its key
     assert loaded.settings.retrieval.mmr_lambda == 0.5
     assert loaded.preset == "memory"
     assert all(len(line) <= 100 for line in text.splitlines())
@@ -463,8 +555,6 @@ def test_wizard_with_scripted_answers(tmp_path: Path) -> None:
             "max_episodes_cache": "750",
             "pool_size": "4",
             "default_format": "yaml",
-            "progress_bars": False,
-            "batch_size": "25",
         }
     )
     result = run_wizard(prompter, target, env={})
@@ -474,9 +564,8 @@ def test_wizard_with_scripted_answers(tmp_path: Path) -> None:
     assert "save" in prompter.asked
     loaded = load(tmp_path)
     s = loaded.settings
-    assert (s.storage.max_episodes_cache, s.storage.pool_size, s.cli.batch_size) == (750, 4, 25)
+    assert (s.cache.max_episodes, s.storage.pool_size) == (750, 4)
     assert s.cli.default_format == "yaml"
-    assert s.cli.progress_bars is False
     assert loaded.data_dir() == tmp_path / "data"
     assert target.read_text().startswith("# Configuration")
 
@@ -494,7 +583,7 @@ def test_wizard_does_not_save_errors_unless_asked(tmp_path: Path) -> None:
 
 def test_wizard_with_line_input(tmp_path: Path) -> None:
     target = tmp_path / "w.toml"
-    answers = "memory\n\n\n\n\n\njson\nn\n\ny\n"
+    answers = "memory\n\n\n\n\njson\ny\n"
     out = io.StringIO()
     result = run_wizard(
         LinePrompter(io.StringIO(answers), out.write), target, out=out.write, env={}
@@ -503,7 +592,7 @@ def test_wizard_with_line_input(tmp_path: Path) -> None:
     data = tomllib.loads(target.read_text())
     assert data["preset"] == "memory"
     assert data["cli"]["default_format"] == "json"
-    assert data["cli"]["progress_bars"] is False
+    assert data["storage"]["pool_size"] == 2  # the memory preset's, the default answer
     assert "Step 5/5" in out.getvalue()
 
 
@@ -520,8 +609,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_key_is_documented_with_its_env_name() -> None:
-    from self_learning_memory.settings.keys import env_names
-
     text = (ROOT / "docs" / "configuration.md").read_text()
     for key in HELP:
         assert f"| `{key}` |" in text, key
@@ -544,9 +631,55 @@ def test_postgresql_url_is_accepted_and_reaches_the_library_config() -> None:
     ):
         settings = Settings.model_validate(data)
         report = validate_settings(settings, env={})
-        assert not [e for e in report.errors if e.field.startswith("database.")], report.errors
+        assert not [e for e in report.errors if e.field.startswith("storage.")], report.errors
         config = memory_config_from(settings)
         assert config.storage.url == "postgresql://u:pw@h/db"
         assert config.storage.pool_size == 7
     embedded = memory_config_from(Settings.model_validate({"database": {"url": "/x/memory.db"}}))
     assert embedded.storage.url is None
+
+
+def test_a_file_with_every_old_key_still_loads(tmp_path: Path) -> None:
+    """Every key the config file had before the sections became MemoryConfig's: moved keys are
+    read as their new key, keys nothing reads are warnings, nothing is an error."""
+    old = {
+        "database": {
+            "url": "sqlite:///db/memory.db",
+            "turso_token": "t",
+            "busy_timeout_ms": 1000,
+            "synchronous": "full",
+        },
+        "storage": {
+            "data_dir": str(tmp_path / "d"),
+            "max_episodes_cache": 600,
+            "cache_ttl_seconds": 7200,
+            "pool_size": 4,
+            "cache_enabled": True,
+        },
+        "cli": {"default_format": "json", "progress_bars": True, "batch_size": 200},
+        "sandbox": {"audit_keep": 50, "max_cpu_percent": 30, "allow_network": False},
+        "sync": {"enabled": True, "interval_seconds": 60, "batch_size": 100},
+        "logging": {"level": "INFO", "max_file_mb": 5, "backup_count": 3},
+        "monitoring": {"enabled": True, "latency_window": 1000, "export_format": "json"},
+        "backup": {"format": "json", "compress": False, "keep": 10},
+    }
+    old["sync"]["conflict_resolution"] = "durable_wins"
+    old["sandbox"].update(allow_filesystem=False, allow_subprocesses=False, allowed_paths=[])
+    (tmp_path / "memory-cli.json").write_text(json.dumps(old))
+    loaded = load(tmp_path)
+    report = loaded.validate({})
+    assert report.errors == []
+    removed = set(REMOVED_KEYS) - {"backup.dir"}
+    # and the SQLite URL outside the data directory set next to it, as for any source
+    assert {w.field for w in report.warnings} == removed | {"storage.url"}
+    config = loaded.memory_config()
+    assert (config.cache.max_episodes, config.storage.pool_size) == (600, 4)
+    assert (config.storage.busy_timeout_ms, config.storage.synchronous) == (1000, "full")
+    assert (config.sync.enabled, config.sync.interval_s, config.sync.strategy) == (
+        True,
+        60.0,
+        "primary_wins",
+    )
+    assert config.sandbox_audit.keep == 50
+    assert config.storage.url is None  # the SQLite URL names the data directory...
+    assert loaded.data_dir() == tmp_path / "d"  # ...which storage.data_dir overrides

@@ -111,34 +111,26 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 
 def smart_defaults(environment: Environment) -> dict[str, tuple[Any, str]]:
-    """The section 8.3 formulas: dotted key -> (value, why)."""
+    """Values computed from the machine and the CI/dev environment: dotted key -> (value, why).
+    A source between the schema defaults and the preset (see :mod:`.layers`)."""
     mode = environment.mode
     if mode == "ci":
         pool, pool_why = 5, "CI"
         cache, cache_why = 100, "CI"
-        ttl, ttl_why = 300, "CI"
-        batch, batch_why = 10, "CI"
     elif mode == "dev":
         pool, pool_why = 5, "dev"
         cache, cache_why = 500, "dev"
-        ttl, ttl_why = 1800, "dev"
-        batch, batch_why = 50, "dev"
     else:
         pool = _clamp(environment.cpu_cores * 2, 3, 20)
         pool_why = f"clamp({environment.cpu_cores} cores x 2, 3, 20)"
         cache = _clamp(int(environment.available_memory_gb * 200), 1000, 5000)
         cache_why = f"clamp({environment.available_memory_gb:.1f} GB available x 200, 1000, 5000)"
-        ttl, ttl_why = 7200, "not CI or dev"
-        batch, batch_why = 200, "not CI or dev"
     if environment.ci or environment.github_actions:
         fmt, fmt_why = "json", "CI"
     else:
         fmt, fmt_why = "human", "not CI"
     return {
         "storage.pool_size": (pool, pool_why),
-        "storage.max_episodes_cache": (cache, cache_why),
-        "storage.cache_ttl_seconds": (ttl, ttl_why),
+        "cache.max_episodes": (cache, cache_why),
         "cli.default_format": (fmt, fmt_why),
-        "cli.batch_size": (batch, batch_why),
-        "cli.progress_bars": (not environment.ci, "off under CI" if environment.ci else "not CI"),
     }

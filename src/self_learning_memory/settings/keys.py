@@ -1,4 +1,5 @@
-"""Every config key by name: its help line, its environment variables, whether it is secret.
+"""Every config key by name: its help line, its environment variables, whether it is secret,
+and the old names of keys that moved.
 
 Light on purpose (no pydantic): the CLI resolves its output format from files and the
 environment on every start through this table.
@@ -6,34 +7,42 @@ environment on every start through this table.
 
 from __future__ import annotations
 
-__all__ = ["ENV_ALIASES", "HELP", "LIST_KEYS", "PATH_KEYS", "SECRET_KEYS", "env_names"]
+from collections.abc import Mapping
+from typing import Any
 
-SECRET_KEYS = frozenset({"database.turso_token", "database.postgres_dsn"})
+__all__ = [
+    "ENV_ALIASES",
+    "HELP",
+    "KEY_ALIASES",
+    "PATH_KEYS",
+    "REMOVED_KEYS",
+    "SECRET_KEYS",
+    "canonical_keys",
+    "env_names",
+]
 
-# Every key, one line each: the TOML comments, `config show --explain` and docs/configuration.md
-# are written from this table (a test checks that each key has an entry).
+SECRET_KEYS = frozenset({"storage.auth_token"})
+
+# Every key, one line each, in file order: the TOML comments, `config show --explain` and
+# docs/configuration.md are written from this table (a test checks it against the schema).
 HELP: dict[str, str] = {
     "preset": "Starting point: local, cloud, memory or custom (keys set here win over it).",
-    "database.url": "Where the episodes live: unset or a SQLite path/URL ending in memory.db "
-    "(sqlite:///dir/memory.db, file:dir/memory.db) for the embedded store, or a "
-    "postgresql://user@host/db DSN for the shared PostgreSQL store (the LMDB cache stays in "
-    "storage.data_dir). libsql:// is Turso (an embedded replica in the data directory).",
-    "database.turso_url": "Remote libSQL/Turso URL (used when database.url is unset).",
-    "database.turso_token": "Turso auth token (secret, masked by `config show`).",
-    "database.postgres_dsn": "PostgreSQL DSN (secret); the same as a postgresql:// "
-    "database.url, which wins when both are set.",
-    "database.busy_timeout_ms": "How long a writer waits for another process's lock (ms).",
-    "database.synchronous": "SQLite synchronous mode: normal (WAL-safe) or full.",
-    "storage.data_dir": "Data directory holding memory.db, the cache and logs.",
-    "storage.max_episodes_cache": "Episodes kept in the LMDB read cache (LRU).",
-    "storage.cache_ttl_seconds": "Reference key, validated and shown: the LMDB cache is "
-    "invalidated on every write, so entries do not expire by age.",
+    "storage.url": "The durable store: unset or a SQLite path/URL ending in memory.db "
+    "(sqlite:///dir/memory.db, file:dir/memory.db) for the embedded store in the data "
+    "directory, a postgresql://user@host/db DSN for the shared PostgreSQL store, or a "
+    "libsql:// URL for Turso (an embedded replica in the data directory).",
+    "storage.auth_token": "Turso auth token (secret, masked by `config show`; else "
+    "$TURSO_AUTH_TOKEN).",
+    "storage.busy_timeout_ms": "How long a writer waits for another process's lock (ms).",
+    "storage.synchronous": "SQLite synchronous mode: normal (WAL-safe) or full.",
     "storage.pool_size": "Most connections per process for pooled (remote) backends such as "
     "PostgreSQL (the pool starts with one); the embedded SQLite store uses one writer thread.",
-    "storage.cache_enabled": "Use the LMDB read cache.",
+    "storage.data_dir": "Data directory holding memory.db, the cache and logs.",
+    "cache.enabled": "Use the LMDB read cache.",
+    "cache.max_episodes": "Episodes kept in the LMDB read cache (LRU).",
+    "cache.map_size_mb": "Initial size of the LMDB map (MB); it grows when full.",
+    "cache.max_map_size_mb": "Largest size the LMDB map may grow to (MB).",
     "cli.default_format": "memory-cli output when --format is not given: human, json or yaml.",
-    "cli.progress_bars": "Show progress bars on long CLI work (backup, export).",
-    "cli.batch_size": "Records per batch in bulk CLI work (backup, export, sync).",
     "embeddings.provider": "none (lexical retrieval), local (MiniLM, extra `local`), openai, "
     "or hashing (tests only).",
     "embeddings.model": "Model name (default per provider).",
@@ -69,32 +78,96 @@ HELP: dict[str, str] = {
     "sandbox.preset": "Code sandbox limits: default, restrictive or permissive.",
     "sandbox.max_execution_time_ms": "Longest run of sandboxed code (ms).",
     "sandbox.max_memory_mb": "Memory limit of sandboxed code (MB).",
-    "sandbox.max_cpu_percent": "CPU limit of sandboxed code (%).",
-    "sandbox.allow_network": "Let sandboxed code use the network.",
-    "sandbox.allow_filesystem": "Let sandboxed code read allowed_paths.",
-    "sandbox.allow_subprocesses": "Let sandboxed code start processes.",
-    "sandbox.allowed_paths": "Paths sandboxed code may read when allow_filesystem is on.",
-    "sandbox.audit_keep": "Sandbox runs kept in the audit trail (the newest; older ones are "
+    "sandbox_audit.keep": "Sandbox runs kept in the audit trail (the newest; older ones are "
     "pruned as new ones are recorded).",
-    "sync.enabled": "Run the cache/replica synchronizer.",
-    "sync.interval_seconds": "Seconds between sync rounds.",
-    "sync.batch_size": "Episodes per sync batch.",
-    "sync.conflict_resolution": "durable_wins, cache_wins or most_recent.",
+    "sync.enabled": "Run the cache synchronizer (unset: on for a remote store, off for the "
+    "embedded one).",
+    "sync.interval_s": "Seconds between sync rounds.",
+    "sync.strategy": "Conflict rule: primary_wins, most_recent or cache_wins.",
+    "sync.window_s": "First round: episodes this recent (s) are copied into the cache.",
+    "sync.index_limit": "Patterns and heuristics kept in the cache.",
     "logging.level": "Log level of memory-mcp and the log file: DEBUG, INFO, WARNING or ERROR.",
     "logging.file": "Log file (default <data_dir>/logs/<program>.log; 'none' disables it).",
-    "logging.max_file_mb": "Rotate the log file at this size (MB).",
-    "logging.backup_count": "Rotated log files kept.",
-    "monitoring.enabled": "Collect metrics (latency percentiles, cache hit rate, errors).",
-    "monitoring.latency_window": "Latency samples kept for percentiles.",
-    "monitoring.export_format": "Default `monitor export` format: prometheus, json or influx.",
-    "backup.dir": "Where backups go (default <data_dir>/backups).",
-    "backup.format": "Default backup format: json, jsonl or sql.",
-    "backup.compress": "Compress backups (gzip).",
-    "backup.keep": "Backups kept by retention (0 keeps all).",
+    "batch.max_batch_size": "Steps buffered before they are written.",
+    "batch.flush_interval_ms": "Buffered steps are written after this long idle (ms).",
+    "batch.auto_flush": "Write buffered steps by size and time (false: only on complete, close "
+    "or flush_steps).",
+    "queue.enabled": "Learn in background workers instead of inside complete_episode.",
+    "queue.worker_count": "Learning workers per process.",
+    "queue.max_queue_size": "Most episodes waiting to be learned from.",
+    "queue.poll_interval_ms": "How often an idle worker looks for work (ms).",
+    "queue.max_attempts": "Attempts before a failing episode is given up.",
+    "queue.claim_timeout_s": "A claimed episode not finished in this time is claimed again (s).",
+    "extraction.success_threshold": "Step success rate at which tool sequences and decision "
+    "points are learned.",
+    "extraction.error_recovery_threshold": "Step success rate below which error recoveries are "
+    "learned.",
+    "extraction.max_sequence_length": "Tools kept in a learned tool sequence.",
+    "extraction.heuristic_min_confidence": "Confidence a heuristic needs to be returned.",
+    "extraction.heuristic_min_sample_size": "Times a heuristic must be seen to be returned.",
+    "resilience.enabled": "Retries, circuit breaker and outbox around the store (unset: on for "
+    "a remote store, off for the embedded one).",
+    "resilience.max_attempts": "Attempts per store call.",
+    "resilience.retry_base_ms": "First retry delay (ms); it doubles per attempt.",
+    "resilience.retry_max_delay_ms": "Longest retry delay (ms).",
+    "resilience.retry_jitter_ms": "Random delay added to each retry (ms).",
+    "resilience.retry_budget_ms": "Most time spent retrying one call (ms).",
+    "resilience.call_timeout_s": "Timeout of one store call (s).",
+    "resilience.breaker_threshold": "Consecutive failures that open the circuit breaker.",
+    "resilience.breaker_recovery_s": "Time the breaker stays open before a trial call (s).",
+    "resilience.half_open_max_calls": "Trial calls let through while half open.",
+    "resilience.outbox_enabled": "Keep writes in a local outbox while the store is down.",
+    "resilience.outbox_path": "Outbox file (default <data_dir>/outbox.db).",
+    "resilience.outbox_max_entries": "Most writes the outbox holds.",
+    "resilience.replay_interval_s": "How often the outbox is replayed (s).",
+}
+
+# Old names of keys that moved, old name -> key. Files, the environment (their old
+# MEMORY_<SECTION>_<KEY> names) and SettingsBuilder still accept them; the key's own name wins
+# when a source gives both. Three old keys name the store; see canonical_keys.
+KEY_ALIASES: dict[str, str] = {
+    "database.url": "storage.url",
+    "database.turso_url": "storage.url",
+    "database.postgres_dsn": "storage.url",
+    "database.turso_token": "storage.auth_token",
+    "database.busy_timeout_ms": "storage.busy_timeout_ms",
+    "database.synchronous": "storage.synchronous",
+    "storage.max_episodes_cache": "cache.max_episodes",
+    "storage.cache_enabled": "cache.enabled",
+    "sync.interval_seconds": "sync.interval_s",
+    "sync.conflict_resolution": "sync.strategy",
+    "sandbox.audit_keep": "sandbox_audit.keep",
+}
+
+# Values renamed with their key.
+_VALUE_ALIASES: dict[str, dict[Any, Any]] = {"sync.strategy": {"durable_wins": "primary_wins"}}
+
+_NOT_READ = "nothing reads it"
+# Keys older files may hold that nothing reads any more: a warning, never an error.
+REMOVED_KEYS: dict[str, str] = {
+    "storage.cache_ttl_seconds": "the LMDB cache is invalidated on every write, entries never "
+    "expire by age",
+    "cli.progress_bars": "memory-cli shows progress bars on a terminal only",
+    "cli.batch_size": _NOT_READ,
+    "sync.batch_size": _NOT_READ,
+    "logging.max_file_mb": "log files rotate at 5 MB",
+    "logging.backup_count": "3 rotated log files are kept",
+    "monitoring.enabled": "metrics are always collected",
+    "monitoring.latency_window": _NOT_READ,
+    "monitoring.export_format": "`memory-cli monitor export --format` chooses it",
+    "backup.dir": "`memory-cli backup create` takes the path",
+    "backup.format": "`memory-cli backup create --format` chooses it",
+    "backup.compress": _NOT_READ,
+    "backup.keep": _NOT_READ,
+    "sandbox.max_cpu_percent": _NOT_READ,
+    "sandbox.allow_network": "the WASM sandbox has no network",
+    "sandbox.allow_filesystem": "the WASM sandbox has no filesystem",
+    "sandbox.allow_subprocesses": "the WASM sandbox starts no processes",
+    "sandbox.allowed_paths": "the WASM sandbox has no filesystem",
 }
 
 # Short names kept from the reference system and the other front ends (lower precedence than
-# the canonical MEMORY_<SECTION>_<KEY> name of the same key).
+# the MEMORY_<SECTION>_<KEY> name of the same key).
 ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "storage.data_dir": ("MEMORY_DATA_DIR",),
     "cli.default_format": ("MEMORY_FORMAT",),
@@ -107,13 +180,47 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
 
 
 def env_names(dotted: str) -> tuple[str, ...]:
-    """Environment variables for a key, highest precedence first."""
+    """Environment variables for a key (or an old name), highest precedence first."""
     canonical = "MEMORY_" + dotted.replace(".", "_").upper()
     return (canonical, *ENV_ALIASES.get(dotted, ()))
 
 
-# Keys whose value is a list: from the environment they are comma-separated.
-LIST_KEYS = frozenset({"sandbox.allowed_paths"})
-
 # Paths: relative values in a file are taken relative to the file's directory.
-PATH_KEYS = frozenset({"storage.data_dir", "backup.dir", "logging.file"})
+PATH_KEYS = frozenset({"storage.data_dir", "logging.file", "resilience.outbox_path"})
+
+
+_URL_KEYS = ("database.url", "database.turso_url", "database.postgres_dsn")
+
+
+def _kind(value: Any) -> str:
+    from ..storage.database_url import parse_database_url
+
+    if not isinstance(value, str) or not value.strip():
+        return "empty"
+    return parse_database_url(value).kind
+
+
+def canonical_keys(layer: Mapping[str, tuple[Any, str]]) -> dict[str, tuple[Any, str]]:
+    """One source's values (key -> (value, where)) with old names replaced by their key.
+
+    The key's own name wins over an old one. ``storage.url`` comes from ``database.url``, else
+    a ``libsql://`` ``database.turso_url``, else ``database.postgres_dsn``; a SQLite
+    ``database.url`` gives way to a remote URL from the other two (it still names the data
+    directory, see :mod:`.layers`). A ``database.turso_url`` that is not ``libsql://`` stays
+    under its old name, so the validator reports it as ignored."""
+    out = {key: item for key, item in layer.items() if key not in KEY_ALIASES}
+    for old, key in KEY_ALIASES.items():
+        if old in layer and old not in _URL_KEYS and key not in out:
+            out[key] = layer[old]
+    for key, values in _VALUE_ALIASES.items():
+        if key in out:
+            value, where = out[key]
+            out[key] = (values.get(value, value), where)
+    urls = [layer[key] for key in _URL_KEYS if key in layer]
+    if "database.turso_url" in layer and _kind(layer["database.turso_url"][0]) != "libsql":
+        urls.remove(layer["database.turso_url"])
+        out["database.turso_url"] = layer["database.turso_url"]
+    if urls and "storage.url" not in out:
+        remote = (item for item in urls if _kind(item[0]) not in ("sqlite", "empty"))
+        out["storage.url"] = next(remote, urls[0])
+    return out

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from .environment import FORMATS, Environment, detect_environment, smart_defaults
 from .files import ConfigFile, discover_config_file, read_config_file
-from .keys import HELP, LIST_KEYS, PATH_KEYS, env_names
+from .keys import HELP, KEY_ALIASES, PATH_KEYS, canonical_keys, env_names
 from .presets import PRESETS, preset_values
 
 __all__ = ["RawConfig", "flatten", "quick_default_format", "resolve_raw"]
@@ -52,16 +52,14 @@ def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _env_layer(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """Every key's variables, and the old variables of keys that moved."""
     found: dict[str, tuple[Any, str]] = {}
-    for key in HELP:
+    for key in (*HELP, *KEY_ALIASES):
         for name in env_names(key):
             raw = env.get(name)
             if raw is None or raw.strip() == "":
                 continue
-            value: Any = raw.strip()
-            if key in LIST_KEYS:
-                value = [part.strip() for part in raw.split(",") if part.strip()]
-            found[key] = (value, f"env {name}")
+            found[key] = (raw.strip(), f"env {name}")
             break
     return found
 
@@ -84,29 +82,32 @@ def _file_values(config: ConfigFile) -> dict[str, tuple[Any, str]]:
             path = Path(value).expanduser()
             if not path.is_absolute():
                 value = str((config.path.parent / path).resolve())
-        if key == "database.url" and isinstance(value, str):
+        if key in ("storage.url", "database.url") and isinstance(value, str):
             value = _absolute_sqlite_url(value, config.path.parent)
         values[key] = (value, f"file {config.where(key)} ({config.origin})")
     return values
 
 
 def _data_dir_from_url(layer: dict[str, tuple[Any, str]]) -> None:
-    """A SQLite ``database.url`` names the data directory: it sets ``storage.data_dir`` at the
-    same precedence, unless that layer sets the data directory itself."""
+    """A SQLite ``storage.url`` (or old ``database.url``) names the data directory: it sets
+    ``storage.data_dir`` at the same precedence, unless that layer sets the directory itself."""
     from ..storage.database_url import parse_database_url
 
-    if "database.url" not in layer or "storage.data_dir" in layer:
-        return
-    value, source = layer["database.url"]
-    if isinstance(value, str) and value.strip():
-        implied = parse_database_url(value).data_dir
-        if implied is not None:
-            layer["storage.data_dir"] = (str(implied), f"{source} via database.url")
+    for key in ("storage.url", "database.url"):
+        if key not in layer or "storage.data_dir" in layer:
+            continue
+        value, source = layer[key]
+        if isinstance(value, str) and value.strip():
+            implied = parse_database_url(value).data_dir
+            if implied is not None:
+                layer["storage.data_dir"] = (str(implied), f"{source} via {key}")
 
 
 def _absolute_sqlite_url(url: str, base: Path) -> str:
     from ..storage.database_url import parse_database_url
 
+    if not url.strip():
+        return url
     target = parse_database_url(url)
     if target.kind == "sqlite" and target.path is not None and not target.path.is_absolute():
         return str((base / target.path).resolve())
@@ -148,6 +149,11 @@ def resolve_raw(
     file_values = _file_values(config) if config is not None else {}
     env_values = _env_layer(environ)
     flag_values = {k: v for k, v in (flags or {}).items() if v[0] is not None}
+    for layer in (file_values, env_values, flag_values):
+        _data_dir_from_url(layer)
+    file_values, env_values, flag_values = (
+        canonical_keys(layer) for layer in (file_values, env_values, flag_values)
+    )
 
     preset_name: str | None = default_preset
     for layer in (file_values, env_values, flag_values):
@@ -163,8 +169,6 @@ def resolve_raw(
     elif preset_name is not None:
         raw.preset = str(preset_name)
 
-    for layer in (file_values, env_values, flag_values):
-        _data_dir_from_url(layer)
     for layer in (file_values, env_values):
         for key, (value, source) in layer.items():
             raw.set(key, value, source)

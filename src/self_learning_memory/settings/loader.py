@@ -8,22 +8,23 @@ async with SelfLearningMemory.open(loaded.data_dir(), config=loaded.memory_confi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import ErrorDetails
 
 from ..errors import ConfigurationError
 from ..storage.database_url import mask_url, parse_database_url
 from .environment import Environment
 from .files import ConfigFile
-from .keys import SECRET_KEYS
+from .keys import HELP, REMOVED_KEYS, SECRET_KEYS
 from .layers import RawConfig, resolve_raw
-from .schema import SECTIONS, Settings, iter_keys
-from .validation import ValidationReport, validate_settings
+from .schema import SECTIONS, Settings, iter_keys, nest
+from .validation import ConfigIssue, ValidationReport, validate_settings
 
 if TYPE_CHECKING:
     from ..config import MemoryConfig
@@ -33,16 +34,23 @@ __all__ = ["LoadedSettings", "load_settings", "memory_config_from", "resolved_da
 
 @dataclass
 class LoadedSettings:
-    """The effective settings, the source of every value, and the file they came from."""
+    """The effective settings, the source of every value, and the file they came from.
+
+    ``invalid`` holds the values the schema refused (out of range, not an allowed value): the
+    key keeps its default in ``settings`` and :meth:`validate` reports them with every other
+    problem. ``ignored`` holds keys nothing reads (unknown, or removed), reported as warnings.
+    """
 
     settings: Settings
     sources: dict[str, str]
     file: ConfigFile | None
     environment: Environment
     preset: str | None = None
+    invalid: list[ConfigIssue] = field(default_factory=list)
+    ignored: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, env: Mapping[str, str] | None = None) -> ValidationReport:
-        return validate_settings(self.settings, env=env)
+        return validate_settings(self.settings, env=env, invalid=self.invalid, ignored=self.ignored)
 
     def data_dir(self) -> Path:
         return resolved_data_dir(self.settings)
@@ -57,18 +65,20 @@ class LoadedSettings:
             raise ConfigurationError(
                 f"Invalid configuration: {first}{' from ' + where if where else ''}{more}."
             )
-        return memory_config_from(self.settings)
+        return self.settings.memory_config()
 
     def show(self) -> dict[str, Any]:
         """Every key: its value (secrets masked) and where it came from."""
+        refused = {issue.field: issue.value for issue in self.invalid}
         rows: dict[str, Any] = {}
         for key, _default in iter_keys():
-            value = self.settings.get(key)
-            rows[key] = {"value": masked(key, value), "source": self.sources.get(key, "default")}
-        for key in self.settings.unknown_keys():
+            value = refused[key] if key in refused else masked(key, self.settings.get(key))
+            rows[key] = {"value": value, "source": self.sources.get(key, "default")}
+        for key, value in self.ignored.items():
+            kind = "removed key" if key in REMOVED_KEYS else "unknown key"
             rows[key] = {
-                "value": masked(key, self.settings.get_extra(key)),
-                "source": self.sources.get(key, "file") + " (unknown key)",
+                "value": masked(key, value),
+                "source": f"{self.sources.get(key, 'file')} ({kind})",
             }
         return rows
 
@@ -83,30 +93,48 @@ def masked(key: str, value: Any) -> Any:
     return value
 
 
-def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for key, value in values.items():
-        section, dot, name = key.partition(".")
-        if not dot:
-            nested[section] = value
-            continue
-        target = nested.setdefault(section, {})
-        if isinstance(target, dict):
-            target[name] = value
-    return nested
+# Errors of a value the schema's rules refuse (reported by the validator) rather than of its
+# type (a load error naming the source).
+_RULE_ERRORS = frozenset(
+    {
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "literal_error",
+        "enum",
+    }
+)
+_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
-def _type_error(raw: RawConfig, exc: PydanticValidationError) -> ConfigurationError:
+def _key(error: ErrorDetails) -> str:
+    loc = [str(part) for part in error["loc"] if not isinstance(part, int)]
+    if len(loc) > 1 and loc[0] in SECTIONS:
+        return f"{loc[0]}.{loc[-1]}"
+    return ".".join(loc[:1]) or "?"
+
+
+def _rule_issue(key: str, value: Any, error: ErrorDetails) -> ConfigIssue:
+    ctx = error.get("ctx") or {}
+    if "expected" in ctx:
+        allowed = str(ctx["expected"]).replace("'", "").replace(" or ", ", ").split(", ")
+        limit, message = " | ".join(allowed), "not an allowed value"
+    else:
+        limit = " ".join(f"{_BOUNDS[b]} {ctx[b]}" for b in _BOUNDS if b in ctx)
+        message = "out of range"
+    return ConfigIssue("error", key, masked(key, value), limit, message)
+
+
+def _type_error(raw: RawConfig, errors: Sequence[ErrorDetails]) -> ConfigurationError:
     problems = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"] if not isinstance(part, int)]
-        key = ".".join(loc[:2]) if loc else "?"
+    for error in errors:
+        key = _key(error)
         value = raw.values.get(key, error.get("input"))
-        shown = masked(key, value)
         source = raw.sources.get(key) or (
-            f"file {raw.file.where(loc[0])}" if raw.file is not None and loc else "the defaults"
+            f"file {raw.file.where(key)}" if raw.file is not None else "the defaults"
         )
-        problems.append(f"{key} = {shown!r} from {source}: {error['msg']}")
+        problems.append(f"{key} = {masked(key, value)!r} from {source}: {error['msg']}")
     return ConfigurationError("Invalid configuration value: " + "; ".join(problems) + ".")
 
 
@@ -124,7 +152,8 @@ def load_settings(
 
     A file that cannot be read or parsed, or a value of the wrong type, raises
     ConfigurationError naming the file, the line and the key (or the environment variable).
-    Value rules are checked separately by :meth:`LoadedSettings.validate`.
+    Values the schema refuses and the remaining value rules are reported together by
+    :meth:`LoadedSettings.validate`.
     """
     raw = resolve_raw(
         config_path,
@@ -135,33 +164,49 @@ def load_settings(
         discover=discover,
         default_preset=default_preset,
     )
+    values: dict[str, Any] = {}
+    ignored: dict[str, Any] = {}
     for key, value in raw.values.items():
-        section = key.partition(".")[0]
-        if "." in key and section in SECTIONS and isinstance(value, Mapping):
+        if "." in key and key.partition(".")[0] in SECTIONS and isinstance(value, Mapping):
             raise ConfigurationError(
                 f"Invalid configuration value: {key} from {raw.sources.get(key)} is a table; "
                 "sections hold plain values (limit: one level of [section] keys)."
             )
-    try:
-        settings = Settings.model_validate(_nest(raw.values))
-    except PydanticValidationError as exc:
-        raise _type_error(raw, exc) from None
+        (values if key in HELP else ignored)[key] = value
+    invalid: list[ConfigIssue] = []
+    while True:
+        try:
+            settings = Settings.model_validate(nest(values))
+            break
+        except PydanticValidationError as exc:
+            errors = exc.errors()
+            wrong_type = [
+                e for e in errors if e["type"] not in _RULE_ERRORS or _key(e) not in values
+            ]
+            if wrong_type:
+                raise _type_error(raw, wrong_type) from None
+            for error in errors:
+                key = _key(error)
+                if key in values:
+                    invalid.append(_rule_issue(key, values.pop(key), error))
     return LoadedSettings(
         settings=settings,
         sources=dict(raw.sources),
         file=raw.file,
         environment=raw.environment,
         preset=raw.preset,
+        invalid=invalid,
+        ignored=ignored,
     )
 
 
 def resolved_data_dir(settings: Settings) -> Path:
-    """``storage.data_dir`` (which a SQLite ``database.url`` sets, see :mod:`.layers`); else the
-    directory of a SQLite ``database.url``; else the user's data directory."""
+    """``storage.data_dir`` (which a SQLite ``storage.url`` sets, see :mod:`.layers`); else the
+    directory of a SQLite ``storage.url``; else the user's data directory."""
     if settings.storage.data_dir:
         return Path(settings.storage.data_dir).expanduser()
-    if settings.database.url:
-        target = parse_database_url(settings.database.url)
+    if settings.storage.url:
+        target = parse_database_url(settings.storage.url)
         if target.data_dir is not None:
             return target.data_dir
     from ..paths import resolve_data_dir
@@ -169,73 +214,12 @@ def resolved_data_dir(settings: Settings) -> Path:
     return resolve_data_dir(None)
 
 
-_SYNC_STRATEGY: dict[str, Literal["primary_wins", "most_recent", "cache_wins"]] = {
-    "durable_wins": "primary_wins",
-    "primary_wins": "primary_wins",
-    "most_recent": "most_recent",
-    "cache_wins": "cache_wins",
-}
-
-
 def database_url(settings: Settings) -> str | None:
-    """The URL of a non-embedded durable store (``database.url``, else a ``libsql://``
-    ``database.turso_url``, else ``database.postgres_dsn``), or None for the embedded store in the data directory (a SQLite
-    ``database.url`` has already become ``storage.data_dir``)."""
-    url = settings.database.url
-    if url and url.strip() and parse_database_url(url).kind not in ("sqlite",):
-        return url.strip()
-    turso = settings.database.turso_url
-    if turso and turso.strip() and parse_database_url(turso).kind == "libsql":
-        return turso.strip()
-    dsn = settings.database.postgres_dsn
-    return dsn.strip() if dsn and dsn.strip() else None
+    """The URL of a non-embedded durable store, or None for the embedded store in the data
+    directory (a SQLite ``storage.url`` has already become ``storage.data_dir``)."""
+    return settings.memory_config().storage.url
 
 
 def memory_config_from(settings: Settings) -> MemoryConfig:
-    """The library's :class:`MemoryConfig` for these settings."""
-    from ..config import (
-        CacheConfig,
-        EmbeddingsConfig,
-        MemoryConfig,
-        RetrievalConfig,
-        SandboxAuditConfig,
-        StorageConfig,
-        SyncConfig,
-    )
-
-    synchronous = "full" if settings.database.synchronous == "full" else "normal"
-    try:
-        return MemoryConfig(
-            storage=StorageConfig(
-                url=database_url(settings),
-                auth_token=settings.database.turso_token,
-                busy_timeout_ms=settings.database.busy_timeout_ms,
-                synchronous=synchronous,
-                pool_size=settings.storage.pool_size,
-            ),
-            cache=CacheConfig(
-                enabled=settings.storage.cache_enabled,
-                max_episodes=settings.storage.max_episodes_cache,
-            ),
-            embeddings=EmbeddingsConfig.model_validate(
-                settings.embeddings.model_dump(include=set(EmbeddingsConfig.model_fields))
-            ),
-            retrieval=RetrievalConfig.model_validate(
-                settings.retrieval.model_dump(include=set(RetrievalConfig.model_fields))
-            ),
-            sync=SyncConfig(
-                # not set anywhere: automatic (on for a remote primary, off for embedded)
-                enabled=(
-                    settings.sync.enabled if "enabled" in settings.sync.model_fields_set else None
-                ),
-                interval_s=settings.sync.interval_seconds,
-                strategy=_SYNC_STRATEGY.get(settings.sync.conflict_resolution, "primary_wins"),
-            ),
-            sandbox_audit=SandboxAuditConfig(keep=settings.sandbox.audit_keep),
-        )
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise ConfigurationError(
-            f"Invalid configuration value {key} = {first.get('input')!r}: {first['msg']}."
-        ) from None
+    """The library's :class:`MemoryConfig` for these settings: their library part."""
+    return settings.memory_config()

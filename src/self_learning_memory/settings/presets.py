@@ -4,8 +4,8 @@ A file may say just ``preset = "local"`` (the one-liner of the ``simple`` setup)
 only when needed; any key it sets wins over the preset.
 
 - ``local``: the embedded SQLite store in the data dir, a modest cache, pool 5.
-- ``cloud``: a remote database from ``$TURSO_URL`` when set (else the local store), a large
-  cache, JSON output, big batches.
+- ``cloud``: Turso from a ``libsql://`` ``$TURSO_URL`` when set (else the local store), a
+  large cache, JSON output.
 - ``memory``: a throwaway store in the system temp dir with a tiny footprint, for tests and CI.
 - ``custom``: the smart defaults, nothing changed.
 """
@@ -44,30 +44,25 @@ def preset_values(
         return {}
     if name == "local":
         return {
-            "database.url": None,
-            "storage.max_episodes_cache": {"ci": 100, "dev": 500}.get(mode, 1000),
-            "storage.cache_ttl_seconds": 1800 if mode in ("ci", "dev") else 3600,
+            "storage.url": None,
+            "cache.max_episodes": {"ci": 100, "dev": 500}.get(mode, 1000),
             "storage.pool_size": 5,
         }
     if name == "cloud":
         values: dict[str, Any] = {
-            "storage.max_episodes_cache": min(int(smart["storage.max_episodes_cache"][0]), 5000),
+            "cache.max_episodes": min(int(smart["cache.max_episodes"][0]), 5000),
             "cli.default_format": "json",
-            "cli.batch_size": max(int(smart["cli.batch_size"][0]), 200),
         }
-        if environ.get("TURSO_URL"):
-            values["database.turso_url"] = environ["TURSO_URL"]
+        if environ.get("TURSO_URL", "").strip().lower().startswith("libsql://"):
+            values["storage.url"] = environ["TURSO_URL"]
         if environ.get("TURSO_TOKEN"):
-            values["database.turso_token"] = environ["TURSO_TOKEN"]
+            values["storage.auth_token"] = environ["TURSO_TOKEN"]
         return values
     if name == "memory":
         return {
             "storage.data_dir": str(memory_data_dir()),
-            "storage.max_episodes_cache": 100,
-            "storage.cache_ttl_seconds": 300,
+            "cache.max_episodes": 100,
             "storage.pool_size": 2,
-            "cli.batch_size": 10,
-            "cli.progress_bars": False,
         }
     raise KeyError(name)
 

@@ -88,15 +88,15 @@ def recommendations(loaded: LoadedSettings, data_dir: Path) -> list[dict[str, An
                 )
             )
 
-    cache_mb = s.storage.max_episodes_cache * EPISODE_ESTIMATE_KB / 1024
+    cache_mb = s.cache.max_episodes * EPISODE_ESTIMATE_KB / 1024
     if cache_mb > env.available_memory_gb * 1024 * 0.10:
         items.append(
             _item(
                 "warning",
-                "storage.max_episodes_cache",
+                "cache.max_episodes",
                 f"the cache may use about "
                 f"{cache_mb:.0f} MB, over 10% of the {env.available_memory_gb:.1f} GB "
-                "available; lower storage.max_episodes_cache",
+                "available; lower cache.max_episodes",
             )
         )
     if s.embeddings.provider == "none":
@@ -110,7 +110,8 @@ def recommendations(loaded: LoadedSettings, data_dir: Path) -> list[dict[str, An
             )
         )
     file_keys = {k for k, src in loaded.sources.items() if src.startswith("file ")}
-    if "storage.pool_size" in file_keys:
+    remote = s.memory_config().storage.url is not None
+    if "storage.pool_size" in file_keys and not remote:
         items.append(
             _item(
                 "info",
@@ -119,17 +120,9 @@ def recommendations(loaded: LoadedSettings, data_dir: Path) -> list[dict[str, An
                 "writer thread; pool_size applies to pooled remote backends only",
             )
         )
-    if "storage.cache_ttl_seconds" in file_keys:
-        items.append(
-            _item(
-                "info",
-                "storage.cache_ttl_seconds",
-                "the LMDB cache is invalidated "
-                "on every write, so entries never go stale; the TTL is not needed",
-            )
-        )
-    for key in ("database.turso_token", "database.postgres_dsn"):
-        if key in file_keys and loaded.file is not None:
+    secret_url = "storage.url" in file_keys and bool(s.storage.url and "@" in s.storage.url)
+    for key in ("storage.auth_token", "storage.url"):
+        if key in file_keys and loaded.file is not None and (key != "storage.url" or secret_url):
             message = f"{key} is stored in {loaded.file.path}: prefer the environment variable"
             if loaded.file.path.stat().st_mode & 0o077:
                 message += " (the file is readable by other users: chmod 600 it)"

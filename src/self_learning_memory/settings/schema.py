@@ -1,78 +1,66 @@
-"""The config file's schema: one pydantic model per section, every key with a default.
+"""The config file's schema: the library's :class:`~self_learning_memory.config.MemoryConfig`
+plus the sections only the front ends read.
 
-A partial file is valid: missing sections and keys take their defaults (then the smart defaults
-and the preset, see :mod:`.loader`). Types are checked here, when the file is loaded; value rules
-(ranges, allowed names, cross checks) live in :mod:`.validation`, so ``config validate`` can
-report every problem at once. Unknown keys are kept and reported as warnings.
+A file fills the same pydantic tree the library runs with: ``[storage]``, ``[cache]``,
+``[batch]``, ``[extraction]``, ``[queue]``, ``[retrieval]``, ``[embeddings]``, ``[sync]``,
+``[resilience]`` and ``[sandbox_audit]`` are MemoryConfig's sections, key for key. On top of
+them: ``preset``, ``storage.data_dir`` (the directory handed to ``SelfLearningMemory.open``),
+``[cli]``, ``[logging]`` and ``[sandbox]`` (read by ``memory-cli`` and ``memory-mcp``).
+:meth:`Settings.memory_config` is the library's part of the tree, nothing copied by hand.
+
+Keys of older files that moved (``database.url``, ``storage.max_episodes_cache``, ...) are
+accepted under their old names (see :data:`.keys.KEY_ALIASES`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..config import EmbeddingsConfig, RetrievalConfig
-from .keys import ENV_ALIASES, HELP, SECRET_KEYS, env_names
+from ..config import MemoryConfig, StorageConfig
+from .keys import ENV_ALIASES, HELP, KEY_ALIASES, SECRET_KEYS, canonical_keys, env_names
 
 __all__ = [
     "ENV_ALIASES",
     "HELP",
     "SECRET_KEYS",
     "SECTIONS",
-    "BackupSettings",
     "CliSettings",
-    "DatabaseSettings",
-    "EmbeddingsSettings",
     "LoggingSettings",
-    "MonitoringSettings",
-    "RetrievalSettings",
     "SandboxSettings",
     "Settings",
     "StorageSettings",
-    "SyncSettings",
     "env_names",
     "iter_keys",
 ]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class DatabaseSettings(_Section):
-    url: str | None = None
-    turso_url: str | None = None
-    turso_token: str | None = None
-    postgres_dsn: str | None = None
-    busy_timeout_ms: int = 30_000
-    synchronous: str = "normal"
+class StorageSettings(StorageConfig):
+    """``[storage]``: the library's StorageConfig plus the data directory."""
 
-
-class StorageSettings(_Section):
     data_dir: str | None = None
-    max_episodes_cache: int = 1000
-    cache_ttl_seconds: int = 7200
-    pool_size: int = 10
-    cache_enabled: bool = True
 
 
 class CliSettings(_Section):
-    default_format: str = "human"
-    progress_bars: bool = True
-    batch_size: int = 200
+    default_format: Literal["human", "json", "yaml"] = "human"
 
 
-class EmbeddingsSettings(EmbeddingsConfig):
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
-
-
-class RetrievalSettings(RetrievalConfig):
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+class LoggingSettings(_Section):
+    level: str = "INFO"
+    file: str | None = None
 
 
 class SandboxSettings(_Section):
+    """``[sandbox]``: read by ``memory-mcp`` (the execute_agent_code tool) and
+    ``memory-cli sandbox``, through ``CodeSandbox.from_settings``. Values are checked by the
+    validator, so ``config validate`` names every bad one."""
+
     enabled: bool = True
     backend: str = "wasm"
     node_ratio: float = 0.0
@@ -80,57 +68,33 @@ class SandboxSettings(_Section):
     preset: str = "restrictive"
     max_execution_time_ms: int = 3000
     max_memory_mb: int = 64
-    max_cpu_percent: int = 30
-    allow_network: bool = False
-    allow_filesystem: bool = False
-    allow_subprocesses: bool = False
-    allowed_paths: list[str] = Field(default_factory=list)
-    audit_keep: int = 10_000
 
 
-class SyncSettings(_Section):
-    enabled: bool = False
-    interval_seconds: int = 300
-    batch_size: int = 100
-    conflict_resolution: str = "durable_wins"
-
-
-class LoggingSettings(_Section):
-    level: str = "INFO"
-    file: str | None = None
-    max_file_mb: int = 5
-    backup_count: int = 3
-
-
-class MonitoringSettings(_Section):
-    enabled: bool = True
-    latency_window: int = 1000
-    export_format: str = "prometheus"
-
-
-class BackupSettings(_Section):
-    dir: str | None = None
-    format: str = "json"
-    compress: bool = False
-    keep: int = 10
-
-
-class Settings(BaseModel):
+class Settings(MemoryConfig):
     """The whole configuration. ``Settings()`` is valid: every key has a default."""
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
-
     preset: str | None = None
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     cli: CliSettings = Field(default_factory=CliSettings)
-    embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
-    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
-    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
-    sync: SyncSettings = Field(default_factory=SyncSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
-    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
-    backup: BackupSettings = Field(default_factory=BackupSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        """Accept the old names of moved keys (``{"database": {"url": ...}}``)."""
+        if not isinstance(data, dict):
+            return data
+        flat: dict[str, Any] = {}
+        for name, value in data.items():
+            if isinstance(value, dict) and name in _ALL_SECTIONS:
+                flat.update({f"{name}.{key}": item for key, item in value.items()})
+            else:
+                flat[name] = value
+        if not any(key in flat for key in KEY_ALIASES):
+            return data
+        moved = canonical_keys({key: (value, "") for key, value in flat.items()})
+        return nest({key: value for key, (value, _where) in moved.items()})
 
     def get(self, dotted: str) -> Any:
         """The value of ``section.key`` (or a top-level key such as ``preset``)."""
@@ -139,40 +103,50 @@ class Settings(BaseModel):
             node = getattr(node, part)
         return node
 
-    def get_extra(self, dotted: str) -> Any:
-        """The value of an unknown key (see :meth:`unknown_keys`)."""
-        section, _, name = dotted.partition(".")
-        if section not in SECTIONS:
-            value = (self.model_extra or {}).get(section)
-            return value.get(name) if name and isinstance(value, dict) else value
-        return (getattr(self, section).model_extra or {}).get(name)
+    def memory_config(self) -> MemoryConfig:
+        """The library's part of the tree. A SQLite ``storage.url`` has already named the data
+        directory (see :mod:`.layers`), so the library gets the embedded store there."""
+        from ..storage.database_url import parse_database_url
 
-    def unknown_keys(self) -> list[str]:
-        """Keys the schema does not know (kept, reported by the validator as warnings)."""
-        found: list[str] = []
-        for name, value in (self.model_extra or {}).items():
-            if isinstance(value, dict) and value:
-                found += [f"{name}.{key}" for key in value]
-            else:
-                found.append(str(name))
-        for section in SECTIONS:
-            model = getattr(self, section)
-            found += [f"{section}.{name}" for name in (model.model_extra or {})]
-        return found
+        data = self.model_dump(include=set(MemoryConfig.model_fields))
+        storage = data["storage"]
+        del storage["data_dir"]
+        url = storage["url"]
+        if url is not None and (not url.strip() or parse_database_url(url).kind == "sqlite"):
+            storage["url"] = None
+        return MemoryConfig.model_validate(data)
 
 
 SECTIONS: tuple[str, ...] = (
-    "database",
     "storage",
+    "cache",
     "cli",
     "embeddings",
     "retrieval",
     "sandbox",
+    "sandbox_audit",
     "sync",
     "logging",
-    "monitoring",
-    "backup",
+    "batch",
+    "queue",
+    "extraction",
+    "resilience",
 )
+_ALL_SECTIONS = frozenset({*SECTIONS, "database", "monitoring", "backup"})
+
+
+def nest(values: dict[str, Any]) -> dict[str, Any]:
+    """``{"storage.pool_size": 5}`` -> ``{"storage": {"pool_size": 5}}``."""
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        section, dot, name = key.partition(".")
+        if not dot:
+            nested[section] = value
+            continue
+        target = nested.setdefault(section, {})
+        if isinstance(target, dict):
+            target[name] = value
+    return nested
 
 
 def iter_keys() -> Iterator[tuple[str, Any]]:

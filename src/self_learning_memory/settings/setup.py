@@ -1,7 +1,7 @@
 """Setup for programs: ``simple()`` works in one line, ``progressive()`` adds options on request.
 
     loaded = simple()                                   # preset chosen from the environment
-    loaded = progressive().data_dir("./mem").storage(max_episodes_cache=500).build()
+    loaded = progressive().data_dir("./mem").cache(max_episodes=500).build()
     async with SelfLearningMemory.open(loaded.data_dir(), config=loaded.memory_config()):
         ...
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from .environment import detect_environment
-from .keys import HELP
+from .keys import HELP, KEY_ALIASES
 from .loader import LoadedSettings, load_settings
 from .presets import PRESETS, choose_simple_preset
 
@@ -57,7 +57,7 @@ class SettingsBuilder:
         self._file: Path | None = None
 
     def set(self, key: str, value: Any) -> SettingsBuilder:
-        if key not in HELP:
+        if key not in HELP and key not in KEY_ALIASES:
             raise ConfigurationError(f"Unknown config key '{key}' (see docs/configuration.md).")
         self._values[key] = value
         return self
@@ -76,10 +76,14 @@ class SettingsBuilder:
         return self
 
     def database(self, **values: Any) -> SettingsBuilder:
+        """The old ``[database]`` keys (url, turso_url, turso_token, ...): see KEY_ALIASES."""
         return self._section("database", values)
 
     def storage(self, **values: Any) -> SettingsBuilder:
         return self._section("storage", values)
+
+    def cache(self, **values: Any) -> SettingsBuilder:
+        return self._section("cache", values)
 
     def cli(self, **values: Any) -> SettingsBuilder:
         return self._section("cli", values)
@@ -89,6 +93,18 @@ class SettingsBuilder:
 
     def retrieval(self, **values: Any) -> SettingsBuilder:
         return self._section("retrieval", values)
+
+    def sync(self, **values: Any) -> SettingsBuilder:
+        return self._section("sync", values)
+
+    def batch(self, **values: Any) -> SettingsBuilder:
+        return self._section("batch", values)
+
+    def queue(self, **values: Any) -> SettingsBuilder:
+        return self._section("queue", values)
+
+    def resilience(self, **values: Any) -> SettingsBuilder:
+        return self._section("resilience", values)
 
     def build(self) -> LoadedSettings:
         environment = detect_environment(self._env)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
-from .keys import HELP, SECRET_KEYS, env_names
+from .keys import HELP, SECRET_KEYS, canonical_keys, env_names
 from .schema import SECTIONS, Settings, iter_keys
 
 __all__ = ["render_toml", "toml_value"]
@@ -55,6 +55,8 @@ def render_toml(
     """A commented TOML file. ``explicit`` maps dotted keys to the values to set; None values
     and secrets not given are left commented."""
     effective = effective or Settings()
+    moved = canonical_keys({key: (value, "") for key, value in explicit.items()})
+    explicit = {key: value for key, (value, _where) in moved.items()}
     lines = [HEADER.rstrip("\n")]
     if title:
         lines += [f"# {line}" for line in textwrap.wrap(title, 96)]

@@ -1,19 +1,20 @@
-"""Value rules of the configuration (reference validator.rs, plus the new sections).
+"""Value rules of the configuration beyond the schema's own ranges and allowed values.
 
 Errors make the configuration unusable (the memory refuses to open with it); warnings are
-printed and allowed. Each issue names the field, the value and the limit.
+printed and allowed. Each issue names the field, the value and the limit. The schema's
+ranges (``Field(ge=..., le=...)``, literals) are checked when the settings are loaded and
+arrive here as ``invalid`` issues, so one report holds every problem.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..storage.database_url import DB_FILENAME, mask_url, parse_database_url
-from .environment import FORMATS
-from .keys import HELP, SECRET_KEYS
+from .keys import HELP, KEY_ALIASES, REMOVED_KEYS, SECRET_KEYS
 from .presets import PRESETS
 from .schema import Settings
 
@@ -23,11 +24,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SANDBOX_PRESETS = ("default", "restrictive", "permissive")
 SANDBOX_BACKENDS = ("wasm", "node", "hybrid")
 SANDBOX_NODE_RULES = ("none", "uses_require")
-BACKUP_FORMATS = ("json", "jsonl", "sql")
-EXPORT_FORMATS = ("prometheus", "json", "influx")
-CONFLICT_RULES = ("durable_wins", "primary_wins", "cache_wins", "most_recent")
 EPISODE_ESTIMATE_KB = 10  # average cached episode, for the memory estimate
-MEMORY_WARN_MB = 50
+MEMORY_WARN_MB = 100  # above the schema default (10,000 episodes, about 98 MB)
 
 
 @dataclass(frozen=True)
@@ -74,127 +72,95 @@ def _shown(key: str, value: Any) -> Any:
 
 
 def validate_settings(
-    settings: Settings, *, env: Mapping[str, str] | None = None
+    settings: Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    invalid: Sequence[ConfigIssue] = (),
+    ignored: Mapping[str, Any] | None = None,
 ) -> ValidationReport:
+    """Every rule at once. ``invalid``: values the schema already refused (see
+    :func:`.loader.load_settings`); ``ignored``: keys nothing reads, reported as warnings."""
     environ = os.environ if env is None else env
-    report = ValidationReport()
+    report = ValidationReport(errors=list(invalid))
     if settings.preset is not None and settings.preset not in PRESETS:
         report.error("preset", settings.preset, " | ".join(PRESETS), "unknown preset")
-    _database(settings, report)
-    _storage(settings, report)
-    _cli(settings, report)
-    _cross(settings, report)
+    _store(settings, report)
+    _cache(settings, report)
     _embeddings(settings, report, environ)
     _retrieval(settings, report)
     _others(settings, report)
-    for key in settings.unknown_keys():
-        near = _closest(key)
-        hint = f"did you mean '{near}'?" if near else "see docs/configuration.md"
-        report.warning(key, settings.get_extra(key), "a known key", f"unknown key, ignored; {hint}")
+    for key, value in (ignored or {}).items():
+        if key in REMOVED_KEYS:
+            report.warning(key, value, "unset", f"no longer read ({REMOVED_KEYS[key]}); delete it")
+        elif key in KEY_ALIASES:
+            report.warning(key, value, "a libsql:// URL", "not a Turso URL, ignored")
+        else:
+            near = _closest(key)
+            hint = f"did you mean '{near}'?" if near else "see docs/configuration.md"
+            report.warning(key, value, "a known key", f"unknown key, ignored; {hint}")
     return report
 
 
 def _closest(key: str) -> str | None:
     import difflib
 
-    matches = difflib.get_close_matches(key, list(HELP), n=1, cutoff=0.75)
+    matches = difflib.get_close_matches(key, [*HELP, *KEY_ALIASES], n=1, cutoff=0.75)
     return matches[0] if matches else None
 
 
-def _database(s: Settings, r: ValidationReport) -> None:
-    db = s.database
-    if db.url is not None:
-        if not db.url.strip():
-            r.error("database.url", db.url, "a SQLite path or URL", "is empty")
-        else:
-            target = parse_database_url(db.url)
-            if target.kind == "memory":
-                r.error(
-                    "database.url",
-                    db.url,
-                    f"a SQLite file named {DB_FILENAME}",
-                    "an in-memory database cannot be shared between processes; use "
-                    "preset = 'memory' for a throwaway store",
-                )
-            elif target.kind == "postgresql":
-                if db.postgres_dsn and db.postgres_dsn.strip() != db.url.strip():
-                    r.warning(
-                        "database.postgres_dsn",
-                        db.postgres_dsn,
-                        "the same DSN as database.url, or unset",
-                        "database.url is a PostgreSQL DSN too and wins",
-                    )
-            elif target.kind == "libsql":
-                if not db.turso_token and db.url.strip().lower().startswith("libsql://"):
-                    r.warning(
-                        "database.url",
-                        db.url,
-                        "a token for a remote libsql:// URL (database.turso_token or "
-                        "$TURSO_AUTH_TOKEN)",
-                        "remote URL without a token",
-                    )
-            elif target.kind == "unknown":
-                r.error("database.url", db.url, "sqlite:, file:, a path", "unknown URL scheme")
-            elif target.path is not None:
-                suffix = target.path.suffix.lower()
-                if suffix and target.path.name != DB_FILENAME:
-                    r.error(
-                        "database.url",
-                        db.url,
-                        f"a file named {DB_FILENAME} (or the data directory)",
-                        f"the embedded store's file is always <data_dir>/{DB_FILENAME}",
-                    )
-                implied = target.data_dir
-                if (
-                    implied is not None
-                    and s.storage.data_dir
-                    and implied.resolve() != _resolved(s.storage.data_dir)
-                ):
-                    r.warning(
-                        "database.url",
-                        db.url,
-                        f"inside storage.data_dir ({s.storage.data_dir})",
-                        "storage.data_dir is set with higher precedence and wins: the store "
-                        f"is {s.storage.data_dir}/{DB_FILENAME}, not under {implied}",
-                    )
-    if db.turso_url is not None:
-        if not db.turso_url.strip():
-            r.error("database.turso_url", db.turso_url, "a libsql:// URL", "is empty")
-        else:
-            if not db.turso_url.startswith(("libsql://", "file:")):
-                r.warning(
-                    "database.turso_url",
-                    db.turso_url,
-                    "libsql:// or file:",
-                    "unusual URL scheme",
-                )
-            if not db.turso_token and db.turso_url.startswith("libsql://"):
-                r.warning(
-                    "database.turso_url",
-                    db.turso_url,
-                    "a token for a remote URL (database.turso_token or $TURSO_AUTH_TOKEN)",
-                    "remote URL without a token",
-                )
-            if db.url and db.url.strip() and parse_database_url(db.url).kind != "sqlite":
-                r.warning(
-                    "database.turso_url",
-                    db.turso_url,
-                    "unset when database.url names the store",
-                    "database.url wins",
-                )
-    elif db.turso_token:
-        r.warning("database.turso_token", db.turso_token, "with turso_url", "token without a URL")
-    if db.postgres_dsn and parse_database_url(db.postgres_dsn).kind != "postgresql":
+def _store(s: Settings, r: ValidationReport) -> None:
+    st = s.storage
+    if st.data_dir is not None and not str(st.data_dir).strip():
+        r.error("storage.data_dir", st.data_dir, "a directory path", "is empty")
+    if st.url is None:
+        if st.auth_token:
+            r.warning(
+                "storage.auth_token",
+                st.auth_token,
+                "with a libsql:// storage.url",
+                "token without a URL",
+            )
+        return
+    if not st.url.strip():
+        r.error("storage.url", st.url, "a SQLite path or URL", "is empty")
+        return
+    target = parse_database_url(st.url)
+    if target.kind == "memory":
         r.error(
-            "database.postgres_dsn",
-            db.postgres_dsn,
-            "a postgresql://user@host:port/database DSN",
-            "not a PostgreSQL URL",
+            "storage.url",
+            st.url,
+            f"a SQLite file named {DB_FILENAME}",
+            "an in-memory database cannot be shared between processes; use "
+            "preset = 'memory' for a throwaway store",
         )
-    if db.busy_timeout_ms < 0 or db.busy_timeout_ms > 600_000:
-        r.error("database.busy_timeout_ms", db.busy_timeout_ms, "0..600000", "out of range")
-    if db.synchronous not in ("normal", "full"):
-        r.error("database.synchronous", db.synchronous, "normal | full", "unknown mode")
+    elif target.kind == "libsql":
+        if not st.auth_token and st.url.strip().lower().startswith("libsql://"):
+            r.warning(
+                "storage.url",
+                st.url,
+                "a token for a remote libsql:// URL (storage.auth_token or $TURSO_AUTH_TOKEN)",
+                "remote URL without a token",
+            )
+    elif target.kind == "unknown":
+        r.error("storage.url", st.url, "sqlite:, file:, a path", "unknown URL scheme")
+    elif target.path is not None:
+        suffix = target.path.suffix.lower()
+        if suffix and target.path.name != DB_FILENAME:
+            r.error(
+                "storage.url",
+                st.url,
+                f"a file named {DB_FILENAME} (or the data directory)",
+                f"the embedded store's file is always <data_dir>/{DB_FILENAME}",
+            )
+        implied = target.data_dir
+        if implied is not None and st.data_dir and implied.resolve() != _resolved(st.data_dir):
+            r.warning(
+                "storage.url",
+                st.url,
+                f"inside storage.data_dir ({st.data_dir})",
+                "storage.data_dir is set with higher precedence and wins: the store "
+                f"is {st.data_dir}/{DB_FILENAME}, not under {implied}",
+            )
 
 
 def _resolved(path: str) -> Any:
@@ -215,54 +181,25 @@ def _positive(r: ValidationReport, key: str, value: int, warn_above: int | None)
         r.warning(key, value, f"<= {warn_above}", "unusually large")
 
 
-def _storage(s: Settings, r: ValidationReport) -> None:
-    st = s.storage
-    if st.data_dir is not None and not str(st.data_dir).strip():
-        r.error("storage.data_dir", st.data_dir, "a directory path", "is empty")
-    _positive(r, "storage.max_episodes_cache", st.max_episodes_cache, 100_000)
-    if st.max_episodes_cache > 10_000_000:
-        r.error("storage.max_episodes_cache", st.max_episodes_cache, "<= 10000000", "too large")
-    ttl = st.cache_ttl_seconds
-    if ttl < 1:
-        r.error(
-            "storage.cache_ttl_seconds", ttl, ">= 1 (60..86400 recommended)", "must be positive"
-        )
-    elif ttl < 60:
-        r.warning("storage.cache_ttl_seconds", ttl, ">= 60", "very short TTL")
-    elif ttl > 86_400:
-        r.warning("storage.cache_ttl_seconds", ttl, "<= 86400", "TTL longer than a day")
-    _positive(r, "storage.pool_size", st.pool_size, 200)
-
-
-def _cli(s: Settings, r: ValidationReport) -> None:
-    if s.cli.default_format not in FORMATS:
-        r.error("cli.default_format", s.cli.default_format, " | ".join(FORMATS), "unknown format")
-    _positive(r, "cli.batch_size", s.cli.batch_size, 10_000)
-
-
-def _cross(s: Settings, r: ValidationReport) -> None:
-    st = s.storage
-    if 0 < st.max_episodes_cache < s.cli.batch_size:
-        r.warning(
-            "storage.max_episodes_cache",
-            st.max_episodes_cache,
-            f">= cli.batch_size ({s.cli.batch_size})",
-            "cache smaller than one batch",
-        )
-    estimate_mb = max(st.max_episodes_cache, 0) * EPISODE_ESTIMATE_KB / 1024
+def _cache(s: Settings, r: ValidationReport) -> None:
+    episodes = s.cache.max_episodes
+    if episodes > 100_000:
+        r.warning("cache.max_episodes", episodes, "<= 100000", "unusually large")
+    estimate_mb = episodes * EPISODE_ESTIMATE_KB / 1024
     if estimate_mb > MEMORY_WARN_MB:
         r.warning(
-            "storage.max_episodes_cache",
-            st.max_episodes_cache,
+            "cache.max_episodes",
+            episodes,
             f"about {MEMORY_WARN_MB} MB of cache ({MEMORY_WARN_MB * 1024 // EPISODE_ESTIMATE_KB} "
             f"episodes of ~{EPISODE_ESTIMATE_KB} KB)",
             f"estimated cache memory {estimate_mb:.0f} MB",
         )
-    remote = s.database.turso_url or s.database.postgres_dsn
-    if remote and st.max_episodes_cache < 100:
+    url = s.storage.url
+    remote = url is not None and parse_database_url(url).kind in ("libsql", "postgresql")
+    if remote and episodes < 100:
         r.warning(
-            "storage.max_episodes_cache",
-            st.max_episodes_cache,
+            "cache.max_episodes",
+            episodes,
             ">= 100 with a remote database",
             "small cache in front of a remote database",
         )
@@ -337,39 +274,5 @@ def _others(s: Settings, r: ValidationReport) -> None:
         r.error("sandbox.preset", sb.preset, " | ".join(SANDBOX_PRESETS), "unknown preset")
     _positive(r, "sandbox.max_execution_time_ms", sb.max_execution_time_ms, 60_000)
     _positive(r, "sandbox.max_memory_mb", sb.max_memory_mb, 4096)
-    if not 1 <= sb.max_cpu_percent <= 100:
-        r.error("sandbox.max_cpu_percent", sb.max_cpu_percent, "1..100", "out of range")
-    if not 1 <= sb.audit_keep <= 10_000_000:
-        r.error("sandbox.audit_keep", sb.audit_keep, "1..10000000", "out of range")
-    if sb.allow_network:
-        r.warning("sandbox.allow_network", True, "false", "sandboxed code may reach the network")
-    if sb.allow_filesystem and not sb.allowed_paths:
-        r.warning(
-            "sandbox.allowed_paths", [], "at least one path", "filesystem allowed but no paths"
-        )
-    if s.sync.conflict_resolution not in CONFLICT_RULES:
-        r.error(
-            "sync.conflict_resolution",
-            s.sync.conflict_resolution,
-            " | ".join(CONFLICT_RULES),
-            "unknown rule",
-        )
-    _positive(r, "sync.interval_seconds", s.sync.interval_seconds, 86_400)
-    _positive(r, "sync.batch_size", s.sync.batch_size, 10_000)
     if s.logging.level.upper() not in LOG_LEVELS:
         r.error("logging.level", s.logging.level, " | ".join(LOG_LEVELS), "unknown level")
-    _positive(r, "logging.max_file_mb", s.logging.max_file_mb, 1024)
-    if s.logging.backup_count < 0:
-        r.error("logging.backup_count", s.logging.backup_count, ">= 0", "negative")
-    _positive(r, "monitoring.latency_window", s.monitoring.latency_window, 1_000_000)
-    if s.monitoring.export_format not in EXPORT_FORMATS:
-        r.error(
-            "monitoring.export_format",
-            s.monitoring.export_format,
-            " | ".join(EXPORT_FORMATS),
-            "unknown format",
-        )
-    if s.backup.format not in BACKUP_FORMATS:
-        r.error("backup.format", s.backup.format, " | ".join(BACKUP_FORMATS), "unknown format")
-    if s.backup.keep < 0:
-        r.error("backup.keep", s.backup.keep, ">= 0 (0 keeps all)", "negative")

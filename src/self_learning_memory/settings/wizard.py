@@ -1,14 +1,13 @@
 """The configuration wizard: five steps, then a commented TOML file.
 
-1. preset (local / cloud / memory / custom); 2. database (data directory, optional SQLite URL);
-3. storage (cache size, TTL, pool); 4. CLI (format, progress bars, batch size); 5. review: a
-summary, the validator's findings, "save anyway?" on errors, then save.
+1. preset (local / cloud / memory / custom); 2. database (data directory, optional store URL);
+3. storage (cache size, pool); 4. CLI (output format); 5. review: a summary, the validator's
+findings, "save anyway?" on errors, then save.
 
 Questions go through a :class:`Prompter`, so tests (and non-interactive shells) can answer them:
 :class:`QuestionaryPrompter` asks in the terminal, :class:`ScriptedPrompter` answers from a dict
 keyed by question name (``preset``, ``data_dir``, ``database_url``, ``max_episodes_cache``,
-``cache_ttl_seconds``, ``pool_size``, ``default_format``, ``progress_bars``, ``batch_size``,
-``save_anyway``, ``save``), and :class:`LinePrompter` reads one answer per line from a stream.
+``pool_size``, ``default_format``, ``save_anyway``, ``save``), and :class:`LinePrompter` reads one answer per line from a stream.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from .environment import FORMATS
 from .loader import LoadedSettings, load_settings
 from .presets import PRESETS
 from .toml_writer import render_toml
-from .validation import ValidationReport, validate_settings
+from .validation import ValidationReport
 
 __all__ = [
     "LinePrompter",
@@ -42,7 +41,7 @@ WizardAnswers = Mapping[str, Any]
 
 PRESET_LABELS = {
     "local": "local: SQLite store and LMDB cache in the data directory",
-    "cloud": "cloud: large cache, JSON output, big batches",
+    "cloud": "cloud: Turso from $TURSO_URL, large cache, JSON output",
     "memory": "memory: throwaway store in the temp dir, tiny footprint (tests, CI)",
     "custom": "custom: the smart defaults for this machine",
 }
@@ -182,17 +181,14 @@ def run_wizard(
     if data_dir:
         values["storage.data_dir"] = data_dir
     url = prompter.text(
-        "database_url", "Database URL or path (empty: <data dir>/memory.db)", s.database.url or ""
+        "database_url", "Database URL or path (empty: <data dir>/memory.db)", s.storage.url or ""
     ).strip()
     if url:
-        values["database.url"] = url
+        values["storage.url"] = url
 
     out("Step 3/5: storage\n")
-    values["storage.max_episodes_cache"] = _ask_int(
-        prompter, "max_episodes_cache", "Episodes kept in the cache", s.storage.max_episodes_cache
-    )
-    values["storage.cache_ttl_seconds"] = _ask_int(
-        prompter, "cache_ttl_seconds", "Cache TTL (seconds)", s.storage.cache_ttl_seconds
+    values["cache.max_episodes"] = _ask_int(
+        prompter, "max_episodes_cache", "Episodes kept in the cache", s.cache.max_episodes
     )
     values["storage.pool_size"] = _ask_int(
         prompter, "pool_size", "Connection pool size", s.storage.pool_size
@@ -202,10 +198,6 @@ def run_wizard(
     values["cli.default_format"] = prompter.select(
         "default_format", "Default output format", list(FORMATS), s.cli.default_format
     )
-    values["cli.progress_bars"] = prompter.confirm(
-        "progress_bars", "Show progress bars?", s.cli.progress_bars
-    )
-    values["cli.batch_size"] = _ask_int(prompter, "batch_size", "Batch size", s.cli.batch_size)
 
     out("Step 5/5: review\n")
     final = load_settings(
@@ -214,7 +206,7 @@ def run_wizard(
         default_preset=preset,
         flags={key: (value, "wizard") for key, value in values.items()},
     )
-    report = validate_settings(final.settings, env=env)
+    report = final.validate(env)
     for key, value in values.items():
         out(f"  {key} = {value!r}\n")
     for issue in report.errors:

@@ -67,6 +67,9 @@ def show(
     loaded = _load(state)
     values = loaded.show()
     if key is not None:
+        from ...settings.keys import KEY_ALIASES
+
+        key = KEY_ALIASES.get(key, key)  # an old name shows the key it moved to
         selected = {k: v for k, v in values.items() if k == key or k.startswith(key + ".")}
         if not selected:
             from ...errors import ValidationError
@@ -249,7 +252,7 @@ def init(
 
 @app.command("wizard")
 def wizard(ctx: typer.Context, path: PathArg = None, force: ForceOpt = False) -> None:
-    """Five questions (preset, database, storage, CLI, review), then a commented TOML file.
+    """Five steps (preset, database, storage, CLI, review), then a commented TOML file.
     Interactive in a terminal; with piped input it reads one answer per line (empty line: the
     default)."""
     from ...settings.wizard import LinePrompter, Prompter, QuestionaryPrompter, run_wizard
