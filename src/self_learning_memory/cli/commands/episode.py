@@ -486,7 +486,12 @@ def known_failures(
     language: Annotated[str | None, typer.Option("--language")] = None,
     framework: Annotated[str | None, typer.Option("--framework")] = None,
     task_type: Annotated[A.TaskTypeName | None, typer.Option("--task-type", "-t")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=100)] = 5,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", "-l", min=1, max=A.MAX_KNOWN_FAILURES, help=f"1..{A.MAX_KNOWN_FAILURES}."
+        ),
+    ] = A.DEFAULT_KNOWN_FAILURES,
 ) -> None:
     """What went wrong last time on similar tasks, and the recoveries and heuristics for it."""
     state = get_state(ctx)
