@@ -46,7 +46,7 @@ class OutputFormat(StrEnum):
     yaml = "yaml"
 
 
-def _typer() -> typer.Typer:
+def _root_app() -> typer.Typer:
     return typer.Typer(
         name=PROG_NAME,
         help="The self-learning memory from the command line: record agent episodes, see what was "
@@ -137,7 +137,7 @@ def completion(
 
 def build_app(only: str | None = None) -> typer.Typer:
     """The application with every group, or with one group (and its alias) only."""
-    root = _typer()
+    root = _root_app()
     root.callback()(main_options)
     for name, alias in GROUPS.items():
         if only is not None and name != only:
