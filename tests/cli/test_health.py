@@ -170,7 +170,17 @@ def test_json_stdout_is_pure_in_real_processes(cli_env: dict[str, str]) -> None:
         assert proc.returncode == 0, proc.stderr
         json.loads(proc.stdout)
     proc = run_process(
-        "--format", "json", "-v", "health", "monitor", "-i", "0.05", "-d", "0.2", env=cli_env
+        # the window counts from before the store is opened: 1 s holds two checks under load
+        "--format",
+        "json",
+        "-v",
+        "health",
+        "monitor",
+        "-i",
+        "0.01",
+        "-d",
+        "1",
+        env=cli_env,
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
