@@ -281,7 +281,7 @@ def log_step(
     ] = None,
     step_number: Annotated[
         int | None,
-        typer.Option("--step-number", min=1, max=A.MAX_STEP_NUMBER, help="Default: the next one."),
+        typer.Option("--step-number", min=1, help="Default: the next one."),
     ] = None,
 ) -> None:
     """Add one step; it is durable when the command exits."""
