@@ -48,7 +48,13 @@ def test_lifecycle_every_command(invoke: Invoke, invoke_json: Callable[..., Any]
         "--params",
         '{"path": "tests/test_login.py"}',
     )
-    assert step == {"episode_id": eid, "step_number": 1, "result": "error", "status": "logged"}
+    assert step == {
+        "episode_id": eid,
+        "step_number": 1,
+        "durable": True,
+        "result": "error",
+        "status": "logged",
+    }
     invoke_json("ep", "log-step", eid, "-t", "editor", "-a", "add retry", "-o", "patched")
     invoke_json("ep", "log-step", eid, "-t", "pytest", "-a", "rerun", "-r", "success")
 
@@ -117,6 +123,7 @@ def test_lifecycle_every_command(invoke: Invoke, invoke_json: Callable[..., Any]
     assert invoke_json("episode", "get", eid)["episode_id"] == eid  # the alias
     assert invoke_json("episode", "delete", failed, "--yes") == {
         "episode_id": failed,
+        "deleted": True,
         "status": "deleted",
     }
     gone = invoke("episode", "view", failed)
@@ -287,13 +294,15 @@ def test_single_group_process_behaves_like_the_full_app(cli_env: dict[str, str])
     assert all(name in helped.stdout for name in ("episode", "pattern", "backup", "logs"))
 
 
-def test_cli_choices_equal_the_library_enums() -> None:
+def test_cli_choices_are_the_library_enums(invoke: Invoke) -> None:
     from self_learning_memory.cli.commands import episode
-    from self_learning_memory.config import RetrievalMode
-    from self_learning_memory.model.episode import ComplexityLevel, TaskType
+    from self_learning_memory.model.episode import TaskType
 
-    assert [m.value for m in episode.TaskTypeArg] == [m.value for m in TaskType]
-    assert [m.value for m in episode.ComplexityArg] == [m.value for m in ComplexityLevel]
-    assert {m.value for m in episode.ModeArg} == {m.value for m in RetrievalMode}
+    for task_type in TaskType:  # every model value is a choice ...
+        made = invoke("--dry-run", "episode", "create", "-t", "x", "-T", task_type.value)
+        assert made.exit_code == 0, made.stderr
+    bad = invoke("episode", "create", "-t", "x", "-T", "cooking")  # ... and nothing else
+    assert bad.exit_code == 2
+    assert "code_generation" in bad.stderr
     outcomes = {m.value.replace("-", "_") for m in episode.OutcomeArg}
     assert outcomes == {"success", "partial_success", "failure"}

@@ -29,7 +29,7 @@ def test_status_real_numbers(data_dir: Path, invoke_json: Callable[..., Any]) ->
     seed_steps(data_dir, old_episode=True)
     status = invoke_json("monitor", "status", "--probes", "4")
     assert status["episodes"] == 3
-    assert status["in_progress_episodes"] == 1
+    assert status["in_progress"] == status["in_progress_episodes"] == 1
     assert status["steps"] == 9
     assert status["patterns"] >= 1  # learned from the completed episodes
     assert status["heuristics"] >= 0

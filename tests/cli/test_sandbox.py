@@ -223,3 +223,17 @@ def test_docs_cover_every_group_and_every_sandbox_command() -> None:
         assert f"| `{command}" in section, command
     for code in ("11", "12", "13"):
         assert f"| {code} |" in text, code
+
+
+def test_sandbox_choices_and_code_limit_are_the_librarys() -> None:
+    """The sandbox group keeps its own copies (importing the library's would load pydantic
+    and the sandbox into every ``--help``); they must equal the library's."""
+    from typing import get_args
+
+    from self_learning_memory.cli.commands import sandbox as commands
+    from self_learning_memory.model.sandbox_run import SandboxCaller, SandboxOutcome
+    from self_learning_memory.sandbox import MAX_CODE_BYTES
+
+    assert [m.value for m in commands.OutcomeArg] == list(get_args(SandboxOutcome))
+    assert [m.value for m in commands.CallerArg] == list(get_args(SandboxCaller))
+    assert commands.MAX_CODE_BYTES == MAX_CODE_BYTES

@@ -48,6 +48,8 @@ def test_status_counts_sizes_schema(
     assert counts["steps"] == 8
     assert counts["patterns"] >= 2
     assert counts["outcomes"] == {"success": 3, "failure": 1}
+    assert counts["in_progress"] == counts["buffered_steps"] == 0
+    assert counts["learning_queue_depth"] is None  # the learning queue is off: learning inline
     sizes = status["sizes_bytes"]
     assert sizes["database"] == (data_dir / "memory.db").stat().st_size > 0
     assert sizes["cache"] > 0

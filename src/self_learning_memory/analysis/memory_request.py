@@ -7,11 +7,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from self_learning_memory.errors import ValidationError
 
-METRICS = ("reward", "success_rate", "duration", "steps", "tokens")
+# the choices: the front ends name these types in their arguments (CLI flags, MCP schemas)
+Metric = Literal["reward", "success_rate", "duration", "steps", "tokens"]
+Bucket = Literal["day", "episodes"]
+METRICS: tuple[str, ...] = get_args(Metric)
 # which way is better: +1 higher is better, -1 lower is better
 BETTER: dict[str, int] = {
     "reward": 1,
@@ -20,7 +23,7 @@ BETTER: dict[str, int] = {
     "steps": -1,
     "tokens": -1,
 }
-BUCKETS = ("day", "episodes")
+BUCKETS: tuple[str, ...] = get_args(Bucket)
 MAX_BUCKET_DAYS = 365
 MAX_BUCKET_EPISODES = 10_000
 MAX_EPISODES_LIMIT = 100_000
@@ -30,8 +33,7 @@ MIN_BUCKETS = 3
 _UNITS = {"h": "hours", "d": "days", "m": "minutes"}
 _MAX_AGO_MINUTES = 36_500 * 24 * 60  # 100 years
 TIME_FORMS = "ISO 8601 (2026-01-31, 2026-01-31T12:00:00Z) or Nd / Nh / Nm before now (30d)"
-
-Bucket = Literal["day", "episodes"]
+AGO_FORMS = "Nh, Nd or Nm, e.g. 24h"
 
 
 @dataclass(frozen=True)
@@ -49,18 +51,32 @@ class TrendRequest:
     significance_level: float = 0.05
 
 
+def _is_ago(text: str) -> bool:
+    value = text.strip().lower()
+    return len(value) >= 2 and value[-1] in _UNITS and value[:-1].isdigit()
+
+
+def parse_ago(field: str, text: str) -> datetime:
+    """``Nh``, ``Nd`` or ``Nm`` (minutes) before now, at most 100 years; anything else is a
+    :class:`ValidationError` on ``field``. The one parser of a time window for every front
+    end (``--since``, ``--window``) and for :func:`validate_request`."""
+    if not _is_ago(text):
+        raise ValidationError(field, f"{text[:64]!r} is not a duration", AGO_FORMS)
+    value = text.strip().lower()
+    amount = int(value[:-1])
+    if amount * {"d": 1440, "h": 60, "m": 1}[value[-1]] > _MAX_AGO_MINUTES:
+        raise ValidationError(field, f"{text!r} is too long ago", "100 years")
+    return datetime.now(UTC) - timedelta(**{_UNITS[value[-1]]: amount})
+
+
 def _time(field: str, value: object) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
-        text = value.strip().lower()
-        if len(text) >= 2 and text[-1] in _UNITS and text[:-1].isdigit():
-            amount = int(text[:-1])
-            if amount * {"d": 1440, "h": 60, "m": 1}[text[-1]] > _MAX_AGO_MINUTES:
-                raise ValidationError(field, f"{value!r} is too long ago", "100 years")
-            return datetime.now(UTC) - timedelta(**{_UNITS[text[-1]]: amount})
+        if _is_ago(value):
+            return parse_ago(field, value)
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:

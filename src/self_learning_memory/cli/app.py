@@ -35,6 +35,8 @@ GROUPS: dict[str, str] = {
     "sandbox": "sb",
 }
 _ALIASES = {alias: name for name, alias in GROUPS.items()}
+PROG_NAME = "memory-cli"
+COMPLETE_VAR = "_MEMORY_CLI_COMPLETE"  # the shell completion's variable, as in the scripts
 _VALUE_OPTIONS = ("--config", "-c", "--format", "-f", "--data-dir", "-d")
 
 
@@ -44,9 +46,9 @@ class OutputFormat(StrEnum):
     yaml = "yaml"
 
 
-def _typer() -> typer.Typer:
+def _root_app() -> typer.Typer:
     return typer.Typer(
-        name="memory-cli",
+        name=PROG_NAME,
         help="The self-learning memory from the command line: record agent episodes, see what was "
         "learned, search, back up, monitor and configure the store, run sandboxed code.",
         no_args_is_help=True,
@@ -91,7 +93,7 @@ def main_options(
         ),
     ] = None,
 ) -> None:
-    setup_logging(verbose)
+    setup_logging(verbose, ctx)
     state = CliState(
         config_path=config,
         verbose=verbose,
@@ -111,23 +113,31 @@ def completion(
     shell: Annotated[str, typer.Argument(help="bash, zsh, fish or powershell")],
 ) -> None:
     """Print the shell completion script (e.g. `memory-cli completion bash >> ~/.bashrc`)."""
-    from typer._completion_shared import get_completion_script
-
     state = get_state(ctx)
     shells = ("bash", "zsh", "fish", "powershell")
     if shell not in shells:
         from ..errors import ValidationError
 
         fail(state, ValidationError("SHELL", f"'{shell}' is not supported", ", ".join(shells)))
-    script = get_completion_script(
-        prog_name="memory-cli", complete_var="_MEMORY_CLI_COMPLETE", shell=shell
-    )
-    sys.stdout.write(script + "\n")
+    # typer's completion protocol: the program run with _MEMORY_CLI_COMPLETE=source_<shell>
+    # prints the script for that shell and exits
+    before = os.environ.get(COMPLETE_VAR)
+    os.environ[COMPLETE_VAR] = f"source_{shell}"
+    try:
+        build_app()(args=[], prog_name=PROG_NAME, complete_var=COMPLETE_VAR)
+    except SystemExit as done:
+        if done.code not in (0, None):
+            raise typer.Exit(int(done.code) if isinstance(done.code, int) else 1) from None
+    finally:
+        if before is None:
+            del os.environ[COMPLETE_VAR]
+        else:
+            os.environ[COMPLETE_VAR] = before
 
 
 def build_app(only: str | None = None) -> typer.Typer:
     """The application with every group, or with one group (and its alias) only."""
-    root = _typer()
+    root = _root_app()
     root.callback()(main_options)
     for name, alias in GROUPS.items():
         if only is not None and name != only:
@@ -164,7 +174,7 @@ def __getattr__(name: str) -> Any:
 
 def main() -> None:
     """Console entry point."""
-    completing = any(k.startswith("_MEMORY_CLI_COMPLETE") for k in os.environ)
+    completing = any(k.startswith(COMPLETE_VAR) for k in os.environ)
     group = None if completing else requested_group(sys.argv[1:])
     if group is None:
         __getattr__("app")()

@@ -174,7 +174,7 @@ async def _awaited(factory: Callable[[], Awaitable[T]]) -> T:
     return await factory()
 
 
-def setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool, ctx: typer.Context | None = None) -> None:
     """Logs never go to stdout (it carries results): stderr gets WARNING and up (DEBUG with -v);
     ``<data dir>/logs/memory-cli.log`` gets INFO and up as JSON lines (``memory-cli logs tail``)."""
     root = logging.getLogger()
@@ -186,20 +186,18 @@ def setup_logging(verbose: bool) -> None:
     handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    _add_log_file(root, verbose)
+    _add_log_file(root, verbose, ctx)
 
 
-def _add_log_file(root: logging.Logger, verbose: bool) -> None:
-    """The CLI's structured log file, in the data directory of this invocation; records the
-    command (names only, never argument values) and its duration."""
+def _add_log_file(root: logging.Logger, verbose: bool, ctx: typer.Context | None) -> None:
+    """The CLI's structured log file, in the data directory of this invocation (``ctx``, the
+    root command's context, holds ``--data-dir``); records the command (names only, never
+    argument values) and its duration."""
     import time
-
-    from typer._click.globals import get_current_context  # typer carries its own click
 
     from ..log_files import add_log_file, log_path
     from ..paths import resolve_data_dir
 
-    ctx = get_current_context(silent=True)
     try:
         path = log_path(resolve_data_dir(ctx.params.get("data_dir") if ctx else None), "cli")
     except Exception:  # no usable data directory: the command itself will say so

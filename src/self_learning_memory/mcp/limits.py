@@ -1,4 +1,5 @@
-"""Bounds on every MCP tool argument (the HEAD server's constants, where it has them).
+"""Bounds on every MCP tool argument. Those the CLI shares are in
+``presenters/arguments.py``; the tools' defaults and their own bounds are here.
 
 They are part of each tool's input schema (``maximum``, ``maxLength``, ``maxItems`` ...), so an
 agent can see them in ``tools/list``, and a call that breaks one gets a tool error naming the
@@ -10,28 +11,75 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-MAX_LIMIT: Final = 1000  # query_memory, list_episodes, analyze_patterns
+from ..presenters.arguments import (
+    DEFAULT_KNOWN_FAILURES,
+    MAX_KNOWN_FAILURES,
+    MAX_LATENCY_MS,
+    MAX_LIMIT,
+    MAX_LIST_ITEMS,
+    MAX_NAME,
+    MAX_OFFSET,
+    MAX_STEP_NUMBER,
+    MAX_TAGS,
+    MAX_TEXT,
+    MAX_TOKENS,
+    MAX_TOOL_NAME,
+    ComplexityName,
+    OutcomeName,
+    PatternTypeName,
+    ResultName,
+    RetrievalModeName,
+    TaskTypeName,
+)
+
+__all__ = [
+    "DEFAULT_ANALYZE_LIMIT",
+    "DEFAULT_KNOWN_FAILURES",
+    "DEFAULT_LIST_LIMIT",
+    "DEFAULT_QUERY_LIMIT",
+    "DEFAULT_RECOMMEND",
+    "DEFAULT_SEARCH_PATTERNS",
+    "MAX_ECHO",
+    "MAX_EPISODE_BYTES",
+    "MAX_ID",
+    "MAX_ITEM",
+    "MAX_KNOWN_FAILURES",
+    "MAX_LATENCY_MS",
+    "MAX_LIMIT",
+    "MAX_LIST_ITEMS",
+    "MAX_NAME",
+    "MAX_OFFSET",
+    "MAX_OUTCOME_BYTES",
+    "MAX_PARAMETER_KEYS",
+    "MAX_RECOMMEND",
+    "MAX_SEARCH_PATTERNS",
+    "MAX_STEPS_BYTES",
+    "MAX_STEP_NUMBER",
+    "MAX_TAGS",
+    "MAX_TEXT",
+    "MAX_TOKENS",
+    "MAX_TOOL_NAME",
+    "UNKNOWN_TOOL_KEY",
+    "ComplexityName",
+    "MetricType",
+    "OutcomeName",
+    "PatternTypeName",
+    "ResultName",
+    "RetrievalModeName",
+    "TaskTypeName",
+    "echo",
+]
+
+# the tools' defaults and the bounds only the MCP tools have
 DEFAULT_QUERY_LIMIT: Final = 10
 DEFAULT_LIST_LIMIT: Final = 20
 DEFAULT_ANALYZE_LIMIT: Final = 20
-MAX_OFFSET: Final = 10_000_000
 MAX_SEARCH_PATTERNS: Final = 100
 DEFAULT_SEARCH_PATTERNS: Final = 10
 MAX_RECOMMEND: Final = 50
 DEFAULT_RECOMMEND: Final = 3
-MAX_KNOWN_FAILURES: Final = 100
-DEFAULT_KNOWN_FAILURES: Final = 5
-
-MAX_TEXT: Final = 10_000  # a task description, a query, an action, a verdict, an output
-MAX_NAME: Final = 200  # domain, language, framework, a tag
-MAX_TAGS: Final = 50
-MAX_TOOL_NAME: Final = 256
 MAX_ID: Final = 64  # an episode id is a 36-character UUID
-MAX_LIST_ITEMS: Final = 1000  # artifacts, completed, failed
 MAX_ITEM: Final = 10_000  # one artifact / completed / failed entry
-MAX_STEP_NUMBER: Final = 1_000_000
-MAX_LATENCY_MS: Final = 86_400_000  # one day
-MAX_TOKENS: Final = 100_000_000
 MAX_PARAMETER_KEYS: Final = 1000
 # An episode's JSON size (the library's MAX_EPISODE_SIZE, MAX_OUTCOME_SIZE and
 # MAX_OPEN_EPISODE_SIZE): sizes of a whole object, which JSON Schema cannot express, so the
@@ -40,20 +88,6 @@ MAX_EPISODE_BYTES: Final = 10_000_000
 MAX_OUTCOME_BYTES: Final = 1_000_000
 MAX_STEPS_BYTES: Final = 8_999_900
 
-TaskTypeName = Literal[
-    "code_generation",
-    "debugging",
-    "refactoring",
-    "testing",
-    "analysis",
-    "documentation",
-    "other",
-]
-ComplexityName = Literal["simple", "moderate", "complex"]
-OutcomeName = Literal["success", "partial_success", "failure"]
-ResultName = Literal["success", "error", "timeout"]
-PatternTypeName = Literal["tool_sequence", "decision_point", "error_recovery", "context_pattern"]
-RetrievalModeName = Literal["hybrid", "lexical", "vector", "legacy"]
 MetricType = Literal["all", "performance", "episodes", "system", "sandbox"]
 
 MAX_ECHO: Final = 64  # characters of a client's value an error message repeats

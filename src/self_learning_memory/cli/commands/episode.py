@@ -5,13 +5,15 @@ create, a log-step, a complete and a view can each run in their own process."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ...presenters import arguments as A
+from ..choices import dashed
 from ..output import emit, table
 from ..state import CliState, check_text, dry_run_report, fail, get_state, run_with_memory
 
@@ -19,33 +21,17 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ...core.memory import SelfLearningMemory
-    from ...model.episode import Episode
 
 app = typer.Typer(
     help="Record and inspect episodes (alias: ep).",
     no_args_is_help=True,
 )
 
-MAX_TEXT = 10_000
-MAX_LIMIT = 1000
-
-
-# The CLI's own copies of the library's enums: importing core.types here would load pydantic
-# and the models into `--help` (+70 ms). tests/cli/test_episode.py checks they stay equal.
-class TaskTypeArg(StrEnum):
-    code_generation = "code_generation"
-    debugging = "debugging"
-    refactoring = "refactoring"
-    testing = "testing"
-    analysis = "analysis"
-    documentation = "documentation"
-    other = "other"
-
-
-class ComplexityArg(StrEnum):
-    simple = "simple"
-    moderate = "moderate"
-    complex = "complex"
+# choices written with dashes on the command line; the others are the model's Literals
+if TYPE_CHECKING:
+    OutcomeArg = StrEnum
+else:
+    OutcomeArg = dashed("OutcomeArg", A.OutcomeName)  # success, partial-success, failure
 
 
 class StatusArg(StrEnum):
@@ -53,40 +39,21 @@ class StatusArg(StrEnum):
     completed = "completed"
 
 
-class OutcomeArg(StrEnum):
-    success = "success"
-    partial_success = "partial-success"
-    failure = "failure"
+def outcome_value(outcome: StrEnum | None) -> str | None:
+    """The model's outcome type for ``--outcome`` (``partial-success`` -> ``partial_success``)."""
+    return None if outcome is None else outcome.value.replace("-", "_")
 
 
-class ResultArg(StrEnum):
-    success = "success"
-    error = "error"
-    timeout = "timeout"
+LimitOpt = Annotated[
+    int, typer.Option("--limit", "-l", min=1, max=A.MAX_LIMIT, help=f"1..{A.MAX_LIMIT}.")
+]
 
 
-class ModeArg(StrEnum):
-    hybrid = "hybrid"
-    lexical = "lexical"
-    vector = "vector"
-    legacy = "legacy"
+def parse_since(text: str, flag: str = "--since") -> datetime:
+    """``Nh``, ``Nd`` or ``Nm`` (minutes) before now (the library's one parser of a window)."""
+    from ...analysis.memory_request import parse_ago
 
-
-LimitOpt = Annotated[int, typer.Option("--limit", "-l", min=1, max=MAX_LIMIT, help="1..1000.")]
-
-
-def parse_since(text: str) -> datetime:
-    """``Nh``, ``Nd`` or ``Nm`` (minutes) before now."""
-    from ...errors import ValidationError
-
-    value = text.strip().lower()
-    units = {"h": "hours", "d": "days", "m": "minutes"}
-    if len(value) < 2 or value[-1] not in units or not value[:-1].isdigit():
-        raise ValidationError("--since", f"'{text}' is not a duration", "Nh, Nd or Nm, e.g. 24h")
-    amount = int(value[:-1])
-    if amount > 36_500 * 24 * 60:
-        raise ValidationError("--since", f"'{text}' is too long ago", "100 years")
-    return datetime.now(UTC) - timedelta(**{units[value[-1]]: amount})
+    return parse_ago(flag, text)
 
 
 def _context(
@@ -94,7 +61,7 @@ def _context(
     language: str | None,
     framework: str | None,
     tags: list[str] | None,
-    complexity: ComplexityArg | None,
+    complexity: A.ComplexityName | None,
     context_file: Path | None,
 ) -> Any:
     from ...errors import ValidationError
@@ -136,45 +103,8 @@ def _context(
     if tags:
         updates["tags"] = [*context.tags, *tags]
     if complexity is not None:
-        updates["complexity"] = ComplexityLevel(complexity.value)
+        updates["complexity"] = ComplexityLevel(complexity)
     return context.model_copy(update=updates)
-
-
-def _status(episode: Episode) -> str:
-    return "completed" if episode.is_complete() else "in-progress"
-
-
-def _duration_ms(episode: Episode) -> int | None:
-    duration = episode.duration()
-    return None if duration is None else round(duration.total_seconds() * 1000)
-
-
-def summary(episode: Episode) -> dict[str, Any]:
-    return {
-        "episode_id": str(episode.episode_id),
-        "task_description": episode.task_description,
-        "task_type": episode.task_type.value,
-        "domain": episode.context.domain,
-        "status": _status(episode),
-        "outcome": episode.outcome.type if episode.outcome else None,
-        "reward": None if episode.reward is None else round(episode.reward.total, 4),
-        "created_at": episode.start_time.isoformat(),
-        "duration_ms": _duration_ms(episode),
-        "steps_count": len(episode.steps),
-    }
-
-
-def detail(episode: Episode) -> dict[str, Any]:
-    data = episode.model_dump(mode="json")
-    data.update(
-        status=_status(episode),
-        created_at=episode.start_time.isoformat(),
-        completed_at=None if episode.end_time is None else episode.end_time.isoformat(),
-        duration_ms=_duration_ms(episode),
-        patterns_count=len(episode.patterns),
-        heuristics_count=len(episode.heuristics),
-    )
-    return data
 
 
 def _render_detail(console: Console, data: dict[str, Any]) -> None:
@@ -216,15 +146,15 @@ def create(
     ctx: typer.Context,
     task: Annotated[str, typer.Option("--task", "-t", help="What the task is.")],
     task_type: Annotated[
-        TaskTypeArg, typer.Option("--task-type", "-T", help="Kind of task.")
-    ] = TaskTypeArg.other,
+        A.TaskTypeName, typer.Option("--task-type", "-T", help="Kind of task.")
+    ] = "other",
     domain: Annotated[
         str | None, typer.Option("--domain", help="e.g. web-api (default general).")
     ] = None,
     language: Annotated[str | None, typer.Option("--language")] = None,
     framework: Annotated[str | None, typer.Option("--framework")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Repeatable.")] = None,
-    complexity: Annotated[ComplexityArg | None, typer.Option("--complexity")] = None,
+    complexity: Annotated[A.ComplexityName | None, typer.Option("--complexity")] = None,
     context_file: Annotated[
         Path | None, typer.Option("--context", "-c", help="A TaskContext as a JSON or YAML file.")
     ] = None,
@@ -233,18 +163,14 @@ def create(
     state = get_state(ctx)
 
     async def action(memory: SelfLearningMemory) -> dict[str, Any]:
-        check_text("--task", task, MAX_TEXT)
+        from ...presenters.episodes import created_payload
+
+        check_text("--task", task, A.MAX_TEXT)
         context = _context(domain, language, framework, tag, complexity, context_file)
         if state.dry_run:
             return {"dry_run": True, "would": "create an episode", "task": task}
-        eid = await memory.start_episode(task, context, task_type.value)
-        return {
-            "episode_id": str(eid),
-            "task": task,
-            "task_type": task_type.value,
-            "context": context.model_dump(mode="json"),
-            "status": "created",
-        }
+        eid = await memory.start_episode(task, context, task_type)
+        return {**created_payload(eid, task_type, context), "task": task, "status": "created"}
 
     result = run_with_memory(state, action)
     emit(state, result, lambda c, d: c.print(d.get("episode_id") or f"dry run: {d['would']}"))
@@ -253,7 +179,7 @@ def create(
 @app.command("list")
 def list_episodes(
     ctx: typer.Context,
-    task_type: Annotated[TaskTypeArg | None, typer.Option("--task-type", "-t")] = None,
+    task_type: Annotated[A.TaskTypeName | None, typer.Option("--task-type", "-t")] = None,
     status: Annotated[StatusArg | None, typer.Option("--status", "-s")] = None,
     outcome: Annotated[OutcomeArg | None, typer.Option("--outcome")] = None,
     domain: Annotated[str | None, typer.Option("--domain")] = None,
@@ -266,18 +192,23 @@ def list_episodes(
 
     async def action(memory: SelfLearningMemory) -> dict[str, Any]:
         from ...model.records import EpisodeFilters
+        from ...presenters.episodes import episode_row
 
         filters = EpisodeFilters(
-            task_type=None if task_type is None else task_type.value,
+            task_type=task_type,
             completed=None if status is None else status is StatusArg.completed,
-            outcome=None if outcome is None else outcome.value.replace("-", "_"),
+            outcome=outcome_value(outcome),
             domain=domain,
             since=None if since is None else parse_since(since),
         )
         episodes = await memory.list_episodes(filters, limit, offset)
+        total = await memory.count_episodes(filters)
         return {
-            "episodes": [summary(e) for e in episodes],
-            "total_count": await memory.count_episodes(filters),
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "episodes": [episode_row(e) for e in episodes],
+            "total_count": total,
         }
 
     def human(console: Console, data: dict[str, Any]) -> None:
@@ -287,7 +218,7 @@ def list_episodes(
                 e["status"],
                 e["outcome"],
                 e["reward"],
-                e["steps_count"],
+                e["step_count"],
                 e["task_description"][:60],
             ]
             for e in data["episodes"]
@@ -306,7 +237,9 @@ def _view(ctx: typer.Context, episode_id: str) -> None:
     state = get_state(ctx)
 
     async def action(memory: SelfLearningMemory) -> dict[str, Any]:
-        return detail(await memory.get_episode(episode_id))
+        from ...presenters.episodes import episode_detail
+
+        return episode_detail(await memory.get_episode(episode_id))
 
     emit(state, run_with_memory(state, action), _render_detail)
 
@@ -332,8 +265,8 @@ def log_step(
     tool: Annotated[str, typer.Option("--tool", "-t", help="The tool used.")],
     action_text: Annotated[str, typer.Option("--action", "-a", help="What it did.")],
     result: Annotated[
-        ResultArg, typer.Option("--result", "-r", help="How the step ended.")
-    ] = ResultArg.success,
+        A.ResultName, typer.Option("--result", "-r", help="How the step ended.")
+    ] = "success",
     success: Annotated[
         bool | None,
         typer.Option("--success/--failure", help="Shorthand for --result success/error."),
@@ -341,30 +274,31 @@ def log_step(
     observation: Annotated[
         str | None, typer.Option("--observation", "-o", help="Output, or the error message.")
     ] = None,
-    latency_ms: Annotated[int, typer.Option("--latency-ms", min=0, max=86_400_000)] = 0,
-    tokens: Annotated[int | None, typer.Option("--tokens", min=0, max=100_000_000)] = None,
+    latency_ms: Annotated[int, typer.Option("--latency-ms", min=0, max=A.MAX_LATENCY_MS)] = 0,
+    tokens: Annotated[int | None, typer.Option("--tokens", min=0, max=A.MAX_TOKENS)] = None,
     params: Annotated[
         str | None, typer.Option("--params", help="Tool parameters as a JSON object.")
     ] = None,
     step_number: Annotated[
-        int | None, typer.Option("--step-number", min=1, help="Default: the next one.")
+        int | None,
+        typer.Option("--step-number", min=1, help="Default: the next one."),
     ] = None,
 ) -> None:
     """Add one step; it is durable when the command exits."""
     state = get_state(ctx)
-    kind = result.value if success is None else ("success" if success else "error")
+    kind = result if success is None else ("success" if success else "error")
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
         from ...errors import ValidationError
         from ...model.episode import ErrorResult, ExecutionStep, SuccessResult, TimeoutResult
 
-        check_text("--tool", tool, 256)
-        check_text("--action", action_text, MAX_TEXT)
+        check_text("--tool", tool, A.MAX_TOOL_NAME)
+        check_text("--action", action_text, A.MAX_TEXT)
         if observation is not None:
-            check_text("--observation", observation, MAX_TEXT)
+            check_text("--observation", observation, A.MAX_TEXT)
         parameters: dict[str, Any] = {}
         if params is not None:
-            check_text("--params", params, 1_000_000)
+            check_text("--params", params, A.MAX_PARAMETERS_BYTES)
             try:
                 parameters = json.loads(params)
             except json.JSONDecodeError as exc:
@@ -393,14 +327,12 @@ def log_step(
         )
         if state.dry_run:
             return {"dry_run": True, "would": "log a step", "step": step.model_dump(mode="json")}
+        from ...presenters.episodes import step_logged_payload
+
         await memory.log_step(episode.episode_id, step)
         await memory.flush_steps(episode.episode_id)
-        return {
-            "episode_id": str(episode.episode_id),
-            "step_number": number,
-            "result": kind,
-            "status": "logged",
-        }
+        logged = step_logged_payload(episode.episode_id, number)
+        return {**logged, "result": kind, "status": "logged"}
 
     emit(
         state,
@@ -424,7 +356,9 @@ def _complete(state: CliState, episode_id: str, outcome: Any) -> None:
                 "would": "complete the episode",
                 "outcome": outcome.model_dump(mode="json"),
             }
-        return detail(await memory.complete_episode(episode_id, outcome))
+        from ...presenters.episodes import episode_detail
+
+        return episode_detail(await memory.complete_episode(episode_id, outcome))
 
     def human(console: Console, data: dict[str, Any]) -> None:
         if data.get("dry_run"):
@@ -456,11 +390,11 @@ def complete(
 
     state = get_state(ctx)
     result: Any
-    if outcome is OutcomeArg.success:
+    if outcome_value(outcome) == "success":
         result = SuccessOutcome(
             verdict=verdict or "Task completed successfully via CLI", artifacts=artifact or []
         )
-    elif outcome is OutcomeArg.partial_success:
+    elif outcome_value(outcome) == "partial_success":
         result = PartialSuccessOutcome(
             verdict=verdict or "Partially completed via CLI",
             completed=completed or [],
@@ -510,12 +444,13 @@ def search(
     domain: Annotated[str | None, typer.Option("--domain")] = None,
     language: Annotated[str | None, typer.Option("--language")] = None,
     framework: Annotated[str | None, typer.Option("--framework")] = None,
-    task_type: Annotated[TaskTypeArg | None, typer.Option("--task-type", "-t")] = None,
+    task_type: Annotated[A.TaskTypeName | None, typer.Option("--task-type", "-t")] = None,
     outcome: Annotated[
         OutcomeArg | None, typer.Option("--outcome", help="Only episodes that ended so.")
     ] = None,
     mode: Annotated[
-        ModeArg | None, typer.Option("--mode", help="Ranking mode (default from config).")
+        A.RetrievalModeName | None,
+        typer.Option("--mode", help="Ranking mode (default from config)."),
     ] = None,
 ) -> None:
     """Past episodes relevant to a task, ranked, with their score components and provenance."""
@@ -523,30 +458,21 @@ def search(
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
         from ...model.records import EpisodeFilters
+        from ...presenters.episodes import episode_row, result_payload
 
-        check_text("QUERY", query, MAX_TEXT)
+        check_text("QUERY", query, A.MAX_TEXT)
         context = _context(domain, language, framework, None, None, None)
         results = await memory.retrieve_relevant_context(
             query,
             context,
             limit,
-            task_type=None if task_type is None else task_type.value,
-            filters=EpisodeFilters(
-                outcome=None if outcome is None else outcome.value.replace("-", "_")
-            ),
-            mode=None if mode is None else mode.value,
+            task_type=task_type,
+            filters=EpisodeFilters(outcome=outcome_value(outcome)),
+            mode=mode,
         )
         return {
             "query": query,
-            "results": [
-                {
-                    "score": round(r.score, 6),
-                    "components": r.components.model_dump(mode="json"),
-                    "provenance": r.provenance,
-                    "episode": summary(r.episode),
-                }
-                for r in results
-            ],
+            "results": [result_payload(r, episode_row(r.episode)) for r in results],
         }
 
     emit(state, run_with_memory(state, act), _render_results)
@@ -559,23 +485,29 @@ def known_failures(
     domain: Annotated[str | None, typer.Option("--domain")] = None,
     language: Annotated[str | None, typer.Option("--language")] = None,
     framework: Annotated[str | None, typer.Option("--framework")] = None,
-    task_type: Annotated[TaskTypeArg | None, typer.Option("--task-type", "-t")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=100)] = 5,
+    task_type: Annotated[A.TaskTypeName | None, typer.Option("--task-type", "-t")] = None,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", "-l", min=1, max=A.MAX_KNOWN_FAILURES, help=f"1..{A.MAX_KNOWN_FAILURES}."
+        ),
+    ] = A.DEFAULT_KNOWN_FAILURES,
 ) -> None:
     """What went wrong last time on similar tasks, and the recoveries and heuristics for it."""
     state = get_state(ctx)
 
-    async def act(memory: SelfLearningMemory) -> Any:
-        check_text("TASK", task, MAX_TEXT)
-        context = _context(domain, language, framework, None, None, None)
-        return await memory.check_known_failures(
-            task, context, limit, task_type=None if task_type is None else task_type.value
-        )
+    async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        from ...presenters.episodes import known_failures_payload
 
-    def human(console: Console, warning: Any) -> None:
-        if not warning.summary:
+        check_text("TASK", task, A.MAX_TEXT)
+        context = _context(domain, language, framework, None, None, None)
+        warning = await memory.check_known_failures(task, context, limit, task_type=task_type)
+        return known_failures_payload(warning)
+
+    def human(console: Console, warning: dict[str, Any]) -> None:
+        if not warning["summary"]:
             console.print("No similar failures are known.")
-        for line in warning.summary:
+        for line in warning["summary"]:
             console.print(f"- {line}")
 
     emit(state, run_with_memory(state, act), human)
@@ -601,7 +533,9 @@ def delete(
         fail(state, KeyboardInterrupt())
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        from ...presenters.episodes import deleted_payload
+
         await memory.delete_episode(episode_id)
-        return {"episode_id": episode_id, "status": "deleted"}
+        return {**deleted_payload(episode_id), "status": "deleted"}
 
     emit(state, run_with_memory(state, act), lambda c, d: c.print(f"deleted {d['episode_id']}"))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..output import emit, jsonable, stdout_console, table
+from ..output import emit, stdout_console, table
 from ..state import EXIT_CODES, CliState, get_state, run
 
 if TYPE_CHECKING:
@@ -71,10 +71,9 @@ def _threshold(c: dict[str, Any]) -> str:
     return "-" if c["threshold_ms"] is None else f"< {c['threshold_ms']:.0f} ms"
 
 
-def render_check(console: Console, summary: HealthSummary) -> None:
-    data = jsonable(summary)
-    colour = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}[data["status"]]
-    console.print(f"overall: [bold {colour}]{data['status']}[/bold {colour}]")
+def render_check(console: Console, data: dict[str, Any]) -> None:
+    colour = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}[data["overall"]]
+    console.print(f"overall: [bold {colour}]{data['overall']}[/bold {colour}]")
     rows = [
         [
             c["name"],
@@ -93,7 +92,9 @@ def render_check(console: Console, summary: HealthSummary) -> None:
 
 def finish(state: CliState, summary: HealthSummary) -> None:
     """Print a full check and exit non-zero when unhealthy (shared with `storage health`)."""
-    emit(state, summary, render_check)
+    from ...presenters.health import health_payload
+
+    emit(state, health_payload(summary), render_check)
     if summary.status == "unhealthy":
         raise typer.Exit(UNHEALTHY_EXIT)
 
@@ -111,6 +112,8 @@ def status(ctx: typer.Context) -> None:
     state = get_state(ctx)
     summary = check_once(state)
     data = {
+        "overall": summary.status,
+        "timestamp": summary.checked_at,
         "status": summary.status,
         "checked_at": summary.checked_at,
         "components": {c.name: c.status for c in summary.components},
@@ -126,7 +129,9 @@ def status(ctx: typer.Context) -> None:
 
 
 def _line(state: CliState, n: int, summary: HealthSummary) -> None:
-    payload = {"check": n, **jsonable(summary)}
+    from ...presenters.health import health_payload
+
+    payload = {"check": n, **health_payload(summary)}
     if state.format == "json":
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
     elif state.format == "yaml":

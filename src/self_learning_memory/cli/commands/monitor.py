@@ -87,6 +87,7 @@ def status_data(m: MemoryMetrics) -> dict[str, Any]:
         "uptime_seconds": m.uptime_seconds,
         "uptime_source": m.uptime_source,
         "episodes": m.episodes,
+        "in_progress": m.in_progress_episodes,
         "in_progress_episodes": m.in_progress_episodes,
         "steps": m.steps,
         "patterns": m.patterns,

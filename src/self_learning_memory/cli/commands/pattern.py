@@ -1,8 +1,8 @@
 """`memory-cli pattern` (alias `pat`): list, view, analyze, analyze-trends, effectiveness, decay.
 
 Patterns come from the durable store (filtered in SQL), with their real usage counters;
-effectiveness follows reference section 4.7 and `decay --force` really removes the patterns
-below the threshold."""
+effectiveness is recomputed from those counters (``patterns/effectiveness.py``) and
+`decay --force` really removes the patterns below the threshold."""
 
 from __future__ import annotations
 
@@ -11,6 +11,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ...analysis.memory_request import (
+    DEFAULT_MAX_EPISODES,
+    MAX_BUCKET_DAYS,
+    MAX_BUCKET_EPISODES,
+    MAX_EPISODES_LIMIT,
+    METRICS,
+    Bucket,
+)
+from ...presenters import arguments as A
+from ..choices import choices, dashed
 from ..output import emit, table
 from ..state import check_text, get_state, run_with_memory
 
@@ -30,53 +40,14 @@ MAX_SCAN = 100_000  # patterns read by effectiveness and decay
 _PAGE = 1000
 
 
-class BucketArg(StrEnum):
-    day = "day"
-    episodes = "episodes"
-
-
-class MetricArg(StrEnum):
-    reward = "reward"
-    success_rate = "success_rate"
-    duration = "duration"
-    steps = "steps"
-    tokens = "tokens"
-
-
-class TaskTypeArg(StrEnum):
-    code_generation = "code_generation"
-    debugging = "debugging"
-    refactoring = "refactoring"
-    testing = "testing"
-    analysis = "analysis"
-    documentation = "documentation"
-    other = "other"
-
-
-class PatternTypeArg(StrEnum):
-    tool_sequence = "tool-sequence"
-    decision_point = "decision-point"
-    error_recovery = "error-recovery"
-    context_pattern = "context-pattern"
-
-
-def _summary(pattern: AnyPattern, usage: PatternUsage) -> dict[str, Any]:
-    from ...learning.analysis import describe
-    from ...model.pattern import context_of
-
-    return {
-        "pattern_id": str(pattern.id),
-        "pattern_type": pattern.type,
-        "description": describe(pattern),
-        "domain": context_of(pattern).domain,
-        "success_rate": round(pattern.rate(), 6),
-        "occurrences": pattern.sample_size(),
-        "confidence": round(pattern.confidence(), 6),
-        "effectiveness": round(usage.effectiveness_score, 6),
-        "applications": usage.application_count,
-        "retrievals": usage.retrieval_count,
-        "updated_at": pattern.updated_at.isoformat(),
-    }
+# choices from the model: pattern types written with dashes (tool-sequence), the trend
+# metrics as a repeatable flag (typer takes a list of choices only as an enum)
+if TYPE_CHECKING:
+    PatternTypeArg = StrEnum
+    MetricArg = StrEnum
+else:
+    PatternTypeArg = dashed("PatternTypeArg", A.PatternTypeName)
+    MetricArg = choices("MetricArg", METRICS)
 
 
 async def _all_patterns(memory: SelfLearningMemory) -> list[tuple[AnyPattern, PatternUsage]]:
@@ -105,14 +76,17 @@ def list_patterns(
         PatternTypeArg | None, typer.Option("--pattern-type", "-p", help="Only this kind.")
     ] = None,
     domain: Annotated[str | None, typer.Option("--domain", help="Only this domain.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=1000, help="1..1000.")] = 20,
-    offset: Annotated[int, typer.Option("--offset", min=0, max=10_000_000)] = 0,
+    limit: Annotated[
+        int, typer.Option("--limit", "-l", min=1, max=A.MAX_LIMIT, help=f"1..{A.MAX_LIMIT}.")
+    ] = 20,
+    offset: Annotated[int, typer.Option("--offset", min=0, max=A.MAX_OFFSET)] = 0,
 ) -> None:
     """Learned patterns, most observed first (filters run in SQL)."""
     state = get_state(ctx)
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
         from ...model.records import PatternFilters
+        from ...presenters.patterns import pattern_row
 
         if domain is not None:
             check_text("--domain", domain, 256)
@@ -124,7 +98,7 @@ def list_patterns(
         )
         found = await memory.list_patterns(filters, limit, offset)
         return {
-            "patterns": [_summary(p, u) for p, u in found],
+            "patterns": [pattern_row(p, u) for p, u in found],
             "count": len(found),
             "filters": filters.model_dump(mode="json"),
         }
@@ -166,6 +140,7 @@ def view(
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
         from ...learning.analysis import effectiveness_rows, is_active
+        from ...presenters.patterns import pattern_row
 
         check_text("PATTERN_ID", pattern_id, 100)
         pattern, usage = await memory.get_pattern(pattern_id)
@@ -184,7 +159,7 @@ def view(
             )
         row = effectiveness_rows([(pattern, usage)])[0]
         return {
-            **_summary(pattern, usage),
+            **pattern_row(pattern, usage),
             "pattern": pattern.model_dump(mode="json"),
             "usage": usage.model_dump(mode="json"),
             "effectiveness_now": row.effectiveness,
@@ -296,7 +271,7 @@ def _trend_rows(d: dict[str, Any]) -> list[list[Any]]:
 def analyze_trends(
     ctx: typer.Context,
     task_type: Annotated[
-        TaskTypeArg | None, typer.Option("--task-type", "-t", help="Only this task type.")
+        A.TaskTypeName | None, typer.Option("--task-type", "-t", help="Only this task type.")
     ] = None,
     domain: Annotated[str | None, typer.Option("--domain", help="Only this domain.")] = None,
     since: Annotated[
@@ -306,15 +281,15 @@ def analyze_trends(
         str | None, typer.Option("--until", help="Exclusive: ISO 8601 (UTC) or Nd/Nh/Nm ago.")
     ] = None,
     bucket: Annotated[
-        BucketArg, typer.Option("--bucket", "-b", help="Group by day(s) or by N episodes.")
-    ] = BucketArg.day,
+        Bucket, typer.Option("--bucket", "-b", help="Group by day(s) or by N episodes.")
+    ] = "day",
     bucket_size: Annotated[
         int | None,
         typer.Option(
             "--bucket-size",
             "-n",
-            help="Days per bucket (1..365, default 1) or episodes per bucket (1..10000, "
-            "default 10).",
+            help=f"Days per bucket (1..{MAX_BUCKET_DAYS}, default 1) or episodes per bucket "
+            f"(1..{MAX_BUCKET_EPISODES}, default 10).",
         ),
     ] = None,
     metric: Annotated[
@@ -323,8 +298,10 @@ def analyze_trends(
     ] = None,
     max_episodes: Annotated[
         int,
-        typer.Option("--max-episodes", help="Newest matching episodes read, 1..100000."),
-    ] = 10_000,
+        typer.Option(
+            "--max-episodes", help=f"Newest matching episodes read, 1..{MAX_EPISODES_LIMIT}."
+        ),
+    ] = DEFAULT_MAX_EPISODES,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output (= --format json).")] = False,
 ) -> None:
     """Is the agent getting better? Trends of reward, success rate, duration, steps and tokens
@@ -342,11 +319,11 @@ def analyze_trends(
 
         try:
             request = validate_request(
-                task_type=None if task_type is None else task_type.value,
+                task_type=task_type,
                 domain=domain,
                 since=since,
                 until=until,
-                bucket=bucket.value,
+                bucket=bucket,
                 bucket_size=bucket_size,
                 metrics=None if not metric else [m.value for m in metric],
                 max_episodes=max_episodes,

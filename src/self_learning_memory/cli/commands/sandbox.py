@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ...presenters import arguments as A
 from ..output import emit, table
 from ..state import (
     EXIT_CODES,
@@ -41,9 +42,11 @@ app = typer.Typer(
 )
 
 SANDBOX_EXTRA = "pip install 'self-learning-memory[sandbox]'"
-MAX_CODE_BYTES = 100_000  # the sandbox's limit (sandbox.MAX_CODE_BYTES), checked before import
+# the sandbox's limit (sandbox.MAX_CODE_BYTES), checked before the sandbox package is imported
+# (tests/cli/test_sandbox.py checks it and the choices below against the library)
+MAX_CODE_BYTES = 100_000
 MAX_CONTEXT_BYTES = 1_000_000
-MAX_TASK_CHARS = 10_000  # as the MCP tool's context.task
+MAX_TASK_CHARS = A.MAX_TEXT  # as the MCP tool's context.task
 VARIANT_EXIT = {
     "success": EXIT_CODES["ok"],
     "error": EXIT_CODES["sandbox_error"],

@@ -52,6 +52,7 @@ def _status(ctx: typer.Context) -> None:
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
         import asyncio
 
+        from ...presenters.health import store_counts
         from ...storage.maintenance import embedded_parts, file_sizes, store_info
 
         storage, cache = embedded_parts(memory)
@@ -63,16 +64,7 @@ def _status(ctx: typer.Context) -> None:
             "data_dir": str(memory.data_dir),
             "schema_version": info.schema_version,
             "expected_schema_version": info.expected_schema_version,
-            "counts": {
-                "episodes": stats.episodes,
-                "completed": stats.completed,
-                "in_progress": stats.in_progress,
-                "steps": stats.steps,
-                "patterns": stats.patterns,
-                "heuristics": stats.heuristics,
-                "outcomes": stats.outcomes,
-                "learning_queue": stats.learning_queue,
-            },
+            "counts": {**store_counts(stats), "learning_queue": stats.learning_queue},
             "sizes_bytes": file_sizes(storage, cache),
             "store": {
                 "path": info.path,

@@ -47,9 +47,6 @@ def _run(
     return run_analysis(analysis_type, data, config)
 
 
-MetricName = Literal["reward", "success_rate", "duration", "steps", "tokens"]
-
-
 def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
     @server.tool(
         name="advanced_pattern_analysis",
@@ -109,7 +106,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         until: Annotated[
             str | None, Field(max_length=64, description="Exclusive; same forms as since.")
         ] = None,
-        bucket: Literal["day", "episodes"] = "day",
+        bucket: R.Bucket = "day",
         bucket_size: Annotated[
             int | None,
             Field(
@@ -122,7 +119,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             ),
         ] = None,
         metrics: Annotated[
-            list[MetricName] | None,
+            list[R.Metric] | None,
             Field(min_length=1, max_length=len(R.METRICS), description="Default: all five."),
         ] = None,
         max_episodes: Annotated[

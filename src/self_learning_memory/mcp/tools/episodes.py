@@ -11,8 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...presenters.episodes import (
+    completion_payload,
+    created_payload,
+    deleted_payload,
+    episode_payload,
+    step_logged_payload,
+)
 from .. import limits as L
-from ..payloads import episode_payload
 from ..server import memory_tool
 
 if TYPE_CHECKING:
@@ -133,11 +139,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             complexity=ComplexityLevel(complexity),
         )
         episode_id = await memory.start_episode(task_description, context, task_type)
-        return {
-            "episode_id": str(episode_id),
-            "task_type": task_type,
-            "context": context.model_dump(mode="json"),
-        }
+        return created_payload(episode_id, task_type, context)
 
     @server.tool(
         name="add_episode_step",
@@ -179,7 +181,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         )
         await memory.log_step(episode_id, step)
         await memory.flush_steps(episode_id)
-        return {"episode_id": episode_id, "step_number": step_number, "durable": True}
+        return step_logged_payload(episode_id, step_number)
 
     @server.tool(
         name="complete_episode",
@@ -205,21 +207,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         outcome = _outcome(
             outcome_type, verdict, artifacts, completed, failed, reason, error_details
         )
-        episode = await memory.complete_episode(episode_id, outcome)
-        duration = episode.duration()
-        return {
-            "episode_id": str(episode.episode_id),
-            "outcome": episode.outcome.model_dump(mode="json") if episode.outcome else None,
-            "learning": "inline" if episode.reward is not None else "queued",
-            "reward": episode.reward.model_dump(mode="json") if episode.reward else None,
-            "reflection": (
-                episode.reflection.model_dump(mode="json") if episode.reflection else None
-            ),
-            "patterns_learned": len(episode.patterns),
-            "heuristics_learned": len(episode.heuristics),
-            "step_count": len(episode.steps),
-            "duration_s": None if duration is None else duration.total_seconds(),
-        }
+        return completion_payload(await memory.complete_episode(episode_id, outcome))
 
     @server.tool(name="get_episode", description="One episode with all its steps.")
     @memory_tool
@@ -263,4 +251,4 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
     async def delete_episode(episode_id: EpisodeId) -> dict[str, Any]:
         memory = await service.memory()
         await memory.delete_episode(episode_id)
-        return {"episode_id": episode_id, "deleted": True}
+        return deleted_payload(episode_id)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
+from ...presenters.patterns import heuristic_payload, pattern_payload, pattern_tools
 from .. import limits as L
-from ..payloads import heuristic_payload, pattern_payload, pattern_tools
 from ..server import memory_tool
 from .retrieval import Domain, OptionalName, Query, Tags, context_of
 

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
+from ...presenters.episodes import episode_payload, known_failures_payload, result_payload
+from ...presenters.patterns import pattern_payload
 from .. import limits as L
-from ..payloads import episode_payload, heuristic_payload, pattern_payload, result_payload
 from ..server import memory_tool
 
 if TYPE_CHECKING:
@@ -90,7 +91,10 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             if r.episode.outcome is not None and r.episode.outcome.type == "success"
         )
         return {
-            "episodes": [result_payload(r, include_steps=include_steps) for r in results],
+            "episodes": [
+                result_payload(r, episode_payload(r.episode, include_steps=include_steps))
+                for r in results
+            ],
             "patterns": [pattern_payload(m, evidence) for m in patterns],
             "insights": {
                 "total_episodes": len(results),
@@ -123,19 +127,4 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         warning = await memory.check_known_failures(
             task_description, context, limit, task_type=task_type
         )
-        return {
-            "task_description": warning.task_description,
-            "summary": list(warning.summary),
-            "failures": [
-                {
-                    "score": round(f.score, 6),
-                    "components": f.components.model_dump(mode="json"),
-                    "provenance": list(f.provenance),
-                    "what_went_wrong": list(f.what_went_wrong),
-                    "episode": episode_payload(f.episode, include_steps=False),
-                }
-                for f in warning.failures
-            ],
-            "recoveries": [pattern_payload(m) for m in warning.recoveries],
-            "heuristics": [heuristic_payload(h) for h in warning.heuristics],
-        }
+        return known_failures_payload(warning)

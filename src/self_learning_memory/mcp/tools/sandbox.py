@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...sandbox import MAX_CODE_BYTES, PRESETS, CodeSandbox, ExecutionContext, ExecutionResult
 from ...sandbox.audit import audit_record
+from .. import limits as L
 from ..server import memory_tool
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class CodeContext(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: Annotated[str, Field(max_length=10_000, description="What the code is for.")]
+    task: Annotated[str, Field(max_length=L.MAX_TEXT, description="What the code is for.")]
     input: Annotated[
         dict[str, Any], Field(description="Data for the code, visible as context.input.")
     ] = Field(default_factory=dict)

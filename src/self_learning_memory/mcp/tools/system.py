@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ...errors import SelfLearningMemoryError
+from ...presenters.health import store_counts
 from .. import limits as L
 from ..server import memory_tool
 
@@ -19,10 +20,6 @@ if TYPE_CHECKING:
     from ..server import MemoryMCPServer, MemoryService
 
 __all__ = ["process_metrics", "register"]
-
-# latency above which a healthy component is reported degraded (reference behaviour)
-DURABLE_SLOW_MS = 100.0
-CACHE_SLOW_MS = 10.0
 
 
 def _now() -> str:
@@ -138,8 +135,8 @@ def _resilience(report: "HealthReport | None") -> dict[str, Any]:
 def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
     started = time.time()
 
-    def capabilities(embeddings: dict[str, Any]) -> dict[str, Any]:
-        names = {t.name for t in server._tool_manager.list_tools()}
+    async def capabilities(embeddings: dict[str, Any]) -> dict[str, Any]:
+        names = {t.name for t in await server.list_tools()}
         return {
             "tools": sorted(names),
             "execute_agent_code": "execute_agent_code" in names,
@@ -176,10 +173,12 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
                 "capabilities": {},
                 "process": process_metrics(started),
             }
+        from ...core.health_status import LATENCY_THRESHOLDS_MS as SLOW_MS
+
         reports = await memory.health()
-        primary = _component(reports["primary_storage"], DURABLE_SLOW_MS)
+        primary = _component(reports["primary_storage"], SLOW_MS["primary_storage"])
         cache: dict[str, Any] = (
-            _component(reports["cache_storage"], CACHE_SLOW_MS)
+            _component(reports["cache_storage"], SLOW_MS["cache_storage"])
             if "cache_storage" in reports
             else {"status": "disabled", "details": {"reason": "the cache is off in the config"}}
         )
@@ -203,17 +202,11 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
                 "details": {"error": exc.message, "data_dir": str(memory.data_dir)},
             }
         else:
-            queue = stats.learning_queue
             memory_system = {
                 "status": "healthy",
                 "latency_ms": round((time.perf_counter() - t0) * 1000, 3),
                 "details": {
-                    "episodes": stats.episodes,
-                    "in_progress": stats.in_progress,
-                    "patterns": stats.patterns,
-                    "heuristics": stats.heuristics,
-                    "buffered_steps": stats.buffered_steps,
-                    "learning_queue_depth": None if queue is None else queue.current_queue_size,
+                    **store_counts(stats),
                     "retrieval_mode": memory.config.retrieval.mode.value,
                     "data_dir": str(memory.data_dir),
                 },
@@ -225,7 +218,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             overall = "degraded"
         else:
             overall = "healthy"
-        caps = capabilities(embeddings)
+        caps = await capabilities(embeddings)
         return {
             "overall": overall,
             "timestamp": _now(),
