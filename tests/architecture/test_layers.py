@@ -13,6 +13,7 @@ it fails the test until it is given a layer.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,3 +267,23 @@ def test_no_import_cycles_between_packages() -> None:
 )
 def test_cycle_finder(edges: set[tuple[str, str]], expected: list[list[str]]) -> None:
     assert _cycles(edges) == expected
+
+
+def test_docs_architecture_shows_this_table() -> None:
+    # docs/architecture.md says "dependencies point down" with a layer table: it must be this one.
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    documented: dict[str, int] = {}
+    for layer, cell in re.findall(r"^\| (\d) \| ([^|]+) \|", section, re.M):
+        for name in re.findall(r"`([^`]+)`", cell):
+            documented[name.removesuffix("/").removesuffix(".py")] = int(layer)
+    assert documented, "no layer table found under '## Layers' in docs/architecture.md"
+    wrong = {name: (layer, LAYERS.get(name)) for name, layer in documented.items()}
+    wrong = {name: pair for name, pair in wrong.items() if pair[0] != pair[1]}
+    assert not wrong, f"docs layer != LAYERS (docs, test): {wrong}"
+    on_disk = {
+        path.name.removesuffix(".py")
+        for path in PACKAGE.iterdir()
+        if path.suffix == ".py" or (path / "__init__.py").is_file()
+    }
+    assert not on_disk - set(documented), "packages missing from the docs' layer table"
