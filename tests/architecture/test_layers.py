@@ -286,4 +286,5 @@ def test_docs_architecture_shows_this_table() -> None:
         for path in PACKAGE.iterdir()
         if path.suffix == ".py" or (path / "__init__.py").is_file()
     }
-    assert not on_disk - set(documented), "packages missing from the docs' layer table"
+    missing = sorted(on_disk - set(documented))
+    assert not missing, f"add these packages to the layer table of docs/architecture.md: {missing}"

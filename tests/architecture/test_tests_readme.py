@@ -21,7 +21,9 @@ def test_every_module_has_a_row() -> None:
         name = relative.parent.as_posix() if relative.name == "__init__" else relative.as_posix()
         if f"| `{name}` |" not in README:
             missing.append(name)
-    assert not missing, f"add these modules to tests/README.md: {missing}"
+    assert not missing, (
+        f"add these modules to tests/README.md (python tests/architecture/tests_map.py): {missing}"
+    )
 
 
 def test_every_test_directory_is_described() -> None:

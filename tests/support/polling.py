@@ -27,7 +27,7 @@ async def poll_until(
     deadline = loop.time() + timeout
     while True:
         result = check()
-        value: T = await result if inspect.isawaitable(result) else result  # type: ignore[assignment]
+        value: T = await result if inspect.isawaitable(result) else result
         if value:
             return value
         if loop.time() >= deadline:
