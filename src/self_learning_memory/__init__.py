@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from .retrieval.ranking import RetrievalResult, ScoreComponents
     from .storage.backend import StorageBackend
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # Public names are imported on first use (PEP 562), so ``import self_learning_memory`` and the
 # MCP server's and CLI's start stay fast: nothing heavy loads until it is needed.

@@ -7,7 +7,9 @@ an independent connection with :meth:`Backend.rows`, so the same assertions hold
 
 PostgreSQL is the real server named by ``MEMORY_TEST_POSTGRES_DSN`` (default: loopback,
 database ``test``). If it cannot be reached the PostgreSQL tests fail loudly under ``CI=true``
-and are skipped otherwise.
+and are skipped otherwise. psycopg (the ``postgres`` extra) is imported only when a PostgreSQL
+test runs, so the root conftest, which imports this module, and the SQLite and unit tests need
+no postgres extra.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import apsw
-import psycopg
 import pytest
 
 from self_learning_memory import MemoryConfig, SelfLearningMemory
 from self_learning_memory.embeddings.provider import EmbeddingProvider
 from self_learning_memory.storage.factory import DB_FILENAME
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 POSTGRES_DSN = os.environ.get(
     "MEMORY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
@@ -37,16 +41,29 @@ _reachable: bool | None = None
 _reason = ""
 
 
+def _psycopg() -> ModuleType:
+    """psycopg, imported on first use: only PostgreSQL tests need the postgres extra."""
+    import psycopg
+
+    return psycopg
+
+
 def postgres_available() -> bool:
     """Whether the test server answers (checked once per test process); fails under CI."""
     global _reachable, _reason
     if _reachable is None:
         try:
-            with psycopg.connect(POSTGRES_DSN, connect_timeout=3) as conn:
-                conn.execute("SELECT 1")
-            _reachable = True
-        except psycopg.Error as exc:
-            _reachable, _reason = False, str(exc).strip()
+            psycopg = _psycopg()
+        except ImportError as exc:
+            psycopg = None
+            _reachable, _reason = False, f"{exc} (pip install 'self-learning-memory[postgres]')"
+        if psycopg is not None:
+            try:
+                with psycopg.connect(POSTGRES_DSN, connect_timeout=3) as conn:
+                    conn.execute("SELECT 1")
+                _reachable = True
+            except psycopg.Error as exc:
+                _reachable, _reason = False, str(exc).strip()
     if not _reachable:
         message = f"PostgreSQL at {POSTGRES_DSN} is unreachable: {_reason}"
         if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
@@ -68,12 +85,12 @@ def postgres_schema() -> Iterator[str]:
     """A postgresql:// URL whose tables live in a new schema, dropped afterwards."""
     postgres_available()
     schema = f"slm_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+    with _psycopg().connect(POSTGRES_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
         yield with_search_path(POSTGRES_DSN, schema)
     finally:
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        with _psycopg().connect(POSTGRES_DSN, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
@@ -134,7 +151,7 @@ class Backend:
                 conn.close()
             return
         assert self.url is not None
-        with psycopg.connect(self.url, autocommit=True) as pg:
+        with _psycopg().connect(self.url, autocommit=True) as pg:
             pg.execute(script.encode())
 
     def rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
@@ -149,5 +166,5 @@ class Backend:
             finally:
                 conn.close()
         assert self.url is not None
-        with psycopg.connect(self.url, autocommit=True) as pg:
+        with _psycopg().connect(self.url, autocommit=True) as pg:
             return [tuple(r) for r in pg.execute(sql.replace("?", "%s"), args).fetchall()]  # type: ignore[arg-type]

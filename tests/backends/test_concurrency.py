@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from self_learning_memory import (
     TaskContext,
 )
 from self_learning_memory.storage.postgres import PostgresStorage
+from support.polling import poll_until
 
 from .support import Backend
 
@@ -100,8 +100,9 @@ async def test_another_process_delete_evicts_the_cache_entry(pg_url: str, tmp_pa
             await asyncio.to_thread(cache.put, await reader.get_episode(eid))
         assert await asyncio.to_thread(cache.get, eid) is not None
         await writer.delete_episode(eid)
-        deadline = time.monotonic() + 10
-        while await asyncio.to_thread(cache.get, eid) is not None:
-            assert time.monotonic() < deadline, "the reader's cache entry was not evicted"
-            await asyncio.sleep(0.01)
+
+        async def evicted() -> bool:
+            return await asyncio.to_thread(cache.get, eid) is None
+
+        await poll_until(evicted, timeout=10, message="the reader's cache entry was not evicted")
         assert store.listener.received >= 1

@@ -4,8 +4,6 @@ learning queue, embeddings, data_version, lexical ranking, stats and health."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -20,6 +18,7 @@ from self_learning_memory import (
     ValidationError,
 )
 from self_learning_memory.storage.backend import StorageBackend
+from support.polling import poll_until
 
 from .support import Backend
 
@@ -32,16 +31,6 @@ def step(n: int, tool: str, action: str = "run") -> ExecutionStep:
     return ExecutionStep(
         step_number=n, tool=tool, action=action, result=SuccessResult(output="ok"), latency_ms=5
     )
-
-
-async def wait_for(
-    read: Callable[[], Awaitable[object]], want: object, timeout: float = 15
-) -> None:
-    """Poll ``read()`` until it returns ``want``, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while (got := await read()) != want:
-        assert time.monotonic() < deadline, f"still {got!r}, not {want!r}"
-        await asyncio.sleep(0.01)
 
 
 def primary(storage: StorageBackend) -> StorageBackend:
@@ -126,7 +115,11 @@ async def test_learning_queue_learns_every_episode(backend: Backend) -> None:
             await memory.complete_episode(eid, SuccessOutcome(verdict="deployed"))
             ids.append(eid)
         store = primary(memory.storage)
-        await wait_for(lambda: store.learning_queue_depth(), 0)
+
+        async def drained() -> bool:
+            return await store.learning_queue_depth() == 0
+
+        await poll_until(drained, timeout=15, message="the learning queue was not drained")
         learned = [await memory.get_episode(eid) for eid in ids]
         assert all(e.reward is not None and e.patterns for e in learned)
 

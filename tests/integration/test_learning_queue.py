@@ -6,7 +6,6 @@ or dropping work. The store is read through an independent connection (``Backend
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
 import pytest
@@ -22,17 +21,11 @@ from self_learning_memory import (
     SuccessResult,
     TaskContext,
 )
+from support.polling import poll_until
 
 pytestmark = pytest.mark.integration
 
 CTX = TaskContext(domain="data", language="python")
-
-
-async def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
 
 
 def queued(**overrides: object) -> MemoryConfig:
@@ -152,7 +145,7 @@ async def test_close_lets_the_job_in_flight_finish(backend: Backend) -> None:
     await asyncio.wait_for(in_flight.wait(), timeout=10)
     assert backend.rows("SELECT count(claimed_by) FROM learning_jobs") == [(1,)]
     closing = asyncio.create_task(memory.close())
-    await wait_until(lambda: queue._stopping)  # close() has asked the workers to stop
+    await poll_until(lambda: queue._stopping)  # close() has asked the workers to stop
     gate.set()
     await asyncio.wait_for(closing, timeout=10)
     # the job finished before the store closed: nothing is left claimed or queued

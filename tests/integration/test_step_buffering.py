@@ -8,7 +8,6 @@ counts once it is committed where another process could see it.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 
@@ -22,6 +21,7 @@ from self_learning_memory import (
     SuccessOutcome,
     SuccessResult,
 )
+from support.polling import poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -87,16 +87,6 @@ def config(batch: BatchConfig) -> MemoryConfig:
     return MemoryConfig(batch=batch)  # on the store under test through Backend.open
 
 
-async def wait_until(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    """Poll ``predicate`` until it is true or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.01)
-    return bool(predicate())
-
-
 async def test_flush_on_size(backend: Backend) -> None:
     batch = BatchConfig(max_batch_size=3, flush_interval_ms=3_600_000)
     async with backend.open(config(batch)) as memory:
@@ -126,11 +116,11 @@ async def test_flush_on_idle_timer(backend: Backend) -> None:
         if time.monotonic() - before < interval_ms / 1000:
             assert seen == 0, "flushed before the idle interval passed"
         # neither size nor an explicit flush: only the background timer can write them
-        assert await wait_until(lambda: durable_steps(backend, eid) == 2)
+        await poll_until(lambda: durable_steps(backend, eid) == 2, timeout=5.0)
         assert memory._writer.buffers[eid].steps == []
         # a later step gets its own timer
         await memory.log_step(eid, step(3))
-        assert await wait_until(lambda: durable_steps(backend, eid) == 3)
+        await poll_until(lambda: durable_steps(backend, eid) == 3, timeout=5.0)
 
 
 async def test_flush_on_complete(backend: Backend) -> None:

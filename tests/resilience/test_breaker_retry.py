@@ -14,24 +14,18 @@ from self_learning_memory.errors import CircuitOpenError, StorageUnavailableErro
 from self_learning_memory.resilience.circuit_breaker import CircuitBreaker
 from self_learning_memory.resilience.resilient import ResilientStorage
 from self_learning_memory.resilience.retry import RetryPolicy
+from support.polling import poll_until
 
 from .flaky import FlakySQLite
 
 FAST = RetryPolicy(max_attempts=3, base_s=0.001, max_delay_s=0.004, jitter_s=0.001, budget_s=1.0)
 
 
-async def wait_state(breaker: CircuitBreaker, state: str, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while breaker.current_state != state:
-        assert asyncio.get_running_loop().time() < deadline, breaker.status()
-        await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     flaky = FlakySQLite(tmp_path / "m.db")
     # 1 s: long enough that a stalled CI machine does not turn "open" into "half_open" between
-    # two lines of a test; tests that need half-open wait for it (wait_state)
+    # two lines of a test; tests that need half-open wait for it (poll_until)
     breaker = CircuitBreaker(failure_threshold=5, recovery_timeout_s=1.0, half_open_max_calls=1)
     wrapped = ResilientStorage(flaky, policy=FAST, breaker=breaker, call_timeout_s=5.0)
     await wrapped.initialize()
@@ -102,7 +96,11 @@ async def test_half_open_limits_probes_then_closes_on_success(store) -> None:  #
             await wrapped.stats()
     assert wrapped.breaker.current_state == "open"
     flaky.down = False
-    await wait_state(wrapped.breaker, "half_open")
+    await poll_until(
+        lambda: wrapped.breaker.current_state == "half_open",
+        timeout=5.0,
+        message=wrapped.breaker.status,
+    )
     gate = asyncio.Event()
     in_flight = asyncio.Event()
     real_stats = flaky.stats
@@ -129,7 +127,11 @@ async def test_failure_while_half_open_reopens(store) -> None:  # type: ignore[n
     for _ in range(2):
         with pytest.raises(StorageUnavailableError):
             await wrapped.stats()
-    await wait_state(wrapped.breaker, "half_open")
+    await poll_until(
+        lambda: wrapped.breaker.current_state == "half_open",
+        timeout=5.0,
+        message=wrapped.breaker.status,
+    )
     with pytest.raises(StorageUnavailableError):
         await wrapped.stats()
     assert wrapped.breaker.current_state == "open"

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from self_learning_memory import ExecutionStep, SuccessOutcome, SuccessResult
+from support.polling import poll_until
 
 from .pg import build_memory, dsn_for
 from .proxy import TcpProxy
@@ -41,13 +42,6 @@ def stored(schema: str) -> dict[uuid.UUID, tuple[bool, list[int]]]:
         ):
             steps[uuid.UUID(str(eid))].append(int(number))
     return {e: (done, steps[e]) for e, done in episodes.items()}
-
-
-async def until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def step(n: int) -> ExecutionStep:
@@ -79,7 +73,7 @@ async def test_outage_breaker_outbox_cache_and_exact_replay(
         await memory.complete_episode(open_id, SuccessOutcome(verdict="done offline"))
 
         # the replayer keeps probing: the breaker opens at the 5th counted failure
-        await until(lambda: wrapped.breaker.current_state == "open")
+        await poll_until(lambda: wrapped.breaker.current_state == "open", timeout=20.0)
         status = wrapped.breaker.status()
         assert status["failures"] == 5
         assert status["total_opened"] == 1

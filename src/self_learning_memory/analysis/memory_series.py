@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from scipy import stats
@@ -29,10 +29,27 @@ from self_learning_memory.analysis.memory_request import (
 )
 
 if TYPE_CHECKING:
-    from self_learning_memory.core.memory import SelfLearningMemory
     from self_learning_memory.model.episode import Episode
+    from self_learning_memory.model.records import EpisodeFilters
 
-__all__ = ["EpisodePoint", "analyze_memory_trends", "analyze_points", "episode_point"]
+
+class EpisodeSource(Protocol):
+    """What the trend analysis reads: the memory's own episode listing (``SelfLearningMemory``)."""
+
+    async def count_episodes(self, filters: EpisodeFilters | None = None) -> int: ...
+
+    async def list_episodes(
+        self, filters: EpisodeFilters | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Episode]: ...
+
+
+__all__ = [
+    "EpisodePoint",
+    "EpisodeSource",
+    "analyze_memory_trends",
+    "analyze_points",
+    "episode_point",
+]
 
 PAGE = 1000
 FORECAST_HORIZON = 3
@@ -237,7 +254,7 @@ def analyze_points(points: Sequence[EpisodePoint], request: TrendRequest) -> dic
 
 
 async def read_points(
-    memory: SelfLearningMemory, request: TrendRequest
+    memory: EpisodeSource, request: TrendRequest
 ) -> tuple[list[EpisodePoint], int]:
     """The newest ``request.max_episodes`` completed episodes matching the filters, and how many
     matched in all."""
@@ -265,7 +282,7 @@ async def read_points(
 
 
 async def analyze_memory_trends(
-    memory: SelfLearningMemory, request: TrendRequest | None = None, /, **arguments: object
+    memory: EpisodeSource, request: TrendRequest | None = None, /, **arguments: object
 ) -> dict[str, Any]:
     """Trend of each metric over the stored episodes. Pass a validated ``TrendRequest`` or the
     arguments of ``validate_request`` (task_type, domain, since, until, bucket, bucket_size,

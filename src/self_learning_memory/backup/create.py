@@ -72,7 +72,7 @@ def _create_sync(
 ) -> BackupInfo:
     import apsw
 
-    from .. import __version__
+    from ..version import __version__
 
     now = datetime.now(UTC)
     backup_id = f"backup_{now:%Y%m%d_%H%M%S}_{secrets.token_hex(3)}"

@@ -12,6 +12,7 @@ from ..model.episode import Episode, outcome_score
 from ..model.records import CompletionRecord
 from ..storage.codec import search_document
 from .extractors import extract_heuristics, extract_patterns
+from .merge import merge_observation
 from .reflection import generate_reflection
 from .reward import calculate_reward
 
@@ -34,4 +35,5 @@ def learn(episode: Episode, config: ExtractionConfig, *, mode: str = "inline") -
         patterns=patterns,
         heuristics=heuristics,
         success=outcome_score(episode.outcome) >= 0.5,
+        merge=merge_observation,
     )

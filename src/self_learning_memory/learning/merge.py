@@ -10,7 +10,6 @@ result, inside their own transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from ..model.pattern import (
@@ -23,17 +22,10 @@ from ..model.pattern import (
     recent_ids,
     weighted_mean,
 )
-from ..model.usage import PatternUsage, effectiveness
+from ..model.records import MergedPattern
+from ..model.usage import PatternUsage, record_use
 
 __all__ = ["MergedPattern", "merge_observation", "merge_patterns", "record_use"]
-
-
-@dataclass(frozen=True, slots=True)
-class MergedPattern:
-    """What a store writes back for a pattern observed again."""
-
-    pattern: AnyPattern
-    usage: PatternUsage  # ``effectiveness_score`` is the recomputed score
 
 
 def merge_patterns(stored: AnyPattern, new: AnyPattern) -> AnyPattern:
@@ -76,24 +68,6 @@ def merge_patterns(stored: AnyPattern, new: AnyPattern) -> AnyPattern:
             }
         )
     return stored
-
-
-def record_use(usage: PatternUsage, *, applied: bool, success: bool, now: datetime) -> PatternUsage:
-    """``usage`` after one more retrieval, or one more application with its outcome, at
-    ``now``; ``effectiveness_score`` recomputed."""
-    update: dict[str, object]
-    if applied:
-        update = {
-            "application_count": usage.application_count + 1,
-            "success_count": usage.success_count + int(success),
-            "failure_count": usage.failure_count + int(not success),
-            "last_applied": now,
-        }
-    else:
-        update = {"retrieval_count": usage.retrieval_count + 1, "last_retrieved": now}
-    used = usage.model_copy(update=update)
-    used.effectiveness_score = effectiveness(used, now)
-    return used
 
 
 def merge_observation(

@@ -8,12 +8,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from .episode import Episode, TaskContext, TaskType
 from .pattern import AnyPattern, Heuristic
+from .usage import PatternUsage
 
 __all__ = [
     "CompletionRecord",
@@ -23,7 +24,9 @@ __all__ = [
     "EpisodeFilters",
     "EpisodeState",
     "HealthReport",
+    "MergedPattern",
     "PatternFilters",
+    "PatternMerge",
     "SearchDocument",
     "StorageStats",
 ]
@@ -115,6 +118,29 @@ class EmbeddingStatus:
     other_identities: int  # vectors of another model or dimension (need re-embedding)
 
 
+@dataclass(frozen=True, slots=True)
+class MergedPattern:
+    """What a store writes back for a pattern observed again."""
+
+    pattern: AnyPattern
+    usage: PatternUsage  # ``effectiveness_score`` is the recomputed score
+
+
+class PatternMerge(Protocol):
+    """How a store folds a pattern observed again into its stored aggregate (the learning's
+    ``learning.merge.merge_observation``): the store reads the aggregate and writes the result."""
+
+    def __call__(
+        self,
+        stored: AnyPattern,
+        usage: PatternUsage,
+        new: AnyPattern,
+        *,
+        success: bool,
+        now: datetime,
+    ) -> MergedPattern: ...
+
+
 @dataclass
 class CompletionRecord:
     """Everything one completion writes, in one transaction.
@@ -131,6 +157,7 @@ class CompletionRecord:
     heuristics: list[Heuristic] = field(default_factory=list)
     success: bool = False  # whether the outcome counts as an application success
     embedding: EmbeddingRecord | None = None
+    merge: PatternMerge | None = None  # needed when ``patterns`` may meet stored aggregates
 
 
 @dataclass(frozen=True)

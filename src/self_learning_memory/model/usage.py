@@ -14,7 +14,13 @@ from pydantic import BaseModel, ConfigDict
 
 from .episode import utc_now
 
-__all__ = ["DECAY_INTERVAL_DAYS", "MIN_EFFECTIVENESS", "PatternUsage", "effectiveness"]
+__all__ = [
+    "DECAY_INTERVAL_DAYS",
+    "MIN_EFFECTIVENESS",
+    "PatternUsage",
+    "effectiveness",
+    "record_use",
+]
 
 MIN_EFFECTIVENESS = 0.3
 DECAY_INTERVAL_DAYS = 7
@@ -52,3 +58,21 @@ def effectiveness(usage: PatternUsage, now: datetime | None = None) -> float:
     return (
         0.4 * usage.success_rate() + 0.3 * usage.application_rate() + 0.2 * recency + 0.1 * volume
     )
+
+
+def record_use(usage: PatternUsage, *, applied: bool, success: bool, now: datetime) -> PatternUsage:
+    """``usage`` after one more retrieval, or one more application with its outcome, at
+    ``now``; ``effectiveness_score`` recomputed."""
+    update: dict[str, object]
+    if applied:
+        update = {
+            "application_count": usage.application_count + 1,
+            "success_count": usage.success_count + int(success),
+            "failure_count": usage.failure_count + int(not success),
+            "last_applied": now,
+        }
+    else:
+        update = {"retrieval_count": usage.retrieval_count + 1, "last_retrieved": now}
+    used = usage.model_copy(update=update)
+    used.effectiveness_score = effectiveness(used, now)
+    return used

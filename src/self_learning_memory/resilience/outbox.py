@@ -33,6 +33,7 @@ import apsw
 from pydantic import TypeAdapter
 
 from ..errors import DataIntegrityError, StorageUnavailableError
+from ..learning.merge import merge_observation
 from ..model.episode import Episode, ExecutionStep
 from ..model.pattern import AnyPattern, Heuristic
 from ..model.records import CompletionRecord, EmbeddingRecord, SearchDocument
@@ -137,6 +138,7 @@ def decode_record(data: dict[str, Any]) -> CompletionRecord:
         heuristics=_HEURISTICS.validate_python(data["heuristics"]),
         success=bool(data["success"]),
         embedding=None if emb is None else decode_embedding(emb),
+        merge=merge_observation,
     )
 
 

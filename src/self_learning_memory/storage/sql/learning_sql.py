@@ -18,11 +18,10 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from ...errors import InvalidStateError, NotFoundError
-from ...learning.merge import merge_observation, record_use
 from ...model.episode import Episode, utc_now
 from ...model.pattern import AnyPattern, Heuristic, context_of
-from ...model.records import CompletionRecord, EmbeddingRecord, SearchDocument
-from ...model.usage import DECAY_INTERVAL_DAYS, PatternUsage, effectiveness
+from ...model.records import CompletionRecord, EmbeddingRecord, PatternMerge, SearchDocument
+from ...model.usage import DECAY_INTERVAL_DAYS, PatternUsage, effectiveness, record_use
 from ..codec import dump_json, pattern_from_json
 from .dialect import Dialect
 from .episodes import Announce
@@ -60,7 +59,9 @@ def _in_lock_order(d: Dialect, items: Sequence[T], key: Callable[[T], str]) -> l
     return sorted(order, key=lambda i: key(items[i])) if d.row_locks else order
 
 
-def _upsert_pattern(d: Dialect, pattern: AnyPattern, success: bool, now: datetime) -> Program[str]:
+def _upsert_pattern(
+    d: Dialect, pattern: AnyPattern, success: bool, now: datetime, merge: PatternMerge
+) -> Program[str]:
     key = pattern.similarity_key()
     select = (
         f"SELECT pattern_id, pattern_data, {USAGE_COLUMNS} FROM patterns "
@@ -94,7 +95,7 @@ def _upsert_pattern(d: Dialect, pattern: AnyPattern, success: bool, now: datetim
         if row is None:  # created and deleted again meanwhile: extremely unlikely
             raise InvalidStateError(f"Pattern {key!r} changed concurrently; complete it again.")
     stored = usage_from_row(row[2:], d)
-    merged = merge_observation(pattern_from_json(row[1]), stored, pattern, success=success, now=now)
+    merged = merge(pattern_from_json(row[1]), stored, pattern, success=success, now=now)
     usage = merged.usage
     yield execute(
         "UPDATE patterns SET pattern_data = ?, success_rate = ?, occurrence_count = ?, "
@@ -190,11 +191,17 @@ def commit_completion(
         (eid,),
     )
     _check(record, None if row is None else row[1:])
+    merge = record.merge
+    if record.patterns and merge is None:
+        raise ValueError("a completion record with patterns needs the learning's merge")
     now = utc_now()
     # where rows are locked: aggregate rows in key order (no deadlocks); ids in episode order
     pattern_ids: dict[int, str] = {}
     for i in _in_lock_order(d, record.patterns, lambda p: p.similarity_key()):
-        pattern_ids[i] = yield from _upsert_pattern(d, record.patterns[i], record.success, now)
+        assert merge is not None
+        pattern_ids[i] = yield from _upsert_pattern(
+            d, record.patterns[i], record.success, now, merge
+        )
     heuristic_ids: dict[int, str] = {}
     for i in _in_lock_order(d, record.heuristics, lambda h: h.similarity_key()):
         heuristic_ids[i] = yield from _upsert_heuristic(d, record.heuristics[i], now)
