@@ -89,16 +89,18 @@ async def test_maintenance_works_behind_the_resilience_wrapper(tmp_path: Path) -
 
 
 def _cli(data_dir: Path, *args: str) -> Any:
-    """memory-cli (resilience on) as a real process; asserts exit 0, returns the JSON."""
+    """memory-cli as a real process with resilience on from the environment, as a user turns it
+    on (``MEMORY_RESILIENCE_ENABLED``); asserts exit 0, returns the JSON."""
     env = {
         **os.environ,
         "MEMORY_DATA_DIR": str(data_dir),
+        "MEMORY_RESILIENCE_ENABLED": "true",
         "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)]),
         "NO_COLOR": "1",
     }
     env.pop("MEMORY_CLI_CONFIG", None)
     done = subprocess.run(
-        [sys.executable, "-m", "resilience.resilient_cli", "--format", "json", *args],
+        [sys.executable, "-m", "self_learning_memory.cli", "--format", "json", *args],
         env=env,
         cwd=data_dir.parent,
         capture_output=True,

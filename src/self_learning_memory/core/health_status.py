@@ -1,4 +1,4 @@
-"""One health verdict from the components' reports (reference section 8.1, ``health check``).
+"""One health verdict from the components' reports (what ``health check`` prints).
 
 A component that answered within its latency threshold is *healthy*, slower is *degraded*, an
 error (or a failed self-check) is *unhealthy*; one that answers but says it runs ``degraded`` (a

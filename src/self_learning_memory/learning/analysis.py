@@ -1,5 +1,5 @@
 """Reports over learned patterns: how a pattern's source episodes went, and the effectiveness
-ranking from the store's usage counters (reference section 4.7). Pure functions over data the
+ranking from the store's usage counters. Pure functions over data the
 memory already returns (``list_patterns``, ``get_pattern``, ``pattern_evidence``)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Deterministic reflection (reference section 3.2).
+"""Deterministic reflection: what went well, what to improve, and insights, from the episode alone.
 
 Each list takes its first source (at most 5 items), extends it with the second source and is
 cut to 5 again. The templates and thresholds are the reference system's; every ordering is

@@ -1,4 +1,4 @@
-"""Reward scoring (reference section 3.1), with the pattern count known at scoring time.
+"""Reward scoring, with the pattern count known at scoring time.
 
     total = base x efficiency x complexity_bonus x quality_multiplier + learning_bonus
 

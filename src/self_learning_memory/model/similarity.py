@@ -1,4 +1,4 @@
-"""Similarity between patterns and between contexts (reference sections 1.3 and 2.6)."""
+"""Similarity between patterns and between contexts: what makes a stored pattern fit a task."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def context_similarity(a: TaskContext, b: TaskContext) -> float:
 
 
 def pattern_context_similarity(pattern: TaskContext, query: TaskContext) -> float:
-    """The mean of the ranking factors of section 2.6 (language, framework, domain, complexity,
+    """The mean of the context factors (language, framework, domain, complexity,
     and tags when either side has any)."""
     factors = [
         1.0 if pattern.language == query.language else 0.0,

@@ -1,4 +1,4 @@
-"""Pattern effectiveness and decay (reference section 4.7), wired into ranking.
+"""Pattern usage counters and the effectiveness score that ranking and decay read.
 
 A pattern is *retrieved* when retrieval returns it and *applied* when a later episode produces
 it again (the aggregation step records that, with the episode's outcome), or when a caller

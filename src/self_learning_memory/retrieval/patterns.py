@@ -1,4 +1,4 @@
-"""Ranking of patterns and heuristics for a task context (reference section 2.6).
+"""Ranking of patterns and heuristics for a task context.
 
 Pattern score = 100 x success_rate + 50 x min(sample, 10) / 10 + 100 x context similarity
 + a type bonus, scaled by effectiveness (x0.75 at 0, x1 at the neutral 0.5, x1.25 at 1).

@@ -29,7 +29,7 @@ __all__ = [
     "read_config_file",
 ]
 
-# Looked for in the current directory, first match wins (reference section 8.3).
+# Looked for in the current directory, first match wins.
 CONFIG_FILE_NAMES = (
     "unified-config.toml",
     "memory-cli.toml",
