@@ -43,7 +43,8 @@ class RawStdioServer:
         self._messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._next_id = 0
         threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -55,6 +56,12 @@ class RawStdioServer:
             except json.JSONDecodeError:
                 self._messages.put({"unparseable": line})
         self._messages.put(None)
+
+    def stderr_after_exit(self, timeout: float = 10.0) -> list[str]:
+        """Every stderr line, once the process has exited and its reader has drained the pipe
+        (the reader thread may still be appending right after ``wait`` returns)."""
+        self._stderr_reader.join(timeout)
+        return self.stderr_lines
 
     def _read_stderr(self) -> None:
         assert self.proc.stderr is not None

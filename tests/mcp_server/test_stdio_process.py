@@ -103,7 +103,7 @@ def test_sigterm_closes_cleanly(tmp_path: Path) -> None:
     eid = _episode(server, "Interrupted by SIGTERM", 2)
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(timeout=TIMEOUT_S) == 0
-    assert any("memory closed" in line for line in server.stderr_lines)
+    assert any("memory closed" in line for line in server.stderr_after_exit())
 
     async def check() -> None:
         async with SelfLearningMemory.open(tmp_path) as memory:

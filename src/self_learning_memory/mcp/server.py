@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
     from ..config import MemoryConfig
     from ..core.memory import SelfLearningMemory
+    from ..sandbox.service import CodeSandbox
+    from ..settings.schema import SandboxSettings
 
 __all__ = ["MemoryService", "ServerSettings", "build_server", "memory_tool"]
 
@@ -57,7 +59,7 @@ class ServerSettings:
     data_dir: Path | None = None
     config: MemoryConfig | None = None
     embeddings: str | None = None  # provider name: none, local, openai (overrides config)
-    sandbox: Any = None  # the [sandbox] settings section (None: the restrictive preset)
+    sandbox: SandboxSettings | None = None  # the [sandbox] section (None: the restrictive preset)
 
 
 @dataclass
@@ -67,7 +69,7 @@ class MemoryService:
     settings: ServerSettings
     tool_metrics: Monitor = field(default_factory=Monitor)
     unavailable: dict[str, str] = field(default_factory=dict)  # optional tools not offered, why
-    sandbox: Any = None  # the code sandbox, once the execute_agent_code family registered
+    sandbox: CodeSandbox | None = None  # the code sandbox, once execute_agent_code registered
     sandbox_audit_failures: int = 0  # sandbox runs whose audit record could not be written
     _memory: SelfLearningMemory | None = None
     _lock: asyncio.Lock | None = None

@@ -11,7 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .node import NodeBackend
 from .result import PRESETS, ExecutionContext, ExecutionResult, SandboxBackend, SandboxLimits
@@ -68,6 +68,23 @@ class BackendStats:
         }
 
 
+class SandboxOptions(Protocol):
+    """The ``[sandbox]`` config section as the sandbox reads it (``settings.schema.SandboxSettings``)."""
+
+    @property
+    def preset(self) -> str: ...
+    @property
+    def max_execution_time_ms(self) -> int: ...
+    @property
+    def max_memory_mb(self) -> int: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def node_ratio(self) -> float: ...
+    @property
+    def node_rule(self) -> str: ...
+
+
 class CodeSandbox:
     """Runs untrusted JavaScript/TypeScript off the event loop, under the configured limits."""
 
@@ -85,18 +102,18 @@ class CodeSandbox:
         return cls(WasmBackend(limits), limits, size)
 
     @classmethod
-    def from_settings(cls, settings: Any, pool_size: int | None = None) -> CodeSandbox:
+    def from_settings(cls, settings: SandboxOptions, pool_size: int | None = None) -> CodeSandbox:
         """From the ``[sandbox]`` config section: its preset, with the section's time and memory,
         and its backend (``wasm``, ``node`` or ``hybrid`` with ``node_ratio`` / ``node_rule``)."""
-        preset = PRESETS.get(getattr(settings, "preset", "restrictive"), PRESETS["restrictive"])
+        preset = PRESETS.get(settings.preset, PRESETS["restrictive"])
         limits = SandboxLimits(
-            time_ms=int(getattr(settings, "max_execution_time_ms", preset.time_ms)),
-            memory_mb=int(getattr(settings, "max_memory_mb", preset.memory_mb)),
+            time_ms=settings.max_execution_time_ms,
+            memory_mb=settings.max_memory_mb,
             stack_kb=preset.stack_kb,
             output_bytes=preset.output_bytes,
             code_bytes=preset.code_bytes,
         )
-        kind = getattr(settings, "backend", "wasm")
+        kind = settings.backend
         size = pool_size or max(1, min(20, os.cpu_count() or 1))
         backend: SandboxBackend
         if kind == "wasm":
@@ -107,8 +124,8 @@ class CodeSandbox:
             backend = HybridRouter(
                 WasmBackend(limits),
                 NodeBackend(limits),
-                node_ratio=float(getattr(settings, "node_ratio", 0.0)),
-                node_rule=str(getattr(settings, "node_rule", "none")),
+                node_ratio=settings.node_ratio,
+                node_rule=settings.node_rule,
             )
         else:
             raise ValueError(f"sandbox.backend must be one of {' | '.join(BACKENDS)}, got {kind!r}")

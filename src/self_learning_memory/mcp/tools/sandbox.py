@@ -36,8 +36,8 @@ DISABLED = "disabled by configuration (sandbox.enabled = false)"
 
 def self_test(service: "MemoryService | None" = None) -> str | None:
     """None when the configured sandbox really enforces its limits here, else why not."""
-    config = getattr(service.settings, "sandbox", None) if service is not None else None
-    if config is not None and not getattr(config, "enabled", True):
+    config = service.settings.sandbox if service is not None else None
+    if config is not None and not config.enabled:
         return DISABLED
     if service is None:
         probe = CodeSandbox.from_limits(PRESETS["restrictive"], pool_size=1)
@@ -55,14 +55,13 @@ def self_test(service: "MemoryService | None" = None) -> str | None:
 
 def sandbox_of(service: "MemoryService") -> CodeSandbox:
     if service.sandbox is None:
-        config = getattr(service.settings, "sandbox", None)
+        config = service.settings.sandbox
         service.sandbox = (
             CodeSandbox.from_settings(config)
             if config is not None
             else CodeSandbox.from_limits(PRESETS["restrictive"])
         )
-    sandbox: CodeSandbox = service.sandbox
-    return sandbox
+    return service.sandbox
 
 
 async def record_run(
@@ -70,7 +69,7 @@ async def record_run(
 ) -> bool:
     """Record one run in the audit trail; a failure is logged and counted, never raised."""
     sandbox = sandbox_of(service)
-    preset = getattr(getattr(service.settings, "sandbox", None), "preset", None)
+    preset = None if service.settings.sandbox is None else service.settings.sandbox.preset
     try:
         run = audit_record(code, result, sandbox.limits, caller="mcp", task=task, preset=preset)
         memory = await service.memory()
