@@ -1,10 +1,10 @@
 """The ``memory-cli`` application: global options and the command groups.
 
-Each group lives in ``cli/commands/<group>.py`` and exposes ``app`` (a typer group); command
-modules import the library lazily. A real process (``main``) builds only the group it was asked
-for (typer inspects every command's signature when it builds the tree: with 8 groups and their
-aliases that is most of a command's start-up); ``app`` (all groups) serves ``--help``, shell
-completion and typer's test runner.
+Each group lives in ``cli/commands/<group>.py`` (a larger one in a ``cli/commands/<group>/``
+package) and exposes ``app`` (a typer group); command modules import the library lazily. A
+real process (``main``) builds only the group it was asked for (typer inspects every command's
+signature when it builds the tree: with 8 groups and their aliases that is most of a command's
+start-up); ``app`` (all groups) serves ``--help``, shell completion and typer's test runner.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .state import CliState, fail, get_state, setup_logging
 
 __all__ = ["GROUPS", "build_app", "main", "requested_group"]  # and ``app`` (lazy)
 
-# group name -> alias (each module is ``cli/commands/<name>.py``), in help order
+# group name -> alias (each is ``cli/commands/<name>``, a module or a package), in help order
 GROUPS: dict[str, str] = {
     "episode": "ep",
     "pattern": "pat",

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..output import emit, print_error
-from ..state import EXIT_CODES, get_state, run
+from ...output import emit, print_error
+from ...state import EXIT_CODES, get_state, run
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ...backup.rebuild import RebuildReport
+    from ....backup.rebuild import RebuildReport
 
-__all__ = ["add_rebuild_command"]
+__all__ = ["rebuild_from_cache"]
 
 
 def rebuild_from_cache(
@@ -34,7 +34,7 @@ def rebuild_from_cache(
     dry = dry_run or state.dry_run
 
     async def act() -> RebuildReport:
-        from ...backup.rebuild import rebuild_from_cache as rebuild
+        from ....backup.rebuild import rebuild_from_cache as rebuild
 
         return await rebuild(state.resolved_data_dir(), state.memory_config(), dry_run=dry)
 
@@ -98,7 +98,3 @@ def _human(console: Console, r: RebuildReport) -> None:
         )
     for note in r.not_recoverable:
         console.print(f"not in the cache: {note}")
-
-
-def add_rebuild_command(target: typer.Typer) -> None:
-    target.command("rebuild-from-cache")(rebuild_from_cache)
