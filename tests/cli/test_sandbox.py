@@ -226,14 +226,17 @@ def test_docs_cover_every_group_and_every_sandbox_command() -> None:
 
 
 def test_sandbox_choices_and_code_limit_are_the_librarys() -> None:
-    """The sandbox group keeps its own copies (importing the library's would load pydantic
-    and the sandbox into every ``--help``); they must equal the library's."""
-    from typing import get_args
+    """The sandbox group takes its choices and code limit from the model's pydantic-free
+    ``names`` and ``limits`` (what the sandbox and the audit record use too)."""
+    from typer.main import get_command
 
     from self_learning_memory.cli.commands import sandbox as commands
-    from self_learning_memory.model.sandbox_run import SandboxCaller, SandboxOutcome
+    from self_learning_memory.model.names import SANDBOX_CALLERS, SANDBOX_OUTCOMES
     from self_learning_memory.sandbox import MAX_CODE_BYTES
 
-    assert [m.value for m in commands.OutcomeArg] == list(get_args(SandboxOutcome))
-    assert [m.value for m in commands.CallerArg] == list(get_args(SandboxCaller))
-    assert commands.MAX_CODE_BYTES == MAX_CODE_BYTES
+    group: Any = get_command(commands.app)
+    params: dict[str, Any] = {p.name: p.type for p in group.commands["audit"].params}
+    assert list(params["outcome"].choices) == list(SANDBOX_OUTCOMES)
+    assert list(params["caller"].choices) == list(SANDBOX_CALLERS)
+    assert SANDBOX_OUTCOMES == ("success", "error", "timeout", "security_violation")
+    assert commands.MAX_CODE_BYTES is MAX_CODE_BYTES
