@@ -8,10 +8,11 @@ the smart defaults and presets are sources of values for it, not models of their
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .model.names import RetrievalMode
 
 __all__ = [
     "BatchConfig",
@@ -71,22 +72,6 @@ class QueueConfig(_Config):
     poll_interval_ms: int = Field(100, ge=5, le=60_000)
     max_attempts: int = Field(3, ge=1, le=100)
     claim_timeout_s: float = Field(60.0, gt=0)
-
-
-class RetrievalMode(StrEnum):
-    """How retrieve_relevant_context finds and scores candidates.
-
-    hybrid: lexical (bm25) and vector candidates fused, then context, outcome, recency and MMR;
-            without an embedding provider it runs lexically and says so in provenance (default).
-    lexical: bm25 candidates only, same ranking.
-    vector: vector candidates only, same ranking (needs an embedding provider).
-    legacy: the reference system's score, kept for comparison.
-    """
-
-    HYBRID = "hybrid"
-    LEXICAL = "lexical"
-    VECTOR = "vector"
-    LEGACY = "legacy"
 
 
 class RetrievalConfig(_Config):

@@ -225,15 +225,17 @@ def test_docs_cover_every_group_and_every_sandbox_command() -> None:
         assert f"| {code} |" in text, code
 
 
-def test_sandbox_choices_and_code_limit_are_the_librarys() -> None:
-    """The sandbox group keeps its own copies (importing the library's would load pydantic
-    and the sandbox into every ``--help``); they must equal the library's."""
-    from typing import get_args
-
+def test_sandbox_choices_and_code_limit_are_the_librarys(invoke: Invoke) -> None:
+    """The sandbox group takes its choices and code limit from the model's pydantic-free
+    ``names`` and ``limits`` (what the sandbox and the audit record use too)."""
     from self_learning_memory.cli.commands import sandbox as commands
-    from self_learning_memory.model.sandbox_run import SandboxCaller, SandboxOutcome
+    from self_learning_memory.model.names import SANDBOX_CALLERS, SANDBOX_OUTCOMES
     from self_learning_memory.sandbox import MAX_CODE_BYTES
 
-    assert [m.value for m in commands.OutcomeArg] == list(get_args(SandboxOutcome))
-    assert [m.value for m in commands.CallerArg] == list(get_args(SandboxCaller))
-    assert commands.MAX_CODE_BYTES == MAX_CODE_BYTES
+    for flag, values in (("--outcome", SANDBOX_OUTCOMES), ("--caller", SANDBOX_CALLERS)):
+        refused = invoke("sandbox", "audit", flag, "bogus")
+        assert refused.exit_code == 2
+        message = " ".join(refused.stderr.split())
+        assert all(f"'{value}'" in message for value in values), message
+    assert SANDBOX_OUTCOMES == ("success", "error", "timeout", "security_violation")
+    assert commands.MAX_CODE_BYTES is MAX_CODE_BYTES

@@ -16,8 +16,8 @@ from collections import OrderedDict
 from pydantic import BaseModel
 
 from ..errors import ValidationError
-from ..model import validation as v
 from ..model.episode import ExecutionStep
+from ..model.limits import MAX_EPISODE_SIZE, MAX_OPEN_EPISODE_SIZE
 
 __all__ = ["EpisodeSizes", "json_size", "size_with_steps"]
 
@@ -59,16 +59,17 @@ class EpisodeSizes:
     def grown(eid: uuid.UUID, size: int, count: int, step: ExecutionStep) -> int:
         """The size with ``step`` added to ``count`` steps; refuses the step (ValidationError
         naming the episode, the step, the size and the limit) when the open episode would go
-        over :data:`~.validation.MAX_OPEN_EPISODE_SIZE`, which keeps room for the outcome."""
+        over :data:`~self_learning_memory.model.limits.MAX_OPEN_EPISODE_SIZE`, which keeps
+        room for the outcome."""
         step_size = json_size(step)
         new = size + step_size + (1 if count else 0)
-        if new > v.MAX_OPEN_EPISODE_SIZE:
+        if new > MAX_OPEN_EPISODE_SIZE:
             raise ValidationError(
                 "episode",
                 f"episode {eid} would be {new} bytes as JSON with step {step.step_number} "
                 f"({step_size} bytes); it has {size} bytes in {count} steps, and the steps "
-                f"may fill {v.MAX_OPEN_EPISODE_SIZE} bytes, the rest being kept for the "
+                f"may fill {MAX_OPEN_EPISODE_SIZE} bytes, the rest being kept for the "
                 "outcome; complete the episode or record less in its steps",
-                f"{v.MAX_EPISODE_SIZE} bytes",
+                f"{MAX_EPISODE_SIZE} bytes",
             )
         return new

@@ -8,6 +8,7 @@ import uuid
 
 from ..errors import NotFoundError, ValidationError
 from ..model.episode import Episode
+from ..model.limits import MAX_LIMIT
 from ..model.pattern import AnyPattern, Heuristic
 from ..model.records import EpisodeFilters, PatternFilters
 from ..model.usage import MIN_EFFECTIVENESS, PatternUsage
@@ -16,8 +17,6 @@ from .parts import MemoryParts
 from .step_writer import StepWriter
 
 __all__ = ["MAX_LIMIT", "Reads", "check_limit", "check_offset"]
-
-MAX_LIMIT = 1000
 
 
 def check_limit(limit: int, field: str = "limit", maximum: int = MAX_LIMIT) -> None:

@@ -1,5 +1,6 @@
 """Bounds on every MCP tool argument. Those the CLI shares are in
-``presenters/arguments.py``; the tools' defaults and their own bounds are here.
+``presenters/arguments.py``, the choices are the model's (``model/names.py``), the episode sizes
+the library's (``model/limits.py``); the tools' defaults and their own bounds are here.
 
 They are part of each tool's input schema (``maximum``, ``maxLength``, ``maxItems`` ...), so an
 agent can see them in ``tools/list``, and a call that breaks one gets a tool error naming the
@@ -11,6 +12,15 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from ..model import limits
+from ..model.names import (
+    ComplexityName,
+    OutcomeName,
+    PatternTypeName,
+    ResultName,
+    RetrievalModeName,
+    TaskTypeName,
+)
 from ..presenters.arguments import (
     DEFAULT_KNOWN_FAILURES,
     MAX_KNOWN_FAILURES,
@@ -24,12 +34,6 @@ from ..presenters.arguments import (
     MAX_TEXT,
     MAX_TOKENS,
     MAX_TOOL_NAME,
-    ComplexityName,
-    OutcomeName,
-    PatternTypeName,
-    ResultName,
-    RetrievalModeName,
-    TaskTypeName,
 )
 
 __all__ = [
@@ -79,14 +83,13 @@ DEFAULT_SEARCH_PATTERNS: Final = 10
 MAX_RECOMMEND: Final = 50
 DEFAULT_RECOMMEND: Final = 3
 MAX_ID: Final = 64  # an episode id is a 36-character UUID
-MAX_ITEM: Final = 10_000  # one artifact / completed / failed entry
+MAX_ITEM: Final = limits.MAX_VERDICT_LEN  # one artifact / completed / failed entry
 MAX_PARAMETER_KEYS: Final = 1000
-# An episode's JSON size (the library's MAX_EPISODE_SIZE, MAX_OUTCOME_SIZE and
-# MAX_OPEN_EPISODE_SIZE): sizes of a whole object, which JSON Schema cannot express, so the
+# An episode's JSON size: sizes of a whole object, which JSON Schema cannot express, so the
 # tool descriptions state them and the library refuses a call that breaks one.
-MAX_EPISODE_BYTES: Final = 10_000_000
-MAX_OUTCOME_BYTES: Final = 1_000_000
-MAX_STEPS_BYTES: Final = 8_999_900
+MAX_EPISODE_BYTES: Final = limits.MAX_EPISODE_SIZE
+MAX_OUTCOME_BYTES: Final = limits.MAX_OUTCOME_SIZE
+MAX_STEPS_BYTES: Final = limits.MAX_OPEN_EPISODE_SIZE
 
 MetricType = Literal["all", "performance", "episodes", "system", "sandbox"]
 

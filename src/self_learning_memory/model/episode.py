@@ -1,18 +1,27 @@
 """The episode side of the data model: what an agent did and how it ended.
 
-Wire names follow the reference system: ``TaskType`` and ``ComplexityLevel`` values are
-snake_case strings, outcomes and step results are tagged with ``type``. Times are timezone-aware
-UTC datetimes with microsecond precision.
+Wire names (``names.py``) follow the reference system: ``TaskType`` and ``ComplexityLevel``
+values are snake_case strings, outcomes and step results are tagged with ``type``. Times are
+timezone-aware UTC datetimes with microsecond precision.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .names import (
+    ComplexityLevel,
+    ErrorName,
+    FailureName,
+    PartialSuccessName,
+    SuccessName,
+    TaskType,
+    TimeoutName,
+)
 
 __all__ = [
     "ComplexityLevel",
@@ -49,22 +58,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
 
-class TaskType(StrEnum):
-    CODE_GENERATION = "code_generation"
-    DEBUGGING = "debugging"
-    REFACTORING = "refactoring"
-    TESTING = "testing"
-    ANALYSIS = "analysis"
-    DOCUMENTATION = "documentation"
-    OTHER = "other"
-
-
-class ComplexityLevel(StrEnum):
-    SIMPLE = "simple"
-    MODERATE = "moderate"
-    COMPLEX = "complex"
-
-
 class TaskContext(_Model):
     """Where a task happens. Defaults: domain ``general``, complexity ``moderate``."""
 
@@ -76,17 +69,17 @@ class TaskContext(_Model):
 
 
 class SuccessResult(_Model):
-    type: Literal["success"] = "success"
+    type: SuccessName = "success"
     output: str = ""
 
 
 class ErrorResult(_Model):
-    type: Literal["error"] = "error"
+    type: ErrorName = "error"
     message: str
 
 
 class TimeoutResult(_Model):
-    type: Literal["timeout"] = "timeout"
+    type: TimeoutName = "timeout"
 
 
 ExecutionResult = Annotated[
@@ -114,20 +107,20 @@ class ExecutionStep(_Model):
 
 
 class SuccessOutcome(_Model):
-    type: Literal["success"] = "success"
+    type: SuccessName = "success"
     verdict: str
     artifacts: list[str] = Field(default_factory=list)
 
 
 class PartialSuccessOutcome(_Model):
-    type: Literal["partial_success"] = "partial_success"
+    type: PartialSuccessName = "partial_success"
     verdict: str
     completed: list[str] = Field(default_factory=list)
     failed: list[str] = Field(default_factory=list)
 
 
 class FailureOutcome(_Model):
-    type: Literal["failure"] = "failure"
+    type: FailureName = "failure"
     reason: str
     error_details: str | None = None
 

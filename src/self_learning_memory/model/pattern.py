@@ -11,11 +11,12 @@ import math
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .episode import ComplexityLevel, TaskContext, utc_now
+from .names import ContextPatternName, DecisionPointName, ErrorRecoveryName, ToolSequenceName
 
 __all__ = [
     "ContextPattern",
@@ -81,7 +82,7 @@ def _ctx_key(ctx: TaskContext) -> str:
 
 
 class ToolSequence(_PatternBase):
-    type: Literal["tool_sequence"] = "tool_sequence"
+    type: ToolSequenceName = "tool_sequence"
     tools: list[str]
     context: TaskContext
     success_rate: float
@@ -99,7 +100,7 @@ class ToolSequence(_PatternBase):
 
 
 class DecisionPoint(_PatternBase):
-    type: Literal["decision_point"] = "decision_point"
+    type: DecisionPointName = "decision_point"
     condition: str
     action: str
     outcome_stats: OutcomeStats
@@ -120,7 +121,7 @@ class DecisionPoint(_PatternBase):
 
 
 class ErrorRecovery(_PatternBase):
-    type: Literal["error_recovery"] = "error_recovery"
+    type: ErrorRecoveryName = "error_recovery"
     error_type: str
     recovery_steps: list[str]
     success_rate: float
@@ -138,7 +139,7 @@ class ErrorRecovery(_PatternBase):
 
 
 class ContextPattern(_PatternBase):
-    type: Literal["context_pattern"] = "context_pattern"
+    type: ContextPatternName = "context_pattern"
     context_features: list[str]
     recommended_approach: str
     evidence: list[uuid.UUID] = Field(default_factory=list)

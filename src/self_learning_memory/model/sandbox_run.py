@@ -16,11 +16,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .episode import utc_now
+from .limits import MAX_TASK_CHARS
+from .names import SANDBOX_OUTCOMES, SandboxCaller, SandboxOutcome
 
 __all__ = [
     "MAX_TASK_CHARS",
@@ -29,11 +31,6 @@ __all__ = [
     "SandboxRunCounts",
     "SandboxRunFilters",
 ]
-
-SandboxOutcome = Literal["success", "error", "timeout", "security_violation"]
-SandboxCaller = Literal["mcp", "cli", "library"]
-SANDBOX_OUTCOMES: tuple[str, ...] = get_args(SandboxOutcome)
-MAX_TASK_CHARS = 200
 
 
 class RunResult(Protocol):

@@ -1,6 +1,6 @@
-"""Input limits and the checks that enforce them.
+"""The checks that enforce the input limits (defined in ``limits.py``, re-exported here).
 
-The limits are the reference system's (section 1.1) plus bounds for the inputs it left open.
+The limits are the reference system's plus bounds for the inputs it left open.
 Every check raises :class:`~self_learning_memory.errors.ValidationError` naming the field,
 the problem and the limit. Nothing is dropped silently and nothing is written before a check.
 """
@@ -24,6 +24,27 @@ from .episode import (
     SuccessResult,
     TaskContext,
     TaskType,
+)
+from .limits import (
+    COMPLETION_RESERVE,
+    MAX_ACTION_LEN,
+    MAX_ARTIFACT_SIZE,
+    MAX_DESCRIPTION_LEN,
+    MAX_EPISODE_SIZE,
+    MAX_LATENCY_MS,
+    MAX_LIST_ITEMS,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE_LEN,
+    MAX_NAME_LEN,
+    MAX_OBSERVATION_LEN,
+    MAX_OPEN_EPISODE_SIZE,
+    MAX_OUTCOME_SIZE,
+    MAX_STEP_COUNT,
+    MAX_STEP_NUMBER,
+    MAX_TAGS,
+    MAX_TOKENS_USED,
+    MAX_TOOL_LEN,
+    MAX_VERDICT_LEN,
 )
 
 __all__ = [
@@ -52,30 +73,6 @@ __all__ = [
     "parse_model",
 ]
 
-MAX_DESCRIPTION_LEN = 10_000  # bytes, UTF-8
-MAX_STEP_COUNT = 1_000
-MAX_OBSERVATION_LEN = 10_000  # bytes: a step result's output or message
-MAX_ARTIFACT_SIZE = 1_000_000  # bytes: artifact-like parameter values and the whole parameters JSON
-MAX_EPISODE_SIZE = 10_000_000  # bytes of the episode's JSON
-# An episode whose steps were all accepted can always complete: log_step keeps the open
-# episode's JSON within MAX_OPEN_EPISODE_SIZE, and completion adds at most the outcome's JSON
-# (MAX_OUTCOME_SIZE, checked by check_outcome) plus the end time (under 30 bytes; 100 kept).
-MAX_OUTCOME_SIZE = 1_000_000  # bytes of the outcome's JSON
-COMPLETION_RESERVE = MAX_OUTCOME_SIZE + 100
-MAX_OPEN_EPISODE_SIZE = MAX_EPISODE_SIZE - COMPLETION_RESERVE  # 8,999,900 bytes
-MAX_TOOL_LEN = 256
-MAX_ACTION_LEN = 10_000
-MAX_NAME_LEN = 200  # domain, language, framework, a tag
-MAX_TAGS = 50
-MAX_METADATA_KEYS = 100
-MAX_METADATA_VALUE_LEN = 10_000
-MAX_LIST_ITEMS = 1_000  # artifacts, completed, failed
-MAX_VERDICT_LEN = 10_000
-# What the stores' integer columns hold: steps.step_number is PostgreSQL ``integer`` (int4);
-# latency_ms and tokens_used are ``bigint`` there and SQLite INTEGER (signed 64-bit) everywhere.
-MAX_STEP_NUMBER = 2**31 - 1
-MAX_LATENCY_MS = 2**63 - 1
-MAX_TOKENS_USED = 2**63 - 1
 _ARTIFACT_KEYS = ("artifact", "data", "content", "file")
 
 M = TypeVar("M", bound=pydantic.BaseModel)

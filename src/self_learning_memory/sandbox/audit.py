@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..model.sandbox_run import SandboxCaller, SandboxRun
+from ..model.names import SandboxCaller
+from ..model.sandbox_run import SandboxRun
 from .result import ExecutionResult, SandboxLimits
 
 __all__ = ["audit_limits", "audit_record"]

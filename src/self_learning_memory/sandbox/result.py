@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from ..model.limits import MAX_CODE_BYTES
+from ..model.names import SandboxOutcome
+
 __all__ = [
     "MAX_CODE_BYTES",
     "PRESETS",
@@ -18,11 +21,9 @@ __all__ = [
     "ViolationType",
 ]
 
-MAX_CODE_BYTES = 100_000
-
 ErrorType = Literal["syntax", "runtime", "permission", "resource", "unknown"]
 ViolationType = Literal["code_too_large", "invalid_code"]
-Variant = Literal["success", "error", "timeout", "security_violation"]
+Variant = SandboxOutcome
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ...model.limits import MAX_CODE_BYTES
+from ...model.names import SandboxCaller, SandboxOutcome
 from ...presenters import arguments as A
 from ..output import emit, table
 from ..state import (
@@ -42,9 +43,6 @@ app = typer.Typer(
 )
 
 SANDBOX_EXTRA = "pip install 'self-learning-memory[sandbox]'"
-# the sandbox's limit (sandbox.MAX_CODE_BYTES), checked before the sandbox package is imported
-# (tests/cli/test_sandbox.py checks it and the choices below against the library)
-MAX_CODE_BYTES = 100_000
 MAX_CONTEXT_BYTES = 1_000_000
 MAX_TASK_CHARS = A.MAX_TEXT  # as the MCP tool's context.task
 VARIANT_EXIT = {
@@ -53,19 +51,6 @@ VARIANT_EXIT = {
     "timeout": EXIT_CODES["sandbox_timeout"],
     "security_violation": EXIT_CODES["sandbox_violation"],
 }
-
-
-class OutcomeArg(StrEnum):
-    success = "success"
-    error = "error"
-    timeout = "timeout"
-    security_violation = "security_violation"
-
-
-class CallerArg(StrEnum):
-    mcp = "mcp"
-    cli = "cli"
-    library = "library"
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON output (the same as -f json).")]
@@ -218,9 +203,9 @@ def run(
 def audit(
     ctx: typer.Context,
     since: Annotated[str | None, typer.Option("--since", help="Nh, Nd or Nm, e.g. 24h.")] = None,
-    outcome: Annotated[OutcomeArg | None, typer.Option("--outcome")] = None,
+    outcome: Annotated[SandboxOutcome | None, typer.Option("--outcome")] = None,
     backend: Annotated[str | None, typer.Option("--backend", help="e.g. wasm.")] = None,
-    caller: Annotated[CallerArg | None, typer.Option("--caller")] = None,
+    caller: Annotated[SandboxCaller | None, typer.Option("--caller")] = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=1000, help="1..1000.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
@@ -237,9 +222,9 @@ def audit(
             check_text("--backend", backend, 32)
         filters = SandboxRunFilters(
             since=None if since is None else parse_since(since),
-            outcome=None if outcome is None else outcome.value,
+            outcome=outcome,
             backend=backend,
-            caller=None if caller is None else caller.value,
+            caller=caller,
         )
         runs = await memory.list_sandbox_runs(filters, limit)
         counts = await memory.sandbox_run_counts(filters)
