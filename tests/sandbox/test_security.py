@@ -253,6 +253,11 @@ NODE_DIFFERS: dict[str, tuple[str, str | None, Any]] = {
 }
 
 
+# Memory bombs that allocate in many small steps: on a loaded machine the time limit can stop
+# them before the memory limit does. Either limit contains the attack.
+EITHER_LIMIT = {"array_from_huge"}
+
+
 @pytest.mark.parametrize(
     ("case", "code", "variant", "kind", "expected"), CASES, ids=[c[0] for c in CASES]
 )
@@ -269,6 +274,8 @@ def test_attack(
         variant, kind, expected = NODE_DIFFERS[case]
     cwd, env = os.getcwd(), dict(os.environ)
     result = sandbox.run(code, ExecutionContext(task="attack", input={"n": 1}))
+    if case in EITHER_LIMIT and variant == ERR and result.variant == TIMEOUT:
+        variant, kind, expected = TIMEOUT, None, ANY
     assert result.variant == variant, result.as_dict()
     if variant == ERR and kind is not ANY:
         assert result.error_type == kind, result.as_dict()
