@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from .model.sandbox_run import SandboxRun, SandboxRunCounts, SandboxRunFilters
     from .retrieval.known_failures import FailureWarning, KnownFailure
     from .retrieval.patterns import HeuristicMatch, PatternMatch
-    from .retrieval.ranking import RetrievalResult, ScoreComponents
+    from .retrieval.scores import RetrievalResult, ScoreComponents
     from .storage.backend import StorageBackend
 
 from .version import __version__
@@ -106,13 +106,13 @@ _EXPORTS: dict[str, str] = {
     "Reflection": ".model.episode",
     "RetrievalConfig": ".config",
     "RetrievalMode": ".config",
-    "RetrievalResult": ".retrieval.ranking",
+    "RetrievalResult": ".retrieval.scores",
     "RewardScore": ".model.episode",
     "SandboxAuditConfig": ".config",
     "SandboxRun": ".model.sandbox_run",
     "SandboxRunCounts": ".model.sandbox_run",
     "SandboxRunFilters": ".model.sandbox_run",
-    "ScoreComponents": ".retrieval.ranking",
+    "ScoreComponents": ".retrieval.scores",
     "SelfLearningMemory": ".core.memory",
     "SelfLearningMemoryError": ".errors",
     "StorageBackend": ".storage.backend",

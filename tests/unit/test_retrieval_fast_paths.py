@@ -13,23 +13,20 @@ import pytest
 
 from self_learning_memory import RetrievalConfig, TaskContext, TaskType
 from self_learning_memory.model.records import EpisodeCandidate
+from self_learning_memory.retrieval.diversity import redundancy
 from self_learning_memory.retrieval.index import F32, VectorIndex
 from self_learning_memory.retrieval.lexical_trust import lexical_weight, tool_tokens
 from self_learning_memory.retrieval.ranking import (
-    ScoredCandidate,
     VectorSignals,
     _fuse,
     _outcome,
     _recency,
-    _Scored,
-    _stem,
     context_match,
-    query_terms,
     rank_candidates,
     rank_with_signals,
-    redundancy,
-    tokens,
 )
+from self_learning_memory.retrieval.scores import Scored, ScoredCandidate
+from self_learning_memory.retrieval.tokens import query_terms, stem, tokens
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 WORDS = [
@@ -63,8 +60,8 @@ def reference_rank(  # the ranking as it was written before the fast paths, kept
     query: str,
 ) -> list[ScoredCandidate]:
     best_lexical = max((c.lexical or 0.0 for c in candidates), default=0.0)
-    query_tokens = {_stem(t) for t in terms}
-    scored: list[_Scored] = []
+    query_tokens = {stem(t) for t in terms}
+    scored: list[Scored] = []
     for cand in candidates:
         doc = tokens(cand.task_description) | tool_tokens(cand.tools)
         lexical = (cand.lexical or 0.0) / best_lexical if best_lexical > 0 else 0.0
@@ -76,7 +73,7 @@ def reference_rank(  # the ranking as it was written before the fast paths, kept
                 feedback = max(feedback_scores.get(cand.episode_id, 0.0), 0.0)
         ctx, matched = context_match(cand, context, task_type)
         scored.append(
-            _Scored(
+            Scored(
                 cand,
                 doc,
                 0.6 * lexical + 0.4 * coverage,
@@ -118,7 +115,7 @@ def reference_rank(  # the ranking as it was written before the fast paths, kept
     remaining = scored[: max(limit * 5, 50)]
     chosen: list[ScoredCandidate] = []
 
-    def penalty(item: _Scored) -> float:
+    def penalty(item: Scored) -> float:
         return max(0.0, item.max_sim - floor) / (1.0 - floor)
 
     while remaining and len(chosen) < limit:

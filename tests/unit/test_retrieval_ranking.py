@@ -12,15 +12,10 @@ from hypothesis import strategies as st
 
 from self_learning_memory import RetrievalConfig, TaskContext, TaskType
 from self_learning_memory.model.records import EpisodeCandidate
-from self_learning_memory.retrieval.ranking import (
-    MAX_QUERY_TERMS,
-    ScoredCandidate,
-    context_match,
-    legacy_rank,
-    query_terms,
-    rank_candidates,
-    tokens,
-)
+from self_learning_memory.retrieval.legacy import legacy_rank
+from self_learning_memory.retrieval.ranking import context_match, rank_candidates
+from self_learning_memory.retrieval.scores import ScoredCandidate
+from self_learning_memory.retrieval.tokens import MAX_QUERY_TERMS, query_terms, tokens
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 CFG = RetrievalConfig()

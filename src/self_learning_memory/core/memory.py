@@ -39,7 +39,7 @@ from ..model.sandbox_run import SandboxRun, SandboxRunCounts, SandboxRunFilters
 from ..model.usage import PatternUsage
 from ..retrieval.known_failures import FailureWarning
 from ..retrieval.patterns import HeuristicMatch, PatternMatch
-from ..retrieval.ranking import RetrievalResult
+from ..retrieval.scores import RetrievalResult
 from ..storage.backend import StorageBackend
 from ..storage.factory import open_store, resolve_data_dir
 from ..storage.lmdb_cache import EpisodeCache

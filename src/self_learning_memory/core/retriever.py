@@ -2,7 +2,9 @@
 
 :meth:`Retriever.retrieve_relevant_context` checks the query, then answers from its query
 cache (a ranking kept :data:`QUERY_CACHE_TTL_S` seconds for the same query, settings, embedding
-model and store version; any write changes the version) or from the :class:`~.hybrid.HybridPipeline`.
+model and store version; any write changes the version) or from the
+:class:`~..retrieval.hybrid.HybridPipeline`, which the retriever builds over the memory's store
+(its candidate source), retrieval settings and vector search.
 Known-failure warnings (:mod:`..retrieval.known_failures`) are retrievals filtered by outcome,
 with the error-recovery patterns and heuristics that address the errors seen.
 """
@@ -20,6 +22,7 @@ from ..model.episode import TaskContext, TaskType
 from ..model.pattern import ErrorRecovery, normalise_error
 from ..model.records import EpisodeFilters
 from ..model.validation import as_task_type
+from ..retrieval.hybrid import HybridPipeline
 from ..retrieval.known_failures import (
     FailureWarning,
     KnownFailure,
@@ -30,8 +33,7 @@ from ..retrieval.known_failures import (
     what_went_wrong,
 )
 from ..retrieval.patterns import HeuristicMatch, PatternMatch, rank_heuristics, rank_patterns
-from ..retrieval.ranking import RetrievalResult, ScoreComponents, ScoredCandidate
-from .hybrid import HybridPipeline
+from ..retrieval.scores import RetrievalResult, ScoreComponents, ScoredCandidate
 from .parts import MemoryParts
 from .reads import Reads, check_limit
 
@@ -48,7 +50,11 @@ class Retriever:
     def __init__(self, parts: MemoryParts, reads: Reads) -> None:
         self._parts = parts
         self._reads = reads
-        self.pipeline = HybridPipeline(parts)
+        # the store and the settings are read at each query: the memory's store may be wrapped
+        # or replaced after it is built, and so may its retrieval settings
+        self.pipeline = HybridPipeline(
+            lambda: parts.storage, lambda: parts.config.retrieval, parts.vectors
+        )
         self.query_cache: dict[tuple[object, ...], tuple[float, list[CachedRank]]] = {}
         self.query_cache_hits = 0
 

@@ -10,7 +10,7 @@ from .patterns import heuristic_payload, pattern_payload
 if TYPE_CHECKING:
     from ..model.episode import Episode, TaskContext
     from ..retrieval.known_failures import FailureWarning
-    from ..retrieval.ranking import RetrievalResult
+    from ..retrieval.scores import RetrievalResult
 
 __all__ = [
     "completion_payload",

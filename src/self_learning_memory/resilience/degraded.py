@@ -10,7 +10,7 @@ LMDB cache. What can be answered locally:
   not yet replayed; they win over a cached copy). This is a **bounded scan of the local cache**,
   never of the primary, and only in degraded mode: the primary's indexed queries are used
   whenever it answers. The lexical match tokenises with the ranking's own tokeniser
-  (:func:`~self_learning_memory.retrieval.ranking.tokens`) over the description and the tools (the
+  (:func:`~self_learning_memory.retrieval.tokens.tokens`) over the description and the tools (the
   text the ranking scores), and scores a match by the BM25 idf of the matched query terms over
   the scanned episodes, so the ranking's relevance component (normalised to the best candidate)
   still orders them. Each candidate's ``sources`` say where it came from: ``degraded:cache`` or
@@ -40,7 +40,7 @@ import pydantic
 from ..model.episode import Episode, TaskContext, TaskType
 from ..model.records import EpisodeCandidate, EpisodeFilters, StorageStats
 from ..retrieval.lexical_trust import tool_tokens
-from ..retrieval.ranking import tokens  # the ranking's own tokeniser
+from ..retrieval.tokens import tokens  # the ranking's own tokeniser
 from ..storage.sync import index_synced, read_heuristic_index, read_pattern_index
 
 if TYPE_CHECKING:

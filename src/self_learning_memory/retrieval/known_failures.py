@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from ..model.episode import Episode, ErrorResult, FailureOutcome, PartialSuccessOutcome
 from ..model.pattern import ErrorRecovery, normalise_error
 from .patterns import HeuristicMatch, PatternMatch
-from .ranking import RetrievalResult, ScoreComponents
+from .scores import RetrievalResult, ScoreComponents
 
 __all__ = [
     "MIN_TERM_COVERAGE",

@@ -24,171 +24,40 @@ Hybrid / lexical / vector modes:
   in docs/performance.md: better on both the binary and the outcome-graded nDCG@10).
 - recency: a 30-day half-life on the episode's end time.
 
-Then MMR (lambda 0.7) orders the results. Redundancy is the similarity of two episodes *with
-the same outcome* (a failure next to a success of the same task is information, not
-repetition): the cosine of their vectors when both have one (they embed the task, tools, steps
-and errors), else the word Jaccard of description and tools. Only the part above
-``mmr_similarity_floor`` (0.8) counts, rescaled to 0..1: episodes that merely share a topic or a
-task kind are not penalised, near-copies are; at ``duplicate_threshold`` (0.95) and above an
-episode is dropped as a near-duplicate.
-
-Legacy mode reproduces the reference system's score for comparison:
-0.3 x reward + min(0.4, context) + 0.3 x (long query words found in the description / words).
+Then MMR (lambda 0.7, ``diversity.py``) orders the results, dropping near-duplicates. Legacy
+mode (``legacy.py``) reproduces the reference system's score for comparison. The tokeniser is
+``tokens.py``; the score components and result types are ``scores.py``.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING
 
 from ..config import RetrievalConfig
-from ..model.episode import Episode, TaskContext, TaskType
+from ..model.episode import TaskContext, TaskType
 from ..model.records import EpisodeCandidate
+from .diversity import mmr
 from .lexical_trust import lexical_weight, tool_tokens
+from .scores import RankMode, Scored, ScoredCandidate
+from .tokens import jaccard, stem, tokens
 
 if TYPE_CHECKING:  # numpy arrays are only passed in when an embedding provider is configured
     from .index import F32
 
 __all__ = [
-    "RetrievalResult",
-    "ScoreComponents",
-    "ScoredCandidate",
     "VectorSignals",
-    "legacy_rank",
-    "query_terms",
+    "context_match",
     "rank_candidates",
     "rank_with_signals",
 ]
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "how",
-        "i",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "with",
-        "without",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "should",
-        "would",
-        "will",
-        "my",
-        "our",
-        "your",
-        "we",
-        "you",
-        "me",
-        "us",
-        "so",
-        "if",
-        "then",
-        "than",
-    ]
-)
-MAX_QUERY_TERMS = 32
 _OUTCOME_SCORE = {"success": 1.0, "partial_success": 0.5, "failure": 0.0}
-
-
-class ScoreComponents(BaseModel):
-    """Why a result ranked where it did. Every field is in [0, 1] except ``total``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mode: Literal["hybrid", "lexical", "vector", "legacy"]
-    relevance: float
-    lexical: float
-    term_coverage: float
-    vector: float | None = None
-    vector_feedback: float | None = None
-    lexical_weight: float | None = None  # hybrid: this query's lexical share of relevance
-    context: float
-    outcome: float
-    recency: float
-    diversity_penalty: float = 0.0
-    total: float
-
-
-class RetrievalResult(BaseModel):
-    """One retrieved episode, its score, the score's parts and where it came from."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    episode: Episode
-    score: float
-    components: ScoreComponents
-    provenance: list[str]
-
-
-@dataclass
-class ScoredCandidate:
-    candidate: EpisodeCandidate
-    components: ScoreComponents
-    provenance: list[str]
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "es", "ed", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-@functools.lru_cache(maxsize=65_536)
-def tokens(text: str) -> frozenset[str]:
-    """The stemmed, stopword-free words of a text (cached: descriptions recur across queries)."""
-    return frozenset(_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS)
-
-
-def query_terms(text: str) -> list[str]:
-    """The distinct searchable words of a query, in order, at most 32."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(text.lower()):
-        if word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
-            seen.setdefault(word, None)
-    return list(seen)[:MAX_QUERY_TERMS]
-
-
-def _jaccard(a: frozenset[str] | set[str], b: frozenset[str] | set[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 0.0
 
 
 def context_match(
@@ -207,7 +76,7 @@ def context_match(
         same = (c.framework or "").lower() == context.framework.lower()
         parts.append((0.1, float(same), "framework"))
     if context.tags:
-        parts.append((0.2, _jaccard(set(c.tags), set(context.tags)), "tags"))
+        parts.append((0.2, jaccard(set(c.tags), set(context.tags)), "tags"))
     weight = sum(w for w, _, _ in parts)
     score = sum(w * m for w, m, _ in parts)
     return score / weight, [f"context:{name}" for _, m, name in parts if m > 0]
@@ -224,46 +93,6 @@ def _recency(cand: EpisodeCandidate, now: datetime, half_life_days: float) -> fl
         return 0.0
     age_days = max(0.0, (now - cand.end_time).total_seconds() / 86_400)
     return math.exp(-math.log(2) * age_days / half_life_days)
-
-
-RankMode = Literal["hybrid", "lexical", "vector"]
-
-
-@dataclass(slots=True)
-class _Scored:
-    cand: EpisodeCandidate
-    doc: frozenset[str]
-    relevance: float
-    lexical: float
-    coverage: float
-    vector: float | None
-    context: float
-    matched: list[str]
-    outcome: float
-    recency: float
-    total: float
-    feedback: float | None = None
-    embedding: F32 | None = None
-    lexical_weight: float | None = None
-    max_sim: float = 0.0  # the largest redundancy with a chosen result (MMR)
-    slot: int = -1  # row in the MMR pool's screen (items with a vector)
-
-    def result(self, penalty: float, mode: RankMode) -> ScoredCandidate:
-        components = ScoreComponents(
-            mode=mode,
-            relevance=self.relevance,
-            lexical=self.lexical,
-            term_coverage=self.coverage,
-            vector=self.vector,
-            vector_feedback=self.feedback,
-            lexical_weight=self.lexical_weight,
-            context=self.context,
-            outcome=self.outcome,
-            recency=self.recency,
-            diversity_penalty=penalty,
-            total=self.total,
-        )
-        return ScoredCandidate(self.cand, components, [*self.cand.sources, *self.matched])
 
 
 def _zscores(values: list[float]) -> list[float]:
@@ -373,14 +202,14 @@ def rank_with_signals(
     """``rank_candidates`` with the vector signals aligned with ``candidates`` (what the memory
     passes)."""
     best_lexical = max((c.lexical or 0.0 for c in candidates), default=0.0)
-    query_tokens = {_stem(t) for t in terms}
+    query_tokens = {stem(t) for t in terms}
     query_scores = None if signals is None else signals.query
     feedback_scores = None if signals is None or query_scores is None else signals.feedback
     contexts: dict[tuple[object, ...], tuple[float, list[str]]] = {}
     half_life = config.recency_half_life_days
     by_type = task_type is not None  # the episode's task type only counts when the query sets one
     embeddings = None if signals is None else signals.embeddings
-    scored: list[_Scored] = []
+    scored: list[Scored] = []
     for n, cand in enumerate(candidates):
         doc = _doc_tokens(cand.task_description, cand.tools)
         lexical = (cand.lexical or 0.0) / best_lexical if best_lexical > 0 else 0.0
@@ -401,7 +230,7 @@ def rank_with_signals(
             matched_ctx = contexts[key] = context_match(cand, context, task_type)
         ctx, matched = matched_ctx
         scored.append(
-            _Scored(
+            Scored(
                 cand,
                 doc,
                 0.6 * lexical + 0.4 * coverage,
@@ -449,135 +278,4 @@ def rank_with_signals(
             + w_rec * item.recency
         )
     scored.sort(key=lambda item: (-item.total, item.cand.episode_id))
-    return _mmr(scored, config, limit, mode)
-
-
-def redundancy(a: _Scored, b: _Scored) -> float:
-    """How much ``a`` repeats ``b``: 0 when their outcomes differ, else the cosine of their
-    vectors when both have one, else the word Jaccard of description and tools."""
-    if a.cand.outcome_type != b.cand.outcome_type:
-        return 0.0
-    if a.embedding is not None and b.embedding is not None:
-        return min(max(float(a.embedding @ b.embedding), 0.0), 1.0)
-    return _jaccard(a.doc, b.doc)
-
-
-def _screen(pool: list[_Scored], cutoff: float) -> list[list[bool]] | None:
-    """Which pairs of pool items with vectors may have a redundancy of at least ``cutoff``
-    (the lower of the MMR floor and the duplicate threshold), from one float64 product.
-
-    A redundancy below the cutoff changes nothing (no penalty, no duplicate) however large the
-    running maximum was, so MMR skips those pairs; the others get the exact float32 cosine as
-    before. The float64 product of float32 vectors is exact to ~1e-15; a float32 dot of n
-    dimensions is within n x 2^-24 x |a||b| of it, and the screen keeps 4x that margin, so
-    no pair that could reach the cutoff is skipped."""
-    vectors: list[F32] = []
-    for item in pool:
-        if item.embedding is not None:
-            item.slot = len(vectors)
-            vectors.append(item.embedding)
-    if len(vectors) < 2:
-        return None
-    import numpy as np  # only with vectors, which are numpy arrays already
-
-    block = np.stack(vectors).astype(np.float64)
-    norms = np.sqrt(np.einsum("ij,ij->i", block, block))
-    margin = 4 * block.shape[1] * 2.0**-24 * np.outer(norms, norms) + 1e-12
-    may_reach: list[list[bool]] = (block @ block.T + margin >= cutoff).tolist()
-    return may_reach
-
-
-def _mmr(
-    scored: list[_Scored], config: RetrievalConfig, limit: int, mode: RankMode
-) -> list[ScoredCandidate]:
-    """Maximal marginal relevance: lambda x score - (1 - lambda) x penalty, the penalty being
-    the largest redundancy with a chosen result above ``mmr_similarity_floor``, rescaled to
-    0..1. At ``duplicate_threshold`` and above, the episode is dropped as a near-duplicate.
-
-    Each remaining item keeps its running max redundancy to the chosen ones, updated with the
-    newest choice only, so the cost is O(pool x limit)."""
-    lam = config.mmr_lambda
-    floor = config.mmr_similarity_floor
-    top = (scored[0].total if scored else 0.0) or 1.0
-    remaining = scored[: max(limit * 5, 50)]
-    chosen: list[ScoredCandidate] = []
-
-    def penalty(item: _Scored) -> float:
-        return max(0.0, item.max_sim - floor) / (1.0 - floor)
-
-    def key(item: _Scored) -> float:
-        return lam * item.total / top - (1 - lam) * (max(0.0, item.max_sim - floor) / (1.0 - floor))
-
-    screen = _screen(remaining, min(floor, config.duplicate_threshold))
-    keys = [key(other) for other in remaining]  # kept in step: only a new max_sim changes one
-    while remaining and len(chosen) < limit:
-        best = keys.index(max(keys))  # the first of equal keys, as before
-        del keys[best]
-        item = remaining.pop(best)
-        if item.max_sim >= config.duplicate_threshold:
-            continue  # a near-duplicate of a result already chosen
-        chosen.append(item.result((1 - lam) * penalty(item), mode))
-        outcome, embedding = item.cand.outcome_type, item.embedding
-        may_reach = None if screen is None or embedding is None else screen[item.slot]
-        for n, other in enumerate(remaining):
-            # redundancy(other, item), inlined; a different outcome is 0, never above max_sim
-            if other.cand.outcome_type != outcome:
-                continue
-            if other.embedding is not None and embedding is not None:
-                if may_reach is not None and not may_reach[other.slot]:
-                    continue  # certainly below the floor and the threshold: changes nothing
-                sim = min(max(float(other.embedding @ embedding), 0.0), 1.0)
-            else:
-                sim = _jaccard(other.doc, item.doc)
-            if sim > other.max_sim:
-                other.max_sim = sim
-                keys[n] = key(other)
-    return chosen
-
-
-def _legacy_context(cand: EpisodeCandidate, context: TaskContext) -> float:
-    c = cand.context
-    score = 0.4 * (c.domain == context.domain)
-    score += 0.3 * (context.language is not None and c.language == context.language)
-    score += 0.2 * (context.framework is not None and c.framework == context.framework)
-    score += 0.1 * len(set(c.tags) & set(context.tags))
-    return score
-
-
-def legacy_rank(
-    candidates: list[EpisodeCandidate], query: str, context: TaskContext, limit: int
-) -> list[ScoredCandidate]:
-    """The reference system's relevance filter and score (section 2.5), for comparison."""
-    words = query.lower().split()
-    long_words = [w for w in words if len(w) > 3]
-    out: list[ScoredCandidate] = []
-    for cand in candidates:
-        desc = cand.task_description.lower()
-        hits = sum(1 for w in long_words if w in desc)
-        ctx = _legacy_context(cand, context)
-        c = cand.context
-        relevant = (
-            c.domain == context.domain
-            or (context.language is not None and c.language == context.language)
-            or (context.framework is not None and c.framework == context.framework)
-            or bool(set(c.tags) & set(context.tags))
-            or hits > 0
-        )
-        if not relevant:
-            continue
-        overlap = hits / len(words) if words else 0.0
-        reward = cand.reward_total or 0.0
-        total = 0.3 * reward + min(0.4, ctx) + 0.3 * overlap
-        components = ScoreComponents(
-            mode="legacy",
-            relevance=overlap,
-            lexical=0.0,
-            term_coverage=overlap,
-            context=ctx,
-            outcome=reward,
-            recency=0.0,
-            total=total,
-        )
-        out.append(ScoredCandidate(cand, components, [*cand.sources, "legacy"]))
-    out.sort(key=lambda s: (-s.components.total, s.candidate.episode_id))
-    return out[:limit]
+    return mmr(scored, config, limit, mode)

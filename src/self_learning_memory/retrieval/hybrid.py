@@ -1,10 +1,14 @@
 """The hybrid retrieval pipeline: from a query to ranked candidates.
 
-Candidates come from the store's full-text search and context match and, with an embedding
-provider, from the vector index (the query's nearest episodes, then the nearest of the query
-moved toward them: pseudo-relevance feedback); :mod:`..retrieval.ranking` fuses the signals
-and ranks them. The pipeline owns the candidate rows of the vector search, kept per store
-version (:meth:`HybridPipeline._candidates_by_ids`).
+Candidates come from a :class:`~..storage.protocols.CandidateSource` (the store's full-text
+search and context match) and, with an embedding provider, from the vector index (the query's
+nearest episodes, then the nearest of the query moved toward them: pseudo-relevance feedback);
+:mod:`.ranking` fuses the signals and ranks them. The pipeline owns the candidate rows of the
+vector search, kept per store version (:meth:`HybridPipeline._candidates_by_ids`).
+
+It depends on nothing above the retrieval layer: whoever builds it (the memory's retriever)
+passes in how to reach the current candidate source and retrieval settings, and the vector
+search when there is one.
 """
 
 from __future__ import annotations
@@ -12,25 +16,23 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..config import RetrievalMode
+from ..config import RetrievalConfig, RetrievalMode
 from ..errors import CapabilityUnavailableError
 from ..model.episode import TaskContext, TaskType, utc_now
 from ..model.records import EpisodeCandidate, EpisodeFilters
-from ..retrieval.lexical_trust import lexical_weight
-from ..retrieval.ranking import (
-    RankMode,
-    ScoredCandidate,
-    VectorSignals,
-    legacy_rank,
-    query_terms,
-    rank_with_signals,
-)
-from .parts import MemoryParts
+from ..storage.protocols import CandidateSource
+from .legacy import legacy_rank
+from .lexical_trust import lexical_weight
+from .ranking import VectorSignals, rank_with_signals
+from .scores import RankMode, ScoredCandidate
+from .tokens import query_terms
 
 if TYPE_CHECKING:  # numpy-backed: imported only when an embedding provider is configured
-    from ..retrieval.index import F32
+    from .index import F32
+    from .vectors import VectorSearch
 
 __all__ = ["HybridPipeline"]
 
@@ -50,9 +52,40 @@ def _merge_vector_candidates(
     return {c.episode_id for c in found}
 
 
+def _vector_signals(
+    search: VectorSearch, ids: list[uuid.UUID], query_vector: F32, expanded: F32 | None
+) -> VectorSignals:
+    """Each candidate's cosine with the query (and the expanded query) and its vector,
+    aligned with ``ids``; 0.0 and None for a candidate without a vector."""
+    queries = [query_vector] if expanded is None else [query_vector, expanded]
+    positions, scores, block = search.index.lookup(ids, queries)
+    vectors: list[F32 | None] = [None] * len(ids)
+    aligned = [[0.0] * len(ids) for _ in queries]
+    for k, n in enumerate(positions):
+        vectors[n] = block[k]
+        for column, values in zip(aligned, scores, strict=True):
+            column[n] = values[k]
+    present = [False] * len(ids)
+    for n in positions:
+        present[n] = True
+    return VectorSignals(aligned[0], None if expanded is None else aligned[1], vectors, present)
+
+
 class HybridPipeline:
-    def __init__(self, parts: MemoryParts) -> None:
-        self._parts = parts
+    """Ranks a query's candidates. ``source`` and ``settings`` are asked for the current
+    candidate source and retrieval settings at each query (the memory's store may be wrapped
+    or replaced, and its settings swapped, after the pipeline is built); ``vectors`` is the
+    vector search, None without an embedding provider."""
+
+    def __init__(
+        self,
+        source: Callable[[], CandidateSource],
+        settings: Callable[[], RetrievalConfig],
+        vectors: VectorSearch | None = None,
+    ) -> None:
+        self._source = source
+        self._settings = settings
+        self._vectors = vectors
         self._candidates: dict[uuid.UUID, EpisodeCandidate] = {}  # of one store version
         self._candidates_version: int | None = None
 
@@ -68,8 +101,8 @@ class HybridPipeline:
     ) -> tuple[list[ScoredCandidate], list[str]]:
         """The best ``limit`` candidates for the query, and notes for every result's provenance
         (``vector:unavailable``, ``vector:error``, ``lexical:skipped``...)."""
-        vectors, storage, config = self._parts.vectors, self._parts.storage, self._parts.config
-        pool = min(max(config.retrieval.candidate_limit, limit * 3), 2000)
+        vectors, storage, settings = self._vectors, self._source(), self._settings()
+        pool = min(max(settings.candidate_limit, limit * 3), 2000)
         terms = query_terms(query)
         notes: list[str] = []
         candidates: dict[uuid.UUID, EpisodeCandidate] = {}
@@ -78,7 +111,9 @@ class HybridPipeline:
             query_vector = await self._query_vector(query, context, mode, notes, version)
         searched = None
         if query_vector is not None and vectors is not None:
-            searched = await self._vector_search(query_vector, limit, filters, version)
+            searched = await self._vector_search(
+                vectors, storage, settings, query_vector, limit, filters, version
+            )
         # The full-text search runs unless its words cannot count: a hybrid query in plain
         # language (lexical weight 0, ``lexical_trust.py``) ranks by the vector signal alone,
         # so when every episode has a vector the vector candidates are all it needs. (Run
@@ -89,7 +124,7 @@ class HybridPipeline:
             and searched is not None
             and vectors is not None
             and filters == EpisodeFilters()
-            and lexical_weight(query, searched[4], config.retrieval) == 0.0
+            and lexical_weight(query, searched[4], settings) == 0.0
             and await vectors.covers_store(version)
         )
         if skip:
@@ -99,7 +134,7 @@ class HybridPipeline:
                 candidates[c.episode_id] = c
         signals = expanded = None
         if searched is not None and query_vector is not None and vectors is not None:
-            index, settings = vectors.index, config.retrieval
+            index = vectors.index
             hits, guess, guessed, guessed_hits, rows = searched
             in_hits = set(hits)
             found = _merge_vector_candidates(
@@ -116,12 +151,13 @@ class HybridPipeline:
                 if expanded is not None:
                     wanted = max(limit * 4, 40)
                     later = [i for i, _ in index.search(expanded, wanted) if i not in candidates]
-                    await self._add_vector_candidates(candidates, later, filters, version)
+                    more_rows = await self._candidates_by_ids(storage, later, filters, version)
+                    _merge_vector_candidates(candidates, more_rows)
         if mode is not RetrievalMode.VECTOR and len(candidates) < limit * 2:
             for c in await storage.context_candidates(context, filters, pool):
                 candidates.setdefault(c.episode_id, c)
         if query_vector is not None and vectors is not None:
-            signals = self._vector_signals(list(candidates), query_vector, expanded)
+            signals = _vector_signals(vectors, list(candidates), query_vector, expanded)
         pool_list = list(candidates.values())
         if mode is RetrievalMode.LEGACY:
             ranked = legacy_rank(pool_list, query, context, limit)
@@ -132,7 +168,7 @@ class HybridPipeline:
                 terms,
                 context,
                 task_type,
-                config.retrieval,
+                settings,
                 utc_now(),
                 limit,
                 signals,
@@ -142,16 +178,21 @@ class HybridPipeline:
         return ranked, notes
 
     async def _vector_search(
-        self, query_vector: F32, limit: int, filters: EpisodeFilters, version: int
+        self,
+        vectors: VectorSearch,
+        storage: CandidateSource,
+        settings: RetrievalConfig,
+        query_vector: F32,
+        limit: int,
+        filters: EpisodeFilters,
+        version: int,
     ) -> tuple[
         list[uuid.UUID], list[uuid.UUID] | None, F32 | None, list[uuid.UUID], list[EpisodeCandidate]
     ]:
         """The nearest episodes of the query and, guessing the feedback episodes (below), of the
         expanded query, with their candidate rows: (hits, guessed feedback, expanded vector,
         its hits, rows of both)."""
-        assert self._parts.vectors is not None
-        index, wanted = self._parts.vectors.index, max(limit * 4, 40)
-        settings = self._parts.config.retrieval
+        index, wanted = vectors.index, max(limit * 4, 40)
         # Without hard filters the nearest episodes are all candidates, so the feedback is
         # their first few: expand now and fetch both searches' episodes at once. If some were
         # missing after all, the caller expands again as usual.
@@ -166,64 +207,38 @@ class HybridPipeline:
         else:
             hits = [i for i, _ in index.search(query_vector, wanted)]
         ids = list(dict.fromkeys([*hits, *guessed_hits]))
-        rows = await self._candidates_by_ids(ids, filters, version)
+        rows = await self._candidates_by_ids(storage, ids, filters, version)
         return hits, guess, guessed, guessed_hits, rows
 
     async def _candidates_by_ids(
-        self, ids: list[uuid.UUID], filters: EpisodeFilters, version: int
+        self,
+        storage: CandidateSource,
+        ids: list[uuid.UUID],
+        filters: EpisodeFilters,
+        version: int,
     ) -> list[EpisodeCandidate]:
         """``storage.candidates_by_ids`` for the vector search's ids. Without hard filters the
         rows are kept in memory until the store changes: any write, by any process, changes
         ``version`` (a degraded store gives a new one each time, so nothing is kept then)."""
         if filters != EpisodeFilters():
-            return await self._parts.storage.candidates_by_ids(ids, filters)
+            return await storage.candidates_by_ids(ids, filters)
         known = self._candidates
         if version != self._candidates_version:
             known.clear()
             self._candidates_version = version
         missing = [i for i in ids if i not in known]
         if missing:
-            for c in await self._parts.storage.candidates_by_ids(missing, filters):
+            for c in await storage.candidates_by_ids(missing, filters):
                 known[c.episode_id] = c
             while len(known) > CANDIDATE_CACHE_SIZE:
                 known.pop(next(iter(known)))
         return [known[i] for i in ids if i in known]
 
-    def _vector_signals(
-        self, ids: list[uuid.UUID], query_vector: F32, expanded: F32 | None
-    ) -> VectorSignals:
-        """Each candidate's cosine with the query (and the expanded query) and its vector,
-        aligned with ``ids``; 0.0 and None for a candidate without a vector."""
-        assert self._parts.vectors is not None
-        queries = [query_vector] if expanded is None else [query_vector, expanded]
-        positions, scores, block = self._parts.vectors.index.lookup(ids, queries)
-        vectors: list[F32 | None] = [None] * len(ids)
-        aligned = [[0.0] * len(ids) for _ in queries]
-        for k, n in enumerate(positions):
-            vectors[n] = block[k]
-            for column, values in zip(aligned, scores, strict=True):
-                column[n] = values[k]
-        present = [False] * len(ids)
-        for n in positions:
-            present[n] = True
-        return VectorSignals(aligned[0], None if expanded is None else aligned[1], vectors, present)
-
-    async def _add_vector_candidates(
-        self,
-        candidates: dict[uuid.UUID, EpisodeCandidate],
-        ids: list[uuid.UUID],
-        filters: EpisodeFilters,
-        version: int,
-    ) -> set[uuid.UUID]:
-        """Add the episodes found by vector search that pass the filters; returns their ids."""
-        rows = await self._candidates_by_ids(ids, filters, version)
-        return _merge_vector_candidates(candidates, rows)
-
     async def _query_vector(
         self, query: str, context: TaskContext, mode: RetrievalMode, notes: list[str], version: int
     ) -> F32 | None:
         """The query vector, or None with a note when hybrid must fall back to lexical."""
-        if self._parts.vectors is None:
+        if self._vectors is None:
             if mode is RetrievalMode.VECTOR:
                 raise CapabilityUnavailableError(
                     "Vector retrieval needs an embedding provider: set embeddings.provider to "
@@ -232,8 +247,8 @@ class HybridPipeline:
             notes.append("vector:unavailable")
             return None
         try:
-            vector, truncated = await self._parts.vectors.query_vector(query, context)
-            await self._parts.vectors.refresh(version)
+            vector, truncated = await self._vectors.query_vector(query, context)
+            await self._vectors.refresh(version)
         except Exception as exc:
             if mode is RetrievalMode.VECTOR:
                 raise

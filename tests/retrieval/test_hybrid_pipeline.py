@@ -1,0 +1,96 @@
+"""The hybrid pipeline on its own, over a real store as its candidate source: it asks for the
+source and the settings at each query, and ranks what that source holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backends.support import Backend
+from self_learning_memory import (
+    EpisodeFilters,
+    ExecutionStep,
+    RetrievalConfig,
+    RetrievalMode,
+    SelfLearningMemory,
+    SuccessOutcome,
+    SuccessResult,
+    TaskContext,
+)
+from self_learning_memory.embeddings.hashing import HashingEmbedding
+from self_learning_memory.retrieval.hybrid import HybridPipeline
+from self_learning_memory.storage.protocols import CandidateSource
+
+pytestmark = pytest.mark.integration
+
+TASKS = [
+    "Add pagination to the GET /orders endpoint",
+    "Fix the flaky payment retry test",
+    "Write a migration adding an index on invoices",
+]
+OTHER_TASKS = ["Rotate the signing keys of the orders service"]
+CTX = TaskContext(domain="web-api", language="python")
+
+
+async def record(memory: SelfLearningMemory, tasks: list[str]) -> None:
+    for task in tasks:
+        eid = await memory.start_episode(task, CTX, "code_generation")
+        await memory.log_step(
+            eid, ExecutionStep(step_number=1, tool="editor", action="edit", result=SuccessResult())
+        )
+        await memory.complete_episode(eid, SuccessOutcome(verdict="done"))
+
+
+async def rank(
+    pipeline: HybridPipeline, source: CandidateSource, query: str, mode: RetrievalMode
+) -> list[tuple[str, str]]:
+    """(description, mode) of each ranked candidate."""
+    version = await source.data_version()
+    ranked, _ = await pipeline.rank(query, CTX, 3, None, EpisodeFilters(), mode, version)
+    return [(r.candidate.task_description, r.components.mode) for r in ranked]
+
+
+async def test_the_pipeline_ranks_like_the_memory(backend: Backend) -> None:
+    async with backend.open(embedder=HashingEmbedding(64)) as memory:
+        await record(memory, TASKS)
+        pipeline = HybridPipeline(
+            lambda: memory.storage, lambda: memory.config.retrieval, memory.vectors
+        )
+        for mode in (RetrievalMode.HYBRID, RetrievalMode.LEXICAL, RetrievalMode.VECTOR):
+            query = "pagination for the GET /orders endpoint"
+            expected = await memory.retrieve_relevant_context(query, CTX, 3, mode=mode)
+            ours = await rank(pipeline, memory.storage, query, mode)
+            assert ours == [(r.episode.task_description, r.components.mode) for r in expected]
+            assert ours[0] == (TASKS[0], mode.value)
+
+
+async def test_the_source_and_settings_are_asked_at_each_query(
+    backend: Backend, tmp_path: Path
+) -> None:
+    other = SelfLearningMemory.open(tmp_path / "other")
+    async with backend.open() as memory, other:
+        await record(memory, TASKS)
+        await record(other, OTHER_TASKS)
+        source: list[CandidateSource] = [memory.storage]
+        settings = [RetrievalConfig()]
+        pipeline = HybridPipeline(lambda: source[0], lambda: settings[0])
+        query = "orders"
+        assert (await rank(pipeline, source[0], query, RetrievalMode.LEXICAL))[0][0] == TASKS[0]
+
+        source[0] = other.storage  # a replaced store is the one the next query reads
+        assert await rank(pipeline, source[0], query, RetrievalMode.LEXICAL) == [
+            (OTHER_TASKS[0], "lexical")
+        ]
+
+        # only the context counts now: every candidate's total is its context match
+        settings[0] = RetrievalConfig(
+            weight_relevance=0.0, weight_context=1.0, weight_outcome=0.0, weight_recency=0.0
+        )
+        version = await source[0].data_version()
+        ranked, notes = await pipeline.rank(
+            query, CTX, 3, None, EpisodeFilters(), RetrievalMode.HYBRID, version
+        )
+        assert notes == ["vector:unavailable"]  # built without a vector search
+        assert [r.components.total for r in ranked] == [r.components.context for r in ranked]
+        assert ranked[0].components.relevance > 0.0
