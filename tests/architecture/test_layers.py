@@ -33,7 +33,6 @@ LAYERS: dict[str, int] = {
     "mcp": 1,
     "demo": 1,
     "presenters": 1,
-    "present": 1,
     # 2. the public API re-exports
     INIT: 2,
     # 3. the memory facade and what composes or serves it
