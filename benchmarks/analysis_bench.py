@@ -1,4 +1,4 @@
-"""Issue 14 benchmark, one JSON line per result (name, n, median, p95, ratio to a baseline
+"""The analysis benchmarks, one JSON line per result (name, n, median, p95, ratio to a baseline
 measured in the same run):
 
 - ``comprehensive_10x1000`` (parallel off/on): ``run_analysis("comprehensive")`` on 10 variables

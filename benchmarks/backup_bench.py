@@ -1,4 +1,4 @@
-"""Verify and restore time of a backup, per format (issue 12: every row decoded before the swap).
+"""Verify and restore time of a backup, per format (every row is decoded before the swap).
 
 Builds a store of ``--episodes`` synthetic episodes (``benchmarks/synthetic.py``, ~8 steps
 each) once in ``--work`` (reused when it exists), backs it up in each format, then times a

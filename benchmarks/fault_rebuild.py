@@ -1,4 +1,4 @@
-"""What detecting and repairing a lost store costs (issue 12, item 4 and the WAL gap).
+"""What detecting and repairing a lost store costs: the rebuild from the cache and the WAL-loss check.
 
 N completed episodes (3 steps each, learned: reward, reflection, patterns) in the embedded store
 and in the LMDB cache. Prints one JSON line per result:

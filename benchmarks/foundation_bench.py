@@ -1,4 +1,4 @@
-"""Foundation benchmarks (issue 3): log_step, complete_episode, lexical retrieval.
+"""Foundation benchmarks: log_step, complete_episode, lexical retrieval.
 
     python -m benchmarks.foundation_bench [--quick] [--sizes 1000,10000] [--episodes 200]
 

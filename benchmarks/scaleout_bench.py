@@ -1,4 +1,4 @@
-"""Scale-out (issue 7): steps per second with 1, 2, 4 and 8 writer processes on one store.
+"""Scale-out: steps per second with 1, 2, 4 and 8 writer processes on one store.
 
     python -m benchmarks.scaleout_bench [--procs 1,2,4,8] [--steps 4000] [--postgres DSN]
 

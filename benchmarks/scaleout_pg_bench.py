@@ -1,4 +1,4 @@
-"""Scale-out (issue 7) on PostgreSQL: retrieval latency at 10K episodes, and outbox replay.
+"""Scale-out on PostgreSQL: retrieval latency at 10K episodes, and outbox replay.
 
     python -m benchmarks.scaleout_pg_bench [--episodes 10000] [--queries 200]
         [--writes 10000] [--dsn URL] [--only retrieval|replay]
