@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import apsw
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 POSTGRES_DSN = os.environ.get(
     "MEMORY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
-BACKENDS = ("sqlite", "postgres")
+BACKENDS = ("sqlite", "postgres", "postgres18")
 _reachable: bool | None = None
 _reason = ""
 
@@ -46,6 +46,13 @@ def _psycopg() -> ModuleType:
     import psycopg
 
     return psycopg
+
+
+def unavailable(message: str) -> NoReturn:
+    """A test server is missing: fail under ``CI=true`` (CI must run every backend), else skip."""
+    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def postgres_available() -> bool:
@@ -65,10 +72,7 @@ def postgres_available() -> bool:
             except psycopg.Error as exc:
                 _reachable, _reason = False, str(exc).strip()
     if not _reachable:
-        message = f"PostgreSQL at {POSTGRES_DSN} is unreachable: {_reason}"
-        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"PostgreSQL at {POSTGRES_DSN} is unreachable: {_reason}")
     return True
 
 
@@ -81,16 +85,19 @@ def with_search_path(dsn: str, schema: str) -> str:
 
 
 @contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A postgresql:// URL whose tables live in a new schema, dropped afterwards."""
-    postgres_available()
+def postgres_schema(server_dsn: str | None = None) -> Iterator[str]:
+    """A postgresql:// URL whose tables live in a new schema, dropped afterwards, on the server
+    at ``server_dsn`` (default: the machine's test server, ``MEMORY_TEST_POSTGRES_DSN``)."""
+    if server_dsn is None:
+        postgres_available()
+        server_dsn = POSTGRES_DSN
     schema = f"slm_test_{uuid.uuid4().hex[:12]}"
-    with _psycopg().connect(POSTGRES_DSN, autocommit=True) as conn:
+    with _psycopg().connect(server_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield with_search_path(POSTGRES_DSN, schema)
+        yield with_search_path(server_dsn, schema)
     finally:
-        with _psycopg().connect(POSTGRES_DSN, autocommit=True) as conn:
+        with _psycopg().connect(server_dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
