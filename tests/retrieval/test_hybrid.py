@@ -82,7 +82,7 @@ async def test_hybrid_uses_vectors_written_at_completion(backend: Backend) -> No
         assert hybrid[0].components.mode == "hybrid"
         assert hybrid[0].components.vector is not None
         assert hybrid[0].components.vector > hybrid[1].components.vector  # type: ignore[operator]
-        assert {LEXICAL[backend.kind], "vector"} <= set(hybrid[0].provenance)
+        assert {LEXICAL[backend.engine], "vector"} <= set(hybrid[0].provenance)
         vector_only = await memory.retrieve_relevant_context(
             "pagination for the orders endpoint", CTX, 3, mode="vector"
         )
