@@ -116,7 +116,8 @@ async def test_closing_with_work_in_flight_leaves_no_job_stuck(backend: Backend)
     async with backend.open(config) as memory:
         ids = [(await record(memory, i)).episode_id for i in range(20)]
     async with backend.open(config) as memory:
-        assert await memory.wait_for_learning(timeout=10), backend.rows(
+        # well under the 60 s claim timeout a dead claim would cost, with room for a loaded machine
+        assert await memory.wait_for_learning(timeout=30), backend.rows(
             "SELECT episode_id, claimed_by, attempts FROM learning_jobs"
         )
         for eid in ids:
