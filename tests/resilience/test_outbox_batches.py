@@ -127,3 +127,31 @@ async def test_postgres_replay_cut_mid_batch_is_exactly_once(
     assert (episodes, completed) == (len(eids) + 1, len(eids))
     assert steps == distinct == len(eids) * 3
     assert occurrences == links  # a completion applied twice would count its patterns twice
+
+
+async def test_postgres_one_refused_entry_in_a_batch_is_dead_lettered_alone(
+    tmp_path: Path, schema: str, proxy: TcpProxy
+) -> None:
+    from .pg import build_memory
+
+    memory, wrapped = build_memory(dsn_for(schema, proxy.port), tmp_path)
+    async with memory:
+        gone = await memory.start_episode("will be deleted elsewhere", task_type="testing")
+        await memory.flush_steps()
+        await proxy.refuse()
+        first = await record(memory, "first", 2)
+        await memory.log_step(gone, step(1))
+        await memory.flush_steps(gone)
+        later = [await record(memory, f"later{i}", 2) for i in range(3)]
+        with psycopg.connect(dsn_for(schema), autocommit=True) as conn:
+            conn.execute("DELETE FROM episodes WHERE episode_id = %s", (str(gone),))
+        await proxy.restore()
+        assert await wrapped.wait_replayed(60)
+        assert wrapped.outbox is not None
+        assert [d["op"] for d in wrapped.outbox.dead_letters()] == ["append_steps"]
+    with psycopg.connect(dsn_for(schema)) as conn:
+        for eid in [first, *later]:
+            row = conn.execute(
+                "SELECT count(*) FROM steps WHERE episode_id = %s", (str(eid),)
+            ).fetchone()
+            assert row == (2,)
