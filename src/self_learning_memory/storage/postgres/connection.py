@@ -39,7 +39,7 @@ Conn = psycopg.AsyncConnection[Any]
 _RETRIED = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 _OURS = (ValidationError, NotFoundError, InvalidStateError, StorageError)
 RECONNECT_TIMEOUT_S = 5.0
-CONNECT_WAIT_S = 2.0  # how long a request waits for a new connection while none is known good
+CONNECT_WAIT_S = 0.5  # how long a request waits for a new connection while none is known good
 _MIGRATION_LOCK = 0x5E1F_1EA2  # pg_advisory_xact_lock key (combined with the schema's hash)
 
 
