@@ -28,15 +28,16 @@ __all__ = ["write_batch"]
 def write_batch(
     d: Dialect, search: FullText, announce: Announce, writes: Sequence[BatchedWrite]
 ) -> Program[None]:
-    """The writes in order. The states of the batch's episodes are read once, up front, and
-    followed through the batch's own writes, so an idempotency check costs no statement."""
+    """The writes in order. The states of the batch's episodes are read once, up front, under
+    the row lock a step append takes, and followed through the batch's own writes, so neither
+    an idempotency check nor an append's own state read costs a statement."""
     ids = list(dict.fromkeys(eid for w in writes if (eid := _episode_of(w)) is not None))
     known: dict[uuid.UUID, EpisodeState | None] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         found = yield rows(
             "SELECT episode_id, end_time, step_count, last_step_number, learning_status "
-            f"FROM episodes WHERE episode_id IN ({', '.join('?' * len(chunk))})",
+            f"FROM episodes WHERE episode_id IN ({', '.join('?' * len(chunk))}){d.lock}",
             [str(eid) for eid in chunk],
         )
         known.update(dict.fromkeys(chunk))
@@ -75,7 +76,9 @@ def _write_once(
         if state is not None:
             steps = [s for s in steps if s.step_number > state.last_step_number]
         if steps:
-            known[w.episode_id] = yield from episodes.append_steps(d, announce, w.episode_id, steps)
+            known[w.episode_id] = yield from episodes.append_steps(
+                d, announce, w.episode_id, steps, state
+            )
     elif w.op == "commit_completion" and w.record is not None:
         record = w.record
         eid = record.episode.episode_id
