@@ -62,3 +62,37 @@ async def test_queries_are_served_soon_after_a_long_outage(proxy: TcpProxy) -> N
                 await asyncio.sleep(0.05)
     finally:
         await db.close()
+
+
+async def test_a_request_after_a_lost_connection_waits_only_the_connect_wait(
+    proxy: TcpProxy,
+) -> None:
+    """The first write of an outage is journaled after ``connect_wait_s``, not after the pool's
+    full timeout: once a connection is lost, a request waits that long for a new one."""
+    parts = urlsplit(POSTGRES_DSN)
+    auth = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    netloc = f"{auth}127.0.0.1:{proxy.port}"
+    dsn = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    db = PostgresConnection(dsn, timeout_s=30.0)
+    db.connect_wait_s = 0.3
+    await db.open()
+    try:
+        assert db.acquire_timeout() == 30.0  # reachable: busy connections are waited for
+        await proxy.refuse()
+        with pytest.raises(StorageError):
+            await select_one(db)  # the pooled connection is cut
+        assert db.acquire_timeout() == 0.3
+        began = time.monotonic()
+        with pytest.raises(StorageError):
+            await select_one(db)  # no connection can be made: bounded by the connect wait
+        assert time.monotonic() - began < 10.0  # far below the pool's 30 s timeout
+        await proxy.restore()
+        for _ in range(100):  # the pool connects again; the full timeout applies again
+            try:
+                await select_one(db)
+                break
+            except StorageError:
+                await asyncio.sleep(0.1)
+        assert db.acquire_timeout() == 30.0
+    finally:
+        await db.close()

@@ -2,11 +2,16 @@
 
 An owned background task replays the outbox when the breaker lets calls through (and at start),
 in order and idempotently: a create is skipped if the episode exists, steps already stored (by
-step number) are skipped, a completion is skipped if the episode is already completed. A
-replayed entry is deleted only after the primary has it, so a crash re-applies at most the last
-entry, idempotently. Entries the primary refuses for good (not a connection failure) are moved
-to a dead-letter table and reported, never dropped silently. Only one process replays an outbox
-at a time (the outbox's replay lock).
+step number) are skipped, a completion is skipped if the episode is already completed.
+
+Entries go in batches of up to :data:`BATCH_SIZE`. When the primary offers
+:class:`~..storage.batch.BatchWriter` (the SQL stores), a batch is one primary transaction, and
+its entries are deleted from the outbox together once it has committed: a crash in between
+re-applies that batch, idempotently. A batch the primary refuses (not a connection failure) is
+rolled back and its entries are applied one at a time, so only the entry refused for good is
+moved to the dead-letter table and reported, never dropped silently. A batch ends after a
+pattern-use entry (a count with no idempotent form), so a crash re-applies no other batch's
+count. Only one process replays an outbox at a time (the outbox's replay lock).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SelfLearningMemoryError
+from ..storage.batch import BatchedWrite, BatchWriter
 from .circuit_breaker import BreakerState
 from .guard import recoverable
 from .outbox import decode_embedding, decode_episode, decode_record, decode_steps
@@ -33,9 +39,10 @@ if TYPE_CHECKING:
     from .outbox import Outbox, OutboxEntry
     from .outbox_view import OutboxView
 
-__all__ = ["OutboxReplayer", "append_once", "complete_once", "create_once"]
+__all__ = ["BATCH_SIZE", "OutboxReplayer", "append_once", "complete_once", "create_once"]
 
 log = logging.getLogger(__name__)
+BATCH_SIZE = 200  # outbox entries per primary transaction
 
 
 # -- idempotent forms (second attempts and replay) ----------------------------------------------
@@ -84,6 +91,7 @@ class OutboxReplayer:
         self.view = view
         self.cache = cache
         self.interval_s = interval_s
+        self.batch_size = BATCH_SIZE
         self.replayed = 0  # entries this process replayed
         self.dead_lettered = 0
         self.last_replay_at: float | None = None
@@ -141,28 +149,74 @@ class OutboxReplayer:
             if not await asyncio.to_thread(outbox.try_acquire_replay):
                 return 0  # another process is replaying this outbox
             try:
-                while entries := await asyncio.to_thread(outbox.peek, 200):
-                    for entry in entries:
-                        try:
-                            await self.guard.call(
-                                f"replay {entry.op}", functools.partial(self.apply, entry)
-                            )
-                        except Exception as exc:
-                            if recoverable(exc):
-                                await asyncio.to_thread(outbox.note_failure, entry.seq, str(exc))
-                                return done
-                            log.error("outbox entry %d (%s) refused: %s", entry.seq, entry.op, exc)
-                            await asyncio.to_thread(outbox.dead_letter, entry.seq, repr(exc))
-                            self.dead_lettered += 1
-                        else:
-                            await asyncio.to_thread(outbox.remove, entry.seq)
-                            self.replayed += 1
-                        self.view.applied(entry)
-                        done += 1
+                while entries := await asyncio.to_thread(outbox.peek, self.batch_size):
+                    batch = _batch(entries)
+                    applied = await self._apply_batch(batch)
+                    if applied is None:  # refused: find the refused entry one at a time
+                        applied = await self._apply_each(batch)
+                    done += applied
+                    if applied < len(batch):
+                        return done  # the primary is down again
             finally:
                 self.last_replay_at = time.time()
                 await asyncio.to_thread(outbox.release_replay)
         return done
+
+    async def _apply_batch(self, batch: list[OutboxEntry]) -> int | None:
+        """Apply ``batch`` in one primary transaction: its length, 0 when the primary is
+        down, or None when the primary refused it (or cannot take batches)."""
+        writer = self.primary
+        if len(batch) < 2 or not isinstance(writer, BatchWriter):
+            return None
+        try:
+            writes = [batched_write(entry) for entry in batch]
+        except Exception:  # a payload that does not decode: dead-lettered one at a time
+            return None
+        try:
+            await self.guard.call(
+                f"replay {len(batch)} writes", functools.partial(writer.write_batch, writes)
+            )
+        except Exception as exc:
+            if recoverable(exc):
+                await asyncio.to_thread(self.outbox.note_failure, batch[0].seq, str(exc))
+                return 0
+            log.warning(
+                "a batch of %d outbox entries was refused (%s): one at a time", len(batch), exc
+            )
+            return None
+        await asyncio.to_thread(self.outbox.remove_many, [e.seq for e in batch])
+        await self._applied(batch)
+        self.replayed += len(batch)
+        return len(batch)
+
+    async def _apply_each(self, batch: list[OutboxEntry]) -> int:
+        """Apply ``batch`` one entry at a time: how many were applied or dead-lettered (fewer
+        than its length when the primary is down)."""
+        outbox = self.outbox
+        done = 0
+        for entry in batch:
+            try:
+                await self.guard.call(f"replay {entry.op}", functools.partial(self.apply, entry))
+            except Exception as exc:
+                if recoverable(exc):
+                    await asyncio.to_thread(outbox.note_failure, entry.seq, str(exc))
+                    return done
+                log.error("outbox entry %d (%s) refused: %s", entry.seq, entry.op, exc)
+                await asyncio.to_thread(outbox.dead_letter, entry.seq, repr(exc))
+                self.dead_lettered += 1
+            else:
+                await asyncio.to_thread(outbox.remove, entry.seq)
+                self.replayed += 1
+            self.view.applied(entry)
+            done += 1
+        return done
+
+    async def _applied(self, batch: list[OutboxEntry]) -> None:
+        """After a batch committed: forget its entries in the view, drop stale cache rows."""
+        for entry in batch:
+            self.view.applied(entry)
+            if entry.op == "commit_completion" and self.cache is not None and entry.episode_id:
+                await asyncio.to_thread(self.cache.invalidate, entry.episode_id)
 
     async def apply(self, entry: OutboxEntry) -> None:
         """Apply one entry to the primary, idempotently (safe to apply twice)."""
@@ -199,3 +253,36 @@ class OutboxReplayer:
             last_replay_at=self.last_replay_at,
         )
         return outbox
+
+
+def _batch(entries: list[OutboxEntry]) -> list[OutboxEntry]:
+    """The leading run of ``entries`` to apply together: up to and including the first
+    pattern-use entry (a count re-applied by a crash is kept to that entry's batch)."""
+    for i, entry in enumerate(entries):
+        if entry.op == "record_pattern_use":
+            return entries[: i + 1]
+    return entries
+
+
+def batched_write(entry: OutboxEntry) -> BatchedWrite:
+    """The journaled ``entry`` as a write for :meth:`~..storage.batch.BatchWriter.write_batch`."""
+    eid, p = entry.episode_id, entry.payload
+    if entry.op == "create_episode":
+        return BatchedWrite("create_episode", episode=decode_episode(p["episode"]))
+    if entry.op == "append_steps" and eid is not None:
+        return BatchedWrite("append_steps", episode_id=eid, steps=decode_steps(p["steps"]))
+    if entry.op == "commit_completion":
+        return BatchedWrite("commit_completion", record=decode_record(p["record"]))
+    if entry.op == "delete_episode" and eid is not None:
+        return BatchedWrite("delete_episode", episode_id=eid)
+    if entry.op == "record_pattern_use":
+        return BatchedWrite(
+            "record_pattern_use",
+            pattern_ids=[uuid.UUID(i) for i in p["ids"]],
+            applied=bool(p["applied"]),
+            success=bool(p["success"]),
+        )
+    if entry.op == "store_embeddings":
+        rows = [(uuid.UUID(i), decode_embedding(e)) for i, e in p["rows"]]
+        return BatchedWrite("store_embeddings", embeddings=rows)
+    raise SelfLearningMemoryError(f"Unknown outbox operation {entry.op!r}.")

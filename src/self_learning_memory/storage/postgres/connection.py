@@ -39,6 +39,7 @@ Conn = psycopg.AsyncConnection[Any]
 _RETRIED = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 _OURS = (ValidationError, NotFoundError, InvalidStateError, StorageError)
 RECONNECT_TIMEOUT_S = 5.0
+CONNECT_WAIT_S = 0.5  # how long a request waits for a new connection while none is known good
 _MIGRATION_LOCK = 0x5E1F_1EA2  # pg_advisory_xact_lock key (combined with the schema's hash)
 
 
@@ -50,6 +51,13 @@ class PostgresConnection:
         self.min_size = max(1, min_size)
         self.max_size = max(self.min_size, max_size)
         self.timeout_s = timeout_s
+        # A request waits up to ``timeout_s`` for a pooled connection while the server is known
+        # reachable (the pool's connections are busy), but only ``connect_wait_s`` once a
+        # connection was lost and none has been made since: then it waits for a new
+        # connection, which a reachable server gives at once, and the first write of an
+        # outage is journaled after that short wait instead of the full pool timeout.
+        self.connect_wait_s = min(timeout_s, CONNECT_WAIT_S)
+        self.reachable = True
         # psycopg_pool retries a lost connection with a doubling delay (1, 2, 4 ... s) until
         # reconnect_timeout (300 s by default) and starts no other attempt meanwhile, so after
         # an outage of T seconds the pool served queries again only about T/2 later (20 s after
@@ -67,6 +75,11 @@ class PostgresConnection:
 
     async def _configure(self, conn: Conn) -> None:
         self.backend_pids.add(conn.info.backend_pid)
+        self.reachable = True
+
+    def acquire_timeout(self) -> float:
+        """How long the next request may wait for a pooled connection (see ``__init__``)."""
+        return self.timeout_s if self.reachable else self.connect_wait_s
 
     async def open(self) -> None:
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
@@ -137,7 +150,7 @@ class PostgresConnection:
     async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         """Run ``fn`` on an autocommit connection (each statement sees the latest commits)."""
         try:
-            async with self._pool().connection() as conn:
+            async with self._pool().connection(timeout=self.acquire_timeout()) as conn:
                 return await fn(conn)
         except _OURS:
             raise
@@ -160,7 +173,10 @@ class PostgresConnection:
         delay = 0.01
         for attempt in range(8):
             try:
-                async with self._pool().connection() as conn, conn.transaction():
+                async with (
+                    self._pool().connection(timeout=self.acquire_timeout()) as conn,
+                    conn.transaction(),
+                ):
                     result = await fn(conn)
                     if bump:
                         await conn.execute(
@@ -188,5 +204,7 @@ class PostgresConnection:
         if isinstance(exc, pg_errors.DataError):
             return DataIntegrityError(f"PostgreSQL refused a value: {exc}.")
         if isinstance(exc, (PoolTimeout, psycopg.OperationalError, OSError)):
+            # a connection lost or refused (not a pool busy for its full timeout)
+            self.reachable = isinstance(exc, PoolTimeout) and self.reachable
             return StorageUnavailableError(f"PostgreSQL at {self.where} is unavailable: {exc}.")
         return StorageError(f"PostgreSQL at {self.where} failed: {exc}.")

@@ -12,12 +12,14 @@ can drop stale cache entries (see :mod:`.notify`).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from ...errors import StorageError
 from ...model.records import EpisodeCandidate, EpisodeFilters, HealthReport
+from ..batch import BatchedWrite
 from ..capabilities import Capabilities
+from ..sql import batch_sql
 from ..sql.dialect import POSTGRES
 from ..sql.program import Op, ProgramFactory, execute, run_async
 from ..sql.store import SQLStore
@@ -89,6 +91,20 @@ class PostgresStorage(SQLStore):
 
     async def _write(self, program: ProgramFactory[T], *, retrieval: bool = True) -> T:
         return await self._db.transaction(lambda conn: run_async(conn, program()), bump=retrieval)
+
+    async def write_batch(self, writes: Sequence[BatchedWrite]) -> None:
+        """Apply ``writes`` in order, each in its idempotent form, in one transaction
+        (``storage/batch.py``), in pipeline mode: only the statements whose answer the
+        program reads (the state checks) wait for the server."""
+        if not writes:
+            return
+
+        async def run(conn: Conn) -> None:
+            async with conn.pipeline() as pipeline:
+                program = batch_sql.write_batch(self.dialect, self.search, self._announce, writes)
+                await run_async(conn, program, pipeline)
+
+        await self._db.transaction(run, bump=True)
 
     def _announce(self, op: str, episode_id: str) -> list[Op]:
         payload = f"{self._db.schema}|{op}|{episode_id}"

@@ -99,10 +99,25 @@ def episode_state(episode_id: uuid.UUID) -> Program[EpisodeState | None]:
 
 
 def append_steps(
-    d: Dialect, announce: Announce, episode_id: uuid.UUID, steps: list[ExecutionStep]
+    d: Dialect,
+    announce: Announce,
+    episode_id: uuid.UUID,
+    steps: list[ExecutionStep],
+    locked: EpisodeState | None = None,
 ) -> Program[EpisodeState]:
+    """``locked``: the episode's state, already read under this transaction's row lock (a
+    batch of writes reads its episodes' states together), so it is not read again."""
     eid = str(episode_id)
-    row = yield one(_STATE_SQL + d.lock, (eid,))
+    row: Any
+    if locked is not None:
+        row = (
+            "completed" if locked.completed else None,
+            locked.step_count,
+            locked.last_step_number,
+            locked.learning_status,
+        )
+    else:
+        row = yield one(_STATE_SQL + d.lock, (eid,))
     if row is None:
         raise NotFoundError("episode", eid)
     if row[0] is not None:

@@ -98,8 +98,10 @@ def psycopg_sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-async def run_async(conn: Any, program: Program[T]) -> T:
-    """Run ``program`` on a psycopg async connection."""
+async def run_async(conn: Any, program: Program[T], pipeline: Any = None) -> T:
+    """Run ``program`` on a psycopg async connection. With ``pipeline`` (the connection's
+    pipeline mode, entered by the caller), a statement whose result the program does not read
+    is sent without waiting for its answer; a row count waits for the answers so far."""
     try:
         op = next(program)
         while True:
@@ -116,6 +118,8 @@ async def run_async(conn: Any, program: Program[T]) -> T:
                 elif op.kind == "all":
                     result = await cur.fetchall()
                 elif op.kind == "changes":
+                    if pipeline is not None:
+                        await pipeline.sync()
                     result = cur.rowcount
             op = program.send(result)
     except StopIteration as done:

@@ -10,6 +10,7 @@ has (health details, PostgreSQL's change notifications).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Self, TypeVar
 
 from ...model.episode import Episode, ExecutionStep, TaskContext
@@ -26,7 +27,8 @@ from ...model.records import (
 )
 from ...model.sandbox_run import SandboxRun, SandboxRunFilters
 from ...model.usage import PatternUsage
-from . import episodes, learning_sql, queries, sandbox_runs
+from ..batch import BatchedWrite
+from . import batch_sql, episodes, learning_sql, queries, sandbox_runs
 from .dialect import Dialect
 from .learning_sql import FullText
 from .program import Op, ProgramFactory
@@ -93,6 +95,14 @@ class SQLStore:
                 self.dialect, self.search, self._announce, record
             )
         )
+
+    async def write_batch(self, writes: Sequence[BatchedWrite]) -> None:
+        """Apply ``writes`` in order, each in its idempotent form, in one transaction
+        (``storage/batch.py``)."""
+        if writes:
+            await self._write(
+                lambda: batch_sql.write_batch(self.dialect, self.search, self._announce, writes)
+            )
 
     async def get_episode(self, episode_id: uuid.UUID) -> Episode | None:
         found = await self.get_episodes([episode_id])
