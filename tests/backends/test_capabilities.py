@@ -30,6 +30,7 @@ async def test_sqlite_offers_its_file_step_queries_maintenance_and_transfer(
         assert isinstance(caps.step_queries, StepQueries)
         assert caps.maintenance is store
         assert isinstance(caps.transfer, SQLiteTransfer)
+        assert caps.batch_writer is store  # the outbox replay's batches
         assert caps.change_feed is None  # one process owns the file: no other writer to hear
         assert caps.resilience is None
         assert await caps.step_queries.first_episode_time() is None  # answers on the store
@@ -58,6 +59,7 @@ async def test_the_wrapper_passes_the_primarys_handles_and_adds_its_own(tmp_path
         assert caps.maintenance is primary
         assert caps.step_queries is not None
         assert caps.transfer is not None
+        assert caps.batch_writer is primary  # the replayer writes batches to the primary itself
         assert caps.resilience is wrapped
         status = await caps.resilience.resilience_status()
         assert status["primary"] == "sqlite"
@@ -65,12 +67,13 @@ async def test_the_wrapper_passes_the_primarys_handles_and_adds_its_own(tmp_path
 
 
 @pytest.mark.integration
-async def test_postgres_offers_its_change_feed_and_transfer_only() -> None:
+async def test_postgres_offers_its_change_feed_transfer_and_batches_only() -> None:
     with postgres_schema() as dsn:
         store = PostgresStorage(dsn, listen=False)
         caps = store.capabilities
         assert caps.change_feed is store
         assert isinstance(caps.transfer, PostgresTransfer)
+        assert caps.batch_writer is store
         assert isinstance(transfer_adapter(store), PostgresTransfer)
         assert caps.local_file is None
         assert caps.step_queries is None

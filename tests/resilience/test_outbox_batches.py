@@ -11,7 +11,6 @@ from pathlib import Path
 import psycopg
 
 from self_learning_memory.resilience.replay import batched_write
-from self_learning_memory.storage.batch import BatchWriter
 
 from .pg import dsn_for
 from .proxy import TcpProxy
@@ -20,7 +19,7 @@ from .test_outbox import open_memory, record, step
 
 async def test_a_batch_is_one_primary_transaction_in_order(tmp_path: Path) -> None:
     memory, flaky, wrapped = open_memory(tmp_path)
-    assert isinstance(flaky, BatchWriter)
+    assert flaky.capabilities.batch_writer is flaky  # the replayer finds it there
     async with memory:
         kept = await record(memory, "kept", 1)
         flaky.down = True

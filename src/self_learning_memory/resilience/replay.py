@@ -25,7 +25,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SelfLearningMemoryError
-from ..storage.batch import BatchedWrite, BatchWriter
+from ..storage.batch import BatchedWrite
 from .circuit_breaker import BreakerState
 from .guard import recoverable
 from .outbox import decode_embedding, decode_episode, decode_record, decode_steps
@@ -165,8 +165,8 @@ class OutboxReplayer:
     async def _apply_batch(self, batch: list[OutboxEntry]) -> int | None:
         """Apply ``batch`` in one primary transaction: its length, 0 when the primary is
         down, or None when the primary refused it (or cannot take batches)."""
-        writer = self.primary
-        if len(batch) < 2 or not isinstance(writer, BatchWriter):
+        writer = self.primary.capabilities.batch_writer
+        if len(batch) < 2 or writer is None:
             return None
         try:
             writes = [batched_write(entry) for entry in batch]

@@ -1,6 +1,6 @@
 """Several writes in one transaction: what a store offers to replay a journal quickly.
 
-The outbox replayer (``resilience/replay.py``) hands a store that implements
+The outbox replayer (``resilience/replay.py``) hands a store whose capabilities offer a
 :class:`BatchWriter` a run of journaled writes at once. Each :class:`BatchedWrite` is applied in
 its idempotent form (a create is skipped if the episode exists, steps already stored are
 skipped, a completion is skipped if the episode is already completed), in the order given, all
@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from ..model.episode import Episode, ExecutionStep
@@ -48,7 +48,6 @@ class BatchedWrite:
     embeddings: list[tuple[uuid.UUID, EmbeddingRecord]] = field(default_factory=list)
 
 
-@runtime_checkable
 class BatchWriter(Protocol):
     """A store that applies several writes, idempotently and in order, in one transaction."""
 

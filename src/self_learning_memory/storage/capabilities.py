@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from .batch import BatchWriter
     from .step_queries import StepQueries
     from .transfer import TransferAdapter
 
@@ -101,3 +102,4 @@ class Capabilities:
     transfer: TransferAdapter | None = None  # row-level import/export (``transfer.py``)
     change_feed: ChangeFeed | None = None  # other processes' episode changes
     resilience: ResilienceStatus | None = None  # set by the resilience wrapper only
+    batch_writer: BatchWriter | None = None  # several writes in one transaction (``batch.py``)

@@ -65,13 +65,14 @@ class SQLiteStorage(SQLStore):
 
     @property
     def capabilities(self) -> Capabilities:
-        """The database file, step queries, maintenance and row transfer, all on this store's
+        """The database file, step queries, maintenance, row transfer and batch writes, all on this store's
         connection (built on each access: a Turso replica may switch its connection)."""
         return Capabilities(
             local_file=self.path,
             step_queries=StepQueries(self._db),
             maintenance=self,
             transfer=SQLiteTransfer(self._db),
+            batch_writer=self,
         )
 
     async def _read(self, program: ProgramFactory[T]) -> T:

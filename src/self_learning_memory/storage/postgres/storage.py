@@ -119,8 +119,10 @@ class PostgresStorage(SQLStore):
 
     @property
     def capabilities(self) -> Capabilities:
-        """Other processes' episode changes and row transfer."""
-        return Capabilities(change_feed=self, transfer=PostgresTransfer(self._db))
+        """Other processes' episode changes, row transfer and batch writes."""
+        return Capabilities(
+            change_feed=self, transfer=PostgresTransfer(self._db), batch_writer=self
+        )
 
     def subscribe_episode_changes(
         self, callback: Callable[[EpisodeChange], Awaitable[None]]
