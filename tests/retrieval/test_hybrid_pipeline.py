@@ -10,36 +10,19 @@ import pytest
 from backends.support import Backend
 from self_learning_memory import (
     EpisodeFilters,
-    ExecutionStep,
     RetrievalConfig,
     RetrievalMode,
     SelfLearningMemory,
-    SuccessOutcome,
-    SuccessResult,
-    TaskContext,
 )
 from self_learning_memory.embeddings.hashing import HashingEmbedding
 from self_learning_memory.retrieval.hybrid import HybridPipeline
 from self_learning_memory.storage.protocols import CandidateSource
 
+from .test_hybrid import CTX, TASKS, record
+
 pytestmark = pytest.mark.integration
 
-TASKS = [
-    "Add pagination to the GET /orders endpoint",
-    "Fix the flaky payment retry test",
-    "Write a migration adding an index on invoices",
-]
 OTHER_TASKS = ["Rotate the signing keys of the orders service"]
-CTX = TaskContext(domain="web-api", language="python")
-
-
-async def record(memory: SelfLearningMemory, tasks: list[str]) -> None:
-    for task in tasks:
-        eid = await memory.start_episode(task, CTX, "code_generation")
-        await memory.log_step(
-            eid, ExecutionStep(step_number=1, tool="editor", action="edit", result=SuccessResult())
-        )
-        await memory.complete_episode(eid, SuccessOutcome(verdict="done"))
 
 
 async def rank(

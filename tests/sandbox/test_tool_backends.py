@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from self_learning_memory.mcp.server import ServerSettings, build_server
+from self_learning_memory.mcp.server import MemoryMCPServer, ServerSettings, build_server
 from self_learning_memory.settings.schema import SandboxSettings
 
 ARGS = {"code": "return context.input.a * 2", "context": {"task": "double", "input": {"a": 21}}}
@@ -88,6 +88,20 @@ async def test_hybrid_routes_by_rule_and_shows_the_routing(tmp_path: Path) -> No
         await service.close()
 
 
+async def _tool_absent(server: MemoryMCPServer, message: str) -> str:
+    """The sandbox tool is not listed, a call to it fails naming ``message``, and health says it
+    is unavailable; returns the reason health gives."""
+    async with Client(server) as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        assert "execute_agent_code" not in names
+        is_error, text = await _call(c, "execute_agent_code", ARGS)
+        assert is_error
+        assert message in text
+        health = await _health(c)
+        assert health["available"] is False
+        return str(health["details"]["reason"])
+
+
 @pytest.mark.parametrize("backend", ["node", "hybrid"])
 async def test_node_asked_for_but_missing_leaves_the_tool_absent_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
@@ -99,15 +113,8 @@ async def test_node_asked_for_but_missing_leaves_the_tool_absent_and_says_why(
         ServerSettings(data_dir=tmp_path, sandbox=SandboxSettings(backend=backend))
     )
     try:
-        async with Client(server) as c:
-            names = {t.name for t in (await c.list_tools()).tools}
-            assert "execute_agent_code" not in names
-            is_error, text = await _call(c, "execute_agent_code", ARGS)
-            assert is_error
-            assert "node backend: node was not found on PATH" in text
-            health = await _health(c)
-            assert health["available"] is False
-            assert health["details"]["reason"].startswith("node backend: node was not found")
+        reason = await _tool_absent(server, "node backend: node was not found on PATH")
+        assert reason.startswith("node backend: node was not found")
         assert service.sandbox is None
     finally:
         await service.close()
@@ -118,17 +125,8 @@ async def test_enabled_false_turns_the_sandbox_off(tmp_path: Path) -> None:
         ServerSettings(data_dir=tmp_path, sandbox=SandboxSettings(enabled=False))
     )
     try:
-        async with Client(server) as c:
-            names = {t.name for t in (await c.list_tools()).tools}
-            assert "execute_agent_code" not in names
-            is_error, text = await _call(c, "execute_agent_code", ARGS)
-            assert is_error
-            assert "disabled by configuration" in text
-            health = await _health(c)
-            assert health["available"] is False
-            assert health["details"]["reason"] == (
-                "disabled by configuration (sandbox.enabled = false)"
-            )
+        reason = await _tool_absent(server, "disabled by configuration")
+        assert reason == "disabled by configuration (sandbox.enabled = false)"
         assert service.sandbox is None  # nothing was built
     finally:
         await service.close()
