@@ -51,6 +51,59 @@ def sentinel() -> Iterator[Path]:
     path.unlink(missing_ok=True)
 
 
+# 1000 samples of each clock the guest has; returns the samples that are not whole milliseconds.
+# The clock still runs: the wait for 2 ms to pass would reach the time limit if it stood still.
+HIGH_RESOLUTION_TIMER = """
+const samples = [performance.timeOrigin, Date.now()];
+const start = performance.now();
+for (let i = 0; i < 1000; i++) samples.push(performance.now(), Date.now());
+if (typeof process !== 'undefined') {
+  for (let i = 0; i < 1000; i++) {
+    const [s, ns] = process.hrtime();
+    samples.push(ns / 1e6, Number(process.hrtime.bigint() % 1000000n), process.uptime() * 1000);
+  }
+}
+while (performance.now() < start + 2) {}
+return samples.filter((v) => typeof v !== 'number' || !Number.isInteger(v)).slice(0, 5)
+"""
+# every way back to the precise clock tried first (deleting, replacing or redefining
+# ``performance``, its prototype, the helpers the coarse clock uses), then the same sampling; the
+# samples that are not whole milliseconds (or show the clock replaced) are returned
+RESTORE_THE_PRECISE_CLOCK = """
+const tryIt = (f) => { try { return f() } catch (e) { return 'refused' } };
+const samples = [];
+const sample = (f) => { const v = tryIt(f); if (typeof v === 'number') samples.push(v) };
+tryIt(() => delete globalThis.performance);
+tryIt(() => { globalThis.performance = { now: () => 0.5 } });
+tryIt(() => Object.defineProperty(globalThis, 'performance', { value: { now: () => 0.5 } }));
+tryIt(() => { performance.now = () => 0.5 });
+tryIt(() => Object.defineProperty(performance, 'now', { value: () => 0.5 }));
+tryIt(() => { Object.setPrototypeOf(performance, { now: () => 0.5 }) });
+Math.floor = (x) => x;
+Math.trunc = (x) => x;
+// a clock read through call/apply/bind would hand the function read to the code: sample it
+const apply = Reflect.apply;
+Function.prototype.call = function (self, ...args) {
+  if (typeof this === 'function') sample(() => apply(this, self, args));
+};
+Function.prototype.apply = Function.prototype.call;
+Function.prototype.bind = function () { return this };
+sample(() => Object.getPrototypeOf(performance).now.call(performance));
+sample(() => Reflect.apply(Object.getPrototypeOf(performance).now, performance, []));
+sample(() => Object.getOwnPropertyDescriptor(performance, 'now').value());
+if (typeof require === 'function') {
+  sample(() => require('perf_hooks').performance.now());
+  sample(() => new PerformanceMark('x').startTime);
+  sample(() => performance.mark('x').startTime);
+  sample(() => performance.toJSON().nodeTiming.duration);
+  sample(() => require('perf_hooks').createHistogram());
+  sample(() => process.hrtime()[1] / 1e6);
+}
+for (let i = 0; i < 1000; i++) samples.push(performance.now());
+samples.push(typeof performance.now === 'function' ? 0 : 0.5);
+return samples.filter((v) => typeof v !== 'number' || !Number.isInteger(v)).slice(0, 5)
+"""
+
 OK, ERR, TIMEOUT, VIOLATION = "success", "error", "timeout", "security_violation"
 # (id, code, variant, error type or violation type or None, expected output or ...)
 ANY = ...
@@ -203,6 +256,9 @@ CASES: list[tuple[str, str, str, str | None, Any]] = [
     ("huge_array_result", "return new Array(100000).fill({ a: 'bbbb' })", ERR, "resource", ANY),
     ("circular_result", "const o = {}; o.o = o; return o", ERR, "runtime", ANY),
     ("bigint_result", "return 10n", ERR, "runtime", ANY),
+    # the clock: whole milliseconds only (no fine timer for timing side channels)
+    ("high_resolution_timer", HIGH_RESOLUTION_TIMER, OK, None, []),
+    ("restore_the_precise_clock", RESTORE_THE_PRECISE_CLOCK, OK, None, []),
     # unicode, null bytes, code size
     (
         "unicode_and_null",

@@ -38,6 +38,53 @@ for (const name of ["kill", "_kill", "_debugProcess"]) {
   Object.defineProperty(process, name, { value: denied(`process.${name}`), writable: false, configurable: false });
 }
 try { require("v8").setFlagsFromString = denied("v8.setFlagsFromString"); } catch (e) { /* absent */ }
+// a coarse clock (hardening, as above): whole milliseconds from performance.now() and
+// timeOrigin, process.hrtime() / hrtime.bigint() and process.uptime(); the APIs that read the
+// precise clock some other way (marks, measures, histograms, timing entries) are refused. The
+// originals are captured here, bound, and locked (not writable, not configurable) everywhere the
+// code can reach them: the global, perf_hooks, the Performance prototype, process.
+{
+  const floor = Math.floor;
+  const lock = (obj, name, value) => Object.defineProperty(obj, name, { value, writable: false, enumerable: true, configurable: false });
+  const hooks = require("perf_hooks");
+  const perf = hooks.performance;
+  const Perf = Object.getPrototypeOf(perf);
+  const preciseNow = Perf.now.bind(perf);
+  const now = () => floor(preciseNow());
+  const origin = floor(perf.timeOrigin);
+  const kept = { now, timeOrigin: origin, toJSON: () => ({ timeOrigin: origin }) };
+  for (const name of Object.getOwnPropertyNames(Perf)) {
+    if (name !== "constructor") lock(Perf, name, name in kept ? kept[name] : denied(`performance.${name}`));
+  }
+  Object.freeze(Perf);
+  Object.freeze(perf);
+  lock(globalThis, "performance", perf);
+  for (const name of ["monitorEventLoopDelay", "createHistogram"]) lock(hooks, name, denied(`perf_hooks.${name}`));
+  for (const name of ["PerformanceEntry", "PerformanceMark", "PerformanceMeasure", "PerformanceObserver",
+    "PerformanceObserverEntryList", "PerformanceResourceTiming"]) {
+    const refuse = denied(name);
+    if (name in globalThis) lock(globalThis, name, refuse);
+    if (name in hooks) lock(hooks, name, refuse);
+  }
+  const preciseBig = process.hrtime.bigint.bind(process);
+  const MS = 1000000n;
+  const bigint = () => { const t = preciseBig(); return t - (t % MS); };
+  const hrtime = (previous) => {
+    let t = bigint();
+    if (Array.isArray(previous)) t -= BigInt(previous[0]) * 1000000000n + BigInt(previous[1]);
+    return [Number(t / 1000000000n), Number(t % 1000000000n)];
+  };
+  lock(hrtime, "bigint", bigint);
+  lock(process, "hrtime", Object.freeze(hrtime));
+  const preciseUptime = process.uptime.bind(process);
+  lock(process, "uptime", () => floor(preciseUptime() * 1000) / 1000);
+  const preciseCpu = process.cpuUsage.bind(process);
+  lock(process, "cpuUsage", (previous) => {
+    const u = preciseCpu(previous);
+    return { user: u.user - (u.user % 1000), system: u.system - (u.system % 1000) };
+  });
+  lock(process, "resourceUsage", denied("process.resourceUsage"));
+}
 let used = 0;
 const fmt = (args) => {
   let s = "";

@@ -30,7 +30,31 @@ __all__ = ["ENGINE_OVERHEAD_MB", "WasmBackend"]
 # linear memory the engine itself needs on top of the JS heap (guest data, stack, allocator)
 ENGINE_OVERHEAD_MB = 16
 
-_WRAPPER = """(() => {
+# Runs before the code, in its own function so that the code cannot reach the precise clock:
+# ``performance`` becomes a frozen object whose ``now()`` (and ``timeOrigin``) are whole
+# milliseconds, locked on the global (not writable, not configurable). The original object is
+# referenced by nothing else; ``floor`` and the bound ``now`` are captured before the code runs,
+# so replacing ``Math.floor`` or ``Function.prototype.call`` later changes nothing. ``Date.now()``
+# is whole milliseconds already.
+_COARSE_CLOCK = """(() => {
+    const precise = globalThis.performance;
+    const floor = Math.floor;
+    const preciseNow = precise.now.bind(precise);
+    const origin = floor(precise.timeOrigin);
+    const coarse = Object.freeze(Object.assign(Object.create(null), {
+      now: () => floor(preciseNow()),
+      timeOrigin: origin,
+    }));
+    Object.defineProperty(globalThis, "performance", {
+      value: coarse, writable: false, enumerable: true, configurable: false,
+    });
+  })();"""
+
+_WRAPPER = (
+    """(() => {
+  """
+    + _COARSE_CLOCK
+    + """
   const __emit = globalThis.__emit;
   delete globalThis.__emit;
   const __stringify = JSON.stringify;
@@ -52,6 +76,7 @@ _WRAPPER = """(() => {
   const __json = __stringify(__result);
   return __json === undefined ? "null" : __json;
 })()"""
+)
 
 
 class _OutputLimitError(Exception):
