@@ -110,7 +110,8 @@ class _CumulativeL2(rpt.base.BaseCost):  # type: ignore[misc]  # ruptures has no
 
 
 def pelt_changepoints(x: np.ndarray) -> list[dict[str, Any]]:
-    """PELT (l2 cost) with a BIC-like penalty 2·sigma²·ln(n); confidence = 1 - Welch p."""
+    """PELT (l2 cost) with a penalty of 4·sigma²·ln(n) (twice the BIC-like 2·sigma²·ln(n));
+    confidence = 1 - Welch p."""
     sigma = noise_sigma(x)
     penalty = 2.0 * sigma**2 * math.log(len(x)) * 2.0
     breaks = rpt.Pelt(custom_cost=_CumulativeL2(), min_size=3, jump=1).fit(x).predict(pen=penalty)

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_OBSERVATION_LEN",
     "MAX_OPEN_EPISODE_SIZE",
     "MAX_OUTCOME_SIZE",
+    "MAX_SANDBOX_POOL",
     "MAX_STEP_COUNT",
     "MAX_STEP_NUMBER",
     "MAX_TAGS",
@@ -64,4 +65,5 @@ MAX_TOKENS_USED: Final = 2**63 - 1
 MAX_LIMIT: Final = 1000  # episodes or patterns one read returns
 
 MAX_CODE_BYTES: Final = 100_000  # UTF-8 bytes of code the sandbox runs
+MAX_SANDBOX_POOL: Final = 20  # warm sandbox runtimes (threads), the ceiling of sandbox.pool_size
 MAX_TASK_CHARS: Final = 200  # characters of a sandboxed run's task its audit record keeps

@@ -13,12 +13,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..errors import ConfigurationError
+from ..model.limits import MAX_SANDBOX_POOL
 from .node import NodeBackend
 from .result import PRESETS, ExecutionContext, ExecutionResult, SandboxBackend, SandboxLimits
 from .router import HybridRouter
 from .wasm import WasmBackend
 
-__all__ = ["BACKENDS", "SELF_TEST_CHECKS", "BackendStats", "CodeSandbox", "backends_of"]
+__all__ = [
+    "BACKENDS",
+    "SELF_TEST_CHECKS",
+    "BackendStats",
+    "CodeSandbox",
+    "backends_of",
+    "default_pool_size",
+]
 
 BACKENDS = ("wasm", "node", "hybrid")
 
@@ -83,6 +92,13 @@ class SandboxOptions(Protocol):
     def node_ratio(self) -> float: ...
     @property
     def node_rule(self) -> str: ...
+    @property
+    def pool_size(self) -> int | None: ...
+
+
+def default_pool_size() -> int:
+    """One warm runtime per core, at most ``MAX_SANDBOX_POOL`` (the seed's 20)."""
+    return max(1, min(MAX_SANDBOX_POOL, os.cpu_count() or 1))
 
 
 class CodeSandbox:
@@ -98,13 +114,20 @@ class CodeSandbox:
 
     @classmethod
     def from_limits(cls, limits: SandboxLimits, pool_size: int | None = None) -> CodeSandbox:
-        size = pool_size or max(1, min(20, os.cpu_count() or 1))
+        size = pool_size or default_pool_size()
         return cls(WasmBackend(limits), limits, size)
 
     @classmethod
     def from_settings(cls, settings: SandboxOptions, pool_size: int | None = None) -> CodeSandbox:
         """From the ``[sandbox]`` config section: its preset, with the section's time and memory,
-        and its backend (``wasm``, ``node`` or ``hybrid`` with ``node_ratio`` / ``node_rule``)."""
+        and its backend (``wasm``, ``node`` or ``hybrid`` with ``node_ratio`` / ``node_rule``).
+        The pool: ``pool_size`` if given, else the section's ``pool_size`` (1..20), else
+        ``min(20, cores)``."""
+        configured = settings.pool_size
+        if configured is not None and not 1 <= configured <= MAX_SANDBOX_POOL:
+            raise ConfigurationError(
+                f"sandbox.pool_size = {configured!r}: out of range (limit: 1..{MAX_SANDBOX_POOL})"
+            )
         preset = PRESETS.get(settings.preset, PRESETS["restrictive"])
         limits = SandboxLimits(
             time_ms=settings.max_execution_time_ms,
@@ -114,7 +137,7 @@ class CodeSandbox:
             code_bytes=preset.code_bytes,
         )
         kind = settings.backend
-        size = pool_size or max(1, min(20, os.cpu_count() or 1))
+        size = pool_size or configured or default_pool_size()
         backend: SandboxBackend
         if kind == "wasm":
             backend = WasmBackend(limits)

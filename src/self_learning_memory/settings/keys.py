@@ -78,6 +78,8 @@ HELP: dict[str, str] = {
     "sandbox.preset": "Code sandbox limits: default, restrictive or permissive.",
     "sandbox.max_execution_time_ms": "Longest run of sandboxed code (ms).",
     "sandbox.max_memory_mb": "Memory limit of sandboxed code (MB).",
+    "sandbox.pool_size": "Warm sandbox runtimes, one per worker thread (1..20; unset: "
+    "min(20, CPU cores)).",
     "sandbox_audit.keep": "Sandbox runs kept in the audit trail (the newest; older ones are "
     "pruned as new ones are recorded).",
     "sync.enabled": "Run the cache synchronizer (unset: on for a remote store, off for the "

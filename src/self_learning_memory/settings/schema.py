@@ -68,6 +68,7 @@ class SandboxSettings(_Section):
     preset: str = "restrictive"
     max_execution_time_ms: int = 3000
     max_memory_mb: int = 64
+    pool_size: int | None = None  # warm runtimes; None: min(20, cores)
 
 
 class Settings(MemoryConfig):

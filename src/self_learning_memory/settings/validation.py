@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..model.limits import MAX_SANDBOX_POOL
 from ..storage.database_url import DB_FILENAME, mask_url, parse_database_url
 from .keys import HELP, KEY_ALIASES, REMOVED_KEYS, SECRET_KEYS
 from .presets import PRESETS
@@ -274,5 +275,7 @@ def _others(s: Settings, r: ValidationReport) -> None:
         r.error("sandbox.preset", sb.preset, " | ".join(SANDBOX_PRESETS), "unknown preset")
     _positive(r, "sandbox.max_execution_time_ms", sb.max_execution_time_ms, 60_000)
     _positive(r, "sandbox.max_memory_mb", sb.max_memory_mb, 4096)
+    if sb.pool_size is not None and not 1 <= sb.pool_size <= MAX_SANDBOX_POOL:
+        r.error("sandbox.pool_size", sb.pool_size, f"1..{MAX_SANDBOX_POOL}", "out of range")
     if s.logging.level.upper() not in LOG_LEVELS:
         r.error("logging.level", s.logging.level, " | ".join(LOG_LEVELS), "unknown level")
