@@ -55,11 +55,15 @@ class VectorSearch:
     def server(self) -> ServerVectors | None:
         """The store's own vector search (pgvector), or None: the in-process index."""
         handle = self.storage.capabilities.vector_index
-        if handle is None:
-            self._server = None
-            return None
-        if self._server is None or self._server.handle is not handle:
-            self._server = ServerVectors(handle, self.identity, self.provider.dimensions)
+        current = None if self._server is None else self._server.handle
+        if handle is not current:  # opened, or the store chose its vector path again
+            self._server = (
+                None
+                if handle is None
+                else ServerVectors(handle, self.identity, self.provider.dimensions)
+            )
+            self._coverage = None  # ask the store again, and load the index again if needed
+            self._refreshed_at = None
         return self._server
 
     @property
