@@ -103,9 +103,9 @@ async def test_pgvector_is_activated_and_the_index_built_on_first_search(pg18: B
         assert "vector_cosine_ops" in definition
         assert identity_of(memory) in definition  # partial: one identity
         health = await memory.health()
-        assert health["primary_storage"].details["pgvector"]["indexes"] == [  # type: ignore[index]
-            {"name": name, "valid": True, "bytes": pytest.approx(1, abs=10**9)}
-        ]
+        reported = health["primary_storage"].details["pgvector"]["indexes"]  # type: ignore[index]
+        assert [(i["name"], i["valid"]) for i in reported] == [(name, True)]
+        assert reported[0]["bytes"] > 0
         assert health["embeddings"].details["index"] == "pgvector"
         assert health["embeddings"].details["embedded"] == 12
 

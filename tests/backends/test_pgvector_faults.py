@@ -210,9 +210,9 @@ async def test_an_invalid_index_is_rebuilt_by_the_next_process(
     assert hnsw_valid(backend) == {name: False}
     async with backend.open(embedder=HashingEmbedding(DIMS)) as memory:
         state = pgvector_details(await memory.health())
-        assert state["indexes"] == [
-            {"name": name, "valid": False, "bytes": pytest.approx(1, abs=10**9)}
-        ]
+        indexes = state["indexes"]
+        assert isinstance(indexes, list)
+        assert [(i["name"], i["valid"]) for i in indexes] == [(name, False)]
         found = await memory.retrieve_relevant_context(texts[1], None, 3, mode="vector")
         assert found[0].episode.task_description == texts[1]
         state = pgvector_details(await memory.health())
