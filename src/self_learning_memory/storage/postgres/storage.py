@@ -231,6 +231,14 @@ class PostgresStorage(SQLStore):
                 "waiting": stats.get("requests_waiting", 0),
             }
         details["server_version"] = version
+        if self.pgvector.lost:  # vectors lost with a dropped extension: until reindexed
+            missing = f"SELECT count(*) FROM embeddings WHERE NOT ({self.dialect.vector_present})"
+            try:
+                self.pgvector.lost = int(await self._db.read(lambda c: _value(c, missing)))
+            except StorageError as exc:
+                pgvector["status_error"] = str(exc)
+            else:
+                details["pgvector"] = pgvector = self.pgvector.details()
         if self.vector_index is not None:
             try:
                 pgvector.update(await self.vector_index.status())
