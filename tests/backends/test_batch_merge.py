@@ -195,3 +195,58 @@ async def test_a_batch_merges_as_completions_one_at_a_time_do(
         assert {r[6] for r in expected["heuristics"]} == {merged}  # sample sizes
         assert got == expected
         assert len(got["links"]) == merged * len(keys)
+
+
+def _counting(program: Any, reads: list[str]) -> Any:
+    """``program`` passed through, the statements whose answer it reads noted in ``reads``."""
+    try:
+        op = next(program)
+        while True:
+            if op.kind in ("one", "all"):
+                reads.append(op.sql)
+            op = program.send((yield op))
+    except StopIteration as done:
+        return done.value
+
+
+async def test_a_batch_reads_its_rows_once_whatever_its_number_of_completions(
+    backend: Backend, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Statements whose answer the batch waits for: the episodes' states, the patterns and the
+    heuristics, once each; none per completion once the rows exist (one at a time: a state
+    read and one locked read per pattern and per heuristic)."""
+    from self_learning_memory.storage.sql import batch_sql
+
+    first, *batched = [_record(i, success=i % 2 == 0) for i in range(4)]
+    per_completion = 1 + len(first.patterns) + len(first.heuristics)
+    async with _two_stores(backend, request, tmp_path) as (store, _):
+        for r in [first, *batched]:
+            await store.create_episode(_started(r))
+            await store.append_steps(r.episode.episode_id, STEPS)
+        await store.commit_completion(first)  # the aggregate rows exist
+        writes = [BatchedWrite("commit_completion", record=r) for r in batched]
+        reads: list[str] = []
+        await store._write(
+            lambda: _counting(
+                batch_sql.write_batch(store.dialect, store.search, store._announce, writes),
+                reads,
+            )
+        )
+        assert [sql.split(" FROM ")[1].split()[0] for sql in reads] == [
+            "episodes",
+            "patterns",
+            "heuristics",
+        ]
+        # one at a time: a state read and a locked read per pattern and heuristic, each
+        assert per_completion * len(batched) == 3 * (1 + 4 + 2)
+        again: list[str] = []
+        await store._write(
+            lambda: _counting(
+                batch_sql.write_batch(store.dialect, store.search, store._announce, writes),
+                again,
+            )
+        )
+        assert len(again) == 3  # applied again: every completion skipped, the same reads
+        stored = await store.get_pattern(first.patterns[0].id)
+        assert stored is not None
+        assert stored[0].occurrence_count == 1 + len(batched)
