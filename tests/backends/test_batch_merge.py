@@ -5,6 +5,7 @@ PostgreSQL (the ``backend`` fixture)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -29,6 +30,7 @@ from self_learning_memory.learning.learner import learn
 from self_learning_memory.model.records import CompletionRecord
 from self_learning_memory.storage.batch import BatchedWrite
 from self_learning_memory.storage.sql.store import SQLStore
+from support.polling import poll_until
 
 from .support import Backend, postgres_schema
 
@@ -250,3 +252,42 @@ async def test_a_batch_reads_its_rows_once_whatever_its_number_of_completions(
         stored = await store.get_pattern(first.patterns[0].id)
         assert stored is not None
         assert stored[0].occurrence_count == 1 + len(batched)
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+async def test_a_batchs_changes_are_announced_to_other_processes(pg_url: str) -> None:
+    """A PostgreSQL batch sends its episode announcements together at its end: another
+    process's listener still hears each change of each episode, in order."""
+    from self_learning_memory.storage.postgres import PostgresStorage
+    from self_learning_memory.storage.postgres.notify import EpisodeChange
+
+    heard: list[EpisodeChange] = []
+
+    async def note(change: EpisodeChange) -> None:
+        heard.append(change)
+
+    records = [_record(i, success=True) for i in range(2)]
+    listening = PostgresStorage(pg_url)
+    listening.subscribe_episode_changes(note)
+    async with listening, PostgresStorage(pg_url, listen=False) as writer:
+        assert listening.listener is not None
+        await asyncio.wait_for(listening.listener.connected.wait(), 10)
+        await writer.write_batch(
+            [
+                w
+                for r in records
+                for w in (
+                    BatchedWrite("create_episode", episode=_started(r)),
+                    BatchedWrite("append_steps", episode_id=r.episode.episode_id, steps=STEPS),
+                    BatchedWrite("commit_completion", record=r),
+                )
+            ]
+        )
+        expected = [(op, r.episode.episode_id) for r in records for op in ("steps", "completed")]
+
+        async def all_heard() -> bool:
+            return len(heard) >= len(expected)
+
+        await poll_until(all_heard, timeout=10, message="the batch's changes were not announced")
+        assert [(c.op, c.episode_id) for c in heard] == expected
