@@ -13,7 +13,9 @@ in similarity-key order, patterns before heuristics: the order a single completi
 in, ``learning_sql._in_lock_order``). Both are followed through the batch's writes. Only a
 pattern or heuristic new to the store still costs a round trip (its ``INSERT ... RETURNING``),
 and a completion of an episode created in the batch reads its full-text key where that is not
-the episode id (SQLite's ``rowid``).
+the episode id (SQLite's ``rowid``). Such a new row is inserted when its first completion comes,
+after the rows locked up front, so against a concurrent completion creating the same rows in key
+order a deadlock is possible; PostgreSQL detects it and the connection layer reruns the batch.
 """
 
 from __future__ import annotations
