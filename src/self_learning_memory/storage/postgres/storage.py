@@ -152,20 +152,36 @@ class PostgresStorage(SQLStore):
     async def write_batch(self, writes: Sequence[BatchedWrite]) -> None:
         """Apply ``writes`` in order, each in its idempotent form, in one transaction
         (``storage/batch.py``), in pipeline mode: only the statements whose answer the
-        program reads (the state checks) wait for the server."""
+        program reads (the batch's up-front reads) wait for the server. The batch's episode
+        announcements go out in one statement at its end (in order; NOTIFY delivers them at
+        the commit either way)."""
         if not writes:
             return
 
         async def run(conn: Conn) -> None:
+            payloads: list[str] = []
+
+            def announce(op: str, episode_id: str) -> list[Op]:
+                payloads.append(self._payload(op, episode_id))
+                return []
+
             async with conn.pipeline() as pipeline:
-                program = batch_sql.write_batch(self.dialect, self.search, self._announce, writes)
+                program = batch_sql.write_batch(self.dialect, self.search, announce, writes)
                 await run_async(conn, program, pipeline)
+                if payloads:  # a transaction's identical notifications are sent once anyway
+                    await conn.execute(
+                        "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) WITH ORDINALITY "
+                        "AS t(p, i) ORDER BY i",
+                        (CHANNEL, list(dict.fromkeys(payloads))),
+                    )
 
         await self._again_without_pgvector(lambda: self._db.transaction(run, bump=True))
 
+    def _payload(self, op: str, episode_id: str) -> str:
+        return f"{self._db.schema}|{op}|{episode_id}"
+
     def _announce(self, op: str, episode_id: str) -> list[Op]:
-        payload = f"{self._db.schema}|{op}|{episode_id}"
-        return [execute("SELECT pg_notify(?, ?)", (CHANNEL, payload))]
+        return [execute("SELECT pg_notify(?, ?)", (CHANNEL, self._payload(op, episode_id)))]
 
     async def stop_listening(self) -> None:
         """Stop delivering other processes' episode changes to the subscribed callbacks (a
