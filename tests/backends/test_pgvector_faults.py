@@ -11,7 +11,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from self_learning_memory import StorageError
 from self_learning_memory.embeddings.hashing import HashingEmbedding
 from support.polling import poll_until
 
@@ -186,10 +185,23 @@ async def test_vector_search_failing_in_the_server_falls_back_to_lexical(
         assert "vector" not in found[0].provenance
         assert not found[0].components.vector
         assert "vector:error" in found[0].provenance
-        with pytest.raises(StorageError):
-            await memory.retrieve_relevant_context(texts[5], None, 3, mode="vector")
+        # the failure made the store choose its vector path again: with the extension still
+        # installable, auto created it anew (an empty column): no vector, never a wrong one
+        state = pgvector_details(await memory.health())
+        assert state["active"] is True
+        assert state["vectors_lost"] == COUNT
+        assert await memory.retrieve_relevant_context(texts[5], None, 3, mode="vector") == []
         late = await record_corpus(memory, ["a late task after the drop"])
         assert (await memory.get_episode(late.ids[0])).outcome is not None
+        found = await memory.retrieve_relevant_context(
+            "a late task after the drop", None, 3, mode="vector"
+        )
+        assert [r.episode.episode_id for r in found] == late.ids  # written to the new column
+        assert await memory.reindex_embeddings() == COUNT
+        memory._query_cache.clear()
+        found = await memory.retrieve_relevant_context(texts[5], None, 3, mode="vector")
+        assert found[0].episode.task_description == texts[5]
+        assert "vectors_lost" not in pgvector_details(await memory.health())
 
 
 # -- (c) an invalid HNSW index ---------------------------------------------------------------
