@@ -1,6 +1,10 @@
 """The memory's vector side: embedding episodes at completion, embedding queries (cached by
 content hash), keeping the in-process index in step with the store, and re-embedding.
 
+Where the store searches vectors itself (PostgreSQL with pgvector: its ``vector_index``
+capability) there is no in-process index: :attr:`VectorSearch.server` is the search and the
+process loads no vectors but its candidates' (``server_vectors.py``).
+
 Embedding failures at completion never lose the episode: it is stored without a vector, the
 failure is counted, and ``reindex`` embeds every completed episode that lacks one. A re-embed
 batch is written in one transaction only after the whole batch embedded: nothing is
@@ -22,6 +26,7 @@ from ..model.episode import Episode, TaskContext
 from ..model.records import EmbeddingRecord, EmbeddingStatus
 from ..storage.backend import StorageBackend
 from .index import F32, VectorIndex
+from .server_vectors import ServerVectors
 
 __all__ = ["VectorSearch"]
 
@@ -29,6 +34,9 @@ log = logging.getLogger(__name__)
 _QUERY_CACHE = 1024
 _REFRESH_PAGE = 5000
 _COVERAGE_TTL_S = 2.0  # how long a coverage answer may serve later store versions
+# with pgvector the answer counts a large table in the server (about 0.1 s at a million rows),
+# so a busy store is asked less often
+_SERVER_COVERAGE_TTL_S = 30.0
 
 
 class VectorSearch:
@@ -41,6 +49,34 @@ class VectorSearch:
         self._refreshed_at: int | None = None
         self.query_ms: list[float] = []
         self._coverage: tuple[int, float, bool] | None = None  # (store version, when, covered)
+        self._server: ServerVectors | None = None
+
+    @property
+    def server(self) -> ServerVectors | None:
+        """The store's own vector search (pgvector), or None: the in-process index."""
+        handle = self.storage.capabilities.vector_index
+        current = None if self._server is None else self._server.handle
+        if handle is not current:  # opened, or the store chose its vector path again
+            self._server = (
+                None
+                if handle is None
+                else ServerVectors(handle, self.identity, self.provider.dimensions)
+            )
+            self._coverage = None  # ask the store again, and load the index again if needed
+            self._refreshed_at = None
+        return self._server
+
+    @property
+    def where(self) -> str:
+        """Where vectors are searched: ``pgvector`` (in the store) or ``in-process``."""
+        return "in-process" if self.server is None else "pgvector"
+
+    def truncated(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these episodes' texts were cut to the model's limit when embedded."""
+        server = self.server
+        if server is not None:
+            return server.truncated(ids)
+        return {i for i in ids if i in self.index.truncated}
 
     @property
     def identity(self) -> str:
@@ -88,6 +124,9 @@ class VectorSearch:
         With ``store_version`` (from ``storage.data_version()``), skip when nothing changed."""
         if store_version is not None and store_version == self._refreshed_at:
             return
+        if self.server is not None:  # the store searches its own vectors: nothing to load
+            self._refreshed_at = store_version
+            return
         while True:
             rows = await self.storage.embeddings_since(
                 self.identity, self.index.watermark, _REFRESH_PAGE
@@ -100,17 +139,21 @@ class VectorSearch:
     async def covers_store(self, store_version: int) -> bool:
         """Whether every completed episode has a vector of this identity, so that vector search
         alone can reach all of them. Asked of the store once per store version, and for a
-        changed version at most every 2 s (another process's episode that failed to embed may
-        go unnoticed that long; this process's own failures and deletes are noticed at once).
+        changed version at most every 2 s, 30 s with pgvector (another process's episode that
+        failed to embed may go unnoticed that long; this process's own failures and deletes
+        are noticed at once).
         False when the store cannot say. The same answer tells whether vectors were deleted
         (fewer stored than indexed): the index is then rebuilt from the store."""
         now = time.monotonic()
         known = self._coverage
-        if known is not None and (known[0] == store_version or now - known[1] < _COVERAGE_TTL_S):
+        ttl = _COVERAGE_TTL_S if self.server is None else _SERVER_COVERAGE_TTL_S
+        if known is not None and (known[0] == store_version or now - known[1] < ttl):
             return known[2]
         try:
             status = await self.status()
-            if status.embedded < len(self.index):  # vectors were deleted with their episodes
+            if self.server is None and status.embedded < len(
+                self.index
+            ):  # vectors were deleted with their episodes
                 self.index.reset()
                 self._refreshed_at = None
                 await self.refresh(store_version)

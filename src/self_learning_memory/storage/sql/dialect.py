@@ -20,7 +20,7 @@ from ...model.records import EmbeddingRecord
 from ..codec import from_us, to_us
 from .program import Op, execute
 
-__all__ = ["POSTGRES", "SQLITE", "Dialect"]
+__all__ = ["POSTGRES", "SQLITE", "Dialect", "PostgresDialect"]
 
 
 class Dialect:
@@ -29,12 +29,20 @@ class Dialect:
     name = "sqlite"
     row_locks = False  # True: aggregate rows are read FOR UPDATE and locked in key order
     lock = ""  # appended to a SELECT whose rows the transaction then updates
+    byte_order = ""  # after ORDER BY column: text in code point order (Python's str order)
     skip_locked = ""  # appended to the learning queue's claim subquery
     json_param = "?"  # a JSON text parameter written into a JSON column (episodes.tags)
     seq_column = "rowid"  # orders embedding rows for incremental index refresh
     memo_candidates = True  # candidate rows are decoded once per process (see rows.py)
     microsecond_times = True  # time columns hold integer microseconds (what the codec reads)
     size_sql = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+    # the embedding row's vector as stored (``vector_bytes`` turns it into float32 bytes), and
+    # the condition that a row has one (a pgvector store reads its own column: pgvector.py)
+    vector_read = "vector"
+    vector_present = "vector IS NOT NULL"
+
+    def vector_bytes(self, raw: Any) -> bytes:
+        return bytes(raw)
 
     def to_time(self, value: datetime) -> Any:
         return to_us(value)
@@ -102,6 +110,7 @@ class PostgresDialect(Dialect):
     name = "postgresql"
     row_locks = True
     lock = " FOR UPDATE"
+    byte_order = ' COLLATE "C"'
     skip_locked = " FOR UPDATE SKIP LOCKED"
     json_param = "?::jsonb"
     seq_column = "seq"
