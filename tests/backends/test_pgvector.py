@@ -239,7 +239,7 @@ async def test_filtered_search_returns_k_exact_matches_with_a_rare_filter(
             for query in QUERIES[:3]:
                 every = dict(await exact_nearest(memory, query, matching, len(matching)))
                 exact = sorted(every.values(), reverse=True)[:10]
-                q = (await provider.embed([query])).vectors[0].tolist()
+                q = (await provider.embed([query])).vectors[0].astype("float32").tobytes()
                 rows = await handle.nearest(identity, DIMS, q, 10, filters)
                 assert len(rows) == 10, (filters, query)
                 got = {r.candidate.episode_id for r in rows}

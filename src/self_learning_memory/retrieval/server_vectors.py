@@ -64,7 +64,7 @@ class ServerVectors:
 
     async def _nearest(self, query: F32, k: int, filters: EpisodeFilters) -> list[NearestRow]:
         rows = await self.handle.nearest(
-            self.identity, self.dimensions, query.astype(np.float64).tolist(), k, filters
+            self.identity, self.dimensions, query.astype(np.float32).tobytes(), k, filters
         )
         for row in rows:
             self._remember(row.candidate.episode_id, row.truncated)

@@ -103,11 +103,12 @@ class VectorIndex(Protocol):
         self,
         identity: str,
         dimensions: int,
-        query: Sequence[float],
+        query: bytes,
         k: int,
         filters: EpisodeFilters,
     ) -> list[NearestRow]:
-        """The ``k`` completed episodes passing ``filters`` nearest the query, nearest first."""
+        """The ``k`` completed episodes passing ``filters`` nearest the query (little-endian
+        float32 bytes), nearest first."""
         ...
 
     async def vectors(

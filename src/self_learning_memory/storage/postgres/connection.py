@@ -145,6 +145,11 @@ class PostgresConnection:
 
         await self.transaction(run, bump=False)
 
+    async def drain(self) -> None:
+        """Replace every pooled connection (their prepared statements go with them)."""
+        if self.pool is not None:
+            await self.pool.drain()
+
     def _pool(self) -> AsyncConnectionPool[Conn]:
         if self.pool is None:
             raise StorageUnavailableError("The PostgreSQL store is not open (call initialize()).")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import struct
 import time
 import uuid
 import weakref
@@ -40,6 +41,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import psycopg
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from ...errors import ConfigurationError
 from ...model.records import EmbeddingRecord, EpisodeFilters, NearestRow
@@ -53,12 +58,12 @@ __all__ = [
     "HALFVEC_MAX_DIMENSIONS",
     "MOVE_BATCH",
     "VECTOR_MAX_DIMENSIONS",
+    "Float32Vector",
     "PgvectorDialect",
     "PgvectorIndex",
     "PgvectorState",
     "activate",
     "float32_from_send",
-    "float_list",
     "missing_vector_object",
 ]
 
@@ -71,10 +76,29 @@ _HNSW_M = 16
 _HNSW_EF_CONSTRUCTION = 64
 
 
-def float_list(vector: bytes) -> list[float]:
-    """Little-endian float32 bytes as a list of floats (bound as ``float8[]``, cast to vector:
-    every float32 value is exact in float8, so the stored vector equals the bytes)."""
-    return array("f", vector).tolist()
+class Float32Vector:
+    """Little-endian float32 bytes bound as a pgvector ``vector`` parameter, in pgvector's
+    binary format (:class:`_VectorDumper`): no text or ``float8[]`` conversion of every value,
+    and the stored vector equals the bytes exactly. The parameter's type is left to the server
+    (oid 0): write it as ``%s::<schema>.vector`` so the server reads it with ``vector_recv``."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _VectorDumper(Dumper):
+    format = Format.BINARY
+    oid = 0  # the vector type's oid differs per database: the cast in the SQL names it
+
+    def dump(self, obj: Any) -> bytes:
+        values = array("f", obj.data)
+        values.byteswap()
+        return struct.pack(">HH", len(values), 0) + values.tobytes()
+
+
+psycopg.adapters.register_dumper(Float32Vector, _VectorDumper)
 
 
 def float32_from_send(raw: bytes) -> bytes:
@@ -90,10 +114,14 @@ _MISSING = ("UndefinedColumn", "UndefinedObject", "UndefinedFunction")
 
 def missing_vector_object(exc: BaseException) -> bool:
     """Whether ``exc`` (or an exception it was raised from) is PostgreSQL saying the pgvector
-    column, type or function does not exist."""
+    column, type or function does not exist, or that a statement prepared before the
+    extension was dropped and created again names a type that is gone."""
     seen: BaseException | None = exc
     while seen is not None:
-        if type(seen).__name__ in _MISSING and ("embedding" in str(seen) or "vector" in str(seen)):
+        text = str(seen)
+        if type(seen).__name__ in _MISSING and ("embedding" in text or "vector" in text):
+            return True
+        if "cache lookup failed for type" in text:
             return True
         seen = seen.__cause__
     return False
@@ -124,7 +152,7 @@ class PgvectorDialect(PostgresDialect):
             execute(
                 "INSERT INTO embeddings (episode_id, seq, identity, content_hash, dimensions, "
                 "vector, truncated, created_at, embedding) "
-                f"VALUES (?, nextval('embeddings_seq'), ?, ?, ?, NULL, ?, ?, ?::float8[]::"
+                f"VALUES (?, nextval('embeddings_seq'), ?, ?, ?, NULL, ?, ?, ?::"
                 f"{self.ext}.vector) "
                 "ON CONFLICT (episode_id) DO UPDATE SET seq = excluded.seq, "
                 "identity = excluded.identity, content_hash = excluded.content_hash, "
@@ -138,7 +166,7 @@ class PgvectorDialect(PostgresDialect):
                     emb.dimensions,
                     emb.truncated,
                     now,
-                    float_list(emb.vector),
+                    Float32Vector(emb.vector),
                 ),
             ),
         ]
@@ -272,9 +300,9 @@ async def _move_batch(conn: Conn, ext: str) -> int:
     if found:
         async with conn.cursor() as c:
             await c.executemany(
-                f"UPDATE embeddings SET embedding = %s::float8[]::{ext}.vector, vector = NULL "
+                f"UPDATE embeddings SET embedding = %s::{ext}.vector, vector = NULL "
                 "WHERE episode_id = %s",
-                [(float_list(bytes(v)), eid) for eid, v in found],
+                [(Float32Vector(bytes(v)), eid) for eid, v in found],
             )
     return len(found)
 
@@ -372,7 +400,7 @@ class PgvectorIndex:
         self,
         identity: str,
         dimensions: int,
-        query: Sequence[float],
+        query: bytes,
         k: int,
         filters: EpisodeFilters,
     ) -> list[NearestRow]:
@@ -385,15 +413,15 @@ class PgvectorIndex:
         condition, args = completed(self.dialect, filters)
         sql = (
             f"SELECT {decode.CANDIDATE_COLUMNS}, m.embedding::{cast} OPERATOR({self.ext}.<=>) "
-            f"?::float8[]::{cast} AS d, {self.ext}.vector_send(m.embedding), m.truncated "
+            f"?::{cast} AS d, {self.ext}.vector_send(m.embedding), m.truncated "
             "FROM embeddings m JOIN episodes e ON e.episode_id = m.episode_id "
             f"WHERE m.identity = {_literal(identity)} AND m.embedding IS NOT NULL AND {condition} ORDER BY d LIMIT ?"
         ).replace("?", "%s")
-        params = (list(query), *args, k)
+        params = (Float32Vector(query), *args, k)
 
         async def run(conn: Conn) -> list[Any]:
             await self._configure(conn)
-            return list(await (await conn.execute(sql, params)).fetchall())
+            return list(await (await conn.execute(sql, params, binary=True)).fetchall())
 
         found = await self._read(run)
         width = decode.CANDIDATE_COLUMNS.count(",") + 1
@@ -422,6 +450,7 @@ class PgvectorIndex:
                 "FROM embeddings WHERE identity = %s AND episode_id = ANY(%s) "
                 "AND embedding IS NOT NULL",
                 (identity, [str(i) for i in episode_ids]),
+                binary=True,
             )
             return list(await cur.fetchall())
 

@@ -120,6 +120,8 @@ class PostgresStorage(SQLStore):
             if self.vector_index is not None:
                 log.warning("pgvector vanished from the server (%s): choosing again", exc)
                 await self._activate()
+                # statements the pooled connections prepared name the old vector type
+                await self._db.drain()
         return True
 
     async def _again_without_pgvector(self, attempt: Callable[[], Awaitable[T]]) -> T:
