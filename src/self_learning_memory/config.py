@@ -99,6 +99,9 @@ class RetrievalConfig(_Config):
     # pgvector: candidates the HNSW search keeps per query (hnsw.ef_search); more is slower
     # and finds more of the exact nearest episodes
     hnsw_ef_search: int = Field(100, ge=10, le=1000)
+    # threads numpy's BLAS may use for retrieval's small products (0: the library's choice);
+    # process-wide (retrieval/threads.py)
+    blas_threads: int = Field(1, ge=0, le=256)
 
 
 class EmbeddingsConfig(_Config):

@@ -74,9 +74,11 @@ class SelfLearningMemory:
     ) -> None:
         vectors = None
         if embedder is not None:
+            from ..retrieval.threads import limit_blas_threads
             from ..retrieval.vectors import VectorSearch  # numpy: only with an embedding provider
 
             vectors = VectorSearch(embedder, storage)
+            limit_blas_threads((config or MemoryConfig()).retrieval.blas_threads)
         parts = MemoryParts(storage, config or MemoryConfig(), cache, data_dir, vectors)
         self._parts = parts
         learner = Learner(parts)

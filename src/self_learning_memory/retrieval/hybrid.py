@@ -121,6 +121,7 @@ class HybridPipeline:
                     filters,
                     settings.feedback_episodes,
                     settings.feedback_weight,
+                    version,
                 )
             except StorageError as exc:
                 if mode is RetrievalMode.VECTOR:

@@ -25,6 +25,7 @@ from .ranking import VectorSignals
 __all__ = ["ServerSearch", "ServerVectors"]
 
 _TRUNCATED_KEPT = 20_000  # truncated flags remembered for result provenance
+_CANDIDATES_KEPT = 20_000  # decoded candidate rows kept per store version (~1 KB each)
 
 
 @dataclass
@@ -55,6 +56,8 @@ class ServerVectors:
         self.dimensions = dimensions
         self._indexed = False
         self._truncated: OrderedDict[uuid.UUID, bool] = OrderedDict()
+        self._candidates: dict[uuid.UUID, EpisodeCandidate] = {}  # of one store version
+        self._version: int | None = None
 
     async def ensure_index(self) -> None:
         """Build the identity's HNSW index once per process (the store skips an existing one)."""
@@ -63,11 +66,15 @@ class ServerVectors:
             self._indexed = True
 
     async def _nearest(self, query: F32, k: int, filters: EpisodeFilters) -> list[NearestRow]:
+        known = self._candidates
         rows = await self.handle.nearest(
-            self.identity, self.dimensions, query.astype(np.float32).tobytes(), k, filters
+            self.identity, self.dimensions, query.astype(np.float32).tobytes(), k, filters, known
         )
         for row in rows:
             self._remember(row.candidate.episode_id, row.truncated)
+            known[row.candidate.episode_id] = row.candidate
+        while len(known) > _CANDIDATES_KEPT:
+            known.pop(next(iter(known)))
         return rows
 
     def _remember(self, episode_id: uuid.UUID, truncated: bool) -> None:
@@ -77,12 +84,22 @@ class ServerVectors:
             self._truncated.popitem(last=False)
 
     async def search(
-        self, query: F32, k: int, filters: EpisodeFilters, feedback: int, weight: float
+        self,
+        query: F32,
+        k: int,
+        filters: EpisodeFilters,
+        feedback: int,
+        weight: float,
+        version: int | None = None,
     ) -> ServerSearch:
         """The query's ``k`` nearest episodes passing ``filters``, the query moved toward the
         first ``feedback`` of them by ``weight`` (Rocchio, as the in-process index does) and
-        that expanded query's ``k`` nearest."""
+        that expanded query's ``k`` nearest. Candidate rows decoded for the same store
+        ``version`` (any write by any process changes it) are not decoded again."""
         await self.ensure_index()
+        if version is None or version != self._version:
+            self._candidates.clear()
+            self._version = version
         hits = await self._nearest(query, k, filters)
         vectors = {r.candidate.episode_id: _vector(r.vector) for r in hits}
         expanded: F32 | None = None

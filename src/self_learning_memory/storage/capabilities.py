@@ -32,13 +32,13 @@ operator actions on a store that must be reachable, not writes to journal).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from ..model.records import EpisodeFilters, NearestRow
+    from ..model.records import EpisodeCandidate, EpisodeFilters, NearestRow
     from .batch import BatchWriter
     from .step_queries import StepQueries
     from .transfer import TransferAdapter
@@ -106,9 +106,11 @@ class VectorIndex(Protocol):
         query: bytes,
         k: int,
         filters: EpisodeFilters,
+        known: Mapping[uuid.UUID, EpisodeCandidate] | None = None,
     ) -> list[NearestRow]:
         """The ``k`` completed episodes passing ``filters`` nearest the query (little-endian
-        float32 bytes), nearest first."""
+        float32 bytes), nearest first; rows of episodes in ``known`` (candidates of the same
+        store version) reuse those instead of being decoded again."""
         ...
 
     async def vectors(

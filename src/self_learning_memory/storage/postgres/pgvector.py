@@ -37,7 +37,7 @@ import time
 import uuid
 import weakref
 from array import array
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,7 +47,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
 from ...errors import ConfigurationError
-from ...model.records import EmbeddingRecord, EpisodeFilters, NearestRow
+from ...model.records import EmbeddingRecord, EpisodeCandidate, EpisodeFilters, NearestRow
 from ..sql import rows as decode
 from ..sql.dialect import PostgresDialect
 from ..sql.program import Op, execute
@@ -403,9 +403,11 @@ class PgvectorIndex:
         query: bytes,
         k: int,
         filters: EpisodeFilters,
+        known: Mapping[uuid.UUID, EpisodeCandidate] | None = None,
     ) -> list[NearestRow]:
         """The ``k`` completed episodes (passing ``filters``) whose vectors of ``identity`` are
-        nearest the query by cosine, nearest first."""
+        nearest the query by cosine, nearest first. A row whose episode is in ``known`` (the
+        caller's candidates of the same store version) is not decoded again."""
         if k <= 0:
             return []
         plan = self._plan(identity, dimensions)
@@ -425,15 +427,20 @@ class PgvectorIndex:
 
         found = await self._read(run)
         width = decode.CANDIDATE_COLUMNS.count(",") + 1
-        out = [
-            NearestRow(
-                decode.candidate(self.dialect, r, None, "vector"),
-                1.0 - float(r[width]),
-                float32_from_send(r[width + 1]),
-                bool(r[width + 2]),
+        reuse = known or {}
+        out = []
+        for r in found:
+            candidate = reuse.get(uuid.UUID(r[0]))
+            if candidate is None:
+                candidate = decode.candidate(self.dialect, r, None, "vector")
+            out.append(
+                NearestRow(
+                    candidate,
+                    1.0 - float(r[width]),
+                    float32_from_send(r[width + 1]),
+                    bool(r[width + 2]),
+                )
             )
-            for r in found
-        ]
         out.sort(key=lambda n: -n.similarity)  # relaxed order: nearly, not exactly, sorted
         return out
 
