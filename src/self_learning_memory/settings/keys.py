@@ -71,10 +71,10 @@ HELP: dict[str, str] = {
     "retrieval.mmr_lambda": "MMR diversity trade-off (1 = relevance only).",
     "retrieval.mmr_similarity_floor": "MMR penalises only similarity above this.",
     "retrieval.duplicate_threshold": "Similarity above which results count as duplicates.",
-    "retrieval.blas_threads": "Threads numpy's BLAS may use for retrieval's small products "
-    "(0 = the library's choice); process-wide.",
     "retrieval.hnsw_ef_search": "pgvector: HNSW candidates searched per query (hnsw.ef_search); "
     "higher finds more of the exact nearest episodes, slower.",
+    "retrieval.blas_threads": "Threads numpy's BLAS may use for retrieval's small products "
+    "(0 = the library's choice); process-wide.",
     "sandbox.enabled": "Offer the code sandbox (execute_agent_code); false turns it off entirely.",
     "sandbox.backend": "Where sandboxed code runs: wasm (QuickJS in WebAssembly, the default), "
     "node (legacy: a Node 20+ process under its permission model; the network is not blocked "
