@@ -64,7 +64,8 @@ async def test_auto_without_the_model_is_lexical_with_a_hint(
     async with SelfLearningMemory.open(tmp_path / "data", config=MemoryConfig()) as memory:
         assert memory.vectors is None
         line = _retrieval_line(memory)
-        assert line.startswith("Retrieval: lexical") and INSTALL_HINT in line
+        assert line.startswith("Retrieval: lexical")
+        assert INSTALL_HINT in line
 
 
 async def test_explicit_none_is_lexical_without_a_hint(hidden_model: None, tmp_path: Path) -> None:

@@ -26,6 +26,13 @@ INSTALL_HINT = (
 )
 
 
+_ENV = ("MEMORY_EMBEDDINGS_PROVIDER", "MEMORY_EMBEDDINGS")  # the settings loader's names
+
+
+def _env_says_none() -> bool:
+    return any(os.environ.get(name, "").strip().lower() == "none" for name in _ENV)
+
+
 def _local_installed() -> bool:
     from .local import local_model_installed
 
@@ -35,11 +42,12 @@ def _local_installed() -> bool:
 def resolve_provider(config: EmbeddingsConfig) -> str:
     """The provider ``config`` means: ``auto`` (the default) is ``local`` when the local model
     and what it needs are installed (extra ``local``), else ``none`` (lexical). An environment
-    ``MEMORY_EMBEDDINGS=none`` turns the automatic choice off in every process (the settings
-    loader reads the same variable as ``embeddings.provider``). Cheap: nothing is imported."""
+    ``MEMORY_EMBEDDINGS=none`` (or ``MEMORY_EMBEDDINGS_PROVIDER=none``) turns the automatic
+    choice off in every process, the Python API included (the settings loader reads the same
+    variables as ``embeddings.provider``). Cheap: nothing is imported."""
     if config.provider != "auto":
         return config.provider
-    if os.environ.get("MEMORY_EMBEDDINGS", "").strip().lower() == "none":
+    if _env_says_none():
         return "none"
     return "local" if _local_installed() else "none"
 
@@ -48,9 +56,7 @@ def lexical_hint(config: EmbeddingsConfig) -> str | None:
     """One line saying how to get semantic retrieval, when ``auto`` fell back to lexical
     because the local model is not installed; None otherwise (a chosen provider, or
     ``none`` chosen explicitly)."""
-    if config.provider != "auto" or resolve_provider(config) != "none":
-        return None
-    if os.environ.get("MEMORY_EMBEDDINGS", "").strip().lower() == "none":
+    if config.provider != "auto" or _env_says_none() or resolve_provider(config) != "none":
         return None
     return INSTALL_HINT
 
