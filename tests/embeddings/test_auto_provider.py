@@ -88,3 +88,40 @@ def test_the_environment_turns_auto_off(monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_a_chosen_provider_is_kept(hidden_model: None) -> None:
     assert resolve_provider(EmbeddingsConfig(provider="hashing")) == "hashing"
     assert resolve_provider(EmbeddingsConfig(provider="local")) == "local"
+
+
+async def test_mcp_health_says_how_to_get_semantic_retrieval(
+    hidden_model: None, tmp_path: Path
+) -> None:
+    from mcp import Client
+
+    from mcp_server.tools import ok
+    from self_learning_memory.mcp.server import ServerSettings, build_server
+
+    server, service = build_server(ServerSettings(data_dir=tmp_path))
+    try:
+        async with Client(server) as client:
+            health = await ok(client, "health_check", {})
+    finally:
+        await service.close()
+    assert health["embeddings"]["status"] == "disabled"
+    assert health["embeddings"]["hint"] == INSTALL_HINT
+    assert health["capabilities"]["semantic_retrieval"] is False
+
+
+def test_cli_health_check_says_how_to_get_semantic_retrieval(
+    hidden_model: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from self_learning_memory.cli.app import app
+
+    monkeypatch.setenv("MEMORY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["--format", "json", "health", "check"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["embeddings_hint"] == INSTALL_HINT
+    human = CliRunner().invoke(app, ["--format", "human", "health", "check"])
+    assert f"embeddings: {INSTALL_HINT}" in " ".join(human.stdout.split())
