@@ -120,3 +120,17 @@ def test_auto_falls_back_to_numpy_without_onnxruntime(
     vectors = model.encode_sync(TEXTS[:3]).vectors
     assert model.active_backend == "numpy"
     np.testing.assert_allclose(vectors, reference[:3], atol=1e-5)
+
+
+def test_an_unwritable_cache_still_gives_vectors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, reference: np.ndarray
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("MEMORY_CACHE_DIR", str(blocker / "cache"))  # mkdir fails under a file
+    builds = onnx_runtime.build_count()
+    model = LocalEmbedding(backend="onnx")
+    vectors = model.encode_sync(TEXTS[:2]).vectors
+    assert onnx_runtime.build_count() == builds + 1
+    assert model.active_backend == "onnx"
+    assert ((vectors * reference[:2]).sum(axis=1) >= 0.99).all()

@@ -17,8 +17,10 @@ on serve other work at the same time (see the measurements).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import logging
 import os
 import threading
 from pathlib import Path
@@ -34,6 +36,7 @@ __all__ = ["Precision", "build_count", "cache_dir", "onnx_available"]
 Precision = Literal["int8", "fp32"]
 F32 = npt.NDArray[np.float32]
 _FIX = "pip install 'self-learning-memory[local]'"
+log = logging.getLogger(__name__)
 _builds = 0
 _build_lock = threading.Lock()
 _digests: dict[tuple[str, int, int], str] = {}
@@ -73,8 +76,10 @@ def _weights_digest(weights: Path) -> str:
     return _digests[key]
 
 
-def model_file(directory: Path, precision: Precision) -> Path:
-    """The cached ONNX model for the weights in ``directory``, built first if missing."""
+def model_file(directory: Path, precision: Precision) -> Path | bytes:
+    """The cached ONNX model for the weights in ``directory``, built first if missing. When
+    the cache directory cannot be written (a read-only home), the built model itself (bytes),
+    with a warning: it is then rebuilt by every process."""
     global _builds
     from .onnx_graph import GRAPH_VERSION, build_model
 
@@ -88,15 +93,24 @@ def model_file(directory: Path, precision: Precision) -> Path:
             return target
         from safetensors.numpy import load_file
 
-        target.parent.mkdir(parents=True, exist_ok=True)
         model = build_model(load_file(str(weights)), precision)
+        _builds += 1
         partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             partial.write_bytes(model)
             os.replace(partial, target)  # atomic: another process sees all of it or nothing
+        except OSError as exc:
+            log.warning(
+                "could not cache the ONNX model in %s (%s): set MEMORY_CACHE_DIR to a writable "
+                "directory to avoid rebuilding it in every process",
+                target.parent,
+                exc,
+            )
+            return model
         finally:
-            partial.unlink(missing_ok=True)
-        _builds += 1
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
         return target
 
 
@@ -122,9 +136,11 @@ class OnnxMiniLM:
         options.log_severity_level = 3  # errors only: shape-merge notes are not for users
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session: Any = ort.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
+            str(path) if isinstance(path, Path) else path,
+            options,
+            providers=["CPUExecutionProvider"],
         )
-        self.path = path
+        self.path = path if isinstance(path, Path) else None  # None: not cached
         self.precision = precision
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
