@@ -1,13 +1,14 @@
 """The all-MiniLM-L6-v2 forward pass as an ONNX graph, built from the packaged safetensors
 weights (no torch, no model hub): the same computation as ``local._NumpyMiniLM``, written
-with ONNX Runtime's fused BERT operators (``com.microsoft``: ``Attention``,
-``SkipLayerNormalization``, ``BiasGelu``), then mean pooling and L2 normalisation.
+with ONNX Runtime's fused BERT operators (``com.microsoft``: ``MultiHeadAttention``,
+``SkipLayerNormalization``, ``BiasGelu``; linear layers as 8-bit ``MatMulNBits`` or float32
+``MatMul``), then mean pooling and L2 normalisation.
 
 Inputs: ``input_ids`` (int64, batch x length) and ``attention_mask`` (int64, 1 for a token, 0
 for padding). Output: ``embedding`` (float32, batch x 384, rows L2-normalised).
 
 :func:`build_model` returns the serialised model (bytes); ``onnx_runtime`` caches it on disk,
-keyed by a hash of the weights and of :data:`GRAPH_VERSION`.
+keyed by a hash of the weights, :data:`GRAPH_VERSION` and the precision.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def _blockwise_int8(
     channel, blocks of :data:`BLOCK` inputs, each with its own scale (symmetric, zero point
     128, the operator's default)."""
     out, k = weight.shape
+    if k % BLOCK:
+        raise ValueError(f"a linear layer has {k} inputs, not a multiple of the block {BLOCK}")
     blocks = weight.reshape(out, k // BLOCK, BLOCK)
     scale = np.abs(blocks).max(axis=2) / np.float32(127.0)
     scale[scale == 0] = 1.0
