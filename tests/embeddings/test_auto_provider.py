@@ -15,6 +15,7 @@ from self_learning_memory import EmbeddingsConfig, MemoryConfig, SelfLearningMem
 from self_learning_memory.demo.__main__ import _retrieval_line
 from self_learning_memory.embeddings import INSTALL_HINT, lexical_hint, resolve_provider
 from self_learning_memory.embeddings.local import local_model_installed
+from self_learning_memory.embeddings.onnx_runtime import onnx_available
 from self_learning_memory.settings.loader import load_settings
 
 needs_model = pytest.mark.skipif(
@@ -45,13 +46,20 @@ def test_the_default_is_auto_in_the_library_and_the_settings(tmp_path: Path) -> 
 
 
 @needs_model
-async def test_auto_picks_the_local_model_when_installed(tmp_path: Path) -> None:
+async def test_auto_picks_the_local_model_when_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMORY_CACHE_DIR", str(tmp_path / "cache"))
     assert resolve_provider(EmbeddingsConfig()) == "local"
     assert lexical_hint(EmbeddingsConfig()) is None
     async with SelfLearningMemory.open(tmp_path / "data", config=MemoryConfig()) as memory:
         assert memory.vectors is not None
         assert memory.vectors.provider.name == "local"
         assert _retrieval_line(memory).startswith("Retrieval: hybrid (semantic")
+        await memory.retrieve_relevant_context("add a readiness probe", None, limit=3)
+        details = (await memory.health())["embeddings"].details
+    expected = "onnx" if onnx_available() else "numpy"
+    assert details["backend"] == expected
 
 
 async def test_auto_without_the_model_is_lexical_with_a_hint(
