@@ -3,9 +3,14 @@
     python -m benchmarks.embeddings_bench [--quick] [--sizes 10000,100000]
 
 Prints one JSON line per result, each with a baseline measured in the same run:
-- ``embed_throughput``: texts per second of the torch-free numpy MiniLM, against the
-  sentence-transformers backend (the reference implementation) on the same texts;
-  ``model_load``: time to the first vector for both.
+- ``embed_throughput``: texts per second of the ONNX Runtime MiniLM (int8, the default) and the
+  torch-free numpy MiniLM, against the sentence-transformers backend (the reference
+  implementation) on the same texts; ``model_load``: time to the first vector for each.
+- ``query_embed``: one query of 8, 16 and 32 tokens, numpy (the baseline) and ONNX Runtime int8
+  and fp32 timed in the same run, interleaved, on an idle neighbour core and with a busy
+  process beside them (``busy_neighbour``); ``query_embed_agreement``: cosine of the ONNX
+  vectors to the numpy vectors over the retrieval-quality corpus (queries, queries with their
+  context, episode texts; >= 500 texts), min and mean.
 - ``vector_index``: exact top-10 search over N x 384 normalised vectors with the numpy matrix
   scan (our index) against sqlite-vec's exact KNN (``vec0``) in SQLite, same vectors and queries.
 - ``retrieve_hybrid`` / ``retrieve_hybrid_code``: retrieve_relevant_context in hybrid mode at N
@@ -24,6 +29,8 @@ import json
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -74,7 +81,7 @@ TEXTS = [
 
 def bench_embedding(quick: bool) -> None:
     texts = TEXTS[:32] if quick else TEXTS
-    for backend in ("numpy", "sentence-transformers"):
+    for backend in ("onnx", "numpy", "sentence-transformers"):
         start = time.perf_counter()
         model = LocalEmbedding(backend=backend)  # type: ignore[arg-type]
         model.encode_sync(["warm up"])
@@ -91,16 +98,131 @@ def bench_embedding(quick: bool) -> None:
                 "median_ms_per_batch": round(median * 1000, 2),
             }
         )
-        single = timed(lambda m=model: m.encode_sync([texts[0]]), 20)
-        p50, p95 = stats_ms(single)
+
+
+QUERY_WORDS = [
+    "fix",
+    "the",
+    "flaky",
+    "login",
+    "form",
+    "timeout",
+    "in",
+    "the",
+    "billing",
+    "service",
+    "for",
+    "mobile",
+    "clients",
+    "then",
+    "add",
+    "pagination",
+    "to",
+    "the",
+    "orders",
+    "endpoint",
+    "using",
+    "redis",
+    "with",
+    "retries",
+    "and",
+    "document",
+    "the",
+    "csv",
+    "import",
+    "for",
+    "large",
+    "files",
+    "without",
+    "downtime",
+]
+
+
+def query_of(tokens: int) -> str:
+    """A query whose tokenisation (with [CLS] and [SEP]) has exactly ``tokens`` tokens."""
+    from tokenizers import Tokenizer
+
+    from self_learning_memory.embeddings.local import model_directory
+
+    tokenizer = Tokenizer.from_file(str(model_directory() / "tokenizer.json"))
+    for n in range(1, len(QUERY_WORDS) + 1):
+        text = " ".join(QUERY_WORDS[:n])
+        if len(tokenizer.encode(text).ids) >= tokens:
+            return text
+    raise ValueError(f"no query of {tokens} tokens")
+
+
+def busy_neighbour(seconds: float) -> subprocess.Popen[bytes]:
+    """A process that keeps one core busy for at most ``seconds`` (it stops by itself)."""
+    code = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+def bench_query_embed(quick: bool) -> None:
+    models = {
+        "numpy": LocalEmbedding(backend="numpy"),
+        "onnx_int8": LocalEmbedding(backend="onnx", precision="int8"),
+        "onnx_fp32": LocalEmbedding(backend="onnx", precision="fp32"),
+    }
+    for model in models.values():
+        model.encode_sync(["warm up"])
+    repeat = 30 if quick else 100
+    for busy in (False, True):
+        neighbour = busy_neighbour(600) if busy else None
+        try:
+            for tokens in (8, 16, 32):
+                text = query_of(tokens)
+                samples: dict[str, list[int]] = {name: [] for name in models}
+                for _ in range(repeat):  # interleaved: each round times every backend once
+                    for name, model in models.items():
+                        samples[name] += timed(lambda m=model, t=text: m.encode_sync([t]), 1)
+                result: dict[str, Any] = {
+                    "name": "query_embed",
+                    "tokens": tokens,
+                    "busy_neighbour": busy,
+                    "n": repeat,
+                    "baseline": "numpy",
+                }
+                for name in models:
+                    p50, p95 = stats_ms(samples[name])
+                    result[f"{name}_median_ms"] = round(p50, 3)
+                    result[f"{name}_p95_ms"] = round(p95, 3)
+                base = result["numpy_median_ms"]
+                result["ratio_int8"] = round(base / result["onnx_int8_median_ms"], 1)
+                result["ratio_fp32"] = round(base / result["onnx_fp32_median_ms"], 1)
+                result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+                emit(result)
+        finally:
+            if neighbour is not None:
+                neighbour.terminate()
+                neighbour.wait()
+    texts = agreement_texts()
+    reference = models["numpy"].encode_sync(texts).vectors
+    for name in ("onnx_int8", "onnx_fp32"):
+        cosines = (models[name].encode_sync(texts).vectors * reference).sum(axis=1)
         emit(
             {
-                "name": "query_embed",
-                "backend": backend,
-                "median_ms": round(p50, 2),
-                "p95_ms": round(p95, 2),
+                "name": "query_embed_agreement",
+                "backend": name,
+                "baseline": "numpy",
+                "n": len(texts),
+                "cosine_min": round(float(cosines.min()), 5),
+                "cosine_mean": round(float(cosines.mean()), 5),
+                "cosine_p01": round(float(np.quantile(cosines, 0.01)), 5),
             }
         )
+
+
+def agreement_texts() -> list[str]:
+    """The retrieval-quality corpus: queries bare and with their context, and episode texts."""
+    from benchmarks.retrieval_quality.corpus import build_corpus, episode_text
+    from self_learning_memory.embeddings.provider import query_text
+
+    corpus = build_corpus()
+    texts = [q.text for q in corpus.queries]
+    texts += [query_text(q.text, q.context) for q in corpus.queries]
+    texts += [episode_text(e) for e in corpus.episodes]
+    return list(dict.fromkeys(texts))
 
 
 def bench_index(size: int, queries: int = 50) -> None:
@@ -282,8 +404,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", default=None, help="comma-separated store sizes for retrieval")
     parser.add_argument("--skip-model", action="store_true", help="skip the local model benchmarks")
+    parser.add_argument(
+        "--only-query-embed", action="store_true", help="only query_embed(_agreement)"
+    )
     args = parser.parse_args(argv)
+    parser_only = args.only_query_embed
     if not args.skip_model:
+        bench_query_embed(args.quick)
+        if parser_only:
+            return
         bench_embedding(args.quick)
     for size in (10_000,) if args.quick else (10_000, 100_000):
         bench_index(size)

@@ -4,6 +4,8 @@ PostgreSQL (``postgres``) and PostgreSQL 18 with pgvector started from the ``pgs
 wheel (``postgres18``), each test on PostgreSQL in a fresh schema of its own. See
 ``tests/backends/support.py`` and ``tests/support/pgvector_server.py``.
 
+``MEMORY_EMBEDDINGS=none`` is set for the whole run (see below).
+
 Markers: ``postgres`` (and ``integration``) select the PostgreSQL variants (``-m "not postgres"``
 runs without a server), ``pgvector`` the PostgreSQL 18 ones; ``sqlite_only(reason)`` marks a test that exercises the embedded layout itself and so
 cannot run on PostgreSQL.
@@ -11,11 +13,18 @@ cannot run on PostgreSQL.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+
+# The default embeddings.provider is ``auto`` (the local model when installed). Tests that do
+# not ask for a provider stay lexical, in this process and in every process it starts (the CLI,
+# the MCP server, store children): loading the model for every memory would make the suite
+# slow and change what they assert. tests/embeddings/test_auto_provider.py tests ``auto``.
+os.environ.setdefault("MEMORY_EMBEDDINGS", "none")
 
 from backends.support import BACKENDS, Backend, postgres_schema, unavailable
 from support.pgvector_server import PgvectorServerError, pgvector_server

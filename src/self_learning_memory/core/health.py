@@ -165,6 +165,9 @@ class Health:
             )
             if status.missing or status.other_identities:
                 details["action"] = "run reindex_embeddings() to embed the missing episodes"
+            backend = getattr(vectors.provider, "active_backend", None)
+            if backend:  # the local model: onnx or numpy, once loaded
+                details["backend"] = backend
             if vectors.query_ms:
                 details["query_embed_p50_ms"] = sorted(vectors.query_ms)[len(vectors.query_ms) // 2]
         except Exception as exc:

@@ -71,12 +71,23 @@ def _line(text: str = "") -> None:
     print(text)
 
 
+def _retrieval_line(memory: SelfLearningMemory) -> str:
+    """Which retrieval the demo shows, and how to get semantic retrieval when it is lexical."""
+    from ..embeddings import lexical_hint
+
+    if memory.vectors is not None:
+        return f"Retrieval: hybrid (semantic: {memory.vectors.provider.model} + lexical)"
+    hint = lexical_hint(memory.config.embeddings)
+    return f"Retrieval: lexical (bm25). Hint: {hint}" if hint else "Retrieval: lexical (bm25)"
+
+
 async def run_demo(data_dir: Path) -> None:
     sample = load_sample()
     async with SelfLearningMemory.open(data_dir) as memory:
         episodes = await record(memory, sample)
         ok = sum(1 for e in episodes if e.outcome is not None and e.outcome.type == "success")
         _line(f"Recorded {len(episodes)} episodes ({ok} successes) in {data_dir}")
+        _line(_retrieval_line(memory))
 
         task = sample["new_task"]
         context = parse_model(TaskContext, task["context"], "context")

