@@ -143,6 +143,10 @@ class StorageConfig(_Config):
     # PostgreSQL: auto = vectors in a pgvector column searched by an HNSW index in the server
     # when the server has the extension (bytea scored in process otherwise); off = bytea always
     pgvector: Literal["auto", "off"] = "auto"
+    # pgvector HNSW build parameters, used when an identity's index is built (not afterwards):
+    # more finds more of the exact neighbours in large or low-contrast stores, builds slower
+    hnsw_m: int = Field(16, ge=4, le=100)
+    hnsw_ef_construction: int = Field(64, ge=16, le=1000)
 
 
 class SyncConfig(_Config):

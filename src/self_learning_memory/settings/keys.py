@@ -40,6 +40,10 @@ HELP: dict[str, str] = {
     "storage.pgvector": "PostgreSQL: auto keeps vectors in a pgvector column searched by an "
     "HNSW index in the server when the server has the vector extension (else bytea scored in "
     "process); off keeps bytea (refused once a store's vectors were moved to pgvector).",
+    "storage.hnsw_m": "pgvector: HNSW graph degree, used when an index is built (more "
+    "memory per vector; more finds more of the exact neighbours).",
+    "storage.hnsw_ef_construction": "pgvector: candidates kept per insert while building the "
+    "HNSW index (slower builds, better recall); used when an index is built.",
     "storage.data_dir": "Data directory holding memory.db, the cache and logs.",
     "cache.enabled": "Use the LMDB read cache.",
     "cache.max_episodes": "Episodes kept in the LMDB read cache (LRU).",

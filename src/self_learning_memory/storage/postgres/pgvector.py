@@ -72,8 +72,6 @@ log = logging.getLogger(__name__)
 VECTOR_MAX_DIMENSIONS = 2000  # HNSW on vector
 HALFVEC_MAX_DIMENSIONS = 4000  # HNSW on halfvec
 MOVE_BATCH = 2000  # bytea vectors moved per transaction
-_HNSW_M = 16
-_HNSW_EF_CONSTRUCTION = 64
 
 
 class Float32Vector:
@@ -240,6 +238,7 @@ async def activate(db: PostgresConnection, mode: str) -> PgvectorState:
         log.info("pgvector: moved %d bytea vectors into the vector column", state.moved)
     state.move_s = time.perf_counter() - started
     if state.moved:
+        await db.read(lambda conn: conn.execute("ANALYZE embeddings"))
         log.info("pgvector: moved %d vectors in %.1f s", state.moved, state.move_s)
     return state
 
@@ -324,6 +323,8 @@ class PgvectorIndex:
     ef_search: int
     # the store's check that the extension vanished (it then chooses its vector path again)
     gone: Callable[[BaseException], Awaitable[bool]] | None = None
+    m: int = 16  # HNSW graph degree (storage.hnsw_m), used when an index is built
+    ef_construction: int = 64  # candidates per insert while building (storage.hnsw_ef_construction)
     _identities: dict[str, _Identity] = field(default_factory=dict)
     _configured: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
 
@@ -379,9 +380,13 @@ class PgvectorIndex:
                 await conn.execute(
                     f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {_ident(name)} ON embeddings "
                     f"USING hnsw ((embedding::{cast}) {ops}) "
-                    f"WITH (m = {_HNSW_M}, ef_construction = {_HNSW_EF_CONSTRUCTION}) "
+                    f"WITH (m = {int(self.m)}, ef_construction = {int(self.ef_construction)}) "
                     f"WHERE identity = {_literal(identity)}"
                 )
+                # the planner's row estimates for the identity filter must see the table as it
+                # is (after a bulk import or the move from bytea it may still think it empty and
+                # prefer an exact scan with a sort over the index)
+                await conn.execute("ANALYZE embeddings")
                 log.info("pgvector: built index %s in %.1f s", name, time.perf_counter() - started)
 
         await self.db.read(run)  # autocommit: CONCURRENTLY cannot run in a transaction

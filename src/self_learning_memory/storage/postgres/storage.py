@@ -65,6 +65,8 @@ class PostgresStorage(SQLStore):
         listen: bool = True,
         pgvector: str = "auto",
         ef_search: int = 100,
+        hnsw_m: int = 16,
+        hnsw_ef_construction: int = 64,
     ) -> None:
         self.dsn = dsn
         self.search = TsvectorIndex()
@@ -77,6 +79,7 @@ class PostgresStorage(SQLStore):
         self.pgvector_available = False
         self._pgvector_mode = pgvector
         self._ef_search = ef_search
+        self._hnsw = (hnsw_m, hnsw_ef_construction)
         self.pgvector = PgvectorState(False, "not opened")
         self.vector_index: PgvectorIndex | None = None
         self._reactivating = asyncio.Lock()
@@ -103,7 +106,12 @@ class PostgresStorage(SQLStore):
         if self.pgvector.active and self.pgvector.schema is not None:
             self.dialect = PgvectorDialect(self.pgvector.schema)
             self.vector_index = PgvectorIndex(
-                self._db, self.pgvector.schema, self._ef_search, self.pgvector_gone
+                self._db,
+                self.pgvector.schema,
+                self._ef_search,
+                self.pgvector_gone,
+                m=self._hnsw[0],
+                ef_construction=self._hnsw[1],
             )
         else:
             self.dialect = POSTGRES
