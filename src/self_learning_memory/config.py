@@ -96,6 +96,9 @@ class RetrievalConfig(_Config):
     # duplicate_threshold an episode is dropped as a near-duplicate
     mmr_similarity_floor: float = Field(0.8, ge=0.0, lt=1.0)
     duplicate_threshold: float = Field(0.95, gt=0.0, le=1.0)
+    # pgvector: candidates the HNSW search keeps per query (hnsw.ef_search); more is slower
+    # and finds more of the exact nearest episodes
+    hnsw_ef_search: int = Field(100, ge=10, le=1000)
 
 
 class EmbeddingsConfig(_Config):
@@ -133,6 +136,9 @@ class StorageConfig(_Config):
     busy_timeout_ms: int = Field(30_000, ge=0, le=600_000)
     synchronous: Literal["normal", "full"] = "normal"
     pool_size: int = Field(10, ge=1, le=100)  # PostgreSQL: most connections per process
+    # PostgreSQL: auto = vectors in a pgvector column searched by an HNSW index in the server
+    # when the server has the extension (bytea scored in process otherwise); off = bytea always
+    pgvector: Literal["auto", "off"] = "auto"
 
 
 class SyncConfig(_Config):

@@ -159,7 +159,8 @@ class Health:
                 embedded=status.embedded,
                 missing=status.missing,
                 other_identities=status.other_identities,
-                index_size=len(vectors.index),
+                index=vectors.where,
+                index_size=len(vectors.index) if vectors.server is None else status.embedded,
                 embedding_errors=vectors.errors,
             )
             if status.missing or status.other_identities:

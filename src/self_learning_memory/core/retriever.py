@@ -127,7 +127,11 @@ class Retriever:
         vectors = self._parts.vectors
         loaded = await self._reads.load([r.candidate.episode_id for r in ranked])
         episodes = {e.episode_id: e for e in loaded}
-        truncated = vectors.index.truncated if vectors is not None else set()
+        truncated = (
+            vectors.truncated([r.candidate.episode_id for r in ranked])
+            if vectors is not None
+            else set()
+        )
         return [
             RetrievalResult(
                 episode=episodes[r.candidate.episode_id],

@@ -90,6 +90,18 @@ class EpisodeCandidate:
 
 
 @dataclass(frozen=True)
+class NearestRow:
+    """One episode found by a store's own vector search (pgvector): its candidate row, its
+    cosine with the query, its vector (little-endian float32 bytes) and whether its text was
+    truncated to the model's limit when it was embedded."""
+
+    candidate: EpisodeCandidate
+    similarity: float
+    vector: bytes
+    truncated: bool
+
+
+@dataclass(frozen=True)
 class SearchDocument:
     """The text of an episode as the full-text index sees it."""
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..config import RetrievalConfig, RetrievalMode
-from ..errors import CapabilityUnavailableError
+from ..errors import CapabilityUnavailableError, StorageError
 from ..model.episode import TaskContext, TaskType, utc_now
 from ..model.records import EpisodeCandidate, EpisodeFilters
 from ..storage.protocols import CandidateSource
@@ -32,6 +32,7 @@ from .tokens import query_terms
 
 if TYPE_CHECKING:  # numpy-backed: imported only when an embedding provider is configured
     from .index import F32
+    from .server_vectors import ServerSearch
     from .vectors import VectorSearch
 
 __all__ = ["HybridPipeline"]
@@ -110,7 +111,24 @@ class HybridPipeline:
         if mode in (RetrievalMode.HYBRID, RetrievalMode.VECTOR):
             query_vector = await self._query_vector(query, context, mode, notes, version)
         searched = None
-        if query_vector is not None and vectors is not None:
+        served: ServerSearch | None = None
+        server = None if vectors is None or query_vector is None else vectors.server
+        if server is not None and query_vector is not None:
+            try:
+                served = await server.search(
+                    query_vector,
+                    max(limit * 4, 40),
+                    filters,
+                    settings.feedback_episodes,
+                    settings.feedback_weight,
+                )
+            except StorageError as exc:
+                if mode is RetrievalMode.VECTOR:
+                    raise
+                log.warning("vector search in the store failed, ranking lexically: %s", exc)
+                notes.append("vector:error")
+                query_vector = server = None
+        elif query_vector is not None and vectors is not None:
             searched = await self._vector_search(
                 vectors, storage, settings, query_vector, limit, filters, version
             )
@@ -119,12 +137,15 @@ class HybridPipeline:
         # so when every episode has a vector the vector candidates are all it needs. (Run
         # concurrently with the vector scan, the two hand the GIL back and forth row by row
         # and both got slower, so the order is sequential.)
+        found_rows = (
+            searched[4] if searched is not None else served.candidates() if served else None
+        )
         skip = (
             mode is RetrievalMode.HYBRID
-            and searched is not None
+            and found_rows is not None
             and vectors is not None
             and filters == EpisodeFilters()
-            and lexical_weight(query, searched[4], settings) == 0.0
+            and lexical_weight(query, found_rows, settings) == 0.0
             and await vectors.covers_store(version)
         )
         if skip:
@@ -133,7 +154,16 @@ class HybridPipeline:
             for c in await storage.lexical_candidates(terms, filters, pool):
                 candidates[c.episode_id] = c
         signals = expanded = None
-        if searched is not None and query_vector is not None and vectors is not None:
+        if served is not None:
+            _merge_vector_candidates(candidates, [r.candidate for r in served.hits])
+            expanded = served.expanded
+            more = [
+                r.candidate
+                for r in served.expanded_hits
+                if r.candidate.episode_id not in candidates
+            ]
+            _merge_vector_candidates(candidates, more)
+        elif searched is not None and query_vector is not None and vectors is not None:
             index = vectors.index
             hits, guess, guessed, guessed_hits, rows = searched
             in_hits = set(hits)
@@ -144,8 +174,8 @@ class HybridPipeline:
             feedback = [i for i in hits if i in found][: settings.feedback_episodes]
             if feedback == guess:
                 expanded = guessed
-                more = {i for i in guessed_hits if i not in candidates}
-                _merge_vector_candidates(candidates, [c for c in rows if c.episode_id in more])
+                more_ids = {i for i in guessed_hits if i not in candidates}
+                _merge_vector_candidates(candidates, [c for c in rows if c.episode_id in more_ids])
             else:
                 expanded = index.expand(query_vector, feedback, settings.feedback_weight)
                 if expanded is not None:
@@ -156,7 +186,9 @@ class HybridPipeline:
         if mode is not RetrievalMode.VECTOR and len(candidates) < limit * 2:
             for c in await storage.context_candidates(context, filters, pool):
                 candidates.setdefault(c.episode_id, c)
-        if query_vector is not None and vectors is not None:
+        if served is not None and server is not None and query_vector is not None:
+            signals = await server.signals(list(candidates), query_vector, expanded, served.vectors)
+        elif query_vector is not None and vectors is not None:
             signals = _vector_signals(vectors, list(candidates), query_vector, expanded)
         pool_list = list(candidates.values())
         if mode is RetrievalMode.LEGACY:

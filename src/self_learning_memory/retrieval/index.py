@@ -17,7 +17,7 @@ import uuid
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["VectorIndex"]
+__all__ = ["VectorIndex", "rocchio"]
 
 F32 = npt.NDArray[np.float32]
 _SHORTLIST = 4096  # rows re-scored for the expanded query (indexes of 16K vectors and more)
@@ -105,7 +105,7 @@ class VectorIndex:
             rows = top[:feedback]
             if feedback <= 0 or weight <= 0 or not len(rows):
                 return hits, None, []
-            expanded = _rocchio(query, self._matrix[rows], weight)
+            expanded = rocchio(query, self._matrix[rows], weight)
             if expanded is None:
                 return hits, None, []
             nearest: npt.NDArray[np.intp] | None = None
@@ -140,7 +140,7 @@ class VectorIndex:
             if not rows or weight <= 0:
                 return None
             block = self._matrix[rows]
-        return _rocchio(query, block, weight)
+        return rocchio(query, block, weight)
 
     def lookup(
         self, ids: list[uuid.UUID], queries: list[F32]
@@ -177,7 +177,7 @@ def _best(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
     return top[np.argsort(-scores[top])]
 
 
-def _rocchio(query: F32, rows: F32, weight: float) -> F32 | None:
+def rocchio(query: F32, rows: F32, weight: float) -> F32 | None:
     """The query plus ``weight`` x the mean of ``rows``, re-normalised; None if that is 0."""
     moved = query + weight * rows.mean(axis=0)
     norm = float(np.linalg.norm(moved))

@@ -1,6 +1,10 @@
 """The memory's vector side: embedding episodes at completion, embedding queries (cached by
 content hash), keeping the in-process index in step with the store, and re-embedding.
 
+Where the store searches vectors itself (PostgreSQL with pgvector: its ``vector_index``
+capability) there is no in-process index: :attr:`VectorSearch.server` is the search and the
+process loads no vectors but its candidates' (``server_vectors.py``).
+
 Embedding failures at completion never lose the episode: it is stored without a vector, the
 failure is counted, and ``reindex`` embeds every completed episode that lacks one. A re-embed
 batch is written in one transaction only after the whole batch embedded: nothing is
@@ -22,6 +26,7 @@ from ..model.episode import Episode, TaskContext
 from ..model.records import EmbeddingRecord, EmbeddingStatus
 from ..storage.backend import StorageBackend
 from .index import F32, VectorIndex
+from .server_vectors import ServerVectors
 
 __all__ = ["VectorSearch"]
 
@@ -41,6 +46,30 @@ class VectorSearch:
         self._refreshed_at: int | None = None
         self.query_ms: list[float] = []
         self._coverage: tuple[int, float, bool] | None = None  # (store version, when, covered)
+        self._server: ServerVectors | None = None
+
+    @property
+    def server(self) -> ServerVectors | None:
+        """The store's own vector search (pgvector), or None: the in-process index."""
+        handle = self.storage.capabilities.vector_index
+        if handle is None:
+            self._server = None
+            return None
+        if self._server is None or self._server.handle is not handle:
+            self._server = ServerVectors(handle, self.identity, self.provider.dimensions)
+        return self._server
+
+    @property
+    def where(self) -> str:
+        """Where vectors are searched: ``pgvector`` (in the store) or ``in-process``."""
+        return "in-process" if self.server is None else "pgvector"
+
+    def truncated(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these episodes' texts were cut to the model's limit when embedded."""
+        server = self.server
+        if server is not None:
+            return server.truncated(ids)
+        return {i for i in ids if i in self.index.truncated}
 
     @property
     def identity(self) -> str:
@@ -88,6 +117,9 @@ class VectorSearch:
         With ``store_version`` (from ``storage.data_version()``), skip when nothing changed."""
         if store_version is not None and store_version == self._refreshed_at:
             return
+        if self.server is not None:  # the store searches its own vectors: nothing to load
+            self._refreshed_at = store_version
+            return
         while True:
             rows = await self.storage.embeddings_since(
                 self.identity, self.index.watermark, _REFRESH_PAGE
@@ -110,7 +142,9 @@ class VectorSearch:
             return known[2]
         try:
             status = await self.status()
-            if status.embedded < len(self.index):  # vectors were deleted with their episodes
+            if self.server is None and status.embedded < len(
+                self.index
+            ):  # vectors were deleted with their episodes
                 self.index.reset()
                 self._refreshed_at = None
                 await self.refresh(store_version)

@@ -37,6 +37,9 @@ HELP: dict[str, str] = {
     "storage.synchronous": "SQLite synchronous mode: normal (WAL-safe) or full.",
     "storage.pool_size": "Most connections per process for pooled (remote) backends such as "
     "PostgreSQL (the pool starts with one); the embedded SQLite store uses one writer thread.",
+    "storage.pgvector": "PostgreSQL: auto keeps vectors in a pgvector column searched by an "
+    "HNSW index in the server when the server has the vector extension (else bytea scored in "
+    "process); off keeps bytea (refused once a store's vectors were moved to pgvector).",
     "storage.data_dir": "Data directory holding memory.db, the cache and logs.",
     "cache.enabled": "Use the LMDB read cache.",
     "cache.max_episodes": "Episodes kept in the LMDB read cache (LRU).",
@@ -68,6 +71,8 @@ HELP: dict[str, str] = {
     "retrieval.mmr_lambda": "MMR diversity trade-off (1 = relevance only).",
     "retrieval.mmr_similarity_floor": "MMR penalises only similarity above this.",
     "retrieval.duplicate_threshold": "Similarity above which results count as duplicates.",
+    "retrieval.hnsw_ef_search": "pgvector: HNSW candidates searched per query (hnsw.ef_search); "
+    "higher finds more of the exact nearest episodes, slower.",
     "sandbox.enabled": "Offer the code sandbox (execute_agent_code); false turns it off entirely.",
     "sandbox.backend": "Where sandboxed code runs: wasm (QuickJS in WebAssembly, the default), "
     "node (legacy: a Node 20+ process under its permission model; the network is not blocked "

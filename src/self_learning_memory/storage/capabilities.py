@@ -19,6 +19,8 @@ handle             SQLite  Turso  PostgreSQL  resilience wrapper
 ``maintenance``    yes     yes    no          the primary's
 ``transfer``       yes     yes    yes         the primary's
 ``change_feed``    no      no     yes         the primary's
+``batch_writer``   yes     yes    yes         the primary's
+``vector_index``   no      no     pgvector    the primary's
 ``resilience``     no      no     no          the wrapper itself
 =================  ======  =====  ==========  ==================
 
@@ -30,12 +32,13 @@ operator actions on a store that must be reachable, not writes to journal).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from ..model.records import EpisodeFilters, NearestRow
     from .batch import BatchWriter
     from .step_queries import StepQueries
     from .transfer import TransferAdapter
@@ -46,6 +49,7 @@ __all__ = [
     "EpisodeChangeEvent",
     "Maintenance",
     "ResilienceStatus",
+    "VectorIndex",
 ]
 
 T = TypeVar("T")
@@ -86,6 +90,35 @@ class ChangeFeed(Protocol):
         ...
 
 
+class VectorIndex(Protocol):
+    """Nearest-episode search run by the store itself (PostgreSQL with pgvector:
+    ``storage/postgres/pgvector.py``), so a process fetches only candidate rows and holds no
+    matrix of every vector."""
+
+    async def ensure_index(self, identity: str, dimensions: int) -> str | None:
+        """Build the identity's index if missing; its name, None when none can be built."""
+        ...
+
+    async def nearest(
+        self,
+        identity: str,
+        dimensions: int,
+        query: Sequence[float],
+        k: int,
+        filters: EpisodeFilters,
+    ) -> list[NearestRow]:
+        """The ``k`` completed episodes passing ``filters`` nearest the query, nearest first."""
+        ...
+
+    async def vectors(
+        self, identity: str, episode_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[bytes, bool]]:
+        """The stored vectors (float32 bytes) and truncated flags of these episodes."""
+        ...
+
+    async def status(self) -> dict[str, Any]: ...
+
+
 class ResilienceStatus(Protocol):
     """Breaker, retries, outbox and degraded reads of a resilience wrapper."""
 
@@ -103,3 +136,4 @@ class Capabilities:
     change_feed: ChangeFeed | None = None  # other processes' episode changes
     resilience: ResilienceStatus | None = None  # set by the resilience wrapper only
     batch_writer: BatchWriter | None = None  # several writes in one transaction (``batch.py``)
+    vector_index: VectorIndex | None = None  # nearest episodes searched by the store (pgvector)

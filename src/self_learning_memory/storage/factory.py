@@ -66,7 +66,12 @@ def open_postgres(dsn: str, config: MemoryConfig) -> StorageBackend:
     # 10 s made a failing call block ~10 s against a 5 s budget).
     wait_s = max(1.0, min(10.0, config.resilience.retry_budget_ms / 1000))
     return PostgresStorage(
-        dsn, min_size=1, max_size=config.storage.pool_size, connect_timeout_s=wait_s
+        dsn,
+        min_size=1,
+        max_size=config.storage.pool_size,
+        connect_timeout_s=wait_s,
+        pgvector=config.storage.pgvector,
+        ef_search=config.retrieval.hnsw_ef_search,
     )
 
 

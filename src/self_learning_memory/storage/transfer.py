@@ -24,6 +24,7 @@ from ..errors import CapabilityUnavailableError
 from ..model.episode import Episode, utc_now
 from ..model.records import EmbeddingRecord
 from .codec import dump_json, search_document, step_values, to_us
+from .sql.dialect import POSTGRES, SQLITE, Dialect
 
 if TYPE_CHECKING:
     from ..model.pattern import AnyPattern, Heuristic
@@ -147,27 +148,30 @@ class TransferAdapter(Protocol):
     async def counts(self) -> dict[str, int]: ...
 
 
-def _embedding(row: tuple[Any, ...]) -> tuple[uuid.UUID, EmbeddingRecord]:
+def _embedding(row: tuple[Any, ...], d: Dialect) -> tuple[uuid.UUID, EmbeddingRecord]:
     return uuid.UUID(row[0]), EmbeddingRecord(
         identity=row[1],
         content_hash=row[2],
         dimensions=int(row[3]),
-        vector=bytes(row[4]),
+        vector=d.vector_bytes(row[4]),
         truncated=bool(row[5]),
     )
 
 
-_EMBEDDINGS_AFTER = (
-    "SELECT episode_id, identity, content_hash, dimensions, vector, truncated FROM embeddings "
-    "WHERE episode_id > {m} ORDER BY episode_id LIMIT {m}"
-)
+def _embeddings_after(d: Dialect, mark: str) -> str:
+    return (
+        f"SELECT episode_id, identity, content_hash, dimensions, {d.vector_read}, truncated "
+        f"FROM embeddings WHERE episode_id > {mark} AND {d.vector_present} "
+        f"ORDER BY episode_id LIMIT {mark}"
+    )
 
 
 class SQLiteTransfer:
     """For :class:`~.sqlite.SQLiteStorage` and stores built on its SQL (Turso's libSQL)."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, dialect: Dialect = POSTGRES) -> None:
         self._db = db  # the store's connection
+        self._dialect = dialect  # PgvectorDialect: vectors are read from the pgvector column
 
     async def import_episodes(self, episodes: list[Episode]) -> None:
         upsert = _upsert("episodes", _EPISODE_COLS, "episode_id", "?")
@@ -233,9 +237,9 @@ class SQLiteTransfer:
     async def export_embeddings(
         self, after: str, limit: int
     ) -> list[tuple[uuid.UUID, EmbeddingRecord]]:
-        sql = _EMBEDDINGS_AFTER.format(m="?")
+        sql = _embeddings_after(SQLITE, "?")
         rows = await self._db.read(lambda c: c.execute(sql, (after, limit)).fetchall())
-        return [_embedding(tuple(r)) for r in rows]
+        return [_embedding(tuple(r), SQLITE) for r in rows]
 
     async def counts(self) -> dict[str, int]:
         def run(conn: Any) -> dict[str, int]:
@@ -250,8 +254,9 @@ class SQLiteTransfer:
 class PostgresTransfer:
     """For :class:`~.postgres.storage.PostgresStorage`."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, dialect: Dialect = POSTGRES) -> None:
         self._db = db  # the store's connection
+        self._dialect = dialect  # PgvectorDialect: vectors are read from the pgvector column
 
     async def import_episodes(self, episodes: list[Episode]) -> None:
         from .postgres.search import SEARCH_SQL
@@ -335,13 +340,13 @@ class PostgresTransfer:
     async def export_embeddings(
         self, after: str, limit: int
     ) -> list[tuple[uuid.UUID, EmbeddingRecord]]:
-        sql = _EMBEDDINGS_AFTER.format(m="%s")
+        sql = _embeddings_after(self._dialect, "%s")
 
         async def run(conn: Any) -> list[Any]:
             cur = await conn.execute(sql, (after, limit))
             return list(await cur.fetchall())
 
-        return [_embedding(tuple(r)) for r in await self._db.read(run)]
+        return [_embedding(tuple(r), self._dialect) for r in await self._db.read(run)]
 
     async def counts(self) -> dict[str, int]:
         async def run(conn: Any) -> dict[str, int]:

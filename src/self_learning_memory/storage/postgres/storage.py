@@ -20,12 +20,13 @@ from ...model.records import EpisodeCandidate, EpisodeFilters, HealthReport
 from ..batch import BatchedWrite
 from ..capabilities import Capabilities
 from ..sql import batch_sql
-from ..sql.dialect import POSTGRES
+from ..sql.dialect import POSTGRES, PostgresDialect
 from ..sql.program import Op, ProgramFactory, execute, run_async
 from ..sql.store import SQLStore
 from ..transfer import PostgresTransfer
 from .connection import Conn, PostgresConnection
 from .notify import CHANNEL, EpisodeChange, EpisodeListener
+from .pgvector import PgvectorDialect, PgvectorIndex, PgvectorState, activate
 from .search import TsvectorIndex
 
 __all__ = ["PostgresStorage"]
@@ -42,7 +43,7 @@ class PostgresStorage(SQLStore):
     """The shared :class:`StorageBackend` (``postgresql://`` DSN)."""
 
     name = "postgresql"
-    dialect = POSTGRES
+    dialect: PostgresDialect = POSTGRES  # PgvectorDialect once vectors live in pgvector
     search: TsvectorIndex
 
     def __init__(
@@ -53,6 +54,8 @@ class PostgresStorage(SQLStore):
         max_size: int = 10,
         connect_timeout_s: float = 10.0,
         listen: bool = True,
+        pgvector: str = "auto",
+        ef_search: int = 100,
     ) -> None:
         self.dsn = dsn
         self.search = TsvectorIndex()
@@ -63,6 +66,10 @@ class PostgresStorage(SQLStore):
         self.listener: EpisodeListener | None = None
         self._change_callbacks: list[Callable[[EpisodeChange], Awaitable[None]]] = []
         self.pgvector_available = False
+        self._pgvector_mode = pgvector
+        self._ef_search = ef_search
+        self.pgvector = PgvectorState(False, "not opened")
+        self.vector_index: PgvectorIndex | None = None
 
     async def initialize(self) -> None:
         await self._db.open()
@@ -73,6 +80,10 @@ class PostgresStorage(SQLStore):
                 )
             )
         )
+        self.pgvector = await activate(self._db, self._pgvector_mode)
+        if self.pgvector.active and self.pgvector.schema is not None:
+            self.dialect = PgvectorDialect(self.pgvector.schema)
+            self.vector_index = PgvectorIndex(self._db, self.pgvector.schema, self._ef_search)
         if self._listen:
             self.listener = EpisodeListener(
                 self.dsn, self._db.schema, self._db.backend_pids, self._change_callbacks
@@ -119,9 +130,13 @@ class PostgresStorage(SQLStore):
 
     @property
     def capabilities(self) -> Capabilities:
-        """Other processes' episode changes, row transfer and batch writes."""
+        """Other processes' episode changes, row transfer, batch writes and, with pgvector,
+        the server's vector search."""
         return Capabilities(
-            change_feed=self, transfer=PostgresTransfer(self._db), batch_writer=self
+            change_feed=self,
+            transfer=PostgresTransfer(self._db, self.dialect),
+            batch_writer=self,
+            vector_index=self.vector_index,
         )
 
     def subscribe_episode_changes(
@@ -146,11 +161,13 @@ class PostgresStorage(SQLStore):
 
     async def health_check(self) -> HealthReport:
         started = time.perf_counter()
+        pgvector = self.pgvector.details()
         details: dict[str, object] = {
             "dsn": self._db.where,
             "schema": self._db.schema,
-            "vector_backend": "bytea",
+            "vector_backend": "pgvector" if self.vector_index is not None else "bytea",
             "pgvector_available": self.pgvector_available,
+            "pgvector": pgvector,
         }
         try:
             version = await self._db.read(lambda c: _value(c, "SHOW server_version"))
@@ -168,6 +185,11 @@ class PostgresStorage(SQLStore):
                 "waiting": stats.get("requests_waiting", 0),
             }
         details["server_version"] = version
+        if self.vector_index is not None:
+            try:
+                pgvector.update(await self.vector_index.status())
+            except StorageError as exc:
+                pgvector["status_error"] = str(exc)
         details["transaction_retries"] = self._db.retries
         details["listener"] = (
             "off"

@@ -20,7 +20,7 @@ from ...model.records import EmbeddingRecord
 from ..codec import from_us, to_us
 from .program import Op, execute
 
-__all__ = ["POSTGRES", "SQLITE", "Dialect"]
+__all__ = ["POSTGRES", "SQLITE", "Dialect", "PostgresDialect"]
 
 
 class Dialect:
@@ -35,6 +35,13 @@ class Dialect:
     memo_candidates = True  # candidate rows are decoded once per process (see rows.py)
     microsecond_times = True  # time columns hold integer microseconds (what the codec reads)
     size_sql = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+    # the embedding row's vector as stored (``vector_bytes`` turns it into float32 bytes), and
+    # the condition that a row has one (a pgvector store reads its own column: pgvector.py)
+    vector_read = "vector"
+    vector_present = "vector IS NOT NULL"
+
+    def vector_bytes(self, raw: Any) -> bytes:
+        return bytes(raw)
 
     def to_time(self, value: datetime) -> Any:
         return to_us(value)

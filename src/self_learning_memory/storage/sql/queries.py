@@ -219,25 +219,27 @@ def embeddings_since(
 ) -> Program[list[tuple[int, uuid.UUID, bytes, bool]]]:
     seq = d.seq_column
     found = yield rows(
-        f"SELECT {seq}, episode_id, vector, truncated FROM embeddings WHERE identity = ? "
-        f"AND {seq} > ? ORDER BY {seq} LIMIT ?",
+        f"SELECT {seq}, episode_id, {d.vector_read}, truncated FROM embeddings "
+        f"WHERE identity = ? AND {seq} > ? AND {d.vector_present} ORDER BY {seq} LIMIT ?",
         (identity, after, limit),
     )
-    return [(int(r[0]), uuid.UUID(r[1]), bytes(r[2]), bool(r[3])) for r in found]
+    return [(int(r[0]), uuid.UUID(r[1]), d.vector_bytes(r[2]), bool(r[3])) for r in found]
 
 
-def vector_by_hash(identity: str, content_hash: str) -> Program[bytes | None]:
+def vector_by_hash(d: Dialect, identity: str, content_hash: str) -> Program[bytes | None]:
     row = yield one(
-        "SELECT vector FROM embeddings WHERE identity = ? AND content_hash = ? LIMIT 1",
+        f"SELECT {d.vector_read} FROM embeddings WHERE identity = ? AND content_hash = ? "
+        f"AND {d.vector_present} LIMIT 1",
         (identity, content_hash),
     )
-    return None if row is None else bytes(row[0])
+    return None if row is None else d.vector_bytes(row[0])
 
 
-def embedding_status(identity: str) -> Program[EmbeddingStatus]:
+def embedding_status(d: Dialect, identity: str) -> Program[EmbeddingStatus]:
+    present = d.vector_present
     row = yield one(
-        "SELECT (SELECT count(*) FROM embeddings WHERE identity = ?), "
-        "(SELECT count(*) FROM embeddings WHERE identity <> ?), "
+        f"SELECT (SELECT count(*) FROM embeddings WHERE identity = ? AND {present}), "
+        f"(SELECT count(*) FROM embeddings WHERE identity <> ? AND {present}), "
         "(SELECT count(*) FROM episodes WHERE end_time IS NOT NULL)",
         (identity, identity),
     )
@@ -248,7 +250,8 @@ def embedding_status(identity: str) -> Program[EmbeddingStatus]:
 def episodes_missing_embedding(d: Dialect, identity: str, limit: int) -> Program[list[Episode]]:
     found = yield rows(
         f"SELECT {EPISODE_COLUMNS} FROM episodes e WHERE e.end_time IS NOT NULL AND NOT EXISTS "
-        "(SELECT 1 FROM embeddings m WHERE m.episode_id = e.episode_id AND m.identity = ?) "
+        "(SELECT 1 FROM embeddings m WHERE m.episode_id = e.episode_id AND m.identity = ? "
+        f"AND m.{d.vector_present}) "
         "ORDER BY e.end_time LIMIT ?",
         (identity, limit),
     )

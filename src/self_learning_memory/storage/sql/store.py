@@ -216,10 +216,12 @@ class SQLStore:
         )
 
     async def vector_by_hash(self, identity: str, content_hash: str) -> bytes | None:
-        return await self._read(lambda: queries.vector_by_hash(identity, content_hash))
+        return await self._read(
+            lambda: queries.vector_by_hash(self.dialect, identity, content_hash)
+        )
 
     async def embedding_status(self, identity: str) -> EmbeddingStatus:
-        return await self._read(lambda: queries.embedding_status(identity))
+        return await self._read(lambda: queries.embedding_status(self.dialect, identity))
 
     async def episodes_missing_embedding(self, identity: str, limit: int) -> list[Episode]:
         return await self._snapshot(

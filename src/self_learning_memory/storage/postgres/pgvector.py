@@ -1,0 +1,438 @@
+"""Vectors inside PostgreSQL: a pgvector column, an HNSW index per embedding identity, and the
+nearest-episode search run by the server.
+
+When the server offers the ``vector`` extension (and ``storage.pgvector`` is ``auto``),
+:func:`activate` creates it (in schema ``public`` unless it is already installed elsewhere), adds
+the column ``embeddings.embedding`` (type ``vector`` without a dimension, so one table holds the
+vectors of any embedding identity), and moves existing ``bytea`` vectors into it in batches,
+clearing the bytea copy. From then on the store writes and reads vectors through that column
+(:class:`PgvectorDialect`) and offers :class:`PgvectorIndex` as its ``vector_index`` capability:
+
+- one HNSW index per identity, a partial expression index
+  ``((embedding::vector(N)) vector_cosine_ops) WHERE identity = '<identity>'`` (``halfvec`` for
+  2,001 to 4,000 dimensions, where ``vector`` indexes stop; no index above that), built
+  ``CONCURRENTLY`` the first time the identity is searched, rebuilt if a crash left it invalid;
+- nearest episodes by cosine, ``ORDER BY embedding::vector(N) <=> $q LIMIT k``, with
+  ``hnsw.ef_search`` from ``retrieval.hnsw_ef_search`` and ``hnsw.iterative_scan =
+  relaxed_order`` so that SQL filters (domain, task type, outcome, time...) applied to the
+  joined episode row still yield ``k`` rows; each row comes with its candidate columns and its
+  vector, so the process fetches only candidate rows and never holds the whole matrix.
+
+Without the extension (or with ``storage.pgvector = off``) nothing here runs: vectors stay
+``bytea`` and the process scores them (``retrieval/index.py``). If the extension was dropped
+after the move (``DROP EXTENSION vector CASCADE`` drops the column), the vectors are gone: the
+store says so in health and ``memory-cli storage reindex`` embeds the episodes again.
+
+Names of the extension's objects are schema-qualified (``"public".vector``,
+``OPERATOR("public".<=>)``) so that a connection whose ``search_path`` does not include the
+extension's schema still finds them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+import weakref
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ...errors import ConfigurationError
+from ...model.records import EmbeddingRecord, EpisodeFilters, NearestRow
+from ..sql import rows as decode
+from ..sql.dialect import PostgresDialect
+from ..sql.program import Op, execute
+from ..sql.queries import completed
+from .connection import Conn, PostgresConnection
+
+__all__ = [
+    "HALFVEC_MAX_DIMENSIONS",
+    "MOVE_BATCH",
+    "VECTOR_MAX_DIMENSIONS",
+    "PgvectorDialect",
+    "PgvectorIndex",
+    "PgvectorState",
+    "activate",
+    "float32_from_send",
+    "float_list",
+]
+
+log = logging.getLogger(__name__)
+
+VECTOR_MAX_DIMENSIONS = 2000  # HNSW on vector
+HALFVEC_MAX_DIMENSIONS = 4000  # HNSW on halfvec
+MOVE_BATCH = 2000  # bytea vectors moved per transaction
+_HNSW_M = 16
+_HNSW_EF_CONSTRUCTION = 64
+
+
+def float_list(vector: bytes) -> list[float]:
+    """Little-endian float32 bytes as a list of floats (bound as ``float8[]``, cast to vector:
+    every float32 value is exact in float8, so the stored vector equals the bytes)."""
+    return array("f", vector).tolist()
+
+
+def float32_from_send(raw: bytes) -> bytes:
+    """``vector_send`` output (int16 dimensions, int16 unused, big-endian float4s) as the
+    little-endian float32 bytes the rest of the library uses."""
+    values = array("f", bytes(raw)[4:])
+    values.byteswap()
+    return values.tobytes()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+class PgvectorDialect(PostgresDialect):
+    """The PostgreSQL spelling with vectors in the pgvector column ``embedding``."""
+
+    def __init__(self, schema: str) -> None:
+        self.ext = _ident(schema)
+        self.vector_read = f"{self.ext}.vector_send(embedding)"
+        self.vector_present = "embedding IS NOT NULL"
+
+    def vector_bytes(self, raw: Any) -> bytes:
+        return float32_from_send(raw)
+
+    def store_embedding(self, eid: str, emb: EmbeddingRecord, now: datetime) -> list[Op]:
+        return [
+            *self.exclusive("embeddings"),
+            execute(
+                "INSERT INTO embeddings (episode_id, seq, identity, content_hash, dimensions, "
+                "vector, truncated, created_at, embedding) "
+                f"VALUES (?, nextval('embeddings_seq'), ?, ?, ?, NULL, ?, ?, ?::float8[]::"
+                f"{self.ext}.vector) "
+                "ON CONFLICT (episode_id) DO UPDATE SET seq = excluded.seq, "
+                "identity = excluded.identity, content_hash = excluded.content_hash, "
+                "dimensions = excluded.dimensions, vector = NULL, "
+                "truncated = excluded.truncated, created_at = excluded.created_at, "
+                "embedding = excluded.embedding",
+                (
+                    eid,
+                    emb.identity,
+                    emb.content_hash,
+                    emb.dimensions,
+                    emb.truncated,
+                    now,
+                    float_list(emb.vector),
+                ),
+            ),
+        ]
+
+
+@dataclass
+class PgvectorState:
+    """What :func:`activate` found and did (health shows it)."""
+
+    active: bool
+    reason: str
+    schema: str | None = None
+    version: str | None = None
+    moved: int = 0
+    move_s: float = 0.0
+    lost: int = 0  # vectors whose bytea was moved out and whose pgvector column is gone
+
+    def details(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"active": self.active, "reason": self.reason}
+        if self.version is not None:
+            out["extension_version"] = self.version
+            out["extension_schema"] = self.schema
+        if self.moved:
+            out["moved_from_bytea"] = self.moved
+            out["move_s"] = round(self.move_s, 2)
+        if self.lost:
+            out["vectors_lost"] = self.lost
+            out["fix"] = "memory-cli storage reindex (embeds the episodes again)"
+        return out
+
+
+async def _one(conn: Conn, sql: str, args: Sequence[Any] = ()) -> Any:
+    row = await (await conn.execute(sql, args)).fetchone()
+    return None if row is None else row[0]
+
+
+async def _extension(conn: Conn) -> tuple[str, str] | None:
+    row = await (
+        await conn.execute(
+            "SELECT e.extversion, n.nspname FROM pg_extension e "
+            "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'"
+        )
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+async def _has_column(conn: Conn) -> bool:
+    return bool(
+        await _one(
+            conn,
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = 'embeddings' AND column_name = 'embedding'",
+        )
+    )
+
+
+async def activate(db: PostgresConnection, mode: str) -> PgvectorState:
+    """Bring the store's vectors into pgvector when the server allows it (see the module).
+    Idempotent; the schema changes run under the store's migration lock, the move in batches
+    of :data:`MOVE_BATCH` (each its own transaction, so an interrupted move resumes)."""
+    state = await db.transaction(lambda conn: _prepare(conn, mode), bump=False)
+    if not state.active:
+        return state
+    started = time.perf_counter()
+    ext = _ident(state.schema or "public")
+    while True:
+        moved = await db.transaction(lambda conn: _move_batch(conn, ext), bump=False)
+        state.moved += moved
+        if moved < MOVE_BATCH:
+            break
+        log.info("pgvector: moved %d bytea vectors into the vector column", state.moved)
+    state.move_s = time.perf_counter() - started
+    if state.moved:
+        log.info("pgvector: moved %d vectors in %.1f s", state.moved, state.move_s)
+    return state
+
+
+async def _prepare(conn: Conn, mode: str) -> PgvectorState:
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (0x5E1F_1EA2,)
+    )
+    found = await _extension(conn)
+    column = await _has_column(conn)
+    lost = 0
+    if not column:
+        # vectors moved out of bytea earlier whose pgvector column is gone (extension dropped)
+        lost = int(await _one(conn, "SELECT count(*) FROM embeddings WHERE vector IS NULL"))
+    if mode == "off":
+        if column:
+            raise ConfigurationError(
+                "storage.pgvector = off, but this store's vectors live in its pgvector column "
+                "(embeddings.embedding): set storage.pgvector = auto (the bytea path cannot "
+                "read them)."
+            )
+        return PgvectorState(False, "off (storage.pgvector)", lost=lost)
+    if found is None:
+        available = await _one(
+            conn, "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"
+        )
+        if not available:
+            return PgvectorState(
+                False, "the server has no vector extension (pgvector): bytea", lost=lost
+            )
+        try:
+            async with conn.transaction():  # a savepoint: a refusal leaves the rest intact
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
+        except Exception as exc:  # no privilege, or another failure: stay on bytea
+            return PgvectorState(
+                False,
+                f"CREATE EXTENSION vector failed ({type(exc).__name__}: {exc}); "
+                "an administrator can run it once: bytea until then",
+                lost=lost,
+            )
+        found = await _extension(conn)
+        if found is None:  # pragma: no cover - created above
+            return PgvectorState(False, "the vector extension did not appear", lost=lost)
+    version, schema = found
+    if not column:
+        await conn.execute(f"ALTER TABLE embeddings ADD COLUMN embedding {_ident(schema)}.vector")
+        await conn.execute("ALTER TABLE embeddings ALTER COLUMN vector DROP NOT NULL")
+    return PgvectorState(True, "pgvector", schema=schema, version=version, lost=lost)
+
+
+async def _move_batch(conn: Conn, ext: str) -> int:
+    cur = await conn.execute(
+        "SELECT episode_id, vector FROM embeddings WHERE embedding IS NULL AND vector IS NOT "
+        "NULL ORDER BY episode_id LIMIT %s FOR UPDATE",
+        (MOVE_BATCH,),
+    )
+    found = await cur.fetchall()
+    if found:
+        async with conn.cursor() as c:
+            await c.executemany(
+                f"UPDATE embeddings SET embedding = %s::float8[]::{ext}.vector, vector = NULL "
+                "WHERE episode_id = %s",
+                [(float_list(bytes(v)), eid) for eid, v in found],
+            )
+    return len(found)
+
+
+@dataclass
+class _Identity:
+    dimensions: int
+    kind: str | None  # vector, halfvec, or None (too many dimensions: exact scan)
+    index: str | None
+    ready: bool = False
+
+
+@dataclass
+class PgvectorIndex:
+    """The store's ``vector_index`` capability (see the module)."""
+
+    db: PostgresConnection
+    schema: str
+    ef_search: int
+    _identities: dict[str, _Identity] = field(default_factory=dict)
+    _configured: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+
+    @property
+    def ext(self) -> str:
+        return _ident(self.schema)
+
+    def _plan(self, identity: str, dimensions: int) -> _Identity:
+        known = self._identities.get(identity)
+        if known is not None and known.dimensions == dimensions:
+            return known
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+        kind = (
+            "vector"
+            if dimensions <= VECTOR_MAX_DIMENSIONS
+            else "halfvec"
+            if dimensions <= HALFVEC_MAX_DIMENSIONS
+            else None
+        )
+        plan = _Identity(dimensions, kind, None if kind is None else f"embeddings_hnsw_{digest}")
+        self._identities[identity] = plan
+        return plan
+
+    def _cast(self, plan: _Identity) -> str:
+        kind = plan.kind or "vector"
+        return f"{self.ext}.{kind}({plan.dimensions})"
+
+    async def ensure_index(self, identity: str, dimensions: int) -> str | None:
+        """Build the identity's HNSW index if it is missing (``CREATE INDEX CONCURRENTLY``:
+        writers go on meanwhile; a large table takes minutes) or invalid (a build that was
+        interrupted). Returns the index name, None when the dimensions allow no index."""
+        plan = self._plan(identity, dimensions)
+        if plan.index is None or plan.ready:
+            return plan.index
+        name, cast = plan.index, self._cast(plan)
+        ops = f"{self.ext}.{plan.kind}_cosine_ops"
+
+        async def run(conn: Conn) -> None:
+            valid = await _one(
+                conn,
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relname = %s AND n.nspname = current_schema()",
+                (name,),
+            )
+            if valid is False:
+                log.warning(
+                    "pgvector: index %s is invalid (an interrupted build): rebuilding", name
+                )
+                await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_ident(name)}")
+            if valid is not True:
+                started = time.perf_counter()
+                await conn.execute(
+                    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {_ident(name)} ON embeddings "
+                    f"USING hnsw ((embedding::{cast}) {ops}) "
+                    f"WITH (m = {_HNSW_M}, ef_construction = {_HNSW_EF_CONSTRUCTION}) "
+                    f"WHERE identity = {_literal(identity)}"
+                )
+                log.info("pgvector: built index %s in %.1f s", name, time.perf_counter() - started)
+
+        await self.db.read(run)  # autocommit: CONCURRENTLY cannot run in a transaction
+        plan.ready = True
+        return name
+
+    async def _configure(self, conn: Conn) -> None:
+        if conn in self._configured:
+            return
+        await conn.execute(
+            f"SET hnsw.ef_search = {int(self.ef_search)}; SET hnsw.iterative_scan = relaxed_order"
+        )
+        self._configured.add(conn)
+
+    async def nearest(
+        self,
+        identity: str,
+        dimensions: int,
+        query: Sequence[float],
+        k: int,
+        filters: EpisodeFilters,
+    ) -> list[NearestRow]:
+        """The ``k`` completed episodes (passing ``filters``) whose vectors of ``identity`` are
+        nearest the query by cosine, nearest first."""
+        if k <= 0:
+            return []
+        plan = self._plan(identity, dimensions)
+        cast = self._cast(plan)
+        condition, args = completed(self.dialect, filters)
+        sql = (
+            f"SELECT {decode.CANDIDATE_COLUMNS}, m.embedding::{cast} OPERATOR({self.ext}.<=>) "
+            f"?::float8[]::{cast} AS d, {self.ext}.vector_send(m.embedding), m.truncated "
+            "FROM embeddings m JOIN episodes e ON e.episode_id = m.episode_id "
+            f"WHERE m.identity = {_literal(identity)} AND {condition} ORDER BY d LIMIT ?"
+        ).replace("?", "%s")
+        params = (list(query), *args, k)
+
+        async def run(conn: Conn) -> list[Any]:
+            await self._configure(conn)
+            return list(await (await conn.execute(sql, params)).fetchall())
+
+        found = await self.db.read(run)
+        width = decode.CANDIDATE_COLUMNS.count(",") + 1
+        out = [
+            NearestRow(
+                decode.candidate(self.dialect, r, None, "vector"),
+                1.0 - float(r[width]),
+                float32_from_send(r[width + 1]),
+                bool(r[width + 2]),
+            )
+            for r in found
+        ]
+        out.sort(key=lambda n: -n.similarity)  # relaxed order: nearly, not exactly, sorted
+        return out
+
+    async def vectors(
+        self, identity: str, episode_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[bytes, bool]]:
+        """The stored vectors (and truncated flags) of these episodes for ``identity``."""
+        if not episode_ids:
+            return {}
+
+        async def run(conn: Conn) -> list[Any]:
+            cur = await conn.execute(
+                f"SELECT episode_id, {self.ext}.vector_send(embedding), truncated "
+                "FROM embeddings WHERE identity = %s AND episode_id = ANY(%s) "
+                "AND embedding IS NOT NULL",
+                (identity, [str(i) for i in episode_ids]),
+            )
+            return list(await cur.fetchall())
+
+        return {
+            uuid.UUID(r[0]): (float32_from_send(r[1]), bool(r[2])) for r in await self.db.read(run)
+        }
+
+    @property
+    def dialect(self) -> PgvectorDialect:
+        return PgvectorDialect(self.schema)
+
+    async def status(self) -> dict[str, Any]:
+        """The HNSW indexes on the embeddings table (name, valid, size), for health."""
+
+        async def run(conn: Conn) -> list[Any]:
+            cur = await conn.execute(
+                "SELECT c.relname, i.indisvalid, pg_relation_size(c.oid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+                "JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_am a ON a.oid = c.relam "
+                "WHERE t.relname = 'embeddings' AND n.nspname = current_schema() "
+                "AND a.amname = 'hnsw' ORDER BY c.relname"
+            )
+            return list(await cur.fetchall())
+
+        return {
+            "ef_search": self.ef_search,
+            "indexes": [
+                {"name": r[0], "valid": bool(r[1]), "bytes": int(r[2])}
+                for r in await self.db.read(run)
+            ],
+        }
