@@ -63,7 +63,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks import synthetic
-from benchmarks.scaleout_pg_bench import schema_url
+from benchmarks.scaleout_pg_bench import _drop_schema, schema_url
 from self_learning_memory import MemoryConfig, SelfLearningMemory
 from self_learning_memory.config import StorageConfig
 from self_learning_memory.embeddings import query_text
@@ -655,6 +655,8 @@ async def run(args: argparse.Namespace) -> None:
         for store in ("bytea", "pgvector"):
             if store in stores:
                 schema = _create_schema(dsn, store)
+                if args.dsn is not None:  # a server of our own goes away with its data
+                    stack.callback(_drop_schema, dsn, schema)
                 urls[store] = schema_url(dsn, schema)
                 seconds = await copy_to_postgres(sqlite_dir, urls[store], store)
                 emit(
@@ -677,7 +679,43 @@ async def run(args: argparse.Namespace) -> None:
                     corpus.remember(k, corpus.copy_vectors(k))
                 remembered = size
             active = [s for s in order if size < args.big_from or s in big_stores]
+            rounds = args.rounds if size < args.big_from else 1
+            rounds_of: dict[str, list[dict[str, Any]]] = {s: [] for s in active}
             results: dict[str, dict[str, Any]] = {}
+
+            def finish(
+                store: str,
+                size: int = size,
+                rounds_of: dict[str, list[dict[str, Any]]] = rounds_of,
+                results: dict[str, dict[str, Any]] = results,
+            ) -> None:
+                # the round with the lowest median: the least disturbed by other processes
+                done = rounds_of[store]
+                best = min(done, key=lambda r: r["median_ms"])
+                results[store] = best
+                emit(
+                    {
+                        "name": "pgvector_retrieval",
+                        "store": store,
+                        "n": size,
+                        "mode": "hybrid",
+                        **best,
+                        "rounds": len(done),
+                        "round_medians_ms": [r["median_ms"] for r in done],
+                        "round_p95s_ms": [r["p95_ms"] for r in done],
+                        "load_1m": _load(),
+                    }
+                )
+
+            def measured(store: str, size: int = size) -> dict[str, Any]:
+                directory = sqlite_dir if store == "sqlite" else tmp / f"cache-{store}-{size}"
+                before = index_use(urls[store]) if store == "pgvector" else {}
+                result = measure(store, urls.get(store), directory, args.queries)
+                if before:
+                    after = index_use(urls[store])
+                    result.update({k: after[k] - before[k] for k in after})
+                return result
+
             for store in active:  # pgvector first: at 1M the others may not fit the time
                 copies = range(have[store] // template, size // template)
                 if copies:
@@ -687,29 +725,20 @@ async def run(args: argparse.Namespace) -> None:
                         loaded = pg_grow(urls[store], corpus, copies)
                     have[store] = size
                     emit({"name": "pgvector_load", "store": store, "n": size, **loaded})
-                before: dict[str, int] = {}
                 if store == "pgvector":
                     built = await ensure_index(urls[store])
                     emit({"name": "pgvector_hnsw_build", "n": size, **built, "load_1m": _load()})
                     for row in recall(urls[store], corpus, query_matrix, ef_search):
                         emit({"name": "pgvector_recall", "n": size, **row})
-                    before = index_use(urls[store])
-                directory = sqlite_dir if store == "sqlite" else tmp / f"cache-{store}-{size}"
-                result = measure(store, urls.get(store), directory, args.queries)
-                if before:
-                    after = index_use(urls[store])
-                    result.update({k: after[k] - before[k] for k in after})
-                results[store] = result
-                emit(
-                    {
-                        "name": "pgvector_retrieval",
-                        "store": store,
-                        "n": size,
-                        "mode": "hybrid",
-                        **result,
-                        "load_1m": _load(),
-                    }
-                )
+                if rounds == 1:
+                    rounds_of[store].append(measured(store))
+                    finish(store)
+            if rounds > 1:  # stores interleaved, so a busy spell hits all of them alike
+                for _ in range(rounds):
+                    for store in active:
+                        rounds_of[store].append(measured(store))
+                for store in active:
+                    finish(store)
             if "pgvector" in results and "bytea" in results:
                 pgv, base = results["pgvector"], results["bytea"]
                 emit(
@@ -740,6 +769,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-stores", default="pgvector", help="stores measured at --big-from")
     parser.add_argument("--big-from", type=int, default=1_000_000)
     parser.add_argument("--ef-search", default="40,100,200,400", help="for the recall")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="measuring processes per store below --big-from"
+    )
     parser.add_argument("--jitter", type=float, default=0.3)
     parser.add_argument("--dsn", default=None, help="an existing server (default: start one)")
     parser.add_argument("--pg-setting", action="append", default=[], help="name=value")
