@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -65,13 +66,13 @@ from psycopg import sql
 from benchmarks import synthetic
 from benchmarks.scaleout_pg_bench import _drop_schema, schema_url
 from self_learning_memory import MemoryConfig, SelfLearningMemory
-from self_learning_memory.config import StorageConfig
-from self_learning_memory.embeddings import query_text
-from self_learning_memory.embeddings.hashing import HashingEmbedding
+from self_learning_memory.config import EmbeddingsConfig, StorageConfig
+from self_learning_memory.embeddings import EmbeddingProvider, provider_from_config, query_text
 from self_learning_memory.storage.factory import DB_FILENAME, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
-DIMS = 384
+DIMS = 384  # the hashing provider is given MiniLM's size; the local provider is MiniLM
+EMBEDDINGS: dict[str, Any] = {"provider": "hashing", "dimensions": DIMS}  # --provider
 TEMPLATE_SEED = 3
 QUERY_SEED = 99
 NOISE_SEED = 20_261_205
@@ -87,6 +88,11 @@ PG_SETTINGS = (
     "checkpoint_timeout=30min",
 )
 STORES = ("sqlite", "bytea", "pgvector")
+
+
+@functools.cache
+def provider() -> EmbeddingProvider:
+    return provider_from_config(EmbeddingsConfig.model_validate(EMBEDDINGS))
 
 
 def emit(record: dict[str, Any]) -> None:
@@ -108,7 +114,7 @@ def _config(store: str, url: str | None, sync: bool = False) -> MemoryConfig:
         storage["pgvector"] = "off" if store == "bytea" else "auto"
     data: dict[str, Any] = {
         "storage": storage,
-        "embeddings": {"provider": "hashing", "dimensions": DIMS},
+        "embeddings": EMBEDDINGS,
     }
     if not sync:
         data["sync"] = {"enabled": False}
@@ -169,7 +175,7 @@ def read_template(db: Path, jitter: float) -> Corpus:
     with closing_sqlite(db) as conn:
         rows = conn.execute(
             "SELECT episode_id, vector FROM embeddings WHERE identity = ? ORDER BY rowid",
-            (HashingEmbedding(DIMS).identity,),
+            (provider().identity,),
         ).fetchall()
     ids = [r[0] for r in rows]
     vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
@@ -406,7 +412,7 @@ async def ensure_index(url: str) -> dict[str, Any]:
             backend = health.details.get("vector_backend")
             index = storage.capabilities.vector_index  # type: ignore[attr-defined]
             started = time.perf_counter()
-            await index.ensure_index(HashingEmbedding(DIMS).identity, DIMS)
+            await index.ensure_index(provider().identity, DIMS)
             seconds = time.perf_counter() - started
     with psycopg.connect(url) as conn:
         names = pg_hnsw_indexes(conn)
@@ -428,9 +434,8 @@ def _vector_text(vec: np.ndarray) -> str:
 
 
 async def query_vectors(count: int) -> np.ndarray:
-    provider = HashingEmbedding(DIMS)
     texts = [query_text(q, ctx) for q, ctx in synthetic.queries(count, seed=QUERY_SEED)]
-    return (await provider.embed(texts)).vectors.astype(np.float32)
+    return (await provider().embed(texts)).vectors.astype(np.float32)
 
 
 def recall(
@@ -449,7 +454,7 @@ def recall(
         scores = matrix @ q
         top = np.argpartition(-scores, RECALL_K)[:RECALL_K]
         exact.append(({ids[i] for i in top}, float(1.0 - scores[top].min())))
-    identity = HashingEmbedding(DIMS).identity
+    identity = provider().identity
     distance = sql.SQL(
         "embedding::public.vector({}) OPERATOR(public.<=>) %s::public.vector"
     ).format(sql.Literal(DIMS))
@@ -597,6 +602,7 @@ def measure(store: str, url: str | None, directory: Path, queries: int) -> dict[
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     args = [sys.executable, "-m", "benchmarks.pgvector_bench", "--worker", store]
     args += ["--worker-dir", str(directory), "--queries", str(queries)]
+    args += ["--provider", str(EMBEDDINGS["provider"])]
     if url is not None:
         args += ["--dsn", url]
     done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
@@ -647,7 +653,7 @@ async def run(args: argparse.Namespace) -> None:
                 "episodes": template,
                 "build_s": round(build_s, 1),
                 "episodes_per_s": round(template / build_s, 1),
-                "provider": HashingEmbedding(DIMS).identity,
+                "provider": provider().identity,
                 "jitter": args.jitter,
             }
         )
@@ -775,9 +781,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jitter", type=float, default=0.3)
     parser.add_argument("--dsn", default=None, help="an existing server (default: start one)")
     parser.add_argument("--pg-setting", action="append", default=[], help="name=value")
+    parser.add_argument("--provider", choices=("hashing", "local"), default="hashing")
     parser.add_argument("--worker", choices=STORES, help=argparse.SUPPRESS)
     parser.add_argument("--worker-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.provider == "local":  # MiniLM: semantic vectors, ~10 ms per episode to make
+        EMBEDDINGS.clear()
+        EMBEDDINGS["provider"] = "local"
     if args.worker:
         result = asyncio.run(worker(args.worker, args.dsn, args.worker_dir, args.queries))
         print(json.dumps(result), flush=True)
