@@ -137,6 +137,7 @@ class Corpus:
     ids: list[str]
     vectors: np.ndarray
     jitter: float
+    mix: float = 0.0
     loaded: list[np.ndarray] = field(default_factory=list)
     loaded_ids: list[str] = field(default_factory=list)
 
@@ -147,6 +148,8 @@ class Corpus:
         noise = rng.standard_normal(self.vectors.shape, dtype=np.float32)
         noise *= self.jitter / np.sqrt(DIMS)
         out = self.vectors + noise
+        if self.mix:  # a share of another template's vector: a new episode between two
+            out += self.mix * self.vectors[rng.permutation(len(self.vectors))]
         out /= np.linalg.norm(out, axis=1, keepdims=True)
         return out.astype(np.float32)
 
@@ -171,7 +174,7 @@ async def build_template(directory: Path, count: int) -> float:
     return time.perf_counter() - started
 
 
-def read_template(db: Path, jitter: float) -> Corpus:
+def read_template(db: Path, jitter: float, mix: float = 0.0) -> Corpus:
     with closing_sqlite(db) as conn:
         rows = conn.execute(
             "SELECT episode_id, vector FROM embeddings WHERE identity = ? ORDER BY rowid",
@@ -179,7 +182,7 @@ def read_template(db: Path, jitter: float) -> Corpus:
         ).fetchall()
     ids = [r[0] for r in rows]
     vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-    return Corpus(ids, vectors, jitter)
+    return Corpus(ids, vectors, jitter, mix)
 
 
 async def copy_to_postgres(sqlite_dir: Path, url: str, store: str) -> float:
@@ -645,7 +648,7 @@ async def run(args: argparse.Namespace) -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pgv-bench-")))
         sqlite_dir = tmp / "sqlite"
         build_s = await build_template(sqlite_dir, template)
-        corpus = read_template(sqlite_dir / DB_FILENAME, args.jitter)
+        corpus = read_template(sqlite_dir / DB_FILENAME, args.jitter, args.mix)
         corpus.remember(0, corpus.vectors)
         emit(
             {
@@ -655,6 +658,7 @@ async def run(args: argparse.Namespace) -> None:
                 "episodes_per_s": round(template / build_s, 1),
                 "provider": provider().identity,
                 "jitter": args.jitter,
+                "mix": args.mix,
             }
         )
         urls: dict[str, str] = {}
@@ -777,6 +781,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ef-search", default="40,100,200,400", help="for the recall")
     parser.add_argument(
         "--rounds", type=int, default=3, help="measuring processes per store below --big-from"
+    )
+    parser.add_argument(
+        "--mix", type=float, default=0.0, help="share of another template's vector in a copy"
     )
     parser.add_argument("--jitter", type=float, default=0.3)
     parser.add_argument("--dsn", default=None, help="an existing server (default: start one)")
