@@ -601,8 +601,12 @@ def index_use(url: str) -> dict[str, int]:
     return {"hnsw_scans": int(row[0]), "embeddings_seq_scans": int(row[1])}
 
 
-def measure(store: str, url: str | None, directory: Path, queries: int) -> dict[str, Any]:
+def measure(
+    store: str, url: str | None, directory: Path, queries: int, blas_threads: int | None = None
+) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    if blas_threads is not None:  # OpenBLAS threads stall on busy cores (see the docs)
+        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(blas_threads)
     args = [sys.executable, "-m", "benchmarks.pgvector_bench", "--worker", store]
     args += ["--worker-dir", str(directory), "--queries", str(queries)]
     args += ["--provider", str(EMBEDDINGS["provider"])]
@@ -720,7 +724,7 @@ async def run(args: argparse.Namespace) -> None:
             def measured(store: str, size: int = size) -> dict[str, Any]:
                 directory = sqlite_dir if store == "sqlite" else tmp / f"cache-{store}-{size}"
                 before = index_use(urls[store]) if store == "pgvector" else {}
-                result = measure(store, urls.get(store), directory, args.queries)
+                result = measure(store, urls.get(store), directory, args.queries, args.blas_threads)
                 if before:
                     after = index_use(urls[store])
                     result.update({k: after[k] - before[k] for k in after})
@@ -784,6 +788,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--mix", type=float, default=0.0, help="share of another template's vector in a copy"
+    )
+    parser.add_argument(
+        "--blas-threads", type=int, default=None, help="OPENBLAS_NUM_THREADS of the measuring"
     )
     parser.add_argument("--jitter", type=float, default=0.3)
     parser.add_argument("--dsn", default=None, help="an existing server (default: start one)")
