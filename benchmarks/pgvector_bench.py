@@ -3,7 +3,10 @@ the PostgreSQL bytea path, same rows, same queries, same run.
 
     python -m benchmarks.pgvector_bench [--sizes 10000,100000,1000000] [--template 10000]
         [--queries 200] [--stores sqlite,bytea,pgvector] [--big-stores pgvector]
-        [--big-from 1000000] [--dsn URL]
+        [--big-from 1000000] [--rounds 3] [--mix 0.0] [--blas-threads N]
+        [--provider hashing|local] [--ef-search 40,100,200,400] [--dsn URL]
+
+Smoke use: ``--sizes 2000 --template 2000 --rounds 1`` (under a minute).
 
 One PostgreSQL 18 + pgvector 0.8 server (``tests/support/pgvector_server.py``, with memory for
 an HNSW build: ``--pg-setting`` adds more) holds two schemas: ``bytea`` (``pgvector="off"``,
@@ -20,19 +23,27 @@ both PostgreSQL schemas. A bulk loader then replicates it in SQL up to each size
 through the per-episode API: copy ``k`` of template episode ``t`` gets a new id (``md5(t:k)``
 as a UUID), the same description, steps, outcome, tsvector / FTS5 entry and pattern links
 (``INSERT ... SELECT`` server-side, one staging table filled with binary ``COPY``), and the
-template's vector plus Gaussian noise (norm ``--jitter``, 0.3: cosine ~0.96 to its template),
-re-normalised, so every vector is distinct. The three stores hold the same rows at every size.
+template's vector plus Gaussian noise (norm ``--jitter``, 0.3: cosine ~0.96 to its template)
+and ``--mix`` times another random template's vector (0 by default; 0.5 makes the copies
+less of a cluster of near-copies, on which HNSW graphs lose navigability at 1M: see
+docs/performance.md), re-normalised, so every vector is distinct. The three stores hold the
+same rows at every size (``pgvector_load`` counts them). ``--provider local`` uses MiniLM.
 
 Per size and store, a fresh process (so its RSS is its own) opens the memory (default
 configuration for its URL, hashing provider, LMDB cache; the cache synchroniser off), runs
 each of ``--queries`` queries once (warms the query-vector cache and, on the bytea and embedded
 paths, loads the in-process matrix: ``first_pass_s``), then times hybrid
 ``retrieve_relevant_context`` (limit 5, the in-process result cache cleared before each) and
-reads ``VmRSS``. On pgvector the HNSW index is dropped before a bulk load and rebuilt after
+reads ``VmRSS``; below ``--big-from`` each store is measured ``--rounds`` times, interleaved,
+and the round with the lowest median is reported with all rounds' medians (the machine's other
+load hits them unevenly); ``--blas-threads`` sets OPENBLAS_NUM_THREADS for these processes.
+On pgvector the benchmark also counts the HNSW index scans the measuring process made and
+captures ``EXPLAIN (ANALYZE, BUFFERS)`` of the store's own nearest-episodes query
+(``nearest_plan``). On pgvector the HNSW index is dropped before a bulk load and rebuilt after
 with ``vector_index.ensure_index`` (timed: ``hnsw_build``), and ``recall`` compares the
 server's 10 nearest (the store's query shape: partial-index predicate, ``ORDER BY embedding::
 vector(N) <=> q``, ``hnsw.iterative_scan = relaxed_order``) with an exact numpy scan over the
-loaded vectors for ``hnsw.ef_search`` 40/100/200, with the plan checked to use the index.
+loaded vectors for each ``--ef-search``, with the plan checked to use the index.
 
 Prints one JSON line per result.
 """
