@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 _QUERY_CACHE = 1024
 _REFRESH_PAGE = 5000
 _COVERAGE_TTL_S = 2.0  # how long a coverage answer may serve later store versions
+# with pgvector the answer counts a large table in the server (about 0.1 s at a million rows),
+# so a busy store is asked less often
+_SERVER_COVERAGE_TTL_S = 30.0
 
 
 class VectorSearch:
@@ -52,11 +55,15 @@ class VectorSearch:
     def server(self) -> ServerVectors | None:
         """The store's own vector search (pgvector), or None: the in-process index."""
         handle = self.storage.capabilities.vector_index
-        if handle is None:
-            self._server = None
-            return None
-        if self._server is None or self._server.handle is not handle:
-            self._server = ServerVectors(handle, self.identity, self.provider.dimensions)
+        current = None if self._server is None else self._server.handle
+        if handle is not current:  # opened, or the store chose its vector path again
+            self._server = (
+                None
+                if handle is None
+                else ServerVectors(handle, self.identity, self.provider.dimensions)
+            )
+            self._coverage = None  # ask the store again, and load the index again if needed
+            self._refreshed_at = None
         return self._server
 
     @property
@@ -132,13 +139,15 @@ class VectorSearch:
     async def covers_store(self, store_version: int) -> bool:
         """Whether every completed episode has a vector of this identity, so that vector search
         alone can reach all of them. Asked of the store once per store version, and for a
-        changed version at most every 2 s (another process's episode that failed to embed may
-        go unnoticed that long; this process's own failures and deletes are noticed at once).
+        changed version at most every 2 s, 30 s with pgvector (another process's episode that
+        failed to embed may go unnoticed that long; this process's own failures and deletes
+        are noticed at once).
         False when the store cannot say. The same answer tells whether vectors were deleted
         (fewer stored than indexed): the index is then rebuilt from the store."""
         now = time.monotonic()
         known = self._coverage
-        if known is not None and (known[0] == store_version or now - known[1] < _COVERAGE_TTL_S):
+        ttl = _COVERAGE_TTL_S if self.server is None else _SERVER_COVERAGE_TTL_S
+        if known is not None and (known[0] == store_version or now - known[1] < ttl):
             return known[2]
         try:
             status = await self.status()

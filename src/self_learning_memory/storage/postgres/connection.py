@@ -20,6 +20,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...errors import (
+    ConfigurationError,
     DataIntegrityError,
     InvalidStateError,
     NotFoundError,
@@ -37,7 +38,9 @@ T = TypeVar("T")
 Conn = psycopg.AsyncConnection[Any]
 
 _RETRIED = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
-_OURS = (ValidationError, NotFoundError, InvalidStateError, StorageError)
+# raised by our own code inside a transaction: passed through as they are (a configuration
+# refused at open, e.g. storage.pgvector = off on a store whose vectors live in pgvector)
+_OURS = (ValidationError, NotFoundError, InvalidStateError, StorageError, ConfigurationError)
 RECONNECT_TIMEOUT_S = 5.0
 CONNECT_WAIT_S = 0.5  # how long a request waits for a new connection while none is known good
 _MIGRATION_LOCK = 0x5E1F_1EA2  # pg_advisory_xact_lock key (combined with the schema's hash)

@@ -36,7 +36,7 @@ import time
 import uuid
 import weakref
 from array import array
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -59,6 +59,7 @@ __all__ = [
     "activate",
     "float32_from_send",
     "float_list",
+    "missing_vector_object",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,20 @@ def float32_from_send(raw: bytes) -> bytes:
     values = array("f", bytes(raw)[4:])
     values.byteswap()
     return values.tobytes()
+
+
+_MISSING = ("UndefinedColumn", "UndefinedObject", "UndefinedFunction")
+
+
+def missing_vector_object(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is PostgreSQL saying the pgvector
+    column, type or function does not exist."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ in _MISSING and ("embedding" in str(seen) or "vector" in str(seen)):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def _literal(text: str) -> str:
@@ -279,6 +294,8 @@ class PgvectorIndex:
     db: PostgresConnection
     schema: str
     ef_search: int
+    # the store's check that the extension vanished (it then chooses its vector path again)
+    gone: Callable[[BaseException], Awaitable[bool]] | None = None
     _identities: dict[str, _Identity] = field(default_factory=dict)
     _configured: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
 
@@ -370,7 +387,7 @@ class PgvectorIndex:
             f"SELECT {decode.CANDIDATE_COLUMNS}, m.embedding::{cast} OPERATOR({self.ext}.<=>) "
             f"?::float8[]::{cast} AS d, {self.ext}.vector_send(m.embedding), m.truncated "
             "FROM embeddings m JOIN episodes e ON e.episode_id = m.episode_id "
-            f"WHERE m.identity = {_literal(identity)} AND {condition} ORDER BY d LIMIT ?"
+            f"WHERE m.identity = {_literal(identity)} AND m.embedding IS NOT NULL AND {condition} ORDER BY d LIMIT ?"
         ).replace("?", "%s")
         params = (list(query), *args, k)
 
@@ -378,7 +395,7 @@ class PgvectorIndex:
             await self._configure(conn)
             return list(await (await conn.execute(sql, params)).fetchall())
 
-        found = await self.db.read(run)
+        found = await self._read(run)
         width = decode.CANDIDATE_COLUMNS.count(",") + 1
         out = [
             NearestRow(
@@ -409,8 +426,18 @@ class PgvectorIndex:
             return list(await cur.fetchall())
 
         return {
-            uuid.UUID(r[0]): (float32_from_send(r[1]), bool(r[2])) for r in await self.db.read(run)
+            uuid.UUID(r[0]): (float32_from_send(r[1]), bool(r[2])) for r in await self._read(run)
         }
+
+    async def _read(self, run: Callable[[Conn], Awaitable[list[Any]]]) -> list[Any]:
+        """``run`` on a connection; a failure that says pgvector vanished is reported to the
+        store (which chooses its path again) and raised: the caller ranks lexically."""
+        try:
+            return await self.db.read(run)
+        except Exception as exc:
+            if self.gone is not None:
+                await self.gone(exc)
+            raise
 
     @property
     def dialect(self) -> PgvectorDialect:

@@ -11,6 +11,8 @@ can drop stale cache entries (see :mod:`.notify`).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -26,12 +28,19 @@ from ..sql.store import SQLStore
 from ..transfer import PostgresTransfer
 from .connection import Conn, PostgresConnection
 from .notify import CHANNEL, EpisodeChange, EpisodeListener
-from .pgvector import PgvectorDialect, PgvectorIndex, PgvectorState, activate
+from .pgvector import (
+    PgvectorDialect,
+    PgvectorIndex,
+    PgvectorState,
+    activate,
+    missing_vector_object,
+)
 from .search import TsvectorIndex
 
 __all__ = ["PostgresStorage"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 async def _value(conn: Conn, sql: str) -> Any:
@@ -70,6 +79,7 @@ class PostgresStorage(SQLStore):
         self._ef_search = ef_search
         self.pgvector = PgvectorState(False, "not opened")
         self.vector_index: PgvectorIndex | None = None
+        self._reactivating = asyncio.Lock()
 
     async def initialize(self) -> None:
         await self._db.open()
@@ -80,46 +90,98 @@ class PostgresStorage(SQLStore):
                 )
             )
         )
-        self.pgvector = await activate(self._db, self._pgvector_mode)
-        if self.pgvector.active and self.pgvector.schema is not None:
-            self.dialect = PgvectorDialect(self.pgvector.schema)
-            self.vector_index = PgvectorIndex(self._db, self.pgvector.schema, self._ef_search)
+        await self._activate()
         if self._listen:
             self.listener = EpisodeListener(
                 self.dsn, self._db.schema, self._db.backend_pids, self._change_callbacks
             )
             self.listener.start()
 
+    async def _activate(self) -> None:
+        """Choose the vector path the server allows now (``pgvector.py``: ``activate``)."""
+        self.pgvector = await activate(self._db, self._pgvector_mode)
+        if self.pgvector.active and self.pgvector.schema is not None:
+            self.dialect = PgvectorDialect(self.pgvector.schema)
+            self.vector_index = PgvectorIndex(
+                self._db, self.pgvector.schema, self._ef_search, self.pgvector_gone
+            )
+        else:
+            self.dialect = POSTGRES
+            self.vector_index = None
+
+    async def pgvector_gone(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the pgvector column, type or functions vanished under this
+        running store (``DROP EXTENSION vector CASCADE``); if so the store has chosen its vector
+        path again (bytea, or a new empty column where the extension can be created again),
+        so the failed operation can be run once more."""
+        if self.vector_index is None or not missing_vector_object(exc):
+            return False
+        async with self._reactivating:
+            if self.vector_index is not None:
+                log.warning("pgvector vanished from the server (%s): choosing again", exc)
+                await self._activate()
+        return True
+
+    async def _again_without_pgvector(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await attempt()
+        except StorageError as exc:
+            if not await self.pgvector_gone(exc):
+                raise
+        return await attempt()
+
     async def close(self) -> None:
         await self.stop_listening()
         await self._db.close()
 
     async def _read(self, program: ProgramFactory[T]) -> T:
-        return await self._db.read(lambda conn: run_async(conn, program()))
+        return await self._again_without_pgvector(
+            lambda: self._db.read(lambda conn: run_async(conn, program()))
+        )
 
     async def _snapshot(self, program: ProgramFactory[T]) -> T:
-        return await self._db.read_snapshot(lambda conn: run_async(conn, program()))
+        return await self._again_without_pgvector(
+            lambda: self._db.read_snapshot(lambda conn: run_async(conn, program()))
+        )
 
     async def _write(self, program: ProgramFactory[T], *, retrieval: bool = True) -> T:
-        return await self._db.transaction(lambda conn: run_async(conn, program()), bump=retrieval)
+        return await self._again_without_pgvector(
+            lambda: self._db.transaction(lambda conn: run_async(conn, program()), bump=retrieval)
+        )
 
     async def write_batch(self, writes: Sequence[BatchedWrite]) -> None:
         """Apply ``writes`` in order, each in its idempotent form, in one transaction
         (``storage/batch.py``), in pipeline mode: only the statements whose answer the
-        program reads (the state checks) wait for the server."""
+        program reads (the batch's up-front reads) wait for the server. The batch's episode
+        announcements go out in one statement at its end (in order; NOTIFY delivers them at
+        the commit either way)."""
         if not writes:
             return
 
         async def run(conn: Conn) -> None:
-            async with conn.pipeline() as pipeline:
-                program = batch_sql.write_batch(self.dialect, self.search, self._announce, writes)
-                await run_async(conn, program, pipeline)
+            payloads: list[str] = []
 
-        await self._db.transaction(run, bump=True)
+            def announce(op: str, episode_id: str) -> list[Op]:
+                payloads.append(self._payload(op, episode_id))
+                return []
+
+            async with conn.pipeline() as pipeline:
+                program = batch_sql.write_batch(self.dialect, self.search, announce, writes)
+                await run_async(conn, program, pipeline)
+                if payloads:  # a transaction's identical notifications are sent once anyway
+                    await conn.execute(
+                        "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) WITH ORDINALITY "
+                        "AS t(p, i) ORDER BY i",
+                        (CHANNEL, list(dict.fromkeys(payloads))),
+                    )
+
+        await self._again_without_pgvector(lambda: self._db.transaction(run, bump=True))
+
+    def _payload(self, op: str, episode_id: str) -> str:
+        return f"{self._db.schema}|{op}|{episode_id}"
 
     def _announce(self, op: str, episode_id: str) -> list[Op]:
-        payload = f"{self._db.schema}|{op}|{episode_id}"
-        return [execute("SELECT pg_notify(?, ?)", (CHANNEL, payload))]
+        return [execute("SELECT pg_notify(?, ?)", (CHANNEL, self._payload(op, episode_id)))]
 
     async def stop_listening(self) -> None:
         """Stop delivering other processes' episode changes to the subscribed callbacks (a
@@ -185,6 +247,14 @@ class PostgresStorage(SQLStore):
                 "waiting": stats.get("requests_waiting", 0),
             }
         details["server_version"] = version
+        if self.pgvector.lost:  # vectors lost with a dropped extension: until reindexed
+            missing = f"SELECT count(*) FROM embeddings WHERE NOT ({self.dialect.vector_present})"
+            try:
+                self.pgvector.lost = int(await self._db.read(lambda c: _value(c, missing)))
+            except StorageError as exc:
+                pgvector["status_error"] = str(exc)
+            else:
+                details["pgvector"] = pgvector = self.pgvector.details()
         if self.vector_index is not None:
             try:
                 pgvector.update(await self.vector_index.status())

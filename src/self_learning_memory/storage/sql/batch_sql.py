@@ -5,12 +5,24 @@ The checks match the one-at-a-time idempotent forms of ``resilience/replay.py``:
 skipped if the episode exists, steps numbered at or below the stored last step are skipped, and a
 completion is skipped if the episode is completed (and, for a learned completion, its learning
 job is no longer queued).
+
+What a write reads is read for the whole batch up front, so that on PostgreSQL (pipeline mode)
+a write waits for no answer of its own: the episodes' states (under the row lock a step append
+takes) and the pattern and heuristic rows the batch's completions merge into (``FOR UPDATE``,
+in similarity-key order, patterns before heuristics: the order a single completion locks them
+in, ``learning_sql._in_lock_order``). Both are followed through the batch's writes. Only a
+pattern or heuristic new to the store still costs a round trip (its ``INSERT ... RETURNING``),
+and a completion of an episode created in the batch reads its full-text key where that is not
+the episode id (SQLite's ``rowid``). Such a new row is inserted when its first completion comes,
+after the rows locked up front, so against a concurrent completion creating the same rows in key
+order a deadlock is possible; PostgreSQL detects it and the connection layer reruns the batch.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from ...errors import SelfLearningMemoryError
 from ...model.episode import Episode
@@ -19,7 +31,7 @@ from ..batch import BatchedWrite
 from . import episodes, learning_sql
 from .dialect import Dialect
 from .episodes import Announce
-from .learning_sql import FullText
+from .learning_sql import HEURISTIC_ROW, PATTERN_ROW, FullText, KnownRows, LockedEpisode, Row
 from .program import Program, rows
 
 __all__ = ["write_batch"]
@@ -30,22 +42,74 @@ def write_batch(
 ) -> Program[None]:
     """The writes in order. The states of the batch's episodes are read once, up front, under
     the row lock a step append takes, and followed through the batch's own writes, so neither
-    an idempotency check nor an append's own state read costs a statement."""
+    an idempotency check nor an append's own state read costs a statement; then the aggregate
+    rows its completions merge into, kept up to date as they merge."""
     ids = list(dict.fromkeys(eid for w in writes if (eid := _episode_of(w)) is not None))
-    known: dict[uuid.UUID, EpisodeState | None] = {}
+    batch = _Batch(search)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         found = yield rows(
-            "SELECT episode_id, end_time, step_count, last_step_number, learning_status "
+            "SELECT episode_id, end_time, step_count, last_step_number, learning_status, "
+            f"{search.key_column} "
             f"FROM episodes WHERE episode_id IN ({', '.join('?' * len(chunk))}){d.lock}",
             [str(eid) for eid in chunk],
         )
-        known.update(dict.fromkeys(chunk))
+        batch.states.update(dict.fromkeys(chunk))
         for row in found:
             eid = uuid.UUID(str(row[0]))
-            known[eid] = EpisodeState(eid, row[1] is not None, row[2], row[3], row[4])
+            batch.states[eid] = EpisodeState(eid, row[1] is not None, row[2], row[3], row[4])
+            batch.keys[eid] = row[5]
+    records = [w.record for w in writes if w.op == "commit_completion" and w.record is not None]
+    batch.rows.patterns = yield from _lock_aggregates(
+        d, "patterns", PATTERN_ROW, {p.similarity_key() for r in records for p in r.patterns}
+    )
+    batch.rows.heuristics = yield from _lock_aggregates(
+        d, "heuristics", HEURISTIC_ROW, {h.similarity_key() for r in records for h in r.heuristics}
+    )
     for w in writes:
-        yield from _write_once(d, search, announce, w, known)
+        yield from _write_once(d, search, announce, w, batch)
+
+
+class _Batch:
+    """What a batch has read, followed through its writes."""
+
+    def __init__(self, search: FullText) -> None:
+        self.search = search
+        self.states: dict[uuid.UUID, EpisodeState | None] = {}  # None: no such episode
+        self.keys: dict[uuid.UUID, Any] = {}  # full-text keys (FullText.key_column)
+        self.rows = KnownRows()
+
+    def locked(self, eid: uuid.UUID) -> LockedEpisode | None:
+        """The episode as a completion checks it, or ``None`` if it must read it itself."""
+        state = self.states[eid]
+        key = self.keys.get(eid)
+        if state is None or key is None:
+            return None
+        return LockedEpisode(key, state.completed, state.learning_status, state.step_count)
+
+    def created(self, eid: uuid.UUID) -> None:
+        self.states[eid] = EpisodeState(eid, False, 0, 0)
+        # the key of a row inserted here is known only where it is the episode id
+        if self.search.key_column == "episode_id":
+            self.keys[eid] = str(eid)
+
+
+def _lock_aggregates(
+    d: Dialect, table: str, columns: str, keys: set[str]
+) -> Program[dict[str, Row | None]]:
+    """The rows of ``table`` with these similarity keys, locked in key order where rows are
+    locked (``None`` for a key with no row)."""
+    known: dict[str, Row | None] = dict.fromkeys(sorted(keys))
+    if keys:
+        found = yield rows(
+            f"SELECT similarity_key, {columns} FROM {table} "
+            f"WHERE {d.in_list('similarity_key')} "
+            f"ORDER BY similarity_key{d.byte_order}{d.lock}",
+            (d.list_arg(list(known)),),
+        )
+        for row in found:
+            known[row[0]] = tuple(row[1:])
+    return known
 
 
 def _episode_of(w: BatchedWrite) -> uuid.UUID | None:
@@ -61,15 +125,16 @@ def _write_once(
     search: FullText,
     announce: Announce,
     w: BatchedWrite,
-    known: dict[uuid.UUID, EpisodeState | None],
+    batch: _Batch,
 ) -> Program[None]:
-    """One write in its idempotent form; ``known`` holds the states of the batch's episodes
-    and is kept up to date."""
+    """One write in its idempotent form; ``batch`` holds what the batch read and is kept up
+    to date."""
+    known = batch.states
     if w.op == "create_episode" and w.episode is not None:
         eid = w.episode.episode_id
         if known[eid] is None:
             yield from episodes.create_episode(d, w.episode)
-            known[eid] = EpisodeState(eid, False, 0, 0)
+            batch.created(eid)
     elif w.op == "append_steps" and w.episode_id is not None:
         state = known[w.episode_id]
         steps = w.steps
@@ -89,17 +154,21 @@ def _write_once(
             and (record.mode != "learned" or state.learning_status != "queued")
         ):
             return  # already stored
-        final = yield from learning_sql.commit_completion(d, search, announce, record)
+        final = yield from learning_sql.commit_completion(
+            d, search, announce, record, state=batch.locked(eid), known=batch.rows
+        )
         status = "queued" if record.mode == "queued" else "done"
         known[eid] = EpisodeState(eid, True, len(final.steps), _last_step(final), status)
     elif w.op == "delete_episode" and w.episode_id is not None:
         yield from episodes.delete_episode(announce, w.episode_id)
         known[w.episode_id] = None
+        batch.keys.pop(w.episode_id, None)
     elif w.op == "record_pattern_use":
         if w.pattern_ids:
             yield from learning_sql.record_pattern_use(
                 d, w.pattern_ids, applied=w.applied, success=w.success
             )
+            batch.rows.forget_patterns({str(p) for p in w.pattern_ids})
     elif w.op == "store_embeddings":
         if w.embeddings:
             yield from learning_sql.store_embeddings(d, w.embeddings)

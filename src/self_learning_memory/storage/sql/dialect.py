@@ -29,6 +29,7 @@ class Dialect:
     name = "sqlite"
     row_locks = False  # True: aggregate rows are read FOR UPDATE and locked in key order
     lock = ""  # appended to a SELECT whose rows the transaction then updates
+    byte_order = ""  # after ORDER BY column: text in code point order (Python's str order)
     skip_locked = ""  # appended to the learning queue's claim subquery
     json_param = "?"  # a JSON text parameter written into a JSON column (episodes.tags)
     seq_column = "rowid"  # orders embedding rows for incremental index refresh
@@ -109,6 +110,7 @@ class PostgresDialect(Dialect):
     name = "postgresql"
     row_locks = True
     lock = " FOR UPDATE"
+    byte_order = ' COLLATE "C"'
     skip_locked = " FOR UPDATE SKIP LOCKED"
     json_param = "?::jsonb"
     seq_column = "seq"

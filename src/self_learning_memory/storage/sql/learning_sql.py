@@ -8,14 +8,20 @@ read ``FOR UPDATE`` (or created with ``INSERT ... ON CONFLICT DO NOTHING`` and t
 similarity-key order so two completions cannot deadlock on each other's rows. What a merge
 changes is computed by :mod:`self_learning_memory.learning.merge`; these programs read the
 aggregate and write the result.
+
+A batch of completions (``batch_sql.py``) reads its aggregate rows once, up front, and hands
+them in as :class:`KnownRows`; a completion then merges into those rows (kept as they stand
+after each merge) instead of reading them again, and its episode's state comes from the batch
+too (:class:`LockedEpisode`), so a completion costs no round trip for what it reads.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ...errors import InvalidStateError, NotFoundError
 from ...model.episode import Episode, utc_now
@@ -29,7 +35,11 @@ from .program import Op, Program, execute, many, one, rows
 from .rows import HEURISTIC_COLUMNS, USAGE_COLUMNS, heuristic_from_row, usage_from_row
 
 __all__ = [
+    "HEURISTIC_ROW",
+    "PATTERN_ROW",
     "FullText",
+    "KnownRows",
+    "LockedEpisode",
     "commit_completion",
     "decay",
     "record_pattern_use",
@@ -37,6 +47,37 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+PATTERN_ROW = f"pattern_id, pattern_data, {USAGE_COLUMNS}"  # a pattern row as merges read it
+HEURISTIC_ROW = HEURISTIC_COLUMNS
+
+Row = tuple[Any, ...]
+
+
+@dataclass
+class KnownRows:
+    """Aggregate rows a batch has read (``FOR UPDATE`` where rows are locked), by similarity
+    key, each as it stands after the batch's merges so far (``PATTERN_ROW`` and
+    ``HEURISTIC_ROW``); ``None``: no such row when read. A key not in a dict is read as usual."""
+
+    patterns: dict[str, Row | None] = field(default_factory=dict)
+    heuristics: dict[str, Row | None] = field(default_factory=dict)
+
+    def forget_patterns(self, pattern_ids: set[str]) -> None:
+        """Drop the rows of ``pattern_ids`` (changed by something else than a merge)."""
+        for key, row in list(self.patterns.items()):
+            if row is not None and str(row[0]) in pattern_ids:
+                del self.patterns[key]
+
+
+class LockedEpisode(NamedTuple):
+    """A completion's episode as read under its row lock: its full-text key
+    (``FullText.key_column``), whether it is completed, its learning status and step count."""
+
+    key: Any
+    completed: bool
+    learning_status: str | None
+    step_count: int
 
 
 class FullText(Protocol):
@@ -60,21 +101,25 @@ def _in_lock_order(d: Dialect, items: Sequence[T], key: Callable[[T], str]) -> l
 
 
 def _upsert_pattern(
-    d: Dialect, pattern: AnyPattern, success: bool, now: datetime, merge: PatternMerge
+    d: Dialect,
+    pattern: AnyPattern,
+    success: bool,
+    now: datetime,
+    merge: PatternMerge,
+    known: dict[str, Row | None] | None = None,
 ) -> Program[str]:
+    """Merge ``pattern`` into its stored row (or store it); ``known``: rows already read
+    under lock, by key, updated here to what this merge writes."""
     key = pattern.similarity_key()
-    select = (
-        f"SELECT pattern_id, pattern_data, {USAGE_COLUMNS} FROM patterns "
-        f"WHERE similarity_key = ?{d.lock}"
-    )
-    row = yield one(select, (key,))
+    select = f"SELECT {PATTERN_ROW} FROM patterns WHERE similarity_key = ?{d.lock}"
+    row = yield from _read_row(select, key, known)
     if row is None:
         ctx = context_of(pattern)
         inserted = yield one(
             "INSERT INTO patterns (pattern_id, pattern_type, similarity_key, pattern_data, "
             "success_rate, occurrence_count, context_domain, context_language, created_at, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (similarity_key) DO NOTHING RETURNING pattern_id",
+            f"ON CONFLICT (similarity_key) DO NOTHING RETURNING {PATTERN_ROW}",
             (
                 str(pattern.id),
                 pattern.type,
@@ -89,20 +134,23 @@ def _upsert_pattern(
             ),
         )
         if inserted is not None:
+            if known is not None:
+                known[key] = tuple(inserted)
             return str(pattern.id)
         # Another transaction created it first (and has committed): merge into its row.
-        row = yield one(select, (key,))
+        row = yield from _read_row(select, key, None)
         if row is None:  # created and deleted again meanwhile: extremely unlikely
             raise InvalidStateError(f"Pattern {key!r} changed concurrently; complete it again.")
     stored = usage_from_row(row[2:], d)
     merged = merge(pattern_from_json(row[1]), stored, pattern, success=success, now=now)
     usage = merged.usage
+    data = merged.pattern.model_dump_json()
     yield execute(
         "UPDATE patterns SET pattern_data = ?, success_rate = ?, occurrence_count = ?, "
         "application_count = ?, success_count = ?, failure_count = ?, last_applied = ?, "
         "effectiveness = ?, updated_at = ? WHERE pattern_id = ?",
         (
-            merged.pattern.model_dump_json(),
+            data,
             merged.pattern.rate(),
             merged.pattern.occurrence_count,
             usage.application_count,
@@ -114,19 +162,42 @@ def _upsert_pattern(
             row[0],
         ),
     )
+    if known is not None:  # the row as the UPDATE left it (PATTERN_ROW: id, data, usage)
+        known[key] = (
+            row[0],
+            data,
+            row[2],  # retrieval_count
+            usage.application_count,
+            usage.success_count,
+            usage.failure_count,
+            row[6],  # last_retrieved
+            d.to_time(now),
+            row[8],  # created_at
+            usage.effectiveness_score,
+        )
     return str(row[0])
 
 
-def _upsert_heuristic(d: Dialect, heuristic: Heuristic, now: datetime) -> Program[str]:
-    key = heuristic.similarity_key()
-    select = f"SELECT {HEURISTIC_COLUMNS} FROM heuristics WHERE similarity_key = ?{d.lock}"
+def _read_row(select: str, key: str, known: dict[str, Row | None] | None) -> Program[Row | None]:
+    if known is not None and key in known:
+        return known[key]
     row = yield one(select, (key,))
+    return None if row is None else tuple(row)
+
+
+def _upsert_heuristic(
+    d: Dialect, heuristic: Heuristic, now: datetime, known: dict[str, Row | None] | None = None
+) -> Program[str]:
+    """Merge ``heuristic`` into its stored row (or store it); ``known`` as for patterns."""
+    key = heuristic.similarity_key()
+    select = f"SELECT {HEURISTIC_ROW} FROM heuristics WHERE similarity_key = ?{d.lock}"
+    row = yield from _read_row(select, key, known)
     if row is None:
         inserted = yield one(
             "INSERT INTO heuristics (heuristic_id, similarity_key, condition_text, action_text, "
             "domain, confidence, sample_size, evidence, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (similarity_key) DO NOTHING RETURNING heuristic_id",
+            f"ON CONFLICT (similarity_key) DO NOTHING RETURNING {HEURISTIC_ROW}",
             (
                 str(heuristic.heuristic_id),
                 key,
@@ -141,35 +212,40 @@ def _upsert_heuristic(d: Dialect, heuristic: Heuristic, now: datetime) -> Progra
             ),
         )
         if inserted is not None:
+            if known is not None:
+                known[key] = tuple(inserted)
             return str(heuristic.heuristic_id)
-        row = yield one(select, (key,))
+        row = yield from _read_row(select, key, None)
         if row is None:
             raise InvalidStateError(f"Heuristic {key!r} changed concurrently; complete it again.")
     stored = heuristic_from_row(row, d).merge(heuristic)
+    evidence = stored.evidence.model_dump_json()
     yield execute(
         "UPDATE heuristics SET confidence = ?, sample_size = ?, evidence = ?, updated_at = ? "
         "WHERE heuristic_id = ?",
         (
             stored.confidence,
             stored.evidence.sample_size,
-            stored.evidence.model_dump_json(),
+            evidence,
             d.to_time(now),
             row[0],
         ),
     )
+    if known is not None:  # the row as the UPDATE left it (HEURISTIC_ROW)
+        known[key] = (*row[:4], stored.confidence, evidence, row[6], d.to_time(now))
     return str(row[0])
 
 
-def _check(record: CompletionRecord, state: tuple[Any, ...] | None) -> None:
+def _check(record: CompletionRecord, state: LockedEpisode | None) -> None:
     episode = record.episode
     eid = str(episode.episode_id)
     if state is None:
         raise NotFoundError("episode", eid)
-    end_time, status, step_count = state
+    _, completed, status, step_count = state
     if record.mode == "learned":
         if status != "queued":
             raise InvalidStateError(f"Episode {eid} has no pending learning job (it is {status}).")
-    elif end_time is not None:
+    elif completed:
         raise InvalidStateError(
             f"Episode {eid} is already completed; it cannot be completed again."
         )
@@ -181,30 +257,47 @@ def _check(record: CompletionRecord, state: tuple[Any, ...] | None) -> None:
 
 
 def commit_completion(
-    d: Dialect, search: FullText, announce: Announce, record: CompletionRecord
+    d: Dialect,
+    search: FullText,
+    announce: Announce,
+    record: CompletionRecord,
+    *,
+    state: LockedEpisode | None = None,
+    known: KnownRows | None = None,
 ) -> Program[Episode]:
+    """The completion transaction. ``state``: the episode as the caller read it under its row
+    lock (read here if ``None``); ``known``: aggregate rows the caller read under lock (see
+    :class:`KnownRows`), kept up to date with this completion's merges."""
     episode = record.episode
     eid = str(episode.episode_id)
-    row = yield one(
-        f"SELECT {search.key_column}, end_time, learning_status, step_count FROM episodes "
-        f"WHERE episode_id = ?{d.lock}",
-        (eid,),
-    )
-    _check(record, None if row is None else row[1:])
+    if state is None:
+        row = yield one(
+            f"SELECT {search.key_column}, end_time, learning_status, step_count FROM episodes "
+            f"WHERE episode_id = ?{d.lock}",
+            (eid,),
+        )
+        if row is not None:
+            state = LockedEpisode(row[0], row[1] is not None, row[2], row[3])
+    _check(record, state)
+    assert state is not None
     merge = record.merge
     if record.patterns and merge is None:
         raise ValueError("a completion record with patterns needs the learning's merge")
     now = utc_now()
+    known_patterns = None if known is None else known.patterns
+    known_heuristics = None if known is None else known.heuristics
     # where rows are locked: aggregate rows in key order (no deadlocks); ids in episode order
     pattern_ids: dict[int, str] = {}
     for i in _in_lock_order(d, record.patterns, lambda p: p.similarity_key()):
         assert merge is not None
         pattern_ids[i] = yield from _upsert_pattern(
-            d, record.patterns[i], record.success, now, merge
+            d, record.patterns[i], record.success, now, merge, known_patterns
         )
     heuristic_ids: dict[int, str] = {}
     for i in _in_lock_order(d, record.heuristics, lambda h: h.similarity_key()):
-        heuristic_ids[i] = yield from _upsert_heuristic(d, record.heuristics[i], now)
+        heuristic_ids[i] = yield from _upsert_heuristic(
+            d, record.heuristics[i], now, known_heuristics
+        )
     pids = [pattern_ids[i] for i in range(len(record.patterns))]
     hids = [heuristic_ids[i] for i in range(len(record.heuristics))]
     yield many(
@@ -243,7 +336,7 @@ def commit_completion(
             eid,
         ),
     )
-    for op in search.completion_ops(row[0], record.search):
+    for op in search.completion_ops(state.key, record.search):
         yield op
     if record.embedding is not None:
         for op in d.store_embedding(eid, record.embedding, now):

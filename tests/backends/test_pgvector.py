@@ -1,0 +1,321 @@
+"""Vectors inside PostgreSQL with pgvector (``storage/postgres/pgvector.py``), on the PostgreSQL 18
+test server and, for the fallback, the machine's PostgreSQL 15 without the extension:
+activation and the HNSW index, the move of bytea vectors, SQL filters with iterative scans,
+equal rankings with the bytea path, and ``storage migrate`` to and from SQLite."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from self_learning_memory import ConfigurationError, EpisodeFilters, SelfLearningMemory
+from self_learning_memory.embeddings.hashing import HashingEmbedding
+from self_learning_memory.storage.migrate import migrate, open_url
+from self_learning_memory.storage.postgres import pgvector
+from support.polling import poll_until
+
+from .pgvector_corpus import (
+    DIMS,
+    QUERIES,
+    exact_nearest,
+    identity_of,
+    new_database,
+    record_corpus,
+    task_texts,
+    vectors_by_episode,
+)
+from .support import Backend, postgres_schema
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.pgvector]
+
+
+@pytest.fixture
+def pg18(pg18_url: str, tmp_path: Path) -> Backend:
+    return Backend("postgres18", pg18_url, tmp_path / "data")
+
+
+@pytest.fixture
+def other_pg18(pgvector_server_dsn: str, tmp_path: Path) -> Iterator[Backend]:
+    """A second schema on the PostgreSQL 18 server."""
+    with postgres_schema(pgvector_server_dsn) as url:
+        yield Backend("postgres18", url, tmp_path / "other")
+
+
+def hnsw_indexes(backend: Backend) -> list[tuple[str, bool, str]]:
+    """(name, valid, definition) of the HNSW indexes on the store's embeddings table."""
+    return backend.rows(
+        "SELECT c.relname, i.indisvalid, pg_get_indexdef(c.oid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+        "JOIN pg_am a ON a.oid = c.relam WHERE t.relname = 'embeddings' "
+        "AND t.relnamespace = current_schema()::regnamespace AND a.amname = 'hnsw' "
+        "ORDER BY c.relname"
+    )
+
+
+async def ranking(
+    memory: SelfLearningMemory, queries: tuple[str, ...] = QUERIES
+) -> list[list[str]]:
+    """The top-5 task descriptions of each query."""
+    out = []
+    for query in queries:
+        found = await memory.retrieve_relevant_context(query, None, 5)
+        out.append([r.episode.task_description for r in found])
+    return out
+
+
+# -- 1. activation ---------------------------------------------------------------------------
+async def test_pgvector_is_activated_and_the_index_built_on_first_search(pg18: Backend) -> None:
+    async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
+        done = await record_corpus(memory, task_texts(12))
+        details = (await memory.health())["primary_storage"].details
+        assert details["vector_backend"] == "pgvector"
+        state = details["pgvector"]
+        assert isinstance(state, dict)
+        assert state["active"] is True
+        assert re.fullmatch(r"\d+\.\d+\.\d+", state["extension_version"])
+        assert state["indexes"] == []  # built by the first search, not at open
+        column = pg18.rows(
+            "SELECT udt_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = 'embeddings' AND column_name = 'embedding'"
+        )
+        assert column == [("vector",)]
+        assert pg18.rows("SELECT count(*), count(vector), count(embedding) FROM embeddings") == [
+            (12, 0, 12)
+        ]  # written to the vector column, bytea left NULL
+
+        found = await memory.retrieve_relevant_context(done.text[done.ids[3]], None, 5)
+        assert found[0].episode.episode_id == done.ids[3]
+        assert "vector" in found[0].provenance
+        await memory.retrieve_relevant_context(QUERIES[0], None, 5, mode="vector")
+        assert memory.vectors is not None
+        assert memory.vectors.where == "pgvector"
+        assert len(memory.vectors.index) == 0  # no in-process matrix
+        indexes = hnsw_indexes(pg18)
+        assert len(indexes) == 1
+        name, valid, definition = indexes[0]
+        assert valid is True
+        assert f"vector({DIMS})" in definition
+        assert "vector_cosine_ops" in definition
+        assert identity_of(memory) in definition  # partial: one identity
+        health = await memory.health()
+        reported = health["primary_storage"].details["pgvector"]["indexes"]  # type: ignore[index]
+        assert [(i["name"], i["valid"]) for i in reported] == [(name, True)]
+        assert reported[0]["bytes"] > 0
+        assert health["embeddings"].details["index"] == "pgvector"
+        assert health["embeddings"].details["embedded"] == 12
+
+
+async def test_without_the_extension_vectors_stay_bytea_and_retrieval_works(
+    pg_url: str, tmp_path: Path
+) -> None:
+    backend = Backend("postgres", pg_url, tmp_path / "data")
+    async with backend.open(embedder=HashingEmbedding(DIMS)) as memory:
+        done = await record_corpus(memory, task_texts(8))
+        details = (await memory.health())["primary_storage"].details
+        assert details["vector_backend"] == "bytea"
+        state = details["pgvector"]
+        assert isinstance(state, dict)
+        assert state["active"] is False
+        assert "vector extension" in state["reason"]
+        assert "pgvector" in state["reason"]
+        found = await memory.retrieve_relevant_context(done.text[done.ids[5]], None, 3)
+        assert found[0].episode.episode_id == done.ids[5]
+        assert found[0].components.vector is not None
+        assert memory.vectors is not None
+        assert memory.vectors.where == "in-process"
+        assert len(memory.vectors.index) == 8
+    assert backend.rows(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+        "current_schema() AND table_name = 'embeddings' AND column_name = 'embedding'"
+    ) == [(0,)]
+    assert backend.rows("SELECT count(vector) FROM embeddings") == [(8,)]
+
+
+# -- 2. the move of bytea vectors ------------------------------------------------------------
+async def test_bytea_vectors_move_into_pgvector_byte_identical_in_batches(
+    pg18: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    count = 11
+    async with pg18.open(embedder=HashingEmbedding(DIMS), storage={"pgvector": "off"}) as memory:
+        await record_corpus(memory, task_texts(count))
+        details = (await memory.health())["primary_storage"].details
+        assert details["vector_backend"] == "bytea"
+        assert details["pgvector"]["reason"] == "off (storage.pgvector)"  # type: ignore[index]
+        identity = identity_of(memory)
+        before = await vectors_by_episode(memory)
+        hashes = dict(pg18.rows("SELECT content_hash, episode_id FROM embeddings"))
+        by_hash = {h: await memory.storage.vector_by_hash(identity, h) for h in hashes}
+        transfer = memory.storage.capabilities.transfer
+        assert transfer is not None
+        exported = await transfer.export_embeddings("", 1000)
+        ranked_before = await ranking(memory)
+    assert len(before) == len(by_hash) == len(exported) == count
+    assert pg18.rows("SELECT count(vector) FROM embeddings") == [(count,)]
+
+    monkeypatch.setattr(pgvector, "MOVE_BATCH", 3)  # 3 + 3 + 3 + 2: four transactions
+    with caplog.at_level(logging.INFO, logger=pgvector.__name__):
+        async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
+            details = (await memory.health())["primary_storage"].details
+            assert details["vector_backend"] == "pgvector"
+            assert details["pgvector"]["moved_from_bytea"] == count  # type: ignore[index]
+            assert await vectors_by_episode(memory) == before
+            assert {h: await memory.storage.vector_by_hash(identity, h) for h in hashes} == by_hash
+            transfer = memory.storage.capabilities.transfer
+            assert transfer is not None
+            assert await transfer.export_embeddings("", 1000) == exported
+            assert await ranking(memory) == ranked_before
+            assert memory.vectors is not None
+            assert memory.vectors.where == "pgvector"
+    batches = [r for r in caplog.records if "bytea vectors into the vector column" in r.message]
+    assert len(batches) == 3  # one line per full batch
+    assert pg18.rows("SELECT count(vector), count(embedding) FROM embeddings") == [(0, count)]
+
+    with pytest.raises(ConfigurationError, match=r"storage\.pgvector"):
+        async with pg18.open(embedder=HashingEmbedding(DIMS), storage={"pgvector": "off"}):
+            pass
+    async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:  # nothing more to move
+        details = (await memory.health())["primary_storage"].details
+        assert "moved_from_bytea" not in details["pgvector"]  # type: ignore[operator]
+        assert await vectors_by_episode(memory) == before
+
+
+# -- 3. filters in SQL with iterative scans --------------------------------------------------
+@pytest.fixture
+def no_seqscan(pgvector_server_dsn: str, tmp_path: Path) -> Iterator[Backend]:
+    """A database of its own whose sessions avoid sequential scans and sorts: on a small table
+    with a rare filter the planner would otherwise filter first and sort the few rows exactly,
+    and the HNSW index (with its iterative scans) would go untested."""
+    settings = ("enable_seqscan = off", "enable_sort = off")
+    with new_database(pgvector_server_dsn, settings=settings) as url:
+        yield Backend("postgres18", url, tmp_path / "data")
+
+
+def index_scans(backend: Backend) -> int:
+    rows = backend.rows(
+        "SELECT coalesce(sum(s.idx_scan), 0) FROM pg_stat_user_indexes s "
+        "JOIN pg_index i ON i.indexrelid = s.indexrelid JOIN pg_class c ON c.oid = s.indexrelid "
+        "JOIN pg_am a ON a.oid = c.relam WHERE s.relname = 'embeddings' AND a.amname = 'hnsw'"
+    )
+    return int(rows[0][0])
+
+
+async def test_filtered_search_returns_k_exact_matches_with_a_rare_filter(
+    no_seqscan: Backend,
+) -> None:
+    pg18 = no_seqscan
+    total, window = 400, range(200, 220)
+    async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
+        done = await record_corpus(
+            memory,
+            task_texts(total),
+            domain=lambda i: "billing" if i % 20 == 3 else "web-api",
+            failed=lambda i: i % 20 == 11,
+            window=window,
+        )
+        assert done.window is not None
+        since, until = done.window
+        cases = [
+            (EpisodeFilters(domain="billing"), [e for n, e in enumerate(done.ids) if n % 20 == 3]),
+            (
+                EpisodeFilters(outcome="failure"),
+                [e for n, e in enumerate(done.ids) if n % 20 == 11],
+            ),
+            (EpisodeFilters(since=since, until=until), [done.ids[n] for n in window]),
+        ]
+        handle = memory.storage.capabilities.vector_index
+        assert handle is not None
+        assert memory.vectors is not None
+        provider = memory.vectors.provider
+        identity = identity_of(memory)
+        await handle.ensure_index(identity, DIMS)
+        for filters, matching in cases:
+            assert len(matching) == 20  # 5 % of the store
+            allowed = set(matching)
+            for query in QUERIES[:3]:
+                every = dict(await exact_nearest(memory, query, matching, len(matching)))
+                exact = sorted(every.values(), reverse=True)[:10]
+                q = (await provider.embed([query])).vectors[0].tolist()
+                rows = await handle.nearest(identity, DIMS, q, 10, filters)
+                assert len(rows) == 10, (filters, query)
+                got = {r.candidate.episode_id for r in rows}
+                assert got <= allowed
+                # the exact answer up to ties (hashed texts share no word: cosine 0.0)
+                assert sorted((every[e] for e in got), reverse=True) == pytest.approx(
+                    exact, abs=1e-6
+                ), (filters, query)
+                assert [r.similarity for r in rows] == pytest.approx(exact, abs=1e-5)
+                best = max(every, key=lambda e: every[e])
+
+                found = await memory.retrieve_relevant_context(query, None, 10, filters=filters)
+                assert len(found) == 10, (filters, query)
+                assert {r.episode.episode_id for r in found} <= allowed
+                assert best in {r.episode.episode_id for r in found}
+                vector_only = await memory.retrieve_relevant_context(
+                    query, None, 10, filters=filters, mode="vector"
+                )
+                assert len(vector_only) == 10
+                assert {r.episode.episode_id for r in vector_only} <= allowed
+                assert best in {r.episode.episode_id for r in vector_only}
+    await poll_until(  # the searches went through the HNSW index (closed sessions report it)
+        lambda: index_scans(pg18) > 0, message="the HNSW index was never scanned"
+    )
+
+
+# -- 4. the same rankings as the bytea path --------------------------------------------------
+async def test_rankings_equal_the_bytea_path(pg18: Backend, other_pg18: Backend) -> None:
+    texts = task_texts(60, seed=4)
+    async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
+        await record_corpus(memory, texts)
+        assert memory.vectors is not None
+        assert memory.vectors.where == "pgvector"
+        on_pgvector = await ranking(memory, (*QUERIES, texts[7], texts[42]))
+    async with other_pg18.open(
+        embedder=HashingEmbedding(DIMS), storage={"pgvector": "off"}
+    ) as memory:
+        await record_corpus(memory, texts)
+        assert memory.vectors is not None
+        assert memory.vectors.where == "in-process"
+        on_bytea = await ranking(memory, (*QUERIES, texts[7], texts[42]))
+    assert on_pgvector == on_bytea
+    assert on_pgvector[5][0] == texts[7]
+    assert on_pgvector[6][0] == texts[42]
+    assert all(len(top) == 5 for top in on_pgvector)
+
+
+# -- 6. storage migrate between SQLite and pgvector ------------------------------------------
+async def test_migrate_sqlite_to_pgvector_and_back_keeps_vectors(
+    pg18: Backend, tmp_path: Path
+) -> None:
+    source = Backend("sqlite", None, tmp_path / "source")
+    async with source.open(embedder=HashingEmbedding(DIMS)) as memory:
+        done = await record_corpus(memory, task_texts(9))
+        want = await vectors_by_episode(memory)
+    assert len(want) == 9
+
+    async def copy(src_url: str, dst_url: str) -> None:
+        src, dst = open_url(src_url), open_url(dst_url)
+        async with src, dst:
+            report = await migrate(src, dst, batch_size=4)
+        assert report.verified, report.problems
+        assert report.copied["embeddings"] == 9
+
+    assert pg18.url is not None
+    await copy(str(source.data_dir), pg18.url)
+    assert pg18.rows("SELECT count(vector), count(embedding) FROM embeddings") == [(0, 9)]
+    async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
+        assert await vectors_by_episode(memory) == want
+        assert memory.vectors is not None
+        assert memory.vectors.where == "pgvector"
+        found = await memory.retrieve_relevant_context(done.text[done.ids[2]], None, 3)
+        assert found[0].episode.episode_id == done.ids[2]
+
+    back = Backend("sqlite", None, tmp_path / "back")
+    await copy(pg18.url, str(back.data_dir))
+    async with back.open(embedder=HashingEmbedding(DIMS)) as memory:
+        assert await vectors_by_episode(memory) == want
+    assert {uuid.UUID(r[0]) for r in back.rows("SELECT episode_id FROM embeddings")} == set(want)
