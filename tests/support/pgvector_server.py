@@ -26,7 +26,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,13 +108,17 @@ def _command(args: list[str], user: str | None) -> None:
         ) from exc
 
 
-def _start(bins: Path, data: Path, root: Path, user: str | None) -> int:
+def _start(
+    bins: Path, data: Path, root: Path, user: str | None, settings: Sequence[str] = ()
+) -> int:
     """Start the server on a free loopback port and return the port."""
     log = root / "server.log"
     last: PgvectorServerError | None = None
     for _ in range(_START_ATTEMPTS):
         port = _free_port()
-        options = f"-h 127.0.0.1 -p {port} -k {root} " + " ".join(f"-c {s}" for s in _SETTINGS)
+        options = f"-h 127.0.0.1 -p {port} -k {root} " + " ".join(
+            f"-c {s}" for s in (*_SETTINGS, *settings)
+        )
         try:
             # -w: pg_ctl returns once the server accepts connections.
             _command(
@@ -140,8 +144,11 @@ def _start(bins: Path, data: Path, root: Path, user: str | None) -> int:
 
 
 @contextmanager
-def pgvector_server() -> Iterator[PgvectorServer]:
+def pgvector_server(settings: Sequence[str] = ()) -> Iterator[PgvectorServer]:
     """A new PostgreSQL 18 server with pgvector available, stopped and deleted on exit.
+
+    ``settings`` are extra ``name=value`` server settings (after the defaults, so they win),
+    e.g. ``("shared_buffers=2GB", "maintenance_work_mem=4GB")`` for a large HNSW build.
 
     Raises :class:`PgvectorServerError` if the package is missing or the server does not start.
     """
@@ -167,7 +174,7 @@ def pgvector_server() -> Iterator[PgvectorServer]:
             ],
             user,
         )
-        port = _start(bins, data, root, user)
+        port = _start(bins, data, root, user, settings)
         started = True
         yield PgvectorServer(
             dsn=f"postgresql://postgres@127.0.0.1:{port}/postgres",
