@@ -221,6 +221,16 @@ async def _has_column(conn: Conn) -> bool:
     )
 
 
+async def _bytea_nullable(conn: Conn) -> bool:
+    """Whether the bytea column was made nullable: vectors were moved to pgvector once."""
+    nullable = await _one(
+        conn,
+        "SELECT is_nullable FROM information_schema.columns WHERE table_schema = "
+        "current_schema() AND table_name = 'embeddings' AND column_name = 'vector'",
+    )
+    return str(nullable) == "YES"
+
+
 async def activate(db: PostgresConnection, mode: str) -> PgvectorState:
     """Bring the store's vectors into pgvector when the server allows it (see the module).
     Idempotent; the schema changes run under the store's migration lock, the move in batches
@@ -250,8 +260,9 @@ async def _prepare(conn: Conn, mode: str) -> PgvectorState:
     found = await _extension(conn)
     column = await _has_column(conn)
     lost = 0
-    if not column:
-        # vectors moved out of bytea earlier whose pgvector column is gone (extension dropped)
+    if not column and await _bytea_nullable(conn):
+        # vectors moved out of bytea earlier whose pgvector column is gone (extension dropped);
+        # a store never moved keeps the bytea column NOT NULL and is not scanned
         lost = int(await _one(conn, "SELECT count(*) FROM embeddings WHERE vector IS NULL"))
     if mode == "off":
         if column:
