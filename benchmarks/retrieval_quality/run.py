@@ -192,7 +192,7 @@ async def run(
     families: int | None = None,
     repeat: int = 3,
     data_dir: Path | None = None,
-    overrides: dict[str, float] | None = None,
+    overrides: dict[str, float | str] | None = None,
     splits: tuple[str, ...] = ("all",),
     split_seed: int = 1,
     classes: tuple[str, ...] = QUERY_CLASSES,
@@ -430,6 +430,14 @@ def summary(
     }
 
 
+def _setting(value: str) -> float | str:
+    """A ``--set`` value: a number, or a word (``--set failure_intent=off``)."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--provider", default="local", choices=["local", "hashing", "none"])
@@ -466,7 +474,7 @@ def main(argv: list[str] | None = None) -> None:
         help="query classes to ask, comma-separated: " + ", ".join(QUERY_CLASSES),
     )
     args = parser.parse_args(argv)
-    overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = {k: _setting(v) for k, v in (item.split("=", 1) for item in args.set)}
     asyncio.run(
         run(
             provider=args.provider,

@@ -23,6 +23,9 @@ Hybrid / lexical / vector modes:
   comes first, but a success at another task does not outrank a failure at this one (measured
   in docs/performance.md: better on both the binary and the outcome-graded nDCG@10).
 - recency: a 30-day half-life on the episode's end time.
+- failure intent: a query that asks what went wrong before (``intent.py``) turns the outcome
+  signal around (``failure_intent="invert"``: 1 - outcome, so failures come first among the
+  task's episodes) or drops it (``"neutral"``); the ``outcome`` component reports the value used.
 
 Then MMR (lambda 0.7, ``diversity.py``) orders the results, dropping near-duplicates. Legacy
 mode (``legacy.py``) reproduces the reference system's score for comparison. The tokeniser is
@@ -43,6 +46,7 @@ from ..config import RetrievalConfig
 from ..model.episode import TaskContext, TaskType
 from ..model.records import EpisodeCandidate
 from .diversity import mmr
+from .intent import asks_about_failure
 from .lexical_trust import lexical_weight, tool_tokens
 from .scores import RankMode, Scored, ScoredCandidate
 from .tokens import jaccard, stem, tokens
@@ -270,6 +274,13 @@ def rank_with_signals(
             item.relevance = value
     w_rel, w_ctx = config.weight_relevance, config.weight_context
     w_out, w_rec = config.weight_outcome, config.weight_recency
+    if query is not None and config.failure_intent != "off" and asks_about_failure(query):
+        # "what went wrong last time": the attempts that met trouble are the answer
+        if config.failure_intent == "neutral":
+            w_out = 0.0
+        else:
+            for item in scored:
+                item.outcome = 1.0 - item.outcome
     for item in scored:
         item.total = (
             w_rel * item.relevance
