@@ -1,6 +1,7 @@
 """Run the retrieval-quality benchmark: record the corpus, ask every query in every mode.
 
     python -m benchmarks.retrieval_quality [--provider local|hashing|none] [--modes ...]
+                                           [--corpus quality|heldout]
                                            [--families N] [--seed 7] [--repeat 3]
                                            [--set mmr_lambda=1.0 ...]
                                            [--split tune|heldout|all[,...]] [--split-seed 1]
@@ -22,6 +23,10 @@ Modes (``ALL_MODES``, in this order):
   ``lexical`` mode scores relevance. Only exact duplicates (similarity 1) are still dropped.
 - ``cosine``: pure vector relevance: ``vector`` mode with ``PURE_SETTINGS``, so the order is
   the cosine of the query embedding with each episode's (no pseudo-relevance feedback).
+- ``model_cosine``: the plain model baseline, outside the memory: the cosine of the bare query
+  text's embedding with each episode's task text and step actions (``model_text``; no
+  context, tools, errors or outcome), same provider. ``cosine`` embeds what the memory stores
+  (``embeddings.episode_text``) and the query with its context.
 - ``lexical``, ``vector``, ``hybrid``: ``retrieve_relevant_context(mode=...)`` as shipped: the
   relevance signal (bm25, cosine with feedback, or their per-query fusion) re-ranked with
   context match, outcome, recency, MMR and near-duplicate removal.
@@ -41,6 +46,12 @@ task words) and ``mixed`` (a paraphrase plus one identifier). Every quality and 
 names its ``class``; ``class: "all"`` pools every query asked. The targets are the issue's, set
 for the paraphrase queries; the summary says for every class whether hybrid beats the best single
 signal.
+
+``--corpus heldout`` runs the independently written set of ``benchmarks/retrieval_heldout``
+(never tuned on) instead: its classes are ``any`` and ``fail`` (queries asking what went wrong
+before), its splits the query's context (``all``, ``full``, ``lang``, ``domain``, ``none``),
+its labels the graded ``QuerySpec.relevance``. Every summary has ``vs``: hybrid against each
+plain-model baseline that ran (``cosine``, ``model_cosine``), with bootstrap intervals.
 
 ``--split`` chooses whose queries are asked: the families are halved (seeded, stratified by
 domain) into ``tune`` and ``heldout``; ranking changes are tuned on ``tune`` and kept only if
@@ -315,7 +326,7 @@ async def run(
                                 {"pure_settings": PURE_SETTINGS}
                                 if pure
                                 else {"overrides": overrides}
-                                if overrides
+                                if overrides and mode != "model_cosine"
                                 else {}
                             ),
                         }
