@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from self_learning_memory import (
     ErrorResult,
@@ -77,17 +78,26 @@ class EpisodeSpec:
 class QuerySpec:
     family: str
     text: str
-    context: TaskContext
+    context: TaskContext | None
     kind: str = "paraphrase"  # one of workload.QUERY_CLASSES
     key: str | None = None  # the error or identifier quoted in the query, verbatim
     variation: str = ""
+    # graded labels (episode index -> gain) when they are not "the query's family"
+    relevance: dict[int, float] | None = None
+
+    def gains(self, episodes: list[EpisodeSpec]) -> dict[int, float]:
+        """Episode index -> gain: ``relevance`` if set, else the family's episodes graded
+        by outcome (``EpisodeSpec.grade``)."""
+        if self.relevance is not None:
+            return dict(self.relevance)
+        return {i: float(e.grade) for i, e in enumerate(episodes) if e.family == self.family}
 
 
 @dataclass
 class Corpus:
     episodes: list[EpisodeSpec]
     queries: list[QuerySpec]
-    families: list[Family] = field(default_factory=list)
+    families: list[Any] = field(default_factory=list)  # Family here, or the held-out set's
 
     def stats(self) -> dict[str, object]:
         outcomes: dict[str, int] = {}

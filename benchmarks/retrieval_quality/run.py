@@ -1,6 +1,7 @@
 """Run the retrieval-quality benchmark: record the corpus, ask every query in every mode.
 
     python -m benchmarks.retrieval_quality [--provider local|hashing|none] [--modes ...]
+                                           [--corpus quality|heldout]
                                            [--families N] [--seed 7] [--repeat 3]
                                            [--set mmr_lambda=1.0 ...]
                                            [--split tune|heldout|all[,...]] [--split-seed 1]
@@ -22,6 +23,10 @@ Modes (``ALL_MODES``, in this order):
   ``lexical`` mode scores relevance. Only exact duplicates (similarity 1) are still dropped.
 - ``cosine``: pure vector relevance: ``vector`` mode with ``PURE_SETTINGS``, so the order is
   the cosine of the query embedding with each episode's (no pseudo-relevance feedback).
+- ``model_cosine``: the plain model baseline, outside the memory: the cosine of the bare query
+  text's embedding with each episode's task text and step actions (``model_text``; no
+  context, tools, errors or outcome), same provider. ``cosine`` embeds what the memory stores
+  (``embeddings.episode_text``) and the query with its context.
 - ``lexical``, ``vector``, ``hybrid``: ``retrieve_relevant_context(mode=...)`` as shipped: the
   relevance signal (bm25, cosine with feedback, or their per-query fusion) re-ranked with
   context match, outcome, recency, MMR and near-duplicate removal.
@@ -41,6 +46,12 @@ task words) and ``mixed`` (a paraphrase plus one identifier). Every quality and 
 names its ``class``; ``class: "all"`` pools every query asked. The targets are the issue's, set
 for the paraphrase queries; the summary says for every class whether hybrid beats the best single
 signal.
+
+``--corpus heldout`` runs the independently written set of ``benchmarks/retrieval_heldout``
+(never tuned on) instead: its classes are ``any`` and ``fail`` (queries asking what went wrong
+before), its splits the query's context (``all``, ``full``, ``lang``, ``domain``, ``none``),
+its labels the graded ``QuerySpec.relevance``. Every summary has ``vs``: hybrid against each
+plain-model baseline that ran (``cosine``, ``model_cosine``), with bootstrap intervals.
 
 ``--split`` chooses whose queries are asked: the families are halved (seeded, stratified by
 domain) into ``tune`` and ``heldout``; ranking changes are tuned on ``tune`` and kept only if
@@ -63,6 +74,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from self_learning_memory import (
     EmbeddingsConfig,
     MemoryConfig,
@@ -70,13 +83,15 @@ from self_learning_memory import (
     SelfLearningMemory,
 )
 
-from .corpus import SPLITS, Corpus, build_corpus, split_families
+from ..retrieval_heldout.corpus import INTENTS as HELDOUT_CLASSES
+from ..retrieval_heldout.corpus import build_heldout
+from .corpus import SPLITS, Corpus, EpisodeSpec, QuerySpec, build_corpus, split_families
 from .metrics import mean_metrics, paired_bootstrap_ci, query_metrics, wins_ties_losses
 from .workload import QUERY_CLASSES
 
 __all__ = ["main", "run"]
 
-ALL_MODES = ("legacy", "bm25", "cosine", "lexical", "vector", "hybrid")
+ALL_MODES = ("legacy", "bm25", "cosine", "model_cosine", "lexical", "vector", "hybrid")
 # a pure single signal: the memory mode it runs, with PURE_SETTINGS
 PURE_MODES = {"bm25": "lexical", "cosine": "vector"}
 PURE_SETTINGS: dict[str, float] = {
@@ -87,7 +102,11 @@ PURE_SETTINGS: dict[str, float] = {
     "duplicate_threshold": 1.0,  # the highest allowed: only exact duplicates are dropped
     "feedback_weight": 0.0,  # no pseudo-relevance feedback
 }
-VECTOR_MODES = ("cosine", "vector", "hybrid")  # need an embedding provider
+VECTOR_MODES = ("cosine", "model_cosine", "vector", "hybrid")  # need an embedding provider
+# the plain-model baselines every ranking change must not lose to (the summary's ``vs``)
+BASELINES = ("cosine", "model_cosine")
+CORPORA = ("quality", "heldout")
+HELDOUT_SPLITS = ("all", "full", "lang", "domain", "none")  # by the query's context
 STAT_METRICS = ("hit_at_1", "ndcg_at_10")  # bootstrapped and counted per query
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
@@ -96,6 +115,7 @@ TARGET_HIT_AT_1 = 0.80
 TARGET_NDCG_AT_10 = 0.70
 K = 10
 Run = tuple[list[int], dict[int, float], dict[int, float]]
+ModelIndex = tuple[Any, Any]  # (provider, episode matrix) of the model_cosine baseline
 PerQuery = dict[str, list[float]]  # metric -> one value per query, in the order asked
 ALL = "all"  # the class of a record over every query asked
 
@@ -133,6 +153,48 @@ async def record_corpus(memory: SelfLearningMemory, corpus: Corpus) -> dict[uuid
     return ids
 
 
+def model_text(spec: EpisodeSpec) -> str:
+    """What ``model_cosine`` embeds: the task text and its step actions, nothing else (no
+    context, tools, errors or outcome): the plain model cosine the issue compares with."""
+    actions = list(dict.fromkeys(s.action.strip() for s in spec.steps if s.action.strip()))
+    return f"{spec.description.rstrip('.')}. {'; '.join(actions)}"
+
+
+async def model_index(memory: SelfLearningMemory, corpus: Corpus) -> ModelIndex | None:
+    if memory.vectors is None:
+        return None
+    provider = memory.vectors.provider
+    batch = await provider.embed([model_text(e) for e in corpus.episodes])
+    return provider, batch.vectors
+
+
+async def model_cosine(index: ModelIndex, query: str, k: int) -> list[int]:
+    """Episode indices by the cosine of the bare query text with ``model_text`` (rows are
+    L2-normalised, so the dot product is the cosine)."""
+    provider, matrix = index
+    vector = (await provider.embed([query])).vectors[0]
+    scores = matrix @ vector
+    return [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def load_corpus(
+    name: str, seed: int, families: int | None, classes: tuple[str, ...]
+) -> tuple[Corpus, dict[str, frozenset[str]] | None]:
+    """The corpus and, for ``quality``, its family split (None: split by query context)."""
+    if name == "heldout":
+        return build_heldout(), None
+    if name != "quality":
+        raise ValueError(f"unknown corpus {name!r}: choose from {', '.join(CORPORA)}")
+    corpus = build_corpus(seed, families=families, classes=classes)
+    return corpus, None
+
+
+def in_split(q: QuerySpec, name: str, members: dict[str, frozenset[str]] | None) -> bool:
+    if members is None:  # held-out set: ``all`` or the query's context kind
+        return name == "all" or q.variation == name
+    return q.family in members[name]
+
+
 async def run(
     *,
     provider: str = "local",
@@ -141,10 +203,11 @@ async def run(
     families: int | None = None,
     repeat: int = 3,
     data_dir: Path | None = None,
-    overrides: dict[str, float] | None = None,
+    overrides: dict[str, float | str] | None = None,
     splits: tuple[str, ...] = ("all",),
     split_seed: int = 1,
     classes: tuple[str, ...] = QUERY_CLASSES,
+    corpus_name: str = "quality",
 ) -> list[dict[str, Any]]:
     """Build the corpus in a fresh store and measure every mode; returns the records."""
     records: list[dict[str, Any]] = []
@@ -153,11 +216,14 @@ async def run(
         records.append(record)
         emit(record)
 
-    corpus = build_corpus(seed, families=families, classes=classes)
-    members = split_families(corpus.families, split_seed)
+    corpus, _ = load_corpus(corpus_name, seed, families, classes)
+    members = None if corpus_name == "heldout" else split_families(corpus.families, split_seed)
+    allowed = HELDOUT_SPLITS if members is None else SPLITS
     for name in splits:
-        if name not in members:
-            raise ValueError(f"unknown split {name!r}: choose from {', '.join(SPLITS)}")
+        if name not in allowed:
+            raise ValueError(f"unknown split {name!r}: choose from {', '.join(allowed)}")
+    if corpus_name == "heldout":
+        classes = HELDOUT_CLASSES
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         directory = data_dir or Path(tmp)
         config = MemoryConfig(embeddings=EmbeddingsConfig(provider=provider))
@@ -169,6 +235,7 @@ async def run(
             out(
                 {
                     "name": "retrieval_corpus",
+                    "corpus": corpus_name,
                     "seed": seed,
                     "provider": provider,
                     "record_s": round(time.perf_counter() - started, 2),
@@ -192,21 +259,24 @@ async def run(
                     }
                 )
             modes = tuple(m for m in modes if memory.vectors is not None or m not in VECTOR_MODES)
+            plain = await model_index(memory, corpus) if "model_cosine" in modes else None
             kinds = [c for c in classes if any(q.kind == c for q in corpus.queries)]
             groups = [*kinds, ALL] if len(kinds) > 1 else kinds
             by_group: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
             per_query: dict[tuple[str, str], dict[str, PerQuery]] = {}
-            wanted = frozenset().union(*(members[name] for name in splits))
-            queries = [q for q in corpus.queries if q.family in wanted]
+            queries = [q for q in corpus.queries if any(in_split(q, n, members) for n in splits)]
             for mode in modes:
                 pure = mode in PURE_MODES
-                runs: list[tuple[str, str, Run]] = []
+                runs: list[tuple[QuerySpec, Run]] = []
                 latencies: dict[str, list[float]] = {c: [] for c in kinds}
                 for attempt in range(repeat):
                     for q in queries:
                         memory._query_cache.clear()  # measure retrieval, not the result cache
                         t0 = time.perf_counter()
-                        if pure:
+                        if mode == "model_cosine":
+                            assert plain is not None
+                            ranked = await model_cosine(plain, q.text, K)
+                        elif pure:
                             with retrieval_config(memory, pure_config):
                                 results = await memory.retrieve_relevant_context(
                                     q.text, q.context, K, mode=PURE_MODES[mode]
@@ -218,23 +288,18 @@ async def run(
                         latencies[q.kind].append((time.perf_counter() - t0) * 1000)
                         if attempt:
                             continue
-                        ranked = [ids[r.episode.episode_id] for r in results]
-                        binary = {
-                            i: 1.0 for i, e in enumerate(corpus.episodes) if e.family == q.family
-                        }
-                        graded = {
-                            i: float(e.grade)
-                            for i, e in enumerate(corpus.episodes)
-                            if e.family == q.family
-                        }
-                        runs.append((q.family, q.kind, (ranked, binary, graded)))
+                        if mode != "model_cosine":
+                            ranked = [ids[r.episode.episode_id] for r in results]
+                        graded = q.gains(corpus.episodes)
+                        binary = {i: 1.0 for i, gain in graded.items() if gain > 0}
+                        runs.append((q, (ranked, binary, graded)))
                 latencies[ALL] = [ms for c in kinds for ms in latencies[c]]
                 for name in splits:
                     for group in groups:
                         chosen = [
                             r
-                            for family, kind, r in runs
-                            if family in members[name] and group in (kind, ALL)
+                            for q, r in runs
+                            if in_split(q, name, members) and group in (q.kind, ALL)
                         ]
                         if not chosen:
                             continue
@@ -246,6 +311,7 @@ async def run(
                         p50, p95 = _ms(latencies[group])
                         record = {
                             "name": "retrieval_quality",
+                            "corpus": corpus_name,
                             "mode": mode,
                             "split": name,
                             "class": group,
@@ -260,7 +326,7 @@ async def run(
                                 {"pure_settings": PURE_SETTINGS}
                                 if pure
                                 else {"overrides": overrides}
-                                if overrides
+                                if overrides and mode != "model_cosine"
                                 else {}
                             ),
                         }
@@ -268,7 +334,12 @@ async def run(
                         out(record)
     for (name, group), by_mode in by_group.items():
         if "hybrid" in by_mode and len(by_mode) > 1:
-            out(summary(by_mode, per_query[name, group], name, group))
+            out(
+                {
+                    **summary(by_mode, per_query[name, group], name, group),
+                    "corpus": corpus_name,
+                }
+            )
     return records
 
 
@@ -350,6 +421,12 @@ def summary(
             "mode": best_pure,
             **compare(hybrid, pures[best_pure], per_query["hybrid"], per_query[best_pure]),
         },
+        # hybrid against each plain-model baseline that ran (the issue's "must not lose")
+        "vs": {
+            mode: compare(hybrid, by_mode[mode], per_query["hybrid"], per_query[mode])
+            for mode in BASELINES
+            if mode in by_mode
+        },
         "bootstrap": {
             "resamples": BOOTSTRAP_RESAMPLES,
             "seed": BOOTSTRAP_SEED,
@@ -364,9 +441,25 @@ def summary(
     }
 
 
+def _setting(value: str) -> float | str:
+    """A ``--set`` value: a number, or a word (``--set failure_intent=off``)."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--provider", default="local", choices=["local", "hashing", "none"])
+    parser.add_argument(
+        "--corpus",
+        default="quality",
+        choices=CORPORA,
+        help="quality: the tuning corpus (families split tune/heldout); heldout: the"
+        " independently written set (benchmarks/retrieval_heldout, never tuned on), split by"
+        " query context: all, full, lang, domain, none",
+    )
     parser.add_argument("--modes", default=",".join(ALL_MODES))
     parser.add_argument("--families", type=int, default=None, help="use the first N families")
     parser.add_argument("--seed", type=int, default=7)
@@ -392,7 +485,7 @@ def main(argv: list[str] | None = None) -> None:
         help="query classes to ask, comma-separated: " + ", ".join(QUERY_CLASSES),
     )
     args = parser.parse_args(argv)
-    overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = {k: _setting(v) for k, v in (item.split("=", 1) for item in args.set)}
     asyncio.run(
         run(
             provider=args.provider,
@@ -404,5 +497,6 @@ def main(argv: list[str] | None = None) -> None:
             splits=tuple(name for name in args.split.split(",") if name),
             split_seed=args.split_seed,
             classes=tuple(c for c in args.classes.split(",") if c),
+            corpus_name=args.corpus,
         )
     )

@@ -81,6 +81,14 @@ class RetrievalConfig(_Config):
     weight_context: float = Field(0.20, ge=0)
     weight_outcome: float = Field(0.25, ge=0)
     weight_recency: float = Field(0.10, ge=0)
+    # a query that asks what went wrong before (retrieval/intent.py) wants the attempts that
+    # met trouble: "invert" turns the outcome signal around for it (failure 1, success 0),
+    # "neutral" drops it, "off" keeps the usual order (success first)
+    failure_intent: Literal["invert", "neutral", "off"] = "invert"
+    # how far the outcome counts (ranking.py): the candidate's relevance to the query;
+    # "top_similarity" also multiplies it by the candidate's cosine with the most relevant
+    # candidate (the outcome orders episodes of the same task as the best match)
+    outcome_gate: Literal["relevance", "top_similarity"] = "top_similarity"
     # hybrid: weight of the vector signal against the lexical one, both z-scored over candidates
     vector_weight: float = Field(1.0, ge=0.0, le=1.0)
     # hybrid, per query: the lexical weight rises from 1 - vector_weight (plain language) up to

@@ -66,14 +66,22 @@ def test_quality_benchmark_runs_every_mode(
         )
     )
     names = [(r["name"], r.get("mode")) for r in records]
-    assert quality.ALL_MODES == ("legacy", "bm25", "cosine", "lexical", "vector", "hybrid")
+    assert quality.ALL_MODES == (
+        "legacy",
+        "bm25",
+        "cosine",
+        "model_cosine",
+        "lexical",
+        "vector",
+        "hybrid",
+    )
     assert names == [
         ("retrieval_corpus", None),
         ("query_embed", None),
         *[("retrieval_quality", m) for m in quality.ALL_MODES],
         ("retrieval_quality_summary", None),
     ]
-    by_mode = {r["mode"]: r for r in records[2:8]}
+    by_mode = {r["mode"]: r for r in records[2:9]}
     for r in by_mode.values():
         assert r["n"] == 12
         assert r["class"] == "paraphrase"
@@ -86,7 +94,9 @@ def test_quality_benchmark_runs_every_mode(
         assert "overrides" not in by_mode[mode]
     for mode in ("legacy", "lexical", "vector", "hybrid"):
         assert by_mode[mode]["overrides"] == overrides
+    assert "overrides" not in by_mode["model_cosine"]  # no memory config: the bare model
     assert by_mode["cosine"]["provider"] == "hashing"
+    assert by_mode["model_cosine"]["provider"] == "hashing"
     assert by_mode["bm25"]["provider"] == "none"
     # the pure modes ask lexical / vector with only relevance counting and without the
     # --set overrides; the others ask their own mode with the overrides
@@ -110,8 +120,33 @@ def test_quality_benchmark_runs_every_mode(
             assert sum(against["wins_ties_losses"][metric].values()) == 12
         assert isinstance(against["clear_margin"], bool)
     assert summary["vs_best_pure_single"]["mode"] == summary["best_pure_single"]
+    assert set(summary["vs"]) == {"cosine", "model_cosine"}
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert printed == records
+
+
+def test_quality_benchmark_runs_on_the_heldout_corpus(capsys: pytest.CaptureFixture[str]) -> None:
+    records = asyncio.run(
+        quality.run(
+            provider="hashing",
+            modes=("cosine", "model_cosine", "hybrid"),
+            repeat=1,
+            splits=("all", "none"),
+            corpus_name="heldout",
+        )
+    )
+    corpus = records[0]
+    assert corpus["corpus"] == "heldout"
+    assert corpus["episodes"] == 164
+    assert corpus["queries"] == 156
+    rows = [r for r in records if r["name"] == "retrieval_quality"]
+    assert {(r["split"], r["class"]) for r in rows} == {
+        (split, group) for split in ("all", "none") for group in ("any", "fail", "all")
+    }
+    assert next(r for r in rows if r["split"] == "all" and r["class"] == "all")["n"] == 156
+    summaries = [r for r in records if r["name"] == "retrieval_quality_summary"]
+    assert all(set(s["vs"]) == {"cosine", "model_cosine"} for s in summaries)
+    capsys.readouterr()
 
 
 def test_pure_settings_are_valid_and_restored_even_on_error() -> None:

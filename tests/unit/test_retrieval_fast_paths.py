@@ -102,11 +102,23 @@ def reference_rank(  # the ranking as it was written before the fast paths, kept
                 item.lexical_weight = weight
         for item, value in zip(scored, relevance, strict=True):
             item.relevance = value
+    # the outcome counts as far as the candidate matches the query and is the same task as the
+    # most relevant candidate (its cosine with that one's vector)
+    top_item = max(scored, key=lambda item: item.relevance) if scored else None
     for item in scored:
+        gate = item.relevance
+        if (
+            config.outcome_gate == "top_similarity"
+            and top_item is not None
+            and top_item.embedding is not None
+            and item is not top_item
+            and item.embedding is not None
+        ):
+            gate *= max(0.0, float(item.embedding @ top_item.embedding))
         item.total = (
             config.weight_relevance * item.relevance
             + config.weight_context * item.context
-            + config.weight_outcome * item.outcome * item.relevance
+            + config.weight_outcome * item.outcome * gate
             + config.weight_recency * item.recency
         )
     scored.sort(key=lambda item: (-item.total, item.cand.episode_id))

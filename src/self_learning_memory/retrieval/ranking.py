@@ -21,8 +21,15 @@ Hybrid / lexical / vector modes:
 - outcome: 0.5 x outcome score (success 1, partial 0.5, failure 0) + 0.5 x reward / 2.5. It
   counts in proportion to relevance: among episodes of the task asked about, the one that worked
   comes first, but a success at another task does not outrank a failure at this one (measured
-  in docs/performance.md: better on both the binary and the outcome-graded nDCG@10).
+  in docs/performance.md: better on both the binary and the outcome-graded nDCG@10). "The task
+  asked about" is the most relevant candidate's: with ``outcome_gate="top_similarity"`` (the
+  default) the outcome also counts in proportion to the candidate's cosine with that candidate's
+  vector, so a success at a neighbouring task (similar words, another task) no longer jumps
+  over the best match that failed (``"relevance"``: the relevance alone, as before).
 - recency: a 30-day half-life on the episode's end time.
+- failure intent: a query that asks what went wrong before (``intent.py``) turns the outcome
+  signal around (``failure_intent="invert"``: 1 - outcome, so failures come first among the
+  task's episodes) or drops it (``"neutral"``); the ``outcome`` component reports the value used.
 
 Then MMR (lambda 0.7, ``diversity.py``) orders the results, dropping near-duplicates. Legacy
 mode (``legacy.py``) reproduces the reference system's score for comparison. The tokeniser is
@@ -43,6 +50,7 @@ from ..config import RetrievalConfig
 from ..model.episode import TaskContext, TaskType
 from ..model.records import EpisodeCandidate
 from .diversity import mmr
+from .intent import asks_about_failure
 from .lexical_trust import lexical_weight, tool_tokens
 from .scores import RankMode, Scored, ScoredCandidate
 from .tokens import jaccard, stem, tokens
@@ -86,6 +94,24 @@ def _outcome(cand: EpisodeCandidate) -> float:
     outcome = _OUTCOME_SCORE.get(cand.outcome_type or "", 0.0)
     reward = min(max(cand.reward_total or 0.0, 0.0) / 2.5, 1.0)
     return 0.5 * outcome + 0.5 * reward
+
+
+def _outcome_gates(scored: list[Scored], config: RetrievalConfig) -> list[float]:
+    """How far each candidate's outcome counts: its relevance (``relevance``); with
+    ``top_similarity`` also times its cosine with the most relevant candidate's vector (1 for
+    that one; without either vector, the relevance alone)."""
+    gates = [item.relevance for item in scored]
+    if config.outcome_gate != "top_similarity" or not scored:
+        return gates
+    top = max(scored, key=lambda item: item.relevance)
+    if top.embedding is None:
+        return gates
+    out = []
+    for item, gate in zip(scored, gates, strict=True):
+        if item is not top and item.embedding is not None:
+            gate *= max(0.0, float(item.embedding @ top.embedding))
+        out.append(gate)
+    return out
 
 
 def _recency(cand: EpisodeCandidate, now: datetime, half_life_days: float) -> float:
@@ -270,11 +296,19 @@ def rank_with_signals(
             item.relevance = value
     w_rel, w_ctx = config.weight_relevance, config.weight_context
     w_out, w_rec = config.weight_outcome, config.weight_recency
-    for item in scored:
+    if query is not None and config.failure_intent != "off" and asks_about_failure(query):
+        # "what went wrong last time": the attempts that met trouble are the answer
+        if config.failure_intent == "neutral":
+            w_out = 0.0
+        else:
+            for item in scored:
+                item.outcome = 1.0 - item.outcome
+    gates = _outcome_gates(scored, config)
+    for item, gate in zip(scored, gates, strict=True):
         item.total = (
             w_rel * item.relevance
             + w_ctx * item.context
-            + w_out * item.outcome * item.relevance  # outcome counts as far as the task matches
+            + w_out * item.outcome * gate  # outcome counts as far as the task matches
             + w_rec * item.recency
         )
     scored.sort(key=lambda item: (-item.total, item.cand.episode_id))

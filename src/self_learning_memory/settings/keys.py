@@ -67,6 +67,10 @@ HELP: dict[str, str] = {
     "retrieval.weight_context": "Weight of context match (domain, language, tags).",
     "retrieval.weight_outcome": "Weight of the episode's outcome and reward.",
     "retrieval.weight_recency": "Weight of recency.",
+    "retrieval.failure_intent": "A query asking what went wrong before: invert the outcome "
+    "signal (failures first), neutral (drop it) or off.",
+    "retrieval.outcome_gate": "How far the outcome counts: top_similarity (relevance x cosine "
+    "with the best match) or relevance.",
     "retrieval.vector_weight": "Hybrid mode: weight of the z-scored vector signal (0..1).",
     "retrieval.lexical_weight_max": "Hybrid: lexical weight for error lines and identifiers.",
     "retrieval.lexical_trust_scale": "Hybrid: how fast code-like query words raise it.",

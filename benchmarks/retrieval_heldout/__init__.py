@@ -1,0 +1,1 @@
+"""A held-out retrieval evaluation set, written apart from ``retrieval_quality`` (never tuned on)."""
