@@ -123,6 +123,10 @@ def _config(store: str, url: str | None, sync: bool = False) -> MemoryConfig:
     storage: dict[str, Any] = {"url": url}
     if "pgvector" in StorageConfig.model_fields and store != "sqlite":
         storage["pgvector"] = "off" if store == "bytea" else "auto"
+    hnsw = os.environ.get("PGVECTOR_BENCH_HNSW")  # "m,ef_construction" (--hnsw)
+    if hnsw and store == "pgvector":
+        m, ef_construction = (int(v) for v in hnsw.split(","))
+        storage["hnsw_m"], storage["hnsw_ef_construction"] = m, ef_construction
     data: dict[str, Any] = {
         "storage": storage,
         "embeddings": EMBEDDINGS,
@@ -807,9 +811,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn", default=None, help="an existing server (default: start one)")
     parser.add_argument("--pg-setting", action="append", default=[], help="name=value")
     parser.add_argument("--provider", choices=("hashing", "local"), default="hashing")
+    parser.add_argument(
+        "--hnsw", default=None, help="m,ef_construction of the pgvector index (default 16,64)"
+    )
     parser.add_argument("--worker", choices=STORES, help=argparse.SUPPRESS)
     parser.add_argument("--worker-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.hnsw:  # read by _config, in this process and in the measuring workers
+        os.environ["PGVECTOR_BENCH_HNSW"] = args.hnsw
     if args.provider == "local":  # MiniLM: semantic vectors, ~10 ms per episode to make
         EMBEDDINGS.clear()
         EMBEDDINGS["provider"] = "local"

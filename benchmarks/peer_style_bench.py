@@ -1,0 +1,132 @@
+"""Peer-style search: 1,000 task memories, 100 queries (half keyword, half paraphrase), one
+process, the local all-MiniLM-L6-v2 model, the way memory libraries are usually compared.
+
+    python -m benchmarks.peer_style_bench [--memories 1000] [--queries 100] [--backends numpy,onnx]
+
+Memories: the retrieval-quality corpus (``retrieval_quality/corpus.py``: task families with
+graded labels, steps and outcomes) plus synthetic episodes (``synthetic.py``) as distractors up
+to ``--memories``, written through the public API into a fresh embedded store per backend.
+Queries: paraphrases of the tasks and identifier queries (a command or identifier from the
+steps plus a few task words), sampled half and half (seeded), each asked once (no query-vector
+cache hits): ``search`` is ``retrieve_relevant_context(limit=5)`` in the default (hybrid) mode,
+with the query embedding included; ``add`` is one memory written (start, its steps, complete,
+embedding included). hit@5: a relevant episode (the query's family) in the top 5.
+
+The baseline is the numpy forward pass of the same model (``LocalEmbedding(backend="numpy")``),
+measured in the same run; ``onnx`` is the ONNX Runtime int8 path (``embeddings/onnx_runtime.py``).
+Targets (issue 17): search p50 <= 3 ms, hit@5 >= the baseline's, add p50 <= 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import synthetic
+from benchmarks.retrieval_quality.corpus import build_corpus
+from self_learning_memory import MemoryConfig, SelfLearningMemory
+from self_learning_memory.config import EmbeddingsConfig
+from self_learning_memory.embeddings.local import LocalEmbedding
+from self_learning_memory.storage.factory import open_store
+
+
+def _summary(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+async def run(memories: int, queries: int, backend: str, seed: int) -> dict[str, Any]:
+    corpus = build_corpus(seed=7)
+    rng = random.Random(seed)
+    paraphrases = [q for q in corpus.queries if q.kind == "paraphrase"]
+    keywords = [q for q in corpus.queries if q.kind == "identifier"]
+    asked = rng.sample(paraphrases, queries // 2) + rng.sample(keywords, queries - queries // 2)
+    fillers = synthetic.episodes(max(0, memories - len(corpus.episodes)), seed=3)
+    config = MemoryConfig(embeddings=EmbeddingsConfig(provider="local"))
+    with tempfile.TemporaryDirectory() as directory:
+        data = Path(directory)
+        storage, cache = open_store(None, data, config)
+        embedder = LocalEmbedding(backend=backend)  # type: ignore[arg-type]
+        memory = SelfLearningMemory(
+            storage, config=config, cache=cache, data_dir=data, embedder=embedder
+        )
+        async with memory:
+            family: dict[Any, str] = {}
+            adds: list[float] = []
+            for spec in corpus.episodes:
+                started = time.perf_counter()
+                eid = await memory.start_episode(spec.description, spec.context, spec.task_type)
+                for step in spec.steps:
+                    await memory.log_step(eid, step)
+                await memory.complete_episode(eid, spec.outcome)
+                adds.append((time.perf_counter() - started) * 1000)
+                family[eid] = spec.family
+            for ep in fillers:
+                started = time.perf_counter()
+                eid = await memory.start_episode(ep.description, ep.context, ep.task_type)
+                for step in ep.steps:
+                    await memory.log_step(eid, step)
+                await memory.complete_episode(eid, ep.outcome)
+                adds.append((time.perf_counter() - started) * 1000)
+            searches: list[float] = []
+            hits = 0
+            for q in asked:
+                started = time.perf_counter()
+                found = await memory.retrieve_relevant_context(q.text, q.context, 5)
+                searches.append((time.perf_counter() - started) * 1000)
+                hits += any(family.get(r.episode.episode_id) == q.family for r in found)
+            search_p50, search_p95 = _summary(searches)
+            add_p50, add_p95 = _summary(adds)
+            return {
+                "name": "peer_style",
+                "backend": embedder.active_backend or backend,
+                "memories": len(adds),
+                "queries": len(asked),
+                "search_p50_ms": round(search_p50, 3),
+                "search_p95_ms": round(search_p95, 3),
+                "add_p50_ms": round(add_p50, 3),
+                "add_p95_ms": round(add_p95, 3),
+                "hit_at_5": round(hits / len(asked), 3),
+                "load_1m": round(os.getloadavg()[0], 2),
+            }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--memories", type=int, default=1000)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--backends", default="numpy,onnx")
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args(argv)
+    results = []
+    for backend in args.backends.split(","):
+        result = asyncio.run(run(args.memories, args.queries, backend, args.seed))
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    if len(results) == 2:
+        base, new = results
+        print(
+            json.dumps(
+                {
+                    "name": "peer_style_vs_baseline",
+                    "baseline": base["backend"],
+                    "search_p50_ratio": round(new["search_p50_ms"] / base["search_p50_ms"], 3),
+                    "add_p50_ratio": round(new["add_p50_ms"] / base["add_p50_ms"], 3),
+                    "hit_at_5": new["hit_at_5"],
+                    "baseline_hit_at_5": base["hit_at_5"],
+                }
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
