@@ -24,11 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ...errors import InvalidStateError, NotFoundError
-from ...model.episode import Episode, utc_now
+from ...model.episode import Episode, outcome_score, utc_now
 from ...model.pattern import AnyPattern, Heuristic, context_of
 from ...model.records import CompletionRecord, EmbeddingRecord, PatternMerge, SearchDocument
 from ...model.usage import DECAY_INTERVAL_DAYS, PatternUsage, effectiveness, record_use
 from ..codec import dump_json, pattern_from_json
+from . import feedback
 from .dialect import Dialect
 from .episodes import Announce
 from .program import Op, Program, execute, many, one, rows
@@ -348,6 +349,8 @@ def commit_completion(
         )
     elif record.mode == "learned":
         yield execute("DELETE FROM learning_jobs WHERE episode_id = ?", (eid,))
+    # retrieval feedback: what the task used while it ran counts now, with its outcome
+    yield from feedback.apply_pending_uses(d, eid, outcome_score(final.outcome))
     for op in announce("completed", eid):
         yield op
     return final
