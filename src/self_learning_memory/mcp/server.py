@@ -168,13 +168,19 @@ class MemoryService:
 
 
 def _session(ctx: Context[Any, Any] | None) -> object | None:
-    """The MCP session of a tool call (None outside a request)."""
+    """The client connection (the MCP session) of a tool call; None outside a request.
+
+    The SDK builds a ``ServerSession`` per request around the connection's state, so the key is
+    that connection object (the SDK has no public accessor for it; the stdio test of retrieval
+    feedback fails if this stops working)."""
     if ctx is None:
         return None
     try:
-        return ctx.session  # type: ignore[no-any-return]
+        session = ctx.session
     except ValueError:
         return None
+    connection: object | None = getattr(session, "_connection", None)
+    return connection
 
 
 def error_text(exc: SelfLearningMemoryError) -> str:

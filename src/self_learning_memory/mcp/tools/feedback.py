@@ -59,6 +59,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             "used_episodes": len(set(used_episode_ids or [])),
             "used_patterns": len(set(used_pattern_ids or [])),
             "helpful": helpful,
+            # uses counted with the task's outcome by this call (0 while the task is open: they
+            # are counted when it completes; 0 too for items already counted for it)
             "counted_now": counted,
-            "status": "counted" if counted else "pending until the episode completes",
         }
