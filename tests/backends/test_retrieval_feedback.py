@@ -163,3 +163,15 @@ async def test_an_episode_that_keeps_helping_rises_above_an_equal_one(backend: B
         assert after[high].score == pytest.approx(before[0].score)  # no feedback: unchanged
         used = after[low].components
         assert (used.uses, used.usefulness) == (3, pytest.approx(5 / 7))
+
+
+async def test_a_completed_task_that_finds_itself_does_not_use_itself(backend: Backend) -> None:
+    async with backend.open() as memory:
+        other = await _episode(memory, "deploy the billing service with helm")
+        task = await _episode(memory, "deploy the billing service with kubectl", tool="kubectl")
+        found = await memory.retrieve_relevant_context(
+            "deploy the billing service", CTX, for_episode=task
+        )
+        assert {task, other} <= {r.episode.episode_id for r in found}
+        assert (await memory.episode_usage(other)).uses == 1  # counted at once: task is done
+        assert (await memory.episode_usage(task)).uses == 0

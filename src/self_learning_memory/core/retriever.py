@@ -73,8 +73,9 @@ class Retriever:
     ) -> list[RetrievalResult]:
         task = None if for_episode is None else v.as_uuid(for_episode, "for_episode")
         results = await self._retrieve(task_description, context, limit, task_type, filters, mode)
-        if task is not None:
-            await self._feedback.link(task, [r.episode.episode_id for r in results], [])
+        if task is not None:  # (a completed task may find itself: it cannot use itself)
+            used = [r.episode.episode_id for r in results if r.episode.episode_id != task]
+            await self._feedback.link(task, used, [])
         return results
 
     async def _retrieve(

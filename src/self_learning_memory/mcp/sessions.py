@@ -67,7 +67,8 @@ class SessionUses:
         state = self._sessions.get(session)
         if state is None or state.episode_id != wanted:
             return None
-        episodes, patterns = list(state.episodes), list(state.patterns)
+        episodes = [e for e in state.episodes if e != wanted]
+        patterns = list(state.patterns)
         self._sessions[session] = Retrieved()
         if not episodes and not patterns:
             return None

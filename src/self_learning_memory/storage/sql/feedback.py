@@ -24,7 +24,7 @@ from . import learning_sql  # a module: learning_sql imports this one too
 from .dialect import Dialect
 from .program import Program, execute, one, rows
 
-__all__ = ["apply_pending_uses", "episode_usage", "record_retrieval_use"]
+__all__ = ["apply_pending_uses", "episode_usage", "pending_uses", "record_retrieval_use"]
 
 EPISODE, PATTERN = "episode", "pattern"
 
@@ -135,14 +135,37 @@ def record_retrieval_use(
     return (yield from apply_pending_uses(d, tid, outcome_score(outcome_from_json(task[1]))))
 
 
-def apply_pending_uses(d: Dialect, task_id: str, score: float) -> Program[int]:
+def pending_uses(d: Dialect, task_ids: list[str]) -> Program[dict[str, list[tuple[str, str]]]]:
+    """The links not counted yet of these tasks (locked where rows are), for a batch of
+    completions to read once: ``{task id: [(item kind, item id)]}``."""
+    found: dict[str, list[tuple[str, str]]] = {t: [] for t in task_ids}
+    for start in range(0, len(task_ids), 500):
+        chunk = task_ids[start : start + 500]
+        for task, kind, item in (
+            yield rows(
+                "SELECT task_episode_id, item_kind, item_id FROM retrieval_uses "
+                f"WHERE {d.in_list('task_episode_id')} AND applied = 0 "
+                f"ORDER BY task_episode_id, item_kind, item_id{d.lock}",
+                (d.list_arg(chunk),),
+            )
+        ):
+            found[str(task)].append((str(kind), str(item)))
+    return found
+
+
+def apply_pending_uses(
+    d: Dialect, task_id: str, score: float, pending: list[tuple[str, str]] | None = None
+) -> Program[int]:
     """Count every link of the completed task not counted yet, with its outcome ``score``
-    (also run by the completion transaction); returns how many were counted."""
-    pending = yield rows(
-        "SELECT item_kind, item_id FROM retrieval_uses WHERE task_episode_id = ? AND applied = 0 "
-        f"ORDER BY item_kind, item_id{d.lock}",
-        (task_id,),
-    )
+    (also run by the completion transaction, which may pass the links it read up front as
+    ``pending``); returns how many were counted."""
+    if pending is None:
+        found = yield rows(
+            "SELECT item_kind, item_id FROM retrieval_uses WHERE task_episode_id = ? "
+            f"AND applied = 0 ORDER BY item_kind, item_id{d.lock}",
+            (task_id,),
+        )
+        pending = [(str(kind), str(item)) for kind, item in found]
     if not pending:
         return 0
     yield execute(

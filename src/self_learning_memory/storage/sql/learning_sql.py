@@ -63,6 +63,9 @@ class KnownRows:
 
     patterns: dict[str, Row | None] = field(default_factory=dict)
     heuristics: dict[str, Row | None] = field(default_factory=dict)
+    # retrieval feedback not counted yet, per task episode id: (item kind, item id) links read
+    # up front (``feedback.pending_uses``); None: each completion reads its own
+    uses: dict[str, list[tuple[str, str]]] | None = None
 
     def forget_patterns(self, pattern_ids: set[str]) -> None:
         """Drop the rows of ``pattern_ids`` (changed by something else than a merge)."""
@@ -350,7 +353,8 @@ def commit_completion(
     elif record.mode == "learned":
         yield execute("DELETE FROM learning_jobs WHERE episode_id = ?", (eid,))
     # retrieval feedback: what the task used while it ran counts now, with its outcome
-    yield from feedback.apply_pending_uses(d, eid, outcome_score(final.outcome))
+    pending = None if known is None or known.uses is None else known.uses.pop(eid, [])
+    yield from feedback.apply_pending_uses(d, eid, outcome_score(final.outcome), pending)
     for op in announce("completed", eid):
         yield op
     return final
