@@ -14,11 +14,17 @@ every plan it could make (tool for the choice stage x order of the pair) from th
 
 The best-scoring plan is chosen, ties broken at random (seeded); with no evidence at all the agent
 is as blind as the agent without memory. It never sees the hidden traps.
+
+:func:`used_episodes` says which retrieved episodes the chosen plan followed: the successes
+whose whole plan it repeats and the failures whose blamed tool or order it avoided. The agent
+with feedback reports them (``record_retrieval_feedback``), so they are counted with the
+task's outcome and the ranking's ``usefulness`` component learns which episodes help.
 """
 
 from __future__ import annotations
 
 import random
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -35,7 +41,7 @@ from self_learning_memory import (
 
 from .world import Plan, Task, all_plans
 
-__all__ = ["blind_plan", "context_of", "memory_plan"]
+__all__ = ["Consulted", "blind_plan", "context_of", "memory_plan", "used_episodes"]
 
 Feature = tuple[str, ...]
 
@@ -117,10 +123,44 @@ def _learn_from_patterns(
                 scores[feature] += match.success_rate * (0.5 if framework_ok else 0.2)
 
 
+Consulted = tuple[list[RetrievalResult], FailureWarning]
+
+
+def used_episodes(task: Task, plan: Plan, consulted: Consulted) -> list[uuid.UUID]:
+    """The retrieved episodes the chosen plan followed: a success whose plan it repeats, a
+    failure whose failing tool (or, for a stage without options, order) it avoided."""
+    results, warning = consulted
+    chosen = set(_features(task, plan))
+    used: list[uuid.UUID] = []
+    for r in results:
+        e = r.episode
+        tools = [s.tool for s in e.steps]
+        if e.outcome is None or e.outcome.type != "success" or not _applicable(task, tools):
+            continue
+        if set(_features(task, tools)) == chosen:
+            used.append(e.episode_id)
+    for failure in warning.failures:
+        e = failure.episode
+        tools = [s.tool for s in e.steps]
+        failed = [s for s in e.steps if isinstance(s.result, ErrorResult)]
+        if not failed or not _applicable(task, tools):
+            continue
+        tool = failed[-1].tool
+        blamed = (
+            {("tool", tool)}
+            if tool in task.family.choice
+            else {f for f in _features(task, tools) if f[0] == "order"}
+        )
+        if blamed and not blamed & chosen:
+            used.append(e.episode_id)
+    return list(dict.fromkeys(used))[:100]
+
+
 async def memory_plan(
     memory: SelfLearningMemory, task: Task, rng: random.Random
-) -> tuple[Plan, dict[str, int]]:
-    """The plan the memory supports best, and how much evidence each source gave."""
+) -> tuple[Plan, dict[str, int], Consulted]:
+    """The plan the memory supports best, how much evidence each source gave, and what was
+    consulted (for :func:`used_episodes`)."""
     context = context_of(task)
     results = await memory.retrieve_relevant_context(task.description, context, 10)
     warning = await memory.check_known_failures(task.description, context, 10)
@@ -137,4 +177,4 @@ async def memory_plan(
         "failures": len(warning.failures),
         "patterns": sum(isinstance(m.pattern, ToolSequence) for m in patterns),
     }
-    return best, evidence
+    return best, evidence, (results, warning)

@@ -81,6 +81,9 @@ class RetrievalConfig(_Config):
     weight_context: float = Field(0.20, ge=0)
     weight_outcome: float = Field(0.25, ge=0)
     weight_recency: float = Field(0.10, ge=0)
+    # retrieval feedback: (usefulness - 0.5) x relevance, usefulness being the smoothed success
+    # of the tasks an episode was used for (model/usage.py); 0.5 (adds nothing) without feedback
+    weight_usefulness: float = Field(0.20, ge=0, le=1.0)
     # a query that asks what went wrong before (retrieval/intent.py) wants the attempts that
     # met trouble: "invert" turns the outcome signal around for it (failure 1, success 0),
     # "neutral" drops it, "off" keeps the usual order (success first)

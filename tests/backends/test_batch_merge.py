@@ -214,9 +214,10 @@ def _counting(program: Any, reads: list[str]) -> Any:
 async def test_a_batch_reads_its_rows_once_whatever_its_number_of_completions(
     backend: Backend, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """Statements whose answer the batch waits for: the episodes' states, the patterns and the
-    heuristics, once each; none per completion once the rows exist (one at a time: a state
-    read and one locked read per pattern and per heuristic)."""
+    """Statements whose answer the batch waits for: the episodes' states, the patterns, the
+    heuristics and the retrieval feedback to count, once each; none per completion once the
+    rows exist (one at a time: a state read and one locked read per pattern and per
+    heuristic)."""
     from self_learning_memory.storage.sql import batch_sql
 
     first, *batched = [_record(i, success=i % 2 == 0) for i in range(4)]
@@ -238,6 +239,7 @@ async def test_a_batch_reads_its_rows_once_whatever_its_number_of_completions(
             "episodes",
             "patterns",
             "heuristics",
+            "retrieval_uses",
         ]
         # one at a time: a state read and a locked read per pattern and heuristic, each
         assert per_completion * len(batched) == 3 * (1 + 4 + 2)
@@ -248,10 +250,32 @@ async def test_a_batch_reads_its_rows_once_whatever_its_number_of_completions(
                 again,
             )
         )
-        assert len(again) == 3  # applied again: every completion skipped, the same reads
+        assert len(again) == 4  # applied again: every completion skipped, the same reads
         stored = await store.get_pattern(first.patterns[0].id)
         assert stored is not None
         assert stored[0].occurrence_count == 1 + len(batched)
+
+
+async def test_a_batched_completion_counts_the_retrieval_feedback_of_its_episode(
+    backend: Backend, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The links read up front are counted by the batch's completion, once (a batch applied
+    again counts nothing more), as a completion on its own counts them."""
+    used, *tasks = [_record(i, success=i != 2) for i in range(3)]
+    async with _two_stores(backend, request, tmp_path) as (store, _):
+        for r in [used, *tasks]:
+            await store.create_episode(_started(r))
+            await store.append_steps(r.episode.episode_id, STEPS)
+        await store.commit_completion(used)
+        for r in tasks:
+            await store.record_retrieval_use(
+                r.episode.episode_id, [used.episode.episode_id], [], None
+            )
+        writes = [BatchedWrite("commit_completion", record=r) for r in tasks]
+        await store.write_batch(writes)
+        await store.write_batch(writes)
+        usage = (await store.episode_usage([used.episode.episode_id]))[used.episode.episode_id]
+        assert (usage.uses, usage.success) == (2, 1.0)  # one success, one failure
 
 
 @pytest.mark.postgres

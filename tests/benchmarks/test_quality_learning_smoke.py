@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import uuid
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 from benchmarks.learning_curve import run as learning
+from benchmarks.learning_curve.agent import memory_plan, used_episodes
 from benchmarks.learning_curve.world import FAMILIES as WORLD
-from benchmarks.learning_curve.world import Task, all_plans, execute
+from benchmarks.learning_curve.world import Task, all_plans, execute, task_stream
 from benchmarks.retrieval_quality import run as quality
 from benchmarks.retrieval_quality.corpus import build_corpus, split_families
 
-from self_learning_memory import RetrievalConfig, SelfLearningMemory
+from self_learning_memory import (
+    EmbeddingsConfig,
+    MemoryConfig,
+    RetrievalConfig,
+    SelfLearningMemory,
+)
 
 
 def test_full_corpus_meets_its_specification() -> None:
@@ -256,6 +265,37 @@ def test_learning_benchmark_runs_and_records_every_window() -> None:
         assert 0.0 <= r["with_memory"] <= 1.0
         assert 0.0 <= r["without_memory"] <= 1.0
     assert records[-1]["name"] == "learning_curve_summary"
+
+
+def test_learning_benchmark_feedback_mode_reports_both_agents_from_the_same_seed() -> None:
+    records = asyncio.run(
+        learning.run(episodes=20, seeds=(1,), provider="hashing", window=10, feedback=True)
+    )
+    curve = [r for r in records if r["name"] == "learning_curve"]
+    for r in curve:
+        assert 0.0 <= r["with_feedback"] <= 1.0
+        assert r["feedback_gain"] == pytest.approx(r["with_feedback"] - r["with_memory"], abs=1e-3)
+    summary = records[-1]
+    assert summary["with_feedback_overall"] == pytest.approx(
+        sum(r["with_feedback"] for r in curve) / len(curve), abs=1e-3
+    )
+
+
+async def test_the_feedback_agent_reports_what_it_followed(tmp_path: Path) -> None:
+    """The agent's report reaches the store: episodes it followed gain uses."""
+    tasks = task_stream(1, 12)
+    config = MemoryConfig(embeddings=EmbeddingsConfig(provider="hashing"))
+    rng = random.Random(3)
+    reported: set[uuid.UUID] = set()
+    async with SelfLearningMemory.open(tmp_path, config=config) as memory:
+        for task in tasks:
+            plan, _, consulted = await memory_plan(memory, task, rng)
+            used = used_episodes(task, plan, consulted)
+            reported.update(used)
+            await learning.record(memory, task, execute(task, plan), used)
+        assert reported, "twelve tasks of eight families: some plan followed an episode"
+        for eid in reported:
+            assert (await memory.episode_usage(eid)).evidence >= 1
 
 
 def test_family_split_is_seeded_disjoint_and_covers_every_domain() -> None:

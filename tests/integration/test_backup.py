@@ -69,6 +69,8 @@ TABLES = [
     "learning_jobs",
     "meta",
     "embeddings",
+    "retrieval_uses",
+    "episode_usage",
 ]
 
 
@@ -104,10 +106,15 @@ async def record(memory: SelfLearningMemory, description: str, *, fail: bool = F
 
 async def populate(data_dir: Path, episodes: int = 6) -> None:
     async with SelfLearningMemory.open(data_dir, config=CONFIG) as memory:
-        for i in range(episodes):
+        ids = [
             await record(memory, f"Add the /health{i} endpoint to the orders API", fail=i == 2)
+            for i in range(episodes)
+        ]
         open_id = await memory.start_episode("Write the release notes", task_type="documentation")
         await memory.log_step(open_id, ExecutionStep(step_number=1, tool="git", action="git log"))
+        if len(ids) >= 2:  # retrieval feedback: uses counted (a completed task) and pending
+            await memory.record_retrieval_feedback(ids[1], [ids[0]], helpful=True)
+            await memory.record_retrieval_feedback(open_id, [ids[0], ids[1]])
         await memory.wait_for_learning()
 
 
@@ -199,6 +206,8 @@ async def test_round_trip_gives_the_same_store(
     assert store_entries(target) == ["memory.db"]  # no stale cache, no staging
 
     assert table_rows(target / "memory.db") == table_rows(source / "memory.db")
+    feedback = table_rows(source / "memory.db")
+    assert (len(feedback["retrieval_uses"]), len(feedback["episode_usage"])) == (3, 1)
     expected = await content(source)
     assert expected["search"], "the search must find something to compare"
     assert await content(target) == expected

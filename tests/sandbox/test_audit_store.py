@@ -173,5 +173,5 @@ async def test_a_store_of_schema_3_gains_the_audit_table(tmp_path: Path) -> None
         await memory.record_sandbox_run(_run("timeout"))
         assert [r.outcome for r in await memory.list_sandbox_runs()] == ["timeout"]
     db = apsw.Connection(str(data / "memory.db"))
-    assert db.execute("PRAGMA user_version").fetchone() == (4,)
+    assert db.execute("PRAGMA user_version").fetchone() == (len(SQLITE_MIGRATIONS),)
     db.close()

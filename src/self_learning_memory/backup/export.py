@@ -3,8 +3,9 @@
 An export holds every row of the store as it is in SQLite: each episode with its steps (and,
 when asked, its embedding), its learning-queue job and its full-text row, then the patterns
 with their usage counts, the episode/pattern links, the heuristics, the store's meta
-values and the code sandbox's audit trail (``sandbox_runs``, absent from exports of a store
-older than schema 4). Column values are kept exactly (JSON columns stay the text SQLite holds, blobs are
+values, the code sandbox's audit trail (``sandbox_runs``, absent from exports of a store
+older than schema 4) and the retrieval feedback (``retrieval_uses`` and ``episode_usage``,
+absent before schema 5). Column values are kept exactly (JSON columns stay the text SQLite holds, blobs are
 base64, rowids are kept because the full-text index is joined on them), so loading an export
 into an empty schema gives back the same store, not an approximation of it.
 
@@ -54,6 +55,8 @@ KINDS: dict[str, str] = {
     "heuristic": "heuristics",
     "meta": "meta",
     "sandbox_run": "sandbox_runs",
+    "retrieval_use": "retrieval_uses",
+    "episode_usage": "episode_usage",
 }
 PLURAL = {
     "episode": "episodes",
@@ -62,6 +65,8 @@ PLURAL = {
     "heuristic": "heuristics",
     "meta": "meta",
     "sandbox_run": "sandbox_runs",
+    "retrieval_use": "retrieval_uses",
+    "episode_usage": "episode_usage",
 }
 # nested key of an episode record -> (table, kept as a list)
 CHILDREN: dict[str, tuple[str, bool]] = {
@@ -118,7 +123,7 @@ def iter_records(conn: apsw.Connection, *, embeddings: bool) -> Iterator[Record]
         )
         yield "episode", episode
     for kind, table in list(KINDS.items())[1:]:
-        if not _has_table(conn, table):  # sandbox_runs: a store older than schema 4
+        if not _has_table(conn, table):  # a store older than schema 4 (or 5)
             continue
         for row in _rows(conn, table):
             yield kind, row

@@ -21,6 +21,8 @@ back and compared with its cached copy, and the store's counts are checked.
 What the cache cannot give back is reported, not guessed: episodes never completed (only
 completed episodes are cached), those evicted from a full cache, embeddings (never cached:
 ``storage reindex`` rebuilds them), and patterns or heuristics outside the cached index.
+Retrieval feedback (``retrieval_uses``, ``episode_usage``) is not cached either: recovered
+episodes come back without it (neutral ``usefulness``).
 
 Refused while another process holds the store or the cache (the file locks that
 ``storage connections`` lists): it would write behind their back.

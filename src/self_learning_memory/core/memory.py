@@ -17,6 +17,7 @@ sharing one :class:`~.parts.MemoryParts` (store, cache, settings, vectors, monit
 - :class:`~.retriever.Retriever`: retrieval (its query cache, the hybrid pipeline), known
   failures, patterns and heuristics for a context, re-embedding;
 - :class:`~.reads.Reads`: get, list and count episodes, patterns and heuristics;
+- :class:`~.feedback.RetrievalFeedback`: which retrieved episodes and patterns a task used;
 - :class:`~.health.Health`: health reports and :class:`~.health.MemoryStats`;
 - :class:`~.sandbox_audit.SandboxAudit`: the audit trail of sandboxed runs;
 - :class:`~.lifecycle.Lifecycle`: start and close.
@@ -36,7 +37,7 @@ from ..model.episode import Episode, ExecutionStep, TaskContext, TaskOutcome, Ta
 from ..model.pattern import AnyPattern, Heuristic
 from ..model.records import EpisodeFilters, HealthReport, PatternFilters
 from ..model.sandbox_run import SandboxRun, SandboxRunCounts, SandboxRunFilters
-from ..model.usage import PatternUsage
+from ..model.usage import EpisodeUsage, PatternUsage
 from ..retrieval.known_failures import FailureWarning
 from ..retrieval.patterns import HeuristicMatch, PatternMatch
 from ..retrieval.scores import RetrievalResult
@@ -44,6 +45,7 @@ from ..storage.backend import StorageBackend
 from ..storage.factory import open_store, resolve_data_dir
 from ..storage.lmdb_cache import EpisodeCache
 from ..storage.sync import StorageSynchronizer
+from .feedback import RetrievalFeedback
 from .health import Health, MemoryStats
 from .learner import Learner
 from .lifecycle import Lifecycle
@@ -85,7 +87,8 @@ class SelfLearningMemory:
         self._learner = learner
         self._writer = StepWriter(parts, learner)
         self._reads = Reads(parts, self._writer)
-        self._retriever = Retriever(parts, self._reads)
+        self._feedback = RetrievalFeedback(parts)
+        self._retriever = Retriever(parts, self._reads, self._feedback)
         self._health = Health(parts, self._writer)
         self._audit = SandboxAudit(parts)
         self._lifecycle = Lifecycle(parts, self._writer, learner)
@@ -240,12 +243,21 @@ class SelfLearningMemory:
         task_type: TaskType | str | None = None,
         filters: EpisodeFilters | None = None,
         mode: RetrievalMode | str | None = None,
+        for_episode: uuid.UUID | str | None = None,
     ) -> list[RetrievalResult]:
         """Past completed episodes that help with this task, best first, each with its score,
         the score's components and where it came from. ``filters`` are hard SQL filters;
-        ``context`` and ``task_type`` are soft signals in the ranking."""
+        ``context`` and ``task_type`` are soft signals in the ranking. ``for_episode``: the
+        episode of the task this retrieval is for; the results count as used by it, with its
+        outcome when it completes (retrieval feedback, :meth:`record_retrieval_feedback`)."""
         return await self._retriever.retrieve_relevant_context(
-            task_description, context, limit, task_type=task_type, filters=filters, mode=mode
+            task_description,
+            context,
+            limit,
+            task_type=task_type,
+            filters=filters,
+            mode=mode,
+            for_episode=for_episode,
         )
 
     async def check_known_failures(
@@ -263,11 +275,37 @@ class SelfLearningMemory:
         )
 
     async def retrieve_relevant_patterns(
-        self, context: TaskContext | None = None, limit: int = 10
+        self,
+        context: TaskContext | None = None,
+        limit: int = 10,
+        *,
+        for_episode: uuid.UUID | str | None = None,
     ) -> list[PatternMatch]:
         """Learned patterns ranked for this context (success, evidence, context fit, type,
-        effectiveness), one per similarity key. Counts as a retrieval for effectiveness."""
-        return await self._retriever.retrieve_relevant_patterns(context, limit)
+        effectiveness), one per similarity key. Counts as a retrieval for effectiveness; with
+        ``for_episode``, as used by that task (an application with its outcome)."""
+        return await self._retriever.retrieve_relevant_patterns(context, limit, for_episode)
+
+    # -- retrieval feedback ----------------------------------------------------------------
+    async def record_retrieval_feedback(
+        self,
+        episode_id: uuid.UUID | str,
+        used_episode_ids: list[uuid.UUID | str] | None = None,
+        used_pattern_ids: list[uuid.UUID | str] | None = None,
+        helpful: bool | None = None,
+    ) -> int:
+        """Say which retrieved episodes and patterns the task of ``episode_id`` used, and
+        (``helpful``) whether they helped. When that task completes (or at once if it already
+        has), each used episode gains a use with the task's outcome, which raises or lowers its
+        ``usefulness`` in later rankings, and each used pattern an application. Recording the
+        same item for the same task again counts it once (a new ``helpful`` replaces the old).
+        Returns how many uses were counted now (0 while the task is open). At most 100 ids per
+        list; unknown ids raise ``NotFoundError`` and record nothing."""
+        return await self._feedback.record(episode_id, used_episode_ids, used_pattern_ids, helpful)
+
+    async def episode_usage(self, episode_id: uuid.UUID | str) -> EpisodeUsage:
+        """How the episode served the later tasks that used it (zero counts without any)."""
+        return await self._feedback.usage(episode_id)
 
     async def retrieve_heuristics(
         self, context: TaskContext | None = None, limit: int = 10

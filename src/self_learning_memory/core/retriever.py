@@ -34,6 +34,7 @@ from ..retrieval.known_failures import (
 )
 from ..retrieval.patterns import HeuristicMatch, PatternMatch, rank_heuristics, rank_patterns
 from ..retrieval.scores import RetrievalResult, ScoreComponents, ScoredCandidate
+from .feedback import RetrievalFeedback
 from .parts import MemoryParts
 from .reads import Reads, check_limit
 
@@ -47,9 +48,10 @@ CachedRank = tuple[uuid.UUID, ScoreComponents, list[str]]
 class Retriever:
     """The retrieval operations of :class:`~.memory.SelfLearningMemory` (documented there)."""
 
-    def __init__(self, parts: MemoryParts, reads: Reads) -> None:
+    def __init__(self, parts: MemoryParts, reads: Reads, feedback: RetrievalFeedback) -> None:
         self._parts = parts
         self._reads = reads
+        self._feedback = feedback
         # the store and the settings are read at each query: the memory's store may be wrapped
         # or replaced after it is built, and so may its retrieval settings
         self.pipeline = HybridPipeline(
@@ -67,6 +69,23 @@ class Retriever:
         task_type: TaskType | str | None = None,
         filters: EpisodeFilters | None = None,
         mode: RetrievalMode | str | None = None,
+        for_episode: uuid.UUID | str | None = None,
+    ) -> list[RetrievalResult]:
+        task = None if for_episode is None else v.as_uuid(for_episode, "for_episode")
+        results = await self._retrieve(task_description, context, limit, task_type, filters, mode)
+        if task is not None:  # (a completed task may find itself: it cannot use itself)
+            used = [r.episode.episode_id for r in results if r.episode.episode_id != task]
+            await self._feedback.link(task, used, [])
+        return results
+
+    async def _retrieve(
+        self,
+        task_description: str,
+        context: TaskContext | None,
+        limit: int,
+        task_type: TaskType | str | None,
+        filters: EpisodeFilters | None,
+        mode: RetrievalMode | str | None,
     ) -> list[RetrievalResult]:
         with self._parts.monitor.timed("retrieve_relevant_context"):
             v.check_description(task_description, "query")
@@ -218,8 +237,12 @@ class Retriever:
             )
 
     async def retrieve_relevant_patterns(
-        self, context: TaskContext | None = None, limit: int = 10
+        self,
+        context: TaskContext | None = None,
+        limit: int = 10,
+        for_episode: uuid.UUID | str | None = None,
     ) -> list[PatternMatch]:
+        task = None if for_episode is None else v.as_uuid(for_episode, "for_episode")
         with self._parts.monitor.timed("retrieve_relevant_patterns"):
             check_limit(limit)
             context = context or TaskContext()
@@ -229,7 +252,9 @@ class Retriever:
             await self._parts.storage.record_pattern_use(
                 [m.pattern.id for m in ranked], applied=False, success=False
             )
-            return ranked
+        if task is not None:
+            await self._feedback.link(task, [], [m.pattern.id for m in ranked])
+        return ranked
 
     async def retrieve_heuristics(
         self, context: TaskContext | None = None, limit: int = 10

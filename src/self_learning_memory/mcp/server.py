@@ -27,6 +27,7 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from ..core.monitoring import Monitor
 from ..errors import SelfLearningMemoryError
 from .limits import UNKNOWN_TOOL_KEY, echo
+from .sessions import SessionUses
 
 if TYPE_CHECKING:
     from mcp_types import CallToolResult, InputRequiredResult
@@ -71,6 +72,7 @@ class MemoryService:
     unavailable: dict[str, str] = field(default_factory=dict)  # optional tools not offered, why
     sandbox: CodeSandbox | None = None  # the code sandbox, once execute_agent_code registered
     sandbox_audit_failures: int = 0  # sandbox runs whose audit record could not be written
+    uses: SessionUses = field(default_factory=SessionUses)  # retrievals per session (feedback)
     _memory: SelfLearningMemory | None = None
     _lock: asyncio.Lock | None = None
     _warmup: asyncio.Task[None] | None = None
@@ -108,6 +110,35 @@ class MemoryService:
             config = config.model_copy(update={"embeddings": embeddings})
         return SelfLearningMemory.open(self.settings.data_dir, config=config)
 
+    # -- retrieval feedback per session (sessions.py) -------------------------------------------
+    def retrieved(
+        self, ctx: Context[Any, Any] | None, episodes: list[str], patterns: list[str]
+    ) -> None:
+        session = _session(ctx)
+        if session is not None:
+            self.uses.retrieved(session, episodes, patterns)
+
+    def created(self, ctx: Context[Any, Any] | None, episode_id: str) -> None:
+        session = _session(ctx)
+        if session is not None:
+            self.uses.created(session, episode_id)
+
+    async def link_session_uses(
+        self, ctx: Context[Any, Any] | None, memory: SelfLearningMemory, episode_id: str
+    ) -> tuple[list[str], list[str]] | None:
+        """Record what the session retrieved as used by ``episode_id`` (before it completes,
+        so the completion counts it); a failure is logged, it never stops the completion."""
+        session = _session(ctx)
+        used = None if session is None else self.uses.take(session, episode_id)
+        if used is None:
+            return None
+        try:
+            await memory.record_retrieval_feedback(episode_id, list(used[0]), list(used[1]))
+        except SelfLearningMemoryError as exc:
+            log.warning("retrieval feedback for episode %s not recorded: %s", episode_id, exc)
+            return None
+        return used
+
     def warm_up(self) -> None:
         """Open the memory in the background (after ``initialize`` has been answered)."""
         if self._memory is None and self._warmup is None and not self._closed:
@@ -134,6 +165,22 @@ class MemoryService:
             log.info("memory closed")
         if self.sandbox is not None:
             await asyncio.to_thread(self.sandbox.close)
+
+
+def _session(ctx: Context[Any, Any] | None) -> object | None:
+    """The client connection (the MCP session) of a tool call; None outside a request.
+
+    The SDK builds a ``ServerSession`` per request around the connection's state, so the key is
+    that connection object (the SDK has no public accessor for it; the stdio test of retrieval
+    feedback fails if this stops working)."""
+    if ctx is None:
+        return None
+    try:
+        session = ctx.session
+    except ValueError:
+        return None
+    connection: object | None = getattr(session, "_connection", None)
+    return connection
 
 
 def error_text(exc: SelfLearningMemoryError) -> str:

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_CODE_BYTES",
     "MAX_DESCRIPTION_LEN",
     "MAX_EPISODE_SIZE",
+    "MAX_FEEDBACK_ITEMS",
     "MAX_LATENCY_MS",
     "MAX_LIMIT",
     "MAX_LIST_ITEMS",
@@ -63,6 +64,7 @@ MAX_LATENCY_MS: Final = 2**63 - 1
 MAX_TOKENS_USED: Final = 2**63 - 1
 
 MAX_LIMIT: Final = 1000  # episodes or patterns one read returns
+MAX_FEEDBACK_ITEMS: Final = 100  # episode (and pattern) ids one retrieval feedback names
 
 MAX_CODE_BYTES: Final = 100_000  # UTF-8 bytes of code the sandbox runs
 MAX_SANDBOX_POOL: Final = 20  # warm sandbox runtimes (threads), the ceiling of sandbox.pool_size

@@ -1,8 +1,15 @@
-"""Pattern usage counters and the effectiveness score that ranking and decay read.
+"""Usage counters: patterns' (and their effectiveness score, which ranking and decay read) and
+episodes' (and their usefulness, a ranking component).
 
 A pattern is *retrieved* when retrieval returns it and *applied* when a later episode produces
-it again (the aggregation step records that, with the episode's outcome), or when a caller
-reports an application explicitly.
+it again (the aggregation step records that, with the episode's outcome), when a caller
+reports an application explicitly, or when it was retrieved for a task that then completed
+(retrieval feedback, below).
+
+An episode is *used* when it was retrieved for a later task (``for_episode``, an MCP session,
+or ``record_retrieval_feedback``) and that task completed: its :class:`EpisodeUsage` adds the
+task's outcome score. A caller may also mark it helpful or unhelpful. :func:`usefulness` turns
+that evidence into a smoothed success rate, 0.5 (neutral) without evidence.
 """
 
 from __future__ import annotations
@@ -17,14 +24,20 @@ from .episode import utc_now
 __all__ = [
     "DECAY_INTERVAL_DAYS",
     "MIN_EFFECTIVENESS",
+    "USEFULNESS_PRIOR",
+    "EpisodeUsage",
     "PatternUsage",
     "effectiveness",
     "record_use",
+    "usefulness",
 ]
 
 MIN_EFFECTIVENESS = 0.3
 DECAY_INTERVAL_DAYS = 7
 HALF_LIFE_DAYS = 30.0
+# Pseudo-observations at 0.5 that every episode's usefulness starts from: with one successful
+# use an episode scores (1 + 2) / (1 + 4) = 0.6, with ten 0.86, with ten failures 0.14.
+USEFULNESS_PRIOR = 4.0
 
 
 class PatternUsage(BaseModel):
@@ -76,3 +89,33 @@ def record_use(usage: PatternUsage, *, applied: bool, success: bool, now: dateti
     used = usage.model_copy(update=update)
     used.effectiveness_score = effectiveness(used, now)
     return used
+
+
+class EpisodeUsage(BaseModel):
+    """How an episode served later tasks it was retrieved for (retrieval feedback).
+
+    ``uses``: completed tasks it was used for; ``success``: the sum of their outcome scores
+    (success 1, partial the completed share, failure 0); ``helpful`` / ``unhelpful``: explicit
+    marks by a caller."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uses: int = 0
+    success: float = 0.0
+    helpful: int = 0
+    unhelpful: int = 0
+    last_used: datetime | None = None
+
+    @property
+    def evidence(self) -> int:
+        return self.uses + self.helpful + self.unhelpful
+
+
+def usefulness(usage: EpisodeUsage | None, prior: float = USEFULNESS_PRIOR) -> float:
+    """The smoothed share of good evidence: (success + helpful + prior / 2) / (uses + helpful
+    + unhelpful + prior). 0.5 without evidence, and near 0.5 with little (a Beta prior of
+    ``prior`` pseudo-observations), so one use does not decide a ranking."""
+    if usage is None:
+        return 0.5
+    good = usage.success + usage.helpful
+    return (good + prior / 2) / (usage.evidence + prior)

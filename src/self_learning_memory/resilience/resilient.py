@@ -56,7 +56,7 @@ if TYPE_CHECKING:
         StorageStats,
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
-    from ..model.usage import PatternUsage
+    from ..model.usage import EpisodeUsage, PatternUsage
     from ..storage.backend import StorageBackend
     from ..storage.lmdb_cache import EpisodeCache
 
@@ -203,6 +203,15 @@ class ResilientStorage:
     async def record_sandbox_run(self, run: SandboxRun, keep: int) -> int:
         return await self.writes.record_sandbox_run(run, keep)
 
+    async def record_retrieval_use(
+        self,
+        task_id: uuid.UUID,
+        episode_ids: list[uuid.UUID],
+        pattern_ids: list[uuid.UUID],
+        helpful: bool | None,
+    ) -> int:
+        return await self.writes.record_retrieval_use(task_id, episode_ids, pattern_ids, helpful)
+
     # -- reads (resilient_reads.py) ------------------------------------------------------------
     async def get_episode_state(self, episode_id: uuid.UUID) -> EpisodeState | None:
         return await self.reads.get_episode_state(episode_id)
@@ -238,6 +247,9 @@ class ResilientStorage:
 
     async def data_version(self) -> int:
         return await self.reads.data_version()
+
+    async def episode_usage(self, episode_ids: list[uuid.UUID]) -> dict[uuid.UUID, EpisodeUsage]:
+        return await self.reads.episode_usage(episode_ids)
 
     async def embeddings_since(
         self, identity: str, after: int, limit: int

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         StorageStats,
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
-    from ..model.usage import PatternUsage
+    from ..model.usage import EpisodeUsage, PatternUsage
     from .degraded import LocalReads
     from .guard import Guard
     from .outbox_view import OutboxView
@@ -174,6 +174,14 @@ class ResilientReads:
             "candidates_by_ids",
             lambda: self.primary.candidates_by_ids(episode_ids, filters),
             lambda r: (r.candidates_by_ids(episode_ids, filters), "degraded:cache-scan"),
+        )
+
+    async def episode_usage(self, episode_ids: list[uuid.UUID]) -> dict[uuid.UUID, EpisodeUsage]:
+        """Degraded: no feedback counters (every episode's usefulness is neutral)."""
+        return await self._or_local(
+            "episode_usage",
+            lambda: self.primary.episode_usage(episode_ids),
+            lambda _: ({}, "degraded:no-feedback"),
         )
 
     async def data_version(self) -> int:

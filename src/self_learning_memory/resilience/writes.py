@@ -163,6 +163,20 @@ class ResilientWrites:
         payload = {"rows": [[str(eid), encode_embedding(emb)] for eid, emb in rows]}
         await self._enqueue("store_embeddings", None, payload)
 
+    async def record_retrieval_use(
+        self,
+        task_id: uuid.UUID,
+        episode_ids: list[uuid.UUID],
+        pattern_ids: list[uuid.UUID],
+        helpful: bool | None,
+    ) -> int:
+        """Through the breaker and retries, never journaled: it reads the task's state to
+        validate the ids, so while the primary is down the caller gets the error."""
+        return await self.guard.call(
+            "record_retrieval_use",
+            lambda: self.primary.record_retrieval_use(task_id, episode_ids, pattern_ids, helpful),
+        )
+
     async def record_sandbox_run(self, run: SandboxRun, keep: int) -> int:
         """Through the breaker and retries like every write, but never journaled: while the
         primary is down an audit record is lost (the caller logs and counts it) rather than

@@ -23,6 +23,7 @@ from ..config import RetrievalConfig, RetrievalMode
 from ..errors import CapabilityUnavailableError, StorageError
 from ..model.episode import TaskContext, TaskType, utc_now
 from ..model.records import EpisodeCandidate, EpisodeFilters
+from ..model.usage import EpisodeUsage
 from ..storage.protocols import CandidateSource
 from .legacy import legacy_rank
 from .lexical_trust import lexical_weight
@@ -89,6 +90,8 @@ class HybridPipeline:
         self._vectors = vectors
         self._candidates: dict[uuid.UUID, EpisodeCandidate] = {}  # of one store version
         self._candidates_version: int | None = None
+        self._usage: dict[uuid.UUID, EpisodeUsage | None] = {}  # of one store version
+        self._usage_version: int | None = None
 
     async def rank(
         self,
@@ -196,6 +199,9 @@ class HybridPipeline:
             ranked = legacy_rank(pool_list, query, context, limit)
         else:
             label: RankMode = "lexical" if signals is None else mode.value  # type: ignore[assignment]
+            usage = None
+            if settings.weight_usefulness > 0 and candidates:
+                usage = await self._episode_usage(storage, list(candidates), version)
             ranked = rank_with_signals(
                 pool_list,
                 terms,
@@ -207,8 +213,27 @@ class HybridPipeline:
                 signals,
                 label,
                 query=query,
+                usage=usage,
             )
         return ranked, notes
+
+    async def _episode_usage(
+        self, storage: CandidateSource, ids: list[uuid.UUID], version: int
+    ) -> dict[uuid.UUID, EpisodeUsage]:
+        """The candidates' retrieval-feedback counters, kept (with the ids that have none)
+        until the store changes, like the vector candidates' rows."""
+        known = self._usage
+        if version != self._usage_version:
+            known.clear()
+            self._usage_version = version
+        missing = [i for i in ids if i not in known]
+        if missing:
+            found = await storage.episode_usage(missing)
+            for i in missing:
+                known[i] = found.get(i)
+            while len(known) > CANDIDATE_CACHE_SIZE:
+                known.pop(next(iter(known)))
+        return {i: u for i in ids if (u := known.get(i)) is not None}
 
     async def _vector_search(
         self,

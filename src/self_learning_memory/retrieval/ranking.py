@@ -3,6 +3,7 @@
 Hybrid / lexical / vector modes:
 
     total = w_rel x relevance + w_ctx x context + w_out x outcome x relevance + w_rec x recency
+            + w_use x (2 x usefulness - 1) x relevance   (only for an episode with feedback)
 
 - relevance: lexical mode 0.6 x bm25 (normalised to the best candidate) + 0.4 x query-term
   coverage. Vector mode: the cosine with the query, normalised to the best candidate. Hybrid:
@@ -30,6 +31,11 @@ Hybrid / lexical / vector modes:
 - failure intent: a query that asks what went wrong before (``intent.py``) turns the outcome
   signal around (``failure_intent="invert"``: 1 - outcome, so failures come first among the
   task's episodes) or drops it (``"neutral"``); the ``outcome`` component reports the value used.
+- usefulness (retrieval feedback, ``model/usage.py``): the smoothed success of the later tasks
+  the episode was used for, 0.5 without evidence. Centred, it adds up to ``w_use`` x relevance
+  for an episode that keeps helping and takes as much from one that keeps being used by failed
+  tasks; an episode without feedback gets no term at all, so rankings without feedback are the
+  ones computed before the component existed.
 
 Then MMR (lambda 0.7, ``diversity.py``) orders the results, dropping near-duplicates. Legacy
 mode (``legacy.py``) reproduces the reference system's score for comparison. The tokeniser is
@@ -49,6 +55,7 @@ from typing import TYPE_CHECKING
 from ..config import RetrievalConfig
 from ..model.episode import TaskContext, TaskType
 from ..model.records import EpisodeCandidate
+from ..model.usage import EpisodeUsage, usefulness
 from .diversity import mmr
 from .intent import asks_about_failure
 from .lexical_trust import lexical_weight, tool_tokens
@@ -185,12 +192,14 @@ def rank_candidates(
     feedback_scores: Mapping[uuid.UUID, float] | None = None,
     embeddings: Mapping[uuid.UUID, F32] | None = None,
     query: str | None = None,
+    usage: Mapping[uuid.UUID, EpisodeUsage] | None = None,
 ) -> list[ScoredCandidate]:
     """Score and order candidates. ``vector_scores`` are cosines with the query,
     ``feedback_scores`` (optional) with the feedback-expanded query, which then drives the
     vector signal; ``embeddings`` (optional) are the episodes' vectors, for MMR's redundancy.
     ``query`` (the text as asked) sets hybrid's lexical weight per query
-    (``lexical_trust.lexical_weight``); without it the weight is ``1 - vector_weight``."""
+    (``lexical_trust.lexical_weight``); without it the weight is ``1 - vector_weight``.
+    ``usage`` (optional): the retrieval-feedback counters of the candidates that have any."""
     signals = None
     ids = [c.episode_id for c in candidates]
     if vector_scores is not None:
@@ -203,7 +212,17 @@ def rank_candidates(
     elif embeddings is not None:
         signals = VectorSignals(None, None, [embeddings.get(i) for i in ids])
     return rank_with_signals(
-        candidates, terms, context, task_type, config, now, limit, signals, mode, query=query
+        candidates,
+        terms,
+        context,
+        task_type,
+        config,
+        now,
+        limit,
+        signals,
+        mode,
+        query=query,
+        usage=usage,
     )
 
 
@@ -224,6 +243,7 @@ def rank_with_signals(
     mode: RankMode = "lexical",
     *,
     query: str | None = None,
+    usage: Mapping[uuid.UUID, EpisodeUsage] | None = None,
 ) -> list[ScoredCandidate]:
     """``rank_candidates`` with the vector signals aligned with ``candidates`` (what the memory
     passes)."""
@@ -311,5 +331,15 @@ def rank_with_signals(
             + w_out * item.outcome * gate  # outcome counts as far as the task matches
             + w_rec * item.recency
         )
+    if usage:  # no feedback at all: no term, the totals are exactly those without it
+        w_use = config.weight_usefulness
+        for item in scored:
+            used = usage.get(item.cand.episode_id)
+            if used is None or used.evidence == 0:
+                continue
+            item.usefulness = usefulness(used)
+            item.uses = used.evidence
+            # like outcome, it counts as far as the task matches
+            item.total += w_use * (2.0 * item.usefulness - 1.0) * item.relevance
     scored.sort(key=lambda item: (-item.total, item.cand.episode_id))
     return mmr(scored, config, limit, mode)

@@ -39,6 +39,10 @@ class ScoreComponents(BaseModel):
     context: float
     outcome: float
     recency: float
+    # retrieval feedback: the smoothed success of the tasks this episode was used for
+    # (model/usage.py); 0.5 without feedback, and then it adds nothing to ``total``
+    usefulness: float = 0.5
+    uses: int = 0  # completed tasks it was used for, plus explicit helpful/unhelpful marks
     diversity_penalty: float = 0.0
     total: float
 
@@ -79,6 +83,8 @@ class Scored:
     feedback: float | None = None
     embedding: F32 | None = None
     lexical_weight: float | None = None
+    usefulness: float = 0.5
+    uses: int = 0
     max_sim: float = 0.0  # the largest redundancy with a chosen result (MMR)
     slot: int = -1  # row in the MMR pool's screen (items with a vector)
 
@@ -94,6 +100,8 @@ class Scored:
             context=self.context,
             outcome=self.outcome,
             recency=self.recency,
+            usefulness=self.usefulness,
+            uses=self.uses,
             diversity_penalty=penalty,
             total=self.total,
         )

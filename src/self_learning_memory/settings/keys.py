@@ -67,6 +67,8 @@ HELP: dict[str, str] = {
     "retrieval.weight_context": "Weight of context match (domain, language, tags).",
     "retrieval.weight_outcome": "Weight of the episode's outcome and reward.",
     "retrieval.weight_recency": "Weight of recency.",
+    "retrieval.weight_usefulness": "Weight of retrieval feedback: how the tasks an episode was "
+    "used for ended (0 = off; adds nothing without feedback).",
     "retrieval.failure_intent": "A query asking what went wrong before: invert the outcome "
     "signal (failures first), neutral (drop it) or off.",
     "retrieval.outcome_gate": "How far the outcome counts: top_similarity (relevance x cosine "

@@ -1,7 +1,7 @@
 """The StorageBackend protocol: what a durable store must do for the memory.
 
 It combines the small protocols of ``storage/protocols.py`` (episodes, candidates, patterns and
-heuristics, learning queue, embeddings, sandbox runs); what a store offers beyond them is in
+heuristics, retrieval feedback, learning queue, embeddings, sandbox runs); what a store offers beyond them is in
 its ``capabilities`` (``storage/capabilities.py``).
 
 The embedded SQLite store implements it; the PostgreSQL and Turso stores implement the same
@@ -22,6 +22,7 @@ from .protocols import (
     CandidateSource,
     EmbeddingStore,
     EpisodeStore,
+    FeedbackStore,
     LearningQueueStore,
     PatternStore,
     SandboxRunStore,
@@ -36,6 +37,7 @@ class StorageBackend(
     CandidateSource,
     EmbeddingStore,
     PatternStore,
+    FeedbackStore,
     LearningQueueStore,
     SandboxRunStore,
     Protocol,

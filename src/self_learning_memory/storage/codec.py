@@ -35,6 +35,7 @@ __all__ = [
     "dump_json",
     "episode_from_row",
     "from_us",
+    "outcome_from_json",
     "pattern_from_json",
     "search_document",
     "step_from_row",
@@ -185,6 +186,11 @@ def episode_from_row(row: tuple[Any, ...], steps: list[ExecutionStep]) -> Episod
         raise DataIntegrityError(
             f"Stored episode {row[0]} is invalid: {bad_field(_EPISODE_FIELDS, row, exc)}."
         ) from exc
+
+
+def outcome_from_json(text: str) -> Any:
+    """A stored outcome column as its model (success, partial success or failure)."""
+    return _OUTCOME.validate_json(text)
 
 
 def pattern_from_json(text: str) -> AnyPattern:

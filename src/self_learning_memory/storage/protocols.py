@@ -26,12 +26,13 @@ if TYPE_CHECKING:
         PatternFilters,
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
-    from ..model.usage import PatternUsage
+    from ..model.usage import EpisodeUsage, PatternUsage
 
 __all__ = [
     "CandidateSource",
     "EmbeddingStore",
     "EpisodeStore",
+    "FeedbackStore",
     "LearningQueueStore",
     "PatternStore",
     "SandboxRunStore",
@@ -72,6 +73,10 @@ class CandidateSource(Protocol):
         self, episode_ids: list[uuid.UUID], filters: EpisodeFilters
     ) -> list[EpisodeCandidate]: ...
     async def data_version(self) -> int: ...
+    async def episode_usage(self, episode_ids: list[uuid.UUID]) -> dict[uuid.UUID, EpisodeUsage]:
+        """The retrieval-feedback counters of those episodes that have any (the ranking's
+        usefulness component)."""
+        ...
 
 
 @runtime_checkable
@@ -110,6 +115,23 @@ class PatternStore(Protocol):
     async def heuristic_candidates(self, context: TaskContext, limit: int) -> list[Heuristic]: ...
     async def get_heuristic(self, heuristic_id: uuid.UUID) -> Heuristic | None: ...
     async def list_heuristics(self, limit: int, offset: int) -> list[Heuristic]: ...
+
+
+@runtime_checkable
+class FeedbackStore(Protocol):
+    """Retrieval feedback: which retrieved episodes and patterns a task used, counted with the
+    task's outcome once it is completed (``storage/sql/feedback.py``)."""
+
+    async def record_retrieval_use(
+        self,
+        task_id: uuid.UUID,
+        episode_ids: list[uuid.UUID],
+        pattern_ids: list[uuid.UUID],
+        helpful: bool | None,
+    ) -> int:
+        """Link the task to what it used and, if it is completed, count every link not counted
+        yet with its outcome; returns how many links were counted now."""
+        ...
 
 
 @runtime_checkable

@@ -11,6 +11,9 @@ rows as they are instead, keyed by their ids, so a re-run updates rather than du
 - heuristics: upsert by ``heuristic_id``;
 - embeddings: read here, written through ``store_embeddings`` (one row per episode).
 
+Not moved: the sandbox's audit trail and the retrieval feedback (``retrieval_uses``,
+``episode_usage``): episodes start with no feedback in the target (docs/operations.md).
+
 One adapter per SQL dialect: SQLite (the embedded store, and Turso's libSQL file) and
 PostgreSQL. :func:`transfer_adapter` picks it for a backend.
 """

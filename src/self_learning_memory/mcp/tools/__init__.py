@@ -11,7 +11,7 @@ import importlib.util
 import logging
 from typing import TYPE_CHECKING
 
-from . import episodes, patterns, retrieval, system
+from . import episodes, feedback, patterns, retrieval, system
 
 if TYPE_CHECKING:
     from ..server import MemoryMCPServer, MemoryService
@@ -44,11 +44,12 @@ CORE_TOOLS = (
     "get_episode",
     "list_episodes",
     "delete_episode",
+    "record_retrieval_feedback",
 )
 
 
 def register_all(server: MemoryMCPServer, service: MemoryService) -> None:
-    for family in (retrieval, patterns, system, episodes):
+    for family in (retrieval, patterns, system, episodes, feedback):
         family.register(server, service)
     register_optional(server, service)
 

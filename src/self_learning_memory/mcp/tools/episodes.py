@@ -8,6 +8,7 @@ Every write is durable when the tool answers: a step is flushed to the store bef
 
 from typing import TYPE_CHECKING, Annotated, Any
 
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -127,6 +128,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         complexity: Annotated[
             L.ComplexityName, Field(description="Default moderate.")
         ] = "moderate",
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         from ...model.episode import ComplexityLevel, TaskContext
 
@@ -139,6 +141,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             complexity=ComplexityLevel(complexity),
         )
         episode_id = await memory.start_episode(task_description, context, task_type)
+        service.created(ctx, str(episode_id))
         return created_payload(episode_id, task_type, context)
 
     @server.tool(
@@ -187,7 +190,10 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         name="complete_episode",
         description=(
             "Finish an episode with its outcome. The memory scores it (reward), reflects on it "
-            "and learns patterns and heuristics; returns what it learned. success takes verdict "
+            "and learns patterns and heuristics; returns what it learned. What query_memory and "
+            "recommend_patterns returned in this session since its last completed episode "
+            "counts as used by this episode (the session's latest created), with this outcome. "
+            "success takes verdict "
             "and artifacts; partial_success verdict, completed and failed; failure reason and "
             f"error_details. The outcome is at most {L.MAX_OUTCOME_BYTES:,} bytes as JSON."
         ),
@@ -202,12 +208,20 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         failed: Annotated[list[Item] | None, Field(max_length=L.MAX_LIST_ITEMS)] = None,
         reason: Annotated[str | None, Field(max_length=L.MAX_TEXT)] = None,
         error_details: Annotated[str | None, Field(max_length=L.MAX_TEXT)] = None,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         memory = await service.memory()
         outcome = _outcome(
             outcome_type, verdict, artifacts, completed, failed, reason, error_details
         )
-        return completion_payload(await memory.complete_episode(episode_id, outcome))
+        used = await service.link_session_uses(ctx, memory, episode_id)
+        payload = completion_payload(await memory.complete_episode(episode_id, outcome))
+        if used is not None:
+            payload["retrieval_feedback"] = {
+                "used_episodes": len(used[0]),
+                "used_patterns": len(used[1]),
+            }
+        return payload
 
     @server.tool(name="get_episode", description="One episode with all its steps.")
     @memory_tool

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING, Annotated, Any
 
+from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from ...presenters.patterns import heuristic_payload, pattern_payload, pattern_tools
@@ -128,6 +129,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         framework: OptionalName = None,
         tags: Tags = None,
         limit: Annotated[int, Field(ge=1, le=L.MAX_RECOMMEND)] = L.DEFAULT_RECOMMEND,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         memory = await service.memory()
         context = context_of(domain, language, framework, tags)
@@ -145,6 +147,11 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         chosen = ranked[:limit]
         evidence = await memory.pattern_evidence([m.pattern.id for m in chosen])
         heuristics = await memory.retrieve_heuristics(context, limit)
+        service.retrieved(
+            ctx,
+            [str(r.episode.episode_id) for r in similar],
+            [str(m.pattern.id) for m in chosen],
+        )
         patterns = []
         for m in chosen:
             item = pattern_payload(m, evidence)

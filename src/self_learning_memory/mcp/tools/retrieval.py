@@ -5,6 +5,7 @@ check_known_failures (what went wrong last time on tasks like this)."""
 
 from typing import TYPE_CHECKING, Annotated, Any
 
+from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from ...presenters.episodes import episode_payload, known_failures_payload, result_payload
@@ -48,9 +49,11 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         name="query_memory",
         description=(
             "Past episodes that help with a task, best first: each with its score, the score's "
-            "components (relevance, context, outcome, recency, diversity) and provenance, plus "
-            "the learned patterns for the context. task_type, language, framework and tags are "
-            "ranking signals; outcome filters."
+            "components (relevance, context, outcome, recency, usefulness, diversity) and "
+            "provenance, plus the learned patterns for the context. task_type, language, "
+            "framework and tags are ranking signals; outcome filters. What it returns counts as "
+            "used by the episode you create in this session, with its outcome, when you "
+            "complete it (see record_retrieval_feedback)."
         ),
     )
     @memory_tool
@@ -70,6 +73,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         include_steps: Annotated[
             bool, Field(description="Return every step of each episode (default: a summary).")
         ] = False,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         from ...model.records import EpisodeFilters
 
@@ -85,6 +89,11 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         )
         patterns = await memory.retrieve_relevant_patterns(context, min(limit, L.MAX_RECOMMEND))
         evidence = await memory.pattern_evidence([m.pattern.id for m in patterns])
+        service.retrieved(
+            ctx,
+            [str(r.episode.episode_id) for r in results],
+            [str(m.pattern.id) for m in patterns],
+        )
         successes = sum(
             1
             for r in results

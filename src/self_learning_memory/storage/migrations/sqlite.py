@@ -174,4 +174,31 @@ CREATE TABLE sandbox_runs (
 CREATE INDEX idx_sandbox_runs_time ON sandbox_runs(time);
 """,
     ),
+    (
+        5,
+        """
+-- Retrieval feedback (storage/sql/feedback.py): which retrieved episodes and patterns a task
+-- used (retrieved for it, or named by record_retrieval_feedback), whether the caller found
+-- them helpful, and whether the task's outcome was counted yet (applied). The counters an
+-- episode's usefulness is computed from are in episode_usage.
+CREATE TABLE retrieval_uses (
+    task_episode_id TEXT NOT NULL REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    item_kind       TEXT NOT NULL,
+    item_id         TEXT NOT NULL,
+    helpful         INTEGER,
+    applied         INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (task_episode_id, item_kind, item_id)
+) WITHOUT ROWID;
+CREATE TABLE episode_usage (
+    episode_id TEXT PRIMARY KEY REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    uses       INTEGER NOT NULL DEFAULT 0,
+    success    REAL NOT NULL DEFAULT 0,
+    helpful    INTEGER NOT NULL DEFAULT 0,
+    unhelpful  INTEGER NOT NULL DEFAULT 0,
+    last_used  INTEGER,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+""",
+    ),
 ]

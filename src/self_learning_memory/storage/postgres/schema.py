@@ -185,4 +185,29 @@ CREATE TABLE sandbox_runs (
 CREATE INDEX idx_sandbox_runs_time ON sandbox_runs(time);
 """,
     ),
+    (
+        # Retrieval feedback (storage/sql/feedback.py): which retrieved episodes and patterns a
+        # task used, whether they helped, and the counters an episode's usefulness reads.
+        4,
+        """
+CREATE TABLE retrieval_uses (
+    task_episode_id text NOT NULL REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    item_kind       text NOT NULL,
+    item_id         text NOT NULL,
+    helpful         integer,
+    applied         integer NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL,
+    PRIMARY KEY (task_episode_id, item_kind, item_id)
+);
+CREATE TABLE episode_usage (
+    episode_id text PRIMARY KEY REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    uses       integer NOT NULL DEFAULT 0,
+    success    double precision NOT NULL DEFAULT 0,
+    helpful    integer NOT NULL DEFAULT 0,
+    unhelpful  integer NOT NULL DEFAULT 0,
+    last_used  timestamptz,
+    updated_at timestamptz NOT NULL
+);
+""",
+    ),
 ]

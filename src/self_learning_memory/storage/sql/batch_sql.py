@@ -10,7 +10,8 @@ What a write reads is read for the whole batch up front, so that on PostgreSQL (
 a write waits for no answer of its own: the episodes' states (under the row lock a step append
 takes) and the pattern and heuristic rows the batch's completions merge into (``FOR UPDATE``,
 in similarity-key order, patterns before heuristics: the order a single completion locks them
-in, ``learning_sql._in_lock_order``). Both are followed through the batch's writes. Only a
+in, ``learning_sql._in_lock_order``), and the retrieval feedback its completions count
+(``feedback.pending_uses``). They are followed through the batch's writes. Only a
 pattern or heuristic new to the store still costs a round trip (its ``INSERT ... RETURNING``),
 and a completion of an episode created in the batch reads its full-text key where that is not
 the episode id (SQLite's ``rowid``). Such a new row is inserted when its first completion comes,
@@ -28,7 +29,7 @@ from ...errors import SelfLearningMemoryError
 from ...model.episode import Episode
 from ...model.records import EpisodeState
 from ..batch import BatchedWrite
-from . import episodes, learning_sql
+from . import episodes, feedback, learning_sql
 from .dialect import Dialect
 from .episodes import Announce
 from .learning_sql import HEURISTIC_ROW, PATTERN_ROW, FullText, KnownRows, LockedEpisode, Row
@@ -66,6 +67,10 @@ def write_batch(
     batch.rows.heuristics = yield from _lock_aggregates(
         d, "heuristics", HEURISTIC_ROW, {h.similarity_key() for r in records for h in r.heuristics}
     )
+    if records:  # retrieval feedback the completions will count
+        batch.rows.uses = yield from feedback.pending_uses(
+            d, list(dict.fromkeys(str(r.episode.episode_id) for r in records))
+        )
     for w in writes:
         yield from _write_once(d, search, announce, w, batch)
 

@@ -24,11 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ...errors import InvalidStateError, NotFoundError
-from ...model.episode import Episode, utc_now
+from ...model.episode import Episode, outcome_score, utc_now
 from ...model.pattern import AnyPattern, Heuristic, context_of
 from ...model.records import CompletionRecord, EmbeddingRecord, PatternMerge, SearchDocument
 from ...model.usage import DECAY_INTERVAL_DAYS, PatternUsage, effectiveness, record_use
 from ..codec import dump_json, pattern_from_json
+from . import feedback
 from .dialect import Dialect
 from .episodes import Announce
 from .program import Op, Program, execute, many, one, rows
@@ -62,6 +63,9 @@ class KnownRows:
 
     patterns: dict[str, Row | None] = field(default_factory=dict)
     heuristics: dict[str, Row | None] = field(default_factory=dict)
+    # retrieval feedback not counted yet, per task episode id: (item kind, item id) links read
+    # up front (``feedback.pending_uses``); None: each completion reads its own
+    uses: dict[str, list[tuple[str, str]]] | None = None
 
     def forget_patterns(self, pattern_ids: set[str]) -> None:
         """Drop the rows of ``pattern_ids`` (changed by something else than a merge)."""
@@ -348,6 +352,9 @@ def commit_completion(
         )
     elif record.mode == "learned":
         yield execute("DELETE FROM learning_jobs WHERE episode_id = ?", (eid,))
+    # retrieval feedback: what the task used while it ran counts now, with its outcome
+    pending = None if known is None or known.uses is None else known.uses.pop(eid, [])
+    yield from feedback.apply_pending_uses(d, eid, outcome_score(final.outcome), pending)
     for op in announce("completed", eid):
         yield op
     return final

@@ -26,9 +26,9 @@ from ...model.records import (
     StorageStats,
 )
 from ...model.sandbox_run import SandboxRun, SandboxRunFilters
-from ...model.usage import PatternUsage
+from ...model.usage import EpisodeUsage, PatternUsage
 from ..batch import BatchedWrite
-from . import batch_sql, episodes, learning_sql, queries, sandbox_runs
+from . import batch_sql, episodes, feedback, learning_sql, queries, sandbox_runs
 from .dialect import Dialect
 from .learning_sql import FullText
 from .program import Op, ProgramFactory
@@ -231,6 +231,23 @@ class SQLStore:
     # -- statistics ----------------------------------------------------------------------
     async def stats(self) -> StorageStats:
         return await self._snapshot(lambda: queries.stats(self.dialect))
+
+    # -- retrieval feedback ----------------------------------------------------------------
+    async def record_retrieval_use(
+        self,
+        task_id: uuid.UUID,
+        episode_ids: list[uuid.UUID],
+        pattern_ids: list[uuid.UUID],
+        helpful: bool | None,
+    ) -> int:
+        return await self._write(
+            lambda: feedback.record_retrieval_use(
+                self.dialect, task_id, episode_ids, pattern_ids, helpful
+            )
+        )
+
+    async def episode_usage(self, episode_ids: list[uuid.UUID]) -> dict[uuid.UUID, EpisodeUsage]:
+        return await self._read(lambda: feedback.episode_usage(self.dialect, episode_ids))
 
     # -- the code sandbox's audit trail ----------------------------------------------------
     async def record_sandbox_run(self, run: SandboxRun, keep: int) -> int:
