@@ -61,16 +61,7 @@ def _vector_signals(
     aligned with ``ids``; 0.0 and None for a candidate without a vector."""
     queries = [query_vector] if expanded is None else [query_vector, expanded]
     positions, scores, block = search.index.lookup(ids, queries)
-    vectors: list[F32 | None] = [None] * len(ids)
-    aligned = [[0.0] * len(ids) for _ in queries]
-    for k, n in enumerate(positions):
-        vectors[n] = block[k]
-        for column, values in zip(aligned, scores, strict=True):
-            column[n] = values[k]
-    present = [False] * len(ids)
-    for n in positions:
-        present[n] = True
-    return VectorSignals(aligned[0], None if expanded is None else aligned[1], vectors, present)
+    return VectorSignals.aligned(len(ids), positions, scores, block, expanded is not None)
 
 
 class HybridPipeline:

@@ -177,6 +177,29 @@ class VectorSignals:
     # the others by their exact words alone (``_fuse``)
     present: list[bool] | None = None
 
+    @classmethod
+    def aligned(
+        cls,
+        count: int,
+        positions: list[int],
+        scores: list[list[float]],
+        block: F32,
+        with_feedback: bool,
+    ) -> VectorSignals:
+        """The signals of ``count`` candidates from those that have a vector: their
+        ``positions`` in the candidate list, their cosines with the query (and with the
+        expanded query when ``with_feedback``), one list per query aligned with the positions,
+        and their vectors (``block``, one row each); 0.0 and None for the others."""
+        vectors: list[F32 | None] = [None] * count
+        aligned = [[0.0] * count for _ in scores]
+        present = [False] * count
+        for k, n in enumerate(positions):
+            vectors[n] = block[k]
+            present[n] = True
+            for column, values in zip(aligned, scores, strict=True):
+                column[n] = values[k]
+        return cls(aligned[0], aligned[1] if with_feedback else None, vectors, present)
+
 
 def rank_candidates(
     candidates: list[EpisodeCandidate],

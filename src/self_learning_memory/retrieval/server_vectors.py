@@ -131,19 +131,12 @@ class ServerVectors:
                 if vector.shape[0] == self.dimensions:
                     known[episode_id] = vector
                 self._remember(episode_id, truncated)
-        vectors: list[F32 | None] = [known.get(i) for i in ids]
-        present = [v is not None for v in vectors]
-        rows = [v for v in vectors if v is not None]
+        positions = [n for n, i in enumerate(ids) if i in known]
+        rows = [known[ids[n]] for n in positions]
         block = np.stack(rows) if rows else np.zeros((0, self.dimensions), dtype=np.float32)
-        columns = [block @ query] + ([block @ expanded] if expanded is not None else [])
-        aligned = [[0.0] * len(ids) for _ in columns]
-        k = 0
-        for n, ok in enumerate(present):
-            if ok:
-                for column, values in zip(aligned, columns, strict=True):
-                    column[n] = float(values[k])
-                k += 1
-        return VectorSignals(aligned[0], None if expanded is None else aligned[1], vectors, present)
+        queries = [query] if expanded is None else [query, expanded]
+        scores = [(block @ q).tolist() for q in queries]
+        return VectorSignals.aligned(len(ids), positions, scores, block, expanded is not None)
 
     def truncated(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         return {i for i in ids if self._truncated.get(i)}

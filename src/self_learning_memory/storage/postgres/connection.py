@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -31,7 +31,7 @@ from ...errors import (
 from ..database_url import mask_url
 from .schema import POSTGRES_MIGRATIONS, VERSION_SHARDS
 
-__all__ = ["Conn", "PostgresConnection"]
+__all__ = ["Conn", "PostgresConnection", "first_value"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,6 +44,12 @@ _OURS = (ValidationError, NotFoundError, InvalidStateError, StorageError, Config
 RECONNECT_TIMEOUT_S = 5.0
 CONNECT_WAIT_S = 0.5  # how long a request waits for a new connection while none is known good
 _MIGRATION_LOCK = 0x5E1F_1EA2  # pg_advisory_xact_lock key (combined with the schema's hash)
+
+
+async def first_value(conn: Conn, sql: str, args: Sequence[Any] = ()) -> Any:
+    """The first column of the first row of ``sql`` (None without a row)."""
+    row = await (await conn.execute(sql, args)).fetchone()
+    return None if row is None else row[0]
 
 
 class PostgresConnection:

@@ -40,6 +40,7 @@ from array import array
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -52,7 +53,7 @@ from ..sql import rows as decode
 from ..sql.dialect import PostgresDialect
 from ..sql.program import Op, execute
 from ..sql.queries import completed
-from .connection import Conn, PostgresConnection
+from .connection import Conn, PostgresConnection, first_value
 
 __all__ = [
     "HALFVEC_MAX_DIMENSIONS",
@@ -196,11 +197,6 @@ class PgvectorState:
         return out
 
 
-async def _one(conn: Conn, sql: str, args: Sequence[Any] = ()) -> Any:
-    row = await (await conn.execute(sql, args)).fetchone()
-    return None if row is None else row[0]
-
-
 async def _extension(conn: Conn) -> tuple[str, str] | None:
     row = await (
         await conn.execute(
@@ -213,7 +209,7 @@ async def _extension(conn: Conn) -> tuple[str, str] | None:
 
 async def _has_column(conn: Conn) -> bool:
     return bool(
-        await _one(
+        await first_value(
             conn,
             "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
             "current_schema() AND table_name = 'embeddings' AND column_name = 'embedding'",
@@ -223,7 +219,7 @@ async def _has_column(conn: Conn) -> bool:
 
 async def _bytea_nullable(conn: Conn) -> bool:
     """Whether the bytea column was made nullable: vectors were moved to pgvector once."""
-    nullable = await _one(
+    nullable = await first_value(
         conn,
         "SELECT is_nullable FROM information_schema.columns WHERE table_schema = "
         "current_schema() AND table_name = 'embeddings' AND column_name = 'vector'",
@@ -263,7 +259,7 @@ async def _prepare(conn: Conn, mode: str) -> PgvectorState:
     if not column and await _bytea_nullable(conn):
         # vectors moved out of bytea earlier whose pgvector column is gone (extension dropped);
         # a store never moved keeps the bytea column NOT NULL and is not scanned
-        lost = int(await _one(conn, "SELECT count(*) FROM embeddings WHERE vector IS NULL"))
+        lost = int(await first_value(conn, "SELECT count(*) FROM embeddings WHERE vector IS NULL"))
     if mode == "off":
         if column:
             raise ConfigurationError(
@@ -273,7 +269,7 @@ async def _prepare(conn: Conn, mode: str) -> PgvectorState:
             )
         return PgvectorState(False, "off (storage.pgvector)", lost=lost)
     if found is None:
-        available = await _one(
+        available = await first_value(
             conn, "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"
         )
         if not available:
@@ -374,7 +370,7 @@ class PgvectorIndex:
         ops = f"{self.ext}.{plan.kind}_cosine_ops"
 
         async def run(conn: Conn) -> None:
-            valid = await _one(
+            valid = await first_value(
                 conn,
                 "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -491,8 +487,9 @@ class PgvectorIndex:
                 await self.gone(exc)
             raise
 
-    @property
+    @cached_property
     def dialect(self) -> PgvectorDialect:
+        """The store's dialect for this extension schema (made once: every search uses it)."""
         return PgvectorDialect(self.schema)
 
     async def status(self) -> dict[str, Any]:

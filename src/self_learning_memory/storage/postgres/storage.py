@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ...errors import StorageError
 from ...model.records import EpisodeCandidate, EpisodeFilters, HealthReport
@@ -26,7 +26,7 @@ from ..sql.dialect import POSTGRES, PostgresDialect
 from ..sql.program import Op, ProgramFactory, execute, run_async
 from ..sql.store import SQLStore
 from ..transfer import PostgresTransfer
-from .connection import Conn, PostgresConnection
+from .connection import Conn, PostgresConnection, first_value
 from .notify import CHANNEL, EpisodeChange, EpisodeListener
 from .pgvector import (
     PgvectorDialect,
@@ -41,11 +41,6 @@ __all__ = ["PostgresStorage"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-async def _value(conn: Conn, sql: str) -> Any:
-    row = await (await conn.execute(sql)).fetchone()
-    return None if row is None else row[0]
 
 
 class PostgresStorage(SQLStore):
@@ -88,7 +83,7 @@ class PostgresStorage(SQLStore):
         await self._db.open()
         self.pgvector_available = bool(
             await self._db.read(
-                lambda c: _value(
+                lambda c: first_value(
                     c, "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"
                 )
             )
@@ -228,7 +223,7 @@ class PostgresStorage(SQLStore):
     async def data_version(self) -> int:
         """Grows with every committed write transaction of any process."""
         return int(
-            await self._db.read(lambda c: _value(c, "SELECT sum(version) FROM data_version"))
+            await self._db.read(lambda c: first_value(c, "SELECT sum(version) FROM data_version"))
         )
 
     async def health_check(self) -> HealthReport:
@@ -242,7 +237,7 @@ class PostgresStorage(SQLStore):
             "pgvector": pgvector,
         }
         try:
-            version = await self._db.read(lambda c: _value(c, "SHOW server_version"))
+            version = await self._db.read(lambda c: first_value(c, "SHOW server_version"))
         except StorageError as exc:
             details["error"] = str(exc)
             return HealthReport(self.name, False, (time.perf_counter() - started) * 1000, details)
@@ -260,7 +255,7 @@ class PostgresStorage(SQLStore):
         if self.pgvector.lost:  # vectors lost with a dropped extension: until reindexed
             missing = f"SELECT count(*) FROM embeddings WHERE NOT ({self.dialect.vector_present})"
             try:
-                self.pgvector.lost = int(await self._db.read(lambda c: _value(c, missing)))
+                self.pgvector.lost = int(await self._db.read(lambda c: first_value(c, missing)))
             except StorageError as exc:
                 pgvector["status_error"] = str(exc)
             else:
