@@ -202,6 +202,15 @@ class SandboxAuditConfig(_Config):
     keep: int = Field(10_000, ge=1, le=10_000_000)
 
 
+class MonitoringConfig(_Config):
+    """Agent monitoring (``core/agents.py``): how many agents get their own row in
+    ``get_metrics`` and their own label in the Prometheus export; the rest are folded into
+    ``other`` (bounded label cardinality)."""
+
+    top_agents: int = Field(10, ge=1, le=1000)
+    max_agent_labels: int = Field(50, ge=1, le=1000)
+
+
 class MemoryConfig(_Config):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
@@ -213,3 +222,4 @@ class MemoryConfig(_Config):
     sync: SyncConfig = Field(default_factory=SyncConfig)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     sandbox_audit: SandboxAuditConfig = Field(default_factory=SandboxAuditConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)

@@ -63,11 +63,16 @@ def _row_id(table: str, row: dict[str, Any]) -> str:
     return str(row.get(key))
 
 
+# columns a store of an older schema has no value for (episodes.agent: schema 6)
+_OPTIONAL = {"episodes": {"agent"}}
+
+
 def _values(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
-    missing = [c for c in _COLUMNS[table] if c not in row]
+    optional = _OPTIONAL.get(table, set())
+    missing = [c for c in _COLUMNS[table] if c not in row and c not in optional]
     if missing:
         raise DataIntegrityError(f"field {missing[0]!r} is missing")
-    return tuple(row[c] for c in _COLUMNS[table])
+    return tuple(row.get(c) for c in _COLUMNS[table])
 
 
 def _decode_pattern(values: tuple[Any, ...]) -> None:
@@ -130,7 +135,8 @@ def check_row(table: str, row: dict[str, Any]) -> None:
 
 
 def _rows(conn: apsw.Connection, table: str) -> Iterator[dict[str, Any]]:
-    columns = _COLUMNS[table]
+    present = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+    columns = tuple(c for c in _COLUMNS[table] if c in present)
     for values in conn.execute(f"SELECT {', '.join(columns)} FROM {table}"):
         yield dict(zip(columns, values, strict=True))
 

@@ -5,7 +5,8 @@ when asked, its embedding), its learning-queue job and its full-text row, then t
 with their usage counts, the episode/pattern links, the heuristics, the store's meta
 values, the code sandbox's audit trail (``sandbox_runs``, absent from exports of a store
 older than schema 4) and the retrieval feedback (``retrieval_uses`` and ``episode_usage``,
-absent before schema 5). Column values are kept exactly (JSON columns stay the text SQLite holds, blobs are
+absent before schema 5) and the agent executions (``agent_executions``, absent before
+schema 6). Column values are kept exactly (JSON columns stay the text SQLite holds, blobs are
 base64, rowids are kept because the full-text index is joined on them), so loading an export
 into an empty schema gives back the same store, not an approximation of it.
 
@@ -57,6 +58,7 @@ KINDS: dict[str, str] = {
     "sandbox_run": "sandbox_runs",
     "retrieval_use": "retrieval_uses",
     "episode_usage": "episode_usage",
+    "agent_execution": "agent_executions",
 }
 PLURAL = {
     "episode": "episodes",
@@ -67,6 +69,7 @@ PLURAL = {
     "sandbox_run": "sandbox_runs",
     "retrieval_use": "retrieval_uses",
     "episode_usage": "episode_usage",
+    "agent_execution": "agent_executions",
 }
 # nested key of an episode record -> (table, kept as a list)
 CHILDREN: dict[str, tuple[str, bool]] = {
@@ -123,7 +126,7 @@ def iter_records(conn: apsw.Connection, *, embeddings: bool) -> Iterator[Record]
         )
         yield "episode", episode
     for kind, table in list(KINDS.items())[1:]:
-        if not _has_table(conn, table):  # a store older than schema 4 (or 5)
+        if not _has_table(conn, table):  # a store older than schema 4 (5, 6)
             continue
         for row in _rows(conn, table):
             yield kind, row

@@ -20,6 +20,7 @@ sharing one :class:`~.parts.MemoryParts` (store, cache, settings, vectors, monit
 - :class:`~.feedback.RetrievalFeedback`: which retrieved episodes and patterns a task used;
 - :class:`~.health.Health`: health reports and :class:`~.health.MemoryStats`;
 - :class:`~.sandbox_audit.SandboxAudit`: the audit trail of sandboxed runs;
+- :class:`~.agents.AgentMonitor`: agent executions and their metrics;
 - :class:`~.lifecycle.Lifecycle`: start and close.
 """
 
@@ -27,12 +28,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from ..config import MemoryConfig, RetrievalMode
 from ..embeddings import EmbeddingProvider, provider_from_config
 from ..learning.queue import LearningQueue
+from ..model.agents import AgentExecution, AgentMetrics
 from ..model.episode import Episode, ExecutionStep, TaskContext, TaskOutcome, TaskType
 from ..model.pattern import AnyPattern, Heuristic
 from ..model.records import EpisodeFilters, HealthReport, PatternFilters
@@ -45,6 +48,7 @@ from ..storage.backend import StorageBackend
 from ..storage.factory import open_store, resolve_data_dir
 from ..storage.lmdb_cache import EpisodeCache
 from ..storage.sync import StorageSynchronizer
+from .agents import AgentMonitor
 from .feedback import RetrievalFeedback
 from .health import Health, MemoryStats
 from .learner import Learner
@@ -91,6 +95,7 @@ class SelfLearningMemory:
         self._retriever = Retriever(parts, self._reads, self._feedback)
         self._health = Health(parts, self._writer)
         self._audit = SandboxAudit(parts)
+        self._agents = AgentMonitor(parts)
         self._lifecycle = Lifecycle(parts, self._writer, learner)
 
     @classmethod
@@ -185,9 +190,13 @@ class SelfLearningMemory:
         task_type: TaskType | str = TaskType.OTHER,
         *,
         metadata: dict[str, str] | None = None,
+        agent: str | None = None,
     ) -> uuid.UUID:
-        """Record the start of a task; durable when this returns."""
-        return await self._writer.start_episode(task_description, context, task_type, metadata)
+        """Record the start of a task; durable when this returns. ``agent``: who runs it
+        (1..64 of ``[A-Za-z0-9._:@/-]``); its completion then records the agent's execution."""
+        return await self._writer.start_episode(
+            task_description, context, task_type, metadata, agent
+        )
 
     async def log_step(self, episode_id: uuid.UUID | str, step: ExecutionStep) -> None:
         """Add one step. It is checked now (a bad step raises, it is never dropped) and
@@ -372,3 +381,40 @@ class SelfLearningMemory:
         self, filters: SandboxRunFilters | None = None
     ) -> SandboxRunCounts:
         return await self._audit.sandbox_run_counts(filters)
+
+    # -- agent monitoring (core/agents.py) -------------------------------------------------
+    async def record_agent_execution(
+        self,
+        agent: str,
+        success: bool,
+        duration_ms: float,
+        *,
+        task_type: TaskType | str | None = None,
+        steps: int = 0,
+        errors: int = 0,
+        task_description: str | None = None,
+        error_message: str | None = None,
+        execution_id: uuid.UUID | str | None = None,
+    ) -> AgentExecution:
+        """Record one execution of ``agent`` that no episode describes (an episode started
+        with an ``agent`` records its own when it completes). ``execution_id``: recording the
+        same id again stores it once."""
+        return await self._agents.record_agent_execution(
+            agent,
+            success,
+            duration_ms,
+            task_type=task_type,
+            steps=steps,
+            errors=errors,
+            task_description=task_description,
+            error_message=error_message,
+            execution_id=execution_id,
+        )
+
+    async def agent_metrics(
+        self, since: datetime | None = None, window: str = "day", top: int | None = None
+    ) -> AgentMetrics:
+        """Per agent: executions, successes, durations, steps, errors, streaks and a series of
+        ``window`` (hour, day, week) windows, aggregated in SQL; the busiest ``top`` agents
+        (default ``monitoring.top_agents``) one by one, the rest folded into ``other``."""
+        return await self._agents.metrics(since, window, top)

@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 from ..errors import InvalidStateError, NotFoundError, SelfLearningMemoryError, ValidationError
 from ..model import validation as v
+from ..model.agents import check_agent
 from ..model.episode import Episode, ExecutionStep, TaskContext, TaskOutcome, TaskType, utc_now
 from ..model.records import EpisodeState
 from ..model.validation import as_task_type, as_uuid
@@ -69,9 +70,11 @@ class StepWriter:
         context: TaskContext | None,
         task_type: TaskType | str,
         metadata: dict[str, str] | None,
+        agent: str | None = None,
     ) -> uuid.UUID:
         with self._parts.monitor.timed("start_episode"):
             v.check_description(task_description)
+            name = None if agent is None else check_agent(agent)
             context = context or TaskContext()
             v.check_context(context)
             v.check_metadata("metadata", metadata or {})
@@ -80,6 +83,7 @@ class StepWriter:
                 task_description=task_description,
                 context=context,
                 metadata=dict(metadata or {}),
+                agent=name,
             )
             await self._parts.storage.create_episode(episode)
             self._remember(EpisodeState(episode.episode_id, False, 0, 0))

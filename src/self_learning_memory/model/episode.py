@@ -176,6 +176,8 @@ class Episode(_Model):
     patterns: list[uuid.UUID] = Field(default_factory=list)
     heuristics: list[uuid.UUID] = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
+    # who ran the task (``model/agents.py``: checked where an episode is started)
+    agent: str | None = Field(default=None, max_length=64)
 
     @field_validator("start_time", "end_time")
     @classmethod

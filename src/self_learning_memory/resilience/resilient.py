@@ -41,7 +41,10 @@ from .retry import RetryPolicy
 from .writes import ResilientWrites
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ..config import ResilienceConfig
+    from ..model.agents import AgentExecution
     from ..model.episode import Episode, ExecutionStep, TaskContext
     from ..model.pattern import AnyPattern, Heuristic
     from ..model.records import (
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
     from ..model.usage import EpisodeUsage, PatternUsage
     from ..storage.backend import StorageBackend
     from ..storage.lmdb_cache import EpisodeCache
+    from ..storage.sql.agent_executions import AgentAggregates
 
 __all__ = ["ResilientStorage", "resilient_from_config"]
 
@@ -203,6 +207,9 @@ class ResilientStorage:
     async def record_sandbox_run(self, run: SandboxRun, keep: int) -> int:
         return await self.writes.record_sandbox_run(run, keep)
 
+    async def record_agent_execution(self, execution: AgentExecution) -> bool:
+        return await self.writes.record_agent_execution(execution)
+
     async def record_retrieval_use(
         self,
         task_id: uuid.UUID,
@@ -309,6 +316,11 @@ class ResilientStorage:
 
     async def count_sandbox_runs(self, filters: SandboxRunFilters) -> dict[str, dict[str, int]]:
         return await self.reads.count_sandbox_runs(filters)
+
+    async def agent_aggregates(
+        self, since: datetime | None, window_us: int, series_from: datetime
+    ) -> AgentAggregates:
+        return await self.reads.agent_aggregates(since, window_us, series_from)
 
 
 async def _nothing() -> None:

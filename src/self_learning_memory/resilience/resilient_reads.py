@@ -34,6 +34,8 @@ from .guard import recoverable
 from .retry import map_driver_error
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ..model.episode import Episode, TaskContext
     from ..model.pattern import AnyPattern, Heuristic
     from ..model.records import (
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
     from ..model.usage import EpisodeUsage, PatternUsage
+    from ..storage.sql.agent_executions import AgentAggregates
     from .degraded import LocalReads
     from .guard import Guard
     from .outbox_view import OutboxView
@@ -288,6 +291,14 @@ class ResilientReads:
     async def count_sandbox_runs(self, filters: SandboxRunFilters) -> dict[str, dict[str, int]]:
         return await self.guard.call(
             "count_sandbox_runs", lambda: self.primary.count_sandbox_runs(filters)
+        )
+
+    async def agent_aggregates(
+        self, since: datetime | None, window_us: int, series_from: datetime
+    ) -> AgentAggregates:
+        return await self.guard.call(
+            "agent_aggregates",
+            lambda: self.primary.agent_aggregates(since, window_us, series_from),
         )
 
     async def stats(self) -> StorageStats:

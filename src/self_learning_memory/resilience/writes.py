@@ -22,6 +22,7 @@ from .outbox_view import completed_view
 from .replay import append_once, complete_once, create_once
 
 if TYPE_CHECKING:
+    from ..model.agents import AgentExecution
     from ..model.episode import Episode, ExecutionStep
     from ..model.records import CompletionRecord, EmbeddingRecord, EpisodeState
     from ..model.sandbox_run import SandboxRun
@@ -183,4 +184,12 @@ class ResilientWrites:
         queued behind the episodes in the outbox."""
         return await self.guard.call(
             "record_sandbox_run", lambda: self.primary.record_sandbox_run(run, keep)
+        )
+
+    async def record_agent_execution(self, execution: AgentExecution) -> bool:
+        """Through the breaker and retries (a retry inserts it once: it is keyed by its id),
+        never journaled: while the primary is down the caller gets the error (an episode's
+        execution is written by its completion, which is journaled)."""
+        return await self.guard.call(
+            "record_agent_execution", lambda: self.primary.record_agent_execution(execution)
         )

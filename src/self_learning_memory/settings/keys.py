@@ -140,6 +140,10 @@ HELP: dict[str, str] = {
     "resilience.outbox_path": "Outbox file (default <data_dir>/outbox.db).",
     "resilience.outbox_max_entries": "Most writes the outbox holds.",
     "resilience.replay_interval_s": "How often the outbox is replayed (s).",
+    "monitoring.top_agents": "Agents listed one by one in get_metrics and `monitor agents` "
+    "(the busiest; the rest are folded into one `other` row).",
+    "monitoring.max_agent_labels": "Most agent label values in the Prometheus export (the "
+    'busiest agents; the rest are summed under agent="other").',
 }
 
 # Old names of keys that moved, old name -> key. Files, the environment (their old

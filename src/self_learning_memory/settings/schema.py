@@ -3,7 +3,7 @@ plus the sections only the front ends read.
 
 A file fills the same pydantic tree the library runs with: ``[storage]``, ``[cache]``,
 ``[batch]``, ``[extraction]``, ``[queue]``, ``[retrieval]``, ``[embeddings]``, ``[sync]``,
-``[resilience]`` and ``[sandbox_audit]`` are MemoryConfig's sections, key for key. On top of
+``[resilience]``, ``[sandbox_audit]`` and ``[monitoring]`` are MemoryConfig's sections, key for key. On top of
 them: ``preset``, ``storage.data_dir`` (the directory handed to ``SelfLearningMemory.open``),
 ``[cli]``, ``[logging]`` and ``[sandbox]`` (read by ``memory-cli`` and ``memory-mcp``).
 :meth:`Settings.memory_config` is the library's part of the tree, nothing copied by hand.
@@ -132,8 +132,9 @@ SECTIONS: tuple[str, ...] = (
     "queue",
     "extraction",
     "resilience",
+    "monitoring",
 )
-_ALL_SECTIONS = frozenset({*SECTIONS, "database", "monitoring", "backup"})
+_ALL_SECTIONS = frozenset({*SECTIONS, "database", "backup"})
 
 
 def nest(values: dict[str, Any]) -> dict[str, Any]:

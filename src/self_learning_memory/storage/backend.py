@@ -1,8 +1,8 @@
 """The StorageBackend protocol: what a durable store must do for the memory.
 
 It combines the small protocols of ``storage/protocols.py`` (episodes, candidates, patterns and
-heuristics, retrieval feedback, learning queue, embeddings, sandbox runs); what a store offers beyond them is in
-its ``capabilities`` (``storage/capabilities.py``).
+heuristics, retrieval feedback, learning queue, embeddings, sandbox runs, agent executions);
+what a store offers beyond them is in its ``capabilities`` (``storage/capabilities.py``).
 
 The embedded SQLite store implements it; the PostgreSQL and Turso stores implement the same
 protocol. A backend is an async context manager. Every method may raise
@@ -19,6 +19,7 @@ from typing import Protocol, Self, runtime_checkable
 from ..model.records import HealthReport, StorageStats
 from .capabilities import Capabilities
 from .protocols import (
+    AgentExecutionStore,
     CandidateSource,
     EmbeddingStore,
     EpisodeStore,
@@ -40,6 +41,7 @@ class StorageBackend(
     FeedbackStore,
     LearningQueueStore,
     SandboxRunStore,
+    AgentExecutionStore,
     Protocol,
 ):
     """A durable store: the small protocols of ``storage/protocols.py`` together, plus the

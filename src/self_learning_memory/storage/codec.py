@@ -54,7 +54,7 @@ _STR_DICT = TypeAdapter(dict[str, str])
 
 EPISODE_COLUMNS = (
     "episode_id, task_type, task_description, context, start_time, end_time, outcome, reward, "
-    "reflection, patterns, heuristics, metadata"
+    "reflection, patterns, heuristics, metadata, agent"
 )
 STEP_COLUMNS = (
     "episode_id, step_number, timestamp, tool, action, parameters, result, latency_ms, "
@@ -132,6 +132,7 @@ _EPISODE_FIELDS: Fields = (
     ("patterns", 9, _UUIDS.validate_json),
     ("heuristics", 10, _UUIDS.validate_json),
     ("metadata", 11, _STR_DICT.validate_json),
+    ("agent", 12, _same),
 )
 _DECODE_ERRORS = (
     pydantic.ValidationError,

@@ -2,7 +2,7 @@
 
 Each names one part of what the memory asks of a store: episodes and their steps, retrieval
 candidates, patterns and heuristics, the durable learning queue, embeddings, and the sandbox's
-audit trail. :class:`~.backend.StorageBackend` is their combination plus the lifecycle,
+audit trail, agent executions. :class:`~.backend.StorageBackend` is their combination plus the lifecycle,
 operations and :attr:`~.backend.StorageBackend.capabilities`; a component that needs only one
 part (the retriever reads candidates, the learning queue claims jobs) can ask for that part.
 All methods are coroutines; all I/O runs off the event loop.
@@ -14,6 +14,9 @@ import uuid
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ..model.agents import AgentExecution
     from ..model.episode import Episode, ExecutionStep, TaskContext
     from ..model.pattern import AnyPattern, Heuristic
     from ..model.records import (
@@ -27,8 +30,10 @@ if TYPE_CHECKING:
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
     from ..model.usage import EpisodeUsage, PatternUsage
+    from .sql.agent_executions import AgentAggregates
 
 __all__ = [
+    "AgentExecutionStore",
     "CandidateSource",
     "EmbeddingStore",
     "EpisodeStore",
@@ -159,4 +164,21 @@ class SandboxRunStore(Protocol):
     ) -> list[SandboxRun]: ...
     async def count_sandbox_runs(self, filters: SandboxRunFilters) -> dict[str, dict[str, int]]:
         """Runs per backend and outcome: ``{backend: {outcome: n}}``."""
+        ...
+
+
+@runtime_checkable
+class AgentExecutionStore(Protocol):
+    """Agent executions (``core/agents.py``): recorded one by one (and by the completion of an
+    episode with an agent), aggregated in SQL."""
+
+    async def record_agent_execution(self, execution: AgentExecution) -> bool:
+        """Insert it unless its ``execution_id`` is stored; whether it was inserted."""
+        ...
+
+    async def agent_aggregates(
+        self, since: datetime | None, window_us: int, series_from: datetime
+    ) -> AgentAggregates:
+        """Per agent totals and streaks since ``since`` and the series from ``series_from``
+        in windows of ``window_us`` microseconds, read in one snapshot."""
         ...

@@ -43,7 +43,7 @@ _EPISODE_COLS = (
     "episode_id, task_type, task_description, domain, language, framework, complexity, tags, "
     "context, start_time, end_time, outcome, outcome_type, reward, reward_total, reflection, "
     "patterns, heuristics, metadata, step_count, last_step_number, tool_summary, "
-    "learning_status, updated_at"
+    "learning_status, updated_at, agent"
 )
 _PATTERN_COLS = (
     "pattern_id, pattern_type, similarity_key, pattern_data, success_rate, occurrence_count, "
@@ -98,6 +98,7 @@ def _episode_values(episode: Episode, when: Any) -> tuple[Any, ...]:
         dump_json(list(dict.fromkeys(s.tool for s in episode.steps))),
         status,
         when(utc_now()),
+        episode.agent,
     )
 
 

@@ -201,4 +201,34 @@ CREATE TABLE episode_usage (
 ) WITHOUT ROWID;
 """,
     ),
+    (
+        6,
+        """
+-- Agent monitoring (model/agents.py, storage/sql/agent_executions.py): who ran an episode,
+-- and one row per agent execution (a completed episode with an agent, or one recorded on its
+-- own). execution_id is the episode's id for an episode's execution, so a retried completion
+-- writes it once. No foreign key: the history stays when an episode is deleted.
+ALTER TABLE episodes ADD COLUMN agent TEXT;
+CREATE INDEX idx_episodes_agent ON episodes(agent, start_time DESC) WHERE agent IS NOT NULL;
+CREATE TABLE agent_executions (
+    seq              INTEGER PRIMARY KEY,
+    execution_id     TEXT NOT NULL UNIQUE,
+    agent            TEXT NOT NULL,
+    agent_type       TEXT NOT NULL,
+    task_type        TEXT,
+    success          INTEGER NOT NULL,
+    outcome          TEXT,
+    duration_ms      REAL NOT NULL,
+    steps            INTEGER NOT NULL DEFAULT 0,
+    errors           INTEGER NOT NULL DEFAULT 0,
+    started_at       INTEGER NOT NULL,
+    ended_at         INTEGER NOT NULL,
+    episode_id       TEXT,
+    task_description TEXT,
+    error_message    TEXT
+);
+CREATE INDEX idx_agent_executions_agent ON agent_executions(agent, seq);
+CREATE INDEX idx_agent_executions_time ON agent_executions(ended_at);
+""",
+    ),
 ]

@@ -210,4 +210,32 @@ CREATE TABLE episode_usage (
 );
 """,
     ),
+    (
+        # Agent monitoring (storage/sql/agent_executions.py): the episode's agent, and one row
+        # per agent execution. No foreign key: the history stays when an episode is deleted.
+        5,
+        """
+ALTER TABLE episodes ADD COLUMN agent text;
+CREATE INDEX idx_episodes_agent ON episodes(agent, start_time DESC) WHERE agent IS NOT NULL;
+CREATE TABLE agent_executions (
+    seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    execution_id     text NOT NULL UNIQUE,
+    agent            text NOT NULL,
+    agent_type       text NOT NULL,
+    task_type        text,
+    success          integer NOT NULL,
+    outcome          text,
+    duration_ms      double precision NOT NULL,
+    steps            integer NOT NULL DEFAULT 0,
+    errors           integer NOT NULL DEFAULT 0,
+    started_at       timestamptz NOT NULL,
+    ended_at         timestamptz NOT NULL,
+    episode_id       text,
+    task_description text,
+    error_message    text
+);
+CREATE INDEX idx_agent_executions_agent ON agent_executions(agent, seq);
+CREATE INDEX idx_agent_executions_time ON agent_executions(ended_at);
+""",
+    ),
 ]

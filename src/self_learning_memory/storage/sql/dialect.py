@@ -54,6 +54,10 @@ class Dialect:
         """A stored time as integer microseconds (the codec's episode and step rows)."""
         return int(value)
 
+    def us_sql(self, column: str) -> str:
+        """SQL for a time column's value as integer microseconds since the epoch."""
+        return column
+
     def in_list(self, column: str) -> str:
         """``column`` is one of a list passed as one parameter (see :meth:`list_arg`)."""
         return f"{column} IN (SELECT value FROM json_each(?))"
@@ -130,6 +134,9 @@ class PostgresDialect(Dialect):
 
     def time_us(self, value: Any) -> int:
         return to_us(value)
+
+    def us_sql(self, column: str) -> str:
+        return f"(extract(epoch FROM {column}) * 1000000)::bigint"
 
     def in_list(self, column: str) -> str:
         return f"{column} = ANY(?)"

@@ -72,8 +72,8 @@ def create_episode(d: Dialect, episode: Episode) -> Program[None]:
     ctx = episode.context
     yield execute(
         "INSERT INTO episodes (episode_id, task_type, task_description, domain, language, "
-        "framework, complexity, tags, context, start_time, metadata, updated_at) "
-        f"VALUES (?, ?, ?, ?, ?, ?, ?, {d.json_param}, ?, ?, ?, ?)",
+        "framework, complexity, tags, context, start_time, metadata, updated_at, agent) "
+        f"VALUES (?, ?, ?, ?, ?, ?, ?, {d.json_param}, ?, ?, ?, ?, ?)",
         (
             str(episode.episode_id),
             episode.task_type.value,
@@ -87,6 +87,7 @@ def create_episode(d: Dialect, episode: Episode) -> Program[None]:
             d.to_time(episode.start_time),
             dump_json(episode.metadata),
             d.to_time(episode.start_time),
+            episode.agent,
         ),
     )
 

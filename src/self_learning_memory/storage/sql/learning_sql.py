@@ -1,7 +1,8 @@
 """Learning programs: the completion transaction, pattern and heuristic aggregation, usage
 bookkeeping and decay.
 
-A completion (episode, patterns, heuristics, links, full-text entry, vector, queue job) is one
+A completion (episode, patterns, heuristics, links, full-text entry, vector, queue job, the
+agent's execution) is one
 program run in one write transaction: written entirely or not at all. Aggregation never loses
 an update: SQLite serialises whole write transactions, and on PostgreSQL every aggregate row is
 read ``FOR UPDATE`` (or created with ``INSERT ... ON CONFLICT DO NOTHING`` and then locked), in
@@ -24,12 +25,13 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ...errors import InvalidStateError, NotFoundError
+from ...model.agents import execution_of
 from ...model.episode import Episode, outcome_score, utc_now
 from ...model.pattern import AnyPattern, Heuristic, context_of
 from ...model.records import CompletionRecord, EmbeddingRecord, PatternMerge, SearchDocument
 from ...model.usage import DECAY_INTERVAL_DAYS, PatternUsage, effectiveness, record_use
 from ..codec import dump_json, pattern_from_json
-from . import feedback
+from . import agent_executions, feedback
 from .dialect import Dialect
 from .episodes import Announce
 from .program import Op, Program, execute, many, one, rows
@@ -352,6 +354,10 @@ def commit_completion(
         )
     elif record.mode == "learned":
         yield execute("DELETE FROM learning_jobs WHERE episode_id = ?", (eid,))
+    if record.mode != "learned":  # the outcome is written now: so is the agent's execution
+        execution = execution_of(final)
+        if execution is not None:
+            yield from agent_executions.record_execution(d, execution)
     # retrieval feedback: what the task used while it ran counts now, with its outcome
     pending = None if known is None or known.uses is None else known.uses.pop(eid, [])
     yield from feedback.apply_pending_uses(d, eid, outcome_score(final.outcome), pending)

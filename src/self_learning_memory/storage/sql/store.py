@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Self, TypeVar
 
+from ...model.agents import AgentExecution
 from ...model.episode import Episode, ExecutionStep, TaskContext
 from ...model.pattern import AnyPattern, Heuristic
 from ...model.records import (
@@ -28,7 +30,8 @@ from ...model.records import (
 from ...model.sandbox_run import SandboxRun, SandboxRunFilters
 from ...model.usage import EpisodeUsage, PatternUsage
 from ..batch import BatchedWrite
-from . import batch_sql, episodes, feedback, learning_sql, queries, sandbox_runs
+from . import agent_executions, batch_sql, episodes, feedback, learning_sql, queries, sandbox_runs
+from .agent_executions import AgentAggregates
 from .dialect import Dialect
 from .learning_sql import FullText
 from .program import Op, ProgramFactory
@@ -262,3 +265,16 @@ class SQLStore:
 
     async def count_sandbox_runs(self, filters: SandboxRunFilters) -> dict[str, dict[str, int]]:
         return await self._read(lambda: sandbox_runs.count_sandbox_runs(self.dialect, filters))
+
+    # -- agent executions ------------------------------------------------------------------
+    async def record_agent_execution(self, execution: AgentExecution) -> bool:
+        return await self._write(
+            lambda: agent_executions.record_execution(self.dialect, execution), retrieval=False
+        )
+
+    async def agent_aggregates(
+        self, since: datetime | None, window_us: int, series_from: datetime
+    ) -> AgentAggregates:
+        return await self._snapshot(
+            lambda: agent_executions.aggregate(self.dialect, since, window_us, series_from)
+        )

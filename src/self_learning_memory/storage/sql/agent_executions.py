@@ -1,0 +1,139 @@
+"""Agent executions (table ``agent_executions``: SQLite migration 6, PostgreSQL migration 5)
+and their aggregation, in SQL.
+
+A row is written by the completion transaction of an episode that has an agent
+(``learning_sql.commit_completion``, keyed by the episode's id so a retried or replayed
+completion writes it once), or on its own (:func:`record_execution`, keyed by the caller's
+execution id). Rows are ordered by ``seq`` (insertion order).
+
+:func:`aggregate` reads, in one snapshot, per agent: the totals (``GROUP BY agent``), the
+current and longest success streaks over the agent's newest :data:`STREAK_ROWS` executions
+(window functions: gaps and islands) and the per-window series (``GROUP BY agent, window``).
+Python only folds these aggregate rows (one per agent, one per agent and window).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from ...model.agents import AgentExecution
+from .dialect import Dialect
+from .program import Program, changes, rows
+
+__all__ = ["STREAK_ROWS", "AgentAggregates", "AgentTotals", "aggregate", "record_execution"]
+
+STREAK_ROWS = 1000  # streaks are computed over each agent's newest executions
+
+COLUMNS = (
+    "execution_id, agent, agent_type, task_type, success, outcome, duration_ms, steps, errors, "
+    "started_at, ended_at, episode_id, task_description, error_message"
+)
+_MONDAY_US = 4 * 86_400_000_000  # 1970-01-01 was a Thursday: weeks start on Monday
+
+
+class AgentTotals(NamedTuple):
+    """One agent's ``GROUP BY`` row."""
+
+    agent: str
+    agent_type: str
+    executions: int
+    successes: int
+    avg_ms: float
+    min_ms: float
+    max_ms: float
+    total_ms: float
+    steps: int
+    errors: int
+    last: datetime | None
+
+
+@dataclass
+class AgentAggregates:
+    """The raw aggregate rows (times already converted to datetimes)."""
+
+    totals: list[AgentTotals]  # the busiest first
+    streaks: dict[str, tuple[int, int]]  # agent -> (current, longest)
+    series: list[tuple[str, int, int, int]]  # agent, window start (us), executions, successes
+
+
+def record_execution(d: Dialect, ex: AgentExecution) -> Program[bool]:
+    """Insert ``ex`` unless its id is stored already; whether it was inserted."""
+    inserted = yield changes(
+        f"INSERT INTO agent_executions ({COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (execution_id) DO NOTHING",
+        (
+            str(ex.execution_id),
+            ex.agent,
+            ex.agent_type.value,
+            ex.task_type,
+            1 if ex.success else 0,
+            ex.outcome,
+            ex.duration_ms,
+            ex.steps,
+            ex.errors,
+            d.to_time(ex.started_at),
+            d.to_time(ex.ended_at),
+            None if ex.episode_id is None else str(ex.episode_id),
+            ex.task_description,
+            ex.error_message,
+        ),
+    )
+    return int(inserted) > 0
+
+
+def aggregate(
+    d: Dialect, since: datetime | None, window_us: int, series_from: datetime
+) -> Program[AgentAggregates]:
+    """Totals and streaks of executions ended at or after ``since`` (all when None), and the
+    series in windows of ``window_us`` microseconds from ``series_from``."""
+    where, args = ("WHERE ended_at >= ?", [d.to_time(since)]) if since is not None else ("", [])
+    totals = yield rows(
+        "SELECT agent, max(agent_type), count(*), coalesce(sum(success), 0), avg(duration_ms), "
+        "min(duration_ms), max(duration_ms), coalesce(sum(duration_ms), 0), "
+        "coalesce(sum(steps), 0), coalesce(sum(errors), 0), max(ended_at) "
+        f"FROM agent_executions {where} GROUP BY agent ORDER BY count(*) DESC, agent",
+        args,
+    )
+    found = yield rows(
+        "WITH recent AS (SELECT agent, success, row_number() OVER "
+        f"(PARTITION BY agent ORDER BY seq DESC) AS back FROM agent_executions {where}), "
+        "ranked AS (SELECT agent, success, back - row_number() OVER "
+        "(PARTITION BY agent, success ORDER BY back) AS grp FROM recent WHERE back <= ?), "
+        "islands AS (SELECT agent, grp, count(*) AS n FROM ranked WHERE success = 1 "
+        "GROUP BY agent, grp) "
+        "SELECT agent, max(n), coalesce(max(CASE WHEN grp = 0 THEN n END), 0) FROM islands "
+        "GROUP BY agent",
+        (*args, STREAK_ROWS),
+    )
+    offset = _MONDAY_US if window_us % (7 * 86_400_000_000) == 0 else 0
+    us = d.us_sql("ended_at")
+    bucket = f"(({us} - {offset}) / {int(window_us)}) * {int(window_us)} + {offset}"
+    series = yield rows(
+        f"SELECT agent, {bucket} AS bucket, count(*), coalesce(sum(success), 0) "
+        "FROM agent_executions WHERE ended_at >= ? GROUP BY agent, bucket "
+        "ORDER BY agent, bucket",
+        (d.to_time(series_from),),
+    )
+    return AgentAggregates(
+        totals=[
+            AgentTotals(
+                str(r[0]),
+                str(r[1]),
+                int(r[2]),
+                int(r[3]),
+                float(r[4] or 0.0),
+                float(r[5] or 0.0),
+                float(r[6] or 0.0),
+                float(r[7]),
+                int(r[8]),
+                int(r[9]),
+                None if r[10] is None else d.from_time(r[10]),
+            )
+            for r in totals
+        ],
+        streaks={str(r[0]): (int(r[2]), int(r[1])) for r in found},
+        series=[(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in series],
+    )
