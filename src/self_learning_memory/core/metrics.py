@@ -20,9 +20,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..errors import ValidationError
+from ..model.agents import AgentSummary
 
 if TYPE_CHECKING:
     from ..storage.step_queries import StepActivity
@@ -35,6 +36,7 @@ __all__ = [
     "MemoryMetrics",
     "StepSource",
     "collect_metrics",
+    "label_value",
     "to_influx",
     "to_prometheus",
 ]
@@ -102,6 +104,8 @@ class MemoryMetrics(BaseModel):
     error_rate: float
     learning_queue_depth: int
     circuit_breaker: str
+    # the busiest ``monitoring.max_agent_labels`` agents, the rest folded into ``other``
+    agents: list[AgentSummary] = Field(default_factory=list)
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -207,6 +211,7 @@ async def collect_metrics(
         error_rate=round(activity.error_rate, 4),
         learning_queue_depth=await memory.storage.learning_queue_depth(),
         circuit_breaker=await _breaker_state(memory),
+        agents=(await memory.agent_metrics(top=memory.config.monitoring.max_agent_labels)).agents,
     )
 
 
@@ -251,6 +256,50 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+def label_value(value: str) -> str:
+    """A Prometheus label value, escaped (backslash, double quote, line feed)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+_AGENT_SERIES = (
+    ("memory_agent_executions_total", "counter", "Executions recorded per agent.", "executions"),
+    ("memory_agent_success_total", "counter", "Successful executions per agent.", "successes"),
+    ("memory_agent_success_rate", "gauge", "Successes / executions per agent.", "success_rate"),
+    (
+        "memory_agent_duration_ms_avg",
+        "gauge",
+        "Mean execution time per agent (ms).",
+        "avg_duration_ms",
+    ),
+    (
+        "memory_agent_duration_ms_max",
+        "gauge",
+        "Longest execution per agent (ms).",
+        "max_duration_ms",
+    ),
+    ("memory_agent_steps_total", "counter", "Steps of the executions per agent.", "steps"),
+    ("memory_agent_errors_total", "counter", "Failed steps of the executions per agent.", "errors"),
+    (
+        "memory_agent_current_streak",
+        "gauge",
+        "Successes in a row up to the newest execution.",
+        "current_streak",
+    ),
+)
+
+
+def _agent_lines(m: MemoryMetrics) -> list[str]:
+    """Per-agent series; label values are the validated agent names (at most
+    ``monitoring.max_agent_labels`` of them plus ``other``), escaped all the same."""
+    lines: list[str] = []
+    for name, kind, help_text, attr in _AGENT_SERIES:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        for a in m.agents:
+            labels = f'agent="{label_value(a.agent)}",agent_type="{label_value(a.agent_type)}"'
+            lines.append(f"{name}{{{labels}}} {_number(getattr(a, attr))}")
+    return lines
+
+
 def to_prometheus(m: MemoryMetrics) -> str:
     """Prometheus text exposition format 0.0.4."""
     lines: list[str] = []
@@ -271,6 +320,7 @@ def to_prometheus(m: MemoryMetrics) -> str:
     lines += [f"# HELP {name} Completed episodes per outcome.", f"# TYPE {name} gauge"]
     for outcome in ("success", "partial_success", "failure"):
         lines.append(f'{name}{{outcome="{outcome}"}} {m.outcomes.get(outcome, 0)}')
+    lines += _agent_lines(m)
     return "\n".join(lines) + "\n"
 
 

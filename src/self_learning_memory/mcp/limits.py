@@ -91,7 +91,7 @@ MAX_EPISODE_BYTES: Final = limits.MAX_EPISODE_SIZE
 MAX_OUTCOME_BYTES: Final = limits.MAX_OUTCOME_SIZE
 MAX_STEPS_BYTES: Final = limits.MAX_OPEN_EPISODE_SIZE
 
-MetricType = Literal["all", "performance", "episodes", "system", "sandbox"]
+MetricType = Literal["all", "performance", "episodes", "system", "sandbox", "agents"]
 
 MAX_ECHO: Final = 64  # characters of a client's value an error message repeats
 UNKNOWN_TOOL_KEY: Final = "<unknown>"  # the one metrics key for every unknown tool name

@@ -183,6 +183,22 @@ def _session(ctx: Context[Any, Any] | None) -> object | None:
     return connection
 
 
+def client_agent(ctx: Context[Any, Any] | None) -> str | None:
+    """The MCP client's name (``clientInfo.name`` of its ``initialize`` request) as an agent
+    name (``model/agents.py``: other characters become ``-``); None when it gave none."""
+    from ..model.agents import sanitize_agent
+
+    if ctx is None:
+        return None
+    try:
+        params = ctx.session.client_params
+    except (ValueError, AttributeError):
+        return None
+    info = getattr(params, "client_info", None)
+    name = getattr(info, "name", None)
+    return sanitize_agent(name) if isinstance(name, str) else None
+
+
 def error_text(exc: SelfLearningMemoryError) -> str:
     """What the agent reads: the error kind, then the message (which names field and limit)."""
     hint = " Retrying may help." if exc.recoverable else ""

@@ -1,5 +1,5 @@
-"""`memory-cli monitor` (alias `mon`): status, metrics, export (prometheus, json, influx) and a
-live view. The numbers are the store's, measured now (``core/metrics.py``): this process has no
+"""`memory-cli monitor` (alias `mon`): status, metrics, export (prometheus, json, influx), a
+live view and per-agent metrics (``agents``, in ``monitor_agents.py``). The numbers are the store's, measured now (``core/metrics.py``): this process has no
 history of its own, so retrieval latency comes from a few real retrieval probes."""
 
 from __future__ import annotations
@@ -345,3 +345,12 @@ def _print_snapshot(state: CliState, console: Console, m: MemoryMetrics) -> None
     else:
         console.print(_render(m))
     sys.stdout.flush()
+
+
+def _register_agents() -> None:
+    from .monitor_agents import agents
+
+    app.command("agents")(agents)
+
+
+_register_agents()

@@ -11,7 +11,7 @@ import importlib.util
 import logging
 from typing import TYPE_CHECKING
 
-from . import episodes, feedback, patterns, retrieval, system
+from . import agents, episodes, feedback, patterns, retrieval, system
 
 if TYPE_CHECKING:
     from ..server import MemoryMCPServer, MemoryService
@@ -45,11 +45,12 @@ CORE_TOOLS = (
     "list_episodes",
     "delete_episode",
     "record_retrieval_feedback",
+    "record_agent_execution",
 )
 
 
 def register_all(server: MemoryMCPServer, service: MemoryService) -> None:
-    for family in (retrieval, patterns, system, episodes, feedback):
+    for family in (retrieval, patterns, system, episodes, feedback, agents):
         family.register(server, service)
     register_optional(server, service)
 

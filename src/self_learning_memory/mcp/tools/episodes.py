@@ -12,6 +12,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...model.agents import MAX_AGENT_LEN
 from ...presenters.episodes import (
     completion_payload,
     created_payload,
@@ -20,7 +21,7 @@ from ...presenters.episodes import (
     step_logged_payload,
 )
 from .. import limits as L
-from ..server import memory_tool
+from ..server import client_agent, memory_tool
 
 if TYPE_CHECKING:
     from ..server import MemoryMCPServer, MemoryService
@@ -128,6 +129,15 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
         complexity: Annotated[
             L.ComplexityName, Field(description="Default moderate.")
         ] = "moderate",
+        agent: Annotated[
+            str | None,
+            Field(
+                min_length=1,
+                max_length=MAX_AGENT_LEN,
+                description="Who runs the task (letters, digits and . _ : @ / -); default: "
+                "this MCP client's name. Its completion is counted in the agent's metrics.",
+            ),
+        ] = None,
         ctx: Context | None = None,
     ) -> dict[str, Any]:
         from ...model.episode import ComplexityLevel, TaskContext
@@ -140,9 +150,10 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             tags=list(tags or []),
             complexity=ComplexityLevel(complexity),
         )
-        episode_id = await memory.start_episode(task_description, context, task_type)
+        who = agent if agent is not None else client_agent(ctx)
+        episode_id = await memory.start_episode(task_description, context, task_type, agent=who)
         service.created(ctx, str(episode_id))
-        return created_payload(episode_id, task_type, context)
+        return {**created_payload(episode_id, task_type, context), "agent": who}
 
     @server.tool(
         name="add_episode_step",

@@ -108,6 +108,18 @@ async def _sandbox_metrics(service: "MemoryService", memory: Any) -> dict[str, A
     }
 
 
+async def _agent_metrics(memory: Any) -> dict[str, Any]:
+    """Agents' executions (every process): the busiest ``monitoring.top_agents`` one by one,
+    the rest folded into ``other``; each with its daily series of the last 30 days."""
+    try:
+        found = await memory.agent_metrics(window="day")
+    except SelfLearningMemoryError as exc:  # the store is down: the other sections still answer
+        return {"agents": None, "error": exc.message}
+    data: dict[str, Any] = found.model_dump(mode="json")
+    data["top_agents"] = memory.config.monitoring.top_agents
+    return data
+
+
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -257,7 +269,9 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             "Real counters: episodes (total, completed, completion rate, outcomes), patterns "
             "(total occurrences, unique, effectiveness), performance (mean tool latency, cache "
             "hit rate, error rate, per-tool calls and latency percentiles), sandbox (recorded "
-            "code runs by outcome and backend) and system."
+            "code runs by outcome and backend), agents (executions, success rate, duration, "
+            "streaks and a daily series per agent: the busiest ones, the rest as other) and "
+            "system."
         ),
     )
     @memory_tool
@@ -302,6 +316,8 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             }
         if metric_type in ("all", "sandbox"):
             out["sandbox"] = await _sandbox_metrics(service, memory)
+        if metric_type in ("all", "agents"):
+            out["agents"] = await _agent_metrics(memory)
         if metric_type in ("all", "system"):
             from ... import __version__
 
