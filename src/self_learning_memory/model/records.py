@@ -48,6 +48,7 @@ class EpisodeFilters(BaseModel):
     tag: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    agent: str | None = None  # who ran it (``Episode.agent``)
 
 
 class PatternFilters(BaseModel):

@@ -77,7 +77,7 @@ def episode_detail(episode: Episode) -> dict[str, Any]:
 
 def episode_row(episode: Episode) -> dict[str, Any]:
     """One line of an episode list: id, task, status, outcome type, reward total, start time,
-    duration and ``step_count``."""
+    duration, ``step_count`` and ``agent``."""
     return {
         "episode_id": str(episode.episode_id),
         "task_description": episode.task_description,
@@ -89,6 +89,7 @@ def episode_row(episode: Episode) -> dict[str, Any]:
         "created_at": episode.start_time.isoformat(),
         "duration_s": _duration_s(episode),
         "step_count": len(episode.steps),
+        "agent": episode.agent,
     }
 
 

@@ -67,6 +67,7 @@ class LocalEpisode:
     completed: bool
     steps: int
     doc: frozenset[str]  # the ranking's tokens of description and tools
+    agent: str | None = None
 
 
 def matches(local: LocalEpisode, filters: EpisodeFilters) -> bool:
@@ -81,6 +82,7 @@ def matches(local: LocalEpisode, filters: EpisodeFilters) -> bool:
         or (filters.outcome is not None and c.outcome_type != filters.outcome)
         or (filters.completed is not None and local.completed != filters.completed)
         or (filters.tag is not None and filters.tag not in ctx.tags)
+        or (filters.agent is not None and local.agent != filters.agent)
         or (filters.since is not None and local.start_time < filters.since)
         or (filters.until is not None and local.start_time >= filters.until)
     )
@@ -97,6 +99,7 @@ def _local(
     reward: float | None,
     tools: tuple[str, ...],
     steps: int,
+    agent: str | None,
 ) -> LocalEpisode:
     cand = EpisodeCandidate(
         episode_id=eid,
@@ -110,7 +113,8 @@ def _local(
         sources=(source,),
     )
     completed = times[1] is not None and outcome_type is not None
-    return LocalEpisode(cand, times[0], completed, steps, tokens(description) | tool_tokens(tools))
+    doc = tokens(description) | tool_tokens(tools)
+    return LocalEpisode(cand, times[0], completed, steps, doc, agent)
 
 
 def from_episode(episode: Episode, source: str) -> LocalEpisode:
@@ -125,6 +129,7 @@ def from_episode(episode: Episode, source: str) -> LocalEpisode:
         episode.reward.total if episode.reward is not None else None,
         tuple(dict.fromkeys(s.tool for s in episode.steps)),
         len(episode.steps),
+        episode.agent,
     )
 
 
@@ -156,6 +161,7 @@ def from_json(payload: bytes, source: str) -> LocalEpisode | None:
             None if reward is None else float(reward["total"]),
             tuple(dict.fromkeys(str(step["tool"]) for step in raw["steps"])),
             len(raw["steps"]),
+            None if raw.get("agent") is None else str(raw["agent"]),
         )
     except (AssertionError, KeyError, TypeError, ValueError, pydantic.ValidationError):
         try:

@@ -48,6 +48,7 @@ def where(d: Dialect, filters: EpisodeFilters, alias: str = "") -> tuple[str, li
         ("language", filters.language),
         ("framework", filters.framework),
         ("outcome_type", filters.outcome),
+        ("agent", filters.agent),
     ):
         if value is not None:
             clauses.append(f"{p}{column} = ?")

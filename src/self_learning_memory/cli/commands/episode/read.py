@@ -62,11 +62,13 @@ def list_episodes(
     since: Annotated[str | None, typer.Option("--since", help="Nh, Nd or Nm, e.g. 24h.")] = None,
     limit: LimitOpt = 10,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    agent: Annotated[str | None, typer.Option("--agent", help="Only this agent's.")] = None,
 ) -> None:
     """Episodes, newest first (filters run in SQL)."""
     state = get_state(ctx)
 
     async def action(memory: SelfLearningMemory) -> dict[str, Any]:
+        from ....model.agents import check_agent
         from ....model.records import EpisodeFilters
         from ....presenters.episodes import episode_row
 
@@ -76,6 +78,7 @@ def list_episodes(
             outcome=outcome_value(outcome),
             domain=domain,
             since=None if since is None else parse_since(since),
+            agent=None if agent is None else check_agent(agent, "--agent"),
         )
         episodes = await memory.list_episodes(filters, limit, offset)
         total = await memory.count_episodes(filters)

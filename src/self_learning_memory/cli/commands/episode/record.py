@@ -39,6 +39,14 @@ def create(
     context_file: Annotated[
         Path | None, typer.Option("--context", "-c", help="A TaskContext as a JSON or YAML file.")
     ] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option(
+            "--agent",
+            help="Who runs the task (1-64 of A-Z a-z 0-9 . _ : @ / -); its completion is "
+            "counted in `monitor agents`.",
+        ),
+    ] = None,
 ) -> None:
     """Start an episode; prints its id."""
     state = get_state(ctx)
@@ -50,8 +58,13 @@ def create(
         context = task_context(domain, language, framework, tag, complexity, context_file)
         if state.dry_run:
             return {"dry_run": True, "would": "create an episode", "task": task}
-        eid = await memory.start_episode(task, context, task_type)
-        return {**created_payload(eid, task_type, context), "task": task, "status": "created"}
+        eid = await memory.start_episode(task, context, task_type, agent=agent)
+        return {
+            **created_payload(eid, task_type, context),
+            "task": task,
+            "status": "created",
+            "agent": None if agent is None else agent.strip(),
+        }
 
     result = run_with_memory(state, action)
     emit(state, result, lambda c, d: c.print(d.get("episode_id") or f"dry run: {d['would']}"))

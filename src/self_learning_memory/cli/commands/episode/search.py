@@ -50,11 +50,13 @@ def search(
         A.RetrievalModeName | None,
         typer.Option("--mode", help="Ranking mode (default from config)."),
     ] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="Only this agent's.")] = None,
 ) -> None:
     """Past episodes relevant to a task, ranked, with their score components and provenance."""
     state = get_state(ctx)
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
+        from ....model.agents import check_agent
         from ....model.records import EpisodeFilters
         from ....presenters.episodes import episode_row, result_payload
 
@@ -65,7 +67,10 @@ def search(
             context,
             limit,
             task_type=task_type,
-            filters=EpisodeFilters(outcome=outcome_value(outcome)),
+            filters=EpisodeFilters(
+                outcome=outcome_value(outcome),
+                agent=None if agent is None else check_agent(agent, "--agent"),
+            ),
             mode=mode,
         )
         return {
