@@ -10,6 +10,7 @@ if TYPE_CHECKING:
         EmbeddingsConfig,
         ExtractionConfig,
         MemoryConfig,
+        MonitoringConfig,
         QueueConfig,
         RetrievalConfig,
         RetrievalMode,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         Pattern,
         ToolSequence,
     )
+    from .model.agents import AgentExecution, AgentMetrics, AgentSummary, AgentWindowPoint
     from .model.records import EpisodeFilters, PatternFilters
     from .model.sandbox_run import SandboxRun, SandboxRunCounts, SandboxRunFilters
     from .retrieval.known_failures import FailureWarning, KnownFailure
@@ -70,6 +72,10 @@ from .version import __version__
 # Public names are imported on first use (PEP 562), so ``import self_learning_memory`` and the
 # MCP server's and CLI's start stay fast: nothing heavy loads until it is needed.
 _EXPORTS: dict[str, str] = {
+    "AgentExecution": ".model.agents",
+    "AgentMetrics": ".model.agents",
+    "AgentSummary": ".model.agents",
+    "AgentWindowPoint": ".model.agents",
     "BatchConfig": ".config",
     "CacheConfig": ".config",
     "CapabilityUnavailableError": ".errors",
@@ -94,6 +100,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidStateError": ".errors",
     "KnownFailure": ".retrieval.known_failures",
     "MemoryConfig": ".config",
+    "MonitoringConfig": ".config",
     "MemoryStats": ".core.health",
     "NotFoundError": ".errors",
     "OperationTimeoutError": ".errors",
@@ -145,6 +152,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AgentExecution",
+    "AgentMetrics",
+    "AgentSummary",
+    "AgentWindowPoint",
     "BatchConfig",
     "CacheConfig",
     "CapabilityUnavailableError",
@@ -170,6 +181,7 @@ __all__ = [
     "KnownFailure",
     "MemoryConfig",
     "MemoryStats",
+    "MonitoringConfig",
     "NotFoundError",
     "OperationTimeoutError",
     "OutcomeStats",

@@ -20,6 +20,7 @@ __all__ = [
     "EmbeddingsConfig",
     "ExtractionConfig",
     "MemoryConfig",
+    "MonitoringConfig",
     "QueueConfig",
     "ResilienceConfig",
     "RetrievalConfig",

@@ -292,6 +292,8 @@ def _agent_lines(m: MemoryMetrics) -> list[str]:
     """Per-agent series; label values are the validated agent names (at most
     ``monitoring.max_agent_labels`` of them plus ``other``), escaped all the same."""
     lines: list[str] = []
+    if not m.agents:  # no family without samples
+        return lines
     for name, kind, help_text, attr in _AGENT_SERIES:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         for a in m.agents:
