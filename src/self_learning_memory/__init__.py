@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         StorageUnavailableError,
         ValidationError,
     )
+    from .model.agents import AgentExecution, AgentMetrics, AgentSummary, AgentWindowPoint
     from .model.episode import (
         ComplexityLevel,
         Episode,
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
         Pattern,
         ToolSequence,
     )
-    from .model.agents import AgentExecution, AgentMetrics, AgentSummary, AgentWindowPoint
     from .model.records import EpisodeFilters, PatternFilters
     from .model.sandbox_run import SandboxRun, SandboxRunCounts, SandboxRunFilters
     from .retrieval.known_failures import FailureWarning, KnownFailure

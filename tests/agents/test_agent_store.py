@@ -85,7 +85,8 @@ async def test_completion_writes_one_execution_with_the_episode(backend: Backend
         no_agent = await memory.start_episode("not monitored")
         await memory.complete_episode(no_agent, SuccessOutcome(verdict="ok"))
     rows = backend.rows(
-        "SELECT execution_id, agent, agent_type, task_type, success, outcome, steps, errors, "
+        "SELECT execution_id, agent, agent_type, task_type, success, outcome, step_count, "
+        "error_count, "
         "episode_id, task_description, error_message, duration_ms FROM agent_executions"
     )
     assert len(rows) == 1
@@ -133,7 +134,8 @@ async def test_record_agent_execution_is_idempotent_by_id(backend: Backend) -> N
         again = await memory.record_agent_execution("goap-agent", True, 250.0, execution_id=run)
         assert first.execution_id == again.execution_id == run
         assert first.agent_type == "goap-agent"
-        assert first.task_description is not None and len(first.task_description) == 200
+        assert first.task_description is not None
+        assert len(first.task_description) == 200
         with pytest.raises(ValidationError) as refused:
             await memory.record_agent_execution("goap-agent", True, -1.0)
         assert refused.value.field == "duration_ms"
@@ -198,8 +200,10 @@ async def test_streaks_windows_since_and_the_other_fold(backend: Backend) -> Non
     assert top.total_agents == 6
     assert top.total_executions == 10
     week = by["streaky"].series[0].window_start
-    assert week.weekday() == 0 and (week.hour, week.minute) == (0, 0)  # weeks start on Monday
-    assert future.total_executions == 0 and future.agents == []
+    assert week.weekday() == 0
+    assert (week.hour, week.minute) == (0, 0)
+    assert future.total_executions == 0
+    assert future.agents == []
 
 
 async def test_the_cache_keeps_the_agent(backend: Backend) -> None:

@@ -260,7 +260,7 @@ def read_records(path: Path, fmt: str) -> Iterator[tuple[str, Any]]:
                 yield "header", doc["header"]
                 for kind, plural in PLURAL.items():
                     for data in doc.get(plural, []):
-                        yield kind, _from_json_record(data, path)
+                        yield kind, _from_json_record(data, path, kind)
             elif fmt == "sql":
                 yield from _read_sql(src, path)
             else:
@@ -269,10 +269,12 @@ def read_records(path: Path, fmt: str) -> Iterator[tuple[str, Any]]:
         raise DataIntegrityError(f"{path.name} cannot be read: {exc}.") from exc
 
 
-def _from_json_record(data: Any, path: Path) -> dict[str, Any]:
+def _from_json_record(data: Any, path: Path, kind: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DataIntegrityError(f"{path.name} holds a record that is not an object.")
     out = {k: _from_json(v) for k, v in data.items()}
+    if kind != "episode":  # only an episode nests its children
+        return out
     for key, (_table, many) in CHILDREN.items():
         value = out.get(key)
         if value is None:
@@ -299,7 +301,7 @@ def _read_jsonl(src: IO[str], path: Path) -> Iterator[tuple[str, Any]]:
         if kind == "header":
             yield "header", item["data"]
         elif kind in KINDS:
-            yield kind, _from_json_record(item.get("data"), path)
+            yield kind, _from_json_record(item.get("data"), path, kind)
         else:
             raise DataIntegrityError(f"{path.name} line {number} has an unknown kind {kind!r}.")
 

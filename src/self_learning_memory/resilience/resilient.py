@@ -322,6 +322,11 @@ class ResilientStorage:
     ) -> AgentAggregates:
         return await self.reads.agent_aggregates(since, window_us, series_from)
 
+    async def agent_executions_after(
+        self, after: int, limit: int
+    ) -> list[tuple[int, AgentExecution]]:
+        return await self.reads.agent_executions_after(after, limit)
+
 
 async def _nothing() -> None:
     return None

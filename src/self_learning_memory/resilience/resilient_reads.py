@@ -36,6 +36,7 @@ from .retry import map_driver_error
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from ..model.agents import AgentExecution
     from ..model.episode import Episode, TaskContext
     from ..model.pattern import AnyPattern, Heuristic
     from ..model.records import (
@@ -299,6 +300,13 @@ class ResilientReads:
         return await self.guard.call(
             "agent_aggregates",
             lambda: self.primary.agent_aggregates(since, window_us, series_from),
+        )
+
+    async def agent_executions_after(
+        self, after: int, limit: int
+    ) -> list[tuple[int, AgentExecution]]:
+        return await self.guard.call(
+            "agent_executions_after", lambda: self.primary.agent_executions_after(after, limit)
         )
 
     async def stats(self) -> StorageStats:

@@ -93,7 +93,9 @@ async def migrate(
         report.seconds = time.perf_counter() - started
         return report
     tick = progress or (lambda stage, done, total: None)
-    copied = dict.fromkeys(("episodes", "steps", "patterns", "heuristics", "embeddings"), 0)
+    copied = dict.fromkeys(
+        ("episodes", "steps", "patterns", "heuristics", "embeddings", "agent_executions"), 0
+    )
 
     total = report.source_counts["episodes"]
     offset = 0
@@ -144,6 +146,18 @@ async def migrate(
         after = str(vectors[-1][0])
         copied["embeddings"] += len(vectors)
         tick("embeddings", copied["embeddings"], total)
+
+    total = report.source_counts["agent_executions"]
+    mark = 0
+    while True:
+        executions = await source.agent_executions_after(mark, batch_size)
+        if not executions:
+            break
+        for _seq, execution in executions:
+            await target.record_agent_execution(execution)
+        mark = executions[-1][0]
+        copied["agent_executions"] += len(executions)
+        tick("agent_executions", copied["agent_executions"], total)
 
     report.copied = copied
     report.target_after = await dst.counts()

@@ -182,3 +182,10 @@ class AgentExecutionStore(Protocol):
         """Per agent totals and streaks since ``since`` and the series from ``series_from``
         in windows of ``window_us`` microseconds, read in one snapshot."""
         ...
+
+    async def agent_executions_after(
+        self, after: int, limit: int
+    ) -> list[tuple[int, AgentExecution]]:
+        """Up to ``limit`` executions after insertion number ``after``, oldest first, each with
+        its number (``storage migrate`` copies them in order)."""
+        ...

@@ -9,7 +9,9 @@ rows as they are instead, keyed by their ids, so a re-run updates rather than du
   by ``(episode_id, step_number)`` if missing;
 - patterns with usage: upsert by ``pattern_id``, then the episode links;
 - heuristics: upsert by ``heuristic_id``;
-- embeddings: read here, written through ``store_embeddings`` (one row per episode).
+- embeddings: read here, written through ``store_embeddings`` (one row per episode);
+- agent executions: read in insertion order, written through ``record_agent_execution``
+  (keyed by their id, so a re-run adds none twice).
 
 Not moved: the sandbox's audit trail and the retrieval feedback (``retrieval_uses``,
 ``episode_usage``): episodes start with no feedback in the target (docs/operations.md).
@@ -37,7 +39,15 @@ if TYPE_CHECKING:
 __all__ = ["COUNTED", "PatternRow", "TransferAdapter", "transfer_adapter"]
 
 PatternRow = tuple["AnyPattern", "PatternUsage", list[uuid.UUID]]
-COUNTED = ("episodes", "steps", "patterns", "episode_patterns", "heuristics", "embeddings")
+COUNTED = (
+    "episodes",
+    "steps",
+    "patterns",
+    "episode_patterns",
+    "heuristics",
+    "embeddings",
+    "agent_executions",
+)
 
 _EPISODE_COLS = (
     "episode_id, task_type, task_description, domain, language, framework, complexity, tags, "

@@ -14,21 +14,29 @@ Python only folds these aggregate rows (one per agent, one per agent and window)
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from ...model.agents import AgentExecution
+from ...model.agents import AgentExecution, AgentType
 from .dialect import Dialect
 from .program import Program, changes, rows
 
-__all__ = ["STREAK_ROWS", "AgentAggregates", "AgentTotals", "aggregate", "record_execution"]
+__all__ = [
+    "STREAK_ROWS",
+    "AgentAggregates",
+    "AgentTotals",
+    "aggregate",
+    "executions_after",
+    "record_execution",
+]
 
 STREAK_ROWS = 1000  # streaks are computed over each agent's newest executions
 
 COLUMNS = (
-    "execution_id, agent, agent_type, task_type, success, outcome, duration_ms, steps, errors, "
-    "started_at, ended_at, episode_id, task_description, error_message"
+    "execution_id, agent, agent_type, task_type, success, outcome, duration_ms, step_count, "
+    "error_count, started_at, ended_at, episode_id, task_description, error_message"
 )
 _MONDAY_US = 4 * 86_400_000_000  # 1970-01-01 was a Thursday: weeks start on Monday
 
@@ -84,6 +92,38 @@ def record_execution(d: Dialect, ex: AgentExecution) -> Program[bool]:
     return int(inserted) > 0
 
 
+def executions_after(
+    d: Dialect, after: int, limit: int
+) -> Program[list[tuple[int, AgentExecution]]]:
+    """The executions after insertion number ``after``, oldest first, with their numbers (a
+    copy by ``storage migrate`` keeps their order, so the target's streaks are the same)."""
+    found = yield rows(
+        f"SELECT seq, {COLUMNS} FROM agent_executions WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after, limit),
+    )
+    return [(int(r[0]), _from_row(d, tuple(r[1:]))) for r in found]
+
+
+def _from_row(d: Dialect, r: tuple[Any, ...]) -> AgentExecution:
+    # built from columns this store wrote itself
+    return AgentExecution.model_construct(
+        execution_id=uuid.UUID(r[0]),
+        agent=r[1],
+        agent_type=AgentType(r[2]) if r[2] in AgentType._value2member_map_ else AgentType.OTHER,
+        task_type=r[3],
+        success=bool(r[4]),
+        outcome=r[5],
+        duration_ms=float(r[6]),
+        steps=int(r[7]),
+        errors=int(r[8]),
+        started_at=d.from_time(r[9]),
+        ended_at=d.from_time(r[10]),
+        episode_id=None if r[11] is None else uuid.UUID(r[11]),
+        task_description=r[12],
+        error_message=r[13],
+    )
+
+
 def aggregate(
     d: Dialect, since: datetime | None, window_us: int, series_from: datetime
 ) -> Program[AgentAggregates]:
@@ -93,7 +133,7 @@ def aggregate(
     totals = yield rows(
         "SELECT agent, max(agent_type), count(*), coalesce(sum(success), 0), avg(duration_ms), "
         "min(duration_ms), max(duration_ms), coalesce(sum(duration_ms), 0), "
-        "coalesce(sum(steps), 0), coalesce(sum(errors), 0), max(ended_at) "
+        "coalesce(sum(step_count), 0), coalesce(sum(error_count), 0), max(ended_at) "
         f"FROM agent_executions {where} GROUP BY agent ORDER BY count(*) DESC, agent",
         args,
     )

@@ -278,3 +278,10 @@ class SQLStore:
         return await self._snapshot(
             lambda: agent_executions.aggregate(self.dialect, since, window_us, series_from)
         )
+
+    async def agent_executions_after(
+        self, after: int, limit: int
+    ) -> list[tuple[int, AgentExecution]]:
+        return await self._read(
+            lambda: agent_executions.executions_after(self.dialect, after, limit)
+        )
