@@ -52,6 +52,7 @@ def episode_row(ep: Episode) -> tuple[Any, ...]:
         codec.dump_json([str(p) for p in ep.patterns]),
         codec.dump_json([str(h) for h in ep.heuristics]),
         codec.dump_json(ep.metadata),
+        ep.agent,
     )
 
 

@@ -12,7 +12,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...model.agents import MAX_AGENT_LEN
+from ...model.agents import MAX_AGENT_LEN, check_agent
 from ...presenters.episodes import (
     completion_payload,
     created_payload,
@@ -150,7 +150,7 @@ def register(server: "MemoryMCPServer", service: "MemoryService") -> None:
             tags=list(tags or []),
             complexity=ComplexityLevel(complexity),
         )
-        who = agent if agent is not None else client_agent(ctx)
+        who = check_agent(agent) if agent is not None else client_agent(ctx)
         episode_id = await memory.start_episode(task_description, context, task_type, agent=who)
         service.created(ctx, str(episode_id))
         return {**created_payload(episode_id, task_type, context), "agent": who}
