@@ -4,7 +4,8 @@ measured in the same run, interleaved so machine load hits both alike), recordin
 on its own, and ``agent_metrics`` over the recorded executions, on the embedded SQLite store
 and, when given, PostgreSQL. Prints a JSON line per result.
 
-``python benchmarks/agent_monitoring_bench.py [--episodes 300] [--agents 20] [--postgres DSN]``
+``python benchmarks/agent_monitoring_bench.py [--episodes 300] [--agents 20] [--bulk 0]
+[--postgres DSN]``
 """
 
 from __future__ import annotations
@@ -55,7 +56,16 @@ async def _complete(memory: SelfLearningMemory, i: int, agent: str | None) -> fl
     return (time.perf_counter() - started) * 1000
 
 
-async def bench(store: str, url: str | None, episodes: int, agents: int) -> None:
+async def _metrics(memory: SelfLearningMemory, store: str, base: float, executions: int) -> None:
+    reads: list[float] = []
+    for _ in range(30):
+        started = time.perf_counter()
+        await memory.agent_metrics(window="hour")
+        reads.append((time.perf_counter() - started) * 1000)
+    _line(f"agent_metrics ({executions} executions)", store, reads, base)
+
+
+async def bench(store: str, url: str | None, episodes: int, agents: int, bulk: int) -> None:
     data = Path(tempfile.mkdtemp(prefix="agent-bench-"))
     config = MemoryConfig.model_validate({"storage": {"url": url}})
     async with SelfLearningMemory.open(data, config=config) as memory:
@@ -75,23 +85,23 @@ async def bench(store: str, url: str | None, episodes: int, agents: int) -> None
             await memory.record_agent_execution(f"agent-{i % agents}", i % 3 != 0, 12.0, steps=3)
             direct.append((time.perf_counter() - started) * 1000)
         _line("record_agent_execution", store, direct, base)
-        reads: list[float] = []
-        for _ in range(30):
-            started = time.perf_counter()
-            await memory.agent_metrics(window="hour")
-            reads.append((time.perf_counter() - started) * 1000)
-        _line(f"agent_metrics ({2 * episodes + 20} executions)", store, reads, base)
+        await _metrics(memory, store, base, 2 * episodes + 20)
+        if bulk:
+            for i in range(bulk):
+                await memory.record_agent_execution(f"agent-{i % agents}", i % 5 != 0, 3.0)
+            await _metrics(memory, store, base, 2 * episodes + 20 + bulk)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--episodes", type=int, default=300)
     parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--bulk", type=int, default=0, help="then record this many more")
     parser.add_argument("--postgres", default=None, help="a postgresql:// DSN (empty schema)")
     args = parser.parse_args()
-    asyncio.run(bench("sqlite", None, args.episodes, args.agents))
+    asyncio.run(bench("sqlite", None, args.episodes, args.agents, args.bulk))
     if args.postgres:
-        asyncio.run(bench("postgres", args.postgres, args.episodes, args.agents))
+        asyncio.run(bench("postgres", args.postgres, args.episodes, args.agents, args.bulk))
 
 
 if __name__ == "__main__":

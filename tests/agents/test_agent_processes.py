@@ -59,3 +59,11 @@ async def test_four_processes_give_exact_agent_counts(backend: Backend) -> None:
     assert sum(p.executions for a in m.agents for p in a.series) == m.total_executions
     rows = backend.rows("SELECT count(*), count(DISTINCT execution_id) FROM agent_executions")
     assert rows == [(m.total_executions, m.total_executions)]  # no duplicate, none lost
+    # the running totals, updated by every process's transactions, equal a count of the rows
+    totals = backend.rows("SELECT agent, executions, successes FROM agent_totals ORDER BY agent")
+    counted = backend.rows(
+        "SELECT agent, count(*), sum(success) FROM agent_executions GROUP BY agent ORDER BY agent"
+    )
+    assert [tuple(int(v) if i else v for i, v in enumerate(r)) for r in totals] == [
+        tuple(int(v) if i else v for i, v in enumerate(r)) for r in counted
+    ]

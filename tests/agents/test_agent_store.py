@@ -187,10 +187,15 @@ async def test_streaks_windows_since_and_the_other_fold(backend: Backend) -> Non
         for i in range(5):
             await memory.record_agent_execution(f"tail-{i}", i % 2 == 0, 2.0)
         top = await memory.agent_metrics(top=2, window="week")
+        # the running totals (all time) and a GROUP BY over the rows (since) agree
+        recent = await memory.agent_metrics(top=2, since=datetime.now(UTC) - timedelta(days=1))
         future = await memory.agent_metrics(since=datetime.now(UTC) + timedelta(hours=1))
         with pytest.raises(ValidationError) as refused:
             await memory.agent_metrics(window="month")
         assert refused.value.field == "window"
+    assert [a.model_dump(exclude={"series"}) for a in recent.agents] == [
+        a.model_dump(exclude={"series"}) for a in top.agents
+    ]
     by = {a.agent: a for a in top.agents}
     assert (by["streaky"].current_streak, by["streaky"].longest_streak) == (1, 3)
     assert [a.agent for a in top.agents] == ["streaky", "tail-0", "other"]

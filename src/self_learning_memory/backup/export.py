@@ -5,8 +5,8 @@ when asked, its embedding), its learning-queue job and its full-text row, then t
 with their usage counts, the episode/pattern links, the heuristics, the store's meta
 values, the code sandbox's audit trail (``sandbox_runs``, absent from exports of a store
 older than schema 4) and the retrieval feedback (``retrieval_uses`` and ``episode_usage``,
-absent before schema 5) and the agent executions (``agent_executions``, absent before
-schema 6). Column values are kept exactly (JSON columns stay the text SQLite holds, blobs are
+absent before schema 5) and the agent executions (``agent_executions`` and their running
+totals ``agent_totals``, absent before schema 6). Column values are kept exactly (JSON columns stay the text SQLite holds, blobs are
 base64, rowids are kept because the full-text index is joined on them), so loading an export
 into an empty schema gives back the same store, not an approximation of it.
 
@@ -59,6 +59,7 @@ KINDS: dict[str, str] = {
     "retrieval_use": "retrieval_uses",
     "episode_usage": "episode_usage",
     "agent_execution": "agent_executions",
+    "agent_total": "agent_totals",
 }
 PLURAL = {
     "episode": "episodes",
@@ -70,6 +71,7 @@ PLURAL = {
     "retrieval_use": "retrieval_uses",
     "episode_usage": "episode_usage",
     "agent_execution": "agent_executions",
+    "agent_total": "agent_totals",
 }
 # nested key of an episode record -> (table, kept as a list)
 CHILDREN: dict[str, tuple[str, bool]] = {

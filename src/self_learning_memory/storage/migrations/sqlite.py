@@ -229,6 +229,22 @@ CREATE TABLE agent_executions (
 );
 CREATE INDEX idx_agent_executions_agent ON agent_executions(agent, seq);
 CREATE INDEX idx_agent_executions_time ON agent_executions(ended_at);
+-- Per-agent running totals, updated in the transaction that inserts an execution (so they
+-- equal the rows'), read without scanning the rows; the streaks follow the insertion order.
+CREATE TABLE agent_totals (
+    agent          TEXT PRIMARY KEY,
+    agent_type     TEXT NOT NULL,
+    executions     INTEGER NOT NULL,
+    successes      INTEGER NOT NULL,
+    total_ms       REAL NOT NULL,
+    min_ms         REAL NOT NULL,
+    max_ms         REAL NOT NULL,
+    step_count     INTEGER NOT NULL,
+    error_count    INTEGER NOT NULL,
+    last_at        INTEGER NOT NULL,
+    current_streak INTEGER NOT NULL,
+    longest_streak INTEGER NOT NULL
+) WITHOUT ROWID;
 """,
     ),
 ]

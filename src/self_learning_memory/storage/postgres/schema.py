@@ -236,6 +236,20 @@ CREATE TABLE agent_executions (
 );
 CREATE INDEX idx_agent_executions_agent ON agent_executions(agent, seq);
 CREATE INDEX idx_agent_executions_time ON agent_executions(ended_at);
+CREATE TABLE agent_totals (
+    agent          text PRIMARY KEY,
+    agent_type     text NOT NULL,
+    executions     bigint NOT NULL,
+    successes      bigint NOT NULL,
+    total_ms       double precision NOT NULL,
+    min_ms         double precision NOT NULL,
+    max_ms         double precision NOT NULL,
+    step_count     bigint NOT NULL,
+    error_count    bigint NOT NULL,
+    last_at        timestamptz NOT NULL,
+    current_streak integer NOT NULL,
+    longest_streak integer NOT NULL
+);
 """,
     ),
 ]

@@ -4,12 +4,17 @@ and their aggregation, in SQL.
 A row is written by the completion transaction of an episode that has an agent
 (``learning_sql.commit_completion``, keyed by the episode's id so a retried or replayed
 completion writes it once), or on its own (:func:`record_execution`, keyed by the caller's
-execution id). Rows are ordered by ``seq`` (insertion order).
+execution id). Rows are ordered by ``seq`` (insertion order). The same statement sequence
+updates the agent's running totals (``agent_totals``: counts, sums, min/max, last time and the
+success streaks in insertion order) with one ``INSERT ... ON CONFLICT DO UPDATE``, so the totals
+always equal the rows' and are exact across processes (SQLite serialises writers; PostgreSQL
+locks the agent's totals row for the rest of the transaction).
 
-:func:`aggregate` reads, in one snapshot, per agent: the totals (``GROUP BY agent``), the
-current and longest success streaks over the agent's newest :data:`STREAK_ROWS` executions
-(window functions: gaps and islands) and the per-window series (``GROUP BY agent, window``).
-Python only folds these aggregate rows (one per agent, one per agent and window).
+:func:`aggregate` reads, in one snapshot: all-time totals and streaks from ``agent_totals``
+(one row per agent, no scan of the executions); for ``since``, a ``GROUP BY agent`` over the
+executions in that range (through the ``ended_at`` index) and the streaks within it (window
+functions: gaps and islands); and the per-window series (``GROUP BY agent, window``). Python
+only folds these aggregate rows.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any, NamedTuple
 
 from ...model.agents import AgentExecution, AgentType
 from .dialect import Dialect
-from .program import Program, changes, rows
+from .program import Program, changes, execute, rows
 
 __all__ = [
     "STREAK_ROWS",
@@ -89,7 +94,40 @@ def record_execution(d: Dialect, ex: AgentExecution) -> Program[bool]:
             ex.error_message,
         ),
     )
-    return int(inserted) > 0
+    if int(inserted) == 0:
+        return False
+    ok = 1 if ex.success else 0
+    streak = "CASE WHEN excluded.successes = 1 THEN agent_totals.current_streak + 1 ELSE 0 END"
+    yield execute(
+        "INSERT INTO agent_totals (agent, agent_type, executions, successes, total_ms, min_ms, "
+        "max_ms, step_count, error_count, last_at, current_streak, longest_streak) "
+        "VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent) DO UPDATE SET "
+        "agent_type = excluded.agent_type, "
+        "executions = agent_totals.executions + 1, "
+        "successes = agent_totals.successes + excluded.successes, "
+        "total_ms = agent_totals.total_ms + excluded.total_ms, "
+        f"min_ms = {d.least}(agent_totals.min_ms, excluded.min_ms), "
+        f"max_ms = {d.greatest}(agent_totals.max_ms, excluded.max_ms), "
+        "step_count = agent_totals.step_count + excluded.step_count, "
+        "error_count = agent_totals.error_count + excluded.error_count, "
+        f"last_at = {d.greatest}(agent_totals.last_at, excluded.last_at), "
+        f"current_streak = {streak}, "
+        f"longest_streak = {d.greatest}(agent_totals.longest_streak, {streak})",
+        (
+            ex.agent,
+            ex.agent_type.value,
+            ok,
+            ex.duration_ms,
+            ex.duration_ms,
+            ex.duration_ms,
+            ex.steps,
+            ex.errors,
+            d.to_time(ex.ended_at),
+            ok,
+            ok,
+        ),
+    )
+    return True
 
 
 def executions_after(
@@ -129,7 +167,42 @@ def aggregate(
 ) -> Program[AgentAggregates]:
     """Totals and streaks of executions ended at or after ``since`` (all when None), and the
     series in windows of ``window_us`` microseconds from ``series_from``."""
-    where, args = ("WHERE ended_at >= ?", [d.to_time(since)]) if since is not None else ("", [])
+    if since is None:
+        totals = yield rows(
+            "SELECT agent, agent_type, executions, successes, total_ms / executions, min_ms, "
+            "max_ms, total_ms, step_count, error_count, last_at, current_streak, longest_streak "
+            "FROM agent_totals ORDER BY executions DESC, agent"
+        )
+        streaks = {str(r[0]): (int(r[11]), int(r[12])) for r in totals}
+    else:
+        totals, streaks = yield from _since(d, since)
+    series = yield from _series(d, window_us, series_from)
+    return AgentAggregates(
+        totals=[
+            AgentTotals(
+                str(r[0]),
+                str(r[1]),
+                int(r[2]),
+                int(r[3]),
+                float(r[4] or 0.0),
+                float(r[5] or 0.0),
+                float(r[6] or 0.0),
+                float(r[7]),
+                int(r[8]),
+                int(r[9]),
+                None if r[10] is None else d.from_time(r[10]),
+            )
+            for r in totals
+        ],
+        streaks=streaks,
+        series=series,
+    )
+
+
+def _since(d: Dialect, since: datetime) -> Program[tuple[list[Any], dict[str, tuple[int, int]]]]:
+    """Totals and streaks (within the range, over each agent's newest :data:`STREAK_ROWS`) of
+    the executions ended at or after ``since``, read through the ``ended_at`` index."""
+    where, args = "WHERE ended_at >= ?", [d.to_time(since)]
     totals = yield rows(
         "SELECT agent, max(agent_type), count(*), coalesce(sum(success), 0), avg(duration_ms), "
         "min(duration_ms), max(duration_ms), coalesce(sum(duration_ms), 0), "
@@ -148,6 +221,13 @@ def aggregate(
         "GROUP BY agent",
         (*args, STREAK_ROWS),
     )
+    return list(totals), {str(r[0]): (int(r[2]), int(r[1])) for r in found}
+
+
+def _series(
+    d: Dialect, window_us: int, series_from: datetime
+) -> Program[list[tuple[str, int, int, int]]]:
+    """Executions and successes per agent and window, from ``series_from``."""
     offset = _MONDAY_US if window_us % (7 * 86_400_000_000) == 0 else 0
     us = d.us_sql("ended_at")
     bucket = f"(({us} - {offset}) / {int(window_us)}) * {int(window_us)} + {offset}"
@@ -157,23 +237,4 @@ def aggregate(
         "ORDER BY agent, bucket",
         (d.to_time(series_from),),
     )
-    return AgentAggregates(
-        totals=[
-            AgentTotals(
-                str(r[0]),
-                str(r[1]),
-                int(r[2]),
-                int(r[3]),
-                float(r[4] or 0.0),
-                float(r[5] or 0.0),
-                float(r[6] or 0.0),
-                float(r[7]),
-                int(r[8]),
-                int(r[9]),
-                None if r[10] is None else d.from_time(r[10]),
-            )
-            for r in totals
-        ],
-        streaks={str(r[0]): (int(r[2]), int(r[1])) for r in found},
-        series=[(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in series],
-    )
+    return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in series]

@@ -28,6 +28,7 @@ class Dialect:
 
     name = "sqlite"
     row_locks = False  # True: aggregate rows are read FOR UPDATE and locked in key order
+    least, greatest = "min", "max"  # the two-argument scalar functions
     lock = ""  # appended to a SELECT whose rows the transaction then updates
     byte_order = ""  # after ORDER BY column: text in code point order (Python's str order)
     skip_locked = ""  # appended to the learning queue's claim subquery
@@ -113,6 +114,7 @@ class Dialect:
 class PostgresDialect(Dialect):
     name = "postgresql"
     row_locks = True
+    least, greatest = "least", "greatest"
     lock = " FOR UPDATE"
     byte_order = ' COLLATE "C"'
     skip_locked = " FOR UPDATE SKIP LOCKED"
