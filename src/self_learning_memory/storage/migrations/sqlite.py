@@ -228,7 +228,7 @@ CREATE TABLE agent_executions (
     error_message    TEXT
 );
 CREATE INDEX idx_agent_executions_agent ON agent_executions(agent, seq);
-CREATE INDEX idx_agent_executions_time ON agent_executions(ended_at);
+CREATE INDEX idx_agent_executions_time ON agent_executions(ended_at, agent, success);
 -- Per-agent running totals, updated in the transaction that inserts an execution (so they
 -- equal the rows'), read without scanning the rows; the streaks follow the insertion order.
 CREATE TABLE agent_totals (

@@ -235,7 +235,7 @@ CREATE TABLE agent_executions (
     error_message    text
 );
 CREATE INDEX idx_agent_executions_agent ON agent_executions(agent, seq);
-CREATE INDEX idx_agent_executions_time ON agent_executions(ended_at);
+CREATE INDEX idx_agent_executions_time ON agent_executions(ended_at, agent, success);
 CREATE TABLE agent_totals (
     agent          text PRIMARY KEY,
     agent_type     text NOT NULL,

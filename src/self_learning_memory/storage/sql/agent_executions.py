@@ -202,17 +202,23 @@ def aggregate(
 def _since(d: Dialect, since: datetime) -> Program[tuple[list[Any], dict[str, tuple[int, int]]]]:
     """Totals and streaks (within the range, over each agent's newest :data:`STREAK_ROWS`) of
     the executions ended at or after ``since``, read through the ``ended_at`` index."""
-    where, args = "WHERE ended_at >= ?", [d.to_time(since)]
+    # materialised first: the planner must read the range through the ended_at index, not
+    # walk every row in (agent, seq) order to save a sort
+    rng = (
+        "WITH r AS MATERIALIZED (SELECT seq, agent, agent_type, success, duration_ms, "
+        "step_count, error_count, ended_at FROM agent_executions WHERE ended_at >= ?) "
+    )
+    args = (d.to_time(since),)
     totals = yield rows(
-        "SELECT agent, max(agent_type), count(*), coalesce(sum(success), 0), avg(duration_ms), "
-        "min(duration_ms), max(duration_ms), coalesce(sum(duration_ms), 0), "
+        rng + "SELECT agent, max(agent_type), count(*), coalesce(sum(success), 0), "
+        "avg(duration_ms), min(duration_ms), max(duration_ms), coalesce(sum(duration_ms), 0), "
         "coalesce(sum(step_count), 0), coalesce(sum(error_count), 0), max(ended_at) "
-        f"FROM agent_executions {where} GROUP BY agent ORDER BY count(*) DESC, agent",
+        "FROM r GROUP BY agent ORDER BY count(*) DESC, agent",
         args,
     )
     found = yield rows(
-        "WITH recent AS (SELECT agent, success, row_number() OVER "
-        f"(PARTITION BY agent ORDER BY seq DESC) AS back FROM agent_executions {where}), "
+        rng + ", recent AS (SELECT agent, success, row_number() OVER "
+        "(PARTITION BY agent ORDER BY seq DESC) AS back FROM r), "
         "ranked AS (SELECT agent, success, back - row_number() OVER "
         "(PARTITION BY agent, success ORDER BY back) AS grp FROM recent WHERE back <= ?), "
         "islands AS (SELECT agent, grp, count(*) AS n FROM ranked WHERE success = 1 "
@@ -232,9 +238,10 @@ def _series(
     us = d.us_sql("ended_at")
     bucket = f"(({us} - {offset}) / {int(window_us)}) * {int(window_us)} + {offset}"
     series = yield rows(
+        # grouped by window first: SQLite then reads the range through the (ended_at, agent,
+        # success) index alone instead of every row in agent order
         f"SELECT agent, {bucket} AS bucket, count(*), coalesce(sum(success), 0) "
-        "FROM agent_executions WHERE ended_at >= ? GROUP BY agent, bucket "
-        "ORDER BY agent, bucket",
+        "FROM agent_executions WHERE ended_at >= ? GROUP BY bucket, agent",
         (d.to_time(series_from),),
     )
     return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in series]
