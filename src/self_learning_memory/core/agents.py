@@ -20,9 +20,11 @@ from ..model.agents import (
     MAX_ERROR_MESSAGE_CHARS,
     MAX_STEPS,
     OTHER_AGENTS,
+    AgentAggregates,
     AgentExecution,
     AgentMetrics,
     AgentSummary,
+    AgentTotals,
     AgentWindow,
     AgentWindowPoint,
     agent_type_of,
@@ -31,7 +33,6 @@ from ..model.agents import (
 from ..model.episode import utc_now
 from ..model.limits import MAX_TASK_CHARS
 from ..model.validation import as_task_type, as_uuid
-from ..storage.sql.agent_executions import AgentAggregates, AgentTotals
 from .parts import MemoryParts
 
 __all__ = ["MAX_SERIES_WINDOWS", "SERIES_WINDOWS", "AgentMonitor"]

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,9 +33,11 @@ __all__ = [
     "MAX_AGENT_LEN",
     "MAX_ERROR_MESSAGE_CHARS",
     "OTHER_AGENTS",
+    "AgentAggregates",
     "AgentExecution",
     "AgentMetrics",
     "AgentSummary",
+    "AgentTotals",
     "AgentType",
     "AgentWindow",
     "AgentWindowPoint",
@@ -206,3 +209,29 @@ class AgentMetrics(BaseModel):
     total_duration_ms: float
     avg_duration_ms: float
     agents: list[AgentSummary]
+
+
+# -- what a store returns (storage/sql/agent_executions.py) ------------------------------
+class AgentTotals(NamedTuple):
+    """One agent's ``GROUP BY`` row."""
+
+    agent: str
+    agent_type: str
+    executions: int
+    successes: int
+    avg_ms: float
+    min_ms: float
+    max_ms: float
+    total_ms: float
+    steps: int
+    errors: int
+    last: datetime | None
+
+
+@dataclass
+class AgentAggregates:
+    """The raw aggregate rows (times already converted to datetimes)."""
+
+    totals: list[AgentTotals]  # the busiest first
+    streaks: dict[str, tuple[int, int]]  # agent -> (current, longest)
+    series: list[tuple[str, int, int, int]]  # agent, window start (us), executions, successes

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ..config import ResilienceConfig
-    from ..model.agents import AgentExecution
+    from ..model.agents import AgentAggregates, AgentExecution
     from ..model.episode import Episode, ExecutionStep, TaskContext
     from ..model.pattern import AnyPattern, Heuristic
     from ..model.records import (
@@ -62,7 +62,6 @@ if TYPE_CHECKING:
     from ..model.usage import EpisodeUsage, PatternUsage
     from ..storage.backend import StorageBackend
     from ..storage.lmdb_cache import EpisodeCache
-    from ..storage.sql.agent_executions import AgentAggregates
 
 __all__ = ["ResilientStorage", "resilient_from_config"]
 

@@ -36,7 +36,7 @@ from .retry import map_driver_error
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ..model.agents import AgentExecution
+    from ..model.agents import AgentAggregates, AgentExecution
     from ..model.episode import Episode, TaskContext
     from ..model.pattern import AnyPattern, Heuristic
     from ..model.records import (
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
     from ..model.usage import EpisodeUsage, PatternUsage
-    from ..storage.sql.agent_executions import AgentAggregates
     from .degraded import LocalReads
     from .guard import Guard
     from .outbox_view import OutboxView

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ..model.agents import AgentExecution
+    from ..model.agents import AgentAggregates, AgentExecution
     from ..model.episode import Episode, ExecutionStep, TaskContext
     from ..model.pattern import AnyPattern, Heuristic
     from ..model.records import (
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
     from ..model.usage import EpisodeUsage, PatternUsage
-    from .sql.agent_executions import AgentAggregates
 
 __all__ = [
     "AgentExecutionStore",

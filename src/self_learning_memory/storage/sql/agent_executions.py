@@ -20,11 +20,10 @@ only folds these aggregate rows.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from ...model.agents import AgentExecution, AgentType
+from ...model.agents import AgentAggregates, AgentExecution, AgentTotals, AgentType
 from .dialect import Dialect
 from .program import Program, changes, execute, rows
 
@@ -44,31 +43,6 @@ COLUMNS = (
     "error_count, started_at, ended_at, episode_id, task_description, error_message"
 )
 _MONDAY_US = 4 * 86_400_000_000  # 1970-01-01 was a Thursday: weeks start on Monday
-
-
-class AgentTotals(NamedTuple):
-    """One agent's ``GROUP BY`` row."""
-
-    agent: str
-    agent_type: str
-    executions: int
-    successes: int
-    avg_ms: float
-    min_ms: float
-    max_ms: float
-    total_ms: float
-    steps: int
-    errors: int
-    last: datetime | None
-
-
-@dataclass
-class AgentAggregates:
-    """The raw aggregate rows (times already converted to datetimes)."""
-
-    totals: list[AgentTotals]  # the busiest first
-    streaks: dict[str, tuple[int, int]]  # agent -> (current, longest)
-    series: list[tuple[str, int, int, int]]  # agent, window start (us), executions, successes
 
 
 def record_execution(d: Dialect, ex: AgentExecution) -> Program[bool]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Self, TypeVar
 
-from ...model.agents import AgentExecution
+from ...model.agents import AgentAggregates, AgentExecution
 from ...model.episode import Episode, ExecutionStep, TaskContext
 from ...model.pattern import AnyPattern, Heuristic
 from ...model.records import (
@@ -31,7 +31,6 @@ from ...model.sandbox_run import SandboxRun, SandboxRunFilters
 from ...model.usage import EpisodeUsage, PatternUsage
 from ..batch import BatchedWrite
 from . import agent_executions, batch_sql, episodes, feedback, learning_sql, queries, sandbox_runs
-from .agent_executions import AgentAggregates
 from .dialect import Dialect
 from .learning_sql import FullText
 from .program import Op, ProgramFactory
