@@ -36,17 +36,21 @@ async def test_search_is_stored_in_the_row_after_migrating(
     first = [m for m in schema.POSTGRES_MIGRATIONS if m[0] == 1]
     monkeypatch.setattr(connection, "POSTGRES_MIGRATIONS", first)
     config = MemoryConfig.model_validate({"storage": {"url": pg_url}})
-    # today's completion also counts retrieval feedback (migration 4): its tables are created
-    # for the write and dropped after it, so the store is otherwise at version 1
+    # today's completion also counts retrieval feedback (migration 4) and writes the episode's
+    # agent (migration 5): their tables and column are created for the write and dropped after
+    # it, so the store is otherwise at version 1
     feedback = dict(schema.POSTGRES_MIGRATIONS)[4]
+    agents = dict(schema.POSTGRES_MIGRATIONS)[5]
     async with SelfLearningMemory.open(tmp_path, config=config) as memory:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(feedback.encode())
+            conn.execute(agents.encode())
         eid = await memory.start_episode("index the audit log by tenant")
         await memory.log_step(eid, ExecutionStep(step_number=1, tool="psql", action="create index"))
         await memory.complete_episode(eid, SuccessOutcome(verdict="indexed"))
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("DROP TABLE retrieval_uses, episode_usage")
+        conn.execute("DROP TABLE retrieval_uses, episode_usage, agent_executions, agent_totals")
+        conn.execute("ALTER TABLE episodes DROP COLUMN agent")
     assert storage_of_search(pg_url) == ("x", 1)
 
     monkeypatch.setattr(connection, "POSTGRES_MIGRATIONS", schema.POSTGRES_MIGRATIONS)

@@ -191,7 +191,7 @@ class AgentSummary(BaseModel):
     errors: int
     last_execution: datetime | None
     current_streak: int  # successes in a row up to the newest execution
-    longest_streak: int  # over the agent's newest executions (see ``STREAK_ROWS``)
+    longest_streak: int  # all time; with ``since``, over its newest 1,000 in the range
     agents: int = 1  # how many agents this row stands for (> 1 for ``other``)
     series: list[AgentWindowPoint] = Field(default_factory=list)
 
