@@ -41,6 +41,8 @@ from .retry import RetryPolicy
 from .writes import ResilientWrites
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ..config import ResilienceConfig
     from ..model.episode import Episode, ExecutionStep, TaskContext
     from ..model.pattern import AnyPattern, Heuristic
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
         StorageStats,
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
+    from ..model.timeline import OutcomeWindow
     from ..model.usage import EpisodeUsage, PatternUsage
     from ..storage.backend import StorageBackend
     from ..storage.lmdb_cache import EpisodeCache
@@ -229,6 +232,11 @@ class ResilientStorage:
 
     async def count_episodes(self, filters: EpisodeFilters) -> int:
         return await self.reads.count_episodes(filters)
+
+    async def outcome_timeline(
+        self, window: str, since: datetime | None, until: datetime | None
+    ) -> list[OutcomeWindow]:
+        return await self.reads.outcome_timeline(window, since, until)
 
     async def lexical_candidates(
         self, terms: list[str], filters: EpisodeFilters, limit: int

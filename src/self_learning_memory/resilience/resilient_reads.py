@@ -34,6 +34,8 @@ from .guard import recoverable
 from .retry import map_driver_error
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ..model.episode import Episode, TaskContext
     from ..model.pattern import AnyPattern, Heuristic
     from ..model.records import (
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
         StorageStats,
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
+    from ..model.timeline import OutcomeWindow
     from ..model.usage import EpisodeUsage, PatternUsage
     from .degraded import LocalReads
     from .guard import Guard
@@ -148,6 +151,13 @@ class ResilientReads:
 
     async def count_episodes(self, filters: EpisodeFilters) -> int:
         return await self.guard.call("count_episodes", lambda: self.primary.count_episodes(filters))
+
+    async def outcome_timeline(
+        self, window: str, since: datetime | None, until: datetime | None
+    ) -> list[OutcomeWindow]:
+        return await self.guard.call(
+            "outcome_timeline", lambda: self.primary.outcome_timeline(window, since, until)
+        )
 
     async def lexical_candidates(
         self, terms: list[str], filters: EpisodeFilters, limit: int

@@ -14,6 +14,8 @@ import uuid
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ..model.episode import Episode, ExecutionStep, TaskContext
     from ..model.pattern import AnyPattern, Heuristic
     from ..model.records import (
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
         PatternFilters,
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
+    from ..model.timeline import OutcomeWindow
     from ..model.usage import EpisodeUsage, PatternUsage
 
 __all__ = [
@@ -55,6 +58,13 @@ class EpisodeStore(Protocol):
         self, filters: EpisodeFilters, limit: int, offset: int
     ) -> list[Episode]: ...
     async def count_episodes(self, filters: EpisodeFilters) -> int: ...
+    async def outcome_timeline(
+        self, window: str, since: datetime | None, until: datetime | None
+    ) -> list[OutcomeWindow]:
+        """Completed episodes per hour, day or week (by completion time) with their outcomes,
+        aggregated in the database (the learning curve)."""
+        ...
+
     async def delete_episode(self, episode_id: uuid.UUID) -> bool: ...
 
 
