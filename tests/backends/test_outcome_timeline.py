@@ -15,6 +15,7 @@ from self_learning_memory import (
     ValidationError,
 )
 from self_learning_memory.storage.codec import to_us
+from self_learning_memory.storage.sql import timeline
 
 from .support import Backend
 
@@ -40,6 +41,16 @@ def _outcome(kind: str) -> SuccessOutcome | PartialSuccessOutcome | FailureOutco
     return FailureOutcome(reason="broke", error_details="boom")
 
 
+@pytest.fixture(params=["ranges", "grouped"])
+def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both plans of storage/sql/timeline.py give the same windows: index range counts per
+    window, or (more windows than MAX_RANGE_WINDOWS) one GROUP BY."""
+    if request.param == "grouped":
+        monkeypatch.setattr(timeline, "MAX_RANGE_WINDOWS", 0)
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("plan")
 async def test_outcome_timeline_windows(backend: Backend) -> None:
     async with backend.open() as memory:
         ids = []

@@ -47,7 +47,7 @@ def _env() -> dict[str, str]:
         k: v for k, v in os.environ.items() if k not in ("MEMORY_MCP_TOKEN", "MEMORY_CLI_CONFIG")
     }
     env["MEMORY_MCP_TOKEN"] = TOKEN
-    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in sys.path if p)
     return env
 
 
@@ -112,9 +112,11 @@ def mcp_server(seeded: Seeded) -> Iterator[Server]:
         _stop(proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium (``apt-get install chromium``), headless, through Playwright."""
+    """Debian's Chromium (``apt-get install chromium``), headless, through Playwright. Module
+    scope: Playwright's sync API keeps an event loop running in this thread while it is open,
+    which would break later tests that call ``asyncio.run``."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the dashboard tests need Debian's chromium package "
