@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ValidationError
 from ..learning.analysis import describe
+from ..model.records import EpisodeFilters
 from ..model.timeline import WINDOWS
 from ..presenters.charts import learning_curve_chart, render_svg, step_timeline_chart
 from .html import Html, esc, layout, link, table, url
@@ -88,24 +89,28 @@ async def overview_page(memory: SelfLearningMemory, prefix: str, query: Mapping[
     since = since.replace(minute=0, second=0, microsecond=0)
     if window != "hour":
         since = since.replace(hour=0)
-    stats = await memory.stats()
+    # counts from the episode index alone (memory.stats() also counts every step: too slow
+    # for a page at 100K episodes); a completed episode has exactly one outcome
+    total = await memory.count_episodes()
+    outcomes = {
+        kind: await memory.count_episodes(EpisodeFilters(outcome=kind))
+        for kind in ("success", "partial_success", "failure")
+    }
     windows = await memory.outcome_timeline(window, since=since)
-    completed = stats.completed
-    successes = stats.outcomes.get("success", 0)
+    completed = sum(outcomes.values())
     cards = "".join(
         [
-            _card(stats.episodes, "episodes"),
+            _card(total, "episodes"),
             _card(completed, "completed"),
-            _card(stats.in_progress, "in progress"),
-            _card(_pct(successes / completed if completed else None), "success rate"),
-            _card(stats.patterns, "patterns"),
-            _card(stats.heuristics, "heuristics"),
+            _card(total - completed, "in progress"),
+            _card(_pct(outcomes["success"] / completed if completed else None), "success rate"),
+            _card(outcomes["partial_success"], "partial successes"),
+            _card(outcomes["failure"], "failures"),
         ]
     )
     choices = " ".join(
         str(link(url(prefix, "", window=w), w, "active" if w == window else "")) for w in WINDOWS
     )
-    outcomes = table(["outcome", "episodes"], sorted(stats.outcomes.items()), cls="data outcomes")
     body = Html(
         f'<div class="cards">{cards}</div>'
         f"<h2>Learning curve</h2>"
@@ -114,7 +119,8 @@ async def overview_page(memory: SelfLearningMemory, prefix: str, query: Mapping[
         f"{CURVE_WINDOWS} {esc(window)}s that had any)</span></p>"
         f'<div class="chart-box" id="learning-curve">'
         f"{render_svg(learning_curve_chart(windows, window), width=1040)}</div>"
-        f"<h2>Outcomes</h2>{outcomes}"
+        f'<p class="muted">Learned patterns and heuristics: '
+        f"{link(url(prefix, 'patterns'), 'Patterns')}.</p>"
     )
     return layout(prefix, "", "Overview", body)
 
