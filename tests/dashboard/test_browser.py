@@ -156,6 +156,9 @@ def test_the_one_time_link_sets_a_strict_cookie(server: Server) -> None:
         assert "HttpOnly" in cookie
         assert "SameSite=Strict" in cookie
         assert TOKEN not in cookie  # derived from the token, not the token
+        relinked = http.get(f"{server.base}?token={TOKEN}")  # the link again: still dropped
+        assert relinked.status_code == 303
+        assert relinked.headers["location"] == "/dashboard/"
         again = http.get(server.base + "episodes?page=1")  # the client kept the cookie
         assert again.status_code == 200
         assert "Episodes" in again.text

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from ..errors import NotFoundError, SelfLearningMemoryError, ValidationError
 from .agents import agents_page
@@ -92,10 +92,10 @@ class DashboardApp:
         path: str = scope["path"]
         bearer = self.auth.bearer(headers)
         allowed = bearer is True or (bearer is None and self.auth.cookie(headers))
-        if not allowed and bearer is None and scope["method"] in ("GET", "HEAD"):
+        if bearer is None and scope["method"] in ("GET", "HEAD"):
             matched, rest = self.auth.query_token(scope.get("query_string", b""))
             if matched:  # the one-time link: set the cookie, drop the token from the URL
-                location = path + (f"?{rest}" if rest else "")
+                location = quote(path) + (f"?{rest}" if rest else "")
                 await _send(
                     send,
                     303,
