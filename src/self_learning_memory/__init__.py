@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     )
     from .model.records import EpisodeFilters, PatternFilters
     from .model.sandbox_run import SandboxRun, SandboxRunCounts, SandboxRunFilters
+    from .model.timeline import OutcomeWindow
     from .retrieval.known_failures import FailureWarning, KnownFailure
     from .retrieval.patterns import HeuristicMatch, PatternMatch
     from .retrieval.scores import RetrievalResult, ScoreComponents
@@ -105,6 +106,7 @@ _EXPORTS: dict[str, str] = {
     "NotFoundError": ".errors",
     "OperationTimeoutError": ".errors",
     "OutcomeStats": ".model.pattern",
+    "OutcomeWindow": ".model.timeline",
     "PartialSuccessOutcome": ".model.episode",
     "Pattern": ".model.pattern",
     "PatternFilters": ".model.records",
@@ -185,6 +187,7 @@ __all__ = [
     "NotFoundError",
     "OperationTimeoutError",
     "OutcomeStats",
+    "OutcomeWindow",
     "PartialSuccessOutcome",
     "Pattern",
     "PatternFilters",

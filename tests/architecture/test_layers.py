@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "cli": 1,
     "mcp": 1,
     "demo": 1,
+    "dashboard": 1,
     "presenters": 1,
     # 2. the public API re-exports
     INIT: 2,

@@ -42,7 +42,7 @@ def test_status_counts_sizes_schema(
 ) -> None:
     status = invoke_json("storage", "status")
     assert status["mode"] == "embedded"
-    assert status["schema_version"] == status["expected_schema_version"] == 6
+    assert status["schema_version"] == status["expected_schema_version"] == 7
     counts = status["counts"]
     assert counts["episodes"] == counts["completed"] == 4
     assert counts["steps"] == 8

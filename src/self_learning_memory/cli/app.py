@@ -146,6 +146,9 @@ def build_app(only: str | None = None) -> typer.Typer:
         root.add_typer(group, name=name)
         root.add_typer(group, name=alias, hidden=True)
     if only is None:
+        from .commands.dashboard import dashboard
+
+        root.command("dashboard")(dashboard)
         root.command("completion")(completion)
     return root
 

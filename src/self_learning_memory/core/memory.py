@@ -40,6 +40,7 @@ from ..model.episode import Episode, ExecutionStep, TaskContext, TaskOutcome, Ta
 from ..model.pattern import AnyPattern, Heuristic
 from ..model.records import EpisodeFilters, HealthReport, PatternFilters
 from ..model.sandbox_run import SandboxRun, SandboxRunCounts, SandboxRunFilters
+from ..model.timeline import OutcomeWindow
 from ..model.usage import EpisodeUsage, PatternUsage
 from ..retrieval.known_failures import FailureWarning
 from ..retrieval.patterns import HeuristicMatch, PatternMatch
@@ -241,6 +242,14 @@ class SelfLearningMemory:
 
     async def count_episodes(self, filters: EpisodeFilters | None = None) -> int:
         return await self._reads.count_episodes(filters)
+
+    async def outcome_timeline(
+        self, window: str = "day", since: datetime | None = None, until: datetime | None = None
+    ) -> list[OutcomeWindow]:
+        """The learning curve: episodes completed per ``window`` (hour, day or week, UTC;
+        weeks start on Monday) in ``[since, until)`` with their outcomes, oldest first,
+        aggregated in the store (windows without completions are left out)."""
+        return await self._reads.outcome_timeline(window, since, until)
 
     # -- retrieval -------------------------------------------------------------------------
     async def retrieve_relevant_context(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 
 from ..errors import NotFoundError, ValidationError
 from ..model.episode import Episode
 from ..model.limits import MAX_LIMIT
 from ..model.pattern import AnyPattern, Heuristic
 from ..model.records import EpisodeFilters, PatternFilters
+from ..model.timeline import OutcomeWindow, window_seconds
 from ..model.usage import MIN_EFFECTIVENESS, PatternUsage
 from ..model.validation import as_uuid
 from .parts import MemoryParts
@@ -76,6 +78,18 @@ class Reads:
 
     async def count_episodes(self, filters: EpisodeFilters | None) -> int:
         return await self._parts.storage.count_episodes(filters or EpisodeFilters())
+
+    async def outcome_timeline(
+        self, window: str, since: datetime | None, until: datetime | None
+    ) -> list[OutcomeWindow]:
+        window_seconds(window)  # ValidationError naming the windows
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.tzinfo is None:
+                raise ValidationError(name, "is a naive datetime", "timezone-aware")
+        if since is not None and until is not None and since >= until:
+            raise ValidationError("since", "is not before 'until'", "< until")
+        with self._parts.monitor.timed("outcome_timeline"):
+            return await self._parts.storage.outcome_timeline(window, since, until)
 
     # -- patterns and heuristics -----------------------------------------------------------
     async def get_pattern(self, pattern_id: uuid.UUID | str) -> tuple[AnyPattern, PatternUsage]:

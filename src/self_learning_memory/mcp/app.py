@@ -227,16 +227,21 @@ async def serve_http(
                 for sig, handler in originals.items():
                     signal.signal(sig, handler)
 
-    app = BearerTokenMiddleware(
+    from ..dashboard import PREFIX, DashboardApp, Mount
+
+    security = transport_security(args.host, args.port, args.allowed_host)
+    mcp_app = BearerTokenMiddleware(
         server.streamable_http_app(
             streamable_http_path=args.path,
             host=args.host,
-            transport_security=transport_security(args.host, args.port, args.allowed_host),
+            transport_security=security,
         ),
         token,
     )
+    # the read-only dashboard at /dashboard, behind the same token (docs/dashboard.md)
+    dashboard = DashboardApp(service.memory, token, allowed_hosts=security.allowed_hosts)
     config = uvicorn.Config(
-        app,
+        Mount(PREFIX, dashboard, mcp_app),
         host=args.host,
         port=args.port,
         log_level=args.log_level.lower(),

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         StorageStats,
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
+    from ..model.timeline import OutcomeWindow
     from ..model.usage import EpisodeUsage, PatternUsage
     from ..storage.backend import StorageBackend
     from ..storage.lmdb_cache import EpisodeCache
@@ -235,6 +236,11 @@ class ResilientStorage:
 
     async def count_episodes(self, filters: EpisodeFilters) -> int:
         return await self.reads.count_episodes(filters)
+
+    async def outcome_timeline(
+        self, window: str, since: datetime | None, until: datetime | None
+    ) -> list[OutcomeWindow]:
+        return await self.reads.outcome_timeline(window, since, until)
 
     async def lexical_candidates(
         self, terms: list[str], filters: EpisodeFilters, limit: int

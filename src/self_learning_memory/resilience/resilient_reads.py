@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         StorageStats,
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
+    from ..model.timeline import OutcomeWindow
     from ..model.usage import EpisodeUsage, PatternUsage
     from .degraded import LocalReads
     from .guard import Guard
@@ -151,6 +152,13 @@ class ResilientReads:
 
     async def count_episodes(self, filters: EpisodeFilters) -> int:
         return await self.guard.call("count_episodes", lambda: self.primary.count_episodes(filters))
+
+    async def outcome_timeline(
+        self, window: str, since: datetime | None, until: datetime | None
+    ) -> list[OutcomeWindow]:
+        return await self.guard.call(
+            "outcome_timeline", lambda: self.primary.outcome_timeline(window, since, until)
+        )
 
     async def lexical_candidates(
         self, terms: list[str], filters: EpisodeFilters, limit: int

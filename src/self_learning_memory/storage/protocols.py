@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         PatternFilters,
     )
     from ..model.sandbox_run import SandboxRun, SandboxRunFilters
+    from ..model.timeline import OutcomeWindow
     from ..model.usage import EpisodeUsage, PatternUsage
 
 __all__ = [
@@ -59,6 +60,13 @@ class EpisodeStore(Protocol):
         self, filters: EpisodeFilters, limit: int, offset: int
     ) -> list[Episode]: ...
     async def count_episodes(self, filters: EpisodeFilters) -> int: ...
+    async def outcome_timeline(
+        self, window: str, since: datetime | None, until: datetime | None
+    ) -> list[OutcomeWindow]:
+        """Completed episodes per hour, day or week (by completion time) with their outcomes,
+        aggregated in the database (the learning curve)."""
+        ...
+
     async def delete_episode(self, episode_id: uuid.UUID) -> bool: ...
 
 

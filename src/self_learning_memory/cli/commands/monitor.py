@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..files import check_output, check_plot, write_atomic, write_plot
 from ..output import emit, stdout_console, table
 from ..state import CliState, dry_run_report, fail, get_state, run_with_memory
 from .episode import parse_since
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from ...core.memory import SelfLearningMemory
     from ...core.metrics import MemoryMetrics
+    from ...model.timeline import OutcomeWindow
 
 app = typer.Typer(
     help="Store metrics now, as Prometheus/Influx/JSON, or live (alias: mon).",
@@ -210,7 +212,7 @@ def export(
     with the human format; with --format json/yaml, an object holding the text."""
     state = get_state(ctx)
     if output is not None:
-        _check_output(state, output)
+        check_output(state, output)
     m = collect(state, probes, window)
     text = render_export(m, export_format)
     if output is not None:
@@ -223,7 +225,7 @@ def export(
                 bytes=len(text),
             )
             return
-        _write_atomic(state, output, text)
+        write_atomic(state, output, text)
         emit(
             state,
             {"format": export_format.value, "path": str(output), "bytes": len(text.encode())},
@@ -239,38 +241,67 @@ def export(
         emit(state, {"format": export_format.value, "content": text})
 
 
-def _check_output(state: CliState, path: Path) -> None:
+class CurveWindow(StrEnum):
+    hour = "hour"
+    day = "day"
+    week = "week"
+
+
+@app.command("learning")
+def learning(
+    ctx: typer.Context,
+    window: Annotated[
+        CurveWindow, typer.Option("--window", "-w", help="One point per hour, day or week (UTC).")
+    ] = CurveWindow.day,
+    since: Annotated[
+        str, typer.Option("--since", help="Completed since: Nh, Nd or Nm before now.")
+    ] = "90d",
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Also draw the curve into FILE (.svg, or .png: plot extra)."),
+    ] = None,
+) -> None:
+    """The learning curve: success rate of the episodes completed in each window (the
+    dashboard's overview chart), aggregated in the store."""
     from ...errors import ValidationError
 
-    if path.is_dir():
-        fail(state, ValidationError("--output", f"{path} is a directory", "a file path"))
-    if not path.parent.is_dir():
-        fail(
-            state,
-            ValidationError("--output", f"the directory {path.parent} does not exist", "a file"),
-        )
-
-
-def _write_atomic(state: CliState, path: Path, text: str) -> None:
-    """A temporary file in the same directory, renamed over ``path`` when complete."""
-    import os
-    import tempfile
-
-    from ...errors import ValidationError
-
-    tmp: str | None = None
+    state = get_state(ctx)
+    if plot is not None:
+        check_plot(state, plot)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # readable like a plain open() (textfile collectors)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        fail(state, ValidationError("--output", f"cannot write {path}: {exc.strerror}"))
+        start = parse_since(since)
+    except ValidationError as exc:
+        fail(state, ValidationError("--since", exc.problem, exc.limit))
+
+    async def act(memory: SelfLearningMemory) -> list[OutcomeWindow]:
+        return await memory.outcome_timeline(window.value, since=start)
+
+    windows = run_with_memory(state, act)
+    data: dict[str, Any] = {
+        "window": window.value,
+        "since": start.isoformat(),
+        "windows": [w.to_dict() for w in windows],
+    }
+    if plot is not None:
+        from ...presenters.charts import learning_curve_chart
+
+        data["plot"] = {
+            "path": str(plot),
+            "bytes": write_plot(state, learning_curve_chart(windows, window.value), plot),
+        }
+
+    def human(console: Console, d: dict[str, Any]) -> None:
+        rows = [
+            [w["start"][:16].replace("T", " "), w["episodes"], w["successes"], w["partial"],
+             w["failures"], f"{w['success_rate']:.0%}"]
+            for w in d["windows"]
+        ]  # fmt: skip
+        table(console, f"learning curve per {d['window']}",
+              ["window (UTC)", "episodes", "success", "partial", "failure", "rate"], rows)  # fmt: skip
+        if "plot" in d:
+            console.print(f"wrote {d['plot']['bytes']} bytes to {d['plot']['path']}")
+
+    emit(state, data, human)
 
 
 @app.command("live")

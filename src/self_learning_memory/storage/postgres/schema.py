@@ -252,4 +252,13 @@ CREATE TABLE agent_totals (
 );
 """,
     ),
+    (
+        # The dashboard's reads at scale (docs/dashboard.md): the learning curve and outcome
+        # counts from one index, deep pages of the episode list without sorting.
+        6,
+        """
+CREATE INDEX idx_episodes_outcome_end ON episodes(outcome_type, end_time);
+CREATE INDEX idx_episodes_start_id ON episodes(start_time DESC, episode_id);
+""",
+    ),
 ]

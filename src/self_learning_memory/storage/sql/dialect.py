@@ -59,6 +59,11 @@ class Dialect:
         """SQL for a time column's value as integer microseconds since the epoch."""
         return column
 
+    def time_bucket(self, column: str, seconds: int, offset: int) -> str:
+        """The index of the ``seconds``-long window holding the time ``column`` (windows start
+        ``offset`` seconds before multiples of ``seconds`` since the epoch); integers only."""
+        return f"(({column} + {int(offset) * 1_000_000}) / {int(seconds) * 1_000_000})"
+
     def in_list(self, column: str) -> str:
         """``column`` is one of a list passed as one parameter (see :meth:`list_arg`)."""
         return f"{column} IN (SELECT value FROM json_each(?))"
@@ -139,6 +144,9 @@ class PostgresDialect(Dialect):
 
     def us_sql(self, column: str) -> str:
         return f"(extract(epoch FROM {column}) * 1000000)::bigint"
+
+    def time_bucket(self, column: str, seconds: int, offset: int) -> str:
+        return f"floor((extract(epoch FROM {column}) + {int(offset)}) / {int(seconds)})::bigint"
 
     def in_list(self, column: str) -> str:
         return f"{column} = ANY(?)"

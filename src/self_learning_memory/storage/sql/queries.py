@@ -108,23 +108,50 @@ def get_pattern(
     return decoded[0] if decoded else None
 
 
+# Above this many source episodes, a pattern's newest ones are found by walking the newest
+# episodes (stopping at ``per_pattern``) instead of ranking all of its links.
+WALK_ABOVE = 500
+
+
 def pattern_episodes(
     d: Dialect, pattern_ids: list[uuid.UUID], per_pattern: int
 ) -> Program[dict[uuid.UUID, list[uuid.UUID]]]:
-    """The episodes each pattern was extracted from (its evidence), newest first."""
+    """The episodes each pattern was extracted from (its evidence), newest first.
+
+    A pattern seen in few episodes ranks all its links; one seen in many (a broad context
+    pattern can be in a third of the store) walks the episodes newest first and probes each
+    for the link, which stops after about ``per_pattern`` x episodes / links rows instead of
+    reading every link."""
     if not pattern_ids:
         return {}
-    found = yield rows(
-        "SELECT pattern_id, episode_id FROM ("
-        " SELECT ep.pattern_id, ep.episode_id, row_number() OVER ("
-        "  PARTITION BY ep.pattern_id ORDER BY e.start_time DESC) AS n"
-        " FROM episode_patterns ep JOIN episodes e ON e.episode_id = ep.episode_id"
-        f" WHERE {d.in_list('ep.pattern_id')}) ranked WHERE n <= ? ORDER BY pattern_id, n",
-        (d.list_arg([str(i) for i in pattern_ids]), per_pattern),
+    ids = [str(i) for i in pattern_ids]
+    counted = yield rows(
+        f"SELECT pattern_id, count(*) FROM episode_patterns WHERE {d.in_list('pattern_id')} "
+        "GROUP BY pattern_id",
+        (d.list_arg(ids),),
     )
+    links = {str(pid): int(n) for pid, n in counted}
+    few = [i for i in ids if 0 < links.get(i, 0) <= WALK_ABOVE]
     out: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in pattern_ids}
-    for pid, eid in found:
-        out[uuid.UUID(pid)].append(uuid.UUID(eid))
+    if few:
+        found = yield rows(
+            "SELECT pattern_id, episode_id FROM ("
+            " SELECT ep.pattern_id, ep.episode_id, row_number() OVER ("
+            "  PARTITION BY ep.pattern_id ORDER BY e.start_time DESC, e.episode_id) AS n"
+            " FROM episode_patterns ep JOIN episodes e ON e.episode_id = ep.episode_id"
+            f" WHERE {d.in_list('ep.pattern_id')}) ranked WHERE n <= ? ORDER BY pattern_id, n",
+            (d.list_arg(few), per_pattern),
+        )
+        for pid, eid in found:
+            out[uuid.UUID(pid)].append(uuid.UUID(eid))
+    for pid in (i for i in ids if links.get(i, 0) > WALK_ABOVE):
+        newest = yield rows(
+            "SELECT e.episode_id FROM episodes e WHERE EXISTS (SELECT 1 FROM episode_patterns "
+            "ep WHERE ep.episode_id = e.episode_id AND ep.pattern_id = ?) "
+            "ORDER BY e.start_time DESC, e.episode_id LIMIT ?",
+            (pid, per_pattern),
+        )
+        out[uuid.UUID(pid)] = [uuid.UUID(r[0]) for r in newest]
     return out
 
 

@@ -28,9 +28,19 @@ from ...model.records import (
     StorageStats,
 )
 from ...model.sandbox_run import SandboxRun, SandboxRunFilters
+from ...model.timeline import OutcomeWindow
 from ...model.usage import EpisodeUsage, PatternUsage
 from ..batch import BatchedWrite
-from . import agent_executions, batch_sql, episodes, feedback, learning_sql, queries, sandbox_runs
+from . import (
+    agent_executions,
+    batch_sql,
+    episodes,
+    feedback,
+    learning_sql,
+    queries,
+    sandbox_runs,
+    timeline,
+)
 from .dialect import Dialect
 from .learning_sql import FullText
 from .program import Op, ProgramFactory
@@ -122,6 +132,13 @@ class SQLStore:
 
     async def count_episodes(self, filters: EpisodeFilters) -> int:
         return await self._read(lambda: episodes.count_episodes(self.dialect, filters))
+
+    async def outcome_timeline(
+        self, window: str, since: datetime | None, until: datetime | None
+    ) -> list[OutcomeWindow]:
+        return await self._read(
+            lambda: timeline.outcome_timeline(self.dialect, window, since, until)
+        )
 
     async def delete_episode(self, episode_id: uuid.UUID) -> bool:
         return await self._write(lambda: episodes.delete_episode(self._announce, episode_id))

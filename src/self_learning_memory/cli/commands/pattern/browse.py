@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ....presenters import arguments as A
 from ...choices import dashed
+from ...files import check_plot, write_plot
 from ...output import emit, table
 from ...state import check_text, get_state, run_with_memory
 
@@ -170,9 +172,18 @@ def analyze(
         int,
         typer.Option("--episodes", "-e", min=1, max=100, help="Newest source episodes, 1..100."),
     ] = 100,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Also draw the success rate by day into FILE (.svg, or .png: plot extra).",
+        ),
+    ] = None,
 ) -> None:
     """How the pattern's source episodes went: outcomes, rewards, success rate, by day."""
     state = get_state(ctx)
+    if plot is not None:
+        check_plot(state, plot)
 
     async def act(memory: SelfLearningMemory) -> Any:
         from ....learning.analysis import analyze_episodes
@@ -188,6 +199,8 @@ def analyze(
             return "-" if x is None else f"{x:.0%}"
 
         console.print(f"[bold]{a.pattern_type}[/bold] {a.pattern_id}: {a.description}")
+        if plot is not None:
+            console.print(f"wrote the chart to {plot}")
         console.print(
             f"{a.episodes_analyzed} source episodes ({a.completed} completed): "
             f"{a.outcomes['success']} success, {a.outcomes['partial_success']} partial, "
@@ -203,4 +216,9 @@ def analyze(
         ]
         table(console, "by day", ["day", "episodes", "successes", "rate", "reward"], rows)
 
-    emit(state, run_with_memory(state, act), human)
+    analysis = run_with_memory(state, act)
+    if plot is not None:
+        from ....presenters.charts import pattern_chart
+
+        write_plot(state, pattern_chart(analysis), plot)
+    emit(state, analysis, human)
