@@ -253,8 +253,8 @@ CREATE TABLE agent_totals (
 -- The dashboard's reads at scale (docs/dashboard.md): the learning curve and the outcome
 -- counts read only this index (outcome_timeline counts each window's outcomes as index
 -- ranges), and a deep page of the episode list skips index entries, not rows.
-CREATE INDEX idx_episodes_outcome_end ON episodes(outcome_type, end_time);
-CREATE INDEX idx_episodes_start_id ON episodes(start_time DESC, episode_id);
+CREATE INDEX IF NOT EXISTS idx_episodes_outcome_end ON episodes(outcome_type, end_time);
+CREATE INDEX IF NOT EXISTS idx_episodes_start_id ON episodes(start_time DESC, episode_id);
 """,
     ),
 ]

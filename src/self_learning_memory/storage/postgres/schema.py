@@ -257,8 +257,8 @@ CREATE TABLE agent_totals (
         # counts from one index, deep pages of the episode list without sorting.
         6,
         """
-CREATE INDEX idx_episodes_outcome_end ON episodes(outcome_type, end_time);
-CREATE INDEX idx_episodes_start_id ON episodes(start_time DESC, episode_id);
+CREATE INDEX IF NOT EXISTS idx_episodes_outcome_end ON episodes(outcome_type, end_time);
+CREATE INDEX IF NOT EXISTS idx_episodes_start_id ON episodes(start_time DESC, episode_id);
 """,
     ),
 ]
