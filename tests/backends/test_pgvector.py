@@ -9,8 +9,8 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -324,7 +324,8 @@ async def test_one_statement_search_equals_two_searches_and_a_client_side_expans
                 alone = await handle.nearest_with_feedback(
                     identity, DIMS, q.tobytes(), 12, filters, 0, 0.5
                 )
-                assert alone[1] is None and alone[2] == []
+                assert alone[1] is None
+                assert alone[2] == []
                 _same_rows(alone[0], before)
         assert expansions >= 12  # of 24: most feedback cut-offs are not ties
 

@@ -30,6 +30,7 @@ extension's schema still finds them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import struct
@@ -73,6 +74,7 @@ log = logging.getLogger(__name__)
 VECTOR_MAX_DIMENSIONS = 2000  # HNSW on vector
 HALFVEC_MAX_DIMENSIONS = 4000  # HNSW on halfvec
 MOVE_BATCH = 2000  # bytea vectors moved per transaction
+_BUILD_LOCK = 0x5E1F_1EA3  # advisory lock class of index builds (key: schema and index name)
 
 
 class Float32Vector:
@@ -369,7 +371,7 @@ class PgvectorIndex:
         name, cast = plan.index, self._cast(plan)
         ops = f"{self.ext}.{plan.kind}_cosine_ops"
 
-        async def run(conn: Conn) -> None:
+        async def build(conn: Conn) -> None:
             valid = await first_value(
                 conn,
                 "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -396,7 +398,30 @@ class PgvectorIndex:
                 await conn.execute("ANALYZE embeddings")
                 log.info("pgvector: built index %s in %.1f s", name, time.perf_counter() - started)
 
-        await self.db.read(run)  # autocommit: CONCURRENTLY cannot run in a transaction
+        lock = "(%s, hashtext(current_schema() || '.' || %s))"
+
+        async def run(conn: Conn) -> bool:
+            # One builder per index across processes: a second one would find the first's
+            # index not valid yet (a build in progress looks like an interrupted one) and drop
+            # it, or deadlock with it. The others try again later rather than wait in SQL: a
+            # session waiting in a statement holds a snapshot, which the build waits out.
+            if not await first_value(
+                conn, f"SELECT pg_try_advisory_lock{lock}", (_BUILD_LOCK, name)
+            ):
+                return False
+            try:
+                await build(conn)
+            finally:
+                await conn.execute(f"SELECT pg_advisory_unlock{lock}", (_BUILD_LOCK, name))
+            return True
+
+        delay = 0.05
+        # autocommit: CONCURRENTLY cannot run in a transaction
+        while not await self.db.read(run):
+            if delay == 0.05:
+                log.info("pgvector: index %s is being built by another session: waiting", name)
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)
         plan.ready = True
         return name
 
