@@ -256,6 +256,83 @@ async def test_a_batch_reads_its_rows_once_whatever_its_number_of_completions(
         assert stored[0].occurrence_count == 1 + len(batched)
 
 
+def _noting(program: Any, statements: list[str]) -> Any:
+    """``program`` passed through, every statement it sends noted in ``statements``."""
+    try:
+        op = next(program)
+        while True:
+            statements.append(op.sql)
+            op = program.send((yield op))
+    except StopIteration as done:
+        return done.value
+
+
+async def test_a_batch_updates_each_merged_row_and_step_count_once(
+    backend: Backend, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Three episodes (two step appends each) completed in one batch that merges into the
+    same patterns and heuristics, with a pattern-use count between the second and the third
+    completion: each merged row is updated once before the count and once after it (its
+    final state), each episode's step count once, and the stored rows equal those of the same
+    writes applied one at a time."""
+    from self_learning_memory.storage.sql import batch_sql
+
+    first, *batched = [_record(i, success=i % 2 == 0) for i in range(4)]
+    async with _two_stores(backend, request, tmp_path) as (store, reference):
+        for target in (store, reference):
+            await target.create_episode(_started(first))
+            await target.append_steps(first.episode.episode_id, STEPS)
+            await target.commit_completion(first)  # the aggregate rows exist
+            for r in batched:
+                await target.create_episode(_started(r))
+        used = first.patterns[0].id
+        writes: list[BatchedWrite] = []
+        for n, r in enumerate(batched):
+            eid = r.episode.episode_id
+            writes += [
+                BatchedWrite("append_steps", episode_id=eid, steps=STEPS[:2]),
+                BatchedWrite("append_steps", episode_id=eid, steps=STEPS[2:]),
+                BatchedWrite("commit_completion", record=r),
+            ]
+            if n == 1:
+                writes.append(
+                    BatchedWrite(
+                        "record_pattern_use", pattern_ids=[used], applied=True, success=True
+                    )
+                )
+        for r in batched:  # the reference: one at a time
+            eid = r.episode.episode_id
+            await reference.append_steps(eid, STEPS[:2])
+            await reference.append_steps(eid, STEPS[2:])
+            await reference.commit_completion(r)
+            if r is batched[1]:
+                await reference.record_pattern_use([used], applied=True, success=True)
+        statements: list[str] = []
+        await store._write(
+            lambda: _noting(
+                batch_sql.write_batch(store.dialect, store.search, store._announce, writes),
+                statements,
+            )
+        )
+
+        def updates(table: str, column: str) -> int:
+            return sum(s.startswith(f"UPDATE {table} SET {column}") for s in statements)
+
+        rows = len(first.patterns) + len(first.heuristics)
+        merges = len(batched) * rows
+        assert merges == 3 * rows  # one at a time: an UPDATE per merge
+        assert updates("patterns", "pattern_data") == 2 * len(first.patterns)
+        assert updates("heuristics", "confidence") == 2 * len(first.heuristics)
+        assert updates("episodes", "step_count") == len(batched)  # 6 appends
+        assert updates("patterns", "retrieval_count") == 1  # the pattern-use count
+        assert await _snapshot(store) == await _snapshot(reference)
+        stored, expected = await store.get_pattern(used), await reference.get_pattern(used)
+        assert stored is not None
+        assert expected is not None
+        assert stored[0].occurrence_count == 1 + len(batched)
+        assert stored[1].application_count == expected[1].application_count >= 1
+
+
 async def test_a_batched_completion_counts_the_retrieval_feedback_of_its_episode(
     backend: Backend, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -264,6 +265,69 @@ async def test_filtered_search_returns_k_exact_matches_with_a_rare_filter(
     await poll_until(  # the searches went through the HNSW index (closed sessions report it)
         lambda: index_scans(pg18) > 0, message="the HNSW index was never scanned"
     )
+
+
+def _same_rows(got: list[Any], want: list[Any]) -> None:
+    """The same similarities in order, and the same episode at every position whose
+    similarity is not tied with a neighbour's (ties come back in either order)."""
+    sims = [r.similarity for r in want]
+    assert [r.similarity for r in got] == pytest.approx(sims, abs=1e-6)
+    for n, row in enumerate(want):
+        tied = any(abs(sims[m] - sims[n]) < 1e-5 for m in (n - 1, n + 1) if 0 <= m < len(sims))
+        if not tied:
+            assert got[n].candidate.episode_id == row.candidate.episode_id
+            assert got[n].vector == row.vector
+
+
+async def test_one_statement_search_equals_two_searches_and_a_client_side_expansion(
+    pg18: Backend,
+) -> None:
+    """``nearest_with_feedback`` (the query's nearest, the Rocchio-expanded query computed by
+    the server and its nearest, in one statement) returns what ``nearest``, the client's
+    ``rocchio`` and ``nearest`` again return: the same rows in the same order (up to ties),
+    the same similarities and an expanded query equal within float32 rounding; filtered too."""
+    import numpy as np
+
+    from self_learning_memory.retrieval.index import rocchio
+
+    texts = task_texts(120, seed=5)
+    async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
+        await record_corpus(memory, texts, domain=lambda i: "billing" if i % 3 else "web-api")
+        handle = memory.storage.capabilities.vector_index
+        assert handle is not None
+        assert memory.vectors is not None
+        provider = memory.vectors.provider
+        identity = identity_of(memory)
+        await handle.ensure_index(identity, DIMS)
+        expansions = 0
+        for filters in (EpisodeFilters(), EpisodeFilters(domain="billing")):
+            for query in (*QUERIES, texts[7], texts[42], texts[101] + " retry"):
+                q = (await provider.embed([query])).vectors[0].astype(np.float32)
+                for feedback, weight in ((3, 0.5), (5, 1.0)):
+                    hits, moved, more = await handle.nearest_with_feedback(
+                        identity, DIMS, q.tobytes(), 12, filters, feedback, weight
+                    )
+                    before = await handle.nearest(identity, DIMS, q.tobytes(), 12, filters)
+                    assert len(hits) == len(more) == 12
+                    _same_rows(hits, before)
+                    assert moved is not None
+                    sims = [r.similarity for r in before]
+                    if abs(sims[feedback - 1] - sims[feedback]) < 1e-5:
+                        continue  # the feedback episodes are a tie's choice: not comparable
+                    chosen = [np.frombuffer(r.vector, np.float32) for r in before[:feedback]]
+                    expected = rocchio(q, np.stack(chosen), weight)
+                    assert expected is not None
+                    assert np.abs(np.frombuffer(moved, np.float32) - expected).max() < 1e-6
+                    after = await handle.nearest(identity, DIMS, expected.tobytes(), 12, filters)
+                    _same_rows(more, after)
+                    expansions += 1
+                alone = await handle.nearest_with_feedback(
+                    identity, DIMS, q.tobytes(), 12, filters, 0, 0.5
+                )
+                assert alone[1] is None
+                assert alone[2] == []
+                _same_rows(alone[0], before)
+        assert expansions >= 12  # of 24: most feedback cut-offs are not ties
 
 
 # -- 4. the same rankings as the bytea path --------------------------------------------------

@@ -4,6 +4,9 @@ is open, an invalid HNSW index, and a role that may not create the extension."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,6 +234,85 @@ async def test_an_invalid_index_is_rebuilt_by_the_next_process(
         assert [(i["name"], i["valid"]) for i in state["indexes"]] == [(name, True)]  # type: ignore[union-attr]
     assert hnsw_valid(backend) == {name: True}
     assert backend.rows("SELECT ?::regclass::oid", (name,))[0][0] != before  # built anew
+
+
+CHILD = Path(__file__).with_name("index_child.py")
+
+
+def _child(url: str, data_dir: Path, query: str) -> subprocess.Popen[str]:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root / "tests")])}
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), url, str(data_dir), str(DIMS), query],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _refused_builders(backend: Backend) -> int:
+    """Sessions that asked for the index build's lock and do not hold it (they try again)."""
+    return int(
+        backend.rows(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'SELECT pg_try_advisory_lock%%' AND pid NOT IN "
+            "(SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)"
+        )[0][0]
+    )
+
+
+async def test_two_processes_building_the_same_index_at_once_end_with_one_valid_index(
+    pg18_url: str, tmp_path: Path
+) -> None:
+    """Two real processes call ``ensure_index`` on the same fresh store at once. The first's
+    ``CREATE INDEX CONCURRENTLY`` is held half-way (its index exists but is not valid yet: a
+    transaction of this test holds a writer's lock on the table, which the build waits out),
+    and the second starts then, so it sees an invalid index of that name. It must wait for the
+    build, not take it for an interrupted one and drop it: both end with the same single valid
+    index (the one the first created) and their searches find the asked episode."""
+    backend = Backend("postgres18", pg18_url, tmp_path / "data")
+    texts = task_texts(40, seed=9)
+    async with backend.open(embedder=HashingEmbedding(DIMS)) as memory:
+        await record_corpus(memory, texts)
+        identity = identity_of(memory)
+    assert hnsw_valid(backend) == {}
+    assert backend.url is not None
+    writer = psycopg.connect(backend.url)  # a transaction holding a writer's lock
+    try:
+        writer.execute("LOCK TABLE embeddings IN ROW EXCLUSIVE MODE")
+        first = _child(backend.url, tmp_path / "first", texts[3])
+        await poll_until(
+            lambda: list(hnsw_valid(backend).values()) == [False],
+            timeout=60,
+            message="the first build never created its (not yet valid) index",
+        )
+        ((name, _),) = hnsw_valid(backend).items()
+        (oid,) = backend.rows("SELECT ?::regclass::oid", (name,))[0]
+        second = _child(backend.url, tmp_path / "second", texts[17])
+        await poll_until(  # the first waits out the writer, the second for the first
+            lambda: _refused_builders(backend) >= 1,
+            timeout=60,
+            message="the second process never asked for the build",
+        )
+        assert hnsw_valid(backend) == {name: False}
+    finally:
+        writer.rollback()
+        writer.close()
+    outputs = []
+    for child, query in ((first, texts[3]), (second, texts[17])):
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, (out, err)
+        lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        assert lines["IDENTITY"] == identity
+        assert lines["INDEX"] == name
+        assert lines["TOP"] == query
+        assert "vector" in lines["PROVENANCE"].split(",")
+        assert "vector:error" not in lines["PROVENANCE"]
+        outputs.append(err)
+    assert "rebuilding" not in outputs[1]  # the second did not take the build for a crash's
+    assert hnsw_valid(backend) == {name: True}
+    assert backend.rows("SELECT ?::regclass::oid", (name,))[0][0] == oid  # not dropped, rebuilt
 
 
 # -- (d) a role that may not create the extension --------------------------------------------

@@ -43,6 +43,7 @@ __all__ = ["BATCH_SIZE", "OutboxReplayer", "append_once", "complete_once", "crea
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 200  # outbox entries per primary transaction
+_Read = tuple[list["OutboxEntry"], list[BatchedWrite] | None]  # a batch and its decoded writes
 
 
 # -- idempotent forms (second attempts and replay) ----------------------------------------------
@@ -148,29 +149,49 @@ class OutboxReplayer:
         async with self._lock:
             if not await asyncio.to_thread(outbox.try_acquire_replay):
                 return 0  # another process is replaying this outbox
+            following: asyncio.Task[_Read] | None = None
             try:
-                while entries := await asyncio.to_thread(outbox.peek, self.batch_size):
-                    batch = _batch(entries)
-                    applied = await self._apply_batch(batch)
+                batch, writes = await asyncio.to_thread(self._read, 0)
+                while batch:
+                    # the next batch is read and decoded in a thread while this one is written
+                    # (entries after it do not change: the outbox only grows at its end)
+                    following = asyncio.ensure_future(asyncio.to_thread(self._read, batch[-1].seq))
+                    applied = await self._apply_batch(batch, writes)
                     if applied is None:  # refused: find the refused entry one at a time
                         applied = await self._apply_each(batch)
                     done += applied
                     if applied < len(batch):
                         return done  # the primary is down again
+                    batch, writes = await following
+                    following = None
             finally:
+                if following is not None:
+                    with contextlib.suppress(Exception):
+                        await following  # a thread cannot be cancelled: let it finish
                 self.last_replay_at = time.time()
                 await asyncio.to_thread(outbox.release_replay)
         return done
 
-    async def _apply_batch(self, batch: list[OutboxEntry]) -> int | None:
-        """Apply ``batch`` in one primary transaction: its length, 0 when the primary is
-        down, or None when the primary refused it (or cannot take batches)."""
-        writer = self.primary.capabilities.batch_writer
-        if len(batch) < 2 or writer is None:
-            return None
+    def _read(self, after: int) -> _Read:
+        """(In a thread.) The next batch after outbox sequence number ``after`` and its
+        decoded writes (None: the primary takes no batches, or a payload does not decode and
+        the batch goes one entry at a time, which dead-letters that entry)."""
+        batch = _batch(self.outbox.peek(self.batch_size, after))
+        if len(batch) < 2 or self.primary.capabilities.batch_writer is None:
+            return batch, None
         try:
-            writes = [batched_write(entry) for entry in batch]
-        except Exception:  # a payload that does not decode: dead-lettered one at a time
+            return batch, [batched_write(entry) for entry in batch]
+        except Exception:
+            return batch, None
+
+    async def _apply_batch(
+        self, batch: list[OutboxEntry], writes: list[BatchedWrite] | None
+    ) -> int | None:
+        """Apply ``batch`` (decoded: ``writes``) in one primary transaction: its length, 0
+        when the primary is down, or None when the primary refused it (or cannot take
+        batches, or it did not decode)."""
+        writer = self.primary.capabilities.batch_writer
+        if writes is None or writer is None:
             return None
         try:
             await self.guard.call(
@@ -213,10 +234,14 @@ class OutboxReplayer:
 
     async def _applied(self, batch: list[OutboxEntry]) -> None:
         """After a batch committed: forget its entries in the view, drop stale cache rows."""
+        stale = []
         for entry in batch:
             self.view.applied(entry)
-            if entry.op == "commit_completion" and self.cache is not None and entry.episode_id:
-                await asyncio.to_thread(self.cache.invalidate, entry.episode_id)
+            if entry.op == "commit_completion" and entry.episode_id:
+                stale.append(entry.episode_id)
+        cache = self.cache
+        if cache is not None and stale:  # one thread hop for the batch
+            await asyncio.to_thread(lambda: [cache.invalidate(eid) for eid in stale])
 
     async def apply(self, entry: OutboxEntry) -> None:
         """Apply one entry to the primary, idempotently (safe to apply twice)."""

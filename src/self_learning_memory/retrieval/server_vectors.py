@@ -19,7 +19,7 @@ import numpy as np
 
 from ..model.records import EpisodeCandidate, EpisodeFilters, NearestRow
 from ..storage.capabilities import VectorIndex
-from .index import F32, rocchio
+from .index import F32
 from .ranking import VectorSignals
 
 __all__ = ["ServerSearch", "ServerVectors"]
@@ -65,18 +65,6 @@ class ServerVectors:
             await self.handle.ensure_index(self.identity, self.dimensions)
             self._indexed = True
 
-    async def _nearest(self, query: F32, k: int, filters: EpisodeFilters) -> list[NearestRow]:
-        known = self._candidates
-        rows = await self.handle.nearest(
-            self.identity, self.dimensions, query.astype(np.float32).tobytes(), k, filters, known
-        )
-        for row in rows:
-            self._remember(row.candidate.episode_id, row.truncated)
-            known[row.candidate.episode_id] = row.candidate
-        while len(known) > _CANDIDATES_KEPT:
-            known.pop(next(iter(known)))
-        return rows
-
     def _remember(self, episode_id: uuid.UUID, truncated: bool) -> None:
         self._truncated[episode_id] = truncated
         self._truncated.move_to_end(episode_id)
@@ -94,23 +82,34 @@ class ServerVectors:
     ) -> ServerSearch:
         """The query's ``k`` nearest episodes passing ``filters``, the query moved toward the
         first ``feedback`` of them by ``weight`` (Rocchio, as the in-process index does) and
-        that expanded query's ``k`` nearest. Candidate rows decoded for the same store
-        ``version`` (any write by any process changes it) are not decoded again."""
+        that expanded query's ``k`` nearest, all in one server statement (the server moves the
+        query: ``PgvectorIndex.nearest_with_feedback``). Candidate rows decoded for the same
+        store ``version`` (any write by any process changes it) are not decoded again."""
         await self.ensure_index()
         if version is None or version != self._version:
             self._candidates.clear()
             self._version = version
-        hits = await self._nearest(query, k, filters)
-        vectors = {r.candidate.episode_id: _vector(r.vector) for r in hits}
-        expanded: F32 | None = None
-        expanded_hits: list[NearestRow] = []
-        chosen = [vectors[r.candidate.episode_id] for r in hits[:feedback]]
-        if chosen and weight > 0:
-            expanded = rocchio(query, np.stack(chosen), weight)
-        if expanded is not None:
-            expanded_hits = await self._nearest(expanded, k, filters)
-            for r in expanded_hits:
-                vectors.setdefault(r.candidate.episode_id, _vector(r.vector))
+        known = self._candidates
+        hits, moved, expanded_hits = await self.handle.nearest_with_feedback(
+            self.identity,
+            self.dimensions,
+            query.astype(np.float32).tobytes(),
+            k,
+            filters,
+            feedback,
+            weight,
+            known,
+        )
+        vectors: dict[uuid.UUID, F32] = {}
+        for row in (*hits, *expanded_hits):
+            episode_id = row.candidate.episode_id
+            if episode_id not in vectors:
+                vectors[episode_id] = _vector(row.vector)
+                self._remember(episode_id, row.truncated)
+                known[episode_id] = row.candidate
+        while len(known) > _CANDIDATES_KEPT:
+            known.pop(next(iter(known)))
+        expanded = None if moved is None else _vector(moved)
         return ServerSearch(hits, expanded, expanded_hits, vectors)
 
     async def signals(

@@ -113,6 +113,22 @@ class VectorIndex(Protocol):
         store version) reuse those instead of being decoded again."""
         ...
 
+    async def nearest_with_feedback(
+        self,
+        identity: str,
+        dimensions: int,
+        query: bytes,
+        k: int,
+        filters: EpisodeFilters,
+        feedback: int,
+        weight: float,
+        known: Mapping[uuid.UUID, EpisodeCandidate] | None = None,
+    ) -> tuple[list[NearestRow], bytes | None, list[NearestRow]]:
+        """``nearest``, the query moved toward the first ``feedback`` rows by ``weight``
+        (Rocchio, re-normalised; None when there is none) and its ``k`` nearest, in one call:
+        (rows, expanded query as float32 bytes, its rows)."""
+        ...
+
     async def vectors(
         self, identity: str, episode_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, tuple[bytes, bool]]:

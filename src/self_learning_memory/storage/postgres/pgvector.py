@@ -30,6 +30,7 @@ extension's schema still finds them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import struct
@@ -73,6 +74,7 @@ log = logging.getLogger(__name__)
 VECTOR_MAX_DIMENSIONS = 2000  # HNSW on vector
 HALFVEC_MAX_DIMENSIONS = 4000  # HNSW on halfvec
 MOVE_BATCH = 2000  # bytea vectors moved per transaction
+_BUILD_LOCK = 0x5E1F_1EA3  # advisory lock class of index builds (key: schema and index name)
 
 
 class Float32Vector:
@@ -369,7 +371,7 @@ class PgvectorIndex:
         name, cast = plan.index, self._cast(plan)
         ops = f"{self.ext}.{plan.kind}_cosine_ops"
 
-        async def run(conn: Conn) -> None:
+        async def build(conn: Conn) -> None:
             valid = await first_value(
                 conn,
                 "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -396,7 +398,30 @@ class PgvectorIndex:
                 await conn.execute("ANALYZE embeddings")
                 log.info("pgvector: built index %s in %.1f s", name, time.perf_counter() - started)
 
-        await self.db.read(run)  # autocommit: CONCURRENTLY cannot run in a transaction
+        lock = "(%s, hashtext(current_schema() || '.' || %s))"
+
+        async def run(conn: Conn) -> bool:
+            # One builder per index across processes: a second one would find the first's
+            # index not valid yet (a build in progress looks like an interrupted one) and drop
+            # it, or deadlock with it. The others try again later rather than wait in SQL: a
+            # session waiting in a statement holds a snapshot, which the build waits out.
+            if not await first_value(
+                conn, f"SELECT pg_try_advisory_lock{lock}", (_BUILD_LOCK, name)
+            ):
+                return False
+            try:
+                await build(conn)
+            finally:
+                await conn.execute(f"SELECT pg_advisory_unlock{lock}", (_BUILD_LOCK, name))
+            return True
+
+        delay = 0.05
+        # autocommit: CONCURRENTLY cannot run in a transaction
+        while not await self.db.read(run):
+            if delay == 0.05:
+                log.info("pgvector: index %s is being built by another session: waiting", name)
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)
         plan.ready = True
         return name
 
@@ -455,6 +480,108 @@ class PgvectorIndex:
             )
         out.sort(key=lambda n: -n.similarity)  # relaxed order: nearly, not exactly, sorted
         return out
+
+    async def nearest_with_feedback(
+        self,
+        identity: str,
+        dimensions: int,
+        query: bytes,
+        k: int,
+        filters: EpisodeFilters,
+        feedback: int,
+        weight: float,
+        known: Mapping[uuid.UUID, EpisodeCandidate] | None = None,
+    ) -> tuple[list[NearestRow], bytes | None, list[NearestRow]]:
+        """:meth:`nearest`, the query moved toward the first ``feedback`` of those rows by
+        ``weight`` (Rocchio: ``q + weight x mean``, re-normalised, as ``retrieval/index.py``'s
+        ``rocchio``) and that expanded query's ``k`` nearest, in ONE statement: the server
+        computes the expanded query (pgvector's ``avg``, ``+``, ``*`` and ``l2_normalize``)
+        and runs the second search itself, so a retrieval makes one round trip. A row of the
+        second search already in the first comes back without its columns or vector (the
+        first's are reused). Returns (rows, expanded query as float32 bytes or None, its
+        rows), each list nearest first."""
+        if k <= 0:
+            return [], None, []
+        if feedback <= 0 or weight <= 0:
+            return await self.nearest(identity, dimensions, query, k, filters, known), None, []
+        plan = self._plan(identity, dimensions)
+        cast = self._cast(plan)
+        op = f"OPERATOR({self.ext}.<=>)"
+        condition, args = completed(self.dialect, filters)
+        source = (
+            "FROM embeddings m JOIN episodes e ON e.episode_id = m.episode_id "
+            f"WHERE m.identity = {_literal(identity)} AND m.embedding IS NOT NULL AND {condition}"
+        )
+        vector = f"{self.ext}.vector"
+        nulls = ", ".join(["NULL"] * (decode.CANDIDATE_COLUMNS.count(",") + 1))
+        sql = (
+            # the query's nearest (materialised: read by the feedback and the answer)
+            f"WITH near AS MATERIALIZED (SELECT m.episode_id, m.embedding::{cast} {op} "
+            f"?::{cast} AS d, m.embedding AS v, m.truncated {source} ORDER BY d LIMIT ?), "
+            # the query moved toward its first ``feedback`` rows (NULL if that is the origin)
+            f"moved AS MATERIALIZED (SELECT CASE WHEN {self.ext}.vector_norm(x) > 0 THEN "
+            f"{self.ext}.l2_normalize(x) END AS x FROM (SELECT ?::{vector} "
+            f"OPERATOR({self.ext}.+) ({self.ext}.avg(f.v::{vector}) "
+            f"OPERATOR({self.ext}.*) ?::{vector}) AS x FROM "
+            "(SELECT v FROM near ORDER BY d LIMIT ?) f) s), "
+            # its nearest: the scalar subquery is an init plan, a parameter the HNSW scan orders by
+            f"far AS MATERIALIZED (SELECT m.episode_id, m.embedding::{cast} {op} "
+            f"(SELECT x FROM moved)::{cast} AS d, m.embedding AS v, m.truncated {source} "
+            "AND (SELECT x FROM moved) IS NOT NULL ORDER BY d LIMIT ?) "
+            f"SELECT 0, n.episode_id, n.d, {self.ext}.vector_send(n.v), n.truncated, "
+            f"{decode.CANDIDATE_COLUMNS} FROM near n JOIN episodes e ON e.episode_id = n.episode_id "
+            f"UNION ALL SELECT 1, f.episode_id, f.d, CASE WHEN n.episode_id IS NULL THEN "
+            f"{self.ext}.vector_send(f.v) END, f.truncated, {decode.CANDIDATE_COLUMNS} FROM far f "
+            "LEFT JOIN near n ON n.episode_id = f.episode_id "
+            "LEFT JOIN episodes e ON e.episode_id = f.episode_id AND n.episode_id IS NULL "
+            f"UNION ALL SELECT 2, NULL, NULL, {self.ext}.vector_send(x), NULL, {nulls} "
+            "FROM moved WHERE x IS NOT NULL"
+        ).replace("?", "%s")
+        weights = Float32Vector(array("f", [weight]).tobytes() * dimensions)
+        params = (
+            Float32Vector(query),
+            *args,
+            k,
+            Float32Vector(query),
+            weights,
+            feedback,
+            *args,
+            k,
+        )
+
+        async def run(conn: Conn) -> list[Any]:
+            await self._configure(conn)
+            return list(await (await conn.execute(sql, params, binary=True)).fetchall())
+
+        found = await self._read(run)
+        found.sort(key=lambda r: int(r[0]))  # the first search's rows, the second's, the query
+        reuse = known or {}
+        first: list[NearestRow] = []
+        second: list[NearestRow] = []
+        expanded: bytes | None = None
+        mine: dict[str, NearestRow] = {}
+        for r in found:
+            if r[0] == 2:
+                expanded = float32_from_send(r[3])
+                continue
+            row = mine.get(r[1]) if r[0] == 1 and r[3] is None else None
+            if row is None:
+                candidate = reuse.get(uuid.UUID(r[1]))
+                if candidate is None:
+                    candidate = decode.candidate(self.dialect, r[5:], None, "vector")
+                vector_bytes = float32_from_send(r[3])
+                truncated = bool(r[4])
+            else:
+                candidate, vector_bytes, truncated = row.candidate, row.vector, row.truncated
+            nearest = NearestRow(candidate, 1.0 - float(r[2]), vector_bytes, truncated)
+            if r[0] == 0:
+                mine[r[1]] = nearest
+                first.append(nearest)
+            else:
+                second.append(nearest)
+        first.sort(key=lambda n: -n.similarity)  # relaxed order: nearly, not exactly, sorted
+        second.sort(key=lambda n: -n.similarity)
+        return first, expanded, second
 
     async def vectors(
         self, identity: str, episode_ids: Sequence[uuid.UUID]

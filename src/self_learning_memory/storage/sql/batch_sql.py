@@ -14,7 +14,10 @@ in, ``learning_sql._in_lock_order``), and the retrieval feedback its completions
 (``feedback.pending_uses``). They are followed through the batch's writes. Only a
 pattern or heuristic new to the store still costs a round trip (its ``INSERT ... RETURNING``),
 and a completion of an episode created in the batch reads its full-text key where that is not
-the episode id (SQLite's ``rowid``). Such a new row is inserted when its first completion comes,
+the episode id (SQLite's ``rowid``). What a write would update again later in the batch is
+written once, at the end: an episode's step count after all its appends (before its completion, which may read it), and each merged
+pattern or heuristic row in its final state (``KnownRows.deferred``; before a pattern-use
+count, which adds to them). Such a new row is inserted when its first completion comes,
 after the rows locked up front, so against a concurrent completion creating the same rows in key
 order a deadlock is possible; PostgreSQL detects it and the connection layer reruns the batch.
 """
@@ -73,6 +76,10 @@ def write_batch(
         )
     for w in writes:
         yield from _write_once(d, search, announce, w, batch)
+    # once per episode and per merged row: the step counts and the merged rows' final states
+    for state in batch.counts.values():
+        yield episodes.step_count_update(d, state)
+    yield from batch.rows.flush()
 
 
 class _Batch:
@@ -83,6 +90,8 @@ class _Batch:
         self.states: dict[uuid.UUID, EpisodeState | None] = {}  # None: no such episode
         self.keys: dict[uuid.UUID, Any] = {}  # full-text keys (FullText.key_column)
         self.rows = KnownRows()
+        # episodes whose appended steps are not counted in their row yet: written at the end
+        self.counts: dict[uuid.UUID, EpisodeState] = {}
 
     def locked(self, eid: uuid.UUID) -> LockedEpisode | None:
         """The episode as a completion checks it, or ``None`` if it must read it itself."""
@@ -146,8 +155,8 @@ def _write_once(
         if state is not None:
             steps = [s for s in steps if s.step_number > state.last_step_number]
         if steps:
-            known[w.episode_id] = yield from episodes.append_steps(
-                d, announce, w.episode_id, steps, state
+            known[w.episode_id] = batch.counts[w.episode_id] = yield from episodes.append_steps(
+                d, announce, w.episode_id, steps, state, count_later=True
             )
     elif w.op == "commit_completion" and w.record is not None:
         record = w.record
@@ -159,6 +168,9 @@ def _write_once(
             and (record.mode != "learned" or state.learning_status != "queued")
         ):
             return  # already stored
+        counted = batch.counts.pop(eid, None)
+        if counted is not None:  # the completion may read the row's step count
+            yield episodes.step_count_update(d, counted)
         final = yield from learning_sql.commit_completion(
             d, search, announce, record, state=batch.locked(eid), known=batch.rows
         )
@@ -167,9 +179,11 @@ def _write_once(
     elif w.op == "delete_episode" and w.episode_id is not None:
         yield from episodes.delete_episode(announce, w.episode_id)
         known[w.episode_id] = None
+        batch.counts.pop(w.episode_id, None)
         batch.keys.pop(w.episode_id, None)
     elif w.op == "record_pattern_use":
         if w.pattern_ids:
+            yield from batch.rows.flush()
             yield from learning_sql.record_pattern_use(
                 d, w.pattern_ids, applied=w.applied, success=w.success
             )

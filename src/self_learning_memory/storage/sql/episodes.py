@@ -106,9 +106,13 @@ def append_steps(
     episode_id: uuid.UUID,
     steps: list[ExecutionStep],
     locked: EpisodeState | None = None,
+    *,
+    count_later: bool = False,
 ) -> Program[EpisodeState]:
     """``locked``: the episode's state, already read under this transaction's row lock (a
-    batch of writes reads its episodes' states together), so it is not read again."""
+    batch of writes reads its episodes' states together), so it is not read again.
+    ``count_later``: the episode's step count is not written here; the caller writes it
+    (:func:`step_count_update` with the returned state) once after its appends."""
     eid = str(episode_id)
     row: Any
     if locked is not None:
@@ -152,13 +156,20 @@ def append_steps(
         ],
     )
     count = row[1] + len(steps)
-    yield execute(
+    state = EpisodeState(episode_id, False, count, last, row[3])
+    if not count_later:
+        yield step_count_update(d, state)
+    yield from announce("steps", eid)
+    return state
+
+
+def step_count_update(d: Dialect, state: EpisodeState) -> Op:
+    """The episode row's step count and last step number as ``state`` has them."""
+    return execute(
         "UPDATE episodes SET step_count = ?, last_step_number = ?, updated_at = ? "
         "WHERE episode_id = ?",
-        (count, last, d.to_time(utc_now()), eid),
+        (state.step_count, state.last_step_number, d.to_time(utc_now()), str(state.episode_id)),
     )
-    yield from announce("steps", eid)
-    return EpisodeState(episode_id, False, count, last, row[3])
 
 
 def load(d: Dialect, episode_rows: list[tuple[Any, ...]]) -> Program[list[Episode]]:

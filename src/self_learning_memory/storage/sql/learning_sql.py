@@ -68,6 +68,16 @@ class KnownRows:
     # retrieval feedback not counted yet, per task episode id: (item kind, item id) links read
     # up front (``feedback.pending_uses``); None: each completion reads its own
     uses: dict[str, list[tuple[str, str]]] | None = None
+    # each merged row's last UPDATE (it writes the row's whole merged state), by (table, id),
+    # run once at ``flush`` instead of once per merge: a batch whose completions merge into
+    # the same rows updates each once
+    deferred: dict[tuple[str, str], Op] = field(default_factory=dict)
+
+    def flush(self) -> list[Op]:
+        """The deferred UPDATEs, in key order (the rows are locked already), emptied."""
+        ops = [self.deferred[key] for key in sorted(self.deferred)]
+        self.deferred.clear()
+        return ops
 
     def forget_patterns(self, pattern_ids: set[str]) -> None:
         """Drop the rows of ``pattern_ids`` (changed by something else than a merge)."""
@@ -113,9 +123,11 @@ def _upsert_pattern(
     now: datetime,
     merge: PatternMerge,
     known: dict[str, Row | None] | None = None,
+    deferred: dict[tuple[str, str], Op] | None = None,
 ) -> Program[str]:
     """Merge ``pattern`` into its stored row (or store it); ``known``: rows already read
-    under lock, by key, updated here to what this merge writes."""
+    under lock, by key, updated here to what this merge writes; ``deferred``: where to leave
+    the row's UPDATE instead of running it (``KnownRows.flush`` runs it)."""
     key = pattern.similarity_key()
     select = f"SELECT {PATTERN_ROW} FROM patterns WHERE similarity_key = ?{d.lock}"
     row = yield from _read_row(select, key, known)
@@ -151,7 +163,7 @@ def _upsert_pattern(
     merged = merge(pattern_from_json(row[1]), stored, pattern, success=success, now=now)
     usage = merged.usage
     data = merged.pattern.model_dump_json()
-    yield execute(
+    update = execute(
         "UPDATE patterns SET pattern_data = ?, success_rate = ?, occurrence_count = ?, "
         "application_count = ?, success_count = ?, failure_count = ?, last_applied = ?, "
         "effectiveness = ?, updated_at = ? WHERE pattern_id = ?",
@@ -168,6 +180,10 @@ def _upsert_pattern(
             row[0],
         ),
     )
+    if deferred is None:
+        yield update
+    else:
+        deferred[("patterns", str(row[0]))] = update
     if known is not None:  # the row as the UPDATE left it (PATTERN_ROW: id, data, usage)
         known[key] = (
             row[0],
@@ -192,9 +208,14 @@ def _read_row(select: str, key: str, known: dict[str, Row | None] | None) -> Pro
 
 
 def _upsert_heuristic(
-    d: Dialect, heuristic: Heuristic, now: datetime, known: dict[str, Row | None] | None = None
+    d: Dialect,
+    heuristic: Heuristic,
+    now: datetime,
+    known: dict[str, Row | None] | None = None,
+    deferred: dict[tuple[str, str], Op] | None = None,
 ) -> Program[str]:
-    """Merge ``heuristic`` into its stored row (or store it); ``known`` as for patterns."""
+    """Merge ``heuristic`` into its stored row (or store it); ``known`` and ``deferred`` as
+    for patterns."""
     key = heuristic.similarity_key()
     select = f"SELECT {HEURISTIC_ROW} FROM heuristics WHERE similarity_key = ?{d.lock}"
     row = yield from _read_row(select, key, known)
@@ -226,7 +247,7 @@ def _upsert_heuristic(
             raise InvalidStateError(f"Heuristic {key!r} changed concurrently; complete it again.")
     stored = heuristic_from_row(row, d).merge(heuristic)
     evidence = stored.evidence.model_dump_json()
-    yield execute(
+    update = execute(
         "UPDATE heuristics SET confidence = ?, sample_size = ?, evidence = ?, updated_at = ? "
         "WHERE heuristic_id = ?",
         (
@@ -237,6 +258,10 @@ def _upsert_heuristic(
             row[0],
         ),
     )
+    if deferred is None:
+        yield update
+    else:
+        deferred[("heuristics", str(row[0]))] = update
     if known is not None:  # the row as the UPDATE left it (HEURISTIC_ROW)
         known[key] = (*row[:4], stored.confidence, evidence, row[6], d.to_time(now))
     return str(row[0])
@@ -292,17 +317,18 @@ def commit_completion(
     now = utc_now()
     known_patterns = None if known is None else known.patterns
     known_heuristics = None if known is None else known.heuristics
+    deferred = None if known is None else known.deferred
     # where rows are locked: aggregate rows in key order (no deadlocks); ids in episode order
     pattern_ids: dict[int, str] = {}
     for i in _in_lock_order(d, record.patterns, lambda p: p.similarity_key()):
         assert merge is not None
         pattern_ids[i] = yield from _upsert_pattern(
-            d, record.patterns[i], record.success, now, merge, known_patterns
+            d, record.patterns[i], record.success, now, merge, known_patterns, deferred
         )
     heuristic_ids: dict[int, str] = {}
     for i in _in_lock_order(d, record.heuristics, lambda h: h.similarity_key()):
         heuristic_ids[i] = yield from _upsert_heuristic(
-            d, record.heuristics[i], now, known_heuristics
+            d, record.heuristics[i], now, known_heuristics, deferred
         )
     pids = [pattern_ids[i] for i in range(len(record.patterns))]
     hids = [heuristic_ids[i] for i in range(len(record.heuristics))]
