@@ -142,8 +142,13 @@ class Retriever:
     async def _results(
         self, ranked: list[ScoredCandidate], notes: list[str]
     ) -> list[RetrievalResult]:
-        """The ranked candidates' episodes as results, with the pipeline's notes."""
+        """The ranked candidates' episodes as results, with the pipeline's notes (and, while
+        the background worker has vectors to write, ``vector:pending:<n>``, with
+        ``vector:episode-pending`` on an episode whose own vector is not written yet)."""
         vectors = self._parts.vectors
+        pending = vectors.pending if vectors is not None else set()
+        if pending:
+            notes = [*notes, f"vector:pending:{len(pending)}"]
         loaded = await self._reads.load([r.candidate.episode_id for r in ranked])
         episodes = {e.episode_id: e for e in loaded}
         truncated = (
@@ -160,6 +165,7 @@ class Retriever:
                     *r.provenance,
                     *notes,
                     *(["vector:episode-truncated"] if r.candidate.episode_id in truncated else []),
+                    *(["vector:episode-pending"] if r.candidate.episode_id in pending else []),
                 ],
             )
             for r in ranked

@@ -50,6 +50,9 @@ class VectorSearch:
         self.query_ms: list[float] = []
         self._coverage: tuple[int, float, bool] | None = None  # (store version, when, covered)
         self._server: ServerVectors | None = None
+        # this process's completed episodes whose vector the background worker has not
+        # written yet (``background.py``)
+        self.pending: set[uuid.UUID] = set()
 
     @property
     def server(self) -> ServerVectors | None:
@@ -144,6 +147,8 @@ class VectorSearch:
         are noticed at once).
         False when the store cannot say. The same answer tells whether vectors were deleted
         (fewer stored than indexed): the index is then rebuilt from the store."""
+        if self.pending:  # this process's episodes wait for their vector: search lexically too
+            return False
         now = time.monotonic()
         known = self._coverage
         ttl = _COVERAGE_TTL_S if self.server is None else _SERVER_COVERAGE_TTL_S
@@ -171,6 +176,27 @@ class VectorSearch:
     async def status(self) -> EmbeddingStatus:
         return await self.storage.embedding_status(self.identity)
 
+    async def embed_records(
+        self, episodes: list[Episode]
+    ) -> list[tuple[uuid.UUID, EmbeddingRecord]]:
+        """The episodes' vector records, embedded in one batch. Raises what the provider
+        raises."""
+        texts = [episode_text(e) for e in episodes]
+        batch = await self.provider.embed(texts)
+        return [
+            (
+                e.episode_id,
+                EmbeddingRecord(
+                    self.identity,
+                    content_hash(self.identity, text),
+                    self.provider.dimensions,
+                    batch.vectors[i].astype(np.float32).tobytes(),
+                    batch.truncated[i],
+                ),
+            )
+            for i, (e, text) in enumerate(zip(episodes, texts, strict=True))
+        ]
+
     async def reindex(
         self, batch_size: int = 64, progress: Callable[[int, int], None] | None = None
     ) -> int:
@@ -181,22 +207,9 @@ class VectorSearch:
             episodes = await self.storage.episodes_missing_embedding(self.identity, batch_size)
             if not episodes:
                 break
-            texts = [episode_text(e) for e in episodes]
-            batch = await self.provider.embed(texts)  # raises: nothing of this batch is stored
-            rows: list[tuple[uuid.UUID, EmbeddingRecord]] = [
-                (
-                    e.episode_id,
-                    EmbeddingRecord(
-                        self.identity,
-                        content_hash(self.identity, text),
-                        self.provider.dimensions,
-                        batch.vectors[i].astype(np.float32).tobytes(),
-                        batch.truncated[i],
-                    ),
-                )
-                for i, (e, text) in enumerate(zip(episodes, texts, strict=True))
-            ]
+            rows = await self.embed_records(episodes)  # raises: nothing of this batch is stored
             await self.storage.store_embeddings(rows)
+            self.pending.difference_update(e.episode_id for e in episodes)
             done += len(rows)
             if progress is not None:
                 progress(done, max(total, done))
