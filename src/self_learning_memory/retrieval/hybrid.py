@@ -192,7 +192,7 @@ class HybridPipeline:
             label: RankMode = "lexical" if signals is None else mode.value  # type: ignore[assignment]
             usage = None
             if settings.weight_usefulness > 0 and candidates:
-                usage = await self._episode_usage(storage, list(candidates), version)
+                usage = await self._episode_usage(storage, candidates, version)
             ranked = rank_with_signals(
                 pool_list,
                 terms,
@@ -209,14 +209,22 @@ class HybridPipeline:
         return ranked, notes
 
     async def _episode_usage(
-        self, storage: CandidateSource, ids: list[uuid.UUID], version: int
+        self,
+        storage: CandidateSource,
+        candidates: dict[uuid.UUID, EpisodeCandidate],
+        version: int,
     ) -> dict[uuid.UUID, EpisodeUsage]:
         """The candidates' retrieval-feedback counters, kept (with the ids that have none)
-        until the store changes, like the vector candidates' rows."""
+        until the store changes, like the vector candidates' rows. Most candidate queries
+        read them with the rows (``usage_known``); the others' are asked for in one query."""
         known = self._usage
         if version != self._usage_version:
             known.clear()
             self._usage_version = version
+        ids = list(candidates)
+        for c in candidates.values():
+            if c.usage_known:
+                known[c.episode_id] = c.usage
         missing = [i for i in ids if i not in known]
         if missing:
             found = await storage.episode_usage(missing)
