@@ -127,3 +127,38 @@ async def test_a_code_like_query_starts_its_full_text_search_before_the_query_ve
         before = len(started)
         await rank(pipeline, storage, plain, RetrievalMode.HYBRID)
         assert embedder.seen[-1] == before  # nothing started before the vector search
+
+
+class CountingEmbedding(HashingEmbedding):
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.texts: list[str] = []
+
+    async def embed(self, texts: list[str]) -> EmbeddingBatch:
+        self.texts += texts
+        await asyncio.sleep(0)  # another caller may ask for the same text meanwhile
+        return await super().embed(texts)
+
+
+async def test_a_query_is_embedded_once_while_the_store_version_is_read(
+    backend: Backend,
+) -> None:
+    """Retrieval starts the query embedding before it reads the store's version; the pipeline
+    then awaits that work instead of embedding the query again."""
+    embedder = CountingEmbedding()
+    async with backend.open(embedder=embedder) as memory:
+        await record(memory, TASKS)
+        assert memory.vectors is not None
+        embedder.texts.clear()
+        found = await memory.retrieve_relevant_context("pagination of the orders list", CTX, 3)
+        assert found[0].episode.task_description == TASKS[0]
+        assert len(embedder.texts) == 1
+        # two callers of one new text at once: one embedding, the same vector for both
+        embedder.texts.clear()
+        memory.vectors.prefetch_query("a brand new query", CTX)
+        first, second = await asyncio.gather(
+            memory.vectors.query_vector("a brand new query", CTX),
+            memory.vectors.query_vector("a brand new query", CTX),
+        )
+        assert len(embedder.texts) == 1
+        assert (first[0] == second[0]).all()

@@ -103,6 +103,9 @@ class Retriever:
             filters = filters or EpisodeFilters()
             vectors = self._parts.vectors
             identity = vectors.identity if vectors is not None else "none"
+            if vectors is not None and chosen in (RetrievalMode.HYBRID, RetrievalMode.VECTOR):
+                # the query is embedded on a thread while the store's version is read
+                vectors.prefetch_query(task_description, context)
             version = await self._parts.storage.data_version()
             key = (
                 task_description,

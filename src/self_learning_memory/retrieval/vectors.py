@@ -13,6 +13,7 @@ half-indexed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -45,6 +46,9 @@ class VectorSearch:
         self.storage = storage
         self.index = VectorIndex(provider.identity, provider.dimensions)
         self._queries: OrderedDict[str, tuple[F32, bool]] = OrderedDict()
+        # queries being embedded: a second caller of the same text awaits the same work
+        self._embedding: dict[str, asyncio.Future[tuple[F32, bool]]] = {}
+        self._prefetches: set[asyncio.Future[tuple[F32, bool]]] = set()  # kept until done
         self.errors = 0
         self._refreshed_at: int | None = None
         self.query_ms: list[float] = []
@@ -112,15 +116,47 @@ class VectorSearch:
         if cached is not None:
             self._queries.move_to_end(key)
             return cached
-        started = time.perf_counter()
-        batch = await self.provider.embed([text])
-        self.query_ms.append((time.perf_counter() - started) * 1000)
-        self.query_ms = self.query_ms[-1000:]
-        result = (batch.vectors[0].astype(np.float32), batch.truncated[0])
-        self._queries[key] = result
-        while len(self._queries) > _QUERY_CACHE:
-            self._queries.popitem(last=False)
-        return result
+        running = self._embedding.get(key)
+        if running is not None:  # started by prefetch_query (or another caller)
+            return await asyncio.shield(running)
+        future: asyncio.Future[tuple[F32, bool]] = asyncio.get_running_loop().create_future()
+        self._embedding[key] = future
+        try:
+            started = time.perf_counter()
+            batch = await self.provider.embed([text])
+            self.query_ms.append((time.perf_counter() - started) * 1000)
+            self.query_ms = self.query_ms[-1000:]
+            result = (batch.vectors[0].astype(np.float32), batch.truncated[0])
+            self._queries[key] = result
+            while len(self._queries) > _QUERY_CACHE:
+                self._queries.popitem(last=False)
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                future.set_exception(exc)
+                future.exception()  # retrieved here: a waiter re-raises it, none need to
+            else:
+                future.cancel()
+            raise
+        finally:
+            del self._embedding[key]
+
+    def prefetch_query(self, query: str, context: TaskContext | None) -> None:
+        """Start embedding the query now (it runs on a thread while the caller does other
+        work, such as reading the store's version); ``query_vector`` then awaits it. A
+        failure is left for ``query_vector`` to raise."""
+        key = content_hash(self.identity, query_text(query, context))
+        if key in self._queries or key in self._embedding:
+            return
+        task = asyncio.ensure_future(self.query_vector(query, context))
+        self._prefetches.add(task)
+        task.add_done_callback(self._prefetch_done)
+
+    def _prefetch_done(self, task: asyncio.Future[tuple[F32, bool]]) -> None:
+        self._prefetches.discard(task)
+        if not task.cancelled():
+            task.exception()  # the error is raised again to the caller of query_vector
 
     async def refresh(self, store_version: int | None = None) -> None:
         """Load every vector of this identity written since the last refresh (any process).
