@@ -109,12 +109,15 @@ class HybridPipeline:
         # A hybrid query whose own words already give the lexical side weight (code-like
         # tokens, an error line; hard filters) runs the full-text search whatever the vector
         # search finds: it starts now, on the store's thread, while the query is embedded on
-        # another (the model releases the GIL), and is awaited where it always was.
+        # another (the model releases the GIL), and is awaited where it always was. With the
+        # query vector known there is nothing to overlap but the index scan, and the two
+        # together were measured slower than one after the other (apsw takes the GIL per row).
         early: asyncio.Task[list[EpisodeCandidate]] | None = None
         if (
             mode is RetrievalMode.HYBRID
             and vectors is not None
             and terms
+            and not vectors.has_query(query, context)
             and (filters != EpisodeFilters() or lexical_weight(query, [], settings) > 0)
         ):
             early = asyncio.ensure_future(storage.lexical_candidates(terms, filters, pool))

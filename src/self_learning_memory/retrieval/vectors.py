@@ -142,6 +142,10 @@ class VectorSearch:
         finally:
             del self._embedding[key]
 
+    def has_query(self, query: str, context: TaskContext | None) -> bool:
+        """Whether the query's vector is known (no embedding to wait for)."""
+        return content_hash(self.identity, query_text(query, context)) in self._queries
+
     def prefetch_query(self, query: str, context: TaskContext | None) -> None:
         """Start embedding the query now (it runs on a thread while the caller does other
         work, such as reading the store's version); ``query_vector`` then awaits it. A
