@@ -331,6 +331,9 @@ async def build_store(path: Path, size: int) -> None:
                 else FailureOutcome(reason="tests failed")
             )
             await memory.complete_episode(eid, outcome)
+        # every vector written before the timed queries (background embedding is the default)
+        if not await memory.wait_for_embeddings(3600):
+            raise RuntimeError("the background embedding did not finish")
 
 
 async def bench_retrieval(size: int, queries: int) -> None:

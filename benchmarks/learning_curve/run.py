@@ -76,6 +76,9 @@ async def record(
     else:
         outcome = FailureOutcome(reason=f"{failed[0]} failed", error_details=failed[1])
     await memory.complete_episode(eid, outcome)
+    # the next task's retrieval sees this episode's vector (the background worker's timing
+    # would otherwise make the curve depend on the machine's load)
+    await memory.wait_for_embeddings(600)
 
 
 async def play_with_memory(

@@ -150,6 +150,9 @@ async def record_corpus(memory: SelfLearningMemory, corpus: Corpus) -> dict[uuid
             await memory.log_step(eid, step)
         await memory.complete_episode(eid, spec.outcome)
         ids[eid] = index
+    # background embedding: every vector is written before the queries (as when embedded inline)
+    if not await memory.wait_for_embeddings(600):
+        raise RuntimeError("the background embedding did not finish in 600 s")
     return ids
 
 

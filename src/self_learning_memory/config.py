@@ -134,6 +134,9 @@ class EmbeddingsConfig(_Config):
     batch_size: int = Field(32, ge=1, le=2048)
     timeout_s: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(3, ge=0, le=10)
+    # embed completed episodes in the background, in batches (retrieval/background.py):
+    # completion returns once the episode is durable; off = embed before the completion returns
+    background: bool = True
 
 
 class CacheConfig(_Config):

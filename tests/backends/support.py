@@ -128,8 +128,13 @@ class Backend:
 
     def config(self, base: MemoryConfig | None = None, **sections: Any) -> MemoryConfig:
         """``base`` (default: the defaults) on this store; keyword arguments update whole
-        sections (as dicts)."""
-        data: dict[str, Any] = base.model_dump() if base is not None else {}
+        sections (as dicts). Without ``base``, episodes are embedded inline
+        (``embeddings.background`` off): these tests check the vector written with the
+        completion; ``tests/retrieval/test_background_embedding.py`` tests the background
+        worker (the default) on every backend."""
+        data: dict[str, Any] = (
+            base.model_dump() if base is not None else {"embeddings": {"background": False}}
+        )
         for name, value in sections.items():
             data[name] = {**(data.get(name) or {}), **value}
         data["storage"] = {**(data.get("storage") or {}), "url": self.url}

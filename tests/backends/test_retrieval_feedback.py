@@ -21,6 +21,7 @@ from self_learning_memory import (
     ValidationError,
 )
 from self_learning_memory.model.limits import MAX_FEEDBACK_ITEMS
+from self_learning_memory.model.records import EpisodeFilters
 
 from .support import Backend
 
@@ -175,3 +176,25 @@ async def test_a_completed_task_that_finds_itself_does_not_use_itself(backend: B
         assert {task, other} <= {r.episode.episode_id for r in found}
         assert (await memory.episode_usage(other)).uses == 1  # counted at once: task is done
         assert (await memory.episode_usage(task)).uses == 0
+
+
+async def test_candidate_rows_carry_the_usage_read_in_the_same_query(backend: Backend) -> None:
+    """The candidate queries join the usage counters (no second query per retrieval): the
+    values equal what ``episode_usage`` reads; an episode without feedback has None."""
+    async with backend.open() as memory:
+        used = await _episode(memory, "deploy the billing service with helm")
+        other = await _episode(memory, "rotate the billing database password", tool="vault")
+        task = await memory.start_episode("deploy the invoices service", CTX)
+        await memory.record_retrieval_feedback(task, [used], helpful=True)
+        await memory.complete_episode(task, SuccessOutcome(verdict="deployed"))
+        expected = await memory.episode_usage(used)
+        storage = memory.storage
+        by_ids = await storage.candidates_by_ids([used, other], EpisodeFilters())
+        lexical = await storage.lexical_candidates(["billing"], EpisodeFilters(), 10)
+        context = await storage.context_candidates(CTX, EpisodeFilters(), 10)
+        for found in (by_ids, lexical, context):
+            rows = {c.episode_id: c for c in found}
+            assert rows[used].usage_known
+            assert rows[other].usage_known
+            assert rows[used].usage == expected
+            assert rows[other].usage is None

@@ -172,6 +172,7 @@ async def test_local_provider_finds_paraphrases(backend: Backend) -> None:
     config = MemoryConfig(embeddings=EmbeddingsConfig(provider="local"))
     async with backend.open(config) as memory:
         await record(memory, [*TASKS, "Speed up the slow dashboard query"])
+        assert await memory.wait_for_embeddings(60)  # written by the background worker
         results = await memory.retrieve_relevant_context(
             "the listing of purchases returns everything at once; split it into pages",
             CTX,

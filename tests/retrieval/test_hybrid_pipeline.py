@@ -3,7 +3,9 @@ source and the settings at each query, and ranks what that source holds."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,8 @@ from self_learning_memory import (
     SelfLearningMemory,
 )
 from self_learning_memory.embeddings.hashing import HashingEmbedding
+from self_learning_memory.embeddings.provider import EmbeddingBatch
+from self_learning_memory.model.records import EpisodeCandidate
 from self_learning_memory.retrieval.hybrid import HybridPipeline
 from self_learning_memory.storage.protocols import CandidateSource
 
@@ -77,3 +81,84 @@ async def test_the_source_and_settings_are_asked_at_each_query(
         assert notes == ["vector:unavailable"]  # built without a vector search
         assert [r.components.total for r in ranked] == [r.components.context for r in ranked]
         assert ranked[0].components.relevance > 0.0
+
+
+class SlowQueryEmbedding(HashingEmbedding):
+    """Records, at each query embedding, how many full-text searches the store had started."""
+
+    def __init__(self, started: list[int]) -> None:
+        super().__init__(64)
+        self.started = started
+        self.seen: list[int] = []
+
+    async def embed(self, texts: list[str]) -> EmbeddingBatch:
+        await asyncio.sleep(0)  # let a search started just before run up to the store
+        self.seen.append(len(self.started))
+        return await super().embed(texts)
+
+
+async def test_a_code_like_query_starts_its_full_text_search_before_the_query_vector(
+    backend: Backend,
+) -> None:
+    """A code-like query's full-text search runs while its query is embedded (it cannot be
+    skipped); a plain-language one's is not started early (the vector rows decide). Both rank
+    as the memory does."""
+    started: list[int] = []
+    embedder = SlowQueryEmbedding(started)
+    async with backend.open(embedder=embedder) as memory:
+        await record(memory, TASKS)
+        storage = memory.storage
+        search = storage.lexical_candidates
+
+        async def counted(*args: Any) -> list[EpisodeCandidate]:
+            started.append(1)
+            return await search(*args)
+
+        storage.lexical_candidates = counted  # type: ignore[method-assign]
+        pipeline = HybridPipeline(lambda: storage, lambda: memory.config.retrieval, memory.vectors)
+        code_like = "TimeoutError in payment_retry.py"
+        before = len(started)
+        ours = await rank(pipeline, storage, code_like, RetrievalMode.HYBRID)
+        assert embedder.seen[-1] == before + 1  # started before the query vector was made
+        assert len(started) == before + 1  # and run once
+        expected = await memory.retrieve_relevant_context(code_like, CTX, 3, mode="hybrid")
+        assert ours == [(r.episode.task_description, r.components.mode) for r in expected]
+        plain = "make the listing of purchases return pages"
+        before = len(started)
+        await rank(pipeline, storage, plain, RetrievalMode.HYBRID)
+        assert embedder.seen[-1] == before  # nothing started before the vector search
+
+
+class CountingEmbedding(HashingEmbedding):
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.texts: list[str] = []
+
+    async def embed(self, texts: list[str]) -> EmbeddingBatch:
+        self.texts += texts
+        await asyncio.sleep(0)  # another caller may ask for the same text meanwhile
+        return await super().embed(texts)
+
+
+async def test_a_query_is_embedded_once_while_the_store_version_is_read(
+    backend: Backend,
+) -> None:
+    """Retrieval starts the query embedding before it reads the store's version; the pipeline
+    then awaits that work instead of embedding the query again."""
+    embedder = CountingEmbedding()
+    async with backend.open(embedder=embedder) as memory:
+        await record(memory, TASKS)
+        assert memory.vectors is not None
+        embedder.texts.clear()
+        found = await memory.retrieve_relevant_context("pagination of the orders list", CTX, 3)
+        assert found[0].episode.task_description == TASKS[0]
+        assert len(embedder.texts) == 1
+        # two callers of one new text at once: one embedding, the same vector for both
+        embedder.texts.clear()
+        memory.vectors.prefetch_query("a brand new query", CTX)
+        first, second = await asyncio.gather(
+            memory.vectors.query_vector("a brand new query", CTX),
+            memory.vectors.query_vector("a brand new query", CTX),
+        )
+        assert len(embedder.texts) == 1
+        assert (first[0] == second[0]).all()

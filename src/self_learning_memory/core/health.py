@@ -162,8 +162,10 @@ class Health:
                 index=vectors.where,
                 index_size=len(vectors.index) if vectors.server is None else status.embedded,
                 embedding_errors=vectors.errors,
+                background=self._parts.embedding_worker is not None,
+                pending_vectors=len(vectors.pending),
             )
-            if status.missing or status.other_identities:
+            if status.other_identities or (status.missing and self._parts.embedding_worker is None):
                 details["action"] = "run reindex_embeddings() to embed the missing episodes"
             backend = getattr(vectors.provider, "active_backend", None)
             if backend:  # the local model: onnx or numpy, once loaded

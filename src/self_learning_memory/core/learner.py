@@ -5,7 +5,8 @@ Inline, the episode's patterns, heuristics, reward and reflection (:func:`~..lea
 and its embedding are written with the outcome in one transaction. With the learning queue on and
 room in it, the outcome and a learning job are written first and the queue's worker learns later
 (:meth:`Learner.learn_queued`). Either way the write is read back and compared (verify after
-write).
+write). With ``embeddings.background`` on (the default) the vector is not part of it: the
+background worker (``retrieval/background.py``) embeds the episode once it is durable.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Learner:
             await self._attach_embedding(record)
             final = await storage.commit_completion(record)
         await self._verify(final, learned_later=record.mode == "queued")
+        self._embed_later(record)
         return final
 
     async def wait_for_learning(self, timeout: float) -> bool:
@@ -73,14 +75,22 @@ class Learner:
         )
         await self._attach_embedding(record)
         final = await storage.commit_completion(record)
+        self._embed_later(record)
         cache = self._parts.cache
         if cache is not None:
             await asyncio.to_thread(cache.put, final)
 
     async def _attach_embedding(self, record: CompletionRecord) -> None:
+        """Embed the episode now, unless the background worker will (after the commit)."""
         vectors = self._parts.vectors
-        if vectors is not None:
+        if vectors is not None and self._parts.embedding_worker is None:
             record.embedding = await vectors.embed_episode(record.episode)
+
+    def _embed_later(self, record: CompletionRecord) -> None:
+        """The episode is durable without its vector: hand it to the background worker."""
+        worker = self._parts.embedding_worker
+        if worker is not None and record.embedding is None:
+            worker.submit(record.episode.episode_id)
 
     async def _verify(self, expected: Episode, *, learned_later: bool = False) -> None:
         """Read the episode back from the durable store and compare what completion wrote.

@@ -61,6 +61,7 @@ class Lifecycle:
             if feed is not None:
                 feed.subscribe_episode_changes(self._evict_changed)
         self._writer.start()
+        self._start_embedding_worker()
         self._learner.start()
         await self._start_synchronizer()
         self._started = True
@@ -72,6 +73,9 @@ class Lifecycle:
         await self._stop_listening()
         errors = await self._writer.stop()
         await self._learner.stop()
+        if self._parts.embedding_worker is not None:
+            await self._parts.embedding_worker.stop()
+            self._parts.embedding_worker = None
         if self._parts.synchronizer is not None:
             await self._parts.synchronizer.stop()
         if self._parts.vectors is not None:
@@ -137,6 +141,18 @@ class Lifecycle:
             self._cache_open = False
             if self.cache is not None:
                 self.cache.close()
+
+    def _start_embedding_worker(self) -> None:
+        """The background episode embedder (``embeddings.background``); at start it embeds the
+        completed episodes left without a vector (a process that died before writing them)."""
+        vectors = self._parts.vectors
+        embeddings = self._parts.config.embeddings
+        if vectors is None or not embeddings.background:
+            return
+        from ..retrieval.background import EmbeddingWorker  # numpy: only with a provider
+
+        self._parts.embedding_worker = EmbeddingWorker(vectors, embeddings.batch_size)
+        self._parts.embedding_worker.start()
 
     async def _start_synchronizer(self) -> None:
         """The periodic cache sync: on when configured, or (automatic) for a remote primary."""

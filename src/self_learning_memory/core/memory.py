@@ -222,6 +222,12 @@ class SelfLearningMemory:
         """With the learning queue on: wait until it is empty. True if it emptied in time."""
         return await self._learner.wait_for_learning(timeout)
 
+    async def wait_for_embeddings(self, timeout: float = 30.0) -> bool:
+        """With background embedding on: wait until this process's completed episodes have
+        their vectors. True if that happened within ``timeout`` seconds."""
+        worker = self._parts.embedding_worker
+        return True if worker is None else await worker.wait_idle(timeout)
+
     async def reindex_embeddings(
         self, batch_size: int = 64, progress: Callable[[int, int], None] | None = None
     ) -> int:

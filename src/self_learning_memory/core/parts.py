@@ -20,6 +20,7 @@ from ..storage.sync import StorageSynchronizer
 from .monitoring import Monitor
 
 if TYPE_CHECKING:  # numpy-backed: imported only when an embedding provider is configured
+    from ..retrieval.background import EmbeddingWorker
     from ..retrieval.vectors import VectorSearch
 
 __all__ = ["MemoryParts"]
@@ -35,3 +36,5 @@ class MemoryParts:
     monitor: Monitor = field(default_factory=Monitor)
     queue: LearningQueue | None = None  # the learning queue, made by start() when enabled
     synchronizer: StorageSynchronizer | None = None  # the cache sync, made by start() when on
+    # the background episode embedder, made by start() when embeddings.background is on
+    embedding_worker: EmbeddingWorker | None = None

@@ -103,6 +103,9 @@ class Retriever:
             filters = filters or EpisodeFilters()
             vectors = self._parts.vectors
             identity = vectors.identity if vectors is not None else "none"
+            if vectors is not None and chosen in (RetrievalMode.HYBRID, RetrievalMode.VECTOR):
+                # the query is embedded on a thread while the store's version is read
+                vectors.prefetch_query(task_description, context)
             version = await self._parts.storage.data_version()
             key = (
                 task_description,
@@ -142,8 +145,13 @@ class Retriever:
     async def _results(
         self, ranked: list[ScoredCandidate], notes: list[str]
     ) -> list[RetrievalResult]:
-        """The ranked candidates' episodes as results, with the pipeline's notes."""
+        """The ranked candidates' episodes as results, with the pipeline's notes (and, while
+        the background worker has vectors to write, ``vector:pending:<n>``, with
+        ``vector:episode-pending`` on an episode whose own vector is not written yet)."""
         vectors = self._parts.vectors
+        pending = vectors.pending if vectors is not None else set()
+        if pending:
+            notes = [*notes, f"vector:pending:{len(pending)}"]
         loaded = await self._reads.load([r.candidate.episode_id for r in ranked])
         episodes = {e.episode_id: e for e in loaded}
         truncated = (
@@ -160,6 +168,7 @@ class Retriever:
                     *r.provenance,
                     *notes,
                     *(["vector:episode-truncated"] if r.candidate.episode_id in truncated else []),
+                    *(["vector:episode-pending"] if r.candidate.episode_id in pending else []),
                 ],
             )
             for r in ranked

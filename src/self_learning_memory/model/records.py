@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .episode import Episode, TaskContext, TaskType
 from .pattern import AnyPattern, Heuristic
-from .usage import PatternUsage
+from .usage import EpisodeUsage, PatternUsage
 
 __all__ = [
     "CompletionRecord",
@@ -88,6 +88,10 @@ class EpisodeCandidate:
     tools: tuple[str, ...]
     lexical: float | None = None  # bm25 relevance, higher is better; None if not a text match
     sources: tuple[str, ...] = ()
+    # the episode's retrieval-feedback counters, read with the row where the store's query
+    # joins them (``usage_known``; None: no feedback yet), else asked for separately
+    usage: EpisodeUsage | None = None
+    usage_known: bool = False
 
 
 @dataclass(frozen=True)

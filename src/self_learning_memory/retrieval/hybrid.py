@@ -13,6 +13,7 @@ search when there is one.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import uuid
@@ -40,6 +41,12 @@ __all__ = ["HybridPipeline"]
 
 log = logging.getLogger(__name__)
 CANDIDATE_CACHE_SIZE = 20_000  # vector candidate rows kept per store version (~1 KB each)
+
+
+def _consume(task: asyncio.Task[list[EpisodeCandidate]]) -> None:
+    """Retrieve an abandoned full-text search's outcome (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _merge_vector_candidates(
@@ -99,6 +106,44 @@ class HybridPipeline:
         vectors, storage, settings = self._vectors, self._source(), self._settings()
         pool = min(max(settings.candidate_limit, limit * 3), 2000)
         terms = query_terms(query)
+        # A hybrid query whose own words already give the lexical side weight (code-like
+        # tokens, an error line; hard filters) runs the full-text search whatever the vector
+        # search finds: it starts now, on the store's thread, while the query is embedded on
+        # another (the model releases the GIL), and is awaited where it always was. With the
+        # query vector known there is nothing to overlap but the index scan, and the two
+        # together were measured slower than one after the other (apsw takes the GIL per row).
+        early: asyncio.Task[list[EpisodeCandidate]] | None = None
+        if (
+            mode is RetrievalMode.HYBRID
+            and vectors is not None
+            and terms
+            and not vectors.has_query(query, context)
+            and (filters != EpisodeFilters() or lexical_weight(query, [], settings) > 0)
+        ):
+            early = asyncio.ensure_future(storage.lexical_candidates(terms, filters, pool))
+        try:
+            return await self._rank(
+                query, context, limit, task_type, filters, mode, version, terms, pool, early
+            )
+        finally:
+            if early is not None and not early.done():  # the ranking raised before using it
+                early.cancel()
+                early.add_done_callback(_consume)
+
+    async def _rank(
+        self,
+        query: str,
+        context: TaskContext,
+        limit: int,
+        task_type: TaskType | None,
+        filters: EpisodeFilters,
+        mode: RetrievalMode,
+        version: int,
+        terms: list[str],
+        pool: int,
+        early: asyncio.Task[list[EpisodeCandidate]] | None,
+    ) -> tuple[list[ScoredCandidate], list[str]]:
+        vectors, storage, settings = self._vectors, self._source(), self._settings()
         notes: list[str] = []
         candidates: dict[uuid.UUID, EpisodeCandidate] = {}
         query_vector = None
@@ -146,7 +191,10 @@ class HybridPipeline:
         if skip:
             notes.append("lexical:skipped")
         elif mode is not RetrievalMode.VECTOR:
-            for c in await storage.lexical_candidates(terms, filters, pool):
+            lexical = await early if early is not None else None
+            if lexical is None:
+                lexical = await storage.lexical_candidates(terms, filters, pool)
+            for c in lexical:
                 candidates[c.episode_id] = c
         signals = expanded = None
         if served is not None:
@@ -192,7 +240,7 @@ class HybridPipeline:
             label: RankMode = "lexical" if signals is None else mode.value  # type: ignore[assignment]
             usage = None
             if settings.weight_usefulness > 0 and candidates:
-                usage = await self._episode_usage(storage, list(candidates), version)
+                usage = await self._episode_usage(storage, candidates, version)
             ranked = rank_with_signals(
                 pool_list,
                 terms,
@@ -209,14 +257,22 @@ class HybridPipeline:
         return ranked, notes
 
     async def _episode_usage(
-        self, storage: CandidateSource, ids: list[uuid.UUID], version: int
+        self,
+        storage: CandidateSource,
+        candidates: dict[uuid.UUID, EpisodeCandidate],
+        version: int,
     ) -> dict[uuid.UUID, EpisodeUsage]:
         """The candidates' retrieval-feedback counters, kept (with the ids that have none)
-        until the store changes, like the vector candidates' rows."""
+        until the store changes, like the vector candidates' rows. Most candidate queries
+        read them with the rows (``usage_known``); the others' are asked for in one query."""
         known = self._usage
         if version != self._usage_version:
             known.clear()
             self._usage_version = version
+        ids = list(candidates)
+        for c in candidates.values():
+            if c.usage_known:
+                known[c.episode_id] = c.usage
         missing = [i for i in ids if i not in known]
         if missing:
             found = await storage.episode_usage(missing)

@@ -13,6 +13,7 @@ half-indexed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -45,11 +46,17 @@ class VectorSearch:
         self.storage = storage
         self.index = VectorIndex(provider.identity, provider.dimensions)
         self._queries: OrderedDict[str, tuple[F32, bool]] = OrderedDict()
+        # queries being embedded: a second caller of the same text awaits the same work
+        self._embedding: dict[str, asyncio.Future[tuple[F32, bool]]] = {}
+        self._prefetches: set[asyncio.Future[tuple[F32, bool]]] = set()  # kept until done
         self.errors = 0
         self._refreshed_at: int | None = None
         self.query_ms: list[float] = []
         self._coverage: tuple[int, float, bool] | None = None  # (store version, when, covered)
         self._server: ServerVectors | None = None
+        # this process's completed episodes whose vector the background worker has not
+        # written yet (``background.py``)
+        self.pending: set[uuid.UUID] = set()
 
     @property
     def server(self) -> ServerVectors | None:
@@ -109,15 +116,51 @@ class VectorSearch:
         if cached is not None:
             self._queries.move_to_end(key)
             return cached
-        started = time.perf_counter()
-        batch = await self.provider.embed([text])
-        self.query_ms.append((time.perf_counter() - started) * 1000)
-        self.query_ms = self.query_ms[-1000:]
-        result = (batch.vectors[0].astype(np.float32), batch.truncated[0])
-        self._queries[key] = result
-        while len(self._queries) > _QUERY_CACHE:
-            self._queries.popitem(last=False)
-        return result
+        running = self._embedding.get(key)
+        if running is not None:  # started by prefetch_query (or another caller)
+            return await asyncio.shield(running)
+        future: asyncio.Future[tuple[F32, bool]] = asyncio.get_running_loop().create_future()
+        self._embedding[key] = future
+        try:
+            started = time.perf_counter()
+            batch = await self.provider.embed([text])
+            self.query_ms.append((time.perf_counter() - started) * 1000)
+            self.query_ms = self.query_ms[-1000:]
+            result = (batch.vectors[0].astype(np.float32), batch.truncated[0])
+            self._queries[key] = result
+            while len(self._queries) > _QUERY_CACHE:
+                self._queries.popitem(last=False)
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                future.set_exception(exc)
+                future.exception()  # retrieved here: a waiter re-raises it, none need to
+            else:
+                future.cancel()
+            raise
+        finally:
+            del self._embedding[key]
+
+    def has_query(self, query: str, context: TaskContext | None) -> bool:
+        """Whether the query's vector is known (no embedding to wait for)."""
+        return content_hash(self.identity, query_text(query, context)) in self._queries
+
+    def prefetch_query(self, query: str, context: TaskContext | None) -> None:
+        """Start embedding the query now (it runs on a thread while the caller does other
+        work, such as reading the store's version); ``query_vector`` then awaits it. A
+        failure is left for ``query_vector`` to raise."""
+        key = content_hash(self.identity, query_text(query, context))
+        if key in self._queries or key in self._embedding:
+            return
+        task = asyncio.ensure_future(self.query_vector(query, context))
+        self._prefetches.add(task)
+        task.add_done_callback(self._prefetch_done)
+
+    def _prefetch_done(self, task: asyncio.Future[tuple[F32, bool]]) -> None:
+        self._prefetches.discard(task)
+        if not task.cancelled():
+            task.exception()  # the error is raised again to the caller of query_vector
 
     async def refresh(self, store_version: int | None = None) -> None:
         """Load every vector of this identity written since the last refresh (any process).
@@ -144,6 +187,8 @@ class VectorSearch:
         are noticed at once).
         False when the store cannot say. The same answer tells whether vectors were deleted
         (fewer stored than indexed): the index is then rebuilt from the store."""
+        if self.pending:  # this process's episodes wait for their vector: search lexically too
+            return False
         now = time.monotonic()
         known = self._coverage
         ttl = _COVERAGE_TTL_S if self.server is None else _SERVER_COVERAGE_TTL_S
@@ -171,6 +216,27 @@ class VectorSearch:
     async def status(self) -> EmbeddingStatus:
         return await self.storage.embedding_status(self.identity)
 
+    async def embed_records(
+        self, episodes: list[Episode]
+    ) -> list[tuple[uuid.UUID, EmbeddingRecord]]:
+        """The episodes' vector records, embedded in one batch. Raises what the provider
+        raises."""
+        texts = [episode_text(e) for e in episodes]
+        batch = await self.provider.embed(texts)
+        return [
+            (
+                e.episode_id,
+                EmbeddingRecord(
+                    self.identity,
+                    content_hash(self.identity, text),
+                    self.provider.dimensions,
+                    batch.vectors[i].astype(np.float32).tobytes(),
+                    batch.truncated[i],
+                ),
+            )
+            for i, (e, text) in enumerate(zip(episodes, texts, strict=True))
+        ]
+
     async def reindex(
         self, batch_size: int = 64, progress: Callable[[int, int], None] | None = None
     ) -> int:
@@ -181,22 +247,9 @@ class VectorSearch:
             episodes = await self.storage.episodes_missing_embedding(self.identity, batch_size)
             if not episodes:
                 break
-            texts = [episode_text(e) for e in episodes]
-            batch = await self.provider.embed(texts)  # raises: nothing of this batch is stored
-            rows: list[tuple[uuid.UUID, EmbeddingRecord]] = [
-                (
-                    e.episode_id,
-                    EmbeddingRecord(
-                        self.identity,
-                        content_hash(self.identity, text),
-                        self.provider.dimensions,
-                        batch.vectors[i].astype(np.float32).tobytes(),
-                        batch.truncated[i],
-                    ),
-                )
-                for i, (e, text) in enumerate(zip(episodes, texts, strict=True))
-            ]
+            rows = await self.embed_records(episodes)  # raises: nothing of this batch is stored
             await self.storage.store_embeddings(rows)
+            self.pending.difference_update(e.episode_id for e in episodes)
             done += len(rows)
             if progress is not None:
                 progress(done, max(total, done))

@@ -61,6 +61,9 @@ HELP: dict[str, str] = {
     "embeddings.batch_size": "Texts per embedding request.",
     "embeddings.timeout_s": "Embedding request timeout (s).",
     "embeddings.max_retries": "Retries of a failed embedding request.",
+    "embeddings.background": "Embed completed episodes in the background, in batches: "
+    "completion returns once the episode is durable; retrieval finds it lexically and says "
+    "`vector:pending` until its vector is written (false: embed before completion returns).",
     "retrieval.mode": "hybrid, lexical, vector or legacy.",
     "retrieval.candidate_limit": "Candidates ranked per query.",
     "retrieval.weight_relevance": "Weight of text/vector relevance.",

@@ -107,9 +107,13 @@ class FTS5Index:
         condition, args = completed(SQLITE, filters)
         query = " OR ".join('"' + t.replace('"', '""') + '"' for t in chosen)
         rows = conn.execute(
-            f"SELECT {decode.CANDIDATE_COLUMNS}, episodes_fts.rank FROM episodes_fts "
-            "JOIN episodes e ON e.rowid = episodes_fts.rowid "
+            f"SELECT {decode.CANDIDATE_COLUMNS}, episodes_fts.rank, "
+            f"{decode.CANDIDATE_USAGE_COLUMNS} FROM episodes_fts "
+            f"JOIN episodes e ON e.rowid = episodes_fts.rowid {decode.USAGE_JOIN} "
             f"WHERE episodes_fts MATCH ? AND {condition} ORDER BY rank LIMIT ?",
             (query, *args, limit),
         ).fetchall()
-        return [decode.candidate(SQLITE, r, -float(cast(float, r[12])), "fts5") for r in rows]
+        return [
+            decode.candidate(SQLITE, r, -float(cast(float, r[12])), "fts5", usage_at=13)
+            for r in rows
+        ]

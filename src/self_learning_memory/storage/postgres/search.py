@@ -78,9 +78,10 @@ class TsvectorIndex:
         condition, args = completed(POSTGRES, filters)
         query = " || ".join(["plainto_tsquery('english', ?)"] * len(chosen))
         found = yield rows(
-            f"SELECT {decode.CANDIDATE_COLUMNS}, ts_rank_cd(?::real[], e.search, q.q, 1) AS r "
-            f"FROM episodes e, (SELECT {query} AS q) q "
+            f"SELECT {decode.CANDIDATE_COLUMNS}, ts_rank_cd(?::real[], e.search, q.q, 1) AS r, "
+            f"{decode.CANDIDATE_USAGE_COLUMNS} "
+            f"FROM episodes e {decode.USAGE_JOIN}, (SELECT {query} AS q) q "
             f"WHERE e.search @@ q.q AND {condition} ORDER BY r DESC, e.end_time DESC LIMIT ?",
             (TS_WEIGHTS, *chosen, *args, limit),
         )
-        return [decode.candidate(POSTGRES, r, float(r[12]), "tsvector") for r in found]
+        return [decode.candidate(POSTGRES, r, float(r[12]), "tsvector", usage_at=13) for r in found]

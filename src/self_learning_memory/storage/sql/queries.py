@@ -62,11 +62,12 @@ def context_candidates(
 ) -> Program[list[EpisodeCandidate]]:
     condition, args = completed(d, filters)
     found = yield rows(
-        f"SELECT {decode.CANDIDATE_COLUMNS} FROM episodes e WHERE e.domain = ? AND "
-        f"{condition} ORDER BY e.end_time DESC LIMIT ?",
+        f"SELECT {decode.CANDIDATE_COLUMNS}, {decode.CANDIDATE_USAGE_COLUMNS} FROM episodes e "
+        f"{decode.USAGE_JOIN} WHERE e.domain = ? AND {condition} "
+        "ORDER BY e.end_time DESC LIMIT ?",
         (context.domain, *args, limit),
     )
-    return [decode.candidate(d, r, None, "context:domain") for r in found]
+    return [decode.candidate(d, r, None, "context:domain", usage_at=12) for r in found]
 
 
 def candidates_by_ids(
@@ -76,11 +77,11 @@ def candidates_by_ids(
         return []
     condition, args = completed(d, filters)
     found = yield rows(
-        f"SELECT {decode.CANDIDATE_COLUMNS} FROM episodes e WHERE "
-        f"{d.in_list('e.episode_id')} AND {condition}",
+        f"SELECT {decode.CANDIDATE_COLUMNS}, {decode.CANDIDATE_USAGE_COLUMNS} FROM episodes e "
+        f"{decode.USAGE_JOIN} WHERE {d.in_list('e.episode_id')} AND {condition}",
         (d.list_arg([str(i) for i in episode_ids]), *args),
     )
-    return [decode.candidate(d, r, None, "vector") for r in found]
+    return [decode.candidate(d, r, None, "vector", usage_at=12) for r in found]
 
 
 # -- patterns and heuristics -------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 from ...model.episode import ComplexityLevel, Episode, ExecutionStep, TaskContext, TaskType
 from ...model.pattern import AnyPattern, Evidence, Heuristic
 from ...model.records import EpisodeCandidate
-from ...model.usage import PatternUsage
+from ...model.usage import EpisodeUsage, PatternUsage
 from ..codec import episode_from_row, pattern_from_json, step_from_row
 from .dialect import SQLITE, Dialect
 
@@ -44,6 +44,10 @@ CANDIDATE_COLUMNS = (
     "e.episode_id, e.task_description, e.task_type, e.outcome_type, e.reward_total, "
     "e.end_time, e.tool_summary, e.domain, e.language, e.framework, e.complexity, e.tags"
 )
+# a candidate query's episode usage (retrieval feedback) in the same statement: select
+# ``CANDIDATE_USAGE_COLUMNS`` after the other columns, join ``USAGE_JOIN`` to ``episodes e``
+CANDIDATE_USAGE_COLUMNS = "u.uses, u.success, u.helpful, u.unhelpful, u.last_used"
+USAGE_JOIN = "LEFT JOIN episode_usage u ON u.episode_id = e.episode_id"
 
 
 def _time(dialect: Dialect, value: Any) -> datetime | None:
@@ -140,11 +144,16 @@ def _parse(dialect: Dialect, row: tuple[Any, ...]) -> _Parsed:
 
 
 def candidate(
-    dialect: Dialect, row: tuple[Any, ...], lexical: float | None, source: str
+    dialect: Dialect,
+    row: tuple[Any, ...],
+    lexical: float | None,
+    source: str,
+    usage_at: int | None = None,
 ) -> EpisodeCandidate:
-    """A candidate from ``CANDIDATE_COLUMNS``. Only completed episodes are candidates and they
+    """A candidate from ``CANDIDATE_COLUMNS`` (and, from ``usage_at`` on, the
+    ``CANDIDATE_USAGE_COLUMNS``). Only completed episodes are candidates and they
     no longer change, so where the dialect says so their parsed fields are memoised per
-    process (bounded)."""
+    process (bounded); the usage is not (it changes)."""
     if dialect.memo_candidates:
         parsed = _PARSED.get(row[0])
         if parsed is None:
@@ -165,4 +174,18 @@ def candidate(
         tools=tools,
         lexical=lexical,
         sources=(source,),
+        usage=None if usage_at is None else _usage(dialect, row, usage_at),
+        usage_known=usage_at is not None,
+    )
+
+
+def _usage(dialect: Dialect, row: tuple[Any, ...], at: int) -> EpisodeUsage | None:
+    if row[at] is None:  # no usage row: no feedback yet
+        return None
+    return EpisodeUsage(
+        uses=int(row[at]),
+        success=float(row[at + 1]),
+        helpful=int(row[at + 2]),
+        unhelpful=int(row[at + 3]),
+        last_used=_time(dialect, row[at + 4]),
     )

@@ -1,0 +1,170 @@
+"""Background episode embedding (``embeddings.background``, the default), on SQLite and
+PostgreSQL: the completion is acknowledged before the vector is written; retrieval meanwhile
+finds the episode lexically and says its vector is pending; a process killed (SIGKILL) after
+the acknowledgement and before the vector was written loses nothing: the next start embeds it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from backends.support import Backend
+from self_learning_memory import (
+    ExecutionStep,
+    MemoryConfig,
+    SelfLearningMemory,
+    SuccessOutcome,
+    SuccessResult,
+    TaskContext,
+)
+from self_learning_memory.embeddings.hashing import HashingEmbedding
+from self_learning_memory.embeddings.provider import EmbeddingBatch
+
+pytestmark = pytest.mark.integration
+
+CTX = TaskContext(domain="web-api", language="python")
+TASK = "Add pagination to the GET /orders endpoint"
+BACKGROUND = MemoryConfig.model_validate({"embeddings": {"background": True}})
+
+
+class GatedEmbedding(HashingEmbedding):
+    """Holds every batch with an episode text (``TASK``) until ``release`` is set; queries
+    pass at once."""
+
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.release = asyncio.Event()
+        self.held = asyncio.Event()
+
+    async def embed(self, texts: list[str]) -> EmbeddingBatch:
+        if any(t.startswith(TASK) for t in texts):
+            self.held.set()
+            await self.release.wait()
+        return await super().embed(texts)
+
+
+async def _complete(memory: SelfLearningMemory, task: str = TASK) -> object:
+    eid = await memory.start_episode(task, CTX, "code_generation")
+    await memory.log_step(
+        eid, ExecutionStep(step_number=1, tool="editor", action="edit", result=SuccessResult())
+    )
+    await memory.complete_episode(eid, SuccessOutcome(verdict="done"))
+    return eid
+
+
+async def test_completion_is_acknowledged_before_the_vector_and_retrieval_says_so(
+    backend: Backend,
+) -> None:
+    embedder = GatedEmbedding()
+    async with backend.open(BACKGROUND, embedder=embedder) as memory:
+        assert memory.vectors is not None
+        eid = await _complete(memory)  # returns while the vector is held back
+        await asyncio.wait_for(embedder.held.wait(), 30)
+        status = await memory.vectors.status()
+        assert (status.embedded, status.missing) == (0, 1)
+        assert memory.vectors.pending == {eid}
+        health = (await memory.health())["embeddings"]
+        assert health.details["pending_vectors"] == 1
+        assert health.details["background"] is True
+        # a plain-language query would skip the full-text search when every episode has a
+        # vector: while one is pending it searches lexically and finds the episode
+        found = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        assert [r.episode.episode_id for r in found] == [eid]
+        assert "vector:pending:1" in found[0].provenance
+        assert "vector:episode-pending" in found[0].provenance
+        assert not await memory.wait_for_embeddings(0.05)
+
+        embedder.release.set()
+        assert await memory.wait_for_embeddings(30)
+        status = await memory.vectors.status()
+        assert (status.embedded, status.missing) == (1, 0)
+        assert memory.vectors.pending == set()
+        again = await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        assert [r.episode.episode_id for r in again] == [eid]
+        assert not any("pending" in p for p in again[0].provenance)
+        assert (await memory.health())["embeddings"].details["pending_vectors"] == 0
+
+
+async def test_episodes_completed_meanwhile_are_embedded_in_one_later_batch(
+    backend: Backend,
+) -> None:
+    embedder = GatedEmbedding()
+    async with backend.open(BACKGROUND, embedder=embedder) as memory:
+        assert memory.vectors is not None
+        await _complete(memory)
+        await asyncio.wait_for(embedder.held.wait(), 30)
+        others = [await _complete(memory, f"Other task number {i}") for i in range(5)]
+        assert memory.vectors.pending >= set(others)
+        worker = memory._parts.embedding_worker
+        assert worker is not None
+        embedder.release.set()
+        assert await memory.wait_for_embeddings(30)
+        assert (await memory.vectors.status()).missing == 0
+        assert worker.embedded == 6
+        assert worker.batches == 2  # the held one, then the five that waited behind it
+
+
+CHILD = """
+import asyncio, sys
+from pathlib import Path
+from self_learning_memory import (ExecutionStep, MemoryConfig, SelfLearningMemory,
+    SuccessOutcome, SuccessResult, TaskContext)
+from self_learning_memory.embeddings.hashing import HashingEmbedding
+
+class Stuck(HashingEmbedding):
+    async def embed(self, texts):
+        await asyncio.Event().wait()  # the vector is never written in this process
+
+async def main():
+    url = None if sys.argv[2] == "-" else sys.argv[2]
+    config = MemoryConfig.model_validate({"storage": {"url": url}})
+    opened = SelfLearningMemory.open(Path(sys.argv[1]), config=config)
+    memory = SelfLearningMemory(opened.storage, config=config, cache=opened.cache,
+                                data_dir=opened.data_dir, embedder=Stuck(64))
+    await memory.start()
+    eid = await memory.start_episode(sys.argv[3], TaskContext(domain="web-api"), "testing")
+    await memory.log_step(eid, ExecutionStep(step_number=1, tool="editor", action="edit",
+                                             result=SuccessResult()))
+    await memory.complete_episode(eid, SuccessOutcome(verdict="done"))
+    print("ACK", eid, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_killed_process_loses_no_vector_the_next_start_embeds_it(
+    backend: Backend, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CHILD,
+        str(backend.data_dir),
+        backend.child_url,
+        TASK,
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert child.stdout is not None
+        line = (await asyncio.wait_for(child.stdout.readline(), 120)).decode()
+        assert line.startswith("ACK "), line
+    finally:
+        child.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(child.wait(), 30)
+    acknowledged = line.split()[1]
+    async with backend.open(BACKGROUND, embedder=HashingEmbedding(64)) as memory:
+        assert memory.vectors is not None
+        # the worker looks for completed episodes without a vector at start-up
+        assert await memory.wait_for_embeddings(60)
+        status = await memory.vectors.status()
+        assert (status.embedded, status.missing) == (1, 0)
+        found = await memory.retrieve_relevant_context(TASK, mode="vector")
+        assert [str(r.episode.episode_id) for r in found] == [acknowledged]
