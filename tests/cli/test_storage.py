@@ -59,7 +59,7 @@ def test_status_counts_sizes_schema(
     assert invoke_json("st", "stats")["counts"] == counts  # alias and short group name
     human = invoke("storage", "status")
     assert human.exit_code == 0
-    assert "schema v6" in human.stdout
+    assert "schema v7" in human.stdout
     assert yaml.safe_load(invoke("-f", "yaml", "storage", "stats").stdout)["counts"] == counts
 
 
