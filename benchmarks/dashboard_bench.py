@@ -3,9 +3,12 @@ and size (name, n, median, p95, ratio to the same page at the smallest size, mea
 same run; target 100 ms).
 
 The store: ``TEMPLATE`` episodes recorded through the library (real completions: rewards,
-reflections, patterns, heuristics), then copied in SQL (``INSERT ... SELECT`` of episodes,
-steps, pattern links and full-text rows, new ids, start and end times moved back by up to 90
-days so the learning curve has one point per day) until the store holds N episodes. Each page
+reflections, patterns, heuristics; each run by one of ``AGENTS`` agents, so each completion also
+records an agent execution), then copied in SQL (``INSERT ... SELECT`` of episodes, steps,
+pattern links, full-text rows and agent executions, new ids, start and end times moved back by
+up to 90 days so the learning curve has one point per day) until the store holds N episodes;
+the agents' running totals are then recomputed from the executions (their streaks are the
+template's). Each page
 is requested through the dashboard's ASGI app in this process (the bearer header, no socket),
 so the time is the server's: auth, the library's reads, HTML and SVG. The retrieval query cache
 is emptied before every search so each search ranks for real.
@@ -54,6 +57,8 @@ TASKS = [
     "Upgrade the {} worker to Python 3.12",
 ]
 NAMES = ["billing", "search", "inventory", "payments", "gateway", "relay", "audit", "catalog"]
+AGENTS = ["code-reviewer@ci", "feature-implementer", "test-runner", "debugger-1", "goap-agent",
+          "analysis-swarm", "claude-code", "ci/architecture-validator"]  # fmt: skip
 
 
 async def record_template(data_dir: Path, count: int = TEMPLATE) -> None:
@@ -62,7 +67,9 @@ async def record_template(data_dir: Path, count: int = TEMPLATE) -> None:
             task = TASKS[i % len(TASKS)].format(NAMES[i % len(NAMES)])
             ok = i % 3 != 0
             ctx = TaskContext(domain=["web-api", "ops", "data"][i % 3], language="python")
-            eid = await memory.start_episode(f"{task} #{i}", ctx, TaskType.DEBUGGING)
+            eid = await memory.start_episode(
+                f"{task} #{i}", ctx, TaskType.DEBUGGING, agent=AGENTS[i % len(AGENTS)]
+            )
             for n, (tool, action) in enumerate(TOOLS[: 2 + i % 3], start=1):
                 good = ok or n < 2
                 await memory.log_step(
@@ -134,8 +141,23 @@ def grow(db: Path, total: int) -> float:
             )
             copy("steps", {"timestamp": "t.timestamp - s.shift"})
             copy("episode_patterns", {})
+            kept = [c for c in cols("agent_executions") if c not in ("seq", "execution_id",
+                    "episode_id", "started_at", "ended_at")]  # fmt: skip
+            conn.execute(
+                f"INSERT INTO agent_executions (execution_id, episode_id, started_at, ended_at, "
+                f"{', '.join(kept)}) SELECT s.episode_id, s.episode_id, t.started_at - s.shift, "
+                f"t.ended_at - s.shift, {', '.join(f't.{c}' for c in kept)} FROM stage s "
+                "JOIN agent_executions t ON t.episode_id = s.template_id"
+            )
             conn.execute("COMMIT")
             have += batch
+        conn.execute(
+            "UPDATE agent_totals SET (executions, successes, total_ms, min_ms, max_ms, "
+            "step_count, error_count, last_at) = (SELECT count(*), sum(success), "
+            "sum(duration_ms), min(duration_ms), max(duration_ms), sum(step_count), "
+            "sum(error_count), max(ended_at) FROM agent_executions e "
+            "WHERE e.agent = agent_totals.agent)"
+        )
         conn.execute("ANALYZE")
     finally:
         conn.close()
@@ -194,6 +216,8 @@ async def time_pages(data_dir: Path, n: int, runs: int) -> dict[str, list[float]
                 assert status == 200
         points = (await request(app, "/dashboard/", ""))[1].count(b'class="point"')
         times["_curve_points"] = [float(points)]
+        agent_points = (await request(app, "/dashboard/agents", ""))[1].count(b'class="point"')
+        times["_agent_points"] = [float(agent_points)]
     return times
 
 
@@ -221,6 +245,7 @@ def main() -> None:
             grown = grow(data_dir / DB_FILENAME, n)
             times = asyncio.run(time_pages(data_dir, n, args.runs))
             points = int(times.pop("_curve_points")[0])
+            agent_points = int(times.pop("_agent_points")[0])
             for page, samples in times.items():
                 median = statistics.median(samples)
                 baseline.setdefault(page, median)
@@ -240,6 +265,8 @@ def main() -> None:
                 }
                 if page == "overview_day":
                     record["curve_points"] = points
+                if page == "agents":
+                    record["agent_points"] = agent_points
                 print(json.dumps(record), flush=True)
             print(
                 json.dumps(

@@ -1,5 +1,6 @@
 """benchmarks/dashboard_bench.py still runs: tiny sizes, one record per page and size with the
-documented keys, every page answered 200 (the benchmark asserts it) and the curve drawn."""
+documented keys, every page answered 200 (the benchmark asserts it), the curve and the agents'
+lines drawn."""
 
 from __future__ import annotations
 
@@ -36,4 +37,7 @@ def test_dashboard_bench_runs() -> None:
     grown = next(r for r in timings if r["name"] == "dashboard_overview_day" and r["n"] == 400)
     # copies spread over 10 days (400 / 40); 11 if the recording crossed midnight UTC
     assert grown["curve_points"] in (10, 11)
+    agents = next(r for r in timings if r["name"] == "dashboard_agents" and r["n"] == 400)
+    # 8 agents, each ran every one of those days (the series covers the last 30)
+    assert 8 * 10 <= agents["agent_points"] <= 8 * 11
     assert [r["n"] for r in records if r["name"] == "run"] == [40, 400]

@@ -1,4 +1,4 @@
-"""`--plot FILE` on `memory-cli monitor learning` and `memory-cli pattern analyze`: SVG (the
+"""`--plot FILE` on `memory-cli monitor learning`, `monitor agents` and `pattern analyze`: SVG (the
 dashboard's chart) or PNG (matplotlib), written atomically; other suffixes refused before any
 work."""
 
@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .conftest import Invoke
-from .seeding import seed
+from .seeding import seed, with_memory
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +62,56 @@ def test_pattern_analyze_plots(
     assert png.read_bytes().startswith(PNG_MAGIC)
 
 
-@pytest.mark.parametrize("command", [("monitor", "learning"), ("pattern", "analyze", "x")])
+def test_monitor_agents_plots_one_line_per_agent(
+    invoke: Invoke, invoke_json: Callable[..., Any], data_dir: Path, tmp_path: Path
+) -> None:
+    import apsw
+
+    from self_learning_memory.core.memory import SelfLearningMemory
+    from self_learning_memory.storage.codec import to_us
+    from self_learning_memory.storage.factory import DB_FILENAME
+
+    async def record(memory: SelfLearningMemory) -> list[str]:
+        runs = [("reviewer", True), ("reviewer", False), ("reviewer", True), ("reviewer", True),
+                ("debugger-1", False)]  # fmt: skip
+        done = [await memory.record_agent_execution(a, ok, 100.0) for a, ok in runs]
+        return [str(e.execution_id) for e in done[2:4]]
+
+    moved = with_memory(data_dir, record)
+    # two of the reviewer's successes ended a day earlier: its line has two points
+    conn = apsw.Connection(str(data_dir / DB_FILENAME))
+    try:
+        for eid in moved:
+            conn.execute(
+                "UPDATE agent_executions SET ended_at = ended_at - ? WHERE execution_id = ?",
+                (to_us(datetime(1970, 1, 2, tzinfo=UTC)), eid),
+            )
+    finally:
+        conn.close()
+    svg = tmp_path / "agents.svg"
+    data = invoke_json("monitor", "agents", "--plot", str(svg))
+    series = {a["agent"]: [(p["executions"], p["successes"]) for p in a["series"]]
+              for a in data["agents"]}  # fmt: skip
+    assert series == {"reviewer": [(2, 2), (2, 1)], "debugger-1": [(1, 0)]}
+    assert data["plot"] == {"path": str(svg), "bytes": svg.stat().st_size}
+    root = ET.fromstring(svg.read_text(encoding="utf-8"))
+    circles = root.findall(f".//{SVG}circle")
+    assert [c.get("data-series") for c in circles] == ["reviewer", "reviewer", "debugger-1"]
+    assert [t.text for t in root.findall(f".//{SVG}g[@class='legend']/{SVG}text")] == [
+        "reviewer",
+        "debugger-1",
+    ]
+    png = tmp_path / "agents.png"
+    human = invoke("monitor", "agents", "--window", "week", "--plot", str(png))
+    assert human.exit_code == 0, human.stdout
+    assert f"wrote {png.stat().st_size} bytes to {png}" in human.stdout.replace("\n", "")
+    assert png.read_bytes().startswith(PNG_MAGIC)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "command", [("monitor", "learning"), ("monitor", "agents"), ("pattern", "analyze", "x")]
+)
 def test_bad_plot_suffix_is_refused(
     invoke: Invoke, data_dir: Path, tmp_path: Path, command: tuple[str, ...]
 ) -> None:

@@ -1,6 +1,7 @@
 """The dashboard in a real headless Chromium, served by real processes on a seeded memory:
 every page loads with no console error and no failed request, search ranks the known episode
-first, the learning curve has one point per day, the token is required (header, one-time link
+first, the learning curve has one point per day, the agents page lists each agent's known
+counts with one line of one point per day it ran, the token is required (header, one-time link
 then cookie), and the dashboard is read-only."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import httpx2 as httpx
 import pytest
 
 from .conftest import TOKEN, Server
-from .seed import CURVE, KNOWN_TASK, TASKS, Seeded
+from .seed import AGENTS, CURVE, KNOWN_TASK, TASKS, Seeded
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -79,6 +80,8 @@ def test_every_page_loads_without_errors(
         (f"episodes/{known}", "Episode"),
         ("patterns", "Patterns and heuristics"),
         ("agents", "Agents"),
+        ("agents?window=week", "Agents"),
+        ("agents?window=hour", "Agents"),
     ]:
         page = watched.open(server.base + path)
         assert page.locator("h1").inner_text() == heading, path
@@ -90,9 +93,41 @@ def test_every_page_loads_without_errors(
     timeline = watched.open(f"{server.base}episodes/{known}")
     assert timeline.locator("#step-timeline rect.bar").count() == 3
     assert timeline.locator("#step-timeline rect.bar.ok").count() == 3
-    assert "not available yet" in watched.open(server.base + "agents").inner_text(
-        "#agents-unavailable"
-    )
+    assert watched.open(server.base + "agents").locator("table.agents tbody tr").count() == 2
+    assert watched.errors == []
+
+
+def test_agents_page_lists_each_agent_and_its_line(context: BrowserContext, server: Server) -> None:
+    watched = Watched(context.new_page())
+    page = watched.open(server.base + "agents")
+    rows = page.locator("table.agents tbody tr")
+    assert rows.count() == len(AGENTS)
+    found = {}
+    for i in range(rows.count()):
+        cells = [c.strip() for c in rows.nth(i).locator("td").all_inner_texts()]
+        found[cells[0]] = cells
+    assert set(found) == set(AGENTS)
+    for agent, ((runs, ok, current, longest, kind), days) in AGENTS.items():
+        cells = found[agent]
+        assert cells[1] == kind, cells
+        assert (int(cells[2]), int(cells[3])) == (runs, ok), cells
+        assert cells[4] == f"{ok / runs:.0%}", cells
+        assert int(cells[8]) == 3 * runs  # three steps per episode
+        assert int(cells[9]) == runs - ok  # the failed ones failed their last step
+        assert (int(cells[10]), int(cells[11])) == (current, longest), cells
+        points = page.locator(f'#agent-success svg circle.point[data-series="{agent}"]')
+        assert points.count() == len(days), agent
+        tips = [points.nth(i).locator("title").text_content() or "" for i in range(len(days))]
+        assert [t.split(": ", 1)[1] for t in tips] == [
+            f"{s / n:.0%} ({s} of {n} succeeded)" for n, s in days
+        ], agent
+    total = sum(len(days) for _totals, days in AGENTS.values())
+    assert page.locator("#agent-success svg circle.point").count() == total
+    assert page.locator("#agent-success svg g.legend text").all_text_contents() == list(AGENTS)
+    weekly = watched.open(server.base + "agents?window=week")
+    assert weekly.locator("a.active", has_text="week").count() == 1
+    assert 1 <= weekly.locator("#agent-success svg circle.point").count() <= total
+    assert watched.errors == []
 
 
 def test_search_returns_the_known_episode_first(
@@ -177,3 +212,7 @@ def test_the_dashboard_is_read_only(server: Server) -> None:
         assert head.content == b""
         assert http.get(server.base + "nowhere", headers=auth).status_code == 404
         assert http.get(server.base + "?window=month", headers=auth).status_code == 400
+        bad = http.get(server.base + "agents?window=<b>month</b>", headers=auth)
+        assert bad.status_code == 400
+        assert "<b>month" not in bad.text  # the value is echoed escaped
+        assert "window" in bad.text

@@ -38,7 +38,7 @@ MemoryGetter = Callable[[], Awaitable["SelfLearningMemory"]]
 Page = Callable[["SelfLearningMemory", str, Mapping[str, str]], Awaitable[str]]
 
 PREFIX = "/dashboard"
-# path under the prefix -> page; "agents" is replaced when agent metrics exist (agents.py)
+# path under the prefix -> page
 PAGES: dict[str, Page] = {
     "": overview_page,
     "episodes": episodes_page,

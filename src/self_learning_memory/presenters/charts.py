@@ -3,7 +3,9 @@ matplotlib from the ``plot`` extra): one :class:`Chart` holds the data, both ren
 
 The SVG has a stable structure that tests count: a line chart draws each data point as one
 ``<circle class="point">`` (with a ``<title>`` tooltip) joined by one ``<polyline
-class="line">``; a bar chart draws each bar as one ``<rect class="bar ok|failed|neutral">``.
+class="line">``; a chart of several series (:class:`ChartSeries`, one line per agent) draws
+each series as one ``<g class="series" data-series="NAME">`` holding its polyline and its
+circles (each circle also carries ``data-series``), under a ``<g class="legend">``; a bar chart draws each bar as one ``<rect class="bar ok|failed|neutral">``.
 Colours are presentation attributes, never ``style`` (the dashboard's Content-Security-Policy
 allows no inline styles). Text is XML-escaped, so the SVG is well-formed XML on its own.
 """
@@ -20,7 +22,10 @@ from typing import TYPE_CHECKING, Literal
 from ..errors import CapabilityUnavailableError, ValidationError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ..learning.analysis import PatternAnalysis
+    from ..model.agents import AgentMetrics
     from ..model.episode import Episode
     from ..model.timeline import OutcomeWindow
 
@@ -28,6 +33,8 @@ __all__ = [
     "PLOT_SUFFIXES",
     "Chart",
     "ChartPoint",
+    "ChartSeries",
+    "agent_success_chart",
     "learning_curve_chart",
     "pattern_chart",
     "plot_bytes",
@@ -38,6 +45,9 @@ __all__ = [
 
 PLOT_SUFFIXES = (".svg", ".png")
 COLORS = {"ok": "#2e7d32", "failed": "#c62828", "neutral": "#1565c0"}
+# the lines of a chart of several series, in turn (then again from the first)
+PALETTE = ("#1565c0", "#e65100", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037",
+           "#ad1457", "#827717", "#37474f")  # fmt: skip
 _PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 48, 16, 28, 40
 
 
@@ -51,6 +61,15 @@ class ChartPoint:
     ok: bool | None = None  # bars: True green, False red, None blue
 
 
+@dataclass(frozen=True, slots=True)
+class ChartSeries:
+    """One line of a chart of several: its name (the legend, ``data-series``) and its points,
+    each drawn at the x slot of its label in :attr:`Chart.labels`."""
+
+    name: str
+    points: Sequence[ChartPoint]
+
+
 @dataclass(frozen=True)
 class Chart:
     kind: Literal["line", "bar"]
@@ -59,6 +78,26 @@ class Chart:
     points: Sequence[ChartPoint] = field(default_factory=list)
     y_max: float | None = None  # fixed top of the y axis (1.0 for rates); else the data's max
     percent: bool = False  # y values are fractions shown as percentages
+    # several lines (kind "line"; then ``points`` is unused): the x axis is ``labels`` in order
+    series: Sequence[ChartSeries] = ()
+    labels: Sequence[str] = ()
+
+    def lines(self) -> list[tuple[str, list[tuple[int, ChartPoint]]]]:
+        """Each line's name and its (x slot, point) pairs: the one unnamed line of
+        :attr:`points`, or the series (a point whose label is not in :attr:`labels` is left
+        out)."""
+        if not self.series:
+            return [("", list(enumerate(self.points)))]
+        slot = {label: i for i, label in enumerate(self.labels)}
+        return [
+            (s.name, [(slot[p.label], p) for p in s.points if p.label in slot]) for s in self.series
+        ]
+
+    def x_labels(self) -> list[str]:
+        return list(self.labels) if self.series else [p.label for p in self.points]
+
+    def values(self) -> list[float]:
+        return [p.value for _name, pairs in self.lines() for _i, p in pairs]
 
 
 def _fmt(chart: Chart, value: float) -> str:
@@ -68,7 +107,7 @@ def _fmt(chart: Chart, value: float) -> str:
 def _top(chart: Chart) -> float:
     if chart.y_max is not None:
         return chart.y_max
-    highest = max((p.value for p in chart.points), default=0.0)
+    highest = max(chart.values(), default=0.0)
     return highest if highest > 0 else 1.0
 
 
@@ -77,11 +116,16 @@ def render_svg(chart: Chart, width: int = 640, height: int = 240) -> str:
     inner_w = width - _PAD_LEFT - _PAD_RIGHT
     inner_h = height - _PAD_TOP - _PAD_BOTTOM
     top = _top(chart)
-    n = len(chart.points)
+    x_labels = chart.x_labels()
+    n = len(x_labels)
+    lines = chart.lines()
+    count = sum(len(pairs) for _name, pairs in lines)
+    legend, below = _legend(chart, width, height) if chart.series and count else ("", 0)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{chart.kind}" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(chart.title)}" data-points="{n}">',
+        f'width="{width}" height="{height + below}" viewBox="0 0 {width} {height + below}" '
+        'role="img" '
+        f'aria-label="{escape(chart.title)}" data-points="{count}">',
         f"<title>{escape(chart.title)}</title>",
         f'<text class="chart-title" x="{_PAD_LEFT}" y="18" font-size="13" '
         f'font-family="sans-serif" fill="#222">{escape(chart.title)}</text>',
@@ -102,7 +146,7 @@ def render_svg(chart: Chart, width: int = 640, height: int = 240) -> str:
         f'fill="#555" transform="rotate(-90 12 {_PAD_TOP + inner_h / 2:.1f})" '
         f'text-anchor="middle">{escape(chart.y_label)}</text>'
     )
-    if n == 0:
+    if n == 0 or count == 0:
         out.append(
             f'<text class="empty" x="{x0 + inner_w / 2:.1f}" y="{_PAD_TOP + inner_h / 2:.1f}" '
             'font-size="12" font-family="sans-serif" text-anchor="middle" fill="#777">'
@@ -120,9 +164,28 @@ def render_svg(chart: Chart, width: int = 640, height: int = 240) -> str:
         out.append(
             f'<text class="x-label" x="{cx:.1f}" y="{y0 + 16}" font-size="10" '
             f'font-family="sans-serif" text-anchor="middle" fill="#555">'
-            f"{escape(chart.points[i].label)}</text>"
+            f"{escape(x_labels[i])}</text>"
         )
-    if chart.kind == "line":
+    if chart.kind == "line" and chart.series:
+        out.append(legend)
+        for k, (name, pairs) in enumerate(lines):
+            color = PALETTE[k % len(PALETTE)]
+            tag = escape(name, quote=True)
+            out.append(f'<g class="series" data-series="{tag}">')
+            coords = [(x0 + slot * (i + 0.5), y_of(p.value)) for i, p in pairs]
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+            out.append(
+                f'<polyline class="line" points="{path}" fill="none" stroke="{color}" '
+                'stroke-width="2"/>'
+            )
+            for (x, y), (_i, p) in zip(coords, pairs, strict=True):
+                out.append(
+                    f'<circle class="point" data-series="{tag}" cx="{x:.1f}" cy="{y:.1f}" '
+                    f'r="3.5" fill="{color}"><title>{escape(name)} · '
+                    f"{escape(_tip(chart, p))}</title></circle>"
+                )
+            out.append("</g>")
+    elif chart.kind == "line":
         coords = [(x0 + slot * (i + 0.5), y_of(p.value)) for i, p in enumerate(chart.points)]
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
         out.append(
@@ -148,6 +211,30 @@ def render_svg(chart: Chart, width: int = 640, height: int = 240) -> str:
     return "".join(out)
 
 
+_LEGEND_ROW = 16
+
+
+def _legend(chart: Chart, width: int, top: int) -> tuple[str, int]:
+    """One swatch and name per series, in rows below the chart (from y ``top``), wrapped at
+    ``width``; the markup and the height it takes."""
+    out = ['<g class="legend">']
+    x, row = float(_PAD_LEFT), 0
+    for k, s in enumerate(chart.series):
+        span = 14 + 6.5 * len(s.name) + 16
+        if x + span > width and x > _PAD_LEFT:
+            x, row = float(_PAD_LEFT), row + 1
+        y = top + _LEGEND_ROW * row
+        color = PALETTE[k % len(PALETTE)]
+        out.append(
+            f'<rect x="{x:.1f}" y="{y + 2}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{x + 14:.1f}" y="{y + 11}" font-size="11" font-family="sans-serif" '
+            f'fill="#222">{escape(s.name)}</text>'
+        )
+        x += span
+    out.append("</g>")
+    return "".join(out), _LEGEND_ROW * (row + 1) + 4
+
+
 def _tip(chart: Chart, p: ChartPoint) -> str:
     text = f"{p.label}: {_fmt(chart, p.value)}"
     return f"{text} ({p.note})" if p.note else text
@@ -168,9 +255,20 @@ def render_png(chart: Chart, width: int = 640, height: int = 240) -> bytes:
     dpi = 100
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     ax = fig.add_subplot()
-    xs = list(range(len(chart.points)))
+    labels = chart.x_labels()
+    xs = list(range(len(labels)))
     ys = [p.value for p in chart.points]
-    if chart.kind == "line":
+    if chart.kind == "line" and chart.series:
+        for k, (name, pairs) in enumerate(chart.lines()):
+            ax.plot(
+                [i for i, _p in pairs],
+                [p.value for _i, p in pairs],
+                marker="o",
+                color=PALETTE[k % len(PALETTE)],
+                label=name,
+            )
+        ax.legend(fontsize=7, loc="best")
+    elif chart.kind == "line":
         ax.plot(xs, ys, marker="o", color=COLORS["neutral"])
     else:
         colors = [
@@ -182,7 +280,7 @@ def render_png(chart: Chart, width: int = 640, height: int = 240) -> bytes:
     ax.set_ylabel(chart.y_label, fontsize=9)
     ax.set_ylim(0, _top(chart) * 1.05)
     step = max(1, len(xs) // 8)
-    ax.set_xticks(xs[::step], [p.label for p in chart.points][::step], fontsize=7)
+    ax.set_xticks(xs[::step], labels[::step], fontsize=7)
     if chart.percent:
         ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
     fig.tight_layout()
@@ -250,5 +348,38 @@ def pattern_chart(analysis: PatternAnalysis) -> Chart:
             ChartPoint(p.day, p.success_rate or 0.0, f"{p.successes} of {p.episodes} succeeded")
             for p in analysis.over_time
             if p.success_rate is not None  # a day without completed episodes has no rate
+        ],
+    )
+
+
+def _agent_label(start: datetime, window: str) -> str:
+    return f"{start:%Y-%m-%d %H:00}" if window == "hour" else f"{start:%Y-%m-%d}"
+
+
+def agent_success_chart(metrics: AgentMetrics) -> Chart:
+    """Each agent's success rate per window (one line per agent, one point per window in which
+    it ran), over the windows of ``metrics`` (``agent_metrics``' series)."""
+    starts = sorted({p.window_start for a in metrics.agents for p in a.series})
+    return Chart(
+        kind="line",
+        title=f"Success rate per agent per {metrics.window}",
+        y_label="success rate",
+        y_max=1.0,
+        percent=True,
+        labels=[_agent_label(s, metrics.window) for s in starts],
+        series=[
+            ChartSeries(
+                a.agent,
+                [
+                    ChartPoint(
+                        _agent_label(p.window_start, metrics.window),
+                        p.success_rate,
+                        f"{p.successes} of {p.executions} succeeded",
+                    )
+                    for p in a.series
+                ],
+            )
+            for a in metrics.agents
+            if a.series
         ],
     )

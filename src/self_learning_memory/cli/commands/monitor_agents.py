@@ -1,14 +1,18 @@
 """`memory-cli monitor agents`: each agent's executions (``SelfLearningMemory.agent_metrics``,
 aggregated in SQL): totals, success rate, durations, steps, errors, streaks, and the success
-series per window. The busiest ``--top`` agents one by one, the rest folded into ``other``."""
+series per window. The busiest ``--top`` agents one by one, the rest folded into ``other``.
+``--plot FILE`` also draws each agent's success rate per window (the dashboard's agents chart;
+``.svg``, or ``.png`` with the plot extra)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..files import check_plot, write_plot
 from ..output import emit, table
 from ..state import fail, get_state, run_with_memory
 from .episode import parse_since
@@ -86,12 +90,22 @@ def agents(
             help="Agents shown one by one (default monitoring.top_agents).",
         ),
     ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Also draw each agent's success rate per --window into FILE (.svg, or .png: "
+            "plot extra).",
+        ),
+    ] = None,
 ) -> None:
     """Per agent: executions, success rate, durations, steps, errors, streaks and the
     success series per --window (json/yaml: every field; human: tables)."""
     from ...errors import ValidationError
 
     state = get_state(ctx)
+    if plot is not None:
+        check_plot(state, plot)
     start = None
     if since is not None:
         try:
@@ -103,4 +117,17 @@ def agents(
         return await memory.agent_metrics(since=start, window=window.value, top=top)
 
     found = run_with_memory(state, action)
-    emit(state, found, lambda c, _: _human(c, found))
+    if plot is None:
+        emit(state, found, lambda c, _: _human(c, found))
+        return
+    from ...presenters.charts import agent_success_chart
+
+    written = write_plot(state, agent_success_chart(found), plot)
+    data: dict[str, Any] = found.model_dump(mode="json")
+    data["plot"] = {"path": str(plot), "bytes": written}
+
+    def human(console: Console, _: Any) -> None:
+        _human(console, found)
+        console.print(f"wrote {written} bytes to {plot}")
+
+    emit(state, data, human)
