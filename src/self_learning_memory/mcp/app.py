@@ -24,10 +24,11 @@ import anyio
 from ..errors import ConfigurationError
 from ..log_files import JsonLinesFormatter
 from .auth import (
-    MAX_TOKEN_LENGTH,
     MIN_TOKEN_LENGTH,
+    TOKEN_ENV,
     BearerTokenMiddleware,
     is_loopback,
+    read_token,
     transport_security,
 )
 
@@ -38,7 +39,6 @@ __all__ = ["main", "parse_args"]
 
 log = logging.getLogger("self_learning_memory.mcp")
 
-TOKEN_ENV = "MEMORY_MCP_TOKEN"
 DEFAULT_PORT = 8765
 EMBEDDING_PROVIDERS = ("none", "local", "openai")
 
@@ -155,20 +155,7 @@ def setup_logging(level: str, log_file: Path | None) -> None:
 
 
 def resolve_token(args: argparse.Namespace) -> str | None:
-    token: str | None = None
-    if args.token_file is not None:
-        try:
-            token = args.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigurationError(f"Cannot read --token-file {args.token_file}: {exc}.") from exc
-    elif os.environ.get(TOKEN_ENV):
-        token = os.environ[TOKEN_ENV].strip()
-    if token is not None and not MIN_TOKEN_LENGTH <= len(token) <= MAX_TOKEN_LENGTH:
-        raise ConfigurationError(
-            f"Invalid bearer token: it has {len(token)} characters "
-            f"(limit: {MIN_TOKEN_LENGTH}..{MAX_TOKEN_LENGTH})."
-        )
-    return token
+    return read_token(args.token_file)
 
 
 async def _exit_on_signal(service: MemoryService) -> None:

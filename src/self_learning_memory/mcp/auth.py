@@ -13,22 +13,54 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import os
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
 
-__all__ = ["MIN_TOKEN_LENGTH", "BearerTokenMiddleware", "is_loopback", "transport_security"]
+__all__ = [
+    "MIN_TOKEN_LENGTH",
+    "TOKEN_ENV",
+    "BearerTokenMiddleware",
+    "is_loopback",
+    "read_token",
+    "transport_security",
+]
 
 MIN_TOKEN_LENGTH = 16
 MAX_TOKEN_LENGTH = 4096
+TOKEN_ENV = "MEMORY_MCP_TOKEN"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def read_token(token_file: Path | None) -> str | None:
+    """The bearer token from ``--token-file`` (stripped), else ``$MEMORY_MCP_TOKEN`` (unset or
+    blank: none); ConfigurationError when the file cannot be read or the length is out of
+    range. Shared by ``memory-mcp --transport http`` and ``memory-cli dashboard``."""
+    from ..errors import ConfigurationError
+
+    token: str | None = None
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigurationError(f"Cannot read --token-file {token_file}: {exc}.") from exc
+    elif os.environ.get(TOKEN_ENV, "").strip():
+        token = os.environ[TOKEN_ENV].strip()
+    if token is not None and not MIN_TOKEN_LENGTH <= len(token) <= MAX_TOKEN_LENGTH:
+        raise ConfigurationError(
+            f"Invalid bearer token: it has {len(token)} characters "
+            f"(limit: {MIN_TOKEN_LENGTH}..{MAX_TOKEN_LENGTH})."
+        )
+    return token
 
 
 def is_loopback(host: str) -> bool:

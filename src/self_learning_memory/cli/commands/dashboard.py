@@ -7,7 +7,6 @@ the address bar)."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 from pathlib import Path
@@ -15,32 +14,12 @@ from typing import Annotated
 
 import typer
 
+from ...mcp.auth import TOKEN_ENV, read_token
 from ..state import fail, get_state, run
 
 __all__ = ["dashboard"]
 
-TOKEN_ENV = "MEMORY_MCP_TOKEN"
 DEFAULT_PORT = 8765
-
-
-def _token(token_file: Path | None) -> str | None:
-    from ...errors import ConfigurationError
-    from ...mcp.auth import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH
-
-    token: str | None = None
-    if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigurationError(f"Cannot read --token-file {token_file}: {exc}.") from exc
-    elif os.environ.get(TOKEN_ENV, "").strip():
-        token = os.environ[TOKEN_ENV].strip()
-    if token is not None and not MIN_TOKEN_LENGTH <= len(token) <= MAX_TOKEN_LENGTH:
-        raise ConfigurationError(
-            f"Invalid bearer token: it has {len(token)} characters "
-            f"(limit: {MIN_TOKEN_LENGTH}..{MAX_TOKEN_LENGTH})."
-        )
-    return token
 
 
 def dashboard(
@@ -66,7 +45,7 @@ def dashboard(
 
     state = get_state(ctx)
     try:
-        token = _token(token_file)
+        token = read_token(token_file)
         if token is None and not is_loopback(host):
             raise ConfigurationError(
                 f"Refusing to serve the dashboard on non-loopback address {host} without a "
