@@ -109,23 +109,39 @@ def tool_mentions(text: str, candidates: Sequence[EpisodeCandidate]) -> list[str
     """Query words that name a tool some candidates used, and at most half of them did."""
     if not candidates:
         return []
-    words = dict.fromkeys(w.strip(_STRIP + "'\"`").lower() for w in text.split())
-    words.pop("", None)
+    words, known = _query_words(text)
     # count only the query's words among the candidates' tools (a query has a few words,
     # the candidates hundreds of tools)
-    used = Counter(w for c in candidates for w in tool_tokens(c.tools) & words.keys())
+    used = Counter(w for c in candidates for w in tool_tokens(c.tools) & known)
     most = len(candidates) / 2
     return [w for w in words if 0 < used.get(w, 0) <= most]
 
 
+@functools.lru_cache(maxsize=1024)
+def _query_words(text: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The query's distinct lower-cased words, in order and as a set."""
+    words = dict.fromkeys(w.strip(_STRIP + "'\"`").lower() for w in text.split())
+    words.pop("", None)
+    return tuple(words), frozenset(words)
+
+
+@functools.lru_cache(maxsize=1024)
+def _text_signals(text: str) -> tuple[bool, int, int]:
+    """What the query's own text says (a retrieval asks up to three times, with different
+    candidates): whether it holds an error line, its word count, its code-like tokens."""
+    if is_error_line(text):
+        return True, 0, 0
+    return False, len(text.split()), len(code_tokens(text))
+
+
 def lexical_trust(text: str, candidates: Sequence[EpisodeCandidate], scale: float) -> float:
     """0 for plain language, up to 1 for an error line or a query made of identifiers."""
-    if is_error_line(text):
+    error_line, words, code = _text_signals(text)
+    if error_line:
         return 1.0
-    words = len(text.split())
     if words == 0:
         return 0.0
-    signals = len(code_tokens(text)) + len(tool_mentions(text, candidates))
+    signals = code + len(tool_mentions(text, candidates))
     return min(1.0, scale * signals / words)
 
 
