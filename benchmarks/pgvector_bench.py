@@ -544,6 +544,7 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
                 skipped += 1
         rss = _rss_mb()
         indexed = len(memory.vectors.index) if memory.vectors is not None else None
+        regime = getattr(memory.vectors, "regime", None)  # in_process_exact / server_hnsw
         plan = await _explain_nearest(memory, *asked[0]) if store == "pgvector" else None
     p50, p95 = _summary(samples)
     return {
@@ -556,6 +557,7 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
         "peak_rss_mb": rss.get("VmHWM"),
         "rss_before_open_mb": base.get("VmRSS"),
         "in_process_vectors": indexed,
+        "vector_search": regime,
         "vector_backend": health.details.get("vector_backend", "sqlite"),
         "nearest_plan": plan,
     }
