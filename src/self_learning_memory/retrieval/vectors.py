@@ -78,7 +78,8 @@ class VectorSearch:
 
     @property
     def server(self) -> ServerVectors | None:
-        """The store's own vector search (pgvector), or None: the in-process index."""
+        """The store's own vector search (pgvector past ``storage.pgvector_exact_below``
+        vectors), or None: the in-process index."""
         handle = self.storage.capabilities.vector_index
         current = None if self._server is None else self._server.handle
         if handle is not current:  # opened, or the store chose its vector path again
