@@ -127,6 +127,9 @@ def _config(store: str, url: str | None, sync: bool = False) -> MemoryConfig:
     if hnsw and store == "pgvector":
         m, ef_construction = (int(v) for v in hnsw.split(","))
         storage["hnsw_m"], storage["hnsw_ef_construction"] = m, ef_construction
+    exact_below = os.environ.get("PGVECTOR_BENCH_EXACT_BELOW")  # --exact-below
+    if exact_below and store == "pgvector":
+        storage["pgvector_exact_below"] = int(exact_below)
     data: dict[str, Any] = {
         "storage": storage,
         "embeddings": EMBEDDINGS,
@@ -544,6 +547,7 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
                 skipped += 1
         rss = _rss_mb()
         indexed = len(memory.vectors.index) if memory.vectors is not None else None
+        regime = getattr(memory.vectors, "regime", None)  # in_process_exact / server_hnsw
         plan = await _explain_nearest(memory, *asked[0]) if store == "pgvector" else None
     p50, p95 = _summary(samples)
     return {
@@ -556,6 +560,7 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
         "peak_rss_mb": rss.get("VmHWM"),
         "rss_before_open_mb": base.get("VmRSS"),
         "in_process_vectors": indexed,
+        "vector_search": regime,
         "vector_backend": health.details.get("vector_backend", "sqlite"),
         "nearest_plan": plan,
     }
@@ -814,11 +819,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hnsw", default=None, help="m,ef_construction of the pgvector index (default 16,64)"
     )
+    parser.add_argument(
+        "--exact-below",
+        default=None,
+        help="storage.pgvector_exact_below of the pgvector store (default: the library's; "
+        "0: the server's search at every size)",
+    )
     parser.add_argument("--worker", choices=STORES, help=argparse.SUPPRESS)
     parser.add_argument("--worker-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.hnsw:  # read by _config, in this process and in the measuring workers
         os.environ["PGVECTOR_BENCH_HNSW"] = args.hnsw
+    if args.exact_below is not None:
+        os.environ["PGVECTOR_BENCH_EXACT_BELOW"] = str(int(args.exact_below))
     if args.provider == "local":  # MiniLM: semantic vectors, ~10 ms per episode to make
         EMBEDDINGS.clear()
         EMBEDDINGS["provider"] = "local"

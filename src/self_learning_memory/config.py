@@ -162,6 +162,11 @@ class StorageConfig(_Config):
     # more finds more of the exact neighbours in large or low-contrast stores, builds slower
     hnsw_m: int = Field(16, ge=4, le=100)
     hnsw_ef_construction: int = Field(64, ge=16, le=1000)
+    # pgvector: below this many stored vectors (of the embedding identity) a process scores
+    # them in its own matrix, exactly, as the bytea path does; above it the server's HNSW
+    # search is used and the matrix dropped (memory bound: this x dimensions x 4 bytes).
+    # 0 = always the server search
+    pgvector_exact_below: int = Field(20_000, ge=0, le=1_000_000)
 
 
 class SyncConfig(_Config):

@@ -130,11 +130,17 @@ class Backend:
         """``base`` (default: the defaults) on this store; keyword arguments update whole
         sections (as dicts). Without ``base``, episodes are embedded inline
         (``embeddings.background`` off): these tests check the vector written with the
-        completion; ``tests/retrieval/test_background_embedding.py`` tests the background
+        completion; on PostgreSQL 18 ``storage.pgvector_exact_below`` is 0 (the server's
+        vector search at any size); ``tests/retrieval/test_background_embedding.py`` tests the background
         worker (the default) on every backend."""
         data: dict[str, Any] = (
             base.model_dump() if base is not None else {"embeddings": {"background": False}}
         )
+        if base is None and self.kind == "postgres18":
+            # the server's HNSW search, as a large store uses it, even for the tests' small
+            # stores (the exact in-process regime below the threshold is the bytea path's
+            # code, tested there; tests/backends/test_pgvector_exact.py tests the switch)
+            data["storage"] = {"pgvector_exact_below": 0}
         for name, value in sections.items():
             data[name] = {**(data.get(name) or {}), **value}
         data["storage"] = {**(data.get("storage") or {}), "url": self.url}

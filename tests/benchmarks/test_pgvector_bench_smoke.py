@@ -1,6 +1,7 @@
 """Smoke test of ``benchmarks.pgvector_bench`` at a tiny size on the test PostgreSQL 18 with
-pgvector: the bulk loader gives the three stores the same rows, the pgvector store answers from
-the server (no in-process vectors), and the records are complete. Numbers are not asserted
+pgvector: the bulk loader gives the three stores the same rows, the pgvector store scores a
+store below ``--exact-below`` in process and answers from the server (no in-process vectors)
+above it, and the records are complete. Numbers are not asserted
 against targets (that is the benchmark's job, on a quiet machine)."""
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ pytestmark = [pytest.mark.postgres, pytest.mark.pgvector, pytest.mark.integratio
 
 
 def test_two_sizes_three_stores(
-    pgvector_server_dsn: str, capsys: pytest.CaptureFixture[str]
+    pgvector_server_dsn: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PGVECTOR_BENCH_EXACT_BELOW", "")  # restored after main() sets it
     small = ["--sizes", "200,400", "--template", "200", "--queries", "8", "--rounds", "1"]
-    pgvector_bench.main([*small, "--ef-search", "40,200", "--dsn", pgvector_server_dsn])
+    pgvector_bench.main(
+        [*small, "--ef-search", "40,200", "--dsn", pgvector_server_dsn, "--exact-below", "300"]
+    )
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     by_name: dict[str, list[dict[str, object]]] = {}
     for record in records:
@@ -38,8 +42,12 @@ def test_two_sizes_three_stores(
         assert record["rss_mb"] > 0  # type: ignore[operator]
         expected = {"pgvector": "pgvector", "bytea": "bytea", "sqlite": "sqlite"}[store]
         assert record["vector_backend"] == expected
+    # 200 vectors (below 300): exact, in process; 400: the server's search, nothing in process
+    assert retrieval[("pgvector", 200)]["in_process_vectors"] == 200
+    assert retrieval[("pgvector", 200)]["vector_search"] == "in_process_exact"
+    assert retrieval[("pgvector", 400)]["in_process_vectors"] == 0
+    assert retrieval[("pgvector", 400)]["vector_search"] == "server_hnsw"
     for n in (200, 400):
-        assert retrieval[("pgvector", n)]["in_process_vectors"] == 0
         assert retrieval[("bytea", n)]["in_process_vectors"] == n
         # index use is counted (a table this small may well be scanned exactly instead)
         assert retrieval[("pgvector", n)]["hnsw_scans"] >= 0  # type: ignore[operator]

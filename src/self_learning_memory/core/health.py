@@ -160,6 +160,7 @@ class Health:
                 missing=status.missing,
                 other_identities=status.other_identities,
                 index=vectors.where,
+                vector_search=vectors.regime,
                 index_size=len(vectors.index) if vectors.server is None else status.embedded,
                 embedding_errors=vectors.errors,
                 background=self._parts.embedding_worker is not None,

@@ -2,8 +2,14 @@
 content hash), keeping the in-process index in step with the store, and re-embedding.
 
 Where the store searches vectors itself (PostgreSQL with pgvector: its ``vector_index``
-capability) there is no in-process index: :attr:`VectorSearch.server` is the search and the
-process loads no vectors but its candidates' (``server_vectors.py``).
+capability) a small store is still scored in process, exactly, as the bytea path does: below
+``storage.pgvector_exact_below`` vectors of the identity the index loads them (from the
+``vector`` column) by store version like any other store. As soon as loading passes that
+number the matrix is dropped and :attr:`VectorSearch.server` is the search from then on: the
+process loads no vectors but its candidates' (``server_vectors.py``), so its memory is bounded
+by the threshold, never by the store. Back in process only when a bounded count (at most the
+threshold's rows) finds 90 % of the threshold or fewer (hysteresis: a store hovering at the
+threshold does not flip), asked when the store changed, at most every few seconds.
 
 Embedding failures at completion never lose the episode: it is stored without a vector, the
 failure is counted, and ``reindex`` embeds every completed episode that lacks one. A re-embed
@@ -38,6 +44,14 @@ _COVERAGE_TTL_S = 2.0  # how long a coverage answer may serve later store versio
 # with pgvector the answer counts a large table in the server (about 0.1 s at a million rows),
 # so a busy store is asked less often
 _SERVER_COVERAGE_TTL_S = 30.0
+_REGIME_CHECK_S = 5.0  # server regime: how often a changed store is counted again (bounded)
+IN_PROCESS_EXACT = "in_process_exact"
+SERVER_HNSW = "server_hnsw"
+
+
+def _back_in_process(threshold: int) -> int:
+    """The count at or below which a process on the server search loads the matrix again."""
+    return threshold * 9 // 10
 
 
 class VectorSearch:
@@ -54,13 +68,18 @@ class VectorSearch:
         self.query_ms: list[float] = []
         self._coverage: tuple[int, float, bool] | None = None  # (store version, when, covered)
         self._server: ServerVectors | None = None
+        # pgvector: whether this process scores the store's vectors itself (a small store),
+        # and when it last counted them while on the server search
+        self._in_process = False
+        self._counted_at: float | None = None
         # this process's completed episodes whose vector the background worker has not
         # written yet (``background.py``)
         self.pending: set[uuid.UUID] = set()
 
     @property
     def server(self) -> ServerVectors | None:
-        """The store's own vector search (pgvector), or None: the in-process index."""
+        """The store's own vector search (pgvector past ``storage.pgvector_exact_below``
+        vectors), or None: the in-process index."""
         handle = self.storage.capabilities.vector_index
         current = None if self._server is None else self._server.handle
         if handle is not current:  # opened, or the store chose its vector path again
@@ -71,7 +90,31 @@ class VectorSearch:
             )
             self._coverage = None  # ask the store again, and load the index again if needed
             self._refreshed_at = None
-        return self._server
+            self._drop_index()
+            self._in_process = handle is not None and handle.exact_below > 0
+            self._counted_at = None
+            if handle is not None:
+                handle.vector_search = IN_PROCESS_EXACT if self._in_process else SERVER_HNSW
+        return None if self._in_process else self._server
+
+    @property
+    def regime(self) -> str:
+        """How vectors are searched: ``in_process`` (a store without its own vector search),
+        ``in_process_exact`` (pgvector, a store below the threshold) or ``server_hnsw``."""
+        if self.server is not None:
+            return SERVER_HNSW
+        return "in_process" if self._server is None else IN_PROCESS_EXACT
+
+    def _drop_index(self) -> None:
+        """Release the in-process matrix (a new empty index: nothing refers to the old one)."""
+        if len(self.index) or self.index.watermark:
+            self.index = VectorIndex(self.provider.identity, self.provider.dimensions)
+
+    def _set_regime(self, in_process: bool) -> None:
+        self._in_process = in_process
+        self._coverage = None
+        if self._server is not None:
+            self._server.handle.vector_search = IN_PROCESS_EXACT if in_process else SERVER_HNSW
 
     @property
     def where(self) -> str:
@@ -167,15 +210,43 @@ class VectorSearch:
         With ``store_version`` (from ``storage.data_version()``), skip when nothing changed."""
         if store_version is not None and store_version == self._refreshed_at:
             return
-        if self.server is not None:  # the store searches its own vectors: nothing to load
-            self._refreshed_at = store_version
-            return
+        self.server  # noqa: B018 - notices a store that chose its vector path again
+        shared = self._server
+        if shared is not None and not self._in_process:
+            # the store searches its own vectors; a store shrunk well below the threshold is
+            # scored in process again (counted at most every few seconds, up to the threshold)
+            threshold = shared.handle.exact_below
+            now = time.monotonic()
+            if threshold <= 0 or (
+                self._counted_at is not None and now - self._counted_at < _REGIME_CHECK_S
+            ):
+                self._refreshed_at = store_version
+                return
+            low = _back_in_process(threshold)
+            count = await shared.handle.count_vectors(self.identity, low + 1)
+            self._counted_at = now
+            if count > low:
+                self._refreshed_at = store_version
+                return
+            log.info("pgvector: %d vectors (<= %d): scoring them in process", count, low)
+            self._set_regime(True)
+        limit = None if shared is None else shared.handle.exact_below
         while True:
-            rows = await self.storage.embeddings_since(
-                self.identity, self.index.watermark, _REFRESH_PAGE
-            )
+            room = _REFRESH_PAGE if limit is None else limit + 1 - len(self.index)
+            page = min(_REFRESH_PAGE, room)
+            rows = await self.storage.embeddings_since(self.identity, self.index.watermark, page)
             self.index.add(rows)
-            if len(rows) < _REFRESH_PAGE:
+            if limit is not None and len(self.index) > limit:
+                # past the threshold: drop the matrix, the server searches from now on
+                log.info(
+                    "pgvector: more than %d vectors: the server's HNSW search from now on", limit
+                )
+                self._drop_index()
+                self._counted_at = time.monotonic()
+                self._set_regime(False)
+                self._refreshed_at = store_version
+                return
+            if len(rows) < page:
                 self._refreshed_at = store_version
                 return
 
@@ -210,8 +281,10 @@ class VectorSearch:
 
     def forget_coverage(self) -> None:
         """Ask the store again at the next ``covers_store`` (after this process deleted an
-        episode or failed to embed one)."""
+        episode or failed to embed one); on the server search, count the vectors again at the
+        next refresh."""
         self._coverage = None
+        self._counted_at = None
 
     async def status(self) -> EmbeddingStatus:
         return await self.storage.embedding_status(self.identity)

@@ -95,6 +95,14 @@ class VectorIndex(Protocol):
     ``storage/postgres/pgvector.py``), so a process fetches only candidate rows and holds no
     matrix of every vector."""
 
+    # below this many vectors of an identity a process scores them itself (0: never)
+    exact_below: int
+    vector_search: str  # the regime a process's retrieval chose: in_process_exact, server_hnsw
+
+    async def count_vectors(self, identity: str, limit: int) -> int:
+        """The identity's stored vectors, counted up to ``limit`` at most."""
+        ...
+
     async def ensure_index(self, identity: str, dimensions: int) -> str | None:
         """Build the identity's index if missing; its name, None when none can be built."""
         ...

@@ -74,6 +74,7 @@ def open_postgres(dsn: str, config: MemoryConfig) -> StorageBackend:
         ef_search=config.retrieval.hnsw_ef_search,
         hnsw_m=config.storage.hnsw_m,
         hnsw_ef_construction=config.storage.hnsw_ef_construction,
+        exact_below=config.storage.pgvector_exact_below,
     )
 
 

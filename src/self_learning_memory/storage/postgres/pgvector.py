@@ -334,12 +334,35 @@ class PgvectorIndex:
     gone: Callable[[BaseException], Awaitable[bool]] | None = None
     m: int = 16  # HNSW graph degree (storage.hnsw_m), used when an index is built
     ef_construction: int = 64  # candidates per insert while building (storage.hnsw_ef_construction)
+    # below this many vectors of an identity a process scores them in its own matrix
+    # (storage.pgvector_exact_below; 0: never); ``vector_search`` is the regime the process's
+    # retrieval chose (``retrieval/vectors.py`` sets it), shown in health
+    exact_below: int = 0
+    vector_search: str = ""
     _identities: dict[str, _Identity] = field(default_factory=dict)
     _configured: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+
+    def __post_init__(self) -> None:
+        if not self.vector_search:
+            self.vector_search = "in_process_exact" if self.exact_below > 0 else "server_hnsw"
 
     @property
     def ext(self) -> str:
         return _ident(self.schema)
+
+    async def count_vectors(self, identity: str, limit: int) -> int:
+        """How many vectors ``identity`` has, counted up to ``limit`` (the scan stops there, so
+        the answer costs at most ``limit`` rows whatever the store's size)."""
+
+        async def run(conn: Conn) -> list[Any]:
+            cur = await conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM embeddings WHERE identity = %s "
+                "AND embedding IS NOT NULL LIMIT %s) s",
+                (identity, max(0, int(limit))),
+            )
+            return list(await cur.fetchall())
+
+        return int((await self._read(run))[0][0])
 
     def _plan(self, identity: str, dimensions: int) -> _Identity:
         known = self._identities.get(identity)
@@ -634,6 +657,8 @@ class PgvectorIndex:
 
         return {
             "ef_search": self.ef_search,
+            "vector_search": self.vector_search,
+            "exact_below": self.exact_below,
             "indexes": [
                 {"name": r[0], "valid": bool(r[1]), "bytes": int(r[2])}
                 for r in await self.db.read(run)

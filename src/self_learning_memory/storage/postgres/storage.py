@@ -62,6 +62,7 @@ class PostgresStorage(SQLStore):
         ef_search: int = 100,
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 64,
+        exact_below: int = 0,
     ) -> None:
         self.dsn = dsn
         self.search = TsvectorIndex()
@@ -75,6 +76,7 @@ class PostgresStorage(SQLStore):
         self._pgvector_mode = pgvector
         self._ef_search = ef_search
         self._hnsw = (hnsw_m, hnsw_ef_construction)
+        self._exact_below = exact_below
         self.pgvector = PgvectorState(False, "not opened")
         self.vector_index: PgvectorIndex | None = None
         self._reactivating = asyncio.Lock()
@@ -107,6 +109,7 @@ class PostgresStorage(SQLStore):
                 self.pgvector_gone,
                 m=self._hnsw[0],
                 ef_construction=self._hnsw[1],
+                exact_below=self._exact_below,
             )
         else:
             self.dialect = POSTGRES
