@@ -174,3 +174,37 @@ async def test_a_process_opened_on_a_large_store_stops_loading_past_the_threshol
         assert await regime_state(memory) == ("server_hnsw", "server_hnsw", 50, 0)
         await memory.retrieve_relevant_context(texts[20], None, 5)
         assert sum(loaded) == THRESHOLD + 1  # nothing loaded on the server search
+
+
+async def test_a_filtered_query_in_the_exact_regime_is_filtered_by_the_server(
+    pg18: Backend,
+) -> None:
+    """Below the threshold, a query with hard filters still gets k matching episodes: it goes
+    to the store (filters in SQL, pgvector's iterative scans), not to the in-process nearest
+    rows filtered afterwards; unfiltered queries stay in process."""
+    total = 200
+    async with pg18.open(
+        embedder=HashingEmbedding(DIMS), storage={"pgvector_exact_below": 1000}
+    ) as memory:
+        assert memory.vectors is not None
+        done = await record_corpus(
+            memory,
+            task_texts(total, seed=13),
+            domain=lambda i: "billing" if i % 20 == 3 else "web-api",
+        )
+        billing = {e for n, e in enumerate(done.ids) if n % 20 == 3}
+        assert len(billing) == 10
+        filters = EpisodeFilters(domain="billing")
+        for query in QUERIES[:3]:
+            found = await memory.retrieve_relevant_context(
+                query, None, 10, filters=filters, mode="vector"
+            )
+            assert {r.episode.episode_id for r in found} == billing, query
+        # the unfiltered search is still the process's own (exact, in process)
+        await memory.retrieve_relevant_context(QUERIES[0], None, 5)
+        assert await regime_state(memory) == (
+            "in_process_exact",
+            "in_process_exact",
+            1000,
+            total,
+        )

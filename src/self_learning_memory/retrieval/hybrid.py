@@ -151,7 +151,7 @@ class HybridPipeline:
             query_vector = await self._query_vector(query, context, mode, notes, version)
         searched = None
         served: ServerSearch | None = None
-        server = None if vectors is None or query_vector is None else vectors.server
+        server = None if vectors is None or query_vector is None else vectors.server_for(filters)
         if server is not None and query_vector is not None:
             try:
                 served = await server.search(

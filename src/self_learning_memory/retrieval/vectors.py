@@ -30,7 +30,7 @@ import numpy as np
 
 from ..embeddings import EmbeddingProvider, content_hash, episode_text, query_text
 from ..model.episode import Episode, TaskContext
-from ..model.records import EmbeddingRecord, EmbeddingStatus
+from ..model.records import EmbeddingRecord, EmbeddingStatus, EpisodeFilters
 from ..storage.backend import StorageBackend
 from .index import F32, VectorIndex
 from .server_vectors import ServerVectors
@@ -96,6 +96,16 @@ class VectorSearch:
             if handle is not None:
                 handle.vector_search = IN_PROCESS_EXACT if self._in_process else SERVER_HNSW
         return None if self._in_process else self._server
+
+    def server_for(self, filters: EpisodeFilters) -> ServerVectors | None:
+        """The search to use for a query with these hard filters: :attr:`server`, except that
+        a filtered query on a pgvector store scored in process goes to the store anyway, where
+        the filters are SQL and pgvector's iterative scans return k matching rows (filtering
+        the in-process nearest rows could return fewer)."""
+        server = self.server
+        if server is None and filters != EpisodeFilters():
+            return self._server
+        return server
 
     @property
     def regime(self) -> str:
