@@ -81,3 +81,31 @@ def test_sanitised_names_always_pass_and_checks_never_crash(raw: str) -> None:
 )
 def test_agent_type_is_inferred_from_the_name(name: str, kind: AgentType) -> None:
     assert agent_type_of(name) is kind
+
+
+@pytest.mark.parametrize(
+    ("agents", "executions", "line"),
+    [
+        (0, 0, "0 agents, 0 executions"),
+        (1, 1, "1 agent, 1 execution"),
+        (2, 5, "2 agents, 5 executions"),
+    ],
+)
+def test_the_headline_counts_agree_in_number(agents: int, executions: int, line: str) -> None:
+    from datetime import UTC, datetime
+
+    from self_learning_memory.model.agents import AgentMetrics
+
+    metrics = AgentMetrics(
+        generated_at=datetime.now(UTC),
+        since=None,
+        window="day",
+        total_agents=agents,
+        total_executions=executions,
+        successful_executions=0,
+        success_rate=0.0,
+        total_duration_ms=0.0,
+        avg_duration_ms=0.0,
+        agents=[],
+    )
+    assert metrics.counts_line() == line

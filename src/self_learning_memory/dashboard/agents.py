@@ -68,8 +68,7 @@ async def agents_page(memory: SelfLearningMemory, prefix: str, query: Mapping[st
         return layout(prefix, "agents", "Agents", body)
     rows = [_row(a) for a in metrics.agents]
     body = Html(
-        f'<p class="muted">{esc(metrics.total_agents)} agents, '
-        f"{esc(metrics.total_executions)} executions, "
+        f'<p class="muted">{esc(metrics.counts_line())}, '
         f"{esc(_pct(metrics.success_rate))} successful (all time).</p>"
         + table(
             [

@@ -210,6 +210,16 @@ class AgentMetrics(BaseModel):
     avg_duration_ms: float
     agents: list[AgentSummary]
 
+    def counts_line(self) -> str:
+        """``1 agent, 3 executions`` (the CLI's and the dashboard's headline)."""
+
+        def counted(n: int, noun: str) -> str:
+            return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+        return (
+            f"{counted(self.total_agents, 'agent')}, {counted(self.total_executions, 'execution')}"
+        )
+
 
 # -- what a store returns (storage/sql/agent_executions.py) ------------------------------
 class AgentTotals(NamedTuple):

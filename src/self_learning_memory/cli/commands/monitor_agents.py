@@ -34,10 +34,7 @@ class Window(StrEnum):
 
 def _human(console: Console, m: AgentMetrics) -> None:
     since = "all time" if m.since is None else f"since {m.since:%Y-%m-%d %H:%M} UTC"
-    console.print(
-        f"{m.total_agents} agents, {m.total_executions} executions, "
-        f"{m.success_rate:.1%} successful ({since})"
-    )
+    console.print(f"{m.counts_line()}, {m.success_rate:.1%} successful ({since})")
     table(
         console,
         "agents",
