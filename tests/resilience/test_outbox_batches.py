@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -154,3 +155,38 @@ async def test_postgres_one_refused_entry_in_a_batch_is_dead_lettered_alone(
                 "SELECT count(*) FROM steps WHERE episode_id = %s", (str(eid),)
             ).fetchone()
             assert row == (2,)
+
+
+async def test_a_replay_starts_with_a_small_batch_then_full_ones(tmp_path: Path) -> None:
+    """The first batch of a replay is small (a replay attempt while the primary is down reads
+    and decodes little, and the first commit after its return comes sooner); the rest go in
+    full batches, in order, exactly once."""
+    memory, flaky, wrapped = open_memory(tmp_path)
+    sizes: list[int] = []
+    write_batch = flaky.write_batch
+
+    async def counted(writes: Any) -> None:
+        sizes.append(len(writes))
+        await write_batch(writes)
+
+    flaky.write_batch = counted  # type: ignore[method-assign]
+    async with memory:
+        assert wrapped.replayer is not None
+        wrapped.replayer.first_batch_size = 4
+        wrapped.replayer.batch_size = 10
+        flaky.down = True
+        eids = [await record(memory, f"offline{i}", 2) for i in range(8)]
+        assert wrapped.outbox is not None
+        pending = wrapped.outbox.pending()
+        assert pending >= 24
+        sizes.clear()  # attempts while down never reached write_batch; be sure
+        flaky.down = False
+        assert await wrapped.wait_replayed(10)
+        assert sizes[0] == 4
+        assert sizes[1:-1] == [10] * (len(sizes) - 2)
+        assert sum(sizes) == pending == wrapped.replayer.replayed
+        for eid in eids:
+            stored = await flaky.get_episode(eid)
+            assert stored is not None
+            assert stored.is_complete
+            assert [s.step_number for s in stored.steps] == [1, 2]

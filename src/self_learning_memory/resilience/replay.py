@@ -4,7 +4,8 @@ An owned background task replays the outbox when the breaker lets calls through 
 in order and idempotently: a create is skipped if the episode exists, steps already stored (by
 step number) are skipped, a completion is skipped if the episode is already completed.
 
-Entries go in batches of up to :data:`BATCH_SIZE`. When the primary offers
+Entries go in batches of up to :data:`BATCH_SIZE` (the first of a replay: up to
+:data:`FIRST_BATCH_SIZE`, so a replay attempt while the primary is down costs little). When the primary offers
 :class:`~..storage.batch.BatchWriter` (the SQL stores), a batch is one primary transaction, and
 its entries are deleted from the outbox together once it has committed: a crash in between
 re-applies that batch, idempotently. A batch the primary refuses (not a connection failure) is
@@ -39,10 +40,20 @@ if TYPE_CHECKING:
     from .outbox import Outbox, OutboxEntry
     from .outbox_view import OutboxView
 
-__all__ = ["BATCH_SIZE", "OutboxReplayer", "append_once", "complete_once", "create_once"]
+__all__ = [
+    "BATCH_SIZE",
+    "FIRST_BATCH_SIZE",
+    "OutboxReplayer",
+    "append_once",
+    "complete_once",
+    "create_once",
+]
 
 log = logging.getLogger(__name__)
-BATCH_SIZE = 200  # outbox entries per primary transaction
+BATCH_SIZE = 1000  # outbox entries per primary transaction
+# the first batch of a replay is kept small: while the primary is down each replay attempt
+# reads and decodes only that much, and once it is back the first commit comes sooner
+FIRST_BATCH_SIZE = 50
 _Read = tuple[list["OutboxEntry"], list[BatchedWrite] | None]  # a batch and its decoded writes
 
 
@@ -93,6 +104,7 @@ class OutboxReplayer:
         self.cache = cache
         self.interval_s = interval_s
         self.batch_size = BATCH_SIZE
+        self.first_batch_size = FIRST_BATCH_SIZE
         self.replayed = 0  # entries this process replayed
         self.dead_lettered = 0
         self.last_replay_at: float | None = None
@@ -151,7 +163,8 @@ class OutboxReplayer:
                 return 0  # another process is replaying this outbox
             following: asyncio.Task[_Read] | None = None
             try:
-                batch, writes = await asyncio.to_thread(self._read, 0)
+                first = min(self.first_batch_size, self.batch_size)
+                batch, writes = await asyncio.to_thread(self._read, 0, first)
                 while batch:
                     # the next batch is read and decoded in a thread while this one is written
                     # (entries after it do not change: the outbox only grows at its end)
@@ -172,11 +185,12 @@ class OutboxReplayer:
                 await asyncio.to_thread(outbox.release_replay)
         return done
 
-    def _read(self, after: int) -> _Read:
-        """(In a thread.) The next batch after outbox sequence number ``after`` and its
+    def _read(self, after: int, limit: int | None = None) -> _Read:
+        """(In a thread.) The next batch (up to ``limit`` entries, default the batch size)
+        after outbox sequence number ``after`` and its
         decoded writes (None: the primary takes no batches, or a payload does not decode and
         the batch goes one entry at a time, which dead-letters that entry)."""
-        batch = _batch(self.outbox.peek(self.batch_size, after))
+        batch = _batch(self.outbox.peek(limit or self.batch_size, after))
         if len(batch) < 2 or self.primary.capabilities.batch_writer is None:
             return batch, None
         try:
