@@ -115,17 +115,10 @@ class EmbeddingWorker:
 
     async def _batch(self) -> bool:
         """Embed and write one batch of completed episodes without a vector; False if none."""
-        vectors = self._vectors
-        episodes = await vectors.storage.episodes_missing_embedding(
-            vectors.identity, self._batch_size
-        )
-        if not episodes:
+        count = await self._vectors.embed_missing(self._batch_size)
+        if not count:
             return False
-        rows = await vectors.embed_records(episodes)
-        await vectors.storage.store_embeddings(rows)
-        for episode in episodes:
-            vectors.pending.discard(episode.episode_id)
-        vectors.forget_coverage()  # the store has more vectors: ask it again
-        self.embedded += len(rows)
+        self._vectors.forget_coverage()  # the store has more vectors: ask it again
+        self.embedded += count
         self.batches += 1
         return True

@@ -88,13 +88,11 @@ class VectorSearch:
                 if handle is None
                 else ServerVectors(handle, self.identity, self.provider.dimensions)
             )
-            self._coverage = None  # ask the store again, and load the index again if needed
-            self._refreshed_at = None
+            self._refreshed_at = None  # load the index again if needed
             self._drop_index()
-            self._in_process = handle is not None and handle.exact_below > 0
             self._counted_at = None
-            if handle is not None:
-                handle.vector_search = IN_PROCESS_EXACT if self._in_process else SERVER_HNSW
+            # (and ask the store about coverage again)
+            self._set_regime(handle is not None and handle.exact_below > 0)
         return None if self._in_process else self._server
 
     def server_for(self, filters: EpisodeFilters) -> ServerVectors | None:
@@ -326,14 +324,20 @@ class VectorSearch:
         """Embed every completed episode without a vector of the current identity."""
         status = await self.status()
         total, done = status.missing, 0
-        while True:
-            episodes = await self.storage.episodes_missing_embedding(self.identity, batch_size)
-            if not episodes:
-                break
-            rows = await self.embed_records(episodes)  # raises: nothing of this batch is stored
-            await self.storage.store_embeddings(rows)
-            self.pending.difference_update(e.episode_id for e in episodes)
-            done += len(rows)
+        while count := await self.embed_missing(batch_size):
+            done += count
             if progress is not None:
                 progress(done, max(total, done))
         return done
+
+    async def embed_missing(self, batch_size: int) -> int:
+        """Embed and store one batch of up to ``batch_size`` completed episodes without a vector
+        of this identity (``reindex`` and the background worker); how many, 0 when none is
+        left. Raises what the provider raises: nothing of that batch is stored."""
+        episodes = await self.storage.episodes_missing_embedding(self.identity, batch_size)
+        if not episodes:
+            return 0
+        rows = await self.embed_records(episodes)
+        await self.storage.store_embeddings(rows)
+        self.pending.difference_update(e.episode_id for e in episodes)
+        return len(rows)
