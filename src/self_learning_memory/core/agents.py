@@ -32,6 +32,7 @@ from ..model.agents import (
 )
 from ..model.episode import utc_now
 from ..model.limits import MAX_TASK_CHARS
+from ..model.timeline import window_seconds
 from ..model.validation import as_task_type, as_uuid
 from .parts import MemoryParts
 
@@ -104,8 +105,7 @@ class AgentMonitor:
         return execution
 
     async def metrics(self, since: datetime | None, window: str, top: int | None) -> AgentMetrics:
-        if window not in AGENT_WINDOWS:
-            raise ValidationError("window", f"{window!r} is not a window", "hour | day | week")
+        window_seconds(window)  # ValidationError naming the choices
         top = self._parts.config.monitoring.top_agents if top is None else top
         if not 1 <= top <= 1000:
             raise ValidationError("top", f"{top} is out of range", "1..1000")

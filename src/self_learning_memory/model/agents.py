@@ -20,13 +20,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ValidationError
 from .episode import Episode, utc_now
 from .limits import MAX_TASK_CHARS
+from .timeline import WINDOWS, TimelineWindow
 
 __all__ = [
     "AGENT_WINDOWS",
@@ -54,11 +55,9 @@ MAX_STEPS = 1_000_000
 OTHER_AGENTS = "other"  # the label agents beyond a cap are folded into
 _DISALLOWED = re.compile(r"[^A-Za-z0-9._:@/-]+")
 
-AgentWindow = Literal["hour", "day", "week"]
+AgentWindow = TimelineWindow  # the learning curve's windows (model/timeline.py)
 AGENT_WINDOWS: dict[str, int] = {  # window -> microseconds
-    "hour": 3_600_000_000,
-    "day": 86_400_000_000,
-    "week": 7 * 86_400_000_000,
+    name: seconds * 1_000_000 for name, (seconds, _) in WINDOWS.items()
 }
 
 
