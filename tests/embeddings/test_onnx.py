@@ -140,3 +140,21 @@ def test_an_unwritable_cache_still_gives_vectors(
     assert onnx_runtime.build_count() == builds + 1
     assert model.active_backend == "onnx"
     assert ((vectors * reference[:2]).sum(axis=1) >= 0.99).all()
+
+
+def test_an_int8_graph_needs_calibration_texts() -> None:
+    from self_learning_memory.embeddings.onnx_graph import build_model
+
+    with pytest.raises(ValueError, match="calibration"):
+        build_model({}, "int8")
+
+
+def test_only_outlier_channels_are_smoothed_down_to_the_ratio() -> None:
+    from self_learning_memory.embeddings.onnx_graph import OUTLIER_RATIO, _smoothing
+
+    peaks = np.array([1.0, 1.0, 1.0, 1.0, 30.0, 2.0], dtype=np.float32)
+    factors = _smoothing(peaks)
+    assert factors is not None
+    level = OUTLIER_RATIO * 1.0  # the median peak is 1
+    np.testing.assert_allclose(factors, [1, 1, 1, 1, 30.0 / level, 1])
+    assert _smoothing(np.ones(8, dtype=np.float32)) is None

@@ -1,18 +1,18 @@
 """all-MiniLM-L6-v2 on ONNX Runtime: the ``onnx`` backend of ``LocalEmbedding``.
 
 The graph is built from the packaged safetensors weights on first use (``onnx_graph``), with
-(``int8``, the default) every linear layer as an 8-bit ``MatMulNBits`` (blockwise scales for
-weights and activations: measured cosine >= 0.998 to the numpy vectors, see
-docs/performance.md#query-embedding) or (``fp32``) plain float32. The result is cached as ``<cache dir>/onnx/minilm-<hash>.onnx``, the hash covering the weights, the
-graph version and the precision, so a second process (or the second construction) loads it in
-a fraction of a second. Nothing is downloaded: a fresh ``pip install
-'self-learning-memory[local]'`` has everything.
+(``int8``, the default) every linear layer as an int8 ``DynamicQuantizeMatMul`` whose input's
+outlier channels are smoothed (measured cosine >= 0.995 to the numpy vectors, see
+docs/performance.md#query-embedding) or (``fp32``) plain float32. The result is cached as
+``<cache dir>/onnx/minilm-<hash>.onnx``, the hash covering the weights, the graph version and
+the precision, so a second process (or the second construction) loads it in a fraction of a
+second. Nothing is downloaded: a fresh ``pip install 'self-learning-memory[local]'`` has
+everything.
 
-A query is tokenised without padding (one text, its own length); a batch is padded to its
-longest text, the attention mask excluding the padding (activations are quantised per token
-and block, so a text's vector does not depend on its neighbours). ONNX Runtime runs on one
-intra-op thread by default (``threads``): a query is small, and the 2-core machines this runs
-on serve other work at the same time (see the measurements).
+A text is tokenised without padding (its own length) and run alone: int8 activations are
+quantised per tensor, so a text's vector must not share a run with other texts. ONNX Runtime
+runs on one intra-op thread by default (``threads``): a query is small, and the 2-core
+machines this runs on serve other work at the same time (see the measurements).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def model_file(directory: Path, precision: Precision) -> Path | bytes:
     the cache directory cannot be written (a read-only home), the built model itself (bytes),
     with a warning: it is then rebuilt by every process."""
     global _builds
-    from .onnx_graph import GRAPH_VERSION, build_model
+    from .onnx_graph import CALIBRATION, GRAPH_VERSION, build_model
 
     weights = directory / "model.safetensors"
     key = hashlib.sha256(
@@ -92,8 +92,11 @@ def model_file(directory: Path, precision: Precision) -> Path | bytes:
         if target.exists():
             return target
         from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
 
-        model = build_model(load_file(str(weights)), precision)
+        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        calibration = [e.ids for e in tokenizer.encode_batch(list(CALIBRATION))]
+        model = build_model(load_file(str(weights)), precision, calibration=calibration)
         _builds += 1
         partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         try:
@@ -153,15 +156,15 @@ class OnnxMiniLM:
         return cast(F32, out[0]), bool(encoding.overflowing)
 
     def encode(self, texts: list[str]) -> tuple[F32, list[bool]]:
-        if len(texts) == 1:  # a query: no padding, no mask work
-            vector, truncated = self._one(texts[0])
-            return vector, [truncated]
-        encodings = self.tokenizer.encode_batch(texts)
-        length = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), length), dtype=np.int64)
-        mask = np.zeros((len(texts), length), dtype=np.int64)
-        for row, e in enumerate(encodings):
-            ids[row, : len(e.ids)] = e.ids
-            mask[row, : len(e.ids)] = 1
-        out = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
-        return cast(F32, out[0]), [bool(e.overflowing) for e in encodings]
+        """One run per text: int8 activations are quantised per tensor, so a padded batch
+        would give a text's vector a dependence on its neighbours (and padded batches cost
+        more per text on CPU anyway, see ``LocalEmbedding.encode_sync``)."""
+        vectors: list[F32] = []
+        truncated: list[bool] = []
+        for text in texts:
+            vector, cut = self._one(text)
+            vectors.append(vector)
+            truncated.append(cut)
+        if not vectors:
+            return np.zeros((0, 384), dtype=np.float32), []
+        return np.concatenate(vectors), truncated
