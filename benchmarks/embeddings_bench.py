@@ -145,6 +145,7 @@ def query_of(tokens: int) -> str:
     from self_learning_memory.embeddings.local import model_directory
 
     tokenizer = Tokenizer.from_file(str(model_directory() / "tokenizer.json"))
+    tokenizer.no_padding()  # the file pads to 128: every text would count as long enough
     for n in range(1, len(QUERY_WORDS) + 1):
         text = " ".join(QUERY_WORDS[:n])
         if len(tokenizer.encode(text).ids) >= tokens:

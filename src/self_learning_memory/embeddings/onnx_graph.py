@@ -1,8 +1,10 @@
 """The all-MiniLM-L6-v2 forward pass as an ONNX graph, built from the packaged safetensors
 weights (no torch, no model hub): the same computation as ``local._NumpyMiniLM``, written
-with ONNX Runtime's fused BERT operators (``com.microsoft``: ``MultiHeadAttention``,
-``SkipLayerNormalization``, ``BiasGelu``; linear layers as int8 ``DynamicQuantizeMatMul`` or
-float32 ``MatMul``), then mean pooling and L2 normalisation.
+with ONNX Runtime's ``MultiHeadAttention`` and ``Gelu`` (``com.microsoft``), the standard
+``LayerNormalization``, and linear layers as int8 ``DynamicQuantizeMatMul`` (its bias fused) or
+float32 ``MatMul``, then mean pooling and L2 normalisation. (``SkipLayerNormalization`` and
+``BiasGelu`` were measured slower here: 36 us per call against 16 for ``Add`` then
+``LayerNormalization`` at 16 tokens, 2.50 against 2.04 ms per query in all.)
 
 Inputs: ``input_ids`` (int64, batch x length) and ``attention_mask`` (int64, 1 for a token, 0
 for padding). Output: ``embedding`` (float32, batch x 384, rows L2-normalised).
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["CALIBRATION", "GRAPH_VERSION", "build_model"]
 
 # Bump when the graph changes: the on-disk cache key includes it.
-GRAPH_VERSION = "4"
+GRAPH_VERSION = "5"
 _MS = "com.microsoft"
 OUTLIER_RATIO = 2.0
 # Texts whose activations locate each layer's outlier channels (generic engineering tasks, not
@@ -167,12 +169,15 @@ def _build(
 
     probes: list[str] = []
 
-    def matmul(x: str, weight: npt.NDArray[np.float32], out: str) -> str:
-        """x @ weight.T for an (out, in) weight, without its bias."""
+    def matmul(
+        x: str, weight: npt.NDArray[np.float32], out: str, bias: npt.NDArray[np.float32]
+    ) -> str:
+        """x @ weight.T + bias for an (out, in) weight."""
         if inputs_out:
             probes.append(node("Identity", [x], f"{out}.in"))
         if precision == "fp32":
-            return node("MatMul", [x, init(f"{out}.w", weight.T)], out)
+            product = node("MatMul", [x, init(f"{out}.w", weight.T)], f"{out}.nobias")
+            return node("Add", [product, init(f"{out}.b", bias)], out)
         n = weight.shape[0]
         columns = weight.T  # (in, out)
         smooth = _smoothing(peaks[out])
@@ -183,9 +188,26 @@ def _build(
         zero = init(f"{out}.z", np.zeros(n, dtype=np.int8))
         return node(
             "DynamicQuantizeMatMul",
-            [x, init(f"{out}.q", q), init(f"{out}.s", scale), zero],
+            [x, init(f"{out}.q", q), init(f"{out}.s", scale), zero, init(f"{out}.b", bias)],
             out,
             domain=_MS,
+        )
+
+    def add_norm(
+        y: str,
+        residual: str,
+        gamma: npt.NDArray[np.float32],
+        beta: npt.NDArray[np.float32],
+        out: str,
+    ) -> str:
+        """LayerNorm(y + residual)."""
+        total = node("Add", [y, residual], f"{out}.sum")
+        return node(
+            "LayerNormalization",
+            [total, init(f"{out}.g", gamma), init(f"{out}.beta", beta)],
+            out,
+            axis=-1,
+            epsilon=eps,
         )
 
     # Embeddings: word + position + token type 0, then LayerNorm.
@@ -219,8 +241,7 @@ def _build(
         # Q, K and V in one product, then split (packed QKV is not implemented on CPU)
         packed = np.concatenate([w[f"{a}.self.{n}.weight"] for n in ("query", "key", "value")])
         packed_b = np.concatenate([w[f"{a}.self.{n}.bias"] for n in ("query", "key", "value")])
-        qkv = matmul(x, packed, f"l{i}.qkv")
-        qkv = node("Add", [qkv, init(f"l{i}.qkv.b", packed_b)], f"l{i}.qkv_b")
+        qkv = matmul(x, packed, f"l{i}.qkv", packed_b)
         nodes.append(
             helper.make_node(
                 "Split",
@@ -238,40 +259,21 @@ def _build(
             domain=_MS,
             num_heads=heads,
         )
-        proj = matmul(ctx, w[f"{a}.output.dense.weight"], f"l{i}.proj")
-        x = node(
-            "SkipLayerNormalization",
-            [
-                proj,
-                x,
-                init(f"l{i}.ln1.g", w[f"{a}.output.LayerNorm.weight"]),
-                init(f"l{i}.ln1.b", w[f"{a}.output.LayerNorm.bias"]),
-                init(f"l{i}.proj.b", w[f"{a}.output.dense.bias"]),
-            ],
+        proj = matmul(ctx, w[f"{a}.output.dense.weight"], f"l{i}.proj", w[f"{a}.output.dense.bias"])
+        x = add_norm(
+            proj,
+            x,
+            w[f"{a}.output.LayerNorm.weight"],
+            w[f"{a}.output.LayerNorm.bias"],
             f"l{i}.attn_out",
-            domain=_MS,
-            epsilon=eps,
         )
-        up = matmul(x, w[f"{p}.intermediate.dense.weight"], f"l{i}.up")
-        act = node(
-            "BiasGelu",
-            [up, init(f"l{i}.up.b", w[f"{p}.intermediate.dense.bias"])],
-            f"l{i}.gelu",
-            domain=_MS,
+        up = matmul(
+            x, w[f"{p}.intermediate.dense.weight"], f"l{i}.up", w[f"{p}.intermediate.dense.bias"]
         )
-        down = matmul(act, w[f"{p}.output.dense.weight"], f"l{i}.down")
-        x = node(
-            "SkipLayerNormalization",
-            [
-                down,
-                x,
-                init(f"l{i}.ln2.g", w[f"{p}.output.LayerNorm.weight"]),
-                init(f"l{i}.ln2.b", w[f"{p}.output.LayerNorm.bias"]),
-                init(f"l{i}.down.b", w[f"{p}.output.dense.bias"]),
-            ],
-            f"l{i}.out",
-            domain=_MS,
-            epsilon=eps,
+        act = node("Gelu", [up], f"l{i}.gelu", domain=_MS)
+        down = matmul(act, w[f"{p}.output.dense.weight"], f"l{i}.down", w[f"{p}.output.dense.bias"])
+        x = add_norm(
+            down, x, w[f"{p}.output.LayerNorm.weight"], w[f"{p}.output.LayerNorm.bias"], f"l{i}.out"
         )
     # Mean pooling over real tokens, then L2 normalisation.
     node("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
