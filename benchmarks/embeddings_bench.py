@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -337,15 +338,23 @@ async def build_store(path: Path, size: int) -> None:
             raise RuntimeError("the background embedding did not finish")
 
 
-async def bench_retrieval(size: int, queries: int) -> None:
+async def bench_retrieval(size: int, queries: int, store_dir: Path | None = None) -> None:
     """Plain-language queries (hybrid ranks them by the vector signal alone and skips the
     full-text search) and code-like queries (an exception name and a file: both searches,
-    fused), each against lexical mode on the same store, interleaved."""
+    fused), each against lexical mode on the same store, interleaved. With ``store_dir`` the
+    store is built in ``<store_dir>/<size>`` once and reused by later runs (``build_s`` 0)."""
     with tempfile.TemporaryDirectory(prefix="bench-emb-") as tmp:
-        path = Path(tmp)
-        start = time.perf_counter()
-        await build_store(path, size)
-        build_s = time.perf_counter() - start
+        path = Path(tmp) if store_dir is None else store_dir / str(size)
+        done = path / "built"  # written after the last vector: a partial build is redone
+        build_s = 0.0
+        if not done.exists():
+            if store_dir is not None and path.exists():
+                shutil.rmtree(path)
+            path.mkdir(parents=True, exist_ok=True)
+            start = time.perf_counter()
+            await build_store(path, size)
+            build_s = time.perf_counter() - start
+            done.write_text(f"{size} episodes, built in {build_s:.0f} s\n")
         config = MemoryConfig()
         storage, cache = open_embedded(path, config)
         embedder = HashingEmbedding(384)
@@ -407,6 +416,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", default=None, help="comma-separated store sizes for retrieval")
+    parser.add_argument(
+        "--store-dir",
+        type=Path,
+        default=None,
+        help="keep the retrieval stores in DIR/<size> and reuse them in later runs",
+    )
     parser.add_argument("--skip-model", action="store_true", help="skip the local model benchmarks")
     parser.add_argument(
         "--only-query-embed", action="store_true", help="only query_embed(_agreement)"
@@ -426,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         else ([1000] if args.quick else [10_000])
     )
     for size in sizes:
-        asyncio.run(bench_retrieval(size, 30 if args.quick else 100))
+        asyncio.run(bench_retrieval(size, 30 if args.quick else 100, args.store_dir))
 
 
 if __name__ == "__main__":
