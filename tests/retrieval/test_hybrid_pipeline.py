@@ -18,6 +18,7 @@ from self_learning_memory import (
 )
 from self_learning_memory.embeddings.hashing import HashingEmbedding
 from self_learning_memory.embeddings.provider import EmbeddingBatch
+from self_learning_memory.model.episode import ExecutionStep, SuccessOutcome, SuccessResult
 from self_learning_memory.model.records import EpisodeCandidate
 from self_learning_memory.retrieval.hybrid import HybridPipeline
 from self_learning_memory.storage.protocols import CandidateSource
@@ -162,3 +163,43 @@ async def test_a_query_is_embedded_once_while_the_store_version_is_read(
         )
         assert len(embedder.texts) == 1
         assert (first[0] == second[0]).all()
+
+
+async def test_a_query_naming_a_tool_seen_in_candidates_starts_its_full_text_search_early(
+    backend: Backend,
+) -> None:
+    """A query whose words name a tool that earlier candidates used may get lexical weight
+    from that tool (known only once the candidates are), so its full-text search starts while
+    the query is embedded; it ranks as the memory does."""
+    started: list[int] = []
+    embedder = SlowQueryEmbedding(started)
+    async with backend.open(embedder=embedder) as memory:
+        await record(memory, TASKS)
+        eid = await memory.start_episode("Roll back the orders deployment", CTX)
+        step = ExecutionStep(
+            step_number=1, tool="kubectl", action="rollout undo", result=SuccessResult()
+        )
+        await memory.log_step(eid, step)
+        await memory.complete_episode(eid, SuccessOutcome(verdict="rolled back"))
+        storage = memory.storage
+        search = storage.lexical_candidates
+
+        async def counted(*args: Any) -> list[EpisodeCandidate]:
+            started.append(1)
+            return await search(*args)
+
+        storage.lexical_candidates = counted  # type: ignore[method-assign]
+        pipeline = HybridPipeline(lambda: storage, lambda: memory.config.retrieval, memory.vectors)
+        query = "kubectl orders release went wrong"
+        before = len(started)
+        await rank(pipeline, storage, query, RetrievalMode.HYBRID)  # no tool names known yet
+        assert embedder.seen[-1] == before
+        again = "kubectl orders release broke"  # another text: embedded again
+        before = len(started)
+        ours = await rank(pipeline, storage, again, RetrievalMode.HYBRID)
+        assert embedder.seen[-1] == before + 1  # started before the query vector was made
+        assert len(started) == before + 1  # and run once
+        expected = await memory.retrieve_relevant_context(again, CTX, 3, mode="hybrid")
+        assert ours == [(r.episode.task_description, r.components.mode) for r in expected]
+        assert expected[0].components.lexical_weight is not None
+        assert expected[0].components.lexical_weight > 0.0  # the tool name counted

@@ -32,29 +32,43 @@ def redundancy(a: Scored, b: Scored) -> float:
     return jaccard(a.doc, b.doc)
 
 
-def _screen(pool: list[Scored], cutoff: float) -> list[list[bool]] | None:
-    """Which pairs of pool items with vectors may have a redundancy of at least ``cutoff``
-    (the lower of the MMR floor and the duplicate threshold), from one float64 product.
+class _Screen:
+    """Which pool items with vectors may have a redundancy of at least ``cutoff`` (the lower
+    of the MMR floor and the duplicate threshold) with a chosen item, one float64 row per
+    chosen item (MMR chooses a few items of a pool of dozens: no pool x pool product).
 
     A redundancy below the cutoff changes nothing (no penalty, no duplicate) however large the
     running maximum was, so MMR skips those pairs; the others get the exact float32 cosine.
     The float64 product of float32 vectors is exact to ~1e-15; a float32 dot of n dimensions
     is within n x 2^-24 x |a||b| of it, and the screen keeps 4x that margin, so no pair that
     could reach the cutoff is skipped."""
-    vectors: list[F32] = []
-    for item in pool:
-        if item.embedding is not None:
-            item.slot = len(vectors)
-            vectors.append(item.embedding)
-    if len(vectors) < 2:
-        return None
-    import numpy as np  # only with vectors, which are numpy arrays already
 
-    block = np.stack(vectors).astype(np.float64)
-    norms = np.sqrt(np.einsum("ij,ij->i", block, block))
-    margin = 4 * block.shape[1] * 2.0**-24 * np.outer(norms, norms) + 1e-12
-    may_reach: list[list[bool]] = (block @ block.T + margin >= cutoff).tolist()
-    return may_reach
+    def __init__(self, vectors: list[F32], cutoff: float) -> None:
+        import numpy as np  # only with vectors, which are numpy arrays already
+
+        self._block = np.stack(vectors).astype(np.float64)
+        self._norms = np.sqrt(np.einsum("ij,ij->i", self._block, self._block))
+        self._slack = 4 * self._block.shape[1] * 2.0**-24
+        self._cutoff = cutoff
+
+    @classmethod
+    def of(cls, pool: list[Scored], cutoff: float) -> _Screen | None:
+        """The screen of the pool's items with vectors (each item's ``slot`` set to its row),
+        None with fewer than two."""
+        vectors: list[F32] = []
+        for item in pool:
+            if item.embedding is not None:
+                item.slot = len(vectors)
+                vectors.append(item.embedding)
+        return cls(vectors, cutoff) if len(vectors) >= 2 else None
+
+    def row(self, slot: int) -> list[bool]:
+        """For each item with a vector: whether its redundancy with item ``slot`` may reach the
+        cutoff."""
+        block = self._block
+        margin = self._slack * self._norms * self._norms[slot] + 1e-12
+        may_reach: list[bool] = (block @ block[slot] + margin >= self._cutoff).tolist()
+        return may_reach
 
 
 def mmr(
@@ -79,7 +93,7 @@ def mmr(
     def key(item: Scored) -> float:
         return lam * item.total / top - (1 - lam) * (max(0.0, item.max_sim - floor) / (1.0 - floor))
 
-    screen = _screen(remaining, min(floor, config.duplicate_threshold))
+    screen = _Screen.of(remaining, min(floor, config.duplicate_threshold))
     keys = [key(other) for other in remaining]  # kept in step: only a new max_sim changes one
     while remaining and len(chosen) < limit:
         best = keys.index(max(keys))  # the first of equal keys
@@ -89,7 +103,7 @@ def mmr(
             continue  # a near-duplicate of a result already chosen
         chosen.append(item.result((1 - lam) * penalty(item), mode))
         outcome, embedding = item.cand.outcome_type, item.embedding
-        may_reach = None if screen is None or embedding is None else screen[item.slot]
+        may_reach = None if screen is None or embedding is None else screen.row(item.slot)
         for n, other in enumerate(remaining):
             # redundancy(other, item), inlined; a different outcome is 0, never above max_sim
             if other.cand.outcome_type != outcome:

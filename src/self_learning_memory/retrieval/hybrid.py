@@ -27,7 +27,7 @@ from ..model.records import EpisodeCandidate, EpisodeFilters
 from ..model.usage import EpisodeUsage
 from ..storage.protocols import CandidateSource
 from .legacy import legacy_rank
-from .lexical_trust import lexical_weight
+from .lexical_trust import lexical_weight, query_words, tool_tokens
 from .ranking import VectorSignals, rank_with_signals
 from .scores import RankMode, ScoredCandidate
 from .tokens import query_terms
@@ -41,6 +41,7 @@ __all__ = ["HybridPipeline"]
 
 log = logging.getLogger(__name__)
 CANDIDATE_CACHE_SIZE = 20_000  # vector candidate rows kept per store version (~1 KB each)
+TOOL_NAMES_SIZE = 50_000  # tool names seen in candidate rows (a hint for the early search)
 
 
 def _consume(task: asyncio.Task[list[EpisodeCandidate]]) -> None:
@@ -90,6 +91,10 @@ class HybridPipeline:
         self._candidates_version: int | None = None
         self._usage: dict[uuid.UUID, EpisodeUsage | None] = {}  # of one store version
         self._usage_version: int | None = None
+        # every (lower-cased) tool name seen in a candidate row, of any store version: a query
+        # naming one may get lexical weight from its tool mentions (``lexical_trust.py``),
+        # so its full-text search starts early (a hint only: what counts is decided as before)
+        self._tool_names: set[str] = set()
 
     async def rank(
         self,
@@ -109,16 +114,23 @@ class HybridPipeline:
         # A hybrid query whose own words already give the lexical side weight (code-like
         # tokens, an error line; hard filters) runs the full-text search whatever the vector
         # search finds: it starts now, on the store's thread, while the query is embedded on
-        # another (the model releases the GIL), and is awaited where it always was. With the
-        # query vector known there is nothing to overlap but the index scan, and the two
-        # together were measured slower than one after the other (apsw takes the GIL per row).
+        # another (the model releases the GIL), and is awaited where it always was. So does a
+        # query naming a tool seen in earlier candidates: its weight then depends on how many
+        # candidates used the tool, known after the vector search, and it usually has weight
+        # (a search started early and then skipped only costs its CPU). With the query vector
+        # known there is nothing to overlap but the index scan, and the two together were
+        # measured slower than one after the other (apsw takes the GIL per row).
         early: asyncio.Task[list[EpisodeCandidate]] | None = None
         if (
             mode is RetrievalMode.HYBRID
             and vectors is not None
             and terms
             and not vectors.has_query(query, context)
-            and (filters != EpisodeFilters() or lexical_weight(query, [], settings) > 0)
+            and (
+                filters != EpisodeFilters()
+                or lexical_weight(query, [], settings) > 0
+                or not self._tool_names.isdisjoint(query_words(query)[1])
+            )
         ):
             early = asyncio.ensure_future(storage.lexical_candidates(terms, filters, pool))
         try:
@@ -196,6 +208,7 @@ class HybridPipeline:
                 lexical = await storage.lexical_candidates(terms, filters, pool)
             for c in lexical:
                 candidates[c.episode_id] = c
+            self._learn_tools(lexical)
         signals = expanded = None
         if served is not None:
             _merge_vector_candidates(candidates, [r.candidate for r in served.hits])
@@ -333,11 +346,21 @@ class HybridPipeline:
             self._candidates_version = version
         missing = [i for i in ids if i not in known]
         if missing:
-            for c in await storage.candidates_by_ids(missing, filters):
+            found = await storage.candidates_by_ids(missing, filters)
+            for c in found:
                 known[c.episode_id] = c
+            self._learn_tools(found)
             while len(known) > CANDIDATE_CACHE_SIZE:
                 known.pop(next(iter(known)))
         return [known[i] for i in ids if i in known]
+
+    def _learn_tools(self, rows: list[EpisodeCandidate]) -> None:
+        """Remember the tool names of these candidate rows (up to ``TOOL_NAMES_SIZE``)."""
+        names = self._tool_names
+        if len(names) < TOOL_NAMES_SIZE:
+            for c in rows:
+                if c.tools:
+                    names |= tool_tokens(c.tools)
 
     async def _query_vector(
         self, query: str, context: TaskContext, mode: RetrievalMode, notes: list[str], version: int

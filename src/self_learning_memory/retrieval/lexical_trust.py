@@ -43,6 +43,7 @@ __all__ = [
     "is_error_line",
     "lexical_trust",
     "lexical_weight",
+    "query_words",
     "tool_mentions",
     "tool_tokens",
 ]
@@ -109,7 +110,7 @@ def tool_mentions(text: str, candidates: Sequence[EpisodeCandidate]) -> list[str
     """Query words that name a tool some candidates used, and at most half of them did."""
     if not candidates:
         return []
-    words, known = _query_words(text)
+    words, known = query_words(text)
     # count only the query's words among the candidates' tools (a query has a few words,
     # the candidates hundreds of tools)
     used = Counter(w for c in candidates for w in tool_tokens(c.tools) & known)
@@ -118,7 +119,7 @@ def tool_mentions(text: str, candidates: Sequence[EpisodeCandidate]) -> list[str
 
 
 @functools.lru_cache(maxsize=1024)
-def _query_words(text: str) -> tuple[tuple[str, ...], frozenset[str]]:
+def query_words(text: str) -> tuple[tuple[str, ...], frozenset[str]]:
     """The query's distinct lower-cased words, in order and as a set."""
     words = dict.fromkeys(w.strip(_STRIP + "'\"`").lower() for w in text.split())
     words.pop("", None)
