@@ -11,8 +11,10 @@ a transaction (lock waits, serialization failures) builds a fresh program for ea
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 __all__ = [
@@ -22,8 +24,8 @@ __all__ = [
     "changes",
     "execute",
     "many",
-    "multi_row",
     "one",
+    "recordset",
     "rows",
     "run_async",
     "run_blocking",
@@ -100,11 +102,6 @@ def psycopg_sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-# parameters per multi-row INSERT at most: psycopg parses a statement with more afresh each
-# time (in Python, about 8 us a parameter) instead of from its cache
-MULTI_ROW_PARAMS = 50
-
-
 @functools.lru_cache(maxsize=256)
 def values_parts(sql: str) -> tuple[str, str, str] | None:
     """``INSERT INTO t (...) VALUES (row) [ON CONFLICT ... DO NOTHING]`` split into its head
@@ -128,41 +125,75 @@ def values_parts(sql: str) -> tuple[str, str, str] | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _multi_row_sql(sql: str, n: int) -> str:
+def _recordset_sql(sql: str) -> tuple[str, tuple[str, ...], tuple[bool, ...]] | None:
+    """The statement that inserts ``sql``'s rows from one JSON array of objects (the table's
+    own row type gives each column's type), its column names and which of its slots take
+    JSON text (``?::jsonb``); None if a slot is anything but a plain parameter or that."""
     parts = values_parts(sql)
-    assert parts is not None
+    if parts is None:
+        return None
     head, row, tail = parts
-    return psycopg_sql(head + ", ".join([row] * n) + tail)
+    table, _, columns = head[len("INSERT INTO ") :].partition(" (")
+    names = tuple(c.strip().strip('"') for c in columns.rsplit(")", 1)[0].split(","))
+    slots = [slot.strip() for slot in row[1:-1].split(",")]
+    if len(slots) != len(names) or any(slot not in ("?", "?::jsonb") for slot in slots):
+        return None
+    quoted = ", ".join(f'"{name}"' for name in names)
+    statement = (
+        f"INSERT INTO {table} ({quoted}) SELECT {quoted} "
+        f"FROM json_populate_recordset(NULL::{table}, %s::json){tail}"
+    )
+    return statement, names, tuple(slot == "?::jsonb" for slot in slots)
 
 
-def multi_row(sql: str, arg_rows: Sequence[Sequence[Any]]) -> list[tuple[str, list[Any]]]:
-    """A ``many`` INSERT as psycopg statements of several rows each (up to
-    :data:`MULTI_ROW_PARAMS` parameters): the same rows, a few times fewer statements."""
-    parts = values_parts(sql)
-    assert parts is not None
-    per = max(1, MULTI_ROW_PARAMS // max(1, parts[1].count("?")))
-    statements: list[tuple[str, list[Any]]] = []
-    for at in range(0, len(arg_rows), per):
-        chunk = arg_rows[at : at + per]
-        args = [value for row in chunk for value in row]
-        statements.append((_multi_row_sql(sql, len(chunk)), args))
-    return statements
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def recordset(sql: str, arg_rows: Sequence[Sequence[Any]]) -> tuple[str, str] | None:
+    """A ``many`` INSERT as one statement with one parameter, its rows as a JSON array
+    (:func:`_recordset_sql`); None when a value has no exact JSON form here (only strings,
+    numbers, booleans, NULLs, times and JSON text are sent so)."""
+    found = _recordset_sql(sql)
+    if found is None:
+        return None
+    statement, names, json_slots = found
+    objects: list[dict[str, Any]] = []
+    for row in arg_rows:
+        values: dict[str, Any] = {}
+        for name, is_json, value in zip(names, json_slots, row, strict=True):
+            if is_json:
+                if not isinstance(value, str):
+                    return None
+                value = json.loads(value)
+            elif isinstance(value, datetime):
+                if value.tzinfo is None:
+                    return None
+                value = value.isoformat()
+            elif not isinstance(value, _JSON_SCALARS):
+                return None
+            values[name] = value
+        objects.append(values)
+    try:
+        return statement, json.dumps(objects, allow_nan=False, ensure_ascii=False)
+    except ValueError:  # NaN or infinity: not JSON
+        return None
 
 
 async def run_async(conn: Any, program: Program[T], pipeline: Any = None) -> T:
     """Run ``program`` on a psycopg async connection. With ``pipeline`` (the connection's
     pipeline mode, entered by the caller), a statement whose result the program does not read
     is sent without waiting for its answer; a row count waits for the answers so far. A
-    ``many`` INSERT goes as multi-row INSERTs (:func:`multi_row`), not one statement per row."""
+    ``many`` INSERT of several rows goes as one statement (:func:`recordset`) unless a value
+    has no exact JSON form (then: one execution per row)."""
     try:
         op = next(program)
         while True:
             result: Any = None
             sql = psycopg_sql(op.sql)
             if op.kind == "many":
-                if len(op.args) > 1 and values_parts(op.sql) is not None:
-                    for statement, args in multi_row(op.sql, op.args):
-                        await conn.execute(statement, args)
+                bulk = recordset(op.sql, op.args) if len(op.args) > 1 else None
+                if bulk is not None:
+                    await conn.execute(bulk[0], (bulk[1],))
                 elif op.args:
                     async with conn.cursor() as cur:
                         await cur.executemany(sql, op.args)
