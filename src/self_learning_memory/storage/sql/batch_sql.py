@@ -17,14 +17,16 @@ and a completion of an episode created in the batch reads its full-text key wher
 the episode id (SQLite's ``rowid``). What a write would update again later in the batch is
 written once: an episode's step count after all its appends (with its completion's UPDATE, or
 at the end), and each merged pattern or heuristic row in its final state
-(``KnownRows.deferred``; before a pattern-use count, which adds to them). Rows that nothing in
-the batch reads are inserted together: the new episodes' rows at the start (a create that is
-the batch's first write of its episode), the steps and pattern links at the end (before a
-delete, which could remove their episode), each a ``many`` INSERT, which PostgreSQL runs as
-multi-row INSERTs (``program.multi_row``): a batch of N episodes created, extended and
-completed costs about one statement per episode (its completion's UPDATE), not one per row. Such a new row is inserted when its first completion comes,
-after the rows locked up front, so against a concurrent completion creating the same rows in key
-order a deadlock is possible; PostgreSQL detects it and the connection layer reruns the batch.
+(``KnownRows.deferred``; before a pattern-use count, which adds to them). Such a new row is
+inserted when its first completion comes, after the rows locked up front, so against a
+concurrent completion creating the same rows in key order a deadlock is possible; PostgreSQL detects it and the connection layer reruns the batch.
+
+Rows that nothing in the batch reads are inserted together: the new episodes' rows at the start
+(a create that is the batch's first write of its episode), the steps and pattern links at the
+end (before a delete, which could remove their episode), each a ``many`` INSERT, which
+PostgreSQL runs as one statement (``program.recordset``): a batch of N episodes created,
+extended and completed costs about one statement per episode (its completion's UPDATE), not one
+per row.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ class _Batch:
         self.later: dict[str, list[Sequence[Any]]] = {}
 
     def flush_later(self) -> list[Op]:
-        """The rows held back, one ``many`` per statement (PostgreSQL: multi-row INSERTs)."""
+        """The rows held back, one ``many`` per statement (PostgreSQL: one INSERT each)."""
         ops = [many(sql, arg_rows) for sql, arg_rows in self.later.items()]
         self.later.clear()
         return ops
