@@ -273,8 +273,8 @@ async def test_a_batch_updates_each_merged_row_and_step_count_once(
     """Three episodes (two step appends each) completed in one batch that merges into the
     same patterns and heuristics, with a pattern-use count between the second and the third
     completion: each merged row is updated once before the count and once after it (its
-    final state), each episode's step count once, and the stored rows equal those of the same
-    writes applied one at a time."""
+    final state), each episode's step count once (with its completion), and the stored rows
+    equal those of the same writes applied one at a time."""
     from self_learning_memory.storage.sql import batch_sql
 
     first, *batched = [_record(i, success=i % 2 == 0) for i in range(4)]
@@ -323,7 +323,11 @@ async def test_a_batch_updates_each_merged_row_and_step_count_once(
         assert merges == 3 * rows  # one at a time: an UPDATE per merge
         assert updates("patterns", "pattern_data") == 2 * len(first.patterns)
         assert updates("heuristics", "confidence") == 2 * len(first.heuristics)
-        assert updates("episodes", "step_count") == len(batched)  # 6 appends
+        # 6 appends: each episode's count written once, by its completion's UPDATE
+        assert updates("episodes", "step_count") == 0
+        completions = [s for s in statements if s.startswith("UPDATE episodes SET end_time")]
+        assert len(completions) == len(batched)
+        assert all("step_count = ?" in s for s in completions)
         assert updates("patterns", "retrieval_count") == 1  # the pattern-use count
         assert await _snapshot(store) == await _snapshot(reference)
         stored, expected = await store.get_pattern(used), await reference.get_pattern(used)

@@ -2,7 +2,8 @@
 T/2 seconds after the server came back (psycopg_pool's reconnect attempt waits 1, 2, 4, 8 ...
 s and blocks any other attempt until its 300 s ``reconnect_timeout``), which held back the
 outbox replay (20 s after a 40 s outage). The pool now gives up an attempt after
-``RECONNECT_TIMEOUT_S`` so the next request starts a fresh one."""
+``RECONNECT_TIMEOUT_S`` (one quick retry) so the next request starts a fresh one: the first
+request after the server's return is served."""
 
 from __future__ import annotations
 
@@ -94,5 +95,32 @@ async def test_a_request_after_a_lost_connection_waits_only_the_connect_wait(
             except StorageError:
                 await asyncio.sleep(0.1)
         assert db.acquire_timeout() == 30.0
+    finally:
+        await db.close()
+
+
+async def test_the_first_request_after_the_return_is_served(proxy: TcpProxy) -> None:
+    """Requests during the outage leave no connection attempt asleep in a backoff: the first
+    request once the server is back connects at once (it used to wait for the pool's next
+    attempt, 1-2 s away, and fail after its connect wait, so the replay's probe failed and the
+    breaker stayed open another recovery period)."""
+    parts = urlsplit(POSTGRES_DSN)
+    auth = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    netloc = f"{auth}127.0.0.1:{proxy.port}"
+    dsn = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    db = PostgresConnection(dsn, timeout_s=10.0)
+    assert db.reconnect_timeout_s < db.connect_wait_s
+    await db.open()
+    try:
+        await proxy.refuse()
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:  # requests now and then: connection attempts refused
+            with pytest.raises(StorageError):
+                await select_one(db)
+            await asyncio.sleep(0.2)
+        await proxy.restore()
+        began = time.monotonic()
+        await select_one(db)  # no retry: the first request after the return
+        assert time.monotonic() - began < db.connect_wait_s
     finally:
         await db.close()

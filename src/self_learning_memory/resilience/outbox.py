@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import json
 import os
 import threading
@@ -27,10 +28,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import apsw
-from pydantic import TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from ..errors import DataIntegrityError, StorageUnavailableError
 from ..learning.merge import merge_observation
@@ -40,7 +41,14 @@ from ..model.records import CompletionRecord, EmbeddingRecord, SearchDocument
 from .outbox_marker import Marker, check_before_open, check_marker, read_marker, write_marker
 from .outbox_marker import remove_marker as _remove_marker
 
-__all__ = ["Outbox", "OutboxEntry", "decode_record", "encode_record"]
+__all__ = [
+    "Outbox",
+    "OutboxEntry",
+    "created_from_json",
+    "encode_record",
+    "record_from_json",
+    "steps_from_json",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -65,7 +73,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 
 _PATTERNS: TypeAdapter[list[AnyPattern]] = TypeAdapter(list[AnyPattern])
 _HEURISTICS: TypeAdapter[list[Heuristic]] = TypeAdapter(list[Heuristic])
-_STEPS: TypeAdapter[list[ExecutionStep]] = TypeAdapter(list[ExecutionStep])
 
 
 @dataclass(frozen=True)
@@ -73,9 +80,14 @@ class OutboxEntry:
     seq: int
     op: str
     episode_id: uuid.UUID | None
-    payload: dict[str, Any]
+    text: str  # the payload as journaled (JSON)
     queued_at: float
     attempts: int
+
+    @functools.cached_property
+    def payload(self) -> dict[str, Any]:
+        """The payload parsed (on first use: the replay decodes ``text`` itself)."""
+        return dict(json.loads(self.text))
 
 
 # -- payload codecs ----------------------------------------------------------------------------
@@ -103,16 +115,8 @@ def encode_steps(steps: list[ExecutionStep]) -> list[Any]:
     return [json.loads(s.model_dump_json()) for s in steps]
 
 
-def decode_steps(data: list[Any]) -> list[ExecutionStep]:
-    return _STEPS.validate_python(data)
-
-
 def encode_episode(episode: Episode) -> dict[str, Any]:
     return dict(json.loads(episode.model_dump_json()))
-
-
-def decode_episode(data: dict[str, Any]) -> Episode:
-    return Episode.model_validate(data)
 
 
 def encode_record(record: CompletionRecord) -> dict[str, Any]:
@@ -128,16 +132,55 @@ def encode_record(record: CompletionRecord) -> dict[str, Any]:
     }
 
 
-def decode_record(data: dict[str, Any]) -> CompletionRecord:
-    emb = data.get("embedding")
+# decoded straight from the journaled JSON text: one pass (pydantic's), no dict in between
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _CreatePayload(_Payload):
+    episode: Episode
+
+
+class _StepsPayload(_Payload):
+    steps: list[ExecutionStep]
+
+
+class _Record(_Payload):
+    episode: Episode
+    mode: Literal["inline", "queued", "learned"]
+    search: tuple[str, str, str, str]
+    patterns: list[AnyPattern]
+    heuristics: list[Heuristic]
+    success: bool
+    embedding: dict[str, Any] | None = None
+
+
+class _CompletionPayload(_Payload):
+    record: _Record
+
+
+def created_from_json(text: str) -> Episode:
+    """The episode of a journaled ``create_episode`` payload (``{"episode": ...}``)."""
+    return _CreatePayload.model_validate_json(text).episode
+
+
+def steps_from_json(text: str) -> list[ExecutionStep]:
+    """The steps of a journaled ``append_steps`` payload (``{"steps": [...]}``)."""
+    return _StepsPayload.model_validate_json(text).steps
+
+
+def record_from_json(text: str) -> CompletionRecord:
+    """The record of a journaled ``commit_completion`` payload (``{"record": ...}``, as
+    :func:`encode_record` writes it)."""
+    r = _CompletionPayload.model_validate_json(text).record
     return CompletionRecord(
-        episode=decode_episode(data["episode"]),
-        mode=data["mode"],
-        search=SearchDocument(*data["search"]),
-        patterns=_PATTERNS.validate_python(data["patterns"]),
-        heuristics=_HEURISTICS.validate_python(data["heuristics"]),
-        success=bool(data["success"]),
-        embedding=None if emb is None else decode_embedding(emb),
+        episode=r.episode,
+        mode=r.mode,
+        search=SearchDocument(*r.search),
+        patterns=r.patterns,
+        heuristics=r.heuristics,
+        success=r.success,
+        embedding=None if r.embedding is None else decode_embedding(r.embedding),
         merge=merge_observation,
     )
 
@@ -250,7 +293,7 @@ class Outbox:
                     int(r[0]),
                     str(r[1]),
                     None if r[2] is None else uuid.UUID(r[2]),
-                    json.loads(r[3]),
+                    str(r[3]),
                     float(r[4]),
                     int(r[5]),
                 )

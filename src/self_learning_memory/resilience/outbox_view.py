@@ -21,7 +21,7 @@ from collections import OrderedDict
 from ..errors import InvalidStateError, ValidationError
 from ..model.episode import Episode, ExecutionStep
 from ..model.records import CompletionRecord, EpisodeState
-from .outbox import OutboxEntry, decode_episode, decode_record, decode_steps
+from .outbox import OutboxEntry, created_from_json, record_from_json, steps_from_json
 
 __all__ = ["OutboxView"]
 
@@ -170,21 +170,25 @@ class OutboxView:
         if eid is None:
             return
         if entry.op == "create_episode":
-            self.queued_create(decode_episode(entry.payload["episode"]))
+            self.queued_create(created_from_json(entry.text))
         elif entry.op == "append_steps":
-            self.queued_steps(eid, decode_steps(entry.payload["steps"]))
+            self.queued_steps(eid, steps_from_json(entry.text))
         elif entry.op == "commit_completion":
-            record = decode_record(entry.payload["record"])
+            record = record_from_json(entry.text)
             self.queued_completion(completed_view(record.episode, record), record.mode)
         elif entry.op == "delete_episode":
             self.queued_delete(eid)
         else:
             self._count(eid)
 
-    def applied(self, entry: OutboxEntry) -> None:
-        """An entry reached the primary: drop local knowledge it no longer needs."""
-        if entry.op == "commit_completion" and entry.payload["record"]["mode"] == "queued":
-            self.queued_jobs = max(0, self.queued_jobs - 1)
+    def applied(self, entry: OutboxEntry, mode: str | None = None) -> None:
+        """An entry reached the primary: drop local knowledge it no longer needs. ``mode``:
+        a completion's mode, if the caller decoded it (else read from the entry)."""
+        if entry.op == "commit_completion":
+            if mode is None:
+                mode = entry.payload["record"]["mode"]
+            if mode == "queued":
+                self.queued_jobs = max(0, self.queued_jobs - 1)
         eid = entry.episode_id
         if eid is None or eid not in self._pending:
             return

@@ -29,7 +29,7 @@ from ..errors import SelfLearningMemoryError
 from ..storage.batch import BatchedWrite
 from .circuit_breaker import BreakerState
 from .guard import recoverable
-from .outbox import decode_embedding, decode_episode, decode_record, decode_steps
+from .outbox import created_from_json, decode_embedding, record_from_json, steps_from_json
 
 if TYPE_CHECKING:
     from ..model.episode import Episode, ExecutionStep
@@ -220,7 +220,7 @@ class OutboxReplayer:
             )
             return None
         await asyncio.to_thread(self.outbox.remove_many, [e.seq for e in batch])
-        await self._applied(batch)
+        await self._applied(batch, writes)
         self.replayed += len(batch)
         return len(batch)
 
@@ -246,11 +246,12 @@ class OutboxReplayer:
             done += 1
         return done
 
-    async def _applied(self, batch: list[OutboxEntry]) -> None:
-        """After a batch committed: forget its entries in the view, drop stale cache rows."""
+    async def _applied(self, batch: list[OutboxEntry], writes: list[BatchedWrite]) -> None:
+        """After a batch (decoded: ``writes``) committed: forget its entries in the view,
+        drop stale cache rows."""
         stale = []
-        for entry in batch:
-            self.view.applied(entry)
+        for entry, write in zip(batch, writes, strict=True):
+            self.view.applied(entry, None if write.record is None else write.record.mode)
             if entry.op == "commit_completion" and entry.episode_id:
                 stale.append(entry.episode_id)
         cache = self.cache
@@ -259,22 +260,23 @@ class OutboxReplayer:
 
     async def apply(self, entry: OutboxEntry) -> None:
         """Apply one entry to the primary, idempotently (safe to apply twice)."""
-        primary, eid, p = self.primary, entry.episode_id, entry.payload
+        primary, eid = self.primary, entry.episode_id
         if entry.op == "create_episode":
-            await create_once(primary, decode_episode(p["episode"]))
+            await create_once(primary, created_from_json(entry.text))
         elif entry.op == "append_steps" and eid is not None:
-            await append_once(primary, eid, decode_steps(p["steps"]))
+            await append_once(primary, eid, steps_from_json(entry.text))
         elif entry.op == "commit_completion":
-            await complete_once(primary, decode_record(p["record"]))
+            await complete_once(primary, record_from_json(entry.text))
             if self.cache is not None and eid is not None:  # ids may differ from the offline view
                 await asyncio.to_thread(self.cache.invalidate, eid)
         elif entry.op == "delete_episode" and eid is not None:
             await primary.delete_episode(eid)
         elif entry.op == "record_pattern_use":
+            p = entry.payload
             ids = [uuid.UUID(i) for i in p["ids"]]
             await primary.record_pattern_use(ids, applied=p["applied"], success=p["success"])
         elif entry.op == "store_embeddings":
-            rows = [(uuid.UUID(i), decode_embedding(e)) for i, e in p["rows"]]
+            rows = [(uuid.UUID(i), decode_embedding(e)) for i, e in entry.payload["rows"]]
             await primary.store_embeddings(rows)
         else:
             raise SelfLearningMemoryError(f"Unknown outbox operation {entry.op!r}.")
@@ -305,15 +307,16 @@ def _batch(entries: list[OutboxEntry]) -> list[OutboxEntry]:
 
 def batched_write(entry: OutboxEntry) -> BatchedWrite:
     """The journaled ``entry`` as a write for :meth:`~..storage.batch.BatchWriter.write_batch`."""
-    eid, p = entry.episode_id, entry.payload
+    eid = entry.episode_id
     if entry.op == "create_episode":
-        return BatchedWrite("create_episode", episode=decode_episode(p["episode"]))
+        return BatchedWrite("create_episode", episode=created_from_json(entry.text))
     if entry.op == "append_steps" and eid is not None:
-        return BatchedWrite("append_steps", episode_id=eid, steps=decode_steps(p["steps"]))
+        return BatchedWrite("append_steps", episode_id=eid, steps=steps_from_json(entry.text))
     if entry.op == "commit_completion":
-        return BatchedWrite("commit_completion", record=decode_record(p["record"]))
+        return BatchedWrite("commit_completion", record=record_from_json(entry.text))
     if entry.op == "delete_episode" and eid is not None:
         return BatchedWrite("delete_episode", episode_id=eid)
+    p = entry.payload
     if entry.op == "record_pattern_use":
         return BatchedWrite(
             "record_pattern_use",

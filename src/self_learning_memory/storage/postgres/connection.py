@@ -41,8 +41,9 @@ _RETRIED = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 # raised by our own code inside a transaction: passed through as they are (a configuration
 # refused at open, e.g. storage.pgvector = off on a store whose vectors live in pgvector)
 _OURS = (ValidationError, NotFoundError, InvalidStateError, StorageError, ConfigurationError)
-RECONNECT_TIMEOUT_S = 5.0
 CONNECT_WAIT_S = 0.5  # how long a request waits for a new connection while none is known good
+# a pool connection attempt is tried again once, this much later, then given up (see __init__)
+RECONNECT_TIMEOUT_S = 0.25
 _MIGRATION_LOCK = 0x5E1F_1EA2  # pg_advisory_xact_lock key (combined with the schema's hash)
 
 
@@ -70,8 +71,11 @@ class PostgresConnection:
         # psycopg_pool retries a lost connection with a doubling delay (1, 2, 4 ... s) until
         # reconnect_timeout (300 s by default) and starts no other attempt meanwhile, so after
         # an outage of T seconds the pool served queries again only about T/2 later (20 s after
-        # a 40 s outage), holding back the outbox replay. Giving up early lets the next request
-        # start a fresh attempt at once.
+        # a 40 s outage), holding back the outbox replay; with 5 s, a request just after the
+        # server's return still waited for an attempt asleep in its 1-2 s backoff (the replay's
+        # probe failed, and the breaker stayed open another recovery period). Giving an attempt
+        # up after one quick retry, well within ``connect_wait_s``, lets every request that
+        # finds no connection start a fresh attempt at once (a refused connect costs nothing).
         self.reconnect_timeout_s = RECONNECT_TIMEOUT_S
         self.pool: AsyncConnectionPool[Conn] | None = None
         self.backend_pids: set[int] = set()  # our pool's server processes (to skip own NOTIFYs)

@@ -15,18 +15,25 @@ in, ``learning_sql._in_lock_order``), and the retrieval feedback its completions
 pattern or heuristic new to the store still costs a round trip (its ``INSERT ... RETURNING``),
 and a completion of an episode created in the batch reads its full-text key where that is not
 the episode id (SQLite's ``rowid``). What a write would update again later in the batch is
-written once, at the end: an episode's step count after all its appends (before its completion, which may read it), and each merged
-pattern or heuristic row in its final state (``KnownRows.deferred``; before a pattern-use
-count, which adds to them). Such a new row is inserted when its first completion comes,
-after the rows locked up front, so against a concurrent completion creating the same rows in key
-order a deadlock is possible; PostgreSQL detects it and the connection layer reruns the batch.
+written once: an episode's step count after all its appends (with its completion's UPDATE, or
+at the end), and each merged pattern or heuristic row in its final state
+(``KnownRows.deferred``; before a pattern-use count, which adds to them). Such a new row is
+inserted when its first completion comes, after the rows locked up front, so against a
+concurrent completion creating the same rows in key order a deadlock is possible; PostgreSQL detects it and the connection layer reruns the batch.
+
+Rows that nothing in the batch reads are inserted together: the new episodes' rows at the start
+(a create that is the batch's first write of its episode), the steps and pattern links at the
+end (before a delete, which could remove their episode), each a ``many`` INSERT, which
+PostgreSQL runs as one statement (``program.recordset``): a batch of N episodes created,
+extended and completed costs about one statement per episode (its completion's UPDATE), not one
+per row.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ...errors import SelfLearningMemoryError
 from ...model.episode import Episode
@@ -36,9 +43,11 @@ from . import episodes, feedback, learning_sql
 from .dialect import Dialect
 from .episodes import Announce
 from .learning_sql import HEURISTIC_ROW, PATTERN_ROW, FullText, KnownRows, LockedEpisode, Row
-from .program import Program, rows
+from .program import Op, Program, many, rows
 
 __all__ = ["write_batch"]
+
+T = TypeVar("T")
 
 
 def write_batch(
@@ -74,12 +83,32 @@ def write_batch(
         batch.rows.uses = yield from feedback.pending_uses(
             d, list(dict.fromkeys(str(r.episode.episode_id) for r in records))
         )
-    for w in writes:
-        yield from _write_once(d, search, announce, w, batch)
+    # the new episodes' rows, in one statement (a create that is the batch's first write of
+    # its episode: nothing before it in the batch could see the difference)
+    first: dict[uuid.UUID, int] = {}
+    for i, w in enumerate(writes):
+        if (eid := _episode_of(w)) is not None:
+            first.setdefault(eid, i)
+    early = {
+        i: e
+        for eid, i in first.items()
+        if (e := writes[i].episode) is not None
+        and writes[i].op == "create_episode"
+        and batch.states[eid] is None
+    }
+    if early:
+        created = [episodes.create_row(d, e) for e in early.values()]
+        yield many(created[0][0], [args for _, args in created])
+        for e in early.values():
+            batch.created(e.episode_id)
+    for i, w in enumerate(writes):
+        if i not in early:
+            yield from _write_once(d, search, announce, w, batch)
     # once per episode and per merged row: the step counts and the merged rows' final states
     for state in batch.counts.values():
         yield episodes.step_count_update(d, state)
     yield from batch.rows.flush()
+    yield from batch.flush_later()
 
 
 class _Batch:
@@ -92,6 +121,16 @@ class _Batch:
         self.rows = KnownRows()
         # episodes whose appended steps are not counted in their row yet: written at the end
         self.counts: dict[uuid.UUID, EpisodeState] = {}
+        # rows the batch's writes insert and nothing in the batch reads (steps, pattern
+        # links), by statement: inserted together at the end (before a delete, which could
+        # remove their episode)
+        self.later: dict[str, list[Sequence[Any]]] = {}
+
+    def flush_later(self) -> list[Op]:
+        """The rows held back, one ``many`` per statement (PostgreSQL: one INSERT each)."""
+        ops = [many(sql, arg_rows) for sql, arg_rows in self.later.items()]
+        self.later.clear()
+        return ops
 
     def locked(self, eid: uuid.UUID) -> LockedEpisode | None:
         """The episode as a completion checks it, or ``None`` if it must read it itself."""
@@ -155,8 +194,9 @@ def _write_once(
         if state is not None:
             steps = [s for s in steps if s.step_number > state.last_step_number]
         if steps:
-            known[w.episode_id] = batch.counts[w.episode_id] = yield from episodes.append_steps(
-                d, announce, w.episode_id, steps, state, count_later=True
+            known[w.episode_id] = batch.counts[w.episode_id] = yield from _rows_later(
+                episodes.append_steps(d, announce, w.episode_id, steps, state, count_later=True),
+                batch.later,
             )
     elif w.op == "commit_completion" and w.record is not None:
         record = w.record
@@ -169,14 +209,20 @@ def _write_once(
         ):
             return  # already stored
         counted = batch.counts.pop(eid, None)
-        if counted is not None:  # the completion may read the row's step count
+        locked = batch.locked(eid)
+        if counted is not None and locked is None:  # the completion reads the step count
             yield episodes.step_count_update(d, counted)
-        final = yield from learning_sql.commit_completion(
-            d, search, announce, record, state=batch.locked(eid), known=batch.rows
+            counted = None
+        final = yield from _rows_later(
+            learning_sql.commit_completion(
+                d, search, announce, record, state=locked, known=batch.rows, counted=counted
+            ),
+            batch.later,
         )
         status = "queued" if record.mode == "queued" else "done"
         known[eid] = EpisodeState(eid, True, len(final.steps), _last_step(final), status)
     elif w.op == "delete_episode" and w.episode_id is not None:
+        yield from batch.flush_later()
         yield from episodes.delete_episode(announce, w.episode_id)
         known[w.episode_id] = None
         batch.counts.pop(w.episode_id, None)
@@ -193,6 +239,22 @@ def _write_once(
             yield from learning_sql.store_embeddings(d, w.embeddings)
     else:
         raise SelfLearningMemoryError(f"Unknown or incomplete batched write {w.op!r}.")
+
+
+def _rows_later(program: Program[T], later: dict[str, list[Sequence[Any]]]) -> Program[T]:
+    """``program`` with the rows of its ``many`` INSERTs kept in ``later`` (by statement)
+    instead of sent (the batch inserts them at its end: :meth:`_Batch.flush_later`)."""
+    try:
+        op = next(program)
+        while True:
+            result = None
+            if op.kind == "many" and op.sql.startswith("INSERT INTO "):
+                later.setdefault(op.sql, []).extend(op.args)
+            else:
+                result = yield op
+            op = program.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 def _last_step(episode: Episode) -> int:

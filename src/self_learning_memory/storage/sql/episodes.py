@@ -19,6 +19,7 @@ __all__ = [
     "append_steps",
     "count_episodes",
     "create_episode",
+    "create_row",
     "delete_episode",
     "episode_state",
     "get_episodes",
@@ -70,8 +71,14 @@ def where(d: Dialect, filters: EpisodeFilters, alias: str = "") -> tuple[str, li
 
 
 def create_episode(d: Dialect, episode: Episode) -> Program[None]:
+    yield execute(*create_row(d, episode))
+
+
+def create_row(d: Dialect, episode: Episode) -> tuple[str, tuple[Any, ...]]:
+    """The INSERT of a new episode's row and its arguments (a batch inserts several rows
+    of the same statement at once)."""
     ctx = episode.context
-    yield execute(
+    return (
         "INSERT INTO episodes (episode_id, task_type, task_description, domain, language, "
         "framework, complexity, tags, context, start_time, metadata, updated_at, agent) "
         f"VALUES (?, ?, ?, ?, ?, ?, ?, {d.json_param}, ?, ?, ?, ?, ?)",

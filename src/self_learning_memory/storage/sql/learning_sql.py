@@ -28,7 +28,13 @@ from ...errors import InvalidStateError, NotFoundError
 from ...model.agents import execution_of
 from ...model.episode import Episode, outcome_score, utc_now
 from ...model.pattern import AnyPattern, Heuristic, context_of
-from ...model.records import CompletionRecord, EmbeddingRecord, PatternMerge, SearchDocument
+from ...model.records import (
+    CompletionRecord,
+    EmbeddingRecord,
+    EpisodeState,
+    PatternMerge,
+    SearchDocument,
+)
 from ...model.usage import DECAY_INTERVAL_DAYS, PatternUsage, effectiveness, record_use
 from ..codec import dump_json, pattern_from_json
 from . import agent_executions, feedback
@@ -72,6 +78,9 @@ class KnownRows:
     # run once at ``flush`` instead of once per merge: a batch whose completions merge into
     # the same rows updates each once
     deferred: dict[tuple[str, str], Op] = field(default_factory=dict)
+    # the patterns merges wrote, by the JSON text written (``pattern_data``): the next merge
+    # into the row takes the pattern from here instead of decoding that text again
+    decoded: dict[str, AnyPattern] = field(default_factory=dict)
 
     def flush(self) -> list[Op]:
         """The deferred UPDATEs, in key order (the rows are locked already), emptied."""
@@ -124,10 +133,12 @@ def _upsert_pattern(
     merge: PatternMerge,
     known: dict[str, Row | None] | None = None,
     deferred: dict[tuple[str, str], Op] | None = None,
+    decoded: dict[str, AnyPattern] | None = None,
 ) -> Program[str]:
     """Merge ``pattern`` into its stored row (or store it); ``known``: rows already read
     under lock, by key, updated here to what this merge writes; ``deferred``: where to leave
-    the row's UPDATE instead of running it (``KnownRows.flush`` runs it)."""
+    the row's UPDATE instead of running it (``KnownRows.flush`` runs it); ``decoded``:
+    patterns by the JSON text they were written as (``KnownRows.decoded``)."""
     key = pattern.similarity_key()
     select = f"SELECT {PATTERN_ROW} FROM patterns WHERE similarity_key = ?{d.lock}"
     row = yield from _read_row(select, key, known)
@@ -160,9 +171,15 @@ def _upsert_pattern(
         if row is None:  # created and deleted again meanwhile: extremely unlikely
             raise InvalidStateError(f"Pattern {key!r} changed concurrently; complete it again.")
     stored = usage_from_row(row[2:], d)
-    merged = merge(pattern_from_json(row[1]), stored, pattern, success=success, now=now)
+    before = None if decoded is None else decoded.get(row[1])
+    if before is None:
+        before = pattern_from_json(row[1])
+    merged = merge(before, stored, pattern, success=success, now=now)
     usage = merged.usage
     data = merged.pattern.model_dump_json()
+    if decoded is not None:  # one per row: as the row stands now
+        decoded.pop(row[1], None)
+        decoded[data] = merged.pattern
     update = execute(
         "UPDATE patterns SET pattern_data = ?, success_rate = ?, occurrence_count = ?, "
         "application_count = ?, success_count = ?, failure_count = ?, last_applied = ?, "
@@ -295,10 +312,13 @@ def commit_completion(
     *,
     state: LockedEpisode | None = None,
     known: KnownRows | None = None,
+    counted: EpisodeState | None = None,
 ) -> Program[Episode]:
     """The completion transaction. ``state``: the episode as the caller read it under its row
     lock (read here if ``None``); ``known``: aggregate rows the caller read under lock (see
-    :class:`KnownRows`), kept up to date with this completion's merges."""
+    :class:`KnownRows`), kept up to date with this completion's merges; ``counted``: the
+    step count and last step number to write with the completion (a batch's appends, whose
+    count is written once, by the episode's next UPDATE)."""
     episode = record.episode
     eid = str(episode.episode_id)
     if state is None:
@@ -318,12 +338,13 @@ def commit_completion(
     known_patterns = None if known is None else known.patterns
     known_heuristics = None if known is None else known.heuristics
     deferred = None if known is None else known.deferred
+    decoded = None if known is None else known.decoded
     # where rows are locked: aggregate rows in key order (no deadlocks); ids in episode order
     pattern_ids: dict[int, str] = {}
     for i in _in_lock_order(d, record.patterns, lambda p: p.similarity_key()):
         assert merge is not None
         pattern_ids[i] = yield from _upsert_pattern(
-            d, record.patterns[i], record.success, now, merge, known_patterns, deferred
+            d, record.patterns[i], record.success, now, merge, known_patterns, deferred, decoded
         )
     heuristic_ids: dict[int, str] = {}
     for i in _in_lock_order(d, record.heuristics, lambda h: h.similarity_key()):
@@ -347,10 +368,15 @@ def commit_completion(
     assert final.outcome is not None
     tools = list(dict.fromkeys(s.tool for s in final.steps))
     search_set, search_args = search.completion_set(record.search)
+    count_set, count_args = "", list[Any]()
+    if counted is not None:
+        count_set = ", step_count = ?, last_step_number = ?"
+        count_args = [counted.step_count, counted.last_step_number]
     yield execute(
         "UPDATE episodes SET end_time = ?, outcome = ?, outcome_type = ?, reward = ?, "
         "reward_total = ?, reflection = ?, patterns = ?, heuristics = ?, metadata = ?, "
-        f"tool_summary = ?, learning_status = ?, updated_at = ?{search_set} WHERE episode_id = ?",
+        f"tool_summary = ?, learning_status = ?, updated_at = ?{search_set}{count_set} "
+        "WHERE episode_id = ?",
         (
             d.to_time(final.end_time),
             final.outcome.model_dump_json(),
@@ -365,6 +391,7 @@ def commit_completion(
             "queued" if record.mode == "queued" else "done",
             d.to_time(now),
             *search_args,
+            *count_args,
             eid,
         ),
     )
