@@ -5,6 +5,8 @@ the PostgreSQL bytea path, same rows, same queries, same run.
         [--queries 200] [--stores sqlite,bytea,pgvector] [--big-stores pgvector]
         [--big-from 1000000] [--rounds 3] [--mix 0.0] [--blas-threads N]
         [--provider hashing|local] [--ef-search 40,100,200,400] [--dsn URL]
+        [--hnsw M,EF_CONSTRUCTION] [--retrieval-ef-search 100,250] [--feedback-ef-search N]
+        [--keep-schema]
 
 Smoke use: ``--sizes 2000 --template 2000 --rounds 1`` (under a minute).
 
@@ -33,8 +35,8 @@ Per size and store, a fresh process (so its RSS is its own) opens the memory (de
 configuration for its URL, hashing provider, LMDB cache; the cache synchroniser off), runs
 each of ``--queries`` queries once (warms the query-vector cache and, on the bytea and embedded
 paths, loads the in-process matrix: ``first_pass_s``), then times hybrid
-``retrieve_relevant_context`` (limit 5, the in-process result cache cleared before each) and
-reads ``VmRSS``; below ``--big-from`` each store is measured ``--rounds`` times, interleaved,
+``retrieve_relevant_context`` (limit 5, the in-process result cache cleared before each; its
+CPU time per retrieval: ``client_cpu_ms``) and reads ``VmRSS``; below ``--big-from`` each store is measured ``--rounds`` times, interleaved,
 and the round with the lowest median is reported with all rounds' medians (the machine's other
 load hits them unevenly); ``--blas-threads`` sets OPENBLAS_NUM_THREADS for these processes.
 On pgvector the benchmark also counts the HNSW index scans the measuring process made and
@@ -44,6 +46,13 @@ with ``vector_index.ensure_index`` (timed: ``hnsw_build``), and ``recall`` compa
 server's 10 nearest (the store's query shape: partial-index predicate, ``ORDER BY embedding::
 vector(N) <=> q``, ``hnsw.iterative_scan = relaxed_order``) with an exact numpy scan over the
 loaded vectors for each ``--ef-search``, with the plan checked to use the index.
+
+On pgvector, ``--retrieval-ef-search`` times one measuring process per value (its
+``retrieval.hnsw_ef_search``; at sizes measured in one round), ``--feedback-ef-search`` sets
+``retrieval.hnsw_feedback_ef_search`` of the measuring processes, and ``--keep-schema`` (with
+``--dsn``) leaves the loaded schemas in the server and prints their URLs, so more measuring
+processes can be timed on a 1M store without loading it again:
+``--worker pgvector --worker-dir NEW_DIR --dsn SCHEMA_URL [--retrieval-ef-search N]``.
 
 Prints one JSON line per result.
 """
@@ -134,6 +143,12 @@ def _config(store: str, url: str | None, sync: bool = False) -> MemoryConfig:
         "storage": storage,
         "embeddings": EMBEDDINGS,
     }
+    ef_search = os.environ.get("PGVECTOR_BENCH_RETRIEVAL_EF")  # --retrieval-ef-search
+    if ef_search and store == "pgvector":
+        data["retrieval"] = {"hnsw_ef_search": int(ef_search)}
+    feedback_ef = os.environ.get("PGVECTOR_BENCH_FEEDBACK_EF")  # --feedback-ef-search
+    if feedback_ef and store == "pgvector":
+        data.setdefault("retrieval", {})["hnsw_feedback_ef_search"] = int(feedback_ef)
     if not sync:
         data["sync"] = {"enabled": False}
     return MemoryConfig.model_validate(data)
@@ -538,6 +553,7 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
             await memory.retrieve_relevant_context(text, context, limit=5, mode="hybrid")
         first_pass = time.perf_counter() - began
         samples, skipped = [], 0
+        cpu = time.process_time()
         for text, context in asked:
             memory._query_cache.clear()  # measure the store, not the in-process result cache
             started = time.perf_counter_ns()
@@ -545,6 +561,7 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
             samples.append((time.perf_counter_ns() - started) / 1e6)
             if found and "lexical:skipped" in found[0].provenance:
                 skipped += 1
+        cpu = time.process_time() - cpu  # the measuring process's own CPU, all threads
         rss = _rss_mb()
         indexed = len(memory.vectors.index) if memory.vectors is not None else None
         regime = getattr(memory.vectors, "regime", None)  # in_process_exact / server_hnsw
@@ -553,6 +570,7 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
     return {
         "median_ms": round(p50, 3),
         "p95_ms": round(p95, 3),
+        "client_cpu_ms": round(cpu * 1000 / len(samples), 3),
         "samples": len(samples),
         "full_text_skipped": skipped,
         "first_pass_s": round(first_pass, 2),
@@ -585,9 +603,9 @@ async def _explain_nearest(memory: SelfLearningMemory, text: str, context: Any) 
         def __init__(self, conn: Any) -> None:
             self._conn = conn
 
-        async def execute(self, query: str, params: Any = None) -> Any:
+        async def execute(self, query: str, params: Any = None, **kw: Any) -> Any:
             if "ORDER BY d LIMIT" not in query:
-                return await self._conn.execute(query, params)
+                return await self._conn.execute(query, params, **kw)
             cur = await self._conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + query, params)
             lines = [str(r[0]) for r in await cur.fetchall()]
             plans.append(
@@ -622,9 +640,16 @@ def index_use(url: str) -> dict[str, int]:
 
 
 def measure(
-    store: str, url: str | None, directory: Path, queries: int, blas_threads: int | None = None
+    store: str,
+    url: str | None,
+    directory: Path,
+    queries: int,
+    blas_threads: int | None = None,
+    ef_search: int | None = None,
 ) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    if ef_search is not None:  # retrieval.hnsw_ef_search of the measuring process
+        env["PGVECTOR_BENCH_RETRIEVAL_EF"] = str(ef_search)
     if blas_threads is not None:  # OpenBLAS threads stall on busy cores (see the docs)
         env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(blas_threads)
     args = [sys.executable, "-m", "benchmarks.pgvector_bench", "--worker", store]
@@ -636,6 +661,8 @@ def measure(
     if done.returncode != 0:
         raise RuntimeError(f"{store} worker failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if store == "pgvector":
+        result["hnsw_ef_search"] = ef_search  # None: the library's default
     return result
 
 
@@ -666,6 +693,11 @@ async def run(args: argparse.Namespace) -> None:
         raise SystemExit(f"every size must be a multiple of the template ({template})")
     stores = [s for s in args.stores.split(",") if s]
     ef_search = [int(e) for e in args.ef_search.split(",")]
+    retrieval_ef: list[int | None] = (
+        [int(e) for e in args.retrieval_ef_search.split(",")]
+        if args.retrieval_ef_search
+        else [None]
+    )
     big_stores = [s for s in args.big_stores.split(",") if s]
     with ExitStack() as stack:
         dsn = stack.enter_context(server(args.dsn, args.pg_setting))
@@ -689,8 +721,12 @@ async def run(args: argparse.Namespace) -> None:
         for store in ("bytea", "pgvector"):
             if store in stores:
                 schema = _create_schema(dsn, store)
-                if args.dsn is not None:  # a server of our own goes away with its data
+                if args.dsn is not None and not args.keep_schema:  # ours goes with the server
                     stack.callback(_drop_schema, dsn, schema)
+                if args.keep_schema:
+                    emit(
+                        {"name": "pgvector_schema", "store": store, "url": schema_url(dsn, schema)}
+                    )
                 urls[store] = schema_url(dsn, schema)
                 seconds = await copy_to_postgres(sqlite_dir, urls[store], store)
                 emit(
@@ -741,10 +777,14 @@ async def run(args: argparse.Namespace) -> None:
                     }
                 )
 
-            def measured(store: str, size: int = size) -> dict[str, Any]:
+            def measured(
+                store: str, size: int = size, ef: int | None = retrieval_ef[0]
+            ) -> dict[str, Any]:
                 directory = sqlite_dir if store == "sqlite" else tmp / f"cache-{store}-{size}"
                 before = index_use(urls[store]) if store == "pgvector" else {}
-                result = measure(store, urls.get(store), directory, args.queries, args.blas_threads)
+                result = measure(
+                    store, urls.get(store), directory, args.queries, args.blas_threads, ef
+                )
                 if before:
                     after = index_use(urls[store])
                     result.update({k: after[k] - before[k] for k in after})
@@ -767,6 +807,10 @@ async def run(args: argparse.Namespace) -> None:
                 if rounds == 1:
                     rounds_of[store].append(measured(store))
                     finish(store)
+                    if store == "pgvector":  # the other --retrieval-ef-search values
+                        for ef in retrieval_ef[1:]:
+                            rounds_of[store] = [measured(store, ef=ef)]
+                            finish(store)
             if rounds > 1:  # stores interleaved, so a busy spell hits all of them alike
                 for _ in range(rounds):
                     for store in active:
@@ -825,6 +869,25 @@ def main(argv: list[str] | None = None) -> int:
         help="storage.pgvector_exact_below of the pgvector store (default: the library's; "
         "0: the server's search at every size)",
     )
+    parser.add_argument(
+        "--retrieval-ef-search",
+        default=None,
+        help="retrieval.hnsw_ef_search of the pgvector measuring processes, comma-separated: "
+        "one timed process per value at sizes measured in one round (default: the library's)",
+    )
+    parser.add_argument(
+        "--feedback-ef-search",
+        type=int,
+        default=None,
+        help="retrieval.hnsw_feedback_ef_search of the pgvector measuring processes "
+        "(default: the library's)",
+    )
+    parser.add_argument(
+        "--keep-schema",
+        action="store_true",
+        help="with --dsn: leave the schemas in the server (their URLs are printed), to measure "
+        "again with --worker",
+    )
     parser.add_argument("--worker", choices=STORES, help=argparse.SUPPRESS)
     parser.add_argument("--worker-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -832,6 +895,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PGVECTOR_BENCH_HNSW"] = args.hnsw
     if args.exact_below is not None:
         os.environ["PGVECTOR_BENCH_EXACT_BELOW"] = str(int(args.exact_below))
+    if args.feedback_ef_search is not None:  # read by _config in the measuring workers
+        os.environ["PGVECTOR_BENCH_FEEDBACK_EF"] = str(args.feedback_ef_search)
+    if args.worker and args.retrieval_ef_search:  # a worker started by hand on a kept schema
+        os.environ["PGVECTOR_BENCH_RETRIEVAL_EF"] = str(int(args.retrieval_ef_search))
     if args.provider == "local":  # MiniLM: semantic vectors, ~10 ms per episode to make
         EMBEDDINGS.clear()
         EMBEDDINGS["provider"] = "local"

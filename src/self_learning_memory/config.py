@@ -111,6 +111,9 @@ class RetrievalConfig(_Config):
     # pgvector: candidates the HNSW search keeps per query (hnsw.ef_search); more is slower
     # and finds more of the exact nearest episodes
     hnsw_ef_search: int = Field(100, ge=10, le=1000)
+    # pgvector: hnsw.ef_search of the second search, the one for the feedback-expanded query
+    # (it only adds candidates to the first's); 0: hnsw_ef_search
+    hnsw_feedback_ef_search: int = Field(0, ge=0, le=1000)
     # threads numpy's BLAS may use for retrieval's small products (0: the library's choice);
     # process-wide (retrieval/threads.py)
     blas_threads: int = Field(1, ge=0, le=256)

@@ -330,6 +330,74 @@ async def test_one_statement_search_equals_two_searches_and_a_client_side_expans
         assert expansions >= 12  # of 24: most feedback cut-offs are not ties
 
 
+async def test_the_feedback_search_runs_at_its_own_ef_search(pg18: Backend) -> None:
+    """``feedback_ef_search`` (``retrieval.hnsw_feedback_ef_search``) is the second search's
+    ``hnsw.ef_search`` inside the one statement, the first search keeps ``ef_search``, and
+    the session's setting is ``ef_search`` again afterwards. Seen with iterative scans off and
+    the index forced: an HNSW scan then returns at most ``hnsw.ef_search`` rows."""
+    import numpy as np
+
+    texts = task_texts(120, seed=5)
+    async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
+        await record_corpus(memory, texts)
+        handle = memory.storage.capabilities.vector_index
+        assert handle is not None
+        assert memory.vectors is not None
+        identity = identity_of(memory)
+        await handle.ensure_index(identity, DIMS)
+        q = (await memory.vectors.provider.embed([QUERIES[0]])).vectors[0].astype(np.float32)
+        db, after = handle.db, []
+        original = db.read
+
+        class Capped:
+            def __init__(self, conn: Any) -> None:
+                self._conn = conn
+
+            async def execute(self, query: str, params: Any = None, **kw: Any) -> Any:
+                if "ORDER BY d LIMIT" not in query:
+                    return await self._conn.execute(query, params, **kw)
+                await self._conn.execute(
+                    "SET hnsw.iterative_scan = off; SET enable_seqscan = off; SET enable_sort = off"
+                )
+                try:
+                    return await self._conn.execute(query, params, **kw)
+                finally:
+                    shown = await self._conn.execute("SHOW hnsw.ef_search")
+                    after.append((await shown.fetchone())[0])
+                    await self._conn.execute(
+                        "SET hnsw.iterative_scan = relaxed_order; RESET enable_seqscan; "
+                        "RESET enable_sort"
+                    )
+
+        async def read(fn: Any) -> Any:
+            return await original(lambda conn: fn(Capped(conn)))
+
+        db.read = read  # type: ignore[method-assign]
+        try:
+            handle.ef_search, handle.feedback_ef_search = 10, 0
+            hits, moved, more = await handle.nearest_with_feedback(
+                identity, DIMS, q.tobytes(), 30, EpisodeFilters(), 3, 1.0
+            )
+            assert moved is not None
+            assert (len(hits), len(more)) == (10, 10)  # ef_search caps both scans
+            handle.ef_search = 40  # the session's setting (a new handle would SET it)
+            for conn in list(handle._configured):
+                handle._configured.discard(conn)
+            handle.feedback_ef_search = 10
+            hits, moved, more = await handle.nearest_with_feedback(
+                identity, DIMS, q.tobytes(), 30, EpisodeFilters(), 3, 1.0
+            )
+            assert (len(hits), len(more)) == (30, 10)
+            handle.feedback_ef_search = 40  # equal: no per-statement setting
+            hits, moved, more = await handle.nearest_with_feedback(
+                identity, DIMS, q.tobytes(), 30, EpisodeFilters(), 3, 1.0
+            )
+            assert (len(hits), len(more)) == (30, 30)
+        finally:
+            del db.read
+        assert after == ["10", "40", "40"]  # the statement's setting did not outlive it
+
+
 # -- 4. the same rankings as the bytea path --------------------------------------------------
 async def test_rankings_equal_the_bytea_path(pg18: Backend, other_pg18: Backend) -> None:
     texts = task_texts(60, seed=4)

@@ -90,6 +90,8 @@ HELP: dict[str, str] = {
     "retrieval.duplicate_threshold": "Similarity above which results count as duplicates.",
     "retrieval.hnsw_ef_search": "pgvector: HNSW candidates searched per query (hnsw.ef_search); "
     "higher finds more of the exact nearest episodes, slower.",
+    "retrieval.hnsw_feedback_ef_search": "pgvector: hnsw.ef_search of the second search, for "
+    "the feedback-expanded query (0 = retrieval.hnsw_ef_search).",
     "retrieval.blas_threads": "Threads numpy's BLAS may use for retrieval's small products "
     "(0 = the library's choice); process-wide.",
     "sandbox.enabled": "Offer the code sandbox (execute_agent_code); false turns it off entirely.",

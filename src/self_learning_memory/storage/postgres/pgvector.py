@@ -339,6 +339,9 @@ class PgvectorIndex:
     # retrieval chose (``retrieval/vectors.py`` sets it), shown in health
     exact_below: int = 0
     vector_search: str = ""
+    # hnsw.ef_search of the feedback-expanded query's search (retrieval.hnsw_feedback_ef_search;
+    # 0: ef_search)
+    feedback_ef_search: int = 0
     _identities: dict[str, _Identity] = field(default_factory=dict)
     _configured: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
 
@@ -536,6 +539,17 @@ class PgvectorIndex:
             f"WHERE m.identity = {_literal(identity)} AND m.embedding IS NOT NULL AND {condition}"
         )
         vector = f"{self.ext}.vector"
+        # The second search's own hnsw.ef_search: pgvector reads the setting when an HNSW scan
+        # fetches its first row, and the second scan orders by ``moved``'s value, so ``moved``
+        # (computed after the first scan ended: it averages that scan's rows) sets it for the
+        # rest of the statement; ``is_local``: undone when the statement's transaction ends
+        # (reads are autocommit), the session keeps ``ef_search``.
+        second_ef = self.feedback_ef_search
+        local_ef = (
+            f", set_config('hnsw.ef_search', '{int(second_ef)}', true) AS ef"
+            if second_ef > 0 and second_ef != self.ef_search
+            else ""
+        )
         nulls = ", ".join(["NULL"] * (decode.CANDIDATE_COLUMNS.count(",") + 1))
         sql = (
             # the query's nearest (materialised: read by the feedback and the answer)
@@ -543,7 +557,7 @@ class PgvectorIndex:
             f"?::{cast} AS d, m.embedding AS v, m.truncated {source} ORDER BY d LIMIT ?), "
             # the query moved toward its first ``feedback`` rows (NULL if that is the origin)
             f"moved AS MATERIALIZED (SELECT CASE WHEN {self.ext}.vector_norm(x) > 0 THEN "
-            f"{self.ext}.l2_normalize(x) END AS x FROM (SELECT ?::{vector} "
+            f"{self.ext}.l2_normalize(x) END AS x{local_ef} FROM (SELECT ?::{vector} "
             f"OPERATOR({self.ext}.+) ({self.ext}.avg(f.v::{vector}) "
             f"OPERATOR({self.ext}.*) ?::{vector}) AS x FROM "
             "(SELECT v FROM near ORDER BY d LIMIT ?) f) s), "
@@ -657,6 +671,7 @@ class PgvectorIndex:
 
         return {
             "ef_search": self.ef_search,
+            "feedback_ef_search": self.feedback_ef_search or self.ef_search,
             "vector_search": self.vector_search,
             "exact_below": self.exact_below,
             "indexes": [

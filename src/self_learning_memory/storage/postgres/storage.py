@@ -60,6 +60,7 @@ class PostgresStorage(SQLStore):
         listen: bool = True,
         pgvector: str = "auto",
         ef_search: int = 100,
+        feedback_ef_search: int = 0,
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 64,
         exact_below: int = 0,
@@ -75,6 +76,7 @@ class PostgresStorage(SQLStore):
         self.pgvector_available = False
         self._pgvector_mode = pgvector
         self._ef_search = ef_search
+        self._feedback_ef_search = feedback_ef_search
         self._hnsw = (hnsw_m, hnsw_ef_construction)
         self._exact_below = exact_below
         self.pgvector = PgvectorState(False, "not opened")
@@ -110,6 +112,7 @@ class PostgresStorage(SQLStore):
                 m=self._hnsw[0],
                 ef_construction=self._hnsw[1],
                 exact_below=self._exact_below,
+                feedback_ef_search=self._feedback_ef_search,
             )
         else:
             self.dialect = POSTGRES
