@@ -98,6 +98,20 @@ class SlowQueryEmbedding(HashingEmbedding):
         return await super().embed(texts)
 
 
+def counting_pipeline(memory: Any, started: list[int]) -> tuple[Any, HybridPipeline]:
+    """The memory's store with its full-text search counted into ``started``, and a pipeline
+    over it."""
+    storage = memory.storage
+    search = storage.lexical_candidates
+
+    async def counted(*args: Any) -> list[EpisodeCandidate]:
+        started.append(1)
+        return await search(*args)
+
+    storage.lexical_candidates = counted
+    return storage, HybridPipeline(lambda: storage, lambda: memory.config.retrieval, memory.vectors)
+
+
 async def test_a_code_like_query_starts_its_full_text_search_before_the_query_vector(
     backend: Backend,
 ) -> None:
@@ -108,15 +122,7 @@ async def test_a_code_like_query_starts_its_full_text_search_before_the_query_ve
     embedder = SlowQueryEmbedding(started)
     async with backend.open(embedder=embedder) as memory:
         await record(memory, TASKS)
-        storage = memory.storage
-        search = storage.lexical_candidates
-
-        async def counted(*args: Any) -> list[EpisodeCandidate]:
-            started.append(1)
-            return await search(*args)
-
-        storage.lexical_candidates = counted  # type: ignore[method-assign]
-        pipeline = HybridPipeline(lambda: storage, lambda: memory.config.retrieval, memory.vectors)
+        storage, pipeline = counting_pipeline(memory, started)
         code_like = "TimeoutError in payment_retry.py"
         before = len(started)
         ours = await rank(pipeline, storage, code_like, RetrievalMode.HYBRID)
@@ -181,15 +187,7 @@ async def test_a_query_naming_a_tool_seen_in_candidates_starts_its_full_text_sea
         )
         await memory.log_step(eid, step)
         await memory.complete_episode(eid, SuccessOutcome(verdict="rolled back"))
-        storage = memory.storage
-        search = storage.lexical_candidates
-
-        async def counted(*args: Any) -> list[EpisodeCandidate]:
-            started.append(1)
-            return await search(*args)
-
-        storage.lexical_candidates = counted  # type: ignore[method-assign]
-        pipeline = HybridPipeline(lambda: storage, lambda: memory.config.retrieval, memory.vectors)
+        storage, pipeline = counting_pipeline(memory, started)
         query = "kubectl orders release went wrong"
         before = len(started)
         await rank(pipeline, storage, query, RetrievalMode.HYBRID)  # no tool names known yet
