@@ -158,3 +158,26 @@ def test_only_outlier_channels_are_smoothed_down_to_the_ratio() -> None:
     level = OUTLIER_RATIO * 1.0  # the median peak is 1
     np.testing.assert_allclose(factors, [1, 1, 1, 1, 30.0 / level, 1])
     assert _smoothing(np.ones(8, dtype=np.float32)) is None
+
+
+def test_the_graph_is_calibrated_on_the_texts_tokens_without_padding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tokenizer file pads to 128: calibrating on its rows would count [PAD] tokens
+    (run as real tokens) among the activations that locate the outliers."""
+    from self_learning_memory.embeddings import onnx_graph
+
+    monkeypatch.setenv("MEMORY_CACHE_DIR", str(tmp_path))
+    seen: list[list[int]] = []
+    build = onnx_graph.build_model
+
+    def recorded(*args: object, calibration: list[list[int]], **kwargs: object) -> bytes:
+        seen.extend(list(ids) for ids in calibration)
+        return build(*args, calibration=calibration, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(onnx_graph, "build_model", recorded)
+    LocalEmbedding(backend="onnx").encode_sync(["warm up"])
+    assert len(seen) == len(onnx_graph.CALIBRATION)
+    assert all(0 not in ids for ids in seen)  # 0 is [PAD]
+    assert max(len(ids) for ids in seen) < 40
+    assert min(len(ids) for ids in seen) == 3  # "deploy": [CLS] deploy [SEP]

@@ -253,13 +253,9 @@ class LocalEmbedding:
         impl = self._load()
         vectors: list[F32] = []
         truncated: list[bool] = []
-        # ONNX Runtime: one text per run. A padded batch costs more per text, not less (CPU per
-        # episode text, 2026-12-05: 14.8 ms alone, 16.5 in 4s, 20.5 in 16s, 24.5 in 64s; the
-        # same text 64 times 18.0 alone vs 20.0 batched), and a text's vector does not depend
-        # on its batch
-        step = 1 if type(impl).__name__ == "OnnxMiniLM" else self.batch_size
-        for start in range(0, len(texts), step):
-            chunk = texts[start : start + step]
+        # (the onnx backend runs each text of a chunk alone: ``OnnxMiniLM.encode``)
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start : start + self.batch_size]
             v, t = impl.encode(chunk)
             vectors.append(v)
             truncated.extend(t)

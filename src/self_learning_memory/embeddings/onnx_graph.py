@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["CALIBRATION", "GRAPH_VERSION", "build_model"]
 
 # Bump when the graph changes: the on-disk cache key includes it.
-GRAPH_VERSION = "5"
+GRAPH_VERSION = "6"
 _MS = "com.microsoft"
 OUTLIER_RATIO = 2.0
 # Texts whose activations locate each layer's outlier channels (generic engineering tasks, not
