@@ -29,7 +29,6 @@ __all__ = [
     "rows",
     "run_async",
     "run_blocking",
-    "values_parts",
 ]
 
 T = TypeVar("T")
@@ -102,8 +101,7 @@ def psycopg_sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-@functools.lru_cache(maxsize=256)
-def values_parts(sql: str) -> tuple[str, str, str] | None:
+def _values_parts(sql: str) -> tuple[str, str, str] | None:
     """``INSERT INTO t (...) VALUES (row) [ON CONFLICT ... DO NOTHING]`` split into its head
     (up to ``VALUES``), its row and its tail; None for any other statement (a ``RETURNING``
     or a ``DO UPDATE``, which one statement cannot apply to the same row twice, included)."""
@@ -129,7 +127,7 @@ def _recordset_sql(sql: str) -> tuple[str, tuple[str, ...], tuple[bool, ...]] | 
     """The statement that inserts ``sql``'s rows from one JSON array of objects (the table's
     own row type gives each column's type), its column names and which of its slots take
     JSON text (``?::jsonb``); None if a slot is anything but a plain parameter or that."""
-    parts = values_parts(sql)
+    parts = _values_parts(sql)
     if parts is None:
         return None
     head, row, tail = parts
