@@ -181,3 +181,28 @@ def test_the_graph_is_calibrated_on_the_texts_tokens_without_padding(
     assert all(0 not in ids for ids in seen)  # 0 is [PAD]
     assert max(len(ids) for ids in seen) < 40
     assert min(len(ids) for ids in seen) == 3  # "deploy": [CLS] deploy [SEP]
+
+
+def test_a_build_removes_the_graphs_of_other_versions_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each graph version's files are 58-90 MB: those of earlier versions (and of releases that
+    did not name the version) go when a graph is built; this version's other precision stays,
+    and so does a build in progress."""
+    from self_learning_memory.embeddings.onnx_graph import GRAPH_VERSION
+
+    monkeypatch.setenv("MEMORY_CACHE_DIR", str(tmp_path))
+    cache = tmp_path / "onnx"
+    cache.mkdir()
+    older = [cache / "minilm-0123456789abcdef01234567.onnx", cache / "minilm-g1-int8-ab.onnx"]
+    kept = [cache / f"minilm-g{GRAPH_VERSION}-int8-other.onnx", cache / "minilm-x.onnx.9.partial"]
+    for path in [*older, *kept]:
+        path.write_bytes(b"graph")
+    model = LocalEmbedding(backend="onnx", precision="fp32")
+    model.encode_sync(["prune"])
+    assert model.active_backend == "onnx"
+    left = {p.name for p in cache.iterdir()}
+    assert not left & {p.name for p in older}
+    assert {p.name for p in kept} <= left
+    assert any(n.startswith(f"minilm-g{GRAPH_VERSION}-fp32-") for n in left)
+

@@ -4,9 +4,9 @@ The graph is built from the packaged safetensors weights on first use (``onnx_gr
 (``int8``, the default) every linear layer as an int8 ``DynamicQuantizeMatMul`` whose input's
 outlier channels are smoothed (measured cosine >= 0.995 to the numpy vectors, see
 docs/performance.md#query-embedding) or (``fp32``) plain float32. The result is cached as
-``<cache dir>/onnx/minilm-<hash>.onnx``, the hash covering the weights, the graph version and
-the precision, so a second process (or the second construction) loads it in a fraction of a
-second. Nothing is downloaded: a fresh ``pip install 'self-learning-memory[local]'`` has
+``<cache dir>/onnx/minilm-g<graph version>-<precision>-<hash>.onnx``, the hash covering the
+weights, the graph version and the precision, so a second process (or the second construction)
+loads it in a fraction of a second; building a graph removes those of other graph versions. Nothing is downloaded: a fresh ``pip install 'self-learning-memory[local]'`` has
 everything.
 
 A text is tokenised without padding (its own length) and run alone: int8 activations are
@@ -23,6 +23,7 @@ import importlib.util
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -76,6 +77,26 @@ def _weights_digest(weights: Path) -> str:
     return _digests[key]
 
 
+def _prefix(version: str) -> str:
+    return f"minilm-g{version}-"
+
+
+def _prune(directory: Path, version: str) -> None:
+    """Remove the graphs of other graph versions (58-90 MB each; the files of releases before
+    the version was in the name included) and builds abandoned over an hour ago. A process
+    still using one has it loaded already; on a system where an open file cannot be removed
+    it stays for a later build to remove."""
+    keep, stale = _prefix(version), time.time() - 3600
+    for path in directory.glob("minilm-*"):
+        try:
+            old = path.name.endswith(".onnx") and not path.name.startswith(keep)
+            if old or (path.name.endswith(".partial") and path.stat().st_mtime < stale):
+                path.unlink()
+                log.info("removed %s (an earlier ONNX graph of the local model)", path)
+        except OSError:
+            continue
+
+
 def model_file(directory: Path, precision: Precision, tokenizer: Any) -> Path | bytes:
     """The cached ONNX model for the weights in ``directory``, built first if missing. When
     the cache directory cannot be written (a read-only home), the built model itself (bytes),
@@ -87,7 +108,7 @@ def model_file(directory: Path, precision: Precision, tokenizer: Any) -> Path | 
     key = hashlib.sha256(
         f"{_weights_digest(weights)}:{GRAPH_VERSION}:{precision}".encode()
     ).hexdigest()[:24]
-    target = cache_dir() / f"minilm-{key}.onnx"
+    target = cache_dir() / f"{_prefix(GRAPH_VERSION)}{precision}-{key}.onnx"
     with _build_lock:
         if target.exists():
             return target
@@ -102,6 +123,7 @@ def model_file(directory: Path, precision: Precision, tokenizer: Any) -> Path | 
             target.parent.mkdir(parents=True, exist_ok=True)
             partial.write_bytes(model)
             os.replace(partial, target)  # atomic: another process sees all of it or nothing
+            _prune(target.parent, GRAPH_VERSION)
         except OSError as exc:
             log.warning(
                 "could not cache the ONNX model in %s (%s): set MEMORY_CACHE_DIR to a writable "
