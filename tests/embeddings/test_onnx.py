@@ -205,4 +205,3 @@ def test_a_build_removes_the_graphs_of_other_versions_only(
     assert not left & {p.name for p in older}
     assert {p.name for p in kept} <= left
     assert any(n.startswith(f"minilm-g{GRAPH_VERSION}-fp32-") for n in left)
-
