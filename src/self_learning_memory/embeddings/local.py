@@ -250,7 +250,12 @@ class LocalEmbedding:
         )
 
     def encode_sync(self, texts: list[str]) -> EmbeddingBatch:
-        impl = self._load()
+        impl = self._impl
+        if impl is None:
+            impl = self._load()
+        if 0 < len(texts) <= self.batch_size:  # one chunk (a query): no concatenation
+            matrix, cut = impl.encode(texts)
+            return EmbeddingBatch(matrix, cut)
         vectors: list[F32] = []
         truncated: list[bool] = []
         # (the onnx backend runs each text of a chunk alone: ``OnnxMiniLM.encode``)
