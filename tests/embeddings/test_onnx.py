@@ -209,6 +209,10 @@ def test_the_attention_output_s_smoothing_is_folded_into_v_without_changing_vect
         graph = onnx.load_from_string(model).graph
         return {n.name for n in graph.node if n.op_type == "Mul"}
 
+    ops = [n.op_type for n in onnx.load_from_string(folded).graph.node]
+    assert ops.count("QAttention") == 6  # the QKV product and the attention in one node
+    assert "Split" not in ops
+    assert "MultiHeadAttention" not in ops
     assert not any(".proj." in name for name in muls(folded))
     assert any(".proj." in name for name in muls(unfolded))
     assert {n for n in muls(unfolded) if ".proj." not in n} == muls(folded)
@@ -236,3 +240,34 @@ def test_a_query_is_the_raw_graph_s_vector(int8: LocalEmbedding) -> None:
         assert batch.truncated == [False]
         np.testing.assert_array_equal(batch.vectors, impl.session.run(None, {"input_ids": ids})[0])
     assert int8.encode_sync([]).vectors.shape == (0, 384)
+
+
+def test_the_word_piece_cache_gives_the_tokenizer_s_ids() -> None:
+    """Plain-ASCII texts are tokenised from cached word pieces: the ids and the truncation flag
+    must be the tokenizer's, on the corpus, on random printable ASCII and on the edge cases
+    (special tokens spelt out, truncation at the limit, non-ASCII and control characters)."""
+    import random
+
+    from benchmarks.embeddings_bench import agreement_texts
+    from tokenizers import Tokenizer
+
+    from self_learning_memory.embeddings.local import model_directory
+    from self_learning_memory.embeddings.onnx_runtime import _WordPieces
+
+    tokenizer = Tokenizer.from_file(str(model_directory() / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.no_padding()
+    pieces = _WordPieces(tokenizer, MAX_TOKENS)
+    rng = random.Random(17)
+    alphabet = [chr(c) for c in range(32, 127)] + ["\t", "\n", "\r"] * 3 + [" "] * 20
+    texts = [*TEXTS, *agreement_texts()]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300))) for _ in range(500)]
+    texts += ["", " ", *("word " * n for n in (MAX_TOKENS - 3, MAX_TOKENS - 2, MAX_TOKENS - 1))]
+    texts += ["x [SEP] y", "[CLS]", "[cls] [MASK]", "a" * 150, "naïve café", "\x0bvt", "日本語"]
+    texts += ["e.g. C++/C# -- don't!", "KeyError: 'user_id' in handlers/session.py:42"]
+    for text in texts:
+        encoding = tokenizer.encode(text)
+        assert pieces(text) == (encoding.ids, bool(encoding.overflowing)), text
+    assert pieces("word " * MAX_TOKENS)[1] is True
+    assert pieces("word word")[1] is False
+    assert "word" in pieces.pieces  # the plain texts went through the cache
