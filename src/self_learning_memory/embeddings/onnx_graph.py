@@ -1,13 +1,16 @@
 """The all-MiniLM-L6-v2 forward pass as an ONNX graph, built from the packaged safetensors
 weights (no torch, no model hub): the same computation as ``local._NumpyMiniLM``, written
-with ONNX Runtime's ``MultiHeadAttention`` and ``Gelu`` (``com.microsoft``), the standard
-``LayerNormalization``, and linear layers as int8 ``DynamicQuantizeMatMul`` (its bias fused) or
-float32 ``MatMul``, then mean pooling and L2 normalisation. (``SkipLayerNormalization`` and
-``BiasGelu`` were measured slower here: 36 us per call against 16 for ``Add`` then
-``LayerNormalization`` at 16 tokens, 2.50 against 2.04 ms per query in all; re-measured
-2026-12-06 on an Intel Xeon with AMX, CPU per query at 16 tokens: ``SkipLayerNormalization``
-2.29 against 1.84 ms, ``BiasGelu`` 1.90, ``FastGelu`` and ONNX ``Gelu`` with
-``approximate="tanh"`` no faster.)
+with ONNX Runtime's ``com.microsoft`` operators and the standard ``LayerNormalization``, then
+mean pooling and L2 normalisation. int8: each layer's Q, K and V product and the attention are
+one ``QAttention`` (its input quantised by a ``DynamicQuantizeLinear``), the other linear
+layers ``DynamicQuantizeMatMul`` (bias fused); fp32: ``MatMul``, ``Split`` and
+``MultiHeadAttention``. (``SkipLayerNormalization`` and ``BiasGelu`` were measured slower
+here: 36 us per call against 16 for ``Add`` then ``LayerNormalization`` at 16 tokens, 2.50
+against 2.04 ms per query in all; re-measured 2026-12-06 on an Intel Xeon with AMX, CPU per
+query at 16 tokens: ``SkipLayerNormalization`` 2.29 against 1.84 ms, ``BiasGelu`` 1.90,
+``FastGelu`` and ONNX ``Gelu`` with ``approximate="tanh"`` no faster. ``QAttention`` against
+``DynamicQuantizeMatMul``, ``Split`` and ``MultiHeadAttention``, same day: 1.601 / 2.864 /
+3.820 against 1.683 / 2.955 / 4.061 ms of CPU at 8 / 16 / 32 tokens, interleaved, load 5.6.)
 
 Input: ``input_ids`` (int64, batch x length), with no padding: every row is a whole text and
 every token is pooled (``onnx_runtime`` runs each text alone, see there; without a mask
@@ -18,7 +21,7 @@ of CPU per query). Output: ``embedding`` (float32, batch x 384, rows L2-normalis
 keyed by a hash of the weights, :data:`GRAPH_VERSION` and the precision.
 
 int8: the weights are quantised per output channel, the activations per tensor at run time
-(``DynamicQuantizeMatMul``: one scale for the whole input, computed per call). One scale per
+(one scale for the whole input, computed per call). One scale per
 tensor loses the few input channels whose values are far larger than the rest (BERT's
 outlier dimensions: channel 99 of the residual stream reaches ~30 where the median channel
 peaks at ~1.7, and each feed-forward layer has a GELU output or two like it). So each linear
@@ -28,8 +31,8 @@ scaled up by the same factor (exact in real arithmetic: ``(x / s) @ (s * W) = x 
 of the product, except for the attention output projection: the attention output is linear in
 V, so its outliers are divided in V's weight rows and bias and no ``Mul`` runs. (The other
 products' inputs are a LayerNorm's output, which is also the residual, and a GELU's output:
-neither can take the division without changing what else reads it.) The outliers are found when the
-graph is built: the float32 graph of the same weights is run over :data:`CALIBRATION` (token
+neither can take the division without changing what else reads it.) The outliers are found
+when the graph is built: the float32 graph of the same weights is run over :data:`CALIBRATION` (token
 ids given by the caller, who has the tokenizer), and a channel whose peak passes
 :data:`OUTLIER_RATIO` times the layer's median peak is brought down to that level.
 """

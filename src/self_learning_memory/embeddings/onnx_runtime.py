@@ -9,8 +9,9 @@ the precision, so a second process (or the second construction) loads it in a fr
 second. Nothing is downloaded: a fresh ``pip install 'self-learning-memory[local]'`` has
 everything.
 
-A text is tokenised without padding (its own length) and run alone: int8 activations are
-quantised per tensor, so a text's vector must not share a run with other texts. ONNX Runtime
+A text is tokenised without padding (its own length; plain-ASCII texts from a cache of word
+pieces, ``_WordPieces``) and run alone: int8 activations are quantised per tensor, so a text's
+vector must not share a run with other texts, and the graph has no mask input. ONNX Runtime
 runs on one intra-op thread by default (``threads``): a query is small, and the 2-core
 machines this runs on serve other work at the same time (see the measurements).
 """
