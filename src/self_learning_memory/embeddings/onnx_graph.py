@@ -21,10 +21,10 @@ of CPU per query). Output: ``embedding`` (float32, batch x 384, rows L2-normalis
 keyed by a hash of the weights, :data:`GRAPH_VERSION` and the precision.
 
 int8: the weights are quantised per output channel, the activations per tensor at run time
-(one scale for the whole input, computed per call). One scale per
-tensor loses the few input channels whose values are far larger than the rest (BERT's
-outlier dimensions: channel 99 of the residual stream reaches ~30 where the median channel
-peaks at ~1.7, and each feed-forward layer has a GELU output or two like it). So each linear
+(one scale for the whole input, computed per call). One scale per tensor loses the few input
+channels whose values are far larger than the rest (BERT's outlier dimensions: channel 99 of
+the residual stream reaches ~30 where the median channel peaks at ~1.7, and each feed-forward
+layer has a GELU output or two like it). So each linear
 layer's outlier channels are scaled down before the product and the weights' matching rows
 scaled up by the same factor (exact in real arithmetic: ``(x / s) @ (s * W) = x @ W``; the
 "smoothing" of SmoothQuant, applied to the outliers only). The division is a ``Mul`` in front
@@ -32,9 +32,9 @@ of the product, except for the attention output projection: the attention output
 V, so its outliers are divided in V's weight rows and bias and no ``Mul`` runs. (The other
 products' inputs are a LayerNorm's output, which is also the residual, and a GELU's output:
 neither can take the division without changing what else reads it.) The outliers are found
-when the graph is built: the float32 graph of the same weights is run over :data:`CALIBRATION` (token
-ids given by the caller, who has the tokenizer), and a channel whose peak passes
-:data:`OUTLIER_RATIO` times the layer's median peak is brought down to that level.
+when the graph is built: the float32 graph of the same weights is run over
+:data:`CALIBRATION` (token ids given by the caller, who has the tokenizer), and a channel whose
+peak passes :data:`OUTLIER_RATIO` times the layer's median peak is brought down to that level.
 """
 
 from __future__ import annotations
