@@ -76,7 +76,7 @@ def test_int8_vectors_are_the_numpy_vectors_within_cosine_099(
 
 def test_fp32_vectors_equal_the_numpy_vectors(cache: Path, reference: np.ndarray) -> None:
     model = LocalEmbedding(backend="onnx", precision="fp32")
-    together = model.encode_sync(TEXTS).vectors  # a padded batch: the mask hides the padding
+    together = model.encode_sync(TEXTS).vectors
     cosines = (together * reference).sum(axis=1)
     assert cosines.min() > 0.9999, cosines
 
@@ -205,3 +205,93 @@ def test_a_build_removes_the_graphs_of_other_versions_only(
     assert not left & {p.name for p in older}
     assert {p.name for p in kept} <= left
     assert any(n.startswith(f"minilm-g{GRAPH_VERSION}-fp32-") for n in left)
+
+
+def test_the_attention_output_s_smoothing_is_folded_into_v_without_changing_vectors() -> None:
+    """The attention output's outlier channels are divided in V's weights (no ``Mul``): the
+    vectors are those of the graph that divides them with a ``Mul`` (issue 17)."""
+    import onnx
+    import onnxruntime as ort
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    from self_learning_memory.embeddings import onnx_graph
+    from self_learning_memory.embeddings.local import model_directory
+
+    directory = model_directory()
+    weights = load_file(str(directory / "model.safetensors"))
+    tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.no_padding()
+    calibration = [e.ids for e in tokenizer.encode_batch(list(onnx_graph.CALIBRATION))]
+    peaks = onnx_graph._activation_peaks(weights, 12, calibration)
+    assert any(onnx_graph._smoothing(peaks[f"l{i}.proj"]) is not None for i in range(6))
+    folded = onnx_graph._build(weights, "int8", 12, peaks)
+    unfolded = onnx_graph._build(weights, "int8", 12, peaks, fold=False)
+
+    def muls(model: bytes) -> set[str]:
+        graph = onnx.load_from_string(model).graph
+        return {n.name for n in graph.node if n.op_type == "Mul"}
+
+    ops = [n.op_type for n in onnx.load_from_string(folded).graph.node]
+    assert ops.count("QAttention") == 6  # the QKV product and the attention in one node
+    assert "Split" not in ops
+    assert "MultiHeadAttention" not in ops
+    assert not any(".proj." in name for name in muls(folded))
+    assert any(".proj." in name for name in muls(unfolded))
+    assert {n for n in muls(unfolded) if ".proj." not in n} == muls(folded)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    sessions = [
+        ort.InferenceSession(m, options, providers=["CPUExecutionProvider"])
+        for m in (folded, unfolded)
+    ]
+    assert [i.name for i in sessions[0].get_inputs()] == ["input_ids"]  # no mask: no padding
+    for encoding in tokenizer.encode_batch(TEXTS):
+        ids = np.array(encoding.ids, dtype=np.int64)[None, :]
+        a, b = (s.run(None, {"input_ids": ids})[0][0] for s in sessions)
+        assert float(a @ b) > 0.999, encoding.tokens
+
+
+def test_a_query_is_the_raw_graph_s_vector(int8: LocalEmbedding) -> None:
+    """The one-text path of ``encode_sync`` (no chunking, no concatenation) returns what the
+    session computes for the text's tokens."""
+    impl = int8._impl
+    for text in TEXTS:
+        ids = np.array(impl.tokenizer.encode(text).ids, dtype=np.int64)[None, :]
+        batch = int8.encode_sync([text])
+        assert batch.vectors.shape == (1, 384)
+        assert batch.truncated == [False]
+        np.testing.assert_array_equal(batch.vectors, impl.session.run(None, {"input_ids": ids})[0])
+    assert int8.encode_sync([]).vectors.shape == (0, 384)
+
+
+def test_the_word_piece_cache_gives_the_tokenizer_s_ids() -> None:
+    """Plain-ASCII texts are tokenised from cached word pieces: the ids and the truncation flag
+    must be the tokenizer's, on the corpus, on random printable ASCII and on the edge cases
+    (special tokens spelt out, truncation at the limit, non-ASCII and control characters)."""
+    import random
+
+    from benchmarks.embeddings_bench import agreement_texts
+    from tokenizers import Tokenizer
+
+    from self_learning_memory.embeddings.local import model_directory
+    from self_learning_memory.embeddings.onnx_runtime import _WordPieces
+
+    tokenizer = Tokenizer.from_file(str(model_directory() / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.no_padding()
+    pieces = _WordPieces(tokenizer, MAX_TOKENS)
+    rng = random.Random(17)
+    alphabet = [chr(c) for c in range(32, 127)] + ["\t", "\n", "\r"] * 3 + [" "] * 20
+    texts = [*TEXTS, *agreement_texts()]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300))) for _ in range(500)]
+    texts += ["", " ", *("word " * n for n in (MAX_TOKENS - 3, MAX_TOKENS - 2, MAX_TOKENS - 1))]
+    texts += ["x [SEP] y", "[CLS]", "[cls] [MASK]", "a" * 150, "naïve café", "\x0bvt", "日本語"]
+    texts += ["e.g. C++/C# -- don't!", "KeyError: 'user_id' in handlers/session.py:42"]
+    for text in texts:
+        encoding = tokenizer.encode(text)
+        assert pieces(text) == (encoding.ids, bool(encoding.overflowing)), text
+    assert pieces("word " * MAX_TOKENS)[1] is True
+    assert pieces("word word")[1] is False
+    assert "word" in pieces.pieces  # the plain texts went through the cache
