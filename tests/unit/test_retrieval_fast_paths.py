@@ -456,3 +456,20 @@ def test_int8_pass_gives_way_to_a_float32_scan_for_large_k() -> None:
     _assert_exact_top(got, matrix, query, n // 4)
     assert index._codes is not None
     assert index._codes.top_k(matrix, query, 10, max_rescored=0) is None
+
+
+@needs_onnxruntime
+def test_a_failing_int8_scan_falls_back_to_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An onnxruntime that cannot run the product: the index scans float32 from then on."""
+    index, matrix = _clustered_index(QUANTIZED_MIN, 16, 11, quantize=True)
+    want = index.search_with_feedback(matrix[3], 10, 3, 1.0)
+
+    def broken(self: quantized.QuantizedRows, query: F32) -> tuple[F32, float]:
+        raise RuntimeError("no MatMulInteger kernel")
+
+    monkeypatch.setattr(quantized.QuantizedRows, "approximate", broken)
+    got = index.search_with_feedback(matrix[3], 10, 3, 1.0)
+    assert index._codes is None
+    assert got[0] == want[0]
+    assert set(got[2]) == set(want[2])
+    assert index.search(matrix[4], 5)[0][0] == uuid.UUID(int=5)

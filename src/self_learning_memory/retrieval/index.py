@@ -6,10 +6,15 @@ every size we hold (10K to 100K episodes), so it is the index. It refreshes incr
 the durable store (rows written since the last refresh, by any process); the memory rebuilds it
 when the store holds fewer vectors than it does (deletes: ``VectorSearch.covers_store``). An
 index belongs to one embedding identity: another model or dimension is another index.
+
+From ``QUANTIZED_MIN`` vectors (with onnxruntime) the index also keeps an int8 copy of the
+matrix, a quarter of its bytes, scanned first; the rows that its error bound cannot rule out are
+re-scored in float32, so searches return what the float32 scan returns (``quantized.py``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import uuid
@@ -22,6 +27,7 @@ from .quantized import QuantizedRows
 
 __all__ = ["VectorIndex", "rocchio"]
 
+log = logging.getLogger(__name__)
 F32 = npt.NDArray[np.float32]
 _SHORTLIST = 4096  # rows re-scored for the expanded query (indexes of 16K vectors and more)
 _MARGIN = 1e-4  # float32 rounding of cosines and norms, with room to spare
@@ -100,10 +106,24 @@ class VectorIndex:
         """The rows of the ``k`` (1 <= k <= len) highest scores, highest first: the int8
         first pass with exact re-scoring when the index keeps a copy, else a float32 scan."""
         if self._codes is not None and k < len(self._ids) // _RESCORE_SHARE:
-            top = self._codes.top_k(self._matrix, query, k, len(self._ids) // _RESCORE_SHARE)
-            if top is not None:
-                return top
+            approx = self._approximate(query)
+            if approx is not None:
+                cap = len(self._ids) // _RESCORE_SHARE
+                top = self._codes.select(*approx, self._matrix, query, k, cap)
+                if top is not None:
+                    return top
         return _best(self._matrix @ query, k)
+
+    def _approximate(self, query: F32) -> tuple[F32, float] | None:
+        """The int8 pass's scores and error bound; None (and float32 from then on) when ONNX
+        Runtime fails."""
+        assert self._codes is not None
+        try:
+            return self._codes.approximate(query)
+        except Exception as exc:  # an onnxruntime build that cannot run the product
+            log.warning("int8 vector scan failed, scanning float32 from now on: %s", exc)
+            self._codes, self._quantize = None, False
+            return None
 
     def search_with_feedback(
         self, query: F32, k: int, feedback: int, weight: float
@@ -125,7 +145,9 @@ class VectorIndex:
                 return [], None, []
             k = min(k, n)
             if self._codes is not None:
-                return self._int8_search_with_feedback(query, k, feedback, weight)
+                found = self._int8_search_with_feedback(query, k, feedback, weight)
+                if found is not None:
+                    return found
             scores = self._matrix @ query
             top = _best(scores, k)
             hits = [self._ids[i] for i in top]
@@ -149,7 +171,7 @@ class VectorIndex:
 
     def _int8_search_with_feedback(
         self, query: F32, k: int, feedback: int, weight: float
-    ) -> tuple[list[uuid.UUID], F32 | None, list[uuid.UUID]]:
+    ) -> tuple[list[uuid.UUID], F32 | None, list[uuid.UUID]] | None:
         """``search_with_feedback`` with the int8 copy: a first pass (exact re-scoring), and
         for the expanded query the shortlist of the first pass when its bound holds (with the
         first pass's error bound added to the shortlist's lowest cosine: no row left out has
@@ -158,7 +180,10 @@ class VectorIndex:
         assert codes is not None
         n = len(self._ids)
         cap = n // _RESCORE_SHARE
-        approx, error = codes.approximate(query)
+        first = self._approximate(query)
+        if first is None:
+            return None  # the float32 path, from now on
+        approx, error = first
         top = codes.select(approx, error, self._matrix, query, k, cap) if k < cap else None
         if top is None:
             top = _best(self._matrix @ query, k)

@@ -44,8 +44,8 @@ _session_lock = threading.Lock()
 
 
 def available() -> bool:
-    """Whether onnxruntime (and so the int8 scan) can be used in this process."""
-    return importlib.util.find_spec("onnxruntime") is not None
+    """Whether onnxruntime and onnx (and so the int8 scan) can be used in this process."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
 
 
 def best(scores: F32, k: int) -> npt.NDArray[np.intp]:
