@@ -473,3 +473,33 @@ def test_a_failing_int8_scan_falls_back_to_float32(monkeypatch: pytest.MonkeyPat
     assert got[0] == want[0]
     assert set(got[2]) == set(want[2])
     assert index.search(matrix[4], 5)[0][0] == uuid.UUID(int=5)
+
+
+def test_the_int8_product_model_is_the_one_onnx_builds() -> None:
+    """The serialised MatMulInteger model kept as bytes is what the onnx package builds."""
+    onnx = pytest.importorskip("onnx")
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    kinds = onnx.TensorProto
+    a = helper.make_tensor_value_info("A", kinds.UINT8, [None, None])
+    b = helper.make_tensor_value_info("B", kinds.INT8, [None, None])
+    y = helper.make_tensor_value_info("Y", kinds.INT32, [None, None])
+    zero = numpy_helper.from_array(np.array(128, dtype=np.uint8), "zero")
+    node = helper.make_node("MatMulInteger", ["A", "B", "zero"], ["Y"])
+    graph = helper.make_graph([node], "scan", [a, b], [y], [zero])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    onnx.checker.check_model(model)
+    assert model.SerializeToString() == quantized.MATMUL_INTEGER_MODEL
+
+
+@needs_onnxruntime
+def test_the_int8_product_is_exact() -> None:
+    """ONNX Runtime's product of the int8 rows and the 7-bit query equals numpy's in int64,
+    including rows and queries at the ends of their ranges."""
+    rng = np.random.default_rng(12)
+    codes = rng.integers(0, 256, size=(3000, 384)).astype(np.uint8)
+    codes[0], codes[1] = 255, 1  # +127 and -127 everywhere
+    query = rng.integers(-63, 64, size=(384, 2)).astype(np.int8)
+    query[:, 1] = 63
+    got = quantized._matmul_integer().run(None, {"A": codes, "B": query})[0]
+    want = (codes.astype(np.int64) - 128) @ query.astype(np.int64)
+    assert np.array_equal(got, want)

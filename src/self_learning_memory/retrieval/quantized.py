@@ -44,8 +44,8 @@ _session_lock = threading.Lock()
 
 
 def available() -> bool:
-    """Whether onnxruntime and onnx (and so the int8 scan) can be used in this process."""
-    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+    """Whether onnxruntime (and so the int8 scan) can be used in this process."""
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def best(scores: F32, k: int) -> npt.NDArray[np.intp]:
@@ -60,6 +60,18 @@ def best(scores: F32, k: int) -> npt.NDArray[np.intp]:
     return top[np.argsort(-scores[top], kind="stable")]
 
 
+# The ONNX model of that product: (A - 128) @ B, A uint8 [n, d] (the rows), B int8 [d, c] (the
+# query's columns), Y int32 [n, c]; opset 13, IR version 7 (any onnxruntime reads it).
+# Serialised with the onnx package (a test builds it again and compares) and kept as bytes:
+# importing onnx took ~1.8 s, on a first query.
+MATMUL_INTEGER_MODEL = (
+    b'\x08\x07:f\n\x1e\n\x01A\n\x01B\n\x04zero\x12\x01Y"\rMatMulInteger\x12\x04scan*\x0b'
+    b"\x10\x02B\x04zeroJ\x01\x80Z\x0f\n\x01A\x12\n\n\x08\x08\x02\x12\x04\n\x00\n\x00Z\x0f\n\x01B\x12"
+    b"\n\n\x08\x08\x03\x12\x04\n\x00\n\x00b\x0f\n\x01Y\x12\n\n\x08\x08\x06\x12\x04\n\x00\n\x00B\x04"
+    b"\n\x00\x10\r"
+)
+
+
 def _matmul_integer() -> Any:
     """One ONNX Runtime session computing ``(A - 128) @ B`` for uint8 A and int8 B, in int32
     (one intra-op thread, like numpy's BLAS for retrieval: ``threads.py``)."""
@@ -67,20 +79,11 @@ def _matmul_integer() -> Any:
     with _session_lock:
         if _session is None:
             ort: Any = importlib.import_module("onnxruntime")
-            from onnx import TensorProto, helper, numpy_helper
-
-            a = helper.make_tensor_value_info("A", TensorProto.UINT8, [None, None])
-            b = helper.make_tensor_value_info("B", TensorProto.INT8, [None, None])
-            y = helper.make_tensor_value_info("Y", TensorProto.INT32, [None, None])
-            zero = numpy_helper.from_array(np.array(128, dtype=np.uint8), "zero")
-            node = helper.make_node("MatMulInteger", ["A", "B", "zero"], ["Y"])
-            graph = helper.make_graph([node], "scan", [a, b], [y], [zero])
-            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
             _session = ort.InferenceSession(
-                model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+                MATMUL_INTEGER_MODEL, options, providers=["CPUExecutionProvider"]
             )
         return _session
 
