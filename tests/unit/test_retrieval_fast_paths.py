@@ -13,8 +13,9 @@ import pytest
 
 from self_learning_memory import RetrievalConfig, TaskContext, TaskType
 from self_learning_memory.model.records import EpisodeCandidate
+from self_learning_memory.retrieval import quantized
 from self_learning_memory.retrieval.diversity import redundancy
-from self_learning_memory.retrieval.index import F32, VectorIndex
+from self_learning_memory.retrieval.index import F32, QUANTIZED_MIN, VectorIndex
 from self_learning_memory.retrieval.lexical_trust import lexical_weight, tool_tokens
 from self_learning_memory.retrieval.ranking import (
     VectorSignals,
@@ -287,14 +288,17 @@ def test_index_lookup_matches_scores_and_vectors() -> None:
     assert index.lookup([uuid.UUID(int=999)], [q1])[:2] == ([], [[]])
 
 
-def _clustered_index(n: int, dims: int, seed: int, scale: float = 1.0) -> tuple[VectorIndex, F32]:
-    """Unit vectors (times ``scale``) in 40 clusters, as an agent's recurring kinds of task."""
+def _clustered_index(
+    n: int, dims: int, seed: int, scale: float = 1.0, quantize: bool = False
+) -> tuple[VectorIndex, F32]:
+    """Unit vectors (times ``scale``) in 40 clusters, as an agent's recurring kinds of task
+    (float32 scans only, unless ``quantize``)."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(40, dims))
     matrix = centres[rng.integers(0, 40, size=n)] + 0.6 * rng.normal(size=(n, dims))
     matrix = scale * matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
     matrix = matrix.astype(np.float32)
-    index = VectorIndex("test", dims)
+    index = VectorIndex("test", dims, quantize=quantize)
     index.add([(r + 1, uuid.UUID(int=r + 1), matrix[r].tobytes(), False) for r in range(n)])
     return index, matrix
 
@@ -349,3 +353,153 @@ def test_search_with_feedback_without_feedback_or_vectors() -> None:
     assert (expanded, again) == (None, [])
     assert index.search_with_feedback(matrix[0], 10, 3, 0.0)[1:] == (None, [])
     assert VectorIndex("empty", 8).search_with_feedback(matrix[0], 10, 3, 1.0) == ([], None, [])
+
+
+needs_onnxruntime = pytest.mark.skipif(
+    not quantized.available(), reason="the int8 first pass needs onnxruntime"
+)
+
+
+def _assert_exact_top(
+    found: list[tuple[uuid.UUID, float]], matrix: F32, query: F32, k: int
+) -> None:
+    """``found`` has the k best exact scores, best first (equal vectors may swap places)."""
+    want = np.sort(matrix.astype(np.float64) @ query)[::-1][:k]
+    got = [float(matrix[i.int - 1].astype(np.float64) @ query) for i, _ in found]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+@needs_onnxruntime
+@pytest.mark.parametrize(
+    ("n", "seed", "scale"),
+    [
+        (QUANTIZED_MIN + 1000, 5, 1.0),
+        (QUANTIZED_MIN + 1000, 6, 1.3),
+        (9000, 7, 0.4),
+        (20_000, 8, 1.0),
+    ],
+)
+def test_int8_first_pass_finds_the_exact_top_k(
+    n: int, seed: int, scale: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The int8 pass with float32 re-scoring returns the float32 scan's nearest episodes, in
+    its order, for queries near stored vectors and far from them, unit or not; with feedback,
+    the expanded query's nearest (from the first pass's shortlist at 16K vectors and more, or
+    a second pass) are the float32 path's too."""
+    dims = 64
+    passes: list[int] = []
+    top = VectorIndex._top
+    monkeypatch.setattr(VectorIndex, "_top", lambda self, q, k: passes.append(k) or top(self, q, k))
+    index, matrix = _clustered_index(n, dims, seed, scale, quantize=True)
+    plain, _ = _clustered_index(n, dims, seed, scale, quantize=False)
+    assert index._codes is not None
+    assert len(index._codes) == n
+    assert plain._codes is None
+    rng = np.random.default_rng(seed + 50)
+    shortlisted = 0
+    for noise in (0.05, 0.8, 5.0):
+        for _ in range(5):
+            query = matrix[rng.integers(0, n)] + noise * rng.normal(size=dims)
+            query = (query / np.linalg.norm(query)).astype(np.float32)
+            for k in (1, 10, 40):
+                got = index.search(query, k)
+                want = plain.search(query, k)
+                _assert_exact_top(got, matrix, query, k)
+                _assert_exact_top(want, matrix, query, k)
+                assert 0 < index._codes.rescored < n // 8  # it re-scored a shortlist only
+            passes.clear()
+            hits, expanded, again = index.search_with_feedback(query, 40, 3, 1.0)
+            shortlisted += not passes  # the expanded query needed no second pass
+            want_hits, want_expanded, want_again = plain.search_with_feedback(query, 40, 3, 1.0)
+            assert hits == want_hits
+            assert expanded is not None
+            assert want_expanded is not None
+            assert np.array_equal(expanded, want_expanded)
+            assert set(again) == set(want_again)
+    if n >= 16_384 and scale == 1.0:
+        assert shortlisted > 0
+    else:
+        assert shortlisted == 0
+
+
+@needs_onnxruntime
+def test_int8_copy_follows_adds_replacements_and_reset() -> None:
+    """Rows added after the copy was made, and rows replaced, are searched with their new
+    vectors; a reset drops the copy until the index is large again."""
+    n, dims = QUANTIZED_MIN, 32
+    index, matrix = _clustered_index(n - 10, dims, 8, quantize=True)
+    assert index._codes is None  # below the size that keeps a copy
+    rng = np.random.default_rng(9)
+    fresh = rng.normal(size=(20, dims)).astype(np.float32)
+    fresh /= np.linalg.norm(fresh, axis=1, keepdims=True)
+    index.add([(n + r, uuid.UUID(int=n + r), fresh[r].tobytes(), False) for r in range(20)])
+    assert index._codes is not None
+    assert len(index._codes) == len(index) == n + 10
+    target = uuid.UUID(int=17)
+    moved = -matrix[16]  # episode 17 now points the other way
+    index.add([(n + 100, target, moved.tobytes(), False)])
+    assert index.search(moved, 1)[0][0] == target
+    assert index.search(fresh[3], 1)[0][0] == uuid.UUID(int=n + 3)
+    assert target not in {i for i, _ in index.search(matrix[16], 40)}
+    index.reset()
+    assert index._codes is None
+    assert len(index) == 0
+
+
+@needs_onnxruntime
+def test_int8_pass_gives_way_to_a_float32_scan_for_large_k() -> None:
+    """k of n / 8 and more, or a shortlist past n / 8 rows, scans float32: same results."""
+    n, dims = QUANTIZED_MIN, 16
+    index, matrix = _clustered_index(n, dims, 10, quantize=True)
+    query = matrix[5]
+    got = index.search(query, n // 4)
+    _assert_exact_top(got, matrix, query, n // 4)
+    assert index._codes is not None
+    assert index._codes.top_k(matrix, query, 10, max_rescored=0) is None
+
+
+@needs_onnxruntime
+def test_a_failing_int8_scan_falls_back_to_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An onnxruntime that cannot run the product: the index scans float32 from then on."""
+    index, matrix = _clustered_index(QUANTIZED_MIN, 16, 11, quantize=True)
+    want = index.search_with_feedback(matrix[3], 10, 3, 1.0)
+
+    def broken(self: quantized.QuantizedRows, query: F32) -> tuple[F32, float]:
+        raise RuntimeError("no MatMulInteger kernel")
+
+    monkeypatch.setattr(quantized.QuantizedRows, "approximate", broken)
+    got = index.search_with_feedback(matrix[3], 10, 3, 1.0)
+    assert index._codes is None
+    assert got[0] == want[0]
+    assert set(got[2]) == set(want[2])
+    assert index.search(matrix[4], 5)[0][0] == uuid.UUID(int=5)
+
+
+def test_the_int8_product_model_is_the_one_onnx_builds() -> None:
+    """The serialised MatMulInteger model kept as bytes is what the onnx package builds."""
+    onnx = pytest.importorskip("onnx")
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    kinds = onnx.TensorProto
+    a = helper.make_tensor_value_info("A", kinds.UINT8, [None, None])
+    b = helper.make_tensor_value_info("B", kinds.INT8, [None, None])
+    y = helper.make_tensor_value_info("Y", kinds.INT32, [None, None])
+    zero = numpy_helper.from_array(np.array(128, dtype=np.uint8), "zero")
+    node = helper.make_node("MatMulInteger", ["A", "B", "zero"], ["Y"])
+    graph = helper.make_graph([node], "scan", [a, b], [y], [zero])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    onnx.checker.check_model(model)
+    assert model.SerializeToString() == quantized.MATMUL_INTEGER_MODEL
+
+
+@needs_onnxruntime
+def test_the_int8_product_is_exact() -> None:
+    """ONNX Runtime's product of the int8 rows and the 7-bit query equals numpy's in int64,
+    including rows and queries at the ends of their ranges."""
+    rng = np.random.default_rng(12)
+    codes = rng.integers(0, 256, size=(3000, 384)).astype(np.uint8)
+    codes[0], codes[1] = 255, 1  # +127 and -127 everywhere
+    query = rng.integers(-63, 64, size=(384, 2)).astype(np.int8)
+    query[:, 1] = 63
+    got = quantized._matmul_integer().run(None, {"A": codes, "B": query})[0]
+    want = (codes.astype(np.int64) - 128) @ query.astype(np.int64)
+    assert np.array_equal(got, want)

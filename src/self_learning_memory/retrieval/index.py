@@ -6,10 +6,15 @@ every size we hold (10K to 100K episodes), so it is the index. It refreshes incr
 the durable store (rows written since the last refresh, by any process); the memory rebuilds it
 when the store holds fewer vectors than it does (deletes: ``VectorSearch.covers_store``). An
 index belongs to one embedding identity: another model or dimension is another index.
+
+From ``QUANTIZED_MIN`` vectors (with onnxruntime) the index also keeps an int8 copy of the
+matrix, a quarter of its bytes, scanned first; the rows that its error bound cannot rule out are
+re-scored in float32, so searches return what the float32 scan returns (``quantized.py``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import uuid
@@ -17,16 +22,25 @@ import uuid
 import numpy as np
 import numpy.typing as npt
 
+from . import quantized
+from .quantized import QuantizedRows
+
 __all__ = ["VectorIndex", "rocchio"]
 
+log = logging.getLogger(__name__)
 F32 = npt.NDArray[np.float32]
 _SHORTLIST = 4096  # rows re-scored for the expanded query (indexes of 16K vectors and more)
 _MARGIN = 1e-4  # float32 rounding of cosines and norms, with room to spare
+QUANTIZED_MIN = 8192  # indexes of this many vectors and more keep an int8 copy (quantized.py)
+_RESCORE_SHARE = 8  # the int8 pass gives way to a float32 scan past n / 8 rows to re-score
 
 
 class VectorIndex:
-    def __init__(self, identity: str, dimensions: int) -> None:
+    def __init__(self, identity: str, dimensions: int, quantize: bool | None = None) -> None:
         self.identity = identity
+        # an int8 copy for the first pass of large indexes (None: when onnxruntime is there)
+        self._quantize = quantized.available() if quantize is None else quantize
+        self._codes: QuantizedRows | None = None
         self.dimensions = dimensions
         self.watermark = 0  # highest store row id loaded
         self._ids: list[uuid.UUID] = []
@@ -45,6 +59,7 @@ class VectorIndex:
             self._ids, self._rows = [], {}
             self._matrix = np.zeros((0, self.dimensions), dtype=np.float32)
             self._max_norm = 0.0
+            self._codes = None
 
     def add(self, rows: list[tuple[int, uuid.UUID, bytes, bool]]) -> None:
         """Add (store row id, episode id, float32 bytes, truncated) rows; a known id is replaced."""
@@ -61,6 +76,8 @@ class VectorIndex:
                 self.watermark = max(self.watermark, rowid)
                 if episode_id in self._rows:
                     self._matrix[self._rows[episode_id]] = vector
+                    if self._codes is not None:
+                        self._codes.replace(self._rows[episode_id], vector)
                     self._max_norm = max(self._max_norm, float(np.linalg.norm(vector)))
                     continue
                 self._rows[episode_id] = len(self._ids)
@@ -70,15 +87,43 @@ class VectorIndex:
                 block = np.stack(fresh)
                 self._max_norm = max(self._max_norm, float(np.linalg.norm(block, axis=1).max()))
                 self._matrix = np.vstack([self._matrix, block])
+                if self._codes is not None:
+                    self._codes.append(block)
+            if self._codes is None and self._quantize and len(self._ids) >= QUANTIZED_MIN:
+                self._codes = QuantizedRows(self.dimensions)
+                self._codes.append(self._matrix)
 
     def search(self, query: F32, k: int) -> list[tuple[uuid.UUID, float]]:
         """The ``k`` most similar episodes by cosine (vectors are normalised), best first."""
         with self._lock:
             if not self._ids or k <= 0:
                 return []
-            scores = self._matrix @ query
-            top = _best(scores, min(k, len(self._ids)))
-            return [(self._ids[i], float(scores[i])) for i in top]
+            top = self._top(query, min(k, len(self._ids)))
+            scores = self._matrix[top] @ query
+            return [(self._ids[i], float(s)) for i, s in zip(top, scores, strict=True)]
+
+    def _top(self, query: F32, k: int) -> npt.NDArray[np.intp]:
+        """The rows of the ``k`` (1 <= k <= len) highest scores, highest first: the int8
+        first pass with exact re-scoring when the index keeps a copy, else a float32 scan."""
+        if self._codes is not None and k < len(self._ids) // _RESCORE_SHARE:
+            approx = self._approximate(query)
+            if approx is not None:
+                cap = len(self._ids) // _RESCORE_SHARE
+                top = self._codes.select(*approx, self._matrix, query, k, cap)
+                if top is not None:
+                    return top
+        return _best(self._matrix @ query, k)
+
+    def _approximate(self, query: F32) -> tuple[F32, float] | None:
+        """The int8 pass's scores and error bound; None (and float32 from then on) when ONNX
+        Runtime fails."""
+        assert self._codes is not None
+        try:
+            return self._codes.approximate(query)
+        except Exception as exc:  # an onnxruntime build that cannot run the product
+            log.warning("int8 vector scan failed, scanning float32 from now on: %s", exc)
+            self._codes, self._quantize = None, False
+            return None
 
     def search_with_feedback(
         self, query: F32, k: int, feedback: int, weight: float
@@ -99,6 +144,10 @@ class VectorIndex:
             if not n or k <= 0:
                 return [], None, []
             k = min(k, n)
+            if self._codes is not None:
+                found = self._int8_search_with_feedback(query, k, feedback, weight)
+                if found is not None:
+                    return found
             scores = self._matrix @ query
             top = _best(scores, k)
             hits = [self._ids[i] for i in top]
@@ -111,17 +160,48 @@ class VectorIndex:
             nearest: npt.NDArray[np.intp] | None = None
             unit = self._max_norm <= 1 + _MARGIN and abs(float(query @ query) - 1) <= _MARGIN
             if n >= 4 * _SHORTLIST and k < _SHORTLIST and unit:
-                chosen = np.argpartition(-scores, _SHORTLIST - 1)[:_SHORTLIST]
+                chosen = np.sort(np.argpartition(-scores, _SHORTLIST - 1)[:_SHORTLIST])
                 exact = self._matrix[chosen] @ expanded
                 kth = float(np.partition(exact, _SHORTLIST - k)[_SHORTLIST - k])
-                a = float(scores[chosen].min())
-                c = min(1.0, float(expanded @ query))
-                bound = 1.0 if a >= c else a * c + math.sqrt(max(0.0, 1 - a * a) * (1 - c * c))
-                if bound < kth - _MARGIN:
+                if _shortlist_bound(float(scores[chosen].min()), expanded, query) < kth:
                     nearest = chosen[_best(exact, k)]
             if nearest is None:
                 nearest = _best(self._matrix @ expanded, k)
             return hits, expanded, [self._ids[i] for i in nearest]
+
+    def _int8_search_with_feedback(
+        self, query: F32, k: int, feedback: int, weight: float
+    ) -> tuple[list[uuid.UUID], F32 | None, list[uuid.UUID]] | None:
+        """``search_with_feedback`` with the int8 copy: a first pass (exact re-scoring), and
+        for the expanded query the shortlist of the first pass when its bound holds (with the
+        first pass's error bound added to the shortlist's lowest cosine: no row left out has
+        a cosine above it), else a second int8 pass."""
+        codes = self._codes
+        assert codes is not None
+        n = len(self._ids)
+        cap = n // _RESCORE_SHARE
+        first = self._approximate(query)
+        if first is None:
+            return None  # the float32 path, from now on
+        approx, error = first
+        top = codes.select(approx, error, self._matrix, query, k, cap) if k < cap else None
+        if top is None:
+            top = _best(self._matrix @ query, k)
+        hits = [self._ids[i] for i in top]
+        rows = top[:feedback]
+        if feedback <= 0 or weight <= 0 or not len(rows):
+            return hits, None, []
+        expanded = rocchio(query, self._matrix[rows], weight)
+        if expanded is None:
+            return hits, None, []
+        unit = self._max_norm <= 1 + _MARGIN and abs(float(query @ query) - 1) <= _MARGIN
+        if n >= 4 * _SHORTLIST and k < _SHORTLIST and unit:
+            chosen = np.sort(np.argpartition(-approx, _SHORTLIST - 1)[:_SHORTLIST])
+            exact = self._matrix[chosen] @ expanded
+            kth = float(np.partition(exact, _SHORTLIST - k)[_SHORTLIST - k])
+            if _shortlist_bound(float(approx[chosen].min()) + error, expanded, query) < kth:
+                return hits, expanded, [self._ids[i] for i in chosen[_best(exact, k)]]
+        return hits, expanded, [self._ids[i] for i in self._top(expanded, k)]
 
     def vectors(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, F32]:
         """The stored vectors of these episodes (those that have one), as read-only copies."""
@@ -171,10 +251,15 @@ class VectorIndex:
             return {i: float(v) for (i, _), v in zip(rows, values, strict=True)}
 
 
-def _best(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
-    """The positions of the ``k`` highest scores (1 <= k <= len), highest first."""
-    top = np.argpartition(-scores, k - 1)[:k]
-    return top[np.argsort(-scores[top])]
+def _shortlist_bound(a: float, expanded: F32, query: F32) -> float:
+    """The highest cosine with ``expanded`` a unit row whose cosine with the unit ``query`` is
+    at most ``a`` can have (``search_with_feedback``), plus a float32 margin."""
+    c = min(1.0, float(expanded @ query))
+    bound = 1.0 if a >= c else a * c + math.sqrt(max(0.0, 1 - a * a) * (1 - c * c))
+    return bound + _MARGIN
+
+
+_best = quantized.best  # highest first, ties in row order
 
 
 def rocchio(query: F32, rows: F32, weight: float) -> F32 | None:

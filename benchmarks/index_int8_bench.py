@@ -1,0 +1,165 @@
+"""Same-run A/B of the vector index's int8 first pass against its float32 scan.
+
+    python -m benchmarks.index_int8_bench [--sizes 10000,100000] [--rounds 3]
+    python -m benchmarks.index_int8_bench --store-dir DIR --sizes 10000   # the whole retrieval
+
+Prints one JSON line per query class (the ``embeddings_bench`` retrieval queries: plain-language
+and code-like), with wall and CPU (``time.process_time``) p50 of each path, interleaved query by
+query (the order alternating), and how many searches returned the same episodes.
+
+- Default: ``VectorIndex.search_with_feedback`` (what hybrid retrieval calls, k 40, the default
+  feedback settings) over N hashing vectors of the bench store's episode texts (the same texts
+  ``embeddings_bench.build_store`` writes, embedded directly: no store to build). ``float32`` is
+  the path without the int8 copy (main's: one scan plus the shortlist, or two scans).
+- ``--store-dir``: ``retrieve_relevant_context`` in hybrid mode on the store that
+  ``embeddings_bench --store-dir`` built in ``DIR/<size>``, the same memory and index, with the
+  int8 copy switched off and on per query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.embeddings_bench import DOMAINS, OBJECTS, QUALS, VERBS
+from self_learning_memory import MemoryConfig, SelfLearningMemory, TaskContext
+from self_learning_memory.embeddings.hashing import HashingEmbedding
+from self_learning_memory.embeddings.provider import _context_text, query_text
+from self_learning_memory.retrieval.index import VectorIndex
+from self_learning_memory.storage.factory import open_embedded
+
+CONTEXT = TaskContext(domain="web-api", language="python")
+
+
+def queries(count: int = 100) -> dict[str, list[str]]:
+    rng = random.Random(5)  # as embeddings_bench.bench_retrieval
+    return {
+        "plain": [
+            f"{rng.choice(VERBS)} the {rng.choice(OBJECTS)} {rng.choice(QUALS)} ({i})"
+            for i in range(count)
+        ],
+        "code": [
+            f"{rng.choice(VERBS)} {rng.choice(OBJECTS)}: TimeoutError in handler_{i}.py"
+            for i in range(count)
+        ],
+    }
+
+
+def episode_texts(size: int) -> list[str]:
+    """The embedded text of each episode ``build_store`` writes (same random sequence)."""
+    rng = random.Random(11)
+    texts = []
+    for n in range(size):
+        ctx = TaskContext(domain=rng.choice(DOMAINS), language=rng.choice(["python", "go", "sql"]))
+        desc = f"{rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(QUALS)} #{n}"
+        tools = [rng.choice(["editor", "pytest", "git"]) for _ in range(3)]
+        rng.random()  # the outcome
+        used = ", ".join(dict.fromkeys(tools))
+        texts.append(f"{desc}. {_context_text(ctx)}. tools used: {used}. steps: work.")
+    return texts
+
+
+async def interleaved(
+    kind: str, size: int, rounds: int, count: int, run: Callable[[str, int], Awaitable[Any]]
+) -> None:
+    wall: dict[str, list[int]] = {"float32": [], "int8": []}
+    cpu: dict[str, list[int]] = {"float32": [], "int8": []}
+    same = 0
+    for r in range(rounds):
+        for n in range(count):
+            got = {}
+            for path in ("float32", "int8") if (n + r) % 2 == 0 else ("int8", "float32"):
+                started, started_cpu = time.perf_counter_ns(), time.process_time_ns()
+                got[path] = await run(path, n)
+                wall[path].append(time.perf_counter_ns() - started)
+                cpu[path].append(time.process_time_ns() - started_cpu)
+            same += got["float32"] == got["int8"]
+    result: dict[str, Any] = {"name": "index_int8_ab", "query_kind": kind, "n": size}
+    for path in wall:
+        result[f"{path}_wall_p50_ms"] = round(statistics.median(wall[path]) / 1e6, 3)
+        result[f"{path}_cpu_p50_ms"] = round(statistics.median(cpu[path]) / 1e6, 3)
+    result["same_results"] = f"{same}/{rounds * count}"
+    result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(result), flush=True)
+
+
+async def bench_index(size: int, rounds: int) -> None:
+    embedder = HashingEmbedding(384)
+    vectors = (await embedder.embed(episode_texts(size))).vectors
+    config = MemoryConfig().retrieval
+    quantized = VectorIndex(embedder.identity, 384, quantize=True)
+    for start in range(0, size, 5000):  # pages, as the memory refreshes
+        rows = range(start, min(size, start + 5000))
+        quantized.add([(r + 1, uuid.UUID(int=r + 1), vectors[r].tobytes(), False) for r in rows])
+    exact = VectorIndex(embedder.identity, 384, quantize=False)
+    exact.add([(r + 1, uuid.UUID(int=r + 1), vectors[r].tobytes(), False) for r in range(size)])
+    indexes = {"float32": exact, "int8": quantized}
+    for kind, texts in queries().items():
+        embedded = (await embedder.embed([query_text(t, CONTEXT) for t in texts])).vectors
+
+        async def run(path: str, n: int, q: Any = embedded) -> Any:
+            hits, _, again = indexes[path].search_with_feedback(
+                q[n], 40, config.feedback_episodes, config.feedback_weight
+            )
+            return hits, set(again)
+
+        await interleaved(kind, size, rounds, len(texts), run)
+
+
+async def bench_store(size: int, rounds: int, store_dir: Path) -> None:
+    path = store_dir / str(size)
+    if not (path / "built").exists():
+        raise SystemExit(f"no built store in {path}: run embeddings_bench --store-dir first")
+    config = MemoryConfig()
+    storage, cache = open_embedded(path, config)
+    embedder = HashingEmbedding(384)
+    async with SelfLearningMemory(storage, config=config, cache=cache, embedder=embedder) as memory:
+        assert memory.vectors is not None
+        classes = queries()
+        for texts in classes.values():
+            for text in texts:
+                await memory.vectors.query_vector(text, CONTEXT)
+        await memory.vectors.refresh()
+        index = memory.vectors.index
+        codes = index._codes
+        if codes is None:
+            raise SystemExit("the index keeps no int8 copy (onnxruntime missing, or too small)")
+        for kind, texts in classes.items():
+
+            async def run(path: str, n: int, texts: list[str] = texts) -> Any:
+                index._codes = codes if path == "int8" else None
+                memory._query_cache.clear()  # measure retrieval, not the result cache
+                found = await memory.retrieve_relevant_context(texts[n], CONTEXT, 10, mode="hybrid")
+                return [r.episode.episode_id for r in found]
+
+            await interleaved(kind, size, rounds, len(texts), run)
+        index._codes = codes
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--store-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    from self_learning_memory.retrieval.threads import limit_blas_threads
+
+    limit_blas_threads(1)  # as the memory does (retrieval.blas_threads)
+    for size in (int(s) for s in args.sizes.split(",")):
+        if args.store_dir is None:
+            asyncio.run(bench_index(size, args.rounds))
+        else:
+            asyncio.run(bench_store(size, args.rounds, args.store_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""An int8 copy of the vector index for a cheaper first pass, with exact float32 re-scoring.
+
+The float32 scan of a large index is memory-bound: 100K x 384 float32 is 154 MB read per query
+(and hybrid scans twice). The copy holds each row as int8 with its own scale (a quarter of the
+bytes) and is scanned by ONNX Runtime's integer matrix product (``MatMulInteger``: VNNI / AMX
+where the CPU has them); numpy has no fast int8 product. The result is **exact**: each approximate
+score comes with a bound on its error, every row that could reach the top ``k`` by that bound is
+re-scored in float32 from the index's own matrix, and the top ``k`` of those is returned.
+
+The bound. A row x is stored as ``s * xq + e`` (xq the int8 row, s its scale, e the rounding
+residual) and the query as ``t * qq + f``; then ``x.q = s t (xq.qq) + s (xq.f) + e.q``, and by
+Cauchy-Schwarz the last two terms are at most ``G ||f|| + H ||q||`` with G the largest
+``s ||xq||`` and H the largest ``||e||`` over the rows (each row's own would be tighter; the
+maxima keep the per-query work to the integer product). With E that bound (plus a float32
+margin), the true k-th best score is at least the k-th best approximate score less E, so a row
+whose approximate score is below that less another E cannot be in the top k.
+
+The query is quantised to 7 bits (|qq| <= 63): x86 CPUs without VNNI run u8 x s8 products with
+an instruction that adds pairs of products in int16 and saturates (255 x 127 x 2 > 32767);
+255 x 63 x 2 fits, so the integer product is exact on every CPU. Its precision is taken back by
+a second column: the residual of the first, quantised again (``t / 126`` per step), so ``||f||``
+is about 1/126 of a one-column query's.
+
+Without onnxruntime (the ``local`` extra) :func:`available` is False and the index scans float32.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import threading
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["QuantizedRows", "available", "best"]
+
+F32 = npt.NDArray[np.float32]
+_MARGIN = 1e-4  # float32 rounding of the scores and the bound, with room to spare
+_QMAX = 63  # the query's int8 range (see the module docstring: no int16 saturation)
+_session: Any = None
+_session_lock = threading.Lock()
+
+
+def available() -> bool:
+    """Whether onnxruntime (and so the int8 scan) can be used in this process."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def best(scores: F32, k: int) -> npt.NDArray[np.intp]:
+    """The positions of the ``k`` highest scores (1 <= k <= len), highest first, equal scores
+    in position order: every scan (float32, int8 with re-scoring, a shortlist) breaks ties
+    between equal vectors alike, so they agree on the pseudo-relevance feedback too."""
+    n = scores.shape[0]
+    kth = scores[np.argpartition(scores, n - k)[n - k]]
+    above = np.flatnonzero(scores > kth)
+    tied = np.flatnonzero(scores == kth)[: k - above.shape[0]]
+    top = np.concatenate([above, tied])
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
+# The ONNX model of that product: (A - 128) @ B, A uint8 [n, d] (the rows), B int8 [d, c] (the
+# query's columns), Y int32 [n, c]; opset 13, IR version 7 (any onnxruntime reads it).
+# Serialised with the onnx package (a test builds it again and compares) and kept as bytes:
+# importing onnx took ~1.8 s, on a first query.
+MATMUL_INTEGER_MODEL = (
+    b'\x08\x07:f\n\x1e\n\x01A\n\x01B\n\x04zero\x12\x01Y"\rMatMulInteger\x12\x04scan*\x0b'
+    b"\x10\x02B\x04zeroJ\x01\x80Z\x0f\n\x01A\x12\n\n\x08\x08\x02\x12\x04\n\x00\n\x00Z\x0f\n\x01B\x12"
+    b"\n\n\x08\x08\x03\x12\x04\n\x00\n\x00b\x0f\n\x01Y\x12\n\n\x08\x08\x06\x12\x04\n\x00\n\x00B\x04"
+    b"\n\x00\x10\r"
+)
+
+
+def _matmul_integer() -> Any:
+    """One ONNX Runtime session computing ``(A - 128) @ B`` for uint8 A and int8 B, in int32
+    (one intra-op thread, like numpy's BLAS for retrieval: ``threads.py``)."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            ort: Any = importlib.import_module("onnxruntime")
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            _session = ort.InferenceSession(
+                MATMUL_INTEGER_MODEL, options, providers=["CPUExecutionProvider"]
+            )
+        return _session
+
+
+def _quantise(block: F32) -> tuple[npt.NDArray[np.uint8], F32, float, float]:
+    """Rows as uint8 (int8 + 128), their scales, and the largest ``s ||xq||`` and ``||e||``."""
+    peak = np.abs(block).max(axis=1)
+    scale = np.where(peak > 0, peak / 127, 1.0).astype(np.float32)
+    ints = np.clip(np.rint(block / scale[:, None]), -127, 127)
+    residual = block.astype(np.float64) - scale[:, None].astype(np.float64) * ints
+    g = float((scale.astype(np.float64) * np.linalg.norm(ints, axis=1)).max())
+    h = float(np.linalg.norm(residual, axis=1).max())
+    return (ints + 128).astype(np.uint8), scale, g, h
+
+
+class QuantizedRows:
+    """The int8 rows of an index's matrix, kept in step by the index (under its lock)."""
+
+    def __init__(self, dimensions: int) -> None:
+        self._codes = np.zeros((0, dimensions), dtype=np.uint8)
+        self._scale = np.zeros(0, dtype=np.float32)
+        self._g = 0.0  # the largest s ||xq||
+        self._h = 0.0  # the largest ||e||
+        self.rescored = 0  # rows re-scored by the last top_k (tests, benchmarks)
+
+    def __len__(self) -> int:
+        return int(self._scale.shape[0])
+
+    def append(self, block: F32) -> None:
+        codes, scale, g, h = _quantise(block)
+        self._codes = np.vstack([self._codes, codes])
+        self._scale = np.concatenate([self._scale, scale])
+        self._g, self._h = max(self._g, g), max(self._h, h)
+
+    def replace(self, row: int, vector: F32) -> None:
+        codes, scale, g, h = _quantise(vector[None, :])
+        self._codes[row] = codes[0]
+        self._scale[row] = scale[0]
+        self._g, self._h = max(self._g, g), max(self._h, h)
+
+    def approximate(self, query: F32) -> tuple[F32, float]:
+        """Every row's approximate score for ``query`` and the bound E on its error."""
+        q = query.astype(np.float64)
+        peak = float(np.abs(q).max())
+        t = peak / _QMAX if peak > 0 else 1.0
+        hi = np.clip(np.rint(q / t), -_QMAX, _QMAX)
+        t2 = t / (2 * _QMAX)
+        lo = np.clip(np.rint((q - t * hi) / t2), -_QMAX, _QMAX)
+        f = q - t * hi - t2 * lo
+        ints = np.ascontiguousarray(np.stack([hi, lo], axis=1).astype(np.int8))
+        y = _matmul_integer().run(None, {"A": self._codes, "B": ints})[0]
+        scores = y.astype(np.float32) @ np.array([t, t2], dtype=np.float32)
+        scores *= self._scale
+        bound = self._g * float(np.linalg.norm(f)) + self._h * float(np.linalg.norm(q))
+        return scores, bound + _MARGIN
+
+    def top_k(
+        self, matrix: F32, query: F32, k: int, max_rescored: int
+    ) -> npt.NDArray[np.intp] | None:
+        """The rows of the ``k`` highest exact scores ``matrix @ query``, highest first, or
+        None when more than ``max_rescored`` rows would need re-scoring (scan in float32)."""
+        approx, bound = self.approximate(query)
+        return self.select(approx, bound, matrix, query, k, max_rescored)
+
+    def select(
+        self, approx: F32, bound: float, matrix: F32, query: F32, k: int, max_rescored: int
+    ) -> npt.NDArray[np.intp] | None:
+        """``top_k`` from the approximate scores and their bound (``approximate``)."""
+        n = approx.shape[0]
+        kth = float(np.partition(approx, n - k)[n - k])
+        chosen = np.flatnonzero(approx >= kth - 2 * bound)
+        self.rescored = int(chosen.shape[0])
+        if chosen.shape[0] > max_rescored:
+            return None
+        return chosen[best(matrix[chosen] @ query, k)]  # chosen ascending: ties by row
