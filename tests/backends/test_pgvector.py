@@ -398,6 +398,120 @@ async def test_the_feedback_search_runs_at_its_own_ef_search(pg18: Backend) -> N
         assert after == ["10", "40", "40"]  # the statement's setting did not outlive it
 
 
+async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs_rows(
+    pg18: Backend,
+) -> None:
+    """``feedback_pool`` (``retrieval.hnsw_feedback_pool``): one HNSW scan in the statement
+    (two without it, seen in its plan); the query's ``k`` nearest as without it, the expanded
+    query as the client's ``rocchio`` computes it, and the expanded query's ``k`` nearest
+    equal to an exact numpy ranking of the query's nearest ``feedback_pool`` rows (the pool,
+    taken from ``nearest`` at the same ``ef_search``); a pool below ``k`` is ``k``."""
+    import numpy as np
+
+    from self_learning_memory.retrieval.index import rocchio
+
+    texts = task_texts(160, seed=11)
+    async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
+        await record_corpus(memory, texts, domain=lambda i: "billing" if i % 3 else "web-api")
+        handle = memory.storage.capabilities.vector_index
+        assert handle is not None
+        assert memory.vectors is not None
+        provider = memory.vectors.provider
+        identity = identity_of(memory)
+        await handle.ensure_index(identity, DIMS)
+        db, plans = handle.db, []
+        original = db.read
+
+        class Explained:
+            def __init__(self, conn: Any) -> None:
+                self._conn = conn
+
+            async def execute(self, query: str, params: Any = None, **kw: Any) -> Any:
+                if query.startswith("WITH "):
+                    await self._conn.execute(
+                        "SET enable_seqscan = off; SET enable_bitmapscan = off; "
+                        "SET enable_sort = off"
+                    )
+                    try:
+                        cur = await self._conn.execute("EXPLAIN " + query, params, **kw)
+                        plans.append("\n".join(str(r[0]) for r in await cur.fetchall()))
+                    finally:
+                        await self._conn.execute(
+                            "RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_sort"
+                        )
+                return await self._conn.execute(query, params, **kw)
+
+        async def read(fn: Any) -> Any:
+            return await original(lambda conn: fn(Explained(conn)))
+
+        def hnsw_scans(plan: str) -> int:
+            return len(re.findall(r"Index Scan using embeddings_hnsw_\w+", plan))
+
+        db.read = read  # type: ignore[method-assign]
+        try:
+            q0 = (await provider.embed([QUERIES[0]])).vectors[0].astype(np.float32)
+            handle.feedback_pool = 0
+            await handle.nearest_with_feedback(
+                identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
+            )
+            handle.feedback_pool = 30
+            await handle.nearest_with_feedback(
+                identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
+            )
+        finally:
+            del db.read
+        assert [hnsw_scans(p) for p in plans] == [2, 1]
+
+        compared = 0
+        for pool_size, k in ((30, 12), (5, 12)):
+            handle.feedback_pool = pool_size
+            for filters in (EpisodeFilters(), EpisodeFilters(domain="billing")):
+                for query in (*QUERIES, texts[7], texts[42], texts[101] + " retry"):
+                    q = (await provider.embed([query])).vectors[0].astype(np.float32)
+                    hits, moved, more = await handle.nearest_with_feedback(
+                        identity, DIMS, q.tobytes(), k, filters, 3, 1.0
+                    )
+                    pool = await handle.nearest(
+                        identity, DIMS, q.tobytes(), max(k, pool_size), filters
+                    )
+                    assert len(hits) == len(more) == k
+                    _same_rows(hits, pool[:k])
+                    assert moved is not None
+                    sims = [r.similarity for r in pool]
+                    if abs(sims[2] - sims[3]) < 1e-5:
+                        continue  # the feedback episodes are a tie's choice: not comparable
+                    chosen = np.stack([np.frombuffer(r.vector, np.float32) for r in pool[:3]])
+                    expected = rocchio(q, chosen, 1.0)
+                    assert expected is not None
+                    x = np.frombuffer(moved, np.float32)
+                    assert np.abs(x - expected).max() < 1e-6
+                    block = np.stack([np.frombuffer(r.vector, np.float32) for r in pool])
+                    cosine = (block @ x) / (np.linalg.norm(block, axis=1) * np.linalg.norm(x))
+                    order = np.argsort(-cosine, kind="stable")[:k]
+                    want = [pool[int(n)] for n in order]
+                    assert [r.similarity for r in more] == pytest.approx(
+                        [float(cosine[int(n)]) for n in order], abs=1e-5
+                    )
+                    for n, row in enumerate(more):  # the same episode where not tied
+                        c = float(cosine[int(order[n])])
+                        if all(
+                            abs(c - float(cosine[int(order[m])])) > 1e-5
+                            for m in (n - 1, n + 1)
+                            if 0 <= m < k
+                        ):
+                            assert row.candidate.episode_id == want[n].candidate.episode_id
+                            assert row.vector == want[n].vector
+                    in_pool = {r.candidate.episode_id for r in pool}
+                    assert {r.candidate.episode_id for r in more} <= in_pool
+                    compared += 1
+                if pool_size == 30:
+                    beyond = {r.candidate.episode_id for r in more} - {
+                        r.candidate.episode_id for r in hits
+                    }
+                    assert beyond, "the expanded query found nothing past the query's k"
+        assert compared >= 16  # of 24
+
+
 # -- 4. the same rankings as the bytea path --------------------------------------------------
 async def test_rankings_equal_the_bytea_path(pg18: Backend, other_pg18: Backend) -> None:
     texts = task_texts(60, seed=4)
