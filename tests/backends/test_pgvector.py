@@ -419,7 +419,7 @@ async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs
         provider = memory.vectors.provider
         identity = identity_of(memory)
         await handle.ensure_index(identity, DIMS)
-        db, plans = handle.db, []
+        db, plans, limits = handle.db, [], []
         original = db.read
 
         class Explained:
@@ -428,6 +428,7 @@ async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs
 
             async def execute(self, query: str, params: Any = None, **kw: Any) -> Any:
                 if query.startswith("WITH "):
+                    limits.append([p for p in params if isinstance(p, int)])
                     await self._conn.execute(
                         "SET enable_seqscan = off; SET enable_bitmapscan = off; "
                         "SET enable_sort = off"
@@ -448,6 +449,7 @@ async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs
             return len(re.findall(r"Index Scan using embeddings_hnsw_\w+", plan))
 
         db.read = read  # type: ignore[method-assign]
+        ef_search = handle.ef_search
         try:
             q0 = (await provider.embed([QUERIES[0]])).vectors[0].astype(np.float32)
             handle.feedback_pool = 0
@@ -458,9 +460,16 @@ async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs
             await handle.nearest_with_feedback(
                 identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
             )
+            handle.ef_search = 20  # the pool is at most ef_search: what one scan finds
+            await handle.nearest_with_feedback(
+                identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
+            )
         finally:
             del db.read
-        assert [hnsw_scans(p) for p in plans] == [2, 1]
+            handle.ef_search = ef_search
+        assert [hnsw_scans(p) for p in plans] == [2, 1, 1]
+        # LIMITs: (k, feedback, k) with two scans; (pool, k, feedback, k) with one
+        assert limits == [[12, 3, 12], [30, 12, 3, 12], [20, 12, 3, 12]]
 
         compared = 0
         for pool_size, k in ((30, 12), (5, 12)):

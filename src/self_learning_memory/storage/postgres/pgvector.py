@@ -342,10 +342,10 @@ class PgvectorIndex:
     # hnsw.ef_search of the feedback-expanded query's search (retrieval.hnsw_feedback_ef_search;
     # 0: ef_search)
     feedback_ef_search: int = 0
-    # retrieval.hnsw_feedback_pool: > 0, the first search keeps its nearest this many (at least
-    # ``k``) and the feedback-expanded query is ranked exactly over them, in the same
-    # statement: one HNSW scan per search instead of two (``feedback_ef_search`` unused); 0,
-    # the expanded query has its own HNSW scan
+    # retrieval.hnsw_feedback_pool: > 0, the first search keeps its nearest this many (at
+    # most ``ef_search``, at least ``k``) and the feedback-expanded query is ranked exactly
+    # over them in the same statement: one HNSW scan per search instead of two
+    # (``feedback_ef_search`` unused); 0, the expanded query has its own HNSW scan
     feedback_pool: int = 0
     _identities: dict[str, _Identity] = field(default_factory=dict)
     _configured: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
@@ -532,8 +532,9 @@ class PgvectorIndex:
         first's are reused). Returns (rows, expanded query as float32 bytes or None, its
         rows), each list nearest first.
 
-        With ``feedback_pool`` > 0 there is one HNSW scan: the query's nearest ``max(k,
-        feedback_pool)`` rows (the pool), the first ``k`` of them the query's answer, and the
+        With ``feedback_pool`` > 0 there is one HNSW scan: the query's nearest ``feedback_pool``
+        rows (the pool; at most ``ef_search``, at least ``k``), the first ``k`` of them the
+        query's answer, and the
         expanded query's ``k`` nearest AMONG THE POOL, ranked exactly (the expanded query
         stays near the query: its nearest are mostly the query's own)."""
         if k <= 0:
@@ -567,7 +568,8 @@ class PgvectorIndex:
             f"m.truncated {source} ORDER BY d LIMIT ?"
         )
         if pooled:
-            # the pool: the query's nearest ``max(k, feedback_pool)``; its first ``k`` are
+            # the pool: the query's nearest ``feedback_pool`` (at most ``ef_search``: the rows
+            # the scan finds without iterating again, and at least ``k``); its first ``k`` are
             # the answer, and the expanded query ranks the pool exactly (no index: it reads
             # the materialised rows). ``d + 0``: a real sort (the iterative scan's order is
             # relaxed, and PostgreSQL 17+ takes a CTE's ORDER BY as its rows' order)
@@ -583,7 +585,7 @@ class PgvectorIndex:
             first_args: tuple[Any, ...] = (
                 Float32Vector(query),
                 *args,
-                max(k, int(self.feedback_pool)),
+                max(k, min(int(self.feedback_pool), int(self.ef_search))),
                 k,
             )
             second_args: tuple[Any, ...] = (k,)
