@@ -572,18 +572,11 @@ def _server_cpu_s(postmaster: int | None) -> float | None:
     return total / ticks
 
 
-async def _postmaster(memory: SelfLearningMemory) -> int | None:
-    """The pid of the store's server's postmaster when it runs on this machine, else None."""
-    db: Any = getattr(memory.storage, "_db", None)
-    if db is None:
-        return None
-
-    async def run(conn: Any) -> int:
-        row = await (await conn.execute("SELECT pg_backend_pid()")).fetchone()
-        return int(row[0])
-
-    backend = await db.read(run)
-    return _parent(backend)
+def _postmaster(url: str) -> int | None:
+    """The pid of the server's postmaster when it runs on this machine, else None."""
+    with psycopg.connect(url) as conn:  # the parent of a live backend
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        return None if row is None else _parent(int(row[0]))
 
 
 def _parent(pid: int) -> int | None:
@@ -605,7 +598,7 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
             await memory.retrieve_relevant_context(text, context, limit=5, mode="hybrid")
         first_pass = time.perf_counter() - began
         samples, skipped = [], 0
-        postmaster = await _postmaster(memory) if store != "sqlite" else None
+        postmaster = _postmaster(url) if url is not None and store != "sqlite" else None
         server_cpu = _server_cpu_s(postmaster)
         cpu = time.process_time()
         for text, context in asked:

@@ -299,6 +299,7 @@ async def test_one_statement_search_equals_two_searches_and_a_client_side_expans
         provider = memory.vectors.provider
         identity = identity_of(memory)
         await handle.ensure_index(identity, DIMS)
+        handle.feedback_pool = 0  # the second search is an HNSW search (the pool: below)
         expansions = 0
         for filters in (EpisodeFilters(), EpisodeFilters(domain="billing")):
             for query in (*QUERIES, texts[7], texts[42], texts[101] + " retry"):
@@ -373,6 +374,7 @@ async def test_the_feedback_search_runs_at_its_own_ef_search(pg18: Backend) -> N
             return await original(lambda conn: fn(Capped(conn)))
 
         db.read = read  # type: ignore[method-assign]
+        handle.feedback_pool = 0  # a second HNSW search, whose ef_search this is
         try:
             handle.ef_search, handle.feedback_ef_search = 10, 0
             hits, moved, more = await handle.nearest_with_feedback(

@@ -346,7 +346,7 @@ class PgvectorIndex:
     # most ``ef_search``, at least ``k``) and the feedback-expanded query is ranked exactly
     # over them in the same statement: one HNSW scan per search instead of two
     # (``feedback_ef_search`` unused); 0, the expanded query has its own HNSW scan
-    feedback_pool: int = 0
+    feedback_pool: int = 200
     _identities: dict[str, _Identity] = field(default_factory=dict)
     _configured: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
 

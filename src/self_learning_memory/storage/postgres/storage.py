@@ -61,7 +61,7 @@ class PostgresStorage(SQLStore):
         pgvector: str = "auto",
         ef_search: int = 100,
         feedback_ef_search: int = 0,
-        feedback_pool: int = 0,
+        feedback_pool: int = 200,
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 64,
         exact_below: int = 0,
