@@ -534,9 +534,8 @@ class PgvectorIndex:
 
         With ``feedback_pool`` > 0 there is one HNSW scan: the query's nearest ``feedback_pool``
         rows (the pool; at most ``ef_search``, at least ``k``), the first ``k`` of them the
-        query's answer, and the
-        expanded query's ``k`` nearest AMONG THE POOL, ranked exactly (the expanded query
-        stays near the query: its nearest are mostly the query's own)."""
+        query's answer, and the expanded query's ``k`` nearest AMONG THE POOL, ranked exactly
+        (the expanded query stays near the query: its nearest are mostly the query's own)."""
         if k <= 0:
             return [], None, []
         if feedback <= 0 or weight <= 0:
