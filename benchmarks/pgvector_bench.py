@@ -49,7 +49,8 @@ loaded vectors for each ``--ef-search``, with the plan checked to use the index.
 
 On pgvector, ``--retrieval-ef-search`` times one measuring process per value (its
 ``retrieval.hnsw_ef_search``; at sizes measured in one round), ``--feedback-ef-search`` sets
-``retrieval.hnsw_feedback_ef_search`` of the measuring processes, and ``--keep-schema`` (with
+``retrieval.hnsw_feedback_ef_search`` of the measuring processes, ``--feedback-pool``
+``retrieval.hnsw_feedback_pool``, and ``--keep-schema`` (with
 ``--dsn``) leaves the loaded schemas in the server and prints their URLs, so more measuring
 processes can be timed on a 1M store without loading it again:
 ``--worker pgvector --worker-dir NEW_DIR --dsn SCHEMA_URL [--retrieval-ef-search N]``.
@@ -149,6 +150,9 @@ def _config(store: str, url: str | None, sync: bool = False) -> MemoryConfig:
     feedback_ef = os.environ.get("PGVECTOR_BENCH_FEEDBACK_EF")  # --feedback-ef-search
     if feedback_ef and store == "pgvector":
         data.setdefault("retrieval", {})["hnsw_feedback_ef_search"] = int(feedback_ef)
+    feedback_pool = os.environ.get("PGVECTOR_BENCH_FEEDBACK_POOL")  # --feedback-pool
+    if feedback_pool and store == "pgvector":
+        data.setdefault("retrieval", {})["hnsw_feedback_pool"] = int(feedback_pool)
     if not sync:
         data["sync"] = {"enabled": False}
     return MemoryConfig.model_validate(data)
@@ -542,6 +546,47 @@ def _rss_mb() -> dict[str, float]:
     return out
 
 
+def _server_cpu_s(postmaster: int | None) -> float | None:
+    """CPU seconds (user + system) of a local server: the postmaster's own and its reaped
+    children's, and those of its live children (``/proc``; None when not readable)."""
+    if postmaster is None:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    try:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()  # from the state (field 3)
+            pid, ppid = int(entry.name), int(fields[1])
+            if pid == postmaster:
+                total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+            elif ppid == postmaster:
+                total += int(fields[11]) + int(fields[12])
+    except OSError:
+        return None
+    return total / ticks
+
+
+def _postmaster(url: str) -> int | None:
+    """The pid of the server's postmaster when it runs on this machine, else None."""
+    with psycopg.connect(url) as conn:  # the parent of a live backend
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        return None if row is None else _parent(int(row[0]))
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2 :].split()[1])
+    except (OSError, ValueError):
+        return None
+
+
 async def worker(store: str, url: str | None, directory: Path, queries: int) -> dict[str, Any]:
     """Open the memory, warm the query vectors, time hybrid retrieval, read RSS."""
     base = _rss_mb()
@@ -553,6 +598,8 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
             await memory.retrieve_relevant_context(text, context, limit=5, mode="hybrid")
         first_pass = time.perf_counter() - began
         samples, skipped = [], 0
+        postmaster = _postmaster(url) if url is not None and store != "sqlite" else None
+        server_cpu = _server_cpu_s(postmaster)
         cpu = time.process_time()
         for text, context in asked:
             memory._query_cache.clear()  # measure the store, not the in-process result cache
@@ -562,6 +609,7 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
             if found and "lexical:skipped" in found[0].provenance:
                 skipped += 1
         cpu = time.process_time() - cpu  # the measuring process's own CPU, all threads
+        server_after = _server_cpu_s(postmaster)
         rss = _rss_mb()
         indexed = len(memory.vectors.index) if memory.vectors is not None else None
         regime = getattr(memory.vectors, "regime", None)  # in_process_exact / server_hnsw
@@ -571,6 +619,11 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
         "median_ms": round(p50, 3),
         "p95_ms": round(p95, 3),
         "client_cpu_ms": round(cpu * 1000 / len(samples), 3),
+        # the whole server's CPU per timed retrieval (a server of its own: only this process)
+        "server_cpu_ms": None
+        if server_cpu is None or server_after is None
+        else round((server_after - server_cpu) * 1000 / len(samples), 3),
+        "load_1m": _load(),
         "samples": len(samples),
         "full_text_skipped": skipped,
         "first_pass_s": round(first_pass, 2),
@@ -883,6 +936,13 @@ def main(argv: list[str] | None = None) -> int:
         "(default: the library's)",
     )
     parser.add_argument(
+        "--feedback-pool",
+        type=int,
+        default=None,
+        help="retrieval.hnsw_feedback_pool of the pgvector measuring processes "
+        "(default: the library's; 0: a second HNSW search)",
+    )
+    parser.add_argument(
         "--keep-schema",
         action="store_true",
         help="with --dsn: leave the schemas in the server (their URLs are printed), to measure "
@@ -897,6 +957,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PGVECTOR_BENCH_EXACT_BELOW"] = str(int(args.exact_below))
     if args.feedback_ef_search is not None:  # read by _config in the measuring workers
         os.environ["PGVECTOR_BENCH_FEEDBACK_EF"] = str(args.feedback_ef_search)
+    if args.feedback_pool is not None:  # read by _config in the measuring workers
+        os.environ["PGVECTOR_BENCH_FEEDBACK_POOL"] = str(args.feedback_pool)
     if args.worker and args.retrieval_ef_search:  # a worker started by hand on a kept schema
         os.environ["PGVECTOR_BENCH_RETRIEVAL_EF"] = str(int(args.retrieval_ef_search))
     if args.provider == "local":  # MiniLM: semantic vectors, ~10 ms per episode to make

@@ -82,6 +82,7 @@ from self_learning_memory import (
     RetrievalConfig,
     SelfLearningMemory,
 )
+from self_learning_memory.config import StorageConfig
 
 from ..retrieval_heldout.corpus import INTENTS as HELDOUT_CLASSES
 from ..retrieval_heldout.corpus import build_heldout
@@ -211,8 +212,37 @@ async def run(
     split_seed: int = 1,
     classes: tuple[str, ...] = QUERY_CLASSES,
     corpus_name: str = "quality",
+    postgres: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Build the corpus in a fresh store and measure every mode; returns the records."""
+    """Build the corpus in a fresh store and measure every mode; returns the records.
+
+    ``postgres``: a PostgreSQL server's URL; the store is then a new schema on it (dropped
+    at the end) with the server's vector search at every size (pgvector when the server has
+    it: ``storage.pgvector_exact_below = 0``) instead of the embedded SQLite store."""
+    if postgres is not None:
+        from benchmarks.scaleout_pg_bench import _create_schema, _drop_schema, schema_url
+
+        schema = _create_schema(postgres)
+        try:
+            return await run(
+                provider=provider,
+                modes=modes,
+                seed=seed,
+                families=families,
+                repeat=repeat,
+                data_dir=data_dir,
+                overrides={
+                    **(overrides or {}),
+                    "storage.url": schema_url(postgres, schema),
+                    "storage.pgvector_exact_below": 0,
+                },
+                splits=splits,
+                split_seed=split_seed,
+                classes=classes,
+                corpus_name=corpus_name,
+            )
+        finally:
+            _drop_schema(postgres, schema)
     records: list[dict[str, Any]] = []
 
     def out(record: dict[str, Any]) -> None:
@@ -229,9 +259,18 @@ async def run(
         classes = HELDOUT_CLASSES
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         directory = data_dir or Path(tmp)
-        config = MemoryConfig(embeddings=EmbeddingsConfig(provider=provider))
+        settings = dict(overrides or {})
+        storage = {
+            k[len("storage.") :]: settings.pop(k)
+            for k in list(settings)
+            if k.startswith("storage.")
+        }
+        config = MemoryConfig(
+            embeddings=EmbeddingsConfig(provider=provider),
+            storage=StorageConfig.model_validate(storage),
+        )
         pure_config = config.retrieval.model_copy(update=PURE_SETTINGS)
-        config.retrieval = config.retrieval.model_copy(update=overrides or {})
+        config.retrieval = config.retrieval.model_copy(update=settings)
         async with SelfLearningMemory.open(directory, config=config) as memory:
             started = time.perf_counter()
             ids = await record_corpus(memory, corpus)
@@ -487,6 +526,13 @@ def main(argv: list[str] | None = None) -> None:
         default=",".join(QUERY_CLASSES),
         help="query classes to ask, comma-separated: " + ", ".join(QUERY_CLASSES),
     )
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        metavar="URL",
+        help="a PostgreSQL server: the store is a new schema on it (pgvector's search at every "
+        "size when the server has the extension), dropped at the end",
+    )
     args = parser.parse_args(argv)
     overrides = {k: _setting(v) for k, v in (item.split("=", 1) for item in args.set)}
     asyncio.run(
@@ -501,5 +547,6 @@ def main(argv: list[str] | None = None) -> None:
             split_seed=args.split_seed,
             classes=tuple(c for c in args.classes.split(",") if c),
             corpus_name=args.corpus,
+            postgres=args.postgres,
         )
     )

@@ -112,8 +112,13 @@ class RetrievalConfig(_Config):
     # and finds more of the exact nearest episodes
     hnsw_ef_search: int = Field(100, ge=10, le=1000)
     # pgvector: hnsw.ef_search of the second search, the one for the feedback-expanded query
-    # (it only adds candidates to the first's); 0: hnsw_ef_search
+    # (it only adds candidates to the first's); 0: hnsw_ef_search. Only with
+    # hnsw_feedback_pool = 0 (else there is no second search)
     hnsw_feedback_ef_search: int = Field(0, ge=0, le=1000)
+    # pgvector: > 0, the feedback-expanded query is ranked exactly over the first search's
+    # nearest this many episodes (at most hnsw_ef_search, at least the candidates asked for)
+    # in the same statement, one HNSW search per retrieval; 0: it has its own HNSW search
+    hnsw_feedback_pool: int = Field(200, ge=0, le=1000)
     # threads numpy's BLAS may use for retrieval's small products (0: the library's choice);
     # process-wide (retrieval/threads.py)
     blas_threads: int = Field(1, ge=0, le=256)

@@ -299,6 +299,7 @@ async def test_one_statement_search_equals_two_searches_and_a_client_side_expans
         provider = memory.vectors.provider
         identity = identity_of(memory)
         await handle.ensure_index(identity, DIMS)
+        handle.feedback_pool = 0  # the second search is an HNSW search (the pool: below)
         expansions = 0
         for filters in (EpisodeFilters(), EpisodeFilters(domain="billing")):
             for query in (*QUERIES, texts[7], texts[42], texts[101] + " retry"):
@@ -373,6 +374,7 @@ async def test_the_feedback_search_runs_at_its_own_ef_search(pg18: Backend) -> N
             return await original(lambda conn: fn(Capped(conn)))
 
         db.read = read  # type: ignore[method-assign]
+        handle.feedback_pool = 0  # a second HNSW search, whose ef_search this is
         try:
             handle.ef_search, handle.feedback_ef_search = 10, 0
             hits, moved, more = await handle.nearest_with_feedback(
@@ -396,6 +398,129 @@ async def test_the_feedback_search_runs_at_its_own_ef_search(pg18: Backend) -> N
         finally:
             del db.read
         assert after == ["10", "40", "40"]  # the statement's setting did not outlive it
+
+
+async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs_rows(
+    pg18: Backend,
+) -> None:
+    """``feedback_pool`` (``retrieval.hnsw_feedback_pool``): one HNSW scan in the statement
+    (two without it, seen in its plan); the query's ``k`` nearest as without it, the expanded
+    query as the client's ``rocchio`` computes it, and the expanded query's ``k`` nearest
+    equal to an exact numpy ranking of the query's nearest ``feedback_pool`` rows (the pool,
+    taken from ``nearest`` at the same ``ef_search``); a pool below ``k`` is ``k``."""
+    import numpy as np
+
+    from self_learning_memory.retrieval.index import rocchio
+
+    texts = task_texts(160, seed=11)
+    async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
+        await record_corpus(memory, texts, domain=lambda i: "billing" if i % 3 else "web-api")
+        handle = memory.storage.capabilities.vector_index
+        assert handle is not None
+        assert memory.vectors is not None
+        provider = memory.vectors.provider
+        identity = identity_of(memory)
+        await handle.ensure_index(identity, DIMS)
+        db, plans, limits = handle.db, [], []
+        original = db.read
+
+        class Explained:
+            def __init__(self, conn: Any) -> None:
+                self._conn = conn
+
+            async def execute(self, query: str, params: Any = None, **kw: Any) -> Any:
+                if query.startswith("WITH "):
+                    limits.append([p for p in params if isinstance(p, int)])
+                    await self._conn.execute(
+                        "SET enable_seqscan = off; SET enable_bitmapscan = off; "
+                        "SET enable_sort = off"
+                    )
+                    try:
+                        cur = await self._conn.execute("EXPLAIN " + query, params, **kw)
+                        plans.append("\n".join(str(r[0]) for r in await cur.fetchall()))
+                    finally:
+                        await self._conn.execute(
+                            "RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_sort"
+                        )
+                return await self._conn.execute(query, params, **kw)
+
+        async def read(fn: Any) -> Any:
+            return await original(lambda conn: fn(Explained(conn)))
+
+        def hnsw_scans(plan: str) -> int:
+            return len(re.findall(r"Index Scan using embeddings_hnsw_\w+", plan))
+
+        db.read = read  # type: ignore[method-assign]
+        ef_search = handle.ef_search
+        try:
+            q0 = (await provider.embed([QUERIES[0]])).vectors[0].astype(np.float32)
+            handle.feedback_pool = 0
+            await handle.nearest_with_feedback(
+                identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
+            )
+            handle.feedback_pool = 30
+            await handle.nearest_with_feedback(
+                identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
+            )
+            handle.ef_search = 20  # the pool is at most ef_search: what one scan finds
+            await handle.nearest_with_feedback(
+                identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
+            )
+        finally:
+            del db.read
+            handle.ef_search = ef_search
+        assert [hnsw_scans(p) for p in plans] == [2, 1, 1]
+        # LIMITs: (k, feedback, k) with two scans; (pool, k, feedback, k) with one
+        assert limits == [[12, 3, 12], [30, 12, 3, 12], [20, 12, 3, 12]]
+
+        compared = 0
+        for pool_size, k in ((30, 12), (5, 12)):
+            handle.feedback_pool = pool_size
+            for filters in (EpisodeFilters(), EpisodeFilters(domain="billing")):
+                for query in (*QUERIES, texts[7], texts[42], texts[101] + " retry"):
+                    q = (await provider.embed([query])).vectors[0].astype(np.float32)
+                    hits, moved, more = await handle.nearest_with_feedback(
+                        identity, DIMS, q.tobytes(), k, filters, 3, 1.0
+                    )
+                    pool = await handle.nearest(
+                        identity, DIMS, q.tobytes(), max(k, pool_size), filters
+                    )
+                    assert len(hits) == len(more) == k
+                    _same_rows(hits, pool[:k])
+                    assert moved is not None
+                    sims = [r.similarity for r in pool]
+                    if abs(sims[2] - sims[3]) < 1e-5:
+                        continue  # the feedback episodes are a tie's choice: not comparable
+                    chosen = np.stack([np.frombuffer(r.vector, np.float32) for r in pool[:3]])
+                    expected = rocchio(q, chosen, 1.0)
+                    assert expected is not None
+                    x = np.frombuffer(moved, np.float32)
+                    assert np.abs(x - expected).max() < 1e-6
+                    block = np.stack([np.frombuffer(r.vector, np.float32) for r in pool])
+                    cosine = (block @ x) / (np.linalg.norm(block, axis=1) * np.linalg.norm(x))
+                    order = np.argsort(-cosine, kind="stable")[:k]
+                    want = [pool[int(n)] for n in order]
+                    assert [r.similarity for r in more] == pytest.approx(
+                        [float(cosine[int(n)]) for n in order], abs=1e-5
+                    )
+                    for n, row in enumerate(more):  # the same episode where not tied
+                        c = float(cosine[int(order[n])])
+                        if all(
+                            abs(c - float(cosine[int(order[m])])) > 1e-5
+                            for m in (n - 1, n + 1)
+                            if 0 <= m < k
+                        ):
+                            assert row.candidate.episode_id == want[n].candidate.episode_id
+                            assert row.vector == want[n].vector
+                    in_pool = {r.candidate.episode_id for r in pool}
+                    assert {r.candidate.episode_id for r in more} <= in_pool
+                    compared += 1
+                if pool_size == 30:
+                    beyond = {r.candidate.episode_id for r in more} - {
+                        r.candidate.episode_id for r in hits
+                    }
+                    assert beyond, "the expanded query found nothing past the query's k"
+        assert compared >= 16  # of 24
 
 
 # -- 4. the same rankings as the bytea path --------------------------------------------------

@@ -91,7 +91,11 @@ HELP: dict[str, str] = {
     "retrieval.hnsw_ef_search": "pgvector: HNSW candidates searched per query (hnsw.ef_search); "
     "higher finds more of the exact nearest episodes, slower.",
     "retrieval.hnsw_feedback_ef_search": "pgvector: hnsw.ef_search of the second search, for "
-    "the feedback-expanded query (0 = retrieval.hnsw_ef_search).",
+    "the feedback-expanded query (0 = retrieval.hnsw_ef_search); only with "
+    "retrieval.hnsw_feedback_pool = 0.",
+    "retrieval.hnsw_feedback_pool": "pgvector: rank the feedback-expanded query exactly over "
+    "the first search's nearest N episodes (at most retrieval.hnsw_ef_search), one HNSW search "
+    "per retrieval (0 = a second search).",
     "retrieval.blas_threads": "Threads numpy's BLAS may use for retrieval's small products "
     "(0 = the library's choice); process-wide.",
     "sandbox.enabled": "Offer the code sandbox (execute_agent_code); false turns it off entirely.",

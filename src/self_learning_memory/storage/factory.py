@@ -73,6 +73,7 @@ def open_postgres(dsn: str, config: MemoryConfig) -> StorageBackend:
         pgvector=config.storage.pgvector,
         ef_search=config.retrieval.hnsw_ef_search,
         feedback_ef_search=config.retrieval.hnsw_feedback_ef_search,
+        feedback_pool=config.retrieval.hnsw_feedback_pool,
         hnsw_m=config.storage.hnsw_m,
         hnsw_ef_construction=config.storage.hnsw_ef_construction,
         exact_below=config.storage.pgvector_exact_below,

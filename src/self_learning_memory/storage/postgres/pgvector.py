@@ -342,6 +342,11 @@ class PgvectorIndex:
     # hnsw.ef_search of the feedback-expanded query's search (retrieval.hnsw_feedback_ef_search;
     # 0: ef_search)
     feedback_ef_search: int = 0
+    # retrieval.hnsw_feedback_pool: > 0, the first search keeps its nearest this many (at
+    # most ``ef_search``, at least ``k``) and the feedback-expanded query is ranked exactly
+    # over them in the same statement: one HNSW scan per search instead of two
+    # (``feedback_ef_search`` unused); 0, the expanded query has its own HNSW scan
+    feedback_pool: int = 200
     _identities: dict[str, _Identity] = field(default_factory=dict)
     _configured: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
 
@@ -525,7 +530,12 @@ class PgvectorIndex:
         and runs the second search itself, so a retrieval makes one round trip. A row of the
         second search already in the first comes back without its columns or vector (the
         first's are reused). Returns (rows, expanded query as float32 bytes or None, its
-        rows), each list nearest first."""
+        rows), each list nearest first.
+
+        With ``feedback_pool`` > 0 there is one HNSW scan: the query's nearest ``feedback_pool``
+        rows (the pool; at most ``ef_search``, at least ``k``), the first ``k`` of them the
+        query's answer, and the expanded query's ``k`` nearest AMONG THE POOL, ranked exactly
+        (the expanded query stays near the query: its nearest are mostly the query's own)."""
         if k <= 0:
             return [], None, []
         if feedback <= 0 or weight <= 0:
@@ -544,27 +554,61 @@ class PgvectorIndex:
         # (computed after the first scan ended: it averages that scan's rows) sets it for the
         # rest of the statement; ``is_local``: undone when the statement's transaction ends
         # (reads are autocommit), the session keeps ``ef_search``.
+        pooled = self.feedback_pool > 0
         second_ef = self.feedback_ef_search
         local_ef = (
             f", set_config('hnsw.ef_search', '{int(second_ef)}', true) AS ef"
-            if second_ef > 0 and second_ef != self.ef_search
+            if second_ef > 0 and second_ef != self.ef_search and not pooled
             else ""
         )
         nulls = ", ".join(["NULL"] * (decode.CANDIDATE_COLUMNS.count(",") + 1))
-        sql = (
+        first_search = (
+            f"SELECT m.episode_id, m.embedding::{cast} {op} ?::{cast} AS d, m.embedding AS v, "
+            f"m.truncated {source} ORDER BY d LIMIT ?"
+        )
+        if pooled:
+            # the pool: the query's nearest ``feedback_pool`` (at most ``ef_search``: the rows
+            # the scan finds without iterating again, and at least ``k``); its first ``k`` are
+            # the answer, and the expanded query ranks the pool exactly (no index: it reads
+            # the materialised rows). ``d + 0``: a real sort (the iterative scan's order is
+            # relaxed, and PostgreSQL 17+ takes a CTE's ORDER BY as its rows' order)
+            with_near = (
+                f"WITH pool AS MATERIALIZED ({first_search}), "
+                "near AS MATERIALIZED (SELECT * FROM pool ORDER BY d + 0 LIMIT ?), "
+            )
+            second_search = (
+                f"far AS MATERIALIZED (SELECT p.episode_id, p.v::{cast} {op} "
+                f"(SELECT x FROM moved)::{cast} AS d, p.v, p.truncated FROM pool p "
+                "WHERE (SELECT x FROM moved) IS NOT NULL ORDER BY d LIMIT ?) "
+            )
+            first_args: tuple[Any, ...] = (
+                Float32Vector(query),
+                *args,
+                max(k, min(int(self.feedback_pool), int(self.ef_search))),
+                k,
+            )
+            second_args: tuple[Any, ...] = (k,)
+        else:
             # the query's nearest (materialised: read by the feedback and the answer)
-            f"WITH near AS MATERIALIZED (SELECT m.episode_id, m.embedding::{cast} {op} "
-            f"?::{cast} AS d, m.embedding AS v, m.truncated {source} ORDER BY d LIMIT ?), "
-            # the query moved toward its first ``feedback`` rows (NULL if that is the origin)
+            with_near = f"WITH near AS MATERIALIZED ({first_search}), "
+            # its nearest: the scalar subquery is an init plan, a parameter the HNSW scan
+            # orders by
+            second_search = (
+                f"far AS MATERIALIZED (SELECT m.episode_id, m.embedding::{cast} {op} "
+                f"(SELECT x FROM moved)::{cast} AS d, m.embedding AS v, m.truncated {source} "
+                "AND (SELECT x FROM moved) IS NOT NULL ORDER BY d LIMIT ?) "
+            )
+            first_args = (Float32Vector(query), *args, k)
+            second_args = (*args, k)
+        rest = (
+            # the query moved toward its nearest ``feedback`` rows (NULL if that is the
+            # origin; ``d + 0`` sorts ``near`` for real, as above)
             f"moved AS MATERIALIZED (SELECT CASE WHEN {self.ext}.vector_norm(x) > 0 THEN "
             f"{self.ext}.l2_normalize(x) END AS x{local_ef} FROM (SELECT ?::{vector} "
             f"OPERATOR({self.ext}.+) ({self.ext}.avg(f.v::{vector}) "
             f"OPERATOR({self.ext}.*) ?::{vector}) AS x FROM "
-            "(SELECT v FROM near ORDER BY d LIMIT ?) f) s), "
-            # its nearest: the scalar subquery is an init plan, a parameter the HNSW scan orders by
-            f"far AS MATERIALIZED (SELECT m.episode_id, m.embedding::{cast} {op} "
-            f"(SELECT x FROM moved)::{cast} AS d, m.embedding AS v, m.truncated {source} "
-            "AND (SELECT x FROM moved) IS NOT NULL ORDER BY d LIMIT ?) "
+            "(SELECT v FROM near ORDER BY d + 0 LIMIT ?) f) s), "
+            f"{second_search}"
             f"SELECT 0, n.episode_id, n.d, {self.ext}.vector_send(n.v), n.truncated, "
             f"{decode.CANDIDATE_COLUMNS} FROM near n JOIN episodes e ON e.episode_id = n.episode_id "
             f"UNION ALL SELECT 1, f.episode_id, f.d, CASE WHEN n.episode_id IS NULL THEN "
@@ -573,18 +617,10 @@ class PgvectorIndex:
             "LEFT JOIN episodes e ON e.episode_id = f.episode_id AND n.episode_id IS NULL "
             f"UNION ALL SELECT 2, NULL, NULL, {self.ext}.vector_send(x), NULL, {nulls} "
             "FROM moved WHERE x IS NOT NULL"
-        ).replace("?", "%s")
-        weights = Float32Vector(array("f", [weight]).tobytes() * dimensions)
-        params = (
-            Float32Vector(query),
-            *args,
-            k,
-            Float32Vector(query),
-            weights,
-            feedback,
-            *args,
-            k,
         )
+        sql = (with_near + rest).replace("?", "%s")
+        weights = Float32Vector(array("f", [weight]).tobytes() * dimensions)
+        params = (*first_args, Float32Vector(query), weights, feedback, *second_args)
 
         async def run(conn: Conn) -> list[Any]:
             await self._configure(conn)
@@ -672,6 +708,7 @@ class PgvectorIndex:
         return {
             "ef_search": self.ef_search,
             "feedback_ef_search": self.feedback_ef_search or self.ef_search,
+            "feedback_pool": self.feedback_pool,
             "vector_search": self.vector_search,
             "exact_below": self.exact_below,
             "indexes": [

@@ -61,6 +61,7 @@ class PostgresStorage(SQLStore):
         pgvector: str = "auto",
         ef_search: int = 100,
         feedback_ef_search: int = 0,
+        feedback_pool: int = 200,
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 64,
         exact_below: int = 0,
@@ -77,6 +78,7 @@ class PostgresStorage(SQLStore):
         self._pgvector_mode = pgvector
         self._ef_search = ef_search
         self._feedback_ef_search = feedback_ef_search
+        self._feedback_pool = feedback_pool
         self._hnsw = (hnsw_m, hnsw_ef_construction)
         self._exact_below = exact_below
         self.pgvector = PgvectorState(False, "not opened")
@@ -113,6 +115,7 @@ class PostgresStorage(SQLStore):
                 ef_construction=self._hnsw[1],
                 exact_below=self._exact_below,
                 feedback_ef_search=self._feedback_ef_search,
+                feedback_pool=self._feedback_pool,
             )
         else:
             self.dialect = POSTGRES
