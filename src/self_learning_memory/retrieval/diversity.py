@@ -115,7 +115,7 @@ def mmr(
             if other.embedding is not None and embedding is not None:
                 if may_reach is not None and not may_reach[other.slot]:
                     continue  # certainly below the floor and the threshold: changes nothing
-                sim = min(max(float(other.embedding @ embedding), 0.0), 1.0)
+                sim = min(max(float(other.embedding.dot(embedding)), 0.0), 1.0)  # as ``@``
             else:
                 sim = jaccard(other.doc, item.doc)
             if sim > other.max_sim:

@@ -292,18 +292,24 @@ def rank_with_signals(
         coverages = [0.0] * count
     relevance = [0.6 * lx + 0.4 * cv for lx, cv in zip(lexicals, coverages, strict=True)]
     contexts, matched_flags = _context_columns(candidates, context, task_type)
-    outcomes = [
-        0.5 * _OUTCOME_SCORE.get(c.outcome_type or "", 0.0)
-        + 0.5 * min(max(c.reward_total or 0.0, 0.0) / 2.5, 1.0)
-        for c in candidates
-    ]
+    # _outcome, with min and max written as conditionals (the same values, NaN included)
+    outcomes: list[float] = []
+    for c in candidates:
+        reward = c.reward_total or 0.0
+        reward = (0.0 if reward < 0.0 else reward) / 2.5
+        outcome = _OUTCOME_SCORE.get(c.outcome_type or "", 0.0)
+        outcomes.append(0.5 * outcome + 0.5 * (1.0 if reward > 1.0 else reward))
     half_life = config.recency_half_life_days
     minus_ln2 = -math.log(2)
     exp = math.exp
     recencies = [
         0.0
         if c.end_time is None
-        else exp(minus_ln2 * max(0.0, (now - c.end_time).total_seconds() / 86_400) / half_life)
+        else exp(
+            minus_ln2
+            * (a if (a := (now - c.end_time).total_seconds() / 86_400) > 0.0 else 0.0)
+            / half_life
+        )
         for c in candidates
     ]
     query_scores = None if signals is None else signals.query
@@ -459,6 +465,7 @@ def _gate_column(
     gates = relevance.copy()
     for n, vector in enumerate(embeddings):
         if n != top and vector is not None:
-            dot = float(vector @ top_vector)
+            # ndarray.dot: the same float32 dot as ``@`` for two vectors, with less overhead
+            dot = float(vector.dot(top_vector))
             gates[n] *= dot if dot > 0.0 else 0.0
     return gates
