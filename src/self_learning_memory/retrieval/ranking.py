@@ -366,7 +366,9 @@ def rank_with_signals(
             usefulness_of[n] = (useful, used.evidence)
             # like outcome, it counts as far as the task matches
             totals[n] += w_use * (2.0 * useful - 1.0) * relevance[n]
-    ids = [c.episode_id for c in candidates]
+    # ties by id: UUIDs order (and are equal) by their ``int``, compared here without the
+    # Python-level UUID methods
+    ids = [c.episode_id.int for c in candidates]
     order = sorted(range(count), key=lambda n: (-totals[n], ids[n]))
     pool: list[Scored] = []
     for n in order[: max(limit * 5, 50)]:  # what MMR looks at (``diversity.mmr``)
