@@ -271,3 +271,28 @@ def test_the_comparison_is_not_vacuous() -> None:
         "context:framework",
         "context:tags",
     }
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_aligned_signals_are_what_the_per_position_loop_gave(seed: int) -> None:
+    rng = random.Random(seed)
+    count = rng.randint(0, 40)
+    positions = sorted(rng.sample(range(count), rng.randint(0, count)))
+    block = np.random.default_rng(seed).normal(size=(len(positions), 8)).astype(np.float32)
+    with_feedback = rng.random() < 0.5
+    scores = [[rng.uniform(-1, 1) for _ in positions] for _ in range(2 if with_feedback else 1)]
+    got = VectorSignals.aligned(count, positions, scores, block, with_feedback)
+    vectors: list[F32 | None] = [None] * count
+    aligned = [[0.0] * count for _ in scores]
+    present = [False] * count
+    for k, n in enumerate(positions):  # the loop it replaced
+        vectors[n] = block[k]
+        present[n] = True
+        for column, values in zip(aligned, scores, strict=True):
+            column[n] = values[k]
+    assert got.query == aligned[0]
+    assert got.feedback == (aligned[1] if with_feedback else None)
+    assert got.present == present
+    assert [None if v is None else v.tolist() for v in got.embeddings] == [
+        None if v is None else v.tolist() for v in vectors
+    ]

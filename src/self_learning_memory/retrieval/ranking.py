@@ -191,13 +191,16 @@ class VectorSignals:
         expanded query when ``with_feedback``), one list per query aligned with the positions,
         and their vectors (``block``, one row each); 0.0 and None for the others."""
         vectors: list[F32 | None] = [None] * count
-        aligned = [[0.0] * count for _ in scores]
         present = [False] * count
-        for k, n in enumerate(positions):
-            vectors[n] = block[k]
+        for n, row in zip(positions, block, strict=False):  # row k: block[k]
+            vectors[n] = row
             present[n] = True
-            for column, values in zip(aligned, scores, strict=True):
-                column[n] = values[k]
+        aligned = []
+        for values in scores:
+            column = [0.0] * count
+            for n, value in zip(positions, values, strict=False):
+                column[n] = value
+            aligned.append(column)
         return cls(aligned[0], aligned[1] if with_feedback else None, vectors, present)
 
 
