@@ -46,7 +46,7 @@ class _Screen:
     def __init__(self, vectors: list[F32], cutoff: float) -> None:
         import numpy as np  # only with vectors, which are numpy arrays already
 
-        self._block = np.stack(vectors).astype(np.float64)
+        self._block = np.array(vectors, dtype=np.float64)  # exact: float32 to float64
         self._norms = np.sqrt(np.einsum("ij,ij->i", self._block, self._block))
         self._slack = 4 * self._block.shape[1] * 2.0**-24
         self._cutoff = cutoff
@@ -94,7 +94,11 @@ def mmr(
         return lam * item.total / top - (1 - lam) * (max(0.0, item.max_sim - floor) / (1.0 - floor))
 
     screen = _Screen.of(remaining, min(floor, config.duplicate_threshold))
-    keys = [key(other) for other in remaining]  # kept in step: only a new max_sim changes one
+    # key(other), inlined; kept in step: only a new max_sim changes one
+    keys = [
+        lam * other.total / top - (1 - lam) * (max(0.0, other.max_sim - floor) / (1.0 - floor))
+        for other in remaining
+    ]
     while remaining and len(chosen) < limit:
         best = keys.index(max(keys))  # the first of equal keys
         del keys[best]
@@ -111,7 +115,7 @@ def mmr(
             if other.embedding is not None and embedding is not None:
                 if may_reach is not None and not may_reach[other.slot]:
                     continue  # certainly below the floor and the threshold: changes nothing
-                sim = min(max(float(other.embedding @ embedding), 0.0), 1.0)
+                sim = min(max(float(other.embedding.dot(embedding)), 0.0), 1.0)  # as ``@``
             else:
                 sim = jaccard(other.doc, item.doc)
             if sim > other.max_sim:

@@ -191,13 +191,16 @@ class VectorSignals:
         expanded query when ``with_feedback``), one list per query aligned with the positions,
         and their vectors (``block``, one row each); 0.0 and None for the others."""
         vectors: list[F32 | None] = [None] * count
-        aligned = [[0.0] * count for _ in scores]
         present = [False] * count
-        for k, n in enumerate(positions):
-            vectors[n] = block[k]
+        for n, row in zip(positions, block, strict=False):  # row k: block[k]
+            vectors[n] = row
             present[n] = True
-            for column, values in zip(aligned, scores, strict=True):
-                column[n] = values[k]
+        aligned = []
+        for values in scores:
+            column = [0.0] * count
+            for n, value in zip(positions, values, strict=False):
+                column[n] = value
+            aligned.append(column)
         return cls(aligned[0], aligned[1] if with_feedback else None, vectors, present)
 
 
@@ -269,55 +272,63 @@ def rank_with_signals(
     usage: Mapping[uuid.UUID, EpisodeUsage] | None = None,
 ) -> list[ScoredCandidate]:
     """``rank_candidates`` with the vector signals aligned with ``candidates`` (what the memory
-    passes)."""
-    best_lexical = max((c.lexical or 0.0 for c in candidates), default=0.0)
+    passes).
+
+    Computed column by column (one list per signal, no per-candidate helper calls): only the
+    candidates that can reach MMR's pool become :class:`Scored` items, and only the results
+    become score components. Every float is computed with the same operations in the same
+    order as the per-candidate definitions above (``context_match``, ``_outcome``,
+    ``_recency``, ``_outcome_gates``), so the ranking is the same to the last bit
+    (``tests/unit/test_ranking_columns.py`` checks it against the per-candidate version)."""
+    count = len(candidates)
+    if not count:
+        return []
+    raw_lexical = [c.lexical or 0.0 for c in candidates]
+    best_lexical = max(raw_lexical)
+    lexicals = [v / best_lexical for v in raw_lexical] if best_lexical > 0 else [0.0] * count
+    docs = [_doc_tokens(c.task_description, c.tools) for c in candidates]
     query_tokens = {stem(t) for t in terms}
+    if query_tokens:
+        size = len(query_tokens)
+        coverages = [len(query_tokens & doc) / size for doc in docs]
+    else:
+        coverages = [0.0] * count
+    relevance = [0.6 * lx + 0.4 * cv for lx, cv in zip(lexicals, coverages, strict=True)]
+    contexts, matched_flags = _context_columns(candidates, context, task_type)
+    # _outcome, with min and max written as conditionals (the same values, NaN included)
+    outcomes: list[float] = []
+    for c in candidates:
+        reward = c.reward_total or 0.0
+        reward = (0.0 if reward < 0.0 else reward) / 2.5
+        outcome = _OUTCOME_SCORE.get(c.outcome_type or "", 0.0)
+        outcomes.append(0.5 * outcome + 0.5 * (1.0 if reward > 1.0 else reward))
+    half_life = config.recency_half_life_days
+    minus_ln2 = -math.log(2)
+    exp = math.exp
+    recencies = [
+        0.0
+        if c.end_time is None
+        else exp(
+            minus_ln2
+            * (a if (a := (now - c.end_time).total_seconds() / 86_400) > 0.0 else 0.0)
+            / half_life
+        )
+        for c in candidates
+    ]
     query_scores = None if signals is None else signals.query
     feedback_scores = None if signals is None or query_scores is None else signals.feedback
-    contexts: dict[tuple[object, ...], tuple[float, list[str]]] = {}
-    half_life = config.recency_half_life_days
-    by_type = task_type is not None  # the episode's task type only counts when the query sets one
     embeddings = None if signals is None else signals.embeddings
-    scored: list[Scored] = []
-    for n, cand in enumerate(candidates):
-        doc = _doc_tokens(cand.task_description, cand.tools)
-        lexical = (cand.lexical or 0.0) / best_lexical if best_lexical > 0 else 0.0
-        coverage = len(query_tokens & doc) / len(query_tokens) if query_tokens else 0.0
-        vector = feedback = None
-        if query_scores is not None:
-            vector = query_scores[n]  # cosine, reported as is (negative ones as 0)
-            if vector < 0.0:
-                vector = 0.0
-            if feedback_scores is not None:
-                feedback = feedback_scores[n]
-                if feedback < 0.0:
-                    feedback = 0.0
-        c = cand.context
-        key = (c.domain, c.language, c.framework, tuple(c.tags), by_type and cand.task_type)
-        matched_ctx = contexts.get(key)
-        if matched_ctx is None:  # candidates share a few contexts: score each once
-            matched_ctx = contexts[key] = context_match(cand, context, task_type)
-        ctx, matched = matched_ctx
-        scored.append(
-            Scored(
-                cand,
-                doc,
-                0.6 * lexical + 0.4 * coverage,
-                lexical,
-                coverage,
-                vector,
-                ctx,
-                matched,
-                _outcome(cand),
-                _recency(cand, now, half_life),
-                0.0,
-                feedback,
-                None if embeddings is None else embeddings[n],
-            )
-        )
-    if query_scores is not None and scored:
-        semantic = [s.feedback if s.feedback is not None else s.vector or 0.0 for s in scored]
-        weight = None
+    vectors: list[float] | list[None] = [None] * count
+    feedbacks: list[float] | list[None] = [None] * count
+    weight = None
+    if query_scores is not None:
+        # cosines, reported as is (negative ones as 0)
+        vectors = [0.0 if v < 0.0 else v for v in query_scores]
+        if feedback_scores is not None:
+            feedbacks = [0.0 if v < 0.0 else v for v in feedback_scores]
+            semantic = feedbacks
+        else:
+            semantic = [v or 0.0 for v in vectors]
         if mode != "vector":
             weight = (
                 1.0 - config.vector_weight
@@ -331,12 +342,7 @@ def rank_with_signals(
             best = max(semantic)
             relevance = [v / best if best > 0 else 0.0 for v in semantic]
         else:
-            relevance = _fuse([s.relevance for s in scored], semantic, weight, present)
-        if weight is not None:
-            for item in scored:
-                item.lexical_weight = weight
-        for item, value in zip(scored, relevance, strict=True):
-            item.relevance = value
+            relevance = _fuse(relevance, semantic, weight, present)
     w_rel, w_ctx = config.weight_relevance, config.weight_context
     w_out, w_rec = config.weight_outcome, config.weight_recency
     if query is not None and config.failure_intent != "off" and asks_about_failure(query):
@@ -344,25 +350,127 @@ def rank_with_signals(
         if config.failure_intent == "neutral":
             w_out = 0.0
         else:
-            for item in scored:
-                item.outcome = 1.0 - item.outcome
-    gates = _outcome_gates(scored, config)
-    for item, gate in zip(scored, gates, strict=True):
-        item.total = (
-            w_rel * item.relevance
-            + w_ctx * item.context
-            + w_out * item.outcome * gate  # outcome counts as far as the task matches
-            + w_rec * item.recency
+            outcomes = [1.0 - v for v in outcomes]
+    gates = _gate_column(relevance, embeddings, config)
+    totals = [
+        w_rel * rel + w_ctx * ctx + w_out * out * gate + w_rec * rec
+        for rel, ctx, out, gate, rec in zip(
+            relevance, contexts, outcomes, gates, recencies, strict=True
         )
+    ]
+    usefulness_of: dict[int, tuple[float, int]] = {}
     if usage:  # no feedback at all: no term, the totals are exactly those without it
         w_use = config.weight_usefulness
-        for item in scored:
-            used = usage.get(item.cand.episode_id)
+        for n, cand in enumerate(candidates):
+            used = usage.get(cand.episode_id)
             if used is None or used.evidence == 0:
                 continue
-            item.usefulness = usefulness(used)
-            item.uses = used.evidence
+            useful = usefulness(used)
+            usefulness_of[n] = (useful, used.evidence)
             # like outcome, it counts as far as the task matches
-            item.total += w_use * (2.0 * item.usefulness - 1.0) * item.relevance
-    scored.sort(key=lambda item: (-item.total, item.cand.episode_id))
-    return mmr(scored, config, limit, mode)
+            totals[n] += w_use * (2.0 * useful - 1.0) * relevance[n]
+    # ties by id: UUIDs order (and are equal) by their ``int``, compared here without the
+    # Python-level UUID methods
+    ids = [c.episode_id.int for c in candidates]
+    order = sorted(range(count), key=lambda n: (-totals[n], ids[n]))
+    pool: list[Scored] = []
+    for n in order[: max(limit * 5, 50)]:  # what MMR looks at (``diversity.mmr``)
+        item = Scored(
+            candidates[n],
+            docs[n],
+            relevance[n],
+            lexicals[n],
+            coverages[n],
+            vectors[n],
+            contexts[n],
+            _matched(matched_flags[n]),
+            outcomes[n],
+            recencies[n],
+            totals[n],
+            feedbacks[n],
+            None if embeddings is None else embeddings[n],
+            weight,
+        )
+        if n in usefulness_of:
+            item.usefulness, item.uses = usefulness_of[n]
+        pool.append(item)
+    return mmr(pool, config, limit, mode)
+
+
+_CONTEXT_NAMES = ("domain", "task_type", "language", "framework", "tags")
+
+
+@functools.lru_cache(maxsize=64)
+def _matched_names(flags: int) -> tuple[str, ...]:
+    return tuple(f"context:{name}" for k, name in enumerate(_CONTEXT_NAMES) if flags >> k & 1)
+
+
+def _matched(flags: int) -> list[str]:
+    return list(_matched_names(flags))
+
+
+def _context_columns(
+    candidates: list[EpisodeCandidate], context: TaskContext, task_type: TaskType | None
+) -> tuple[list[float], list[int]]:
+    """``context_match`` of each candidate (the same sums in the same order), the matched
+    fields as bit flags (bit k: ``_CONTEXT_NAMES[k]``)."""
+    domain = context.domain
+    language = context.language.lower() if context.language else None
+    framework = context.framework.lower() if context.framework else None
+    tags = set(context.tags) if context.tags else None
+    weights = [0.3]
+    if task_type is not None:
+        weights.append(0.2)
+    if language is not None:
+        weights.append(0.2)
+    if framework is not None:
+        weights.append(0.1)
+    if tags is not None:
+        weights.append(0.2)
+    weight = sum(weights)
+    scores: list[float] = []
+    flags: list[int] = []
+    for cand in candidates:
+        c = cand.context
+        if c.domain == domain:
+            score, flag = 0.3, 1
+        else:
+            score, flag = 0.0, 0
+        if task_type is not None and cand.task_type == task_type:
+            score += 0.2
+            flag |= 2
+        if language is not None and (c.language or "").lower() == language:
+            score += 0.2
+            flag |= 4
+        if framework is not None and (c.framework or "").lower() == framework:
+            score += 0.1
+            flag |= 8
+        if tags is not None:
+            mine = set(c.tags)
+            overlap = len(mine & tags) / len(mine | tags)
+            score += 0.2 * overlap
+            if overlap > 0:
+                flag |= 16
+        scores.append(score / weight)
+        flags.append(flag)
+    return scores, flags
+
+
+def _gate_column(
+    relevance: list[float], embeddings: list[F32 | None] | None, config: RetrievalConfig
+) -> list[float]:
+    """``_outcome_gates`` over the columns: the relevance, times (``top_similarity``) the
+    cosine with the most relevant candidate's vector (the same float32 dot per candidate)."""
+    if config.outcome_gate != "top_similarity" or embeddings is None:
+        return relevance
+    top = max(range(len(relevance)), key=relevance.__getitem__)
+    top_vector = embeddings[top]
+    if top_vector is None:
+        return relevance
+    gates = relevance.copy()
+    for n, vector in enumerate(embeddings):
+        if n != top and vector is not None:
+            # ndarray.dot: the same float32 dot as ``@`` for two vectors, with less overhead
+            dot = float(vector.dot(top_vector))
+            gates[n] *= dot if dot > 0.0 else 0.0
+    return gates
