@@ -22,16 +22,13 @@ from self_learning_memory.retrieval.lexical_trust import lexical_weight, tool_to
 from self_learning_memory.retrieval.ranking import (
     VectorSignals,
     _fuse,
-    _outcome,
-    _outcome_gates,
-    _recency,
     context_match,
     rank_with_signals,
 )
 from self_learning_memory.retrieval.scores import RankMode, Scored, ScoredCandidate
 from self_learning_memory.retrieval.tokens import jaccard, query_terms, stem, tokens
 
-from .test_retrieval_fast_paths import NOW, corpus
+from .test_retrieval_fast_paths import NOW, _outcome, _outcome_gates, _recency, corpus
 
 
 def _old_mmr(

@@ -4,6 +4,7 @@ index's one-gather lookup give exactly what the straightforward versions gave.""
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,10 +19,9 @@ from self_learning_memory.retrieval.diversity import redundancy
 from self_learning_memory.retrieval.index import F32, QUANTIZED_MIN, VectorIndex
 from self_learning_memory.retrieval.lexical_trust import lexical_weight, tool_tokens
 from self_learning_memory.retrieval.ranking import (
+    _OUTCOME_SCORE,
     VectorSignals,
     _fuse,
-    _outcome,
-    _recency,
     context_match,
     rank_candidates,
     rank_with_signals,
@@ -30,6 +30,43 @@ from self_learning_memory.retrieval.scores import Scored, ScoredCandidate
 from self_learning_memory.retrieval.tokens import query_terms, stem, tokens
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+# The per-candidate definitions that rank_with_signals computes column-wise (the oracles of
+# this module and of test_ranking_columns.py)
+
+
+def _outcome(cand: EpisodeCandidate) -> float:
+    outcome = _OUTCOME_SCORE.get(cand.outcome_type or "", 0.0)
+    reward = min(max(cand.reward_total or 0.0, 0.0) / 2.5, 1.0)
+    return 0.5 * outcome + 0.5 * reward
+
+
+def _outcome_gates(scored: list[Scored], config: RetrievalConfig) -> list[float]:
+    """How far each candidate's outcome counts: its relevance (``relevance``); with
+    ``top_similarity`` also times its cosine with the most relevant candidate's vector (1 for
+    that one; without either vector, the relevance alone)."""
+    gates = [item.relevance for item in scored]
+    if config.outcome_gate != "top_similarity" or not scored:
+        return gates
+    top = max(scored, key=lambda item: item.relevance)
+    if top.embedding is None:
+        return gates
+    out = []
+    for item, gate in zip(scored, gates, strict=True):
+        if item is not top and item.embedding is not None:
+            gate *= max(0.0, float(item.embedding @ top.embedding))
+        out.append(gate)
+    return out
+
+
+def _recency(cand: EpisodeCandidate, now: datetime, half_life_days: float) -> float:
+    if cand.end_time is None:
+        return 0.0
+    age_days = max(0.0, (now - cand.end_time).total_seconds() / 86_400)
+    return math.exp(-math.log(2) * age_days / half_life_days)
+
+
 WORDS = [
     "add",
     "fix",

@@ -97,37 +97,6 @@ def context_match(
     return score / weight, [f"context:{name}" for _, m, name in parts if m > 0]
 
 
-def _outcome(cand: EpisodeCandidate) -> float:
-    outcome = _OUTCOME_SCORE.get(cand.outcome_type or "", 0.0)
-    reward = min(max(cand.reward_total or 0.0, 0.0) / 2.5, 1.0)
-    return 0.5 * outcome + 0.5 * reward
-
-
-def _outcome_gates(scored: list[Scored], config: RetrievalConfig) -> list[float]:
-    """How far each candidate's outcome counts: its relevance (``relevance``); with
-    ``top_similarity`` also times its cosine with the most relevant candidate's vector (1 for
-    that one; without either vector, the relevance alone)."""
-    gates = [item.relevance for item in scored]
-    if config.outcome_gate != "top_similarity" or not scored:
-        return gates
-    top = max(scored, key=lambda item: item.relevance)
-    if top.embedding is None:
-        return gates
-    out = []
-    for item, gate in zip(scored, gates, strict=True):
-        if item is not top and item.embedding is not None:
-            gate *= max(0.0, float(item.embedding @ top.embedding))
-        out.append(gate)
-    return out
-
-
-def _recency(cand: EpisodeCandidate, now: datetime, half_life_days: float) -> float:
-    if cand.end_time is None:
-        return 0.0
-    age_days = max(0.0, (now - cand.end_time).total_seconds() / 86_400)
-    return math.exp(-math.log(2) * age_days / half_life_days)
-
-
 def _zscores(values: list[float]) -> list[float]:
     # plain float arithmetic: statistics.pstdev computes exactly with fractions, 10x slower
     mean = sum(values) / len(values)
@@ -277,9 +246,9 @@ def rank_with_signals(
     Computed column by column (one list per signal, no per-candidate helper calls): only the
     candidates that can reach MMR's pool become :class:`Scored` items, and only the results
     become score components. Every float is computed with the same operations in the same
-    order as the per-candidate definitions above (``context_match``, ``_outcome``,
-    ``_recency``, ``_outcome_gates``), so the ranking is the same to the last bit
-    (``tests/unit/test_ranking_columns.py`` checks it against the per-candidate version)."""
+    order as the per-candidate definitions it replaced (``context_match`` above; the
+    outcome, recency and outcome-gate functions now live in ``tests/unit/test_ranking_columns.py``
+    as the oracle), so the ranking is the same to the last bit (that test checks it)."""
     count = len(candidates)
     if not count:
         return []
@@ -459,7 +428,7 @@ def _context_columns(
 def _gate_column(
     relevance: list[float], embeddings: list[F32 | None] | None, config: RetrievalConfig
 ) -> list[float]:
-    """``_outcome_gates`` over the columns: the relevance, times (``top_similarity``) the
+    """The outcome gates over the columns: the relevance, times (``top_similarity``) the
     cosine with the most relevant candidate's vector (the same float32 dot per candidate)."""
     if config.outcome_gate != "top_similarity" or embeddings is None:
         return relevance
