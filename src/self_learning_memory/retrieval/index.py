@@ -144,12 +144,7 @@ class VectorIndex:
             if not n or k <= 0:
                 return [], None, []
             k = min(k, n)
-            if self._codes is not None:
-                found = self._int8_search_with_feedback(query, k, feedback, weight)
-                if found is not None:
-                    return found
-            scores = self._matrix @ query
-            top = _best(scores, k)
+            top, scores, error = self._first_pass(query, k)
             hits = [self._ids[i] for i in top]
             rows = top[:feedback]
             if feedback <= 0 or weight <= 0 or not len(rows):
@@ -157,51 +152,34 @@ class VectorIndex:
             expanded = rocchio(query, self._matrix[rows], weight)
             if expanded is None:
                 return hits, None, []
-            nearest: npt.NDArray[np.intp] | None = None
             unit = self._max_norm <= 1 + _MARGIN and abs(float(query @ query) - 1) <= _MARGIN
             if n >= 4 * _SHORTLIST and k < _SHORTLIST and unit:
                 chosen = np.sort(np.argpartition(-scores, _SHORTLIST - 1)[:_SHORTLIST])
                 exact = self._matrix[chosen] @ expanded
                 kth = float(np.partition(exact, _SHORTLIST - k)[_SHORTLIST - k])
-                if _shortlist_bound(float(scores[chosen].min()), expanded, query) < kth:
-                    nearest = chosen[_best(exact, k)]
-            if nearest is None:
-                nearest = _best(self._matrix @ expanded, k)
-            return hits, expanded, [self._ids[i] for i in nearest]
+                # with the int8 pass's scores its error bound is added to the shortlist's
+                # lowest cosine: no row left out has a cosine above it
+                if _shortlist_bound(float(scores[chosen].min()) + error, expanded, query) < kth:
+                    return hits, expanded, [self._ids[i] for i in chosen[_best(exact, k)]]
+            return hits, expanded, [self._ids[i] for i in self._top(expanded, k)]
 
-    def _int8_search_with_feedback(
-        self, query: F32, k: int, feedback: int, weight: float
-    ) -> tuple[list[uuid.UUID], F32 | None, list[uuid.UUID]] | None:
-        """``search_with_feedback`` with the int8 copy: a first pass (exact re-scoring), and
-        for the expanded query the shortlist of the first pass when its bound holds (with the
-        first pass's error bound added to the shortlist's lowest cosine: no row left out has
-        a cosine above it), else a second int8 pass."""
-        codes = self._codes
-        assert codes is not None
-        n = len(self._ids)
-        cap = n // _RESCORE_SHARE
-        first = self._approximate(query)
-        if first is None:
-            return None  # the float32 path, from now on
-        approx, error = first
-        top = codes.select(approx, error, self._matrix, query, k, cap) if k < cap else None
-        if top is None:
-            top = _best(self._matrix @ query, k)
-        hits = [self._ids[i] for i in top]
-        rows = top[:feedback]
-        if feedback <= 0 or weight <= 0 or not len(rows):
-            return hits, None, []
-        expanded = rocchio(query, self._matrix[rows], weight)
-        if expanded is None:
-            return hits, None, []
-        unit = self._max_norm <= 1 + _MARGIN and abs(float(query @ query) - 1) <= _MARGIN
-        if n >= 4 * _SHORTLIST and k < _SHORTLIST and unit:
-            chosen = np.sort(np.argpartition(-approx, _SHORTLIST - 1)[:_SHORTLIST])
-            exact = self._matrix[chosen] @ expanded
-            kth = float(np.partition(exact, _SHORTLIST - k)[_SHORTLIST - k])
-            if _shortlist_bound(float(approx[chosen].min()) + error, expanded, query) < kth:
-                return hits, expanded, [self._ids[i] for i in chosen[_best(exact, k)]]
-        return hits, expanded, [self._ids[i] for i in self._top(expanded, k)]
+    def _first_pass(self, query: F32, k: int) -> tuple[npt.NDArray[np.intp], F32, float]:
+        """The query's ``k`` (1 <= k <= len) best rows, highest first, with the scores they
+        were chosen from and those scores' error bound: the int8 pass's (exact re-scoring of
+        the top) when the index keeps a copy, else the float32 scan's (error 0)."""
+        if self._codes is not None:
+            first = self._approximate(query)
+            if first is not None:
+                approx, error = first
+                cap = len(self._ids) // _RESCORE_SHARE
+                top = (
+                    self._codes.select(approx, error, self._matrix, query, k, cap)
+                    if k < cap
+                    else None
+                )
+                return (_best(self._matrix @ query, k) if top is None else top), approx, error
+        scores = self._matrix @ query
+        return _best(scores, k), scores, 0.0
 
     def vectors(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, F32]:
         """The stored vectors of these episodes (those that have one), as read-only copies."""
