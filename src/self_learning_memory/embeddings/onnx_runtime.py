@@ -1,13 +1,14 @@
 """all-MiniLM-L6-v2 on ONNX Runtime: the ``onnx`` backend of ``LocalEmbedding``.
 
 The graph is built from the packaged safetensors weights on first use (``onnx_graph``), with
-(``int8``, the default) every linear layer as an int8 ``DynamicQuantizeMatMul`` whose input's
-outlier channels are smoothed (measured cosine >= 0.995 to the numpy vectors, see
-docs/performance.md#query-embedding) or (``fp32``) plain float32. The result is cached as
+(``int8``, the default) every linear layer in int8 (``QAttention`` for the QKV product and the
+attention, ``DynamicQuantizeMatMul`` for the others), its input's outlier channels smoothed
+(measured cosine >= 0.995 to the numpy vectors, see docs/performance.md#query-embedding), or
+(``fp32``) plain float32. The result is cached as
 ``<cache dir>/onnx/minilm-g<graph version>-<precision>-<hash>.onnx``, the hash covering the
 weights, the graph version and the precision, so a second process (or the second construction)
-loads it in a fraction of a second; building a graph removes those of other graph versions. Nothing is downloaded: a fresh ``pip install 'self-learning-memory[local]'`` has
-everything.
+loads it in a fraction of a second; building a graph removes those of other graph versions.
+Nothing is downloaded: a fresh ``pip install 'self-learning-memory[local]'`` has everything.
 
 A text is tokenised without padding (its own length; plain-ASCII texts from a cache of word
 pieces, ``_WordPieces``) and run alone: int8 activations are quantised per tensor, so a text's
