@@ -338,6 +338,22 @@ async def build_store(path: Path, size: int) -> None:
             raise RuntimeError("the background embedding did not finish")
 
 
+def bench_queries(count: int) -> dict[str, list[str]]:
+    """The retrieval benchmark's queries (seeded): ``plain`` (plain language: hybrid ranks them
+    by the vector signal alone) and ``code`` (an exception name and a file: both searches)."""
+    rng = random.Random(5)
+    return {
+        "plain": [
+            f"{rng.choice(VERBS)} the {rng.choice(OBJECTS)} {rng.choice(QUALS)} ({i})"
+            for i in range(count)
+        ],
+        "code": [
+            f"{rng.choice(VERBS)} {rng.choice(OBJECTS)}: TimeoutError in handler_{i}.py"
+            for i in range(count)
+        ],
+    }
+
+
 async def bench_retrieval(size: int, queries: int, store_dir: Path | None = None) -> None:
     """Plain-language queries (hybrid ranks them by the vector signal alone and skips the
     full-text search) and code-like queries (an exception name and a file: both searches,
@@ -358,17 +374,7 @@ async def bench_retrieval(size: int, queries: int, store_dir: Path | None = None
         config = MemoryConfig()
         storage, cache = open_embedded(path, config)
         embedder = HashingEmbedding(384)
-        rng = random.Random(5)
-        classes = {
-            "plain": [
-                f"{rng.choice(VERBS)} the {rng.choice(OBJECTS)} {rng.choice(QUALS)} ({i})"
-                for i in range(queries)
-            ],
-            "code": [
-                f"{rng.choice(VERBS)} {rng.choice(OBJECTS)}: TimeoutError in handler_{i}.py"
-                for i in range(queries)
-            ],
-        }
+        classes = bench_queries(queries)
         async with SelfLearningMemory(
             storage, config=config, cache=cache, embedder=embedder
         ) as memory:

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.embeddings_bench import DOMAINS, OBJECTS, QUALS, VERBS
+from benchmarks.embeddings_bench import DOMAINS, OBJECTS, QUALS, VERBS, bench_queries
 from self_learning_memory import MemoryConfig, SelfLearningMemory, TaskContext
 from self_learning_memory.embeddings.hashing import HashingEmbedding
 from self_learning_memory.embeddings.provider import _context_text, query_text
@@ -38,20 +38,6 @@ from self_learning_memory.retrieval.index import VectorIndex
 from self_learning_memory.storage.factory import open_embedded
 
 CONTEXT = TaskContext(domain="web-api", language="python")
-
-
-def queries(count: int = 100) -> dict[str, list[str]]:
-    rng = random.Random(5)  # as embeddings_bench.bench_retrieval
-    return {
-        "plain": [
-            f"{rng.choice(VERBS)} the {rng.choice(OBJECTS)} {rng.choice(QUALS)} ({i})"
-            for i in range(count)
-        ],
-        "code": [
-            f"{rng.choice(VERBS)} {rng.choice(OBJECTS)}: TimeoutError in handler_{i}.py"
-            for i in range(count)
-        ],
-    }
 
 
 def episode_texts(size: int) -> list[str]:
@@ -103,7 +89,7 @@ async def bench_index(size: int, rounds: int) -> None:
     exact = VectorIndex(embedder.identity, 384, quantize=False)
     exact.add([(r + 1, uuid.UUID(int=r + 1), vectors[r].tobytes(), False) for r in range(size)])
     indexes = {"float32": exact, "int8": quantized}
-    for kind, texts in queries().items():
+    for kind, texts in bench_queries(100).items():
         embedded = (await embedder.embed([query_text(t, CONTEXT) for t in texts])).vectors
 
         async def run(path: str, n: int, q: Any = embedded) -> Any:
@@ -124,7 +110,7 @@ async def bench_store(size: int, rounds: int, store_dir: Path) -> None:
     embedder = HashingEmbedding(384)
     async with SelfLearningMemory(storage, config=config, cache=cache, embedder=embedder) as memory:
         assert memory.vectors is not None
-        classes = queries()
+        classes = bench_queries(100)
         for texts in classes.values():
             for text in texts:
                 await memory.vectors.query_vector(text, CONTEXT)
