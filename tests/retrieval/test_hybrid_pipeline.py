@@ -201,3 +201,79 @@ async def test_a_query_naming_a_tool_seen_in_candidates_starts_its_full_text_sea
         assert ours == [(r.episode.task_description, r.components.mode) for r in expected]
         assert expected[0].components.lexical_weight is not None
         assert expected[0].components.lexical_weight > 0.0  # the tool name counted
+
+
+async def test_a_code_like_query_with_a_known_vector_queues_its_full_text_search_behind_the_rows(
+    backend: Backend,
+) -> None:
+    """With the query vector already known, a search that runs whatever the vector search
+    finds is started as soon as the vector candidates' rows are asked for, not after they
+    come back: both wait on the store together (one round trip). It runs once, and the ranking
+    is the memory's."""
+    async with backend.open(embedder=HashingEmbedding(64)) as memory:
+        await record(memory, TASKS)
+        assert memory.vectors is not None
+        storage = memory.storage
+        events: list[str] = []
+        rows, search = storage.candidates_by_ids, storage.lexical_candidates
+
+        async def logged_rows(*args: Any) -> list[EpisodeCandidate]:
+            events.append("rows asked")
+            try:
+                return await rows(*args)
+            finally:
+                events.append("rows back")
+
+        async def logged_search(*args: Any) -> list[EpisodeCandidate]:
+            events.append("full-text asked")
+            return await search(*args)
+
+        storage.candidates_by_ids = logged_rows
+        storage.lexical_candidates = logged_search
+        pipeline = HybridPipeline(lambda: storage, lambda: memory.config.retrieval, memory.vectors)
+        code_like = "TimeoutError in payment_retry.py"
+        await memory.vectors.query_vector(code_like, CTX)  # known before the ranking
+        ours = await rank(pipeline, storage, code_like, RetrievalMode.HYBRID)
+        assert events == ["rows asked", "full-text asked", "rows back"]
+        storage.candidates_by_ids, storage.lexical_candidates = rows, search
+        expected = await memory.retrieve_relevant_context(code_like, CTX, 3, mode="hybrid")
+        assert ours == [(r.episode.task_description, r.components.mode) for r in expected]
+        # a plain-language query may skip its full-text search: nothing is started for it
+        events.clear()
+        storage.candidates_by_ids, storage.lexical_candidates = logged_rows, logged_search
+        plain = "make the listing of purchases return pages"
+        await memory.vectors.query_vector(plain, CTX)
+        await rank(
+            HybridPipeline(lambda: storage, lambda: memory.config.retrieval, memory.vectors),
+            storage,
+            plain,
+            RetrievalMode.HYBRID,
+        )
+        assert events[:2] == ["rows asked", "rows back"]
+
+
+async def test_the_query_embedding_starts_before_the_store_version_is_asked_for(
+    backend: Backend,
+) -> None:
+    """The query's embedding (the longer of the two) reaches its thread before the store's
+    version is read, so the version read never delays it."""
+    order: list[str] = []
+
+    class Ordered(HashingEmbedding):
+        async def embed(self, texts: list[str]) -> EmbeddingBatch:
+            order.append("embed")
+            return await super().embed(texts)
+
+    async with backend.open(embedder=Ordered(64)) as memory:
+        await record(memory, TASKS)
+        version = memory.storage.data_version
+
+        async def logged_version() -> int:
+            order.append("version")
+            return await version()
+
+        memory.storage.data_version = logged_version  # type: ignore[method-assign]
+        order.clear()
+        found = await memory.retrieve_relevant_context("pagination of the orders list", CTX, 3)
+        assert found[0].episode.task_description == TASKS[0]
+        assert order == ["embed", "version"]

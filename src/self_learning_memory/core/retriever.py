@@ -11,6 +11,7 @@ with the error-recovery patterns and heuristics that address the errors seen.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -103,9 +104,15 @@ class Retriever:
             filters = filters or EpisodeFilters()
             vectors = self._parts.vectors
             identity = vectors.identity if vectors is not None else "none"
-            if vectors is not None and chosen in (RetrievalMode.HYBRID, RetrievalMode.VECTOR):
-                # the query is embedded on a thread while the store's version is read
-                vectors.prefetch_query(task_description, context)
+            if (
+                vectors is not None
+                and chosen in (RetrievalMode.HYBRID, RetrievalMode.VECTOR)
+                and vectors.prefetch_query(task_description, context)
+            ):
+                # the query is embedded on a thread while the store's version is read: one
+                # turn of the loop lets the embedding reach its thread first (it is the longer
+                # of the two, and the version read would otherwise delay its start)
+                await asyncio.sleep(0)
             version = await self._parts.storage.data_version()
             key = (
                 task_description,

@@ -50,6 +50,26 @@ def _consume(task: asyncio.Task[list[EpisodeCandidate]]) -> None:
         task.exception()
 
 
+@dataclasses.dataclass
+class _FullTextSearch:
+    """A query's full-text search started before the ranking awaits it: early (while the
+    query is embedded) or ``deferred`` (queued behind the vector candidates' rows)."""
+
+    task: asyncio.Task[list[EpisodeCandidate]] | None = None
+    deferred: bool = False
+
+    def start(
+        self, storage: CandidateSource, terms: list[str], filters: EpisodeFilters, pool: int
+    ) -> None:
+        self.task = asyncio.ensure_future(storage.lexical_candidates(terms, filters, pool))
+
+    def abandon(self) -> None:
+        """Cancel a search the ranking did not use (it raised first)."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            self.task.add_done_callback(_consume)
+
+
 def _merge_vector_candidates(
     candidates: dict[uuid.UUID, EpisodeCandidate], found: list[EpisodeCandidate]
 ) -> set[uuid.UUID]:
@@ -119,28 +139,25 @@ class HybridPipeline:
         # candidates used the tool, known after the vector search, and it usually has weight
         # (a search started early and then skipped only costs its CPU). With the query vector
         # known there is nothing to overlap but the index scan, and the two together were
-        # measured slower than one after the other (apsw takes the GIL per row).
-        early: asyncio.Task[list[EpisodeCandidate]] | None = None
-        if (
-            mode is RetrievalMode.HYBRID
-            and vectors is not None
-            and terms
-            and not vectors.has_query(query, context)
-            and (
-                filters != EpisodeFilters()
-                or lexical_weight(query, [], settings) > 0
-                or not self._tool_names.isdisjoint(query_words(query)[1])
-            )
-        ):
-            early = asyncio.ensure_future(storage.lexical_candidates(terms, filters, pool))
+        # measured slower than one after the other (apsw takes the GIL per row): a search that
+        # runs whatever the vector search finds (its words or filters, not the tool hint) is
+        # then deferred, queued on the store's thread right behind the vector candidates' rows
+        # once the scan is done (one round trip for both).
+        full_text = _FullTextSearch()
+        if mode is RetrievalMode.HYBRID and vectors is not None and terms:
+            certain = filters != EpisodeFilters() or lexical_weight(query, [], settings) > 0
+            if not vectors.has_query(query, context) and (
+                certain or not self._tool_names.isdisjoint(query_words(query)[1])
+            ):
+                full_text.start(storage, terms, filters, pool)
+            else:
+                full_text.deferred = certain
         try:
             return await self._rank(
-                query, context, limit, task_type, filters, mode, version, terms, pool, early
+                query, context, limit, task_type, filters, mode, version, terms, pool, full_text
             )
         finally:
-            if early is not None and not early.done():  # the ranking raised before using it
-                early.cancel()
-                early.add_done_callback(_consume)
+            full_text.abandon()  # if the ranking raised before using it
 
     async def _rank(
         self,
@@ -153,7 +170,7 @@ class HybridPipeline:
         version: int,
         terms: list[str],
         pool: int,
-        early: asyncio.Task[list[EpisodeCandidate]] | None,
+        full_text: _FullTextSearch,
     ) -> tuple[list[ScoredCandidate], list[str]]:
         vectors, storage, settings = self._vectors, self._source(), self._settings()
         notes: list[str] = []
@@ -181,6 +198,8 @@ class HybridPipeline:
                 notes.append("vector:error")
                 query_vector = server = None
         elif query_vector is not None and vectors is not None:
+            if full_text.deferred:  # it runs once the scan below awaits the rows
+                full_text.start(storage, terms, filters, pool)
             searched = await self._vector_search(
                 vectors, storage, settings, query_vector, limit, filters, version
             )
@@ -203,7 +222,7 @@ class HybridPipeline:
         if skip:
             notes.append("lexical:skipped")
         elif mode is not RetrievalMode.VECTOR:
-            lexical = await early if early is not None else None
+            lexical = await full_text.task if full_text.task is not None else None
             if lexical is None:
                 lexical = await storage.lexical_candidates(terms, filters, pool)
             for c in lexical:
