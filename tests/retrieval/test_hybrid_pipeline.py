@@ -252,28 +252,48 @@ async def test_a_code_like_query_with_a_known_vector_queues_its_full_text_search
         assert events[:2] == ["rows asked", "rows back"]
 
 
-async def test_the_query_embedding_starts_before_the_store_version_is_asked_for(
+async def test_a_new_query_is_embedded_and_searched_while_the_store_version_is_read(
     backend: Backend,
 ) -> None:
-    """The query's embedding (the longer of the two) reaches its thread before the store's
-    version is read, so the version read never delays it."""
+    """A new query's embedding (the longer of the two) reaches its thread before the store's
+    version is asked for, so the version read never delays it; a code-like query's full-text
+    search is asked for right behind the version, before its answer. Results as before."""
     order: list[str] = []
 
     class Ordered(HashingEmbedding):
         async def embed(self, texts: list[str]) -> EmbeddingBatch:
             order.append("embed")
+            await asyncio.sleep(0)  # a model works on its thread: not done at once
             return await super().embed(texts)
 
     async with backend.open(embedder=Ordered(64)) as memory:
         await record(memory, TASKS)
-        version = memory.storage.data_version
+        storage = memory.storage
+        version, search = storage.data_version, storage.lexical_candidates
 
         async def logged_version() -> int:
-            order.append("version")
-            return await version()
+            order.append("version asked")
+            try:
+                return await version()
+            finally:
+                order.append("version back")
 
-        memory.storage.data_version = logged_version  # type: ignore[method-assign]
+        async def logged_search(*args: Any) -> list[EpisodeCandidate]:
+            order.append("full-text asked")
+            return await search(*args)
+
+        storage.data_version = logged_version  # type: ignore[method-assign]
+        storage.lexical_candidates = logged_search  # type: ignore[method-assign]
         order.clear()
         found = await memory.retrieve_relevant_context("pagination of the orders list", CTX, 3)
         assert found[0].episode.task_description == TASKS[0]
-        assert order == ["embed", "version"]
+        assert order[:3] == ["embed", "version asked", "version back"]  # plain: not searched
+        order.clear()
+        code_like = "TimeoutError in payment_retry.py"
+        ours = await memory.retrieve_relevant_context(code_like, CTX, 3)
+        assert order == ["embed", "version asked", "full-text asked", "version back"]
+        memory._query_cache.clear()
+        again = await memory.retrieve_relevant_context(code_like, CTX, 3)  # vector known now
+        # the same ranking (the scores move only with the recency of a later "now")
+        assert [r.episode.episode_id for r in again] == [r.episode.episode_id for r in ours]
+        assert [r.score for r in again] == pytest.approx([r.score for r in ours], abs=1e-6)

@@ -104,16 +104,29 @@ class Retriever:
             filters = filters or EpisodeFilters()
             vectors = self._parts.vectors
             identity = vectors.identity if vectors is not None else "none"
+            storage = self._parts.storage
+            full_text = None
             if (
                 vectors is not None
                 and chosen in (RetrievalMode.HYBRID, RetrievalMode.VECTOR)
                 and vectors.prefetch_query(task_description, context)
             ):
-                # the query is embedded on a thread while the store's version is read: one
-                # turn of the loop lets the embedding reach its thread first (it is the longer
-                # of the two, and the version read would otherwise delay its start)
+                # A new query: it is embedded on a thread while the store's version is read
+                # (one turn of the loop lets the embedding, the longer, reach its thread
+                # first), and a full-text search that should overlap the embedding is queued
+                # on the store's thread right behind the version read, not after its answer.
                 await asyncio.sleep(0)
-            version = await self._parts.storage.data_version()
+                reading = asyncio.ensure_future(storage.data_version())
+                full_text = self.pipeline.full_text_search(
+                    task_description, context, limit, filters, chosen
+                )
+                try:
+                    version = await reading
+                except BaseException:
+                    full_text.abandon()
+                    raise
+            else:
+                version = await storage.data_version()
             key = (
                 task_description,
                 context.model_dump_json(),
@@ -127,9 +140,11 @@ class Retriever:
             cached = self.query_cache.get(key)
             if cached is not None and time.monotonic() - cached[0] < QUERY_CACHE_TTL_S:
                 self.query_cache_hits += 1
+                if full_text is not None:
+                    full_text.abandon()
                 return await self._rehydrate(cached[1])
             ranked, notes = await self.pipeline.rank(
-                task_description, context, limit, wanted_type, filters, chosen, version
+                task_description, context, limit, wanted_type, filters, chosen, version, full_text
             )
             results = await self._results(ranked, notes)
             ranking = [(r.episode.episode_id, r.components, list(r.provenance)) for r in results]
