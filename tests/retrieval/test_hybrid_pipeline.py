@@ -297,3 +297,28 @@ async def test_a_new_query_is_embedded_and_searched_while_the_store_version_is_r
         # the same ranking (the scores move only with the recency of a later "now")
         assert [r.episode.episode_id for r in again] == [r.episode.episode_id for r in ours]
         assert [r.score for r in again] == pytest.approx([r.score for r in ours], abs=1e-6)
+
+
+async def test_a_query_cache_hit_abandons_the_full_text_search_started_with_the_version(
+    backend: Backend,
+) -> None:
+    """A ranking still cached for this store version is returned as it is, even when the
+    query's vector was forgotten (so its embedding and early full-text search were started
+    with the version read): the search is abandoned, and the store serves the next query."""
+    async with backend.open(embedder=CountingEmbedding()) as memory:
+        await record(memory, TASKS)
+        assert memory.vectors is not None
+        code_like = "TimeoutError in payment_retry.py"
+        first = await memory.retrieve_relevant_context(code_like, CTX, 3)
+        hits = memory.query_cache_hits
+        started: list[int] = []
+        counting_pipeline(memory, started)  # counts the store's full-text searches
+        memory.vectors._queries.clear()  # the vector is forgotten, the ranking is not
+        again = await memory.retrieve_relevant_context(code_like, CTX, 3)
+        assert memory.query_cache_hits == hits + 1
+        assert started == [1]  # started with the version read, then not used
+        assert [(r.episode.episode_id, r.score) for r in again] == [
+            (r.episode.episode_id, r.score) for r in first
+        ]
+        later = await memory.retrieve_relevant_context("pagination of the orders list", CTX, 3)
+        assert later[0].episode.task_description == TASKS[0]
