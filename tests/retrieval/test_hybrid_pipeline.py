@@ -201,3 +201,124 @@ async def test_a_query_naming_a_tool_seen_in_candidates_starts_its_full_text_sea
         assert ours == [(r.episode.task_description, r.components.mode) for r in expected]
         assert expected[0].components.lexical_weight is not None
         assert expected[0].components.lexical_weight > 0.0  # the tool name counted
+
+
+async def test_a_code_like_query_with_a_known_vector_queues_its_full_text_search_behind_the_rows(
+    backend: Backend,
+) -> None:
+    """With the query vector already known, a search that runs whatever the vector search
+    finds is started as soon as the vector candidates' rows are asked for, not after they
+    come back: both wait on the store together (one round trip). It runs once, and the ranking
+    is the memory's."""
+    async with backend.open(embedder=HashingEmbedding(64)) as memory:
+        await record(memory, TASKS)
+        assert memory.vectors is not None
+        storage = memory.storage
+        events: list[str] = []
+        rows, search = storage.candidates_by_ids, storage.lexical_candidates
+
+        async def logged_rows(*args: Any) -> list[EpisodeCandidate]:
+            events.append("rows asked")
+            try:
+                return await rows(*args)
+            finally:
+                events.append("rows back")
+
+        async def logged_search(*args: Any) -> list[EpisodeCandidate]:
+            events.append("full-text asked")
+            return await search(*args)
+
+        storage.candidates_by_ids = logged_rows
+        storage.lexical_candidates = logged_search
+        pipeline = HybridPipeline(lambda: storage, lambda: memory.config.retrieval, memory.vectors)
+        code_like = "TimeoutError in payment_retry.py"
+        await memory.vectors.query_vector(code_like, CTX)  # known before the ranking
+        ours = await rank(pipeline, storage, code_like, RetrievalMode.HYBRID)
+        assert events == ["rows asked", "full-text asked", "rows back"]
+        storage.candidates_by_ids, storage.lexical_candidates = rows, search
+        expected = await memory.retrieve_relevant_context(code_like, CTX, 3, mode="hybrid")
+        assert ours == [(r.episode.task_description, r.components.mode) for r in expected]
+        # a plain-language query may skip its full-text search: nothing is started for it
+        events.clear()
+        storage.candidates_by_ids, storage.lexical_candidates = logged_rows, logged_search
+        plain = "make the listing of purchases return pages"
+        await memory.vectors.query_vector(plain, CTX)
+        await rank(
+            HybridPipeline(lambda: storage, lambda: memory.config.retrieval, memory.vectors),
+            storage,
+            plain,
+            RetrievalMode.HYBRID,
+        )
+        assert events[:2] == ["rows asked", "rows back"]
+
+
+async def test_a_new_query_is_embedded_and_searched_while_the_store_version_is_read(
+    backend: Backend,
+) -> None:
+    """A new query's embedding (the longer of the two) reaches its thread before the store's
+    version is asked for, so the version read never delays it; a code-like query's full-text
+    search is asked for right behind the version, before its answer. Results as before."""
+    order: list[str] = []
+
+    class Ordered(HashingEmbedding):
+        async def embed(self, texts: list[str]) -> EmbeddingBatch:
+            order.append("embed")
+            await asyncio.sleep(0)  # a model works on its thread: not done at once
+            return await super().embed(texts)
+
+    async with backend.open(embedder=Ordered(64)) as memory:
+        await record(memory, TASKS)
+        storage = memory.storage
+        version, search = storage.data_version, storage.lexical_candidates
+
+        async def logged_version() -> int:
+            order.append("version asked")
+            try:
+                return await version()
+            finally:
+                order.append("version back")
+
+        async def logged_search(*args: Any) -> list[EpisodeCandidate]:
+            order.append("full-text asked")
+            return await search(*args)
+
+        storage.data_version = logged_version  # type: ignore[method-assign]
+        storage.lexical_candidates = logged_search  # type: ignore[method-assign]
+        order.clear()
+        found = await memory.retrieve_relevant_context("pagination of the orders list", CTX, 3)
+        assert found[0].episode.task_description == TASKS[0]
+        assert order[:3] == ["embed", "version asked", "version back"]  # plain: not searched
+        order.clear()
+        code_like = "TimeoutError in payment_retry.py"
+        ours = await memory.retrieve_relevant_context(code_like, CTX, 3)
+        assert order == ["embed", "version asked", "full-text asked", "version back"]
+        memory._query_cache.clear()
+        again = await memory.retrieve_relevant_context(code_like, CTX, 3)  # vector known now
+        # the same ranking (the scores move only with the recency of a later "now")
+        assert [r.episode.episode_id for r in again] == [r.episode.episode_id for r in ours]
+        assert [r.score for r in again] == pytest.approx([r.score for r in ours], abs=1e-6)
+
+
+async def test_a_query_cache_hit_abandons_the_full_text_search_started_with_the_version(
+    backend: Backend,
+) -> None:
+    """A ranking still cached for this store version is returned as it is, even when the
+    query's vector was forgotten (so its embedding and early full-text search were started
+    with the version read): the search is abandoned, and the store serves the next query."""
+    async with backend.open(embedder=CountingEmbedding()) as memory:
+        await record(memory, TASKS)
+        assert memory.vectors is not None
+        code_like = "TimeoutError in payment_retry.py"
+        first = await memory.retrieve_relevant_context(code_like, CTX, 3)
+        hits = memory.query_cache_hits
+        started: list[int] = []
+        counting_pipeline(memory, started)  # counts the store's full-text searches
+        memory.vectors._queries.clear()  # the vector is forgotten, the ranking is not
+        again = await memory.retrieve_relevant_context(code_like, CTX, 3)
+        assert memory.query_cache_hits == hits + 1
+        assert started == [1]  # started with the version read, then not used
+        assert [(r.episode.episode_id, r.score) for r in again] == [
+            (r.episode.episode_id, r.score) for r in first
+        ]
+        later = await memory.retrieve_relevant_context("pagination of the orders list", CTX, 3)
+        assert later[0].episode.task_description == TASKS[0]

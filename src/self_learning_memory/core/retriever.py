@@ -11,6 +11,7 @@ with the error-recovery patterns and heuristics that address the errors seen.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -103,10 +104,29 @@ class Retriever:
             filters = filters or EpisodeFilters()
             vectors = self._parts.vectors
             identity = vectors.identity if vectors is not None else "none"
-            if vectors is not None and chosen in (RetrievalMode.HYBRID, RetrievalMode.VECTOR):
-                # the query is embedded on a thread while the store's version is read
-                vectors.prefetch_query(task_description, context)
-            version = await self._parts.storage.data_version()
+            storage = self._parts.storage
+            full_text = None
+            if (
+                vectors is not None
+                and chosen in (RetrievalMode.HYBRID, RetrievalMode.VECTOR)
+                and vectors.prefetch_query(task_description, context)
+            ):
+                # A new query: it is embedded on a thread while the store's version is read
+                # (one turn of the loop lets the embedding, the longer, reach its thread
+                # first), and a full-text search that should overlap the embedding is queued
+                # on the store's thread right behind the version read, not after its answer.
+                await asyncio.sleep(0)
+                reading = asyncio.ensure_future(storage.data_version())
+                full_text = self.pipeline.full_text_search(
+                    task_description, context, limit, filters, chosen
+                )
+                try:
+                    version = await reading
+                except BaseException:
+                    full_text.abandon()
+                    raise
+            else:
+                version = await storage.data_version()
             key = (
                 task_description,
                 context.model_dump_json(),
@@ -120,9 +140,11 @@ class Retriever:
             cached = self.query_cache.get(key)
             if cached is not None and time.monotonic() - cached[0] < QUERY_CACHE_TTL_S:
                 self.query_cache_hits += 1
+                if full_text is not None:
+                    full_text.abandon()
                 return await self._rehydrate(cached[1])
             ranked, notes = await self.pipeline.rank(
-                task_description, context, limit, wanted_type, filters, chosen, version
+                task_description, context, limit, wanted_type, filters, chosen, version, full_text
             )
             results = await self._results(ranked, notes)
             ranking = [(r.episode.episode_id, r.components, list(r.provenance)) for r in results]

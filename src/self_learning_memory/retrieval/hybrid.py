@@ -13,7 +13,6 @@ search when there is one.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import uuid
@@ -26,6 +25,7 @@ from ..model.episode import TaskContext, TaskType, utc_now
 from ..model.records import EpisodeCandidate, EpisodeFilters
 from ..model.usage import EpisodeUsage
 from ..storage.protocols import CandidateSource
+from .full_text import FullTextSearch
 from .legacy import legacy_rank
 from .lexical_trust import lexical_weight, query_words, tool_tokens
 from .ranking import VectorSignals, rank_with_signals
@@ -42,12 +42,6 @@ __all__ = ["HybridPipeline"]
 log = logging.getLogger(__name__)
 CANDIDATE_CACHE_SIZE = 20_000  # vector candidate rows kept per store version (~1 KB each)
 TOOL_NAMES_SIZE = 50_000  # tool names seen in candidate rows (a hint for the early search)
-
-
-def _consume(task: asyncio.Task[list[EpisodeCandidate]]) -> None:
-    """Retrieve an abandoned full-text search's outcome (no "never retrieved" warning)."""
-    if not task.cancelled():
-        task.exception()
 
 
 def _merge_vector_candidates(
@@ -96,6 +90,42 @@ class HybridPipeline:
         # so its full-text search starts early (a hint only: what counts is decided as before)
         self._tool_names: set[str] = set()
 
+    def full_text_search(
+        self,
+        query: str,
+        context: TaskContext,
+        limit: int,
+        filters: EpisodeFilters,
+        mode: RetrievalMode,
+    ) -> FullTextSearch:
+        """The query's full-text search, started now when it should overlap the query's
+        embedding (the retriever asks for it as it reads the store's version, so both are
+        queued on the store's thread at once); pass it to :meth:`rank`."""
+        vectors, storage, settings = self._vectors, self._source(), self._settings()
+        pool = min(max(settings.candidate_limit, limit * 3), 2000)
+        full_text = FullTextSearch(query_terms(query), filters, pool)
+        # A hybrid query whose own words already give the lexical side weight (code-like
+        # tokens, an error line; hard filters) runs the full-text search whatever the vector
+        # search finds: it starts now, on the store's thread, while the query is embedded on
+        # another (the model releases the GIL), and is awaited where it always was. So does a
+        # query naming a tool seen in earlier candidates: its weight then depends on how many
+        # candidates used the tool, known after the vector search, and it usually has weight
+        # (a search started early and then skipped only costs its CPU). With the query vector
+        # known there is nothing to overlap but the index scan, and the two together were
+        # measured slower than one after the other (apsw takes the GIL per row): a search that
+        # runs whatever the vector search finds (its words or filters, not the tool hint) is
+        # then deferred, queued on the store's thread right behind the vector candidates' rows
+        # once the scan is done (one round trip for both).
+        if mode is RetrievalMode.HYBRID and vectors is not None and full_text.terms:
+            certain = filters != EpisodeFilters() or lexical_weight(query, [], settings) > 0
+            if not vectors.has_query(query, context) and (
+                certain or not self._tool_names.isdisjoint(query_words(query)[1])
+            ):
+                full_text.start(storage)
+            else:
+                full_text.deferred = certain
+        return full_text
+
     async def rank(
         self,
         query: str,
@@ -105,42 +135,19 @@ class HybridPipeline:
         filters: EpisodeFilters,
         mode: RetrievalMode,
         version: int,
+        full_text: FullTextSearch | None = None,
     ) -> tuple[list[ScoredCandidate], list[str]]:
         """The best ``limit`` candidates for the query, and notes for every result's provenance
-        (``vector:unavailable``, ``vector:error``, ``lexical:skipped``...)."""
-        vectors, storage, settings = self._vectors, self._source(), self._settings()
-        pool = min(max(settings.candidate_limit, limit * 3), 2000)
-        terms = query_terms(query)
-        # A hybrid query whose own words already give the lexical side weight (code-like
-        # tokens, an error line; hard filters) runs the full-text search whatever the vector
-        # search finds: it starts now, on the store's thread, while the query is embedded on
-        # another (the model releases the GIL), and is awaited where it always was. So does a
-        # query naming a tool seen in earlier candidates: its weight then depends on how many
-        # candidates used the tool, known after the vector search, and it usually has weight
-        # (a search started early and then skipped only costs its CPU). With the query vector
-        # known there is nothing to overlap but the index scan, and the two together were
-        # measured slower than one after the other (apsw takes the GIL per row).
-        early: asyncio.Task[list[EpisodeCandidate]] | None = None
-        if (
-            mode is RetrievalMode.HYBRID
-            and vectors is not None
-            and terms
-            and not vectors.has_query(query, context)
-            and (
-                filters != EpisodeFilters()
-                or lexical_weight(query, [], settings) > 0
-                or not self._tool_names.isdisjoint(query_words(query)[1])
-            )
-        ):
-            early = asyncio.ensure_future(storage.lexical_candidates(terms, filters, pool))
+        (``vector:unavailable``, ``vector:error``, ``lexical:skipped``...). ``full_text``: from
+        :meth:`full_text_search` for the same query, limit, filters and mode."""
+        if full_text is None:
+            full_text = self.full_text_search(query, context, limit, filters, mode)
         try:
             return await self._rank(
-                query, context, limit, task_type, filters, mode, version, terms, pool, early
+                query, context, limit, task_type, filters, mode, version, full_text
             )
         finally:
-            if early is not None and not early.done():  # the ranking raised before using it
-                early.cancel()
-                early.add_done_callback(_consume)
+            full_text.abandon()  # if the ranking raised before using it
 
     async def _rank(
         self,
@@ -151,11 +158,10 @@ class HybridPipeline:
         filters: EpisodeFilters,
         mode: RetrievalMode,
         version: int,
-        terms: list[str],
-        pool: int,
-        early: asyncio.Task[list[EpisodeCandidate]] | None,
+        full_text: FullTextSearch,
     ) -> tuple[list[ScoredCandidate], list[str]]:
         vectors, storage, settings = self._vectors, self._source(), self._settings()
+        terms, pool = full_text.terms, full_text.pool
         notes: list[str] = []
         candidates: dict[uuid.UUID, EpisodeCandidate] = {}
         query_vector = None
@@ -181,6 +187,8 @@ class HybridPipeline:
                 notes.append("vector:error")
                 query_vector = server = None
         elif query_vector is not None and vectors is not None:
+            if full_text.deferred:  # it runs once the scan below awaits the rows
+                full_text.start(storage)
             searched = await self._vector_search(
                 vectors, storage, settings, query_vector, limit, filters, version
             )
@@ -203,7 +211,7 @@ class HybridPipeline:
         if skip:
             notes.append("lexical:skipped")
         elif mode is not RetrievalMode.VECTOR:
-            lexical = await early if early is not None else None
+            lexical = await full_text.task if full_text.task is not None else None
             if lexical is None:
                 lexical = await storage.lexical_candidates(terms, filters, pool)
             for c in lexical:

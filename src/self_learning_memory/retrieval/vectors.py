@@ -197,16 +197,18 @@ class VectorSearch:
         """Whether the query's vector is known (no embedding to wait for)."""
         return content_hash(self.identity, query_text(query, context)) in self._queries
 
-    def prefetch_query(self, query: str, context: TaskContext | None) -> None:
-        """Start embedding the query now (it runs on a thread while the caller does other
-        work, such as reading the store's version); ``query_vector`` then awaits it. A
-        failure is left for ``query_vector`` to raise."""
+    def prefetch_query(self, query: str, context: TaskContext | None) -> bool:
+        """Start embedding the query (it runs on a thread while the caller does other work,
+        such as reading the store's version; the task starts at the caller's next await);
+        ``query_vector`` then awaits it. A failure is left for ``query_vector`` to raise.
+        Whether a new embedding was started (False: known or already being embedded)."""
         key = content_hash(self.identity, query_text(query, context))
         if key in self._queries or key in self._embedding:
-            return
+            return False
         task = asyncio.ensure_future(self.query_vector(query, context))
         self._prefetches.add(task)
         task.add_done_callback(self._prefetch_done)
+        return True
 
     def _prefetch_done(self, task: asyncio.Future[tuple[F32, bool]]) -> None:
         self._prefetches.discard(task)
