@@ -28,29 +28,21 @@ byte products in 16 bits with saturation: 255 x 127 x 2 > 32767, so a pair of la
 against large weights is clipped (simulated over the agreement texts: 1e-5 to 1e-4 of the pairs
 in every product whose input is a LayerNorm's or the attention's output, a third to two thirds
 of them on the smoothed outlier channels 98/99; 1e-8 in the feed-forward down projection, whose
-input is a GELU's output near its zero point). ``u8`` stores those products' weights as uint8
-with zero point 128, which ONNX Runtime multiplies u8 x u8 in 16-bit lanes without saturation;
-the down projection stays s8. Measured 2026-12-06 on an AMD EPYC Zen 3 (AVX2), cosine to the
-numpy vectors over 1,145 texts: ``s8`` min 0.99238 mean 0.99710, ``u8`` 0.99636 / 0.99853 (the
-``s8`` graph's figures on a CPU with AMX), at 4-13 % more CPU than ``s8`` (which is wrong there);
-weights clamped to 7 bits instead (``reduce_range``) gave 0.98542 / 0.99532: the smoothed rows
-take most of each column's range.
+input is a GELU's output near its zero point). ``u8`` stores the weights of the products where
+the clipping costs accuracy, each layer's QKV product and attention output projection, as uint8
+with zero point 128, the same values, which ONNX Runtime multiplies u8 x u8 in 16-bit lanes
+without saturation; the feed-forward products stay s8. Measured 2026-12-06 on an AMD EPYC Zen
+3 (AVX2), cosine to the numpy vectors over 1,145 texts, and CPU per query at 8 / 16 / 32
+tokens against ``s8`` (same process, interleaved, load 4-6):
 
-int8: the weights are quantised per output channel, the activations per tensor at run time
-(one scale for the whole input, computed per call). One scale per tensor loses the few input
-channels whose values are far larger than the rest (BERT's outlier dimensions: channel 99 of
-the residual stream reaches ~30 where the median channel peaks at ~1.7, and each feed-forward
-layer has a GELU output or two like it). So each linear
-layer's outlier channels are scaled down before the product and the weights' matching rows
-scaled up by the same factor (exact in real arithmetic: ``(x / s) @ (s * W) = x @ W``; the
-"smoothing" of SmoothQuant, applied to the outliers only). The division is a ``Mul`` in front
-of the product, except for the attention output projection: the attention output is linear in
-V, so its outliers are divided in V's weight rows and bias and no ``Mul`` runs. (The other
-products' inputs are a LayerNorm's output, which is also the residual, and a GELU's output:
-neither can take the division without changing what else reads it.) The outliers are found
-when the graph is built: the float32 graph of the same weights is run over
-:data:`CALIBRATION` (token ids given by the caller, who has the tokenizer), and a channel whose
-peak passes :data:`OUTLIER_RATIO` times the layer's median peak is brought down to that level.
+- ``s8``: min 0.99238, mean 0.99710 (on a CPU with AMX: 0.99607 / 0.99853);
+- ``u8`` (QKV and attention output): 0.99614 / 0.99842;
+- every product u8 (or ``s8`` with ONNX Runtime's session option ``session.x64quantprecision``,
+  which does that conversion when the session loads): 0.99636 / 0.99853, +4-6 / +8-13 / +20 %
+  CPU; with the down projections s8: the same, +5-6 / +9 / +13-14 %; u8 only for the QKV products, or for
+  QKV and the feed-forward up projections: 0.9942; only the output projections: 0.9927;
+- weights clamped to 7 bits (``reduce_range``): 0.98542 / 0.99532, the smoothed rows taking
+  most of each column's range.
 """
 
 from __future__ import annotations
@@ -157,7 +149,7 @@ def build_model(
     channel, activations per tensor), its input's outlier channels smoothed (module docstring)
     as found by running the float32 graph over ``calibration`` (token id sequences, each with
     its ``[CLS]`` and ``[SEP]``; required); ``variant`` (:func:`int8_variant`): ``u8`` stores
-    the weights of every product but the feed-forward down projection as uint8. ``fp32``:
+    the weights of the QKV products and the attention output projections as uint8. ``fp32``:
     plain ``MatMul``."""
     if precision == "int8":
         if not calibration:
@@ -232,8 +224,8 @@ def _build(
     probes: list[str] = []
 
     def unsigned(out: str) -> bool:
-        """u8 weights for this product: variant ``u8``, all but the down projections."""
-        return variant == "u8" and not out.endswith(".down")
+        """u8 weights for this product: variant ``u8``, QKV and attention output."""
+        return variant == "u8" and out.endswith((".qkv", ".proj"))
 
     def weight_zero(out: str, n: int) -> str:
         """The weights' zero point: 0 (int8), or 128 for u8 weights."""
