@@ -36,7 +36,7 @@ without saturation; the feed-forward products stay s8. Measured 2026-12-06 on an
 tokens against ``s8`` (same process, interleaved, load 4-6):
 
 - ``s8``: min 0.99238, mean 0.99710 (on a CPU with AMX: 0.99607 / 0.99853);
-- ``u8`` (QKV and attention output): 0.99614 / 0.99842;
+- ``u8`` (QKV and attention output): 0.99614 / 0.99842, +2 / +4-5 / +6-7 % CPU;
 - every product u8 (or ``s8`` with ONNX Runtime's session option ``session.x64quantprecision``,
   which does that conversion when the session loads): 0.99636 / 0.99853, +4-6 / +8-13 / +20 %
   CPU; with the down projections s8: the same, +5-6 / +9 / +13-14 %; u8 only for the QKV products, or for
