@@ -358,6 +358,13 @@ def test_the_cache_file_name_carries_the_variant(int8: LocalEmbedding, cache: Pa
     assert graph_file_name("fp32", None, "digest").startswith(f"minilm-g{GRAPH_VERSION}-fp32-")
     assert graph_file_name("int8", "s8", "other") != s8  # the weights are in the hash too
     variant = cpu_variant()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():  # read up to the first flags line: the whole file's answer
+        import platform
+
+        from self_learning_memory.embeddings.onnx_graph import int8_variant
+
+        assert variant == int8_variant(cpuinfo.read_text(), platform.machine())
     assert int8._impl.variant == variant
     assert int8._impl.path.name.startswith(f"minilm-g{GRAPH_VERSION}-int8-{variant}-")
 

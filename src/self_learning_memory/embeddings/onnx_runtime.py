@@ -88,15 +88,21 @@ def _weights_digest(weights: Path) -> str:
 
 
 def cpu_variant() -> Variant:
-    """The int8 graph variant for this CPU (``onnx_graph.int8_variant`` of ``/proc/cpuinfo``;
-    an unreadable file, as on macOS or Windows, counts as unknown flags)."""
+    """The int8 graph variant for this CPU (``onnx_graph.int8_variant`` of ``/proc/cpuinfo``
+    up to the first processor's flags: every core has the same, and the file is large on
+    machines with many; an unreadable file, as on macOS or Windows, counts as unknown flags)."""
     from .onnx_graph import int8_variant
 
+    lines: list[str] = []
     try:
-        cpuinfo: str | None = Path("/proc/cpuinfo").read_text(errors="replace")
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                lines.append(line)
+                if line.startswith("flags"):
+                    break
     except OSError:
-        cpuinfo = None
-    return int8_variant(cpuinfo, platform.machine())
+        return int8_variant(None, platform.machine())
+    return int8_variant("".join(lines), platform.machine())
 
 
 def graph_file_name(precision: Precision, variant: Variant | None, weights_digest: str) -> str:
