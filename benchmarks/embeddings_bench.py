@@ -206,6 +206,7 @@ def bench_query_embed(quick: bool) -> None:
             {
                 "name": "query_embed_agreement",
                 "backend": name,
+                "variant": getattr(models[name]._impl, "variant", None),  # int8: s8 or u8
                 "baseline": "numpy",
                 "n": len(texts),
                 "cosine_min": round(float(cosines.min()), 5),

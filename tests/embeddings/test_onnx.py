@@ -295,3 +295,126 @@ def test_the_word_piece_cache_gives_the_tokenizer_s_ids() -> None:
     assert pieces("word " * MAX_TOKENS)[1] is True
     assert pieces("word word")[1] is False
     assert "word" in pieces.pieces  # the plain texts went through the cache
+
+
+# /proc/cpuinfo "flags" lines (abridged) of the CPUs the graph has run on, and of the others
+# whose int8 product ONNX Runtime dispatches differently (issue 17, graph 9).
+ZEN3 = "fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi2 sha_ni vaes vpclmulqdq"
+ZEN4 = f"{ZEN3} avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni avx512_vbmi2"
+EMERALD_RAPIDS = f"{ZEN4} avx_vnni amx_bf16 amx_tile amx_int8"
+ALDER_LAKE = f"{ZEN3} avx_vnni"
+SKYLAKE_X = f"{ZEN3} avx512f avx512dq avx512bw avx512vl"
+
+
+def cpuinfo(flags: str) -> str:
+    """A two-processor /proc/cpuinfo with these flags."""
+    one = f"processor\t: 0\nmodel name\t: a cpu\nflags\t\t: {flags}\nbogomips\t: 4000\n\n"
+    return one + one.replace(": 0", ": 1", 1)
+
+
+@pytest.mark.parametrize(
+    ("flags", "variant"),
+    [
+        (ZEN4, "s8"),  # AVX-512 VNNI: today's graph, unchanged
+        (EMERALD_RAPIDS, "s8"),  # AMX
+        (f"{ZEN3} amx_tile amx_int8", "s8"),
+        (ALDER_LAKE, "s8"),  # AVX-VNNI
+        (ZEN3, "u8"),  # AVX2 only: vpmaddubsw saturates
+        (SKYLAKE_X, "u8"),  # AVX-512 without VNNI saturates too
+        (f"{SKYLAKE_X} avx_vnni", "u8"),  # MLAS prefers the AVX-512 kernel over AVX-VNNI
+        (f"{ZEN3} amx_tile", "u8"),  # tiles without int8
+        ("fpu sse sse2", "u8"),
+    ],
+)
+def test_the_int8_variant_follows_the_cpu_flags(flags: str, variant: str) -> None:
+    from self_learning_memory.embeddings.onnx_graph import int8_variant
+
+    assert int8_variant(cpuinfo(flags), "x86_64") == variant
+    assert int8_variant(cpuinfo(flags), "AMD64") == variant  # Windows spells it so
+
+
+def test_the_int8_variant_without_flags() -> None:
+    """An x86 CPU whose flags cannot be read gets the graph that is right on every CPU; other
+    architectures have no vpmaddubsw and keep today's graph."""
+    from self_learning_memory.embeddings.onnx_graph import int8_variant
+
+    assert int8_variant(None, "x86_64") == "u8"
+    assert int8_variant("processor\t: 0\n", "x86_64") == "u8"
+    arm = "processor\t: 0\nFeatures\t: fp asimd aes pmull sha1 sha2 crc32 atomics asimddp\n"
+    assert int8_variant(arm, "aarch64") == "s8"
+    assert int8_variant(cpuinfo(ZEN3), "arm64") == "s8"
+
+
+def test_the_cache_file_name_carries_the_variant(int8: LocalEmbedding, cache: Path) -> None:
+    """A graph cache copied to a machine that needs the other variant is not used there: the
+    two variants' files differ in name and hash; this machine's file carries its variant."""
+    from self_learning_memory.embeddings.onnx_graph import GRAPH_VERSION
+    from self_learning_memory.embeddings.onnx_runtime import cpu_variant, graph_file_name
+
+    s8, u8 = (graph_file_name("int8", v, "digest") for v in ("s8", "u8"))
+    assert s8.startswith(f"minilm-g{GRAPH_VERSION}-int8-s8-")
+    assert u8.startswith(f"minilm-g{GRAPH_VERSION}-int8-u8-")
+    assert s8.rsplit("-", 1)[1] != u8.rsplit("-", 1)[1]
+    assert graph_file_name("fp32", None, "digest").startswith(f"minilm-g{GRAPH_VERSION}-fp32-")
+    assert graph_file_name("int8", "s8", "other") != s8  # the weights are in the hash too
+    variant = cpu_variant()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():  # read up to the first flags line: the whole file's answer
+        import platform
+
+        from self_learning_memory.embeddings.onnx_graph import int8_variant
+
+        assert variant == int8_variant(cpuinfo.read_text(), platform.machine())
+    assert int8._impl.variant == variant
+    assert int8._impl.path.name.startswith(f"minilm-g{GRAPH_VERSION}-int8-{variant}-")
+
+
+def test_the_u8_graph_is_the_s8_graph_with_unsigned_weights_and_agrees_with_numpy(
+    reference: np.ndarray,
+) -> None:
+    """``u8`` stores the QKV products' and attention output projections' weights as uint8 with
+    zero point 128, the same values; on any CPU its vectors are the numpy vectors within cosine 0.99 (on
+    CPUs without VNNI it is the graph that gets there: issue 17)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    from self_learning_memory.embeddings import onnx_graph
+    from self_learning_memory.embeddings.local import model_directory
+
+    directory = model_directory()
+    weights = load_file(str(directory / "model.safetensors"))
+    tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.no_padding()
+    peaks = onnx_graph._activation_peaks(
+        weights, 12, [e.ids for e in tokenizer.encode_batch(list(onnx_graph.CALIBRATION))]
+    )
+    graphs = {v: onnx_graph._build(weights, "int8", 12, peaks, variant=v) for v in ("s8", "u8")}
+    inits = {
+        v: {i.name: numpy_helper.to_array(i) for i in onnx.load_from_string(m).graph.initializer}
+        for v, m in graphs.items()
+    }
+    assert inits["s8"].keys() == inits["u8"].keys()
+    assert not [n for n, a in inits["s8"].items() if a.dtype == np.uint8]
+    unsigned = {n for n, a in inits["u8"].items() if a.dtype == np.uint8}
+    assert unsigned == {f"l{i}.{k}.{t}" for i in range(6) for k in ("qkv", "proj") for t in "qz"}
+    for name in unsigned:
+        shifted = inits["u8"][name].astype(np.int16) - 128
+        np.testing.assert_array_equal(shifted, inits["s8"][name])
+    ops = {v: [n.op_type for n in onnx.load_from_string(m).graph.node] for v, m in graphs.items()}
+    assert ops["s8"] == ops["u8"]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(graphs["u8"], options, providers=["CPUExecutionProvider"])
+    vectors = np.concatenate(
+        [
+            session.run(None, {"input_ids": np.array(e.ids, dtype=np.int64)[None, :]})[0]
+            for e in tokenizer.encode_batch(TEXTS)
+        ]
+    )
+    cosines = (vectors * reference).sum(axis=1)
+    assert cosines.min() >= 0.99, cosines
+    assert cosines.mean() >= 0.995, cosines

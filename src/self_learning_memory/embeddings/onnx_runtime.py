@@ -3,11 +3,14 @@
 The graph is built from the packaged safetensors weights on first use (``onnx_graph``), with
 (``int8``, the default) every linear layer in int8 (``QAttention`` for the QKV product and the
 attention, ``DynamicQuantizeMatMul`` for the others), its input's outlier channels smoothed
-(measured cosine >= 0.995 to the numpy vectors, see docs/performance.md#query-embedding), or
-(``fp32``) plain float32. The result is cached as
-``<cache dir>/onnx/minilm-g<graph version>-<precision>-<hash>.onnx``, the hash covering the
-weights, the graph version and the precision, so a second process (or the second construction)
-loads it in a fraction of a second; building a graph removes those of other graph versions.
+(measured cosine >= 0.995 to the numpy vectors, see docs/performance.md#query-embedding), in
+the variant this CPU needs (``s8``, or ``u8`` where ONNX Runtime's int8 product saturates:
+``onnx_graph.int8_variant``, from ``/proc/cpuinfo``), or (``fp32``) plain float32. The result
+is cached as ``<cache dir>/onnx/minilm-g<graph version>-<precision>[-<variant>]-<hash>.onnx``,
+the hash covering the weights, the graph version, the precision and the variant, so a second
+process (or the second construction) loads it in a fraction of a second, and a cache copied
+from a machine that needs the other variant is not used; building a graph removes those of
+other graph versions.
 Nothing is downloaded: a fresh ``pip install 'self-learning-memory[local]'`` has everything.
 
 A text is tokenised without padding (its own length; plain-ASCII texts from a cache of word
@@ -24,18 +27,22 @@ import hashlib
 import importlib.util
 import logging
 import os
+import platform
 import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import CapabilityUnavailableError
 
-__all__ = ["Precision", "build_count", "cache_dir", "onnx_available"]
+if TYPE_CHECKING:
+    from .onnx_graph import Variant
+
+__all__ = ["Precision", "build_count", "cache_dir", "cpu_variant", "onnx_available"]
 
 Precision = Literal["int8", "fp32"]
 F32 = npt.NDArray[np.float32]
@@ -80,6 +87,34 @@ def _weights_digest(weights: Path) -> str:
     return _digests[key]
 
 
+def cpu_variant() -> Variant:
+    """The int8 graph variant for this CPU (``onnx_graph.int8_variant`` of ``/proc/cpuinfo``
+    up to the first processor's flags: every core has the same, and the file is large on
+    machines with many; an unreadable file, as on macOS or Windows, counts as unknown flags)."""
+    from .onnx_graph import int8_variant
+
+    lines: list[str] = []
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                lines.append(line)
+                if line.startswith("flags"):
+                    break
+    except OSError:
+        return int8_variant(None, platform.machine())
+    return int8_variant("".join(lines), platform.machine())
+
+
+def graph_file_name(precision: Precision, variant: Variant | None, weights_digest: str) -> str:
+    """The cache file's name: graph version, precision, the int8 variant (None for fp32),
+    and a hash of all of them with the weights' digest."""
+    from .onnx_graph import GRAPH_VERSION
+
+    kind = f"{precision}-{variant}" if variant else precision
+    key = hashlib.sha256(f"{weights_digest}:{GRAPH_VERSION}:{kind}".encode()).hexdigest()[:24]
+    return f"{_prefix(GRAPH_VERSION)}{kind}-{key}.onnx"
+
+
 def _prefix(version: str) -> str:
     return f"minilm-g{version}-"
 
@@ -100,7 +135,9 @@ def _prune(directory: Path, version: str) -> None:
             continue
 
 
-def model_file(directory: Path, precision: Precision, tokenizer: Any) -> Path | bytes:
+def model_file(
+    directory: Path, precision: Precision, tokenizer: Any, variant: Variant | None
+) -> Path | bytes:
     """The cached ONNX model for the weights in ``directory``, built first if missing. When
     the cache directory cannot be written (a read-only home), the built model itself (bytes),
     with a warning: it is then rebuilt by every process."""
@@ -108,10 +145,7 @@ def model_file(directory: Path, precision: Precision, tokenizer: Any) -> Path | 
     from .onnx_graph import CALIBRATION, GRAPH_VERSION, build_model
 
     weights = directory / "model.safetensors"
-    key = hashlib.sha256(
-        f"{_weights_digest(weights)}:{GRAPH_VERSION}:{precision}".encode()
-    ).hexdigest()[:24]
-    target = cache_dir() / f"{_prefix(GRAPH_VERSION)}{precision}-{key}.onnx"
+    target = cache_dir() / graph_file_name(precision, variant, _weights_digest(weights))
     with _build_lock:
         if target.exists():
             return target
@@ -119,7 +153,12 @@ def model_file(directory: Path, precision: Precision, tokenizer: Any) -> Path | 
 
         # the caller's tokenizer, without padding: a padded row would calibrate on [PAD] tokens
         calibration = [e.ids for e in tokenizer.encode_batch(list(CALIBRATION))]
-        model = build_model(load_file(str(weights)), precision, calibration=calibration)
+        model = build_model(
+            load_file(str(weights)),
+            precision,
+            calibration=calibration,
+            variant=variant or "s8",
+        )
         _builds += 1
         partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         try:
@@ -207,7 +246,8 @@ class OnnxMiniLM:
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()  # the file pads to 128
         self.token_ids = _WordPieces(self.tokenizer, MAX_TOKENS)
-        path = model_file(directory, precision, self.tokenizer)
+        self.variant = cpu_variant() if precision == "int8" else None
+        path = model_file(directory, precision, self.tokenizer, self.variant)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
