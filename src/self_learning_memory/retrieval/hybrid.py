@@ -107,7 +107,26 @@ class HybridPipeline:
         version: int,
     ) -> tuple[list[ScoredCandidate], list[str]]:
         """The best ``limit`` candidates for the query, and notes for every result's provenance
-        (``vector:unavailable``, ``vector:error``, ``lexical:skipped``...)."""
+        (``vector:unavailable``, ``vector:error``, ``lexical:skipped``...), at store
+        ``version`` (``storage.data_version()``, read by the caller)."""
+        ranked, notes, _ = await self.rank_reading_version(
+            query, context, limit, task_type, filters, mode, version
+        )
+        return ranked, notes
+
+    async def rank_reading_version(
+        self,
+        query: str,
+        context: TaskContext,
+        limit: int,
+        task_type: TaskType | None,
+        filters: EpisodeFilters,
+        mode: RetrievalMode,
+        version: int | None,
+    ) -> tuple[list[ScoredCandidate], list[str], int]:
+        """:meth:`rank`, and the store version it ranked at. With ``version`` None the
+        pipeline reads it: in the server's vector search statement when the vectors are
+        searched there (one round trip fewer), else with ``storage.data_version()`` first."""
         vectors, storage, settings = self._vectors, self._source(), self._settings()
         pool = min(max(settings.candidate_limit, limit * 3), 2000)
         terms = query_terms(query)
@@ -150,11 +169,11 @@ class HybridPipeline:
         task_type: TaskType | None,
         filters: EpisodeFilters,
         mode: RetrievalMode,
-        version: int,
+        version: int | None,
         terms: list[str],
         pool: int,
         early: asyncio.Task[list[EpisodeCandidate]] | None,
-    ) -> tuple[list[ScoredCandidate], list[str]]:
+    ) -> tuple[list[ScoredCandidate], list[str], int]:
         vectors, storage, settings = self._vectors, self._source(), self._settings()
         notes: list[str] = []
         candidates: dict[uuid.UUID, EpisodeCandidate] = {}
@@ -164,7 +183,12 @@ class HybridPipeline:
         searched = None
         served: ServerSearch | None = None
         server = None if vectors is None or query_vector is None else vectors.server_for(filters)
+        if version is None and server is None:  # no server search to read it with
+            version = await storage.data_version()
+            if query_vector is not None and not await self._refresh(mode, notes, version):
+                query_vector = None
         if server is not None and query_vector is not None:
+            reading = version is None
             try:
                 served = await server.search(
                     query_vector,
@@ -173,6 +197,7 @@ class HybridPipeline:
                     settings.feedback_episodes,
                     settings.feedback_weight,
                     version,
+                    read_version=reading,
                 )
             except StorageError as exc:
                 if mode is RetrievalMode.VECTOR:
@@ -180,7 +205,15 @@ class HybridPipeline:
                 log.warning("vector search in the store failed, ranking lexically: %s", exc)
                 notes.append("vector:error")
                 query_vector = server = None
-        elif query_vector is not None and vectors is not None:
+            if reading:
+                version = None if served is None else served.version
+                if version is None:
+                    version = await storage.data_version()
+                if served is not None:
+                    await self._refresh(mode, notes, version, after_search=True)
+        if version is None:  # (read above on every path; for the type checker)
+            version = await storage.data_version()
+        if served is None and query_vector is not None and vectors is not None:
             searched = await self._vector_search(
                 vectors, storage, settings, query_vector, limit, filters, version
             )
@@ -267,7 +300,7 @@ class HybridPipeline:
                 query=query,
                 usage=usage,
             )
-        return ranked, notes
+        return ranked, notes, version
 
     async def _episode_usage(
         self,
@@ -363,9 +396,15 @@ class HybridPipeline:
                     names |= tool_tokens(c.tools)
 
     async def _query_vector(
-        self, query: str, context: TaskContext, mode: RetrievalMode, notes: list[str], version: int
+        self,
+        query: str,
+        context: TaskContext,
+        mode: RetrievalMode,
+        notes: list[str],
+        version: int | None,
     ) -> F32 | None:
-        """The query vector, or None with a note when hybrid must fall back to lexical."""
+        """The query vector, or None with a note when hybrid must fall back to lexical; the
+        vector side refreshed to ``version`` (None: later, once the version is known)."""
         if self._vectors is None:
             if mode is RetrievalMode.VECTOR:
                 raise CapabilityUnavailableError(
@@ -376,13 +415,33 @@ class HybridPipeline:
             return None
         try:
             vector, truncated = await self._vectors.query_vector(query, context)
-            await self._vectors.refresh(version)
         except Exception as exc:
             if mode is RetrievalMode.VECTOR:
                 raise
             log.warning("vector retrieval failed, falling back to lexical: %s", exc)
             notes.append("vector:error")
             return None
+        if version is not None and not await self._refresh(mode, notes, version):
+            return None
         if truncated:
             notes.append("vector:query-truncated")
         return vector
+
+    async def _refresh(
+        self, mode: RetrievalMode, notes: list[str], version: int, after_search: bool = False
+    ) -> bool:
+        """Bring the vector side up to store ``version`` (``VectorSearch.refresh``); False,
+        with a note, when that failed and hybrid must rank lexically. ``after_search``: the
+        server's search already answered this query (its version was read with it), so a
+        failure only costs the next query's refresh."""
+        assert self._vectors is not None
+        try:
+            await self._vectors.refresh(version)
+        except Exception as exc:
+            if mode is RetrievalMode.VECTOR and not after_search:
+                raise
+            log.warning("vector retrieval failed, falling back to lexical: %s", exc)
+            if not after_search:
+                notes.append("vector:error")
+            return False
+        return True
