@@ -138,19 +138,26 @@ class HybridPipeline:
         # candidates used the tool, known after the vector search, and it usually has weight
         # (a search started early and then skipped only costs its CPU). With the query vector
         # known there is nothing to overlap but the index scan, and the two together were
-        # measured slower than one after the other (apsw takes the GIL per row).
+        # measured slower than one after the other (apsw takes the GIL per row). Where the
+        # store searches the vectors itself (pgvector) the two are statements on two pooled
+        # connections, run by the server side by side: the full-text search starts early
+        # whether or not the query vector is known. Its rows (and their usage counters) must
+        # not be older than the store version they are kept under, so the version is then read
+        # before it starts, not in the vector search's statement.
         early: asyncio.Task[list[EpisodeCandidate]] | None = None
         if (
             mode is RetrievalMode.HYBRID
             and vectors is not None
             and terms
-            and not vectors.has_query(query, context)
+            and (vectors.where == "pgvector" or not vectors.has_query(query, context))
             and (
                 filters != EpisodeFilters()
                 or lexical_weight(query, [], settings) > 0
                 or not self._tool_names.isdisjoint(query_words(query)[1])
             )
         ):
+            if version is None:
+                version = await storage.data_version()
             early = asyncio.ensure_future(storage.lexical_candidates(terms, filters, pool))
         try:
             return await self._rank(
