@@ -430,7 +430,7 @@ async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs
 
             async def execute(self, query: str, params: Any = None, **kw: Any) -> Any:
                 if query.startswith("WITH "):
-                    limits.append([p for p in params if isinstance(p, int)])
+                    limits.append([int(n) for n in re.findall(r"LIMIT (\d+)", query)])
                     await self._conn.execute(
                         "SET enable_seqscan = off; SET enable_bitmapscan = off; "
                         "SET enable_sort = off"
@@ -470,7 +470,7 @@ async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs
             del db.read
             handle.ef_search = ef_search
         assert [hnsw_scans(p) for p in plans] == [2, 1, 1]
-        # LIMITs: (k, feedback, k) with two scans; (pool, k, feedback, k) with one
+        # LIMITs (literals in the SQL): (k, feedback, k) with two scans; (pool, k, feedback, k) with one
         assert limits == [[12, 3, 12], [30, 12, 3, 12], [20, 12, 3, 12]]
 
         compared = 0

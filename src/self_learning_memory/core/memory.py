@@ -164,7 +164,7 @@ class SelfLearningMemory:
         return self._audit.failures
 
     @property
-    def _query_cache(self) -> dict[tuple[object, ...], tuple[float, list[CachedRank]]]:
+    def _query_cache(self) -> dict[tuple[object, ...], tuple[int, float, list[CachedRank]]]:
         """The retriever's result cache (metrics and benchmarks clear it to time retrieval)."""
         return self._retriever.query_cache
 

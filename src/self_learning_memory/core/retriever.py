@@ -1,10 +1,10 @@
 """The retriever: past episodes, patterns and heuristics that help with a task.
 
 :meth:`Retriever.retrieve_relevant_context` checks the query, then answers from its query
-cache (a ranking kept :data:`QUERY_CACHE_TTL_S` seconds for the same query, settings, embedding
-model and store version; any write changes the version) or from the
-:class:`~..retrieval.hybrid.HybridPipeline`, which the retriever builds over the memory's store
-(its candidate source), retrieval settings and vector search.
+cache (a ranking kept :data:`QUERY_CACHE_TTL_S` seconds for the same query, settings and
+embedding model, used while the store's version is the same; any write changes the version) or
+from the :class:`~..retrieval.hybrid.HybridPipeline`, which the retriever builds over the
+memory's store (its candidate source), retrieval settings and vector search.
 Known-failure warnings (:mod:`..retrieval.known_failures`) are retrievals filtered by outcome,
 with the error-recovery patterns and heuristics that address the errors seen.
 """
@@ -58,7 +58,8 @@ class Retriever:
         self.pipeline = HybridPipeline(
             lambda: parts.storage, lambda: parts.config.retrieval, parts.vectors
         )
-        self.query_cache: dict[tuple[object, ...], tuple[float, list[CachedRank]]] = {}
+        # (query, settings, embedding model) -> (store version, when, ranking)
+        self.query_cache: dict[tuple[object, ...], tuple[int, float, list[CachedRank]]] = {}
         self.query_cache_hits = 0
 
     async def retrieve_relevant_context(
@@ -104,29 +105,17 @@ class Retriever:
             filters = filters or EpisodeFilters()
             vectors = self._parts.vectors
             identity = vectors.identity if vectors is not None else "none"
+            with_vectors = vectors is not None and chosen in (
+                RetrievalMode.HYBRID,
+                RetrievalMode.VECTOR,
+            )
             storage = self._parts.storage
-            full_text = None
-            if (
-                vectors is not None
-                and chosen in (RetrievalMode.HYBRID, RetrievalMode.VECTOR)
+            # the query is embedded on a thread while the store's version is read (below)
+            prefetched = (
+                with_vectors
+                and vectors is not None
                 and vectors.prefetch_query(task_description, context)
-            ):
-                # A new query: it is embedded on a thread while the store's version is read
-                # (one turn of the loop lets the embedding, the longer, reach its thread
-                # first), and a full-text search that should overlap the embedding is queued
-                # on the store's thread right behind the version read, not after its answer.
-                await asyncio.sleep(0)
-                reading = asyncio.ensure_future(storage.data_version())
-                full_text = self.pipeline.full_text_search(
-                    task_description, context, limit, filters, chosen
-                )
-                try:
-                    version = await reading
-                except BaseException:
-                    full_text.abandon()
-                    raise
-            else:
-                version = await storage.data_version()
+            )
             key = (
                 task_description,
                 context.model_dump_json(),
@@ -135,20 +124,42 @@ class Retriever:
                 chosen,
                 filters.model_dump_json(),
                 identity,
-                version,
             )
+            # The store's version: asked first when a cached ranking may answer (it must be of
+            # the current version) or when the vectors are searched in process; otherwise
+            # read by the server's vector search statement itself (one round trip fewer).
+            version: int | None = None
+            full_text = None
             cached = self.query_cache.get(key)
-            if cached is not None and time.monotonic() - cached[0] < QUERY_CACHE_TTL_S:
-                self.query_cache_hits += 1
-                if full_text is not None:
-                    full_text.abandon()
-                return await self._rehydrate(cached[1])
-            ranked, notes = await self.pipeline.rank(
+            if cached is not None and time.monotonic() - cached[1] < QUERY_CACHE_TTL_S:
+                version = await storage.data_version()
+                if cached[0] == version:
+                    self.query_cache_hits += 1
+                    return await self._rehydrate(cached[2])
+            elif not (with_vectors and vectors is not None and vectors.where == "pgvector"):
+                if prefetched:
+                    # A new query: one turn of the loop lets its embedding, the longer, reach
+                    # its thread first; then a full-text search that should overlap the
+                    # embedding is queued on the store's thread right behind the version
+                    # read, not after its answer (so its rows are not older than the version).
+                    await asyncio.sleep(0)
+                    reading = asyncio.ensure_future(storage.data_version())
+                    full_text = self.pipeline.full_text_search(
+                        task_description, context, limit, filters, chosen
+                    )
+                    try:
+                        version = await reading
+                    except BaseException:
+                        full_text.abandon()
+                        raise
+                else:
+                    version = await storage.data_version()
+            ranked, notes, version = await self.pipeline.rank_reading_version(
                 task_description, context, limit, wanted_type, filters, chosen, version, full_text
             )
             results = await self._results(ranked, notes)
             ranking = [(r.episode.episode_id, r.components, list(r.provenance)) for r in results]
-            self.query_cache[key] = (time.monotonic(), ranking)
+            self.query_cache[key] = (version, time.monotonic(), ranking)
             while len(self.query_cache) > QUERY_CACHE_SIZE:
                 self.query_cache.pop(next(iter(self.query_cache)))
             return results

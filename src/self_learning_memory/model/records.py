@@ -28,6 +28,7 @@ __all__ = [
     "PatternFilters",
     "PatternMerge",
     "SearchDocument",
+    "ServerHits",
     "StorageStats",
 ]
 
@@ -104,6 +105,19 @@ class NearestRow:
     similarity: float
     vector: bytes
     truncated: bool
+
+
+@dataclass
+class ServerHits:
+    """One search with feedback (``VectorIndex.search_with_feedback``): the query's
+    nearest rows, the expanded query (float32 bytes; None without one) and its nearest rows,
+    each nearest first, and the store's data version seen by the same statement (None when it
+    was not asked for, or the statement could not carry it)."""
+
+    hits: list[NearestRow]
+    expanded: bytes | None
+    expanded_hits: list[NearestRow]
+    store_version: int | None = None
 
 
 @dataclass(frozen=True)

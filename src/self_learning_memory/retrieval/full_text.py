@@ -30,6 +30,7 @@ class FullTextSearch:
     filters: EpisodeFilters
     pool: int
     task: asyncio.Task[list[EpisodeCandidate]] | None = None
+    early: bool = False  # to start before the query vector is known
     deferred: bool = False
 
     def start(self, storage: CandidateSource) -> None:

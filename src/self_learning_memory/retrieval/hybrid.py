@@ -97,11 +97,13 @@ class HybridPipeline:
         limit: int,
         filters: EpisodeFilters,
         mode: RetrievalMode,
+        start: bool = True,
     ) -> FullTextSearch:
-        """The query's full-text search, started now when it should overlap the query's
-        embedding (the retriever asks for it as it reads the store's version, so both are
-        queued on the store's thread at once); pass it to :meth:`rank`."""
-        vectors, storage, settings = self._vectors, self._source(), self._settings()
+        """The query's full-text search, decided now, and started now (``start``) when it
+        should overlap the query's embedding (the retriever asks for it as it reads the
+        store's version, so both are queued on the store's thread at once); pass it to
+        :meth:`rank`."""
+        vectors, settings = self._vectors, self._settings()
         pool = min(max(settings.candidate_limit, limit * 3), 2000)
         full_text = FullTextSearch(query_terms(query), filters, pool)
         # A hybrid query whose own words already give the lexical side weight (code-like
@@ -115,13 +117,19 @@ class HybridPipeline:
         # measured slower than one after the other (apsw takes the GIL per row): a search that
         # runs whatever the vector search finds (its words or filters, not the tool hint) is
         # then deferred, queued on the store's thread right behind the vector candidates' rows
-        # once the scan is done (one round trip for both).
+        # once the scan is done (one round trip for both). Where the store searches the
+        # vectors itself (pgvector) the two are statements on two pooled connections, run by
+        # the server side by side: the full-text search starts early whether or not the query
+        # vector is known. Its rows (and their usage counters) must not be older than the
+        # store version they are kept under, so the version is read before it starts.
         if mode is RetrievalMode.HYBRID and vectors is not None and full_text.terms:
             certain = filters != EpisodeFilters() or lexical_weight(query, [], settings) > 0
-            if not vectors.has_query(query, context) and (
+            if (vectors.where == "pgvector" or not vectors.has_query(query, context)) and (
                 certain or not self._tool_names.isdisjoint(query_words(query)[1])
             ):
-                full_text.start(storage)
+                full_text.early = True
+                if start:
+                    full_text.start(self._source())
             else:
                 full_text.deferred = certain
         return full_text
@@ -138,10 +146,34 @@ class HybridPipeline:
         full_text: FullTextSearch | None = None,
     ) -> tuple[list[ScoredCandidate], list[str]]:
         """The best ``limit`` candidates for the query, and notes for every result's provenance
-        (``vector:unavailable``, ``vector:error``, ``lexical:skipped``...). ``full_text``: from
+        (``vector:unavailable``, ``vector:error``, ``lexical:skipped``...), at store
+        ``version`` (``storage.data_version()``, read by the caller). ``full_text``: from
         :meth:`full_text_search` for the same query, limit, filters and mode."""
+        ranked, notes, _ = await self.rank_reading_version(
+            query, context, limit, task_type, filters, mode, version, full_text
+        )
+        return ranked, notes
+
+    async def rank_reading_version(
+        self,
+        query: str,
+        context: TaskContext,
+        limit: int,
+        task_type: TaskType | None,
+        filters: EpisodeFilters,
+        mode: RetrievalMode,
+        version: int | None,
+        full_text: FullTextSearch | None = None,
+    ) -> tuple[list[ScoredCandidate], list[str], int]:
+        """:meth:`rank`, and the store version it ranked at. With ``version`` None the
+        pipeline reads it: in the server's vector search statement when the vectors are
+        searched there (one round trip fewer), else with ``storage.data_version()`` first."""
         if full_text is None:
-            full_text = self.full_text_search(query, context, limit, filters, mode)
+            full_text = self.full_text_search(query, context, limit, filters, mode, start=False)
+            if full_text.early:
+                if version is None:  # its rows must not be older than their version
+                    version = await self._source().data_version()
+                full_text.start(self._source())
         try:
             return await self._rank(
                 query, context, limit, task_type, filters, mode, version, full_text
@@ -157,9 +189,9 @@ class HybridPipeline:
         task_type: TaskType | None,
         filters: EpisodeFilters,
         mode: RetrievalMode,
-        version: int,
+        version: int | None,
         full_text: FullTextSearch,
-    ) -> tuple[list[ScoredCandidate], list[str]]:
+    ) -> tuple[list[ScoredCandidate], list[str], int]:
         vectors, storage, settings = self._vectors, self._source(), self._settings()
         terms, pool = full_text.terms, full_text.pool
         notes: list[str] = []
@@ -170,7 +202,12 @@ class HybridPipeline:
         searched = None
         served: ServerSearch | None = None
         server = None if vectors is None or query_vector is None else vectors.server_for(filters)
+        if version is None and server is None:  # no server search to read it with
+            version = await storage.data_version()
+            if query_vector is not None and not await self._refresh(mode, notes, version):
+                query_vector = None
         if server is not None and query_vector is not None:
+            reading = version is None
             try:
                 served = await server.search(
                     query_vector,
@@ -179,6 +216,7 @@ class HybridPipeline:
                     settings.feedback_episodes,
                     settings.feedback_weight,
                     version,
+                    read_version=reading,
                 )
             except StorageError as exc:
                 if mode is RetrievalMode.VECTOR:
@@ -186,7 +224,15 @@ class HybridPipeline:
                 log.warning("vector search in the store failed, ranking lexically: %s", exc)
                 notes.append("vector:error")
                 query_vector = server = None
-        elif query_vector is not None and vectors is not None:
+            if reading:
+                version = None if served is None else served.version
+                if version is None:
+                    version = await storage.data_version()
+                if served is not None:
+                    await self._refresh(mode, notes, version, after_search=True)
+        if version is None:  # (read above on every path; for the type checker)
+            version = await storage.data_version()
+        if served is None and query_vector is not None and vectors is not None:
             if full_text.deferred:  # it runs once the scan below awaits the rows
                 full_text.start(storage)
             searched = await self._vector_search(
@@ -275,7 +321,7 @@ class HybridPipeline:
                 query=query,
                 usage=usage,
             )
-        return ranked, notes
+        return ranked, notes, version
 
     async def _episode_usage(
         self,
@@ -371,9 +417,15 @@ class HybridPipeline:
                     names |= tool_tokens(c.tools)
 
     async def _query_vector(
-        self, query: str, context: TaskContext, mode: RetrievalMode, notes: list[str], version: int
+        self,
+        query: str,
+        context: TaskContext,
+        mode: RetrievalMode,
+        notes: list[str],
+        version: int | None,
     ) -> F32 | None:
-        """The query vector, or None with a note when hybrid must fall back to lexical."""
+        """The query vector, or None with a note when hybrid must fall back to lexical; the
+        vector side refreshed to ``version`` (None: later, once the version is known)."""
         if self._vectors is None:
             if mode is RetrievalMode.VECTOR:
                 raise CapabilityUnavailableError(
@@ -384,13 +436,33 @@ class HybridPipeline:
             return None
         try:
             vector, truncated = await self._vectors.query_vector(query, context)
-            await self._vectors.refresh(version)
         except Exception as exc:
             if mode is RetrievalMode.VECTOR:
                 raise
             log.warning("vector retrieval failed, falling back to lexical: %s", exc)
             notes.append("vector:error")
             return None
+        if version is not None and not await self._refresh(mode, notes, version):
+            return None
         if truncated:
             notes.append("vector:query-truncated")
         return vector
+
+    async def _refresh(
+        self, mode: RetrievalMode, notes: list[str], version: int, after_search: bool = False
+    ) -> bool:
+        """Bring the vector side up to store ``version`` (``VectorSearch.refresh``); False,
+        with a note, when that failed and hybrid must rank lexically. ``after_search``: the
+        server's search already answered this query (its version was read with it), so a
+        failure only costs the next query's refresh."""
+        assert self._vectors is not None
+        try:
+            await self._vectors.refresh(version)
+        except Exception as exc:
+            if mode is RetrievalMode.VECTOR and not after_search:
+                raise
+            log.warning("vector retrieval failed, falling back to lexical: %s", exc)
+            if not after_search:
+                notes.append("vector:error")
+            return False
+        return True

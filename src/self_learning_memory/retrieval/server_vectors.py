@@ -37,6 +37,7 @@ class ServerSearch:
     expanded: F32 | None
     expanded_hits: list[NearestRow]
     vectors: dict[uuid.UUID, F32]
+    version: int | None = None  # the store version the rows are of (None: not known)
 
     def candidates(self) -> list[EpisodeCandidate]:
         seen: dict[uuid.UUID, EpisodeCandidate] = {}
@@ -79,18 +80,26 @@ class ServerVectors:
         feedback: int,
         weight: float,
         version: int | None = None,
+        *,
+        read_version: bool = False,
     ) -> ServerSearch:
         """The query's ``k`` nearest episodes passing ``filters``, the query moved toward the
         first ``feedback`` of them by ``weight`` (Rocchio, as the in-process index does) and
         that expanded query's ``k`` nearest, all in one server statement (the server moves the
-        query: ``PgvectorIndex.nearest_with_feedback``). Candidate rows decoded for the same
-        store ``version`` (any write by any process changes it) are not decoded again."""
+        query: ``PgvectorIndex.search_with_feedback``). Candidate rows decoded for the same
+        store ``version`` (any write by any process changes it) are not decoded again. With
+        ``read_version`` the statement also reads the store's version (``ServerSearch.version``;
+        None if it could not), which then stands for ``version``."""
         await self.ensure_index()
-        if version is None or version != self._version:
-            self._candidates.clear()
-            self._version = version
-        known = self._candidates
-        hits, moved, expanded_hits = await self.handle.nearest_with_feedback(
+
+        def known(seen: int | None) -> dict[uuid.UUID, EpisodeCandidate]:
+            at = seen if read_version else version
+            if at is None or at != self._version:
+                self._candidates.clear()
+                self._version = at
+            return self._candidates
+
+        found = await self.handle.search_with_feedback(
             self.identity,
             self.dimensions,
             query.astype(np.float32).tobytes(),
@@ -99,18 +108,27 @@ class ServerVectors:
             feedback,
             weight,
             known,
+            read_version=read_version,
         )
+        hits, expanded_hits = found.hits, found.expanded_hits
+        store = known(found.store_version)  # the candidates of the version the rows are of
         vectors: dict[uuid.UUID, F32] = {}
         for row in (*hits, *expanded_hits):
             episode_id = row.candidate.episode_id
             if episode_id not in vectors:
                 vectors[episode_id] = _vector(row.vector)
                 self._remember(episode_id, row.truncated)
-                known[episode_id] = row.candidate
-        while len(known) > _CANDIDATES_KEPT:
-            known.pop(next(iter(known)))
-        expanded = None if moved is None else _vector(moved)
-        return ServerSearch(hits, expanded, expanded_hits, vectors)
+                store[episode_id] = row.candidate
+        while len(store) > _CANDIDATES_KEPT:
+            store.pop(next(iter(store)))
+        expanded = None if found.expanded is None else _vector(found.expanded)
+        return ServerSearch(
+            hits,
+            expanded,
+            expanded_hits,
+            vectors,
+            found.store_version if read_version else version,
+        )
 
     async def signals(
         self,

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from ..model.records import EpisodeCandidate, EpisodeFilters, NearestRow
+    from ..model.records import EpisodeCandidate, EpisodeFilters, NearestRow, ServerHits
     from .batch import BatchWriter
     from .step_queries import StepQueries
     from .transfer import TransferAdapter
@@ -135,6 +135,24 @@ class VectorIndex(Protocol):
         """``nearest``, the query moved toward the first ``feedback`` rows by ``weight``
         (Rocchio, re-normalised; None when there is none) and its ``k`` nearest, in one call:
         (rows, expanded query as float32 bytes, its rows)."""
+        ...
+
+    async def search_with_feedback(
+        self,
+        identity: str,
+        dimensions: int,
+        query: bytes,
+        k: int,
+        filters: EpisodeFilters,
+        feedback: int,
+        weight: float,
+        known: Callable[[int | None], Mapping[uuid.UUID, EpisodeCandidate]],
+        *,
+        read_version: bool = False,
+    ) -> ServerHits:
+        """``nearest_with_feedback`` in one statement that, with ``read_version``, also reads
+        the store's data version (``store_version``; None if it could not); ``known(version)``
+        gives the caller's candidates decoded at that version (None: not read)."""
         ...
 
     async def vectors(

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import struct
 import time
@@ -49,7 +50,13 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
 from ...errors import ConfigurationError
-from ...model.records import EmbeddingRecord, EpisodeCandidate, EpisodeFilters, NearestRow
+from ...model.records import (
+    EmbeddingRecord,
+    EpisodeCandidate,
+    EpisodeFilters,
+    NearestRow,
+    ServerHits,
+)
 from ..sql import rows as decode
 from ..sql.dialect import PostgresDialect
 from ..sql.program import Op, execute
@@ -74,6 +81,12 @@ log = logging.getLogger(__name__)
 VECTOR_MAX_DIMENSIONS = 2000  # HNSW on vector
 HALFVEC_MAX_DIMENSIONS = 4000  # HNSW on halfvec
 MOVE_BATCH = 2000  # bytea vectors moved per transaction
+# the candidate columns with ``tags`` (jsonb) as text: psycopg would parse every row's JSON, and
+# most rows of a search are candidates the caller already decoded (``_candidate`` parses the rest)
+_COLUMNS = decode.CANDIDATE_COLUMNS.replace("e.tags", "e.tags::text")
+_WIDTH = decode.CANDIDATE_COLUMNS.count(",") + 1
+# the store's data version (``storage.data_version``), read in the search's own snapshot
+_VERSION_SQL = "(SELECT sum(version) FROM data_version)::text"
 _BUILD_LOCK = 0x5E1F_1EA3  # advisory lock class of index builds (key: schema and index name)
 
 
@@ -315,6 +328,20 @@ async def _move_batch(conn: Conn, ext: str) -> int:
     return len(found)
 
 
+def _candidate(
+    dialect: PgvectorDialect,
+    row: Sequence[Any],
+    reuse: Mapping[uuid.UUID, EpisodeCandidate],
+) -> EpisodeCandidate:
+    """The candidate of ``row`` (``_COLUMNS``): the caller's when it knows the episode, else
+    decoded (its ``tags`` text parsed here)."""
+    known = reuse.get(uuid.UUID(row[0])) if reuse else None
+    if known is not None:
+        return known
+    columns = (*row[: _WIDTH - 1], json.loads(row[_WIDTH - 1]))
+    return decode.candidate(dialect, columns, None, "vector")
+
+
 @dataclass
 class _Identity:
     dimensions: int
@@ -482,33 +509,29 @@ class PgvectorIndex:
         cast = self._cast(plan)
         condition, args = completed(self.dialect, filters)
         sql = (
-            f"SELECT {decode.CANDIDATE_COLUMNS}, m.embedding::{cast} OPERATOR({self.ext}.<=>) "
+            f"SELECT {_COLUMNS}, m.embedding::{cast} OPERATOR({self.ext}.<=>) "
             f"?::{cast} AS d, {self.ext}.vector_send(m.embedding), m.truncated "
             "FROM embeddings m JOIN episodes e ON e.episode_id = m.episode_id "
-            f"WHERE m.identity = {_literal(identity)} AND m.embedding IS NOT NULL AND {condition} ORDER BY d LIMIT ?"
+            f"WHERE m.identity = {_literal(identity)} AND m.embedding IS NOT NULL AND {condition} "
+            f"ORDER BY d LIMIT {int(k)}"
         ).replace("?", "%s")
-        params = (Float32Vector(query), *args, k)
+        params = (Float32Vector(query), *args)
 
         async def run(conn: Conn) -> list[Any]:
             await self._configure(conn)
             return list(await (await conn.execute(sql, params, binary=True)).fetchall())
 
         found = await self._read(run)
-        width = decode.CANDIDATE_COLUMNS.count(",") + 1
         reuse = known or {}
-        out = []
-        for r in found:
-            candidate = reuse.get(uuid.UUID(r[0]))
-            if candidate is None:
-                candidate = decode.candidate(self.dialect, r, None, "vector")
-            out.append(
-                NearestRow(
-                    candidate,
-                    1.0 - float(r[width]),
-                    float32_from_send(r[width + 1]),
-                    bool(r[width + 2]),
-                )
+        out = [
+            NearestRow(
+                _candidate(self.dialect, r, reuse),
+                1.0 - float(r[_WIDTH]),
+                float32_from_send(r[_WIDTH + 1]),
+                bool(r[_WIDTH + 2]),
             )
+            for r in found
+        ]
         out.sort(key=lambda n: -n.similarity)  # relaxed order: nearly, not exactly, sorted
         return out
 
@@ -523,23 +546,50 @@ class PgvectorIndex:
         weight: float,
         known: Mapping[uuid.UUID, EpisodeCandidate] | None = None,
     ) -> tuple[list[NearestRow], bytes | None, list[NearestRow]]:
+        """:meth:`search_with_feedback` as (rows, expanded query, its rows), with the caller's
+        ``known`` candidates of the current store version."""
+        reuse = known or {}
+        found = await self.search_with_feedback(
+            identity, dimensions, query, k, filters, feedback, weight, lambda _: reuse
+        )
+        return found.hits, found.expanded, found.expanded_hits
+
+    async def search_with_feedback(
+        self,
+        identity: str,
+        dimensions: int,
+        query: bytes,
+        k: int,
+        filters: EpisodeFilters,
+        feedback: int,
+        weight: float,
+        known: Callable[[int | None], Mapping[uuid.UUID, EpisodeCandidate]],
+        *,
+        read_version: bool = False,
+    ) -> ServerHits:
         """:meth:`nearest`, the query moved toward the first ``feedback`` of those rows by
         ``weight`` (Rocchio: ``q + weight x mean``, re-normalised, as ``retrieval/index.py``'s
         ``rocchio``) and that expanded query's ``k`` nearest, in ONE statement: the server
         computes the expanded query (pgvector's ``avg``, ``+``, ``*`` and ``l2_normalize``)
         and runs the second search itself, so a retrieval makes one round trip. A row of the
         second search already in the first comes back without its columns or vector (the
-        first's are reused). Returns (rows, expanded query as float32 bytes or None, its
-        rows), each list nearest first.
+        first's are reused).
 
         With ``feedback_pool`` > 0 there is one HNSW scan: the query's nearest ``feedback_pool``
         rows (the pool; at most ``ef_search``, at least ``k``), the first ``k`` of them the
         query's answer, and the expanded query's ``k`` nearest AMONG THE POOL, ranked exactly
-        (the expanded query stays near the query: its nearest are mostly the query's own)."""
+        (the expanded query stays near the query: its nearest are mostly the query's own).
+
+        ``read_version``: the same statement reads the store's data version (one round trip
+        fewer for a caller that needs it; same snapshot as the rows). ``known`` is called with
+        that version (None when not read) and gives the caller's candidates decoded at it: a
+        row of a known episode is not decoded again. The LIMITs are literals, so a prepared
+        statement can keep PostgreSQL's generic plan instead of planning every execution."""
         if k <= 0:
-            return [], None, []
+            return ServerHits([], None, [])
         if feedback <= 0 or weight <= 0:
-            return await self.nearest(identity, dimensions, query, k, filters, known), None, []
+            hits = await self.nearest(identity, dimensions, query, k, filters, known(None))
+            return ServerHits(hits, None, [])
         plan = self._plan(identity, dimensions)
         cast = self._cast(plan)
         op = f"OPERATOR({self.ext}.<=>)"
@@ -561,10 +611,10 @@ class PgvectorIndex:
             if second_ef > 0 and second_ef != self.ef_search and not pooled
             else ""
         )
-        nulls = ", ".join(["NULL"] * (decode.CANDIDATE_COLUMNS.count(",") + 1))
+        nulls = ", ".join(["NULL"] * _WIDTH)
         first_search = (
             f"SELECT m.episode_id, m.embedding::{cast} {op} ?::{cast} AS d, m.embedding AS v, "
-            f"m.truncated {source} ORDER BY d LIMIT ?"
+            f"m.truncated {source} ORDER BY d LIMIT "
         )
         if pooled:
             # the pool: the query's nearest ``feedback_pool`` (at most ``ef_search``: the rows
@@ -572,34 +622,33 @@ class PgvectorIndex:
             # the answer, and the expanded query ranks the pool exactly (no index: it reads
             # the materialised rows). ``d + 0``: a real sort (the iterative scan's order is
             # relaxed, and PostgreSQL 17+ takes a CTE's ORDER BY as its rows' order)
+            size = max(k, min(int(self.feedback_pool), int(self.ef_search)))
             with_near = (
-                f"WITH pool AS MATERIALIZED ({first_search}), "
-                "near AS MATERIALIZED (SELECT * FROM pool ORDER BY d + 0 LIMIT ?), "
+                f"WITH pool AS MATERIALIZED ({first_search}{int(size)}), "
+                f"near AS MATERIALIZED (SELECT * FROM pool ORDER BY d + 0 LIMIT {int(k)}), "
             )
             second_search = (
                 f"far AS MATERIALIZED (SELECT p.episode_id, p.v::{cast} {op} "
                 f"(SELECT x FROM moved)::{cast} AS d, p.v, p.truncated FROM pool p "
-                "WHERE (SELECT x FROM moved) IS NOT NULL ORDER BY d LIMIT ?) "
+                f"WHERE (SELECT x FROM moved) IS NOT NULL ORDER BY d LIMIT {int(k)}) "
             )
-            first_args: tuple[Any, ...] = (
-                Float32Vector(query),
-                *args,
-                max(k, min(int(self.feedback_pool), int(self.ef_search))),
-                k,
-            )
-            second_args: tuple[Any, ...] = (k,)
+            second_args: tuple[Any, ...] = ()
         else:
             # the query's nearest (materialised: read by the feedback and the answer)
-            with_near = f"WITH near AS MATERIALIZED ({first_search}), "
+            with_near = f"WITH near AS MATERIALIZED ({first_search}{int(k)}), "
             # its nearest: the scalar subquery is an init plan, a parameter the HNSW scan
             # orders by
             second_search = (
                 f"far AS MATERIALIZED (SELECT m.episode_id, m.embedding::{cast} {op} "
                 f"(SELECT x FROM moved)::{cast} AS d, m.embedding AS v, m.truncated {source} "
-                "AND (SELECT x FROM moved) IS NOT NULL ORDER BY d LIMIT ?) "
+                f"AND (SELECT x FROM moved) IS NOT NULL ORDER BY d LIMIT {int(k)}) "
             )
-            first_args = (Float32Vector(query), *args, k)
-            second_args = (*args, k)
+            second_args = tuple(args)
+        version_row = (
+            f" UNION ALL SELECT 3, {_VERSION_SQL}, NULL, NULL, NULL, {nulls}"
+            if read_version
+            else ""
+        )
         rest = (
             # the query moved toward its nearest ``feedback`` rows (NULL if that is the
             # origin; ``d + 0`` sorts ``near`` for real, as above)
@@ -607,28 +656,31 @@ class PgvectorIndex:
             f"{self.ext}.l2_normalize(x) END AS x{local_ef} FROM (SELECT ?::{vector} "
             f"OPERATOR({self.ext}.+) ({self.ext}.avg(f.v::{vector}) "
             f"OPERATOR({self.ext}.*) ?::{vector}) AS x FROM "
-            "(SELECT v FROM near ORDER BY d + 0 LIMIT ?) f) s), "
+            f"(SELECT v FROM near ORDER BY d + 0 LIMIT {int(feedback)}) f) s), "
             f"{second_search}"
             f"SELECT 0, n.episode_id, n.d, {self.ext}.vector_send(n.v), n.truncated, "
-            f"{decode.CANDIDATE_COLUMNS} FROM near n JOIN episodes e ON e.episode_id = n.episode_id "
+            f"{_COLUMNS} FROM near n JOIN episodes e ON e.episode_id = n.episode_id "
             f"UNION ALL SELECT 1, f.episode_id, f.d, CASE WHEN n.episode_id IS NULL THEN "
-            f"{self.ext}.vector_send(f.v) END, f.truncated, {decode.CANDIDATE_COLUMNS} FROM far f "
+            f"{self.ext}.vector_send(f.v) END, f.truncated, {_COLUMNS} FROM far f "
             "LEFT JOIN near n ON n.episode_id = f.episode_id "
             "LEFT JOIN episodes e ON e.episode_id = f.episode_id AND n.episode_id IS NULL "
             f"UNION ALL SELECT 2, NULL, NULL, {self.ext}.vector_send(x), NULL, {nulls} "
-            "FROM moved WHERE x IS NOT NULL"
+            f"FROM moved WHERE x IS NOT NULL{version_row}"
         )
         sql = (with_near + rest).replace("?", "%s")
         weights = Float32Vector(array("f", [weight]).tobytes() * dimensions)
-        params = (*first_args, Float32Vector(query), weights, feedback, *second_args)
+        params = (Float32Vector(query), *args, Float32Vector(query), weights, *second_args)
 
         async def run(conn: Conn) -> list[Any]:
             await self._configure(conn)
             return list(await (await conn.execute(sql, params, binary=True)).fetchall())
 
         found = await self._read(run)
-        found.sort(key=lambda r: int(r[0]))  # the first search's rows, the second's, the query
-        reuse = known or {}
+        found.sort(key=lambda r: int(r[0]))  # the first search's rows, the second's, the rest
+        version: int | None = None
+        if read_version and found and found[-1][0] == 3:
+            version = int(found.pop()[1])
+        reuse = known(version)
         first: list[NearestRow] = []
         second: list[NearestRow] = []
         expanded: bytes | None = None
@@ -639,9 +691,7 @@ class PgvectorIndex:
                 continue
             row = mine.get(r[1]) if r[0] == 1 and r[3] is None else None
             if row is None:
-                candidate = reuse.get(uuid.UUID(r[1]))
-                if candidate is None:
-                    candidate = decode.candidate(self.dialect, r[5:], None, "vector")
+                candidate = _candidate(self.dialect, r[5:], reuse)
                 vector_bytes = float32_from_send(r[3])
                 truncated = bool(r[4])
             else:
@@ -654,7 +704,7 @@ class PgvectorIndex:
                 second.append(nearest)
         first.sort(key=lambda n: -n.similarity)  # relaxed order: nearly, not exactly, sorted
         second.sort(key=lambda n: -n.similarity)
-        return first, expanded, second
+        return ServerHits(first, expanded, second, version)
 
     async def vectors(
         self, identity: str, episode_ids: Sequence[uuid.UUID]
