@@ -129,6 +129,8 @@ class Retriever:
             # the current version) or when the vectors are searched in process; otherwise
             # read by the server's vector search statement itself (one round trip fewer).
             version: int | None = None
+            if prefetched:  # one turn of the loop: the embedding, the longer, reaches its
+                await asyncio.sleep(0)  # thread before any store call is queued
             full_text = None
             cached = self.query_cache.get(key)
             if cached is not None and time.monotonic() - cached[1] < QUERY_CACHE_TTL_S:
@@ -138,11 +140,9 @@ class Retriever:
                     return await self._rehydrate(cached[2])
             elif not (with_vectors and vectors is not None and vectors.where == "pgvector"):
                 if prefetched:
-                    # A new query: one turn of the loop lets its embedding, the longer, reach
-                    # its thread first; then a full-text search that should overlap the
-                    # embedding is queued on the store's thread right behind the version
-                    # read, not after its answer (so its rows are not older than the version).
-                    await asyncio.sleep(0)
+                    # A new query: a full-text search that should overlap the embedding is
+                    # queued on the store's thread right behind the version read, not after
+                    # its answer (so its rows are not older than the version).
                     reading = asyncio.ensure_future(storage.data_version())
                     full_text = self.pipeline.full_text_search(
                         task_description, context, limit, filters, chosen
