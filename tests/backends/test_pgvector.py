@@ -16,6 +16,7 @@ import pytest
 
 from self_learning_memory import ConfigurationError, EpisodeFilters, SelfLearningMemory
 from self_learning_memory.embeddings.hashing import HashingEmbedding
+from self_learning_memory.model.records import NearestRow
 from self_learning_memory.storage.migrate import migrate, open_url
 from self_learning_memory.storage.postgres import pgvector
 from support.polling import poll_until
@@ -33,6 +34,24 @@ from .pgvector_corpus import (
 from .support import Backend, postgres_schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.pgvector]
+
+
+async def nearest_with_feedback(
+    handle: pgvector.PgvectorIndex,
+    identity: str,
+    dimensions: int,
+    query: bytes,
+    k: int,
+    filters: EpisodeFilters,
+    feedback: int,
+    weight: float,
+) -> tuple[list[NearestRow], bytes | None, list[NearestRow]]:
+    """``handle.search_with_feedback`` with no known candidates, as (rows, expanded query,
+    its rows)."""
+    found = await handle.search_with_feedback(
+        identity, dimensions, query, k, filters, feedback, weight, lambda _: {}
+    )
+    return found.hits, found.expanded, found.expanded_hits
 
 
 @pytest.fixture
@@ -282,7 +301,7 @@ def _same_rows(got: list[Any], want: list[Any]) -> None:
 async def test_one_statement_search_equals_two_searches_and_a_client_side_expansion(
     pg18: Backend,
 ) -> None:
-    """``nearest_with_feedback`` (the query's nearest, the Rocchio-expanded query computed by
+    """``search_with_feedback`` (the query's nearest, the Rocchio-expanded query computed by
     the server and its nearest, in one statement) returns what ``nearest``, the client's
     ``rocchio`` and ``nearest`` again return: the same rows in the same order (up to ties),
     the same similarities and an expanded query equal within float32 rounding; filtered too."""
@@ -305,8 +324,8 @@ async def test_one_statement_search_equals_two_searches_and_a_client_side_expans
             for query in (*QUERIES, texts[7], texts[42], texts[101] + " retry"):
                 q = (await provider.embed([query])).vectors[0].astype(np.float32)
                 for feedback, weight in ((3, 0.5), (5, 1.0)):
-                    hits, moved, more = await handle.nearest_with_feedback(
-                        identity, DIMS, q.tobytes(), 12, filters, feedback, weight
+                    hits, moved, more = await nearest_with_feedback(
+                        handle, identity, DIMS, q.tobytes(), 12, filters, feedback, weight
                     )
                     before = await handle.nearest(identity, DIMS, q.tobytes(), 12, filters)
                     assert len(hits) == len(more) == 12
@@ -322,8 +341,8 @@ async def test_one_statement_search_equals_two_searches_and_a_client_side_expans
                     after = await handle.nearest(identity, DIMS, expected.tobytes(), 12, filters)
                     _same_rows(more, after)
                     expansions += 1
-                alone = await handle.nearest_with_feedback(
-                    identity, DIMS, q.tobytes(), 12, filters, 0, 0.5
+                alone = await nearest_with_feedback(
+                    handle, identity, DIMS, q.tobytes(), 12, filters, 0, 0.5
                 )
                 assert alone[1] is None
                 assert alone[2] == []
@@ -377,8 +396,8 @@ async def test_the_feedback_search_runs_at_its_own_ef_search(pg18: Backend) -> N
         handle.feedback_pool = 0  # a second HNSW search, whose ef_search this is
         try:
             handle.ef_search, handle.feedback_ef_search = 10, 0
-            hits, moved, more = await handle.nearest_with_feedback(
-                identity, DIMS, q.tobytes(), 30, EpisodeFilters(), 3, 1.0
+            hits, moved, more = await nearest_with_feedback(
+                handle, identity, DIMS, q.tobytes(), 30, EpisodeFilters(), 3, 1.0
             )
             assert moved is not None
             assert (len(hits), len(more)) == (10, 10)  # ef_search caps both scans
@@ -386,13 +405,13 @@ async def test_the_feedback_search_runs_at_its_own_ef_search(pg18: Backend) -> N
             for conn in list(handle._configured):
                 handle._configured.discard(conn)
             handle.feedback_ef_search = 10
-            hits, moved, more = await handle.nearest_with_feedback(
-                identity, DIMS, q.tobytes(), 30, EpisodeFilters(), 3, 1.0
+            hits, moved, more = await nearest_with_feedback(
+                handle, identity, DIMS, q.tobytes(), 30, EpisodeFilters(), 3, 1.0
             )
             assert (len(hits), len(more)) == (30, 10)
             handle.feedback_ef_search = 40  # equal: no per-statement setting
-            hits, moved, more = await handle.nearest_with_feedback(
-                identity, DIMS, q.tobytes(), 30, EpisodeFilters(), 3, 1.0
+            hits, moved, more = await nearest_with_feedback(
+                handle, identity, DIMS, q.tobytes(), 30, EpisodeFilters(), 3, 1.0
             )
             assert (len(hits), len(more)) == (30, 30)
         finally:
@@ -455,16 +474,16 @@ async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs
         try:
             q0 = (await provider.embed([QUERIES[0]])).vectors[0].astype(np.float32)
             handle.feedback_pool = 0
-            await handle.nearest_with_feedback(
-                identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
+            await nearest_with_feedback(
+                handle, identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
             )
             handle.feedback_pool = 30
-            await handle.nearest_with_feedback(
-                identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
+            await nearest_with_feedback(
+                handle, identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
             )
             handle.ef_search = 20  # the pool is at most ef_search: what one scan finds
-            await handle.nearest_with_feedback(
-                identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
+            await nearest_with_feedback(
+                handle, identity, DIMS, q0.tobytes(), 12, EpisodeFilters(), 3, 1.0
             )
         finally:
             del db.read
@@ -479,8 +498,8 @@ async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs
             for filters in (EpisodeFilters(), EpisodeFilters(domain="billing")):
                 for query in (*QUERIES, texts[7], texts[42], texts[101] + " retry"):
                     q = (await provider.embed([query])).vectors[0].astype(np.float32)
-                    hits, moved, more = await handle.nearest_with_feedback(
-                        identity, DIMS, q.tobytes(), k, filters, 3, 1.0
+                    hits, moved, more = await nearest_with_feedback(
+                        handle, identity, DIMS, q.tobytes(), k, filters, 3, 1.0
                     )
                     pool = await handle.nearest(
                         identity, DIMS, q.tobytes(), max(k, pool_size), filters

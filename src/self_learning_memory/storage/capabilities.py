@@ -121,22 +121,6 @@ class VectorIndex(Protocol):
         store version) reuse those instead of being decoded again."""
         ...
 
-    async def nearest_with_feedback(
-        self,
-        identity: str,
-        dimensions: int,
-        query: bytes,
-        k: int,
-        filters: EpisodeFilters,
-        feedback: int,
-        weight: float,
-        known: Mapping[uuid.UUID, EpisodeCandidate] | None = None,
-    ) -> tuple[list[NearestRow], bytes | None, list[NearestRow]]:
-        """``nearest``, the query moved toward the first ``feedback`` rows by ``weight``
-        (Rocchio, re-normalised; None when there is none) and its ``k`` nearest, in one call:
-        (rows, expanded query as float32 bytes, its rows)."""
-        ...
-
     async def search_with_feedback(
         self,
         identity: str,
@@ -150,7 +134,9 @@ class VectorIndex(Protocol):
         *,
         read_version: bool = False,
     ) -> ServerHits:
-        """``nearest_with_feedback`` in one statement that, with ``read_version``, also reads
+        """``nearest``, the query moved toward the first ``feedback`` rows by ``weight``
+        (Rocchio, re-normalised; ``expanded``, None when there is none) and its ``k`` nearest
+        (``expanded_hits``), in one statement that, with ``read_version``, also reads
         the store's data version (``store_version``; None if it could not); ``known(version)``
         gives the caller's candidates decoded at that version (None: not read)."""
         ...

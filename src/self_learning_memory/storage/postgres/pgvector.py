@@ -535,25 +535,6 @@ class PgvectorIndex:
         out.sort(key=lambda n: -n.similarity)  # relaxed order: nearly, not exactly, sorted
         return out
 
-    async def nearest_with_feedback(
-        self,
-        identity: str,
-        dimensions: int,
-        query: bytes,
-        k: int,
-        filters: EpisodeFilters,
-        feedback: int,
-        weight: float,
-        known: Mapping[uuid.UUID, EpisodeCandidate] | None = None,
-    ) -> tuple[list[NearestRow], bytes | None, list[NearestRow]]:
-        """:meth:`search_with_feedback` as (rows, expanded query, its rows), with the caller's
-        ``known`` candidates of the current store version."""
-        reuse = known or {}
-        found = await self.search_with_feedback(
-            identity, dimensions, query, k, filters, feedback, weight, lambda _: reuse
-        )
-        return found.hits, found.expanded, found.expanded_hits
-
     async def search_with_feedback(
         self,
         identity: str,
