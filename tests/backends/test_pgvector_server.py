@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from self_learning_memory import SuccessOutcome, TaskContext, TaskType
+from self_learning_memory.embeddings.onnx_graph import cpu_flags
 from support.pgvector_server import PgvectorServerError, pgvector_server
 from support.portable_pgvector import (
     PortablePgvectorError,
-    cpu_flags,
     deb_files,
     download_deb,
     imports,

@@ -34,11 +34,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from self_learning_memory.embeddings.onnx_graph import cpu_flags
+
 __all__ = [
     "DEB_SHA256",
     "DEB_URL",
     "PortablePgvectorError",
-    "cpu_flags",
     "deb_files",
     "download_deb",
     "imports",
@@ -66,15 +67,6 @@ _OLD_GLIBC = b"GLIBC_2.2.5"
 
 class PortablePgvectorError(RuntimeError):
     """The portable extension could not be fetched or patched; the message says why."""
-
-
-def cpu_flags(cpuinfo: str) -> set[str]:
-    """The ``flags`` of the first processor in a ``/proc/cpuinfo`` text."""
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return set(value.split())
-    return set()
 
 
 def needs_portable(cpuinfo: str | None = None, env: dict[str, str] | None = None) -> bool:

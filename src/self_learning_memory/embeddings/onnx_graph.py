@@ -55,7 +55,7 @@ import numpy as np
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["CALIBRATION", "GRAPH_VERSION", "Variant", "build_model", "int8_variant"]
+__all__ = ["CALIBRATION", "GRAPH_VERSION", "Variant", "build_model", "cpu_flags", "int8_variant"]
 
 # Bump when the graph changes: the on-disk cache key includes it. (9: graph 8 is variant s8,
 # unchanged; the u8 variant is new, and the variant is in the file name.)
@@ -93,6 +93,16 @@ CALIBRATION = (
 )
 
 
+def cpu_flags(cpuinfo: str) -> set[str]:
+    """The CPU flags in a ``/proc/cpuinfo`` text (every ``flags`` line's, together)."""
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags.update(value.split())
+    return flags
+
+
 def int8_variant(cpuinfo: str | None, machine: str) -> Variant:
     """The int8 graph for a CPU: ``s8`` (graph 8, unchanged) where ONNX Runtime's u8 x s8
     product does not saturate, ``u8`` where it does (module docstring). ``cpuinfo``: the text
@@ -102,11 +112,7 @@ def int8_variant(cpuinfo: str | None, machine: str) -> Variant:
     flags cannot be read gets ``u8``, correct everywhere; other architectures ``s8``."""
     if machine.lower() not in _X86:
         return "s8"
-    flags: set[str] = set()
-    for line in (cpuinfo or "").splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            flags.update(value.split())
+    flags = cpu_flags(cpuinfo or "")
     if {"amx_tile", "amx_int8"} <= flags or "avx512_vnni" in flags:
         return "s8"
     avx512_core = {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags
