@@ -107,7 +107,7 @@ async def test_the_search_statement_reads_the_store_version(pg18: Backend) -> No
         assert cached[0] == version
         # the same answers as the ranking at a version read first
         memory._query_cache.clear()
-        ranked, _ = await memory._retriever.pipeline.rank(
+        ranked, _, _ = await memory._retriever.pipeline.rank(
             query, TaskContext(), 5, None, EpisodeFilters(), RetrievalMode.HYBRID, version
         )
         assert [c.candidate.task_description for c in ranked] == after
@@ -137,7 +137,7 @@ async def test_a_full_text_search_beside_the_vector_search_reads_the_version_fir
         # side by side: the full-text search was sent before the vector search answered
         assert events.index("+lexical") < events.index("-search")
         version = await memory.storage.data_version()
-        ranked, _ = await memory._retriever.pipeline.rank(
+        ranked, _, _ = await memory._retriever.pipeline.rank(
             query, TaskContext(), 5, None, EpisodeFilters(), RetrievalMode.HYBRID, version
         )
         assert [c.candidate.task_description for c in ranked] == found

@@ -35,7 +35,7 @@ async def rank(
 ) -> list[tuple[str, str]]:
     """(description, mode) of each ranked candidate."""
     version = await source.data_version()
-    ranked, _ = await pipeline.rank(query, CTX, 3, None, EpisodeFilters(), mode, version)
+    ranked, _, _ = await pipeline.rank(query, CTX, 3, None, EpisodeFilters(), mode, version)
     return [(r.candidate.task_description, r.components.mode) for r in ranked]
 
 
@@ -76,7 +76,7 @@ async def test_the_source_and_settings_are_asked_at_each_query(
             weight_relevance=0.0, weight_context=1.0, weight_outcome=0.0, weight_recency=0.0
         )
         version = await source[0].data_version()
-        ranked, notes = await pipeline.rank(
+        ranked, notes, _ = await pipeline.rank(
             query, CTX, 3, None, EpisodeFilters(), RetrievalMode.HYBRID, version
         )
         assert notes == ["vector:unavailable"]  # built without a vector search

@@ -105,17 +105,11 @@ class Retriever:
             filters = filters or EpisodeFilters()
             vectors = self._parts.vectors
             identity = vectors.identity if vectors is not None else "none"
-            with_vectors = vectors is not None and chosen in (
-                RetrievalMode.HYBRID,
-                RetrievalMode.VECTOR,
-            )
+            # the vector search this query uses (None: lexical or legacy, or no embeddings)
+            searched = vectors if chosen in (RetrievalMode.HYBRID, RetrievalMode.VECTOR) else None
             storage = self._parts.storage
             # the query is embedded on a thread while the store's version is read (below)
-            prefetched = (
-                with_vectors
-                and vectors is not None
-                and vectors.prefetch_query(task_description, context)
-            )
+            prefetched = searched is not None and searched.prefetch_query(task_description, context)
             key = (
                 task_description,
                 context.model_dump_json(),
@@ -138,7 +132,7 @@ class Retriever:
                 if cached[0] == version:
                     self.query_cache_hits += 1
                     return await self._rehydrate(cached[2])
-            elif not (with_vectors and vectors is not None and vectors.where == "pgvector"):
+            elif searched is None or searched.where != "pgvector":
                 if prefetched:
                     # A new query: a full-text search that should overlap the embedding is
                     # queued on the store's thread right behind the version read, not after
@@ -154,7 +148,7 @@ class Retriever:
                         raise
                 else:
                     version = await storage.data_version()
-            ranked, notes, version = await self.pipeline.rank_reading_version(
+            ranked, notes, version = await self.pipeline.rank(
                 task_description, context, limit, wanted_type, filters, chosen, version, full_text
             )
             results = await self._results(ranked, notes)

@@ -142,38 +142,23 @@ class HybridPipeline:
         task_type: TaskType | None,
         filters: EpisodeFilters,
         mode: RetrievalMode,
-        version: int,
-        full_text: FullTextSearch | None = None,
-    ) -> tuple[list[ScoredCandidate], list[str]]:
-        """The best ``limit`` candidates for the query, and notes for every result's provenance
-        (``vector:unavailable``, ``vector:error``, ``lexical:skipped``...), at store
-        ``version`` (``storage.data_version()``, read by the caller). ``full_text``: from
-        :meth:`full_text_search` for the same query, limit, filters and mode."""
-        ranked, notes, _ = await self.rank_reading_version(
-            query, context, limit, task_type, filters, mode, version, full_text
-        )
-        return ranked, notes
-
-    async def rank_reading_version(
-        self,
-        query: str,
-        context: TaskContext,
-        limit: int,
-        task_type: TaskType | None,
-        filters: EpisodeFilters,
-        mode: RetrievalMode,
         version: int | None,
         full_text: FullTextSearch | None = None,
     ) -> tuple[list[ScoredCandidate], list[str], int]:
-        """:meth:`rank`, and the store version it ranked at. With ``version`` None the
-        pipeline reads it: in the server's vector search statement when the vectors are
-        searched there (one round trip fewer), else with ``storage.data_version()`` first."""
+        """The best ``limit`` candidates for the query, notes for every result's provenance
+        (``vector:unavailable``, ``vector:error``, ``lexical:skipped``...), and the store
+        version it ranked at. ``version``: ``storage.data_version()`` read by the caller; None,
+        the pipeline reads it: in the server's vector search statement when the vectors are
+        searched there (one round trip fewer), else with ``storage.data_version()`` first.
+        ``full_text``: from :meth:`full_text_search` for the same query, limit, filters and
+        mode."""
         if full_text is None:
             full_text = self.full_text_search(query, context, limit, filters, mode, start=False)
             if full_text.early:
+                storage = self._source()
                 if version is None:  # its rows must not be older than their version
-                    version = await self._source().data_version()
-                full_text.start(self._source())
+                    version = await storage.data_version()
+                full_text.start(storage)
         try:
             return await self._rank(
                 query, context, limit, task_type, filters, mode, version, full_text
