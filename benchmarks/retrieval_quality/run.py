@@ -83,6 +83,7 @@ from self_learning_memory import (
     SelfLearningMemory,
 )
 from self_learning_memory.config import StorageConfig
+from self_learning_memory.embeddings import embed_documents
 
 from ..retrieval_heldout.corpus import INTENTS as HELDOUT_CLASSES
 from ..retrieval_heldout.corpus import build_heldout
@@ -168,7 +169,8 @@ async def model_index(memory: SelfLearningMemory, corpus: Corpus) -> ModelIndex 
     if memory.vectors is None:
         return None
     provider = memory.vectors.provider
-    batch = await provider.embed([model_text(e) for e in corpus.episodes])
+    # the episodes as the memory embeds what it stores (the local model: its document graph)
+    batch = await embed_documents(provider, [model_text(e) for e in corpus.episodes])
     return provider, batch.vectors
 
 

@@ -418,3 +418,48 @@ def test_the_u8_graph_is_the_s8_graph_with_unsigned_weights_and_agrees_with_nump
     cosines = (vectors * reference).sum(axis=1)
     assert cosines.min() >= 0.99, cosines
     assert cosines.mean() >= 0.995, cosines
+
+
+def test_documents_go_through_the_fp32_graph_loaded_on_first_use(
+    cache: Path, reference: np.ndarray
+) -> None:
+    """By default the stored texts (``encode_documents_sync``) are the numpy vectors (the
+    float32 graph, loaded when the first document is embedded), the queries the int8 graph's;
+    ``document_precision="int8"`` uses the query session for both."""
+    model = LocalEmbedding(backend="onnx")
+    queries = model.encode_sync(TEXTS).vectors
+    impl = model._impl
+    assert impl._document_session is None  # nothing loaded for documents yet
+    documents = model.encode_documents_sync(TEXTS)
+    assert impl._document_session is not impl.session
+    assert documents.vectors.shape == (len(TEXTS), 384)
+    assert documents.truncated == [False] * len(TEXTS)
+    assert (documents.vectors * reference).sum(axis=1).min() > 0.9999
+    assert (queries * reference).sum(axis=1).min() < 0.9999  # the int8 graph: another graph
+    one = model.encode_documents_sync([TEXTS[-1]])
+    np.testing.assert_allclose(one.vectors[0], documents.vectors[-1], atol=1e-6)
+
+    same = LocalEmbedding(backend="onnx", document_precision="int8")
+    np.testing.assert_array_equal(same.encode_documents_sync(TEXTS).vectors, queries)
+    assert same._impl._document_session is same._impl.session
+    numpy = LocalEmbedding(backend="numpy")  # one graph: documents are embedded as queries
+    np.testing.assert_array_equal(
+        numpy.encode_documents_sync(TEXTS[:3]).vectors, numpy.encode_sync(TEXTS[:3]).vectors
+    )
+
+
+def test_the_sessions_lookup_tables_are_the_graphs(int8: LocalEmbedding, cache: Path) -> None:
+    """The one copy of the word and position tables that both sessions read replaces the
+    graphs' own initializers of those names: it must be equal to them (int8 and fp32)."""
+    import onnx
+    from onnx import numpy_helper
+
+    int8.encode_documents_sync(["load the document graph"])
+    files = sorted(cache.glob("minilm-*.onnx"))
+    assert {f.name.split("-")[2] for f in files} >= {"int8", "fp32"}
+    for file in files:
+        graph = onnx.load(str(file)).graph
+        inits = {i.name: i for i in graph.initializer if i.name in ("word", "pos")}
+        assert inits.keys() == int8._impl.tables.keys() == {"word", "pos"}
+        for name, value in int8._impl.tables.items():
+            np.testing.assert_array_equal(numpy_helper.to_array(inits[name]), value.numpy())

@@ -6,13 +6,21 @@ import os
 
 from ..config import EmbeddingsConfig
 from ..errors import ConfigurationError
-from .provider import EmbeddingBatch, EmbeddingProvider, content_hash, episode_text, query_text
+from .provider import (
+    EmbeddingBatch,
+    EmbeddingProvider,
+    content_hash,
+    embed_documents,
+    episode_text,
+    query_text,
+)
 
 __all__ = [
     "INSTALL_HINT",
     "EmbeddingBatch",
     "EmbeddingProvider",
     "content_hash",
+    "embed_documents",
     "episode_text",
     "lexical_hint",
     "provider_from_config",

@@ -8,7 +8,11 @@ docs/performance.md#query-embedding):
   (``onnx_runtime``): a 16-token query in 1.2-1.9 ms of one core (2026-12-06, Intel Xeon, other
   jobs on the cores), several times faster than numpy. Chosen
   automatically (``auto``, the default) when ``onnxruntime`` and ``onnx`` are importable (both
-  come with the extra ``local``).
+  come with the extra ``local``). Stored texts (episodes, ``embed_documents``) go through the
+  float32 graph by default (``document_precision``): an int8 error in a stored vector moves
+  that episode against its near-duplicates in every ranking, while a query's error moves all
+  candidates together, and episodes are embedded in the background (3-4x the CPU of int8,
+  docs/performance.md#query-embedding).
 - ``numpy``: the model's own tokenizer (``tokenizers``) and weights (``safetensors``) with a
   BERT forward pass in numpy: mean pooling, L2 normalisation. The fallback of ``auto`` without
   ONNX Runtime. It starts in a fraction of a second because it does not import torch.
@@ -24,6 +28,7 @@ import asyncio
 import importlib.util
 import math
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -204,11 +209,14 @@ class LocalEmbedding:
         batch_size: int = 32,
         precision: Literal["int8", "fp32"] = "int8",
         threads: int = 1,
+        document_precision: Literal["int8", "fp32"] = "fp32",
     ) -> None:
         self.model = MODEL_NAME
         self.backend = backend
         self.batch_size = batch_size
-        self.precision = precision  # the onnx backend's
+        self.precision = precision  # the onnx backend's, for queries (``embed``)
+        # and for the stored texts (``embed_documents``): see the module docstring
+        self.document_precision = document_precision
         self.threads = threads  # the onnx backend's intra-op threads
         self._impl: Any = None
         self._lock = threading.Lock()
@@ -235,7 +243,7 @@ class LocalEmbedding:
         if backend == "auto":
             backend = "onnx" if onnx_available() else "numpy"
         if backend == "onnx":
-            return OnnxMiniLM(directory, self.precision, self.threads)
+            return OnnxMiniLM(directory, self.precision, self.threads, self.document_precision)
         if backend == "numpy":
             return _NumpyMiniLM(directory)
         return _SentenceTransformersMiniLM(directory)
@@ -251,18 +259,32 @@ class LocalEmbedding:
         )
 
     def encode_sync(self, texts: list[str]) -> EmbeddingBatch:
+        """The texts' vectors (queries: the ``precision`` graph of the onnx backend)."""
         impl = self._impl
         if impl is None:
             impl = self._load()
+        return self._encode(texts, impl.encode)
+
+    def encode_documents_sync(self, texts: list[str]) -> EmbeddingBatch:
+        """The vectors of texts to store (episodes): the ``document_precision`` graph of the
+        onnx backend; the other backends have one graph."""
+        impl = self._impl
+        if impl is None:
+            impl = self._load()
+        return self._encode(texts, getattr(impl, "encode_documents", impl.encode))
+
+    def _encode(
+        self, texts: list[str], encode: Callable[[list[str]], tuple[F32, list[bool]]]
+    ) -> EmbeddingBatch:
         if 0 < len(texts) <= self.batch_size:  # one chunk (a query): no concatenation
-            matrix, cut = impl.encode(texts)
+            matrix, cut = encode(texts)
             return EmbeddingBatch(matrix, cut)
         vectors: list[F32] = []
         truncated: list[bool] = []
         # (the onnx backend runs each text of a chunk alone: ``OnnxMiniLM.encode``)
         for start in range(0, len(texts), self.batch_size):
             chunk = texts[start : start + self.batch_size]
-            v, t = impl.encode(chunk)
+            v, t = encode(chunk)
             vectors.append(v)
             truncated.extend(t)
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.dimensions), np.float32)
@@ -270,6 +292,9 @@ class LocalEmbedding:
 
     async def embed(self, texts: list[str]) -> EmbeddingBatch:
         return await asyncio.to_thread(self.encode_sync, texts)
+
+    async def embed_documents(self, texts: list[str]) -> EmbeddingBatch:
+        return await asyncio.to_thread(self.encode_documents_sync, texts)
 
     async def close(self) -> None:
         self._impl = None

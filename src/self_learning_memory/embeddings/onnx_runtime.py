@@ -13,6 +13,13 @@ from a machine that needs the other variant is not used; building a graph remove
 other graph versions.
 Nothing is downloaded: a fresh ``pip install 'self-learning-memory[local]'`` has everything.
 
+Queries (``encode``) run on the ``precision`` graph, the stored texts (``encode_documents``:
+episodes, embedded in the background) on the ``documents`` graph, float32 by default through
+``LocalEmbedding``: with int8 episode vectors main's peer-style benchmark lost 2 of 100 hits
+against the numpy vectors, with float32 ones none, the queries staying int8 (measured
+2026-12-06, docs/performance.md#query-embedding). The float32 session is loaded when the first
+document is embedded; both sessions read the word and position tables from one copy.
+
 A text is tokenised without padding (its own length; plain-ASCII texts from a cache of word
 pieces, ``_WordPieces``) and run alone: int8 activations are quantised per tensor, so a text's
 vector must not share a run with other texts, and the graph has no mask input. ONNX Runtime
@@ -229,10 +236,35 @@ class _WordPieces:
         return ids, cut
 
 
-class OnnxMiniLM:
-    """Tokenizer plus ONNX Runtime session; ``encode`` has the numpy backend's contract."""
+def _tables(weights: Path) -> dict[str, F32]:
+    """The graph's lookup tables (``onnx_graph.embedding_tables``) from the safetensors file,
+    reading only the three embedding tensors."""
+    from safetensors import safe_open
 
-    def __init__(self, directory: Path, precision: Precision = "int8", threads: int = 1) -> None:
+    from .onnx_graph import embedding_tables
+
+    wanted = ("word_embeddings", "position_embeddings", "token_type_embeddings")
+    with safe_open(str(weights), framework="numpy") as f:
+        keys = f.keys()  # (safe_open is not iterable)
+        names = [k for k in keys if any(f"embeddings.{n}.weight" in k for n in wanted)]
+        return embedding_tables({k: f.get_tensor(k) for k in names})
+
+
+class OnnxMiniLM:
+    """Tokenizer plus ONNX Runtime sessions; ``encode`` has the numpy backend's contract.
+
+    ``precision`` is the graph of ``encode`` (queries); ``documents`` the graph of
+    ``encode_documents`` (episodes, embedded in the background), loaded on its first use when
+    it differs. Both sessions read the two lookup tables (the word table is 47 MB) from one
+    copy (``SessionOptions.add_initializer``)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        precision: Precision = "int8",
+        threads: int = 1,
+        documents: Precision | None = None,
+    ) -> None:
         try:
             ort: Any = importlib.import_module("onnxruntime")  # typed as Any: no stubs
             from tokenizers import Tokenizer
@@ -242,31 +274,64 @@ class OnnxMiniLM:
             ) from exc
         from .local import MAX_TOKENS
 
+        self.ort = ort
+        self.directory = directory
+        self.threads = threads
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()  # the file pads to 128
         self.token_ids = _WordPieces(self.tokenizer, MAX_TOKENS)
+        # kept alive as long as the sessions that read them
+        self.tables = {
+            name: ort.OrtValue.ortvalue_from_numpy(table)
+            for name, table in _tables(directory / "model.safetensors").items()
+        }
+        self.precision = precision
+        self.documents: Precision = documents or precision
         self.variant = cpu_variant() if precision == "int8" else None
-        path = model_file(directory, precision, self.tokenizer, self.variant)
+        self.session, self.path = self._session(precision, arena=True)
+        self._document_session: Any = self.session if self.documents == precision else None
+        self._document_lock = threading.Lock()
+
+    def _session(self, precision: Precision, arena: bool) -> tuple[Any, Path | None]:
+        """A session of the graph of this precision (built first if not cached) and its cache
+        file (None: not cached). ``arena=False``: without ONNX Runtime's memory arena (the
+        document session: about 20 MB less for the same CPU time, measured 2026-12-06)."""
+        ort = self.ort
+        variant = cpu_variant() if precision == "int8" else None
+        path = model_file(self.directory, precision, self.tokenizer, variant)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: shape-merge notes are not for users
+        options.enable_cpu_mem_arena = arena
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session: Any = ort.InferenceSession(
+        for name, table in self.tables.items():
+            options.add_initializer(name, table)
+        session = ort.InferenceSession(
             str(path) if isinstance(path, Path) else path,
             options,
             providers=["CPUExecutionProvider"],
         )
-        self.path = path if isinstance(path, Path) else None  # None: not cached
-        self.precision = precision
+        return session, path if isinstance(path, Path) else None
 
-    def _one(self, text: str) -> tuple[F32, bool]:
+    @property
+    def document_session(self) -> Any:
+        """The session of ``encode_documents`` (loaded here on first use)."""
+        session = self._document_session
+        if session is None:
+            with self._document_lock:
+                if self._document_session is None:
+                    self._document_session = self._session(self.documents, arena=False)[0]
+                session = self._document_session
+        return session
+
+    def _one(self, text: str, session: Any) -> tuple[F32, bool]:
         ids, cut = self.token_ids(text)
         row = np.array(ids, dtype=np.int64)[None, :]
-        (vector,) = self.session.run(None, {"input_ids": row})  # no padding: no mask input
+        (vector,) = session.run(None, {"input_ids": row})  # no padding: no mask input
         return cast(F32, vector), cut
 
     def encode(self, texts: list[str]) -> tuple[F32, list[bool]]:
@@ -275,12 +340,19 @@ class OnnxMiniLM:
         more CPU per text, not less (episode texts, 2026-12-05: 14.8 ms alone, 16.5 in 4s,
         20.5 in 16s, 24.5 in 64s; the same text 64 times 18.0 alone vs 20.0 batched)."""
         if len(texts) == 1:  # a query
-            vector, cut = self._one(texts[0])
+            vector, cut = self._one(texts[0], self.session)
             return vector, [cut]
+        return self._many(texts, self.session)
+
+    def encode_documents(self, texts: list[str]) -> tuple[F32, list[bool]]:
+        """``encode`` with the documents' graph."""
+        return self._many(texts, self.document_session)
+
+    def _many(self, texts: list[str], session: Any) -> tuple[F32, list[bool]]:
         vectors: list[F32] = []
         truncated: list[bool] = []
         for text in texts:
-            vector, cut = self._one(text)
+            vector, cut = self._one(text, session)
             vectors.append(vector)
             truncated.append(cut)
         if not vectors:

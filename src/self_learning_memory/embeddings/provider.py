@@ -3,6 +3,12 @@
 A provider turns texts into L2-normalised float32 vectors of a fixed dimension. It says which
 texts it had to truncate, so retrieval can report it in provenance. Providers load their model
 lazily: constructing one is cheap; the first ``embed`` call pays the load.
+
+A provider may also have ``embed_documents`` (same signature as ``embed``): the vectors of the
+texts that are stored and searched (episodes), where ``embed`` serves queries. Retrieval calls
+it through :func:`embed_documents`, which falls back to ``embed``. The local model uses it to
+embed episodes with the float32 graph (in the background, not latency-critical) and queries
+with the faster int8 one (docs/retrieval.md#embedding-providers).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ __all__ = [
     "EmbeddingBatch",
     "EmbeddingProvider",
     "content_hash",
+    "embed_documents",
     "episode_text",
     "query_text",
 ]
@@ -49,6 +56,15 @@ class EmbeddingProvider(Protocol):
     async def embed(self, texts: list[str]) -> EmbeddingBatch: ...
 
     async def close(self) -> None: ...
+
+
+async def embed_documents(provider: EmbeddingProvider, texts: list[str]) -> EmbeddingBatch:
+    """The vectors of texts to store (episodes): the provider's ``embed_documents`` if it has
+    one, else its ``embed``."""
+    documents = getattr(provider, "embed_documents", None)
+    if documents is None:
+        return await provider.embed(texts)
+    return cast("EmbeddingBatch", await documents(texts))
 
 
 def normalise(vectors: Vectors) -> Vectors:

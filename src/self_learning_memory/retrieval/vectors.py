@@ -28,7 +28,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..embeddings import EmbeddingProvider, content_hash, episode_text, query_text
+from ..embeddings import (
+    EmbeddingProvider,
+    content_hash,
+    embed_documents,
+    episode_text,
+    query_text,
+)
 from ..model.episode import Episode, TaskContext
 from ..model.records import EmbeddingRecord, EmbeddingStatus, EpisodeFilters
 from ..storage.backend import StorageBackend
@@ -148,7 +154,7 @@ class VectorSearch:
             stored = await self.storage.vector_by_hash(self.identity, digest)
             if stored is not None:
                 return EmbeddingRecord(self.identity, digest, self.provider.dimensions, stored)
-            batch = await self.provider.embed([text])
+            batch = await embed_documents(self.provider, [text])
         except Exception as exc:
             self.errors += 1
             self.forget_coverage()  # this episode will lack a vector: ask the store again
@@ -305,7 +311,7 @@ class VectorSearch:
         """The episodes' vector records, embedded in one batch. Raises what the provider
         raises."""
         texts = [episode_text(e) for e in episodes]
-        batch = await self.provider.embed(texts)
+        batch = await embed_documents(self.provider, texts)
         return [
             (
                 e.episode_id,
