@@ -145,6 +145,10 @@ class EmbeddingsConfig(_Config):
     # embed completed episodes in the background, in batches (retrieval/background.py):
     # completion returns once the episode is durable; off = embed before the completion returns
     background: bool = True
+    # the local model's ONNX graph for what is stored (episodes): fp32 keeps each stored vector
+    # exact (an int8 error moves an episode against its near-duplicates in every ranking);
+    # int8 uses the query graph (about 75 MB and 4x less CPU per episode). Queries are int8.
+    document_precision: Literal["fp32", "int8"] = "fp32"
 
 
 class CacheConfig(_Config):

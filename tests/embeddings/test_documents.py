@@ -111,3 +111,19 @@ async def test_a_provider_without_embed_documents_embeds_documents_with_embed() 
     recording = Recording()
     await embed_documents(recording, ["a stored text"])
     assert (recording.documents, recording.queries) == (["a stored text"], [])
+
+
+def test_the_local_provider_takes_its_document_graph_from_the_config() -> None:
+    from self_learning_memory.config import EmbeddingsConfig
+    from self_learning_memory.embeddings import provider_from_config
+    from self_learning_memory.embeddings.local import LocalEmbedding
+
+    default = provider_from_config(EmbeddingsConfig(provider="local"))
+    assert isinstance(default, LocalEmbedding)
+    assert default.document_precision == "fp32"
+    assert default.precision == "int8"  # queries
+    chosen = provider_from_config(EmbeddingsConfig(provider="local", document_precision="int8"))
+    assert isinstance(chosen, LocalEmbedding)
+    assert chosen.document_precision == "int8"
+    with pytest.raises(ValueError, match="document_precision"):
+        EmbeddingsConfig(provider="local", document_precision="fp16")  # type: ignore[arg-type]

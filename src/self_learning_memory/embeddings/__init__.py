@@ -87,7 +87,9 @@ def provider_from_config(config: EmbeddingsConfig) -> EmbeddingProvider | None:
                 f"embeddings.dimensions: the local model has {LocalEmbedding.dimensions} dimensions,"
                 f" not {config.dimensions}."
             )
-        return LocalEmbedding(batch_size=config.batch_size)
+        return LocalEmbedding(
+            batch_size=config.batch_size, document_precision=config.document_precision
+        )
     if provider == "openai":
         from .openai import OpenAIEmbedding
 

@@ -67,6 +67,9 @@ HELP: dict[str, str] = {
     "embeddings.background": "Embed completed episodes in the background, in batches: "
     "completion returns once the episode is durable; retrieval finds it lexically and says "
     "`vector:pending` until its vector is written (false: embed before completion returns).",
+    "embeddings.document_precision": "Local model (ONNX): the graph that embeds the stored "
+    "episodes, fp32 (default: the exact vectors) or int8 (the query graph: less memory and "
+    "CPU, slightly noisier rankings). Queries always use int8.",
     "retrieval.mode": "hybrid, lexical, vector or legacy.",
     "retrieval.candidate_limit": "Candidates ranked per query.",
     "retrieval.weight_relevance": "Weight of text/vector relevance.",
