@@ -156,16 +156,7 @@ class Backend:
         """A memory on this store (not started), as :meth:`SelfLearningMemory.open` builds it
         (PostgreSQL behind the resilience wrapper); ``embedder`` replaces the configured one."""
         config = self.config(base, **sections)
-        memory = SelfLearningMemory.open(self.data_dir, config=config)
-        if embedder is None:
-            return memory
-        return SelfLearningMemory(
-            memory.storage,
-            config=config,
-            cache=memory.cache,
-            data_dir=memory.data_dir,
-            embedder=embedder,
-        )
+        return SelfLearningMemory.open(self.data_dir, config=config, embedder=embedder)
 
     def execute(self, script: str) -> None:
         """Run ``script`` (statements, no parameters) on the durable store and commit it."""

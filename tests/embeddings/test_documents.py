@@ -47,14 +47,7 @@ async def _memory_with(
     tmp_path: Path, embedder: HashingEmbedding, background: bool
 ) -> SelfLearningMemory:
     config = MemoryConfig.model_validate({"embeddings": {"background": background}})
-    opened = SelfLearningMemory.open(tmp_path / "data", config=config)
-    return SelfLearningMemory(
-        opened.storage,
-        config=config,
-        cache=opened.cache,
-        data_dir=opened.data_dir,
-        embedder=embedder,
-    )
+    return SelfLearningMemory.open(tmp_path / "data", config=config, embedder=embedder)
 
 
 async def _complete(memory: SelfLearningMemory) -> None:

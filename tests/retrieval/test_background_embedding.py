@@ -123,9 +123,7 @@ class Stuck(HashingEmbedding):
 async def main():
     url = None if sys.argv[2] == "-" else sys.argv[2]
     config = MemoryConfig.model_validate({"storage": {"url": url}})
-    opened = SelfLearningMemory.open(Path(sys.argv[1]), config=config)
-    memory = SelfLearningMemory(opened.storage, config=config, cache=opened.cache,
-                                data_dir=opened.data_dir, embedder=Stuck(64))
+    memory = SelfLearningMemory.open(Path(sys.argv[1]), config=config, embedder=Stuck(64))
     await memory.start()
     eid = await memory.start_episode(sys.argv[3], TaskContext(domain="web-api"), "testing")
     await memory.log_step(eid, ExecutionStep(step_number=1, tool="editor", action="edit",

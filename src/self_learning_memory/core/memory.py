@@ -101,11 +101,16 @@ class SelfLearningMemory:
 
     @classmethod
     def open(
-        cls, data_dir: str | Path | None = None, *, config: MemoryConfig | None = None
+        cls,
+        data_dir: str | Path | None = None,
+        *,
+        config: MemoryConfig | None = None,
+        embedder: EmbeddingProvider | None = None,
     ) -> Self:
         """A memory in ``data_dir`` (default ``$MEMORY_DATA_DIR`` or the user's data
         directory): embedded, or the durable store ``config.storage.url`` names (for example
-        ``postgresql://...``) with the local cache in ``data_dir``. Use it as
+        ``postgresql://...``) with the local cache in ``data_dir``. ``embedder``: an embedding
+        provider of your own instead of the one ``config.embeddings`` names. Use it as
         ``async with SelfLearningMemory.open(...) as memory``."""
         config = config or MemoryConfig()
         directory = resolve_data_dir(data_dir)
@@ -115,7 +120,8 @@ class SelfLearningMemory:
             from ..resilience.resilient import resilient_from_config  # tenacity: only when used
 
             storage = resilient_from_config(storage, config.resilience, directory, cache)
-        embedder = provider_from_config(config.embeddings)
+        if embedder is None:
+            embedder = provider_from_config(config.embeddings)
         return cls(storage, config=config, cache=cache, data_dir=directory, embedder=embedder)
 
     # -- what the memory is made of --------------------------------------------------------
