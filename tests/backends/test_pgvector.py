@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -286,13 +287,15 @@ async def test_filtered_search_returns_k_exact_matches_with_a_rare_filter(
     )
 
 
-def _same_rows(got: list[Any], want: list[Any]) -> None:
+def _same_rows(got: list[Any], want: list[Any], beyond: list[Any] | None = None) -> None:
     """The same similarities in order, and the same episode at every position whose
-    similarity is not tied with a neighbour's (ties come back in either order)."""
+    similarity is not tied with a neighbour's (ties come back in either order; ``beyond``: the
+    row after ``want``'s last when ``want`` is a prefix, a tie with it is a tie too)."""
     sims = [r.similarity for r in want]
     assert [r.similarity for r in got] == pytest.approx(sims, abs=1e-6)
+    around = sims + [r.similarity for r in beyond or []][:1]
     for n, row in enumerate(want):
-        tied = any(abs(sims[m] - sims[n]) < 1e-5 for m in (n - 1, n + 1) if 0 <= m < len(sims))
+        tied = any(abs(around[m] - sims[n]) < 1e-5 for m in (n - 1, n + 1) if 0 <= m < len(around))
         if not tied:
             assert got[n].candidate.episode_id == row.candidate.episode_id
             assert got[n].vector == row.vector
@@ -505,7 +508,7 @@ async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs
                         identity, DIMS, q.tobytes(), max(k, pool_size), filters
                     )
                     assert len(hits) == len(more) == k
-                    _same_rows(hits, pool[:k])
+                    _same_rows(hits, pool[:k], pool[k:])
                     assert moved is not None
                     sims = [r.similarity for r in pool]
                     if abs(sims[2] - sims[3]) < 1e-5:
@@ -540,6 +543,130 @@ async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs
                     }
                     assert beyond, "the expanded query found nothing past the query's k"
         assert compared >= 16  # of 24
+
+
+async def test_the_unfiltered_pool_looks_up_only_the_episodes_it_returns(pg18: Backend) -> None:
+    """With no filter but completion, the pooled search scans without joining ``episodes`` and
+    looks up only the rows it returns (``EXPLAIN ANALYZE`` planned as on a large store: ``k`` to
+    2 x ``k`` primary-key lookups for a pool of 4 x ``k``, where the joined pool looks up every
+    pooled row); its answer, expanded query and expanded rows equal the joined pool's (asked
+    with a filter every episode passes). An
+    episode made incomplete is never returned; when fewer than ``k`` of the scanned rows are of
+    completed episodes the joined pool is asked too (a second statement) and still gives ``k``."""
+    from datetime import UTC, datetime
+
+    texts = task_texts(160, seed=12)
+    async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
+        await record_corpus(memory, texts)
+        handle = memory.storage.capabilities.vector_index
+        assert handle is not None
+        assert memory.vectors is not None
+        provider = memory.vectors.provider
+        identity = identity_of(memory)
+        await handle.ensure_index(identity, DIMS)
+        handle.feedback_pool, k = 40, 10
+        everything = EpisodeFilters(since=datetime(2000, 1, 1, tzinfo=UTC))
+        db, sent = handle.db, []
+        original = db.read
+        # the statements planned as on a large store (this one is small enough for an exact
+        # scan and hash joins over all episodes): both the HNSW scan, lookups by primary key
+        plain = ("enable_seqscan", "enable_bitmapscan", "enable_hashjoin", "enable_mergejoin")
+        large = "; ".join(f"SET {o} = off" for o in (*plain, "enable_sort"))
+        reset = "; ".join(f"RESET {o}" for o in (*plain, "enable_sort"))
+
+        class Recorded:
+            def __init__(self, conn: Any) -> None:
+                self._conn = conn
+
+            async def execute(self, query: str, params: Any = None, **kw: Any) -> Any:
+                if not query.startswith("WITH "):
+                    return await self._conn.execute(query, params, **kw)
+                sent.append((query, params))
+                await self._conn.execute(large)
+                try:
+                    return await self._conn.execute(query, params, **kw)
+                finally:
+                    await self._conn.execute(reset)
+
+        async def read(fn: Any) -> Any:
+            return await original(lambda conn: fn(Recorded(conn)))
+
+        async def lookups(query: str, params: Any) -> int:
+            """Primary-key lookups of ``episodes`` executing the statement."""
+
+            async def run(conn: Any) -> list[Any]:
+                await conn.execute(large)
+                try:
+                    cur = await conn.execute("EXPLAIN (ANALYZE) " + query, params)
+                    return list(await cur.fetchall())
+                finally:
+                    await conn.execute(reset)
+
+            plan = [str(r[0]) for r in await original(run)]
+            return sum(
+                int(re.findall(r"loops=(\d+)", line)[-1])
+                for line in plan
+                if "Index Scan using episodes_pkey" in line
+            )
+
+        db.read = read  # type: ignore[method-assign]
+        try:
+            for query in (*QUERIES, texts[3], texts[77]):
+                q = (await provider.embed([query])).vectors[0].tobytes()
+                sent.clear()
+                lazy = await handle.search_with_feedback(
+                    identity, DIMS, q, k, EpisodeFilters(), 3, 1.0, lambda _: {}
+                )
+                assert len(sent) == 1
+                assert sent[0][0].startswith("WITH scan AS")
+                assert k <= await lookups(*sent[0]) <= 2 * k < handle.feedback_pool
+                sent.clear()
+                # k + 1: a tie at the k-th row comes back either way
+                joined = await handle.search_with_feedback(
+                    identity, DIMS, q, k + 1, everything, 3, 1.0, lambda _: {}
+                )
+                assert len(sent) == 1
+                assert sent[0][0].startswith("WITH pool AS")
+                _same_rows(lazy.hits, joined.hits[:k], joined.hits[k:])
+                _same_rows(lazy.expanded_hits, joined.expanded_hits[:k], joined.expanded_hits[k:])
+                assert lazy.expanded is not None
+                assert joined.expanded is not None
+                assert list(array("f", lazy.expanded)) == pytest.approx(
+                    list(array("f", joined.expanded)), abs=1e-6
+                )
+                assert len(lazy.hits) == len(lazy.expanded_hits) == k
+
+            # the query's nearest 35 made incomplete: 5 of the 40 scanned rows are completed
+            q = (await provider.embed([QUERIES[0]])).vectors[0].tobytes()
+            nearest = await handle.nearest(identity, DIMS, q, 35, EpisodeFilters())
+            gone = {r.candidate.episode_id for r in nearest}
+            listed = ", ".join(f"'{e}'" for e in gone)
+            pg18.execute(f"UPDATE episodes SET end_time = NULL WHERE episode_id IN ({listed})")
+            sent.clear()
+            found = await handle.search_with_feedback(
+                identity, DIMS, q, k, EpisodeFilters(), 3, 1.0, lambda _: {}
+            )
+            assert [s[0][:13] for s in sent] == ["WITH scan AS ", "WITH pool AS "]
+            assert len(found.hits) == k
+            returned = {r.candidate.episode_id for r in (*found.hits, *found.expanded_hits)}
+            assert not returned & gone
+            # 3 of them incomplete: one statement, none of the 3 returned
+            pg18.execute(
+                "UPDATE episodes SET end_time = start_time WHERE end_time IS NULL; "
+                f"UPDATE episodes SET end_time = NULL WHERE episode_id IN "
+                f"({', '.join(repr(str(r.candidate.episode_id)) for r in nearest[:3])})"
+            )
+            sent.clear()
+            found = await handle.search_with_feedback(
+                identity, DIMS, q, k, EpisodeFilters(), 3, 1.0, lambda _: {}
+            )
+            assert len(sent) == 1
+            assert len(found.hits) == k
+            returned = {r.candidate.episode_id for r in (*found.hits, *found.expanded_hits)}
+            assert not returned & {r.candidate.episode_id for r in nearest[:3]}
+            assert nearest[3].candidate.episode_id in returned
+        finally:
+            del db.read
 
 
 # -- 4. the same rankings as the bytea path --------------------------------------------------

@@ -161,7 +161,8 @@ async def test_the_prepared_search_keeps_a_generic_plan(pg18: Backend) -> None:
         async def plans(conn: Any) -> list[Any]:
             cur = await conn.execute(
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement LIKE 'WITH pool AS MATERIALIZED%%'"
+                # the unfiltered search's statement (the filtered one: 'WITH pool AS ...')
+                "WHERE statement LIKE 'WITH scan AS MATERIALIZED%%'"
             )
             return list(await cur.fetchall())
 

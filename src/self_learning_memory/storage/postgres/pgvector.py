@@ -85,6 +85,8 @@ MOVE_BATCH = 2000  # bytea vectors moved per transaction
 # most rows of a search are candidates the caller already decoded (``_candidate`` parses the rest)
 _COLUMNS = decode.CANDIDATE_COLUMNS.replace("e.tags", "e.tags::text")
 _WIDTH = decode.CANDIDATE_COLUMNS.count(",") + 1
+# the candidate columns' output names (``e.tags::text`` is ``tags``), to read them from a CTE
+_NAMES = [c.strip().split(".", 1)[1].split("::")[0] for c in _COLUMNS.split(",")]
 # the store's data version (``storage.data_version``), read in the search's own snapshot
 _VERSION_SQL = "(SELECT sum(version) FROM data_version)::text"
 _BUILD_LOCK = 0x5E1F_1EA3  # advisory lock class of index builds (key: schema and index name)
@@ -651,12 +653,25 @@ class PgvectorIndex:
         sql = (with_near + rest).replace("?", "%s")
         weights = Float32Vector(array("f", [weight]).tobytes() * dimensions)
         params = (Float32Vector(query), *args, Float32Vector(query), weights, *second_args)
+        statements = [(sql, params)]
+        if pooled and not args and condition == completed(self.dialect, EpisodeFilters())[0]:
+            # no filter but completion: the pool's rows are joined to ``episodes`` lazily
+            # (``_lazy_pool``), and the statement above is the fallback when fewer than ``k``
+            # of the scanned rows were of completed episodes
+            lazy = self._lazy_pool(cast, identity, size, k, feedback, condition, version_row)
+            lazy_params = (Float32Vector(query), Float32Vector(query), weights)
+            statements.insert(0, (lazy.replace("?", "%s"), lazy_params))
 
-        async def run(conn: Conn) -> list[Any]:
-            await self._configure(conn)
-            return list(await (await conn.execute(sql, params, binary=True)).fetchall())
+        found: list[Any] = []
+        for text, values in statements:
 
-        found = await self._read(run)
+            async def run(conn: Conn, text: str = text, values: Any = values) -> list[Any]:
+                await self._configure(conn)
+                return list(await (await conn.execute(text, values, binary=True)).fetchall())
+
+            found = await self._read(run)
+            if sum(1 for r in found if r[0] == 0) >= k:
+                break
         found.sort(key=lambda r: int(r[0]))  # the first search's rows, the second's, the rest
         version: int | None = None
         if read_version and found and found[-1][0] == 3:
@@ -686,6 +701,60 @@ class PgvectorIndex:
         first.sort(key=lambda n: -n.similarity)  # relaxed order: nearly, not exactly, sorted
         second.sort(key=lambda n: -n.similarity)
         return ServerHits(first, expanded, second, version)
+
+    def _lazy_pool(
+        self,
+        cast: str,
+        identity: str,
+        size: int,
+        k: int,
+        feedback: int,
+        condition: str,
+        version_row: str,
+    ) -> str:
+        """The pooled search of :meth:`search_with_feedback` when the only filter is the
+        episode's completion, with ``episodes`` joined only where a row is used: the HNSW scan
+        keeps its first ``size`` rows without a join (``scan``); the answer is the first ``k``
+        of them, nearest first, whose episodes are completed, looked up in that order and no
+        further (``near``: a nested loop under a LIMIT, ~``k`` lookups instead of ``size``);
+        the expanded query ranks the scanned rows and looks up the same way (``far``). Equal
+        to the joined pool when every scanned row is of a completed episode (embeddings are
+        made at completion); the caller falls back to the joined pool when fewer than ``k``
+        were. Parameters: the query, the query again, the feedback weights."""
+        op = f"OPERATOR({self.ext}.<=>)"
+        vector = f"{self.ext}.vector"
+        near_columns = ", ".join(f"n.{c}" for c in _NAMES)
+        # a far row of an episode in ``near`` comes back without its columns and vector
+        far_columns = ", ".join(f"CASE WHEN n.id IS NULL THEN f.{c} END" for c in _NAMES)
+        nulls = ", ".join(["NULL"] * _WIDTH)
+        return (
+            # ``o``: a real sort of the relaxed-order rows (a materialised CTE's ORDER BY is
+            # taken as its rows' order), and the order the nested loops keep
+            f"WITH scan AS MATERIALIZED (SELECT m.episode_id, m.embedding::{cast} {op} "
+            f"?::{cast} AS d, m.embedding AS v, m.truncated FROM embeddings m "
+            f"WHERE m.identity = {_literal(identity)} AND m.embedding IS NOT NULL "
+            f"ORDER BY d LIMIT {int(size)}), "
+            f"near AS MATERIALIZED (SELECT s.episode_id AS id, s.d, s.v, s.truncated, {_COLUMNS} "
+            f"FROM (SELECT *, d + 0 AS o FROM scan ORDER BY o) s "
+            f"JOIN episodes e ON e.episode_id = s.episode_id WHERE {condition} "
+            f"ORDER BY s.o LIMIT {int(k)}), "
+            f"moved AS MATERIALIZED (SELECT CASE WHEN {self.ext}.vector_norm(x) > 0 THEN "
+            f"{self.ext}.l2_normalize(x) END AS x FROM (SELECT ?::{vector} "
+            f"OPERATOR({self.ext}.+) ({self.ext}.avg(f.v::{vector}) "
+            f"OPERATOR({self.ext}.*) ?::{vector}) AS x FROM "
+            f"(SELECT v FROM near ORDER BY d + 0 LIMIT {int(feedback)}) f) s), "
+            f"far AS MATERIALIZED (SELECT s.episode_id AS id, s.fd AS d, s.v, s.truncated, "
+            f"{_COLUMNS} FROM (SELECT p.*, p.v::{cast} {op} (SELECT x FROM moved)::{cast} AS fd "
+            f"FROM scan p WHERE (SELECT x FROM moved) IS NOT NULL ORDER BY fd) s "
+            f"JOIN episodes e ON e.episode_id = s.episode_id WHERE {condition} "
+            f"ORDER BY s.fd LIMIT {int(k)}) "
+            f"SELECT 0, n.id, n.d, {self.ext}.vector_send(n.v), n.truncated, {near_columns} "
+            f"FROM near n UNION ALL SELECT 1, f.id, f.d, CASE WHEN n.id IS NULL THEN "
+            f"{self.ext}.vector_send(f.v) END, f.truncated, {far_columns} FROM far f "
+            "LEFT JOIN near n ON n.id = f.id "
+            f"UNION ALL SELECT 2, NULL, NULL, {self.ext}.vector_send(x), NULL, {nulls} "
+            f"FROM moved WHERE x IS NOT NULL{version_row}"
+        )
 
     async def vectors(
         self, identity: str, episode_ids: Sequence[uuid.UUID]
