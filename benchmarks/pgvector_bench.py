@@ -137,6 +137,9 @@ def _config(store: str, url: str | None, sync: bool = False) -> MemoryConfig:
     if hnsw and store == "pgvector":
         m, ef_construction = (int(v) for v in hnsw.split(","))
         storage["hnsw_m"], storage["hnsw_ef_construction"] = m, ef_construction
+    hnsw_type = os.environ.get("PGVECTOR_BENCH_HNSW_TYPE")  # --hnsw-type
+    if hnsw_type and store == "pgvector":
+        storage["hnsw_type"] = hnsw_type
     exact_below = os.environ.get("PGVECTOR_BENCH_EXACT_BELOW")  # --exact-below
     if exact_below and store == "pgvector":
         storage["pgvector_exact_below"] = int(exact_below)
@@ -495,9 +498,10 @@ def recall(
         top = np.argpartition(-scores, RECALL_K)[:RECALL_K]
         exact.append(({ids[i] for i in top}, float(1.0 - scores[top].min())))
     identity = provider().identity
+    kind = sql.SQL(os.environ.get("PGVECTOR_BENCH_HNSW_TYPE") or "vector")  # the index's type
     distance = sql.SQL(
-        "embedding::public.vector({}) OPERATOR(public.<=>) %s::public.vector"
-    ).format(sql.Literal(DIMS))
+        "embedding::public.{}({}) OPERATOR(public.<=>) %s::public.vector::public.{}({})"
+    ).format(kind, sql.Literal(DIMS), kind, sql.Literal(DIMS))
     knn = sql.SQL(
         "SELECT episode_id, {} FROM embeddings WHERE identity = {} ORDER BY {} LIMIT {}"
     ).format(distance, sql.Literal(identity), distance, sql.Literal(RECALL_K))
@@ -917,6 +921,13 @@ def main(argv: list[str] | None = None) -> int:
         "--hnsw", default=None, help="m,ef_construction of the pgvector index (default 16,64)"
     )
     parser.add_argument(
+        "--hnsw-type",
+        choices=("vector", "halfvec"),
+        default=None,
+        help="storage.hnsw_type of the pgvector store: the index's element type (default: the "
+        "library's)",
+    )
+    parser.add_argument(
         "--exact-below",
         default=None,
         help="storage.pgvector_exact_below of the pgvector store (default: the library's; "
@@ -953,6 +964,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.hnsw:  # read by _config, in this process and in the measuring workers
         os.environ["PGVECTOR_BENCH_HNSW"] = args.hnsw
+    if args.hnsw_type:  # read by _config and recall, here and in the measuring workers
+        os.environ["PGVECTOR_BENCH_HNSW_TYPE"] = args.hnsw_type
     if args.exact_below is not None:
         os.environ["PGVECTOR_BENCH_EXACT_BELOW"] = str(int(args.exact_below))
     if args.feedback_ef_search is not None:  # read by _config in the measuring workers

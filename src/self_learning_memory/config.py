@@ -174,6 +174,11 @@ class StorageConfig(_Config):
     # more finds more of the exact neighbours in large or low-contrast stores, builds slower
     hnsw_m: int = Field(16, ge=4, le=100)
     hnsw_ef_construction: int = Field(64, ge=16, le=1000)
+    # pgvector: the element type of the HNSW index (and of the search's distances) for models
+    # of up to 2,000 dimensions: vector (float32) or halfvec (float16: an index half as big);
+    # 2,001-4,000 dimensions always use halfvec. Each type has its own index (built by the
+    # first search after a change; the other one is left in place)
+    hnsw_type: Literal["vector", "halfvec"] = "vector"
     # pgvector: below this many stored vectors (of the embedding identity) a process scores
     # them in its own matrix, exactly, as the bytea path does; above it the server's HNSW
     # search is used and the matrix dropped (memory bound: this x dimensions x 4 bytes).

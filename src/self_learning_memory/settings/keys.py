@@ -44,6 +44,9 @@ HELP: dict[str, str] = {
     "memory per vector; more finds more of the exact neighbours).",
     "storage.hnsw_ef_construction": "pgvector: candidates kept per insert while building the "
     "HNSW index (slower builds, better recall); used when an index is built.",
+    "storage.hnsw_type": "pgvector: element type of the HNSW index for models of up to 2,000 "
+    "dimensions: vector (float32) or halfvec (float16, an index half as big; distances in half "
+    "precision). Each type has its own index, built by the first search after a change.",
     "storage.pgvector_exact_below": "pgvector: below this many stored vectors a process scores "
     "them exactly in its own matrix (at most this x dimensions x 4 bytes), above it the "
     "server's HNSW search is used; back in process below 90 % of it; 0 = always the server.",

@@ -76,6 +76,7 @@ def open_postgres(dsn: str, config: MemoryConfig) -> StorageBackend:
         feedback_pool=config.retrieval.hnsw_feedback_pool,
         hnsw_m=config.storage.hnsw_m,
         hnsw_ef_construction=config.storage.hnsw_ef_construction,
+        hnsw_type=config.storage.hnsw_type,
         exact_below=config.storage.pgvector_exact_below,
     )
 

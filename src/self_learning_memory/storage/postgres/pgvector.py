@@ -10,9 +10,12 @@ clearing the bytea copy. From then on the store writes and reads vectors through
 
 - one HNSW index per identity, a partial expression index
   ``((embedding::vector(N)) vector_cosine_ops) WHERE identity = '<identity>'`` (``halfvec`` for
-  2,001 to 4,000 dimensions, where ``vector`` indexes stop; no index above that), built
-  ``CONCURRENTLY`` the first time the identity is searched, rebuilt if a crash left it invalid;
-- nearest episodes by cosine, ``ORDER BY embedding::vector(N) <=> $q LIMIT k``, with
+  2,001 to 4,000 dimensions, where ``vector`` indexes stop, and up to 2,000 with
+  ``storage.hnsw_type = halfvec``: its own index, named ``..._half``; no index above 4,000),
+  built ``CONCURRENTLY`` the first time the identity is searched, rebuilt if a crash left it
+  invalid;
+- nearest episodes by cosine, ``ORDER BY embedding::vector(N) <=> $q LIMIT k`` (``halfvec(N)``
+  on both sides with a halfvec index: the query is bound as a ``vector`` and cast), with
   ``hnsw.ef_search`` from ``retrieval.hnsw_ef_search`` and ``hnsw.iterative_scan =
   relaxed_order`` so that SQL filters (domain, task type, outcome, time...) applied to the
   joined episode row still yield ``k`` rows; each row comes with its candidate columns and its
@@ -363,6 +366,8 @@ class PgvectorIndex:
     gone: Callable[[BaseException], Awaitable[bool]] | None = None
     m: int = 16  # HNSW graph degree (storage.hnsw_m), used when an index is built
     ef_construction: int = 64  # candidates per insert while building (storage.hnsw_ef_construction)
+    # the index's element type up to VECTOR_MAX_DIMENSIONS (storage.hnsw_type): vector or halfvec
+    hnsw_type: str = "vector"
     # below this many vectors of an identity a process scores them in its own matrix
     # (storage.pgvector_exact_below; 0: never); ``vector_search`` is the regime the process's
     # retrieval chose (``retrieval/vectors.py`` sets it), shown in health
@@ -406,20 +411,33 @@ class PgvectorIndex:
         if known is not None and known.dimensions == dimensions:
             return known
         digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+        chosen = dimensions <= VECTOR_MAX_DIMENSIONS and self.hnsw_type == "halfvec"
         kind = (
-            "vector"
+            "halfvec"
+            if chosen
+            else "vector"
             if dimensions <= VECTOR_MAX_DIMENSIONS
             else "halfvec"
             if dimensions <= HALFVEC_MAX_DIMENSIONS
             else None
         )
-        plan = _Identity(dimensions, kind, None if kind is None else f"embeddings_hnsw_{digest}")
+        # a chosen halfvec index has its own name: switching storage.hnsw_type builds the other
+        # index instead of taking one of the other type for its own (each search's cast matches
+        # the index of its process's type, so the two never mix)
+        name = f"embeddings_hnsw_{digest}" + ("_half" if chosen else "")
+        plan = _Identity(dimensions, kind, None if kind is None else name)
         self._identities[identity] = plan
         return plan
 
     def _cast(self, plan: _Identity) -> str:
         kind = plan.kind or "vector"
         return f"{self.ext}.{kind}({plan.dimensions})"
+
+    def _query(self, plan: _Identity) -> str:
+        """The query parameter in SQL: bound as a ``vector`` (its bytes are float32s, which
+        ``halfvec``'s binary input would misread), cast to the index's type."""
+        cast = self._cast(plan)
+        return f"?::{cast}" if plan.kind in (None, "vector") else f"?::{self.ext}.vector::{cast}"
 
     async def ensure_index(self, identity: str, dimensions: int) -> str | None:
         """Build the identity's HNSW index if it is missing (``CREATE INDEX CONCURRENTLY``:
@@ -512,7 +530,7 @@ class PgvectorIndex:
         condition, args = completed(self.dialect, filters)
         sql = (
             f"SELECT {_COLUMNS}, m.embedding::{cast} OPERATOR({self.ext}.<=>) "
-            f"?::{cast} AS d, {self.ext}.vector_send(m.embedding), m.truncated "
+            f"{self._query(plan)} AS d, {self.ext}.vector_send(m.embedding), m.truncated "
             "FROM embeddings m JOIN episodes e ON e.episode_id = m.episode_id "
             f"WHERE m.identity = {_literal(identity)} AND m.embedding IS NOT NULL AND {condition} "
             f"ORDER BY d LIMIT {int(k)}"
@@ -596,7 +614,8 @@ class PgvectorIndex:
         )
         nulls = ", ".join(["NULL"] * _WIDTH)
         first_search = (
-            f"SELECT m.episode_id, m.embedding::{cast} {op} ?::{cast} AS d, m.embedding AS v, "
+            f"SELECT m.episode_id, m.embedding::{cast} {op} {self._query(plan)} AS d, "
+            "m.embedding AS v, "
             f"m.truncated {source} ORDER BY d LIMIT "
         )
         if pooled:
@@ -793,11 +812,13 @@ class PgvectorIndex:
         return PgvectorDialect(self.schema)
 
     async def status(self) -> dict[str, Any]:
-        """The HNSW indexes on the embeddings table (name, valid, size), for health."""
+        """The HNSW indexes on the embeddings table (name, valid, size, element type), for
+        health."""
 
         async def run(conn: Conn) -> list[Any]:
             cur = await conn.execute(
-                "SELECT c.relname, i.indisvalid, pg_relation_size(c.oid) FROM pg_index i "
+                "SELECT c.relname, i.indisvalid, pg_relation_size(c.oid), "
+                "(SELECT o.opcname FROM pg_opclass o WHERE o.oid = i.indclass[0]) FROM pg_index i "
                 "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
                 "JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_am a ON a.oid = c.relam "
                 "WHERE t.relname = 'embeddings' AND n.nspname = current_schema() "
@@ -811,8 +832,14 @@ class PgvectorIndex:
             "feedback_pool": self.feedback_pool,
             "vector_search": self.vector_search,
             "exact_below": self.exact_below,
+            "hnsw_type": self.hnsw_type,
             "indexes": [
-                {"name": r[0], "valid": bool(r[1]), "bytes": int(r[2])}
+                {
+                    "name": r[0],
+                    "valid": bool(r[1]),
+                    "bytes": int(r[2]),
+                    "type": str(r[3] or "").removesuffix("_cosine_ops"),
+                }
                 for r in await self.db.read(run)
             ],
         }

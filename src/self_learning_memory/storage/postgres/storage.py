@@ -64,6 +64,7 @@ class PostgresStorage(SQLStore):
         feedback_pool: int = 200,
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 64,
+        hnsw_type: str = "vector",
         exact_below: int = 0,
     ) -> None:
         self.dsn = dsn
@@ -80,6 +81,7 @@ class PostgresStorage(SQLStore):
         self._feedback_ef_search = feedback_ef_search
         self._feedback_pool = feedback_pool
         self._hnsw = (hnsw_m, hnsw_ef_construction)
+        self._hnsw_type = hnsw_type
         self._exact_below = exact_below
         self.pgvector = PgvectorState(False, "not opened")
         self.vector_index: PgvectorIndex | None = None
@@ -113,6 +115,7 @@ class PostgresStorage(SQLStore):
                 self.pgvector_gone,
                 m=self._hnsw[0],
                 ef_construction=self._hnsw[1],
+                hnsw_type=self._hnsw_type,
                 exact_below=self._exact_below,
                 feedback_ef_search=self._feedback_ef_search,
                 feedback_pool=self._feedback_pool,
