@@ -677,7 +677,9 @@ class PgvectorIndex:
             # no filter but completion: the pool's rows are joined to ``episodes`` lazily
             # (``_lazy_pool``), and the statement above is the fallback when fewer than ``k``
             # of the scanned rows were of completed episodes
-            lazy = self._lazy_pool(cast, identity, size, k, feedback, condition, version_row)
+            lazy = self._lazy_pool(
+                cast, self._query(plan), identity, size, k, feedback, condition, version_row
+            )
             lazy_params = (Float32Vector(query), Float32Vector(query), weights)
             statements.insert(0, (lazy.replace("?", "%s"), lazy_params))
 
@@ -724,6 +726,7 @@ class PgvectorIndex:
     def _lazy_pool(
         self,
         cast: str,
+        query: str,
         identity: str,
         size: int,
         k: int,
@@ -739,7 +742,8 @@ class PgvectorIndex:
         the expanded query ranks the scanned rows and looks up the same way (``far``). Equal
         to the joined pool when every scanned row is of a completed episode (embeddings are
         made at completion); the caller falls back to the joined pool when fewer than ``k``
-        were. Parameters: the query, the query again, the feedback weights."""
+        were. ``query``: the query parameter as the scan compares it (``_query``).
+        Parameters: the query, the query again, the feedback weights."""
         op = f"OPERATOR({self.ext}.<=>)"
         vector = f"{self.ext}.vector"
         near_columns = ", ".join(f"n.{c}" for c in _NAMES)
@@ -750,7 +754,7 @@ class PgvectorIndex:
             # ``o``: a real sort of the relaxed-order rows (a materialised CTE's ORDER BY is
             # taken as its rows' order), and the order the nested loops keep
             f"WITH scan AS MATERIALIZED (SELECT m.episode_id, m.embedding::{cast} {op} "
-            f"?::{cast} AS d, m.embedding AS v, m.truncated FROM embeddings m "
+            f"{query} AS d, m.embedding AS v, m.truncated FROM embeddings m "
             f"WHERE m.identity = {_literal(identity)} AND m.embedding IS NOT NULL "
             f"ORDER BY d LIMIT {int(size)}), "
             f"near AS MATERIALIZED (SELECT s.episode_id AS id, s.d, s.v, s.truncated, {_COLUMNS} "
