@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -21,11 +22,15 @@ from self_learning_memory import (
 )
 from self_learning_memory.model.episode import utc_now
 
+if TYPE_CHECKING:
+    from .support import Backend
+
 __all__ = [
     "DIMS",
     "QUERIES",
     "Recorded",
     "exact_nearest",
+    "hnsw_indexes",
     "identity_of",
     "new_database",
     "record_corpus",
@@ -223,3 +228,14 @@ def new_database(
     finally:
         with psycopg.connect(server_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def hnsw_indexes(backend: Backend) -> list[tuple[str, bool, str]]:
+    """(name, valid, definition) of the HNSW indexes on the store's embeddings table."""
+    return backend.rows(
+        "SELECT c.relname, i.indisvalid, pg_get_indexdef(c.oid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+        "JOIN pg_am a ON a.oid = c.relam WHERE t.relname = 'embeddings' "
+        "AND t.relnamespace = current_schema()::regnamespace AND a.amname = 'hnsw' "
+        "ORDER BY c.relname"
+    )

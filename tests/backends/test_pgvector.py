@@ -26,8 +26,8 @@ from .pgvector_corpus import (
     DIMS,
     QUERIES,
     exact_nearest,
+    hnsw_indexes,
     identity_of,
-    new_database,
     record_corpus,
     task_texts,
     vectors_by_episode,
@@ -65,17 +65,6 @@ def other_pg18(pgvector_server_dsn: str, tmp_path: Path) -> Iterator[Backend]:
     """A second schema on the PostgreSQL 18 server."""
     with postgres_schema(pgvector_server_dsn) as url:
         yield Backend("postgres18", url, tmp_path / "other")
-
-
-def hnsw_indexes(backend: Backend) -> list[tuple[str, bool, str]]:
-    """(name, valid, definition) of the HNSW indexes on the store's embeddings table."""
-    return backend.rows(
-        "SELECT c.relname, i.indisvalid, pg_get_indexdef(c.oid) FROM pg_index i "
-        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
-        "JOIN pg_am a ON a.oid = c.relam WHERE t.relname = 'embeddings' "
-        "AND t.relnamespace = current_schema()::regnamespace AND a.amname = 'hnsw' "
-        "ORDER BY c.relname"
-    )
 
 
 async def ranking(
@@ -206,16 +195,6 @@ async def test_bytea_vectors_move_into_pgvector_byte_identical_in_batches(
 
 
 # -- 3. filters in SQL with iterative scans --------------------------------------------------
-@pytest.fixture
-def no_seqscan(pgvector_server_dsn: str, tmp_path: Path) -> Iterator[Backend]:
-    """A database of its own whose sessions avoid sequential scans and sorts: on a small table
-    with a rare filter the planner would otherwise filter first and sort the few rows exactly,
-    and the HNSW index (with its iterative scans) would go untested."""
-    settings = ("enable_seqscan = off", "enable_sort = off")
-    with new_database(pgvector_server_dsn, settings=settings) as url:
-        yield Backend("postgres18", url, tmp_path / "data")
-
-
 def index_scans(backend: Backend) -> int:
     rows = backend.rows(
         "SELECT coalesce(sum(s.idx_scan), 0) FROM pg_stat_user_indexes s "

@@ -8,8 +8,7 @@ Also the halfvec index of a model past 2,000 dimensions (there without the setti
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -23,8 +22,8 @@ from self_learning_memory.storage.postgres import pgvector
 from .pgvector_corpus import (
     DIMS,
     QUERIES,
+    hnsw_indexes,
     identity_of,
-    new_database,
     record_corpus,
     task_texts,
     vectors_by_episode,
@@ -34,25 +33,6 @@ from .support import Backend
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.pgvector]
 
 HALF = 2e-3  # cosine error of float16 elements (64 to 2,048 unit-norm dimensions), with margin
-
-
-@pytest.fixture
-def no_seqscan(pgvector_server_dsn: str, tmp_path: Path) -> Iterator[Backend]:
-    """A database whose sessions avoid sequential scans and sorts: on these small tables the
-    planner would otherwise sort every row exactly and the index would go unused."""
-    settings = ("enable_seqscan = off", "enable_sort = off")
-    with new_database(pgvector_server_dsn, settings=settings) as url:
-        yield Backend("postgres18", url, Path(tmp_path) / "data")
-
-
-def hnsw_indexes(backend: Backend) -> list[tuple[str, bool, str]]:
-    return backend.rows(
-        "SELECT c.relname, i.indisvalid, pg_get_indexdef(c.oid) FROM pg_index i "
-        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
-        "JOIN pg_am a ON a.oid = c.relam WHERE t.relname = 'embeddings' "
-        "AND t.relnamespace = current_schema()::regnamespace AND a.amname = 'hnsw' "
-        "ORDER BY c.relname"
-    )
 
 
 def handle_of(memory: SelfLearningMemory) -> pgvector.PgvectorIndex:
