@@ -30,6 +30,7 @@ machines this runs on serve other work at the same time (see the measurements).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -94,10 +95,12 @@ def _weights_digest(weights: Path) -> str:
     return _digests[key]
 
 
+@functools.cache
 def cpu_variant() -> Variant:
     """The int8 graph variant for this CPU (``onnx_graph.int8_variant`` of ``/proc/cpuinfo``
     up to the first processor's flags: every core has the same, and the file is large on
-    machines with many; an unreadable file, as on macOS or Windows, counts as unknown flags)."""
+    machines with many; an unreadable file, as on macOS or Windows, counts as unknown flags).
+    Read once per process: each session's graph (queries, documents) asks for it."""
     from .onnx_graph import int8_variant
 
     lines: list[str] = []
