@@ -599,7 +599,6 @@ class PgvectorIndex:
             "FROM embeddings m JOIN episodes e ON e.episode_id = m.episode_id "
             f"WHERE m.identity = {_literal(identity)} AND m.embedding IS NOT NULL AND {condition}"
         )
-        vector = f"{self.ext}.vector"
         # The second search's own hnsw.ef_search: pgvector reads the setting when an HNSW scan
         # fetches its first row, and the second scan orders by ``moved``'s value, so ``moved``
         # (computed after the first scan ended: it averages that scan's rows) sets it for the
@@ -652,14 +651,8 @@ class PgvectorIndex:
             else ""
         )
         rest = (
-            # the query moved toward its nearest ``feedback`` rows (NULL if that is the
-            # origin; ``d + 0`` sorts ``near`` for real, as above)
-            f"moved AS MATERIALIZED (SELECT CASE WHEN {self.ext}.vector_norm(x) > 0 THEN "
-            f"{self.ext}.l2_normalize(x) END AS x{local_ef} FROM (SELECT ?::{vector} "
-            f"OPERATOR({self.ext}.+) ({self.ext}.avg(f.v::{vector}) "
-            f"OPERATOR({self.ext}.*) ?::{vector}) AS x FROM "
-            f"(SELECT v FROM near ORDER BY d + 0 LIMIT {int(feedback)}) f) s), "
-            f"{second_search}"
+            # the query moved toward its nearest ``feedback`` rows (``_moved``)
+            f"{self._moved(feedback, local_ef)}{second_search}"
             f"SELECT 0, n.episode_id, n.d, {self.ext}.vector_send(n.v), n.truncated, "
             f"{_COLUMNS} FROM near n JOIN episodes e ON e.episode_id = n.episode_id "
             f"UNION ALL SELECT 1, f.episode_id, f.d, CASE WHEN n.episode_id IS NULL THEN "
@@ -723,6 +716,21 @@ class PgvectorIndex:
         second.sort(key=lambda n: -n.similarity)
         return ServerHits(first, expanded, second, version)
 
+    def _moved(self, feedback: int, local_ef: str = "") -> str:
+        """The ``moved`` CTE of the feedback searches: the query (the first ``?``) plus the
+        weights (the second ``?``) times the mean of ``near``'s first ``feedback`` rows,
+        normalised (NULL if that is the origin; ``d + 0`` sorts ``near`` for real: its
+        relaxed-order rows are not); ``local_ef``: a column that sets the second search's
+        ``hnsw.ef_search`` (``search_with_feedback``)."""
+        vector = f"{self.ext}.vector"
+        return (
+            f"moved AS MATERIALIZED (SELECT CASE WHEN {self.ext}.vector_norm(x) > 0 THEN "
+            f"{self.ext}.l2_normalize(x) END AS x{local_ef} FROM (SELECT ?::{vector} "
+            f"OPERATOR({self.ext}.+) ({self.ext}.avg(f.v::{vector}) "
+            f"OPERATOR({self.ext}.*) ?::{vector}) AS x FROM "
+            f"(SELECT v FROM near ORDER BY d + 0 LIMIT {int(feedback)}) f) s), "
+        )
+
     def _lazy_pool(
         self,
         cast: str,
@@ -745,7 +753,6 @@ class PgvectorIndex:
         were. ``query``: the query parameter as the scan compares it (``_query``).
         Parameters: the query, the query again, the feedback weights."""
         op = f"OPERATOR({self.ext}.<=>)"
-        vector = f"{self.ext}.vector"
         near_columns = ", ".join(f"n.{c}" for c in _NAMES)
         # a far row of an episode in ``near`` comes back without its columns and vector
         far_columns = ", ".join(f"CASE WHEN n.id IS NULL THEN f.{c} END" for c in _NAMES)
@@ -761,12 +768,7 @@ class PgvectorIndex:
             f"FROM (SELECT *, d + 0 AS o FROM scan ORDER BY o) s "
             f"JOIN episodes e ON e.episode_id = s.episode_id WHERE {condition} "
             f"ORDER BY s.o LIMIT {int(k)}), "
-            f"moved AS MATERIALIZED (SELECT CASE WHEN {self.ext}.vector_norm(x) > 0 THEN "
-            f"{self.ext}.l2_normalize(x) END AS x FROM (SELECT ?::{vector} "
-            f"OPERATOR({self.ext}.+) ({self.ext}.avg(f.v::{vector}) "
-            f"OPERATOR({self.ext}.*) ?::{vector}) AS x FROM "
-            f"(SELECT v FROM near ORDER BY d + 0 LIMIT {int(feedback)}) f) s), "
-            f"far AS MATERIALIZED (SELECT s.episode_id AS id, s.fd AS d, s.v, s.truncated, "
+            f"{self._moved(feedback)}far AS MATERIALIZED (SELECT s.episode_id AS id, s.fd AS d, s.v, s.truncated, "
             f"{_COLUMNS} FROM (SELECT p.*, p.v::{cast} {op} (SELECT x FROM moved)::{cast} AS fd "
             f"FROM scan p WHERE (SELECT x FROM moved) IS NOT NULL ORDER BY fd) s "
             f"JOIN episodes e ON e.episode_id = s.episode_id WHERE {condition} "
