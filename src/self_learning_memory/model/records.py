@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -95,11 +95,11 @@ class EpisodeCandidate:
     usage_known: bool = False
 
 
-@dataclass(frozen=True)
-class NearestRow:
+class NearestRow(NamedTuple):
     """One episode found by a store's own vector search (pgvector): its candidate row, its
     cosine with the query, its vector (little-endian float32 bytes) and whether its text was
-    truncated to the model's limit when it was embedded."""
+    truncated to the model's limit when it was embedded. (A named tuple: a search makes ~80,
+    and a tuple is built in a third of a frozen dataclass's time.)"""
 
     candidate: EpisodeCandidate
     similarity: float

@@ -50,6 +50,17 @@ def _vector(raw: bytes) -> F32:
     return np.frombuffer(raw, dtype=np.float32)
 
 
+_NO_VECTOR: F32 = np.zeros(0, dtype=np.float32)
+
+
+def _vectors(raws: list[bytes]) -> list[F32]:
+    """``_vector`` of each, read together when they have one length (one search's rows):
+    rows of one block instead of one array per row."""
+    if not raws or any(len(r) != len(raws[0]) for r in raws):
+        return [_vector(r) for r in raws]
+    return list(np.frombuffer(b"".join(raws), dtype=np.float32).reshape(len(raws), -1))
+
+
 class ServerVectors:
     def __init__(self, handle: VectorIndex, identity: str, dimensions: int) -> None:
         self.handle = handle
@@ -67,7 +78,12 @@ class ServerVectors:
             self._indexed = True
 
     def _remember(self, episode_id: uuid.UUID, truncated: bool) -> None:
-        self._truncated[episode_id] = truncated
+        # only the truncated are kept (``truncated`` asks for them): most rows are not, and
+        # one that is no more (its vector made again) is forgotten
+        if not truncated:
+            self._truncated.pop(episode_id, None)
+            return
+        self._truncated[episode_id] = True
         self._truncated.move_to_end(episode_id)
         while len(self._truncated) > _TRUNCATED_KEPT:
             self._truncated.popitem(last=False)
@@ -113,12 +129,16 @@ class ServerVectors:
         hits, expanded_hits = found.hits, found.expanded_hits
         store = known(found.store_version)  # the candidates of the version the rows are of
         vectors: dict[uuid.UUID, F32] = {}
+        rows: list[NearestRow] = []
         for row in (*hits, *expanded_hits):
             episode_id = row.candidate.episode_id
             if episode_id not in vectors:
-                vectors[episode_id] = _vector(row.vector)
+                vectors[episode_id] = _NO_VECTOR
+                rows.append(row)
                 self._remember(episode_id, row.truncated)
                 store[episode_id] = row.candidate
+        for row, vector in zip(rows, _vectors([r.vector for r in rows]), strict=True):
+            vectors[row.candidate.episode_id] = vector
         while len(store) > _CANDIDATES_KEPT:
             store.pop(next(iter(store)))
         expanded = None if found.expanded is None else _vector(found.expanded)

@@ -48,6 +48,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
@@ -126,6 +127,33 @@ def float32_from_send(raw: bytes) -> bytes:
     values = array("f", bytes(raw)[4:])
     values.byteswap()
     return values.tobytes()
+
+
+def float32_rows(raws: Sequence[bytes]) -> list[bytes]:
+    """:func:`float32_from_send` of each of ``raws``, converted together when they have one
+    length (one search's rows: one identity): one byte swap over all of them instead of one
+    per row (the 4-byte header is one float4 slot, dropped as the first column)."""
+    if not raws:
+        return []
+    width = len(raws[0])
+    if width < 4 or width % 4 or any(len(r) != width for r in raws):
+        return [float32_from_send(r) for r in raws]
+    block = np.frombuffer(b"".join(raws), dtype=">f4").reshape(len(raws), width // 4)
+    return [row.tobytes() for row in block[:, 1:].astype("<f4")]
+
+
+# text episode ids parsed once per process (bounded): a search's rows name them as text
+_UUIDS: dict[str, uuid.UUID] = {}
+_UUIDS_KEPT = 20_000
+
+
+def _uuid(text: str) -> uuid.UUID:
+    parsed = _UUIDS.get(text)
+    if parsed is None:
+        if len(_UUIDS) >= _UUIDS_KEPT:
+            _UUIDS.clear()
+        parsed = _UUIDS[text] = uuid.UUID(text)
+    return parsed
 
 
 _MISSING = ("UndefinedColumn", "UndefinedObject", "UndefinedFunction")
@@ -340,7 +368,7 @@ def _candidate(
 ) -> EpisodeCandidate:
     """The candidate of ``row`` (``_COLUMNS``): the caller's when it knows the episode, else
     decoded (its ``tags`` text parsed here)."""
-    known = reuse.get(uuid.UUID(row[0])) if reuse else None
+    known = reuse.get(_uuid(row[0])) if reuse else None
     if known is not None:
         return known
     columns = (*row[: _WIDTH - 1], json.loads(row[_WIDTH - 1]))
@@ -543,14 +571,15 @@ class PgvectorIndex:
 
         found = await self._read(run)
         reuse = known or {}
+        vectors = float32_rows([r[_WIDTH + 1] for r in found])
         out = [
             NearestRow(
                 _candidate(self.dialect, r, reuse),
                 1.0 - float(r[_WIDTH]),
-                float32_from_send(r[_WIDTH + 1]),
+                vector,
                 bool(r[_WIDTH + 2]),
             )
-            for r in found
+            for r, vector in zip(found, vectors, strict=True)
         ]
         out.sort(key=lambda n: -n.similarity)  # relaxed order: nearly, not exactly, sorted
         return out
@@ -695,14 +724,19 @@ class PgvectorIndex:
         second: list[NearestRow] = []
         expanded: bytes | None = None
         mine: dict[str, NearestRow] = {}
+        # every vector of the statement (the rows', the expanded query's) converted at once
+        sent = [r[3] for r in found if r[3] is not None]
+        converted = iter(float32_rows(sent))
         for r in found:
             if r[0] == 2:
-                expanded = float32_from_send(r[3])
+                expanded = next(converted)
                 continue
             row = mine.get(r[1]) if r[0] == 1 and r[3] is None else None
             if row is None:
                 candidate = _candidate(self.dialect, r[5:], reuse)
-                vector_bytes = float32_from_send(r[3])
+                if r[3] is None:  # (a far row comes without its vector only if near has it)
+                    raise ValueError(f"the search's row of episode {r[1]} has no vector")
+                vector_bytes = next(converted)
                 truncated = bool(r[4])
             else:
                 candidate, vector_bytes, truncated = row.candidate, row.vector, row.truncated
