@@ -637,6 +637,8 @@ async def worker(store: str, url: str | None, directory: Path, queries: int) -> 
         "in_process_vectors": indexed,
         "vector_search": regime,
         "vector_backend": health.details.get("vector_backend", "sqlite"),
+        # shared_buffers and huge pages as the server runs (health's pgvector details)
+        "server_memory": health.details.get("pgvector", {}).get("server_memory"),
         "nearest_plan": plan,
     }
 

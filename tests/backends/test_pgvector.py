@@ -116,6 +116,13 @@ async def test_pgvector_is_activated_and_the_index_built_on_first_search(pg18: B
         reported = health["primary_storage"].details["pgvector"]["indexes"]  # type: ignore[index]
         assert [(i["name"], i["valid"]) for i in reported] == [(name, True)]
         assert reported[0]["bytes"] > 0
+        pgvector = health["primary_storage"].details["pgvector"]  # type: ignore[index]
+        # the server's memory as the HNSW scan sees it (PostgreSQL 18: huge_pages_status known)
+        memory_facts = pgvector["server_memory"]
+        assert memory_facts["shared_buffers_bytes"] > reported[0]["bytes"]
+        assert memory_facts["huge_pages"] in ("try", "on", "off")
+        assert memory_facts["huge_pages_status"] in ("on", "off")
+        assert pgvector["hints"] == []  # a small index in shared_buffers: nothing to suggest
         assert health["embeddings"].details["index"] == "pgvector"
         assert health["embeddings"].details["embedded"] == 12
 

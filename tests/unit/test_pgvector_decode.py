@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from self_learning_memory.retrieval.server_vectors import _vectors
-from self_learning_memory.storage.postgres.pgvector import _uuid, float32_from_send, float32_rows
+from self_learning_memory.storage.postgres.pgvector import (
+    _uuid,
+    float32_from_send,
+    float32_rows,
+    memory_hints,
+)
 
 
 def _send(values: np.ndarray) -> bytes:
@@ -46,3 +51,16 @@ def test_episode_ids_parse_once_and_stay_equal() -> None:
     text = str(uuid.uuid4())
     assert _uuid(text) == uuid.UUID(text)
     assert _uuid(text) is _uuid(text)
+
+
+def test_memory_hints_name_what_to_change() -> None:
+    mb = 2**20
+    assert memory_hints(100 * mb, 3072 * mb, "off") == []  # small: not worth a word
+    assert memory_hints(2000 * mb, 3072 * mb, "on") == []
+    assert memory_hints(2000 * mb, 3072 * mb, None) == []  # before PostgreSQL 17: unknown
+    (huge,) = memory_hints(2000 * mb, 3072 * mb, "off")
+    assert "vm.nr_hugepages" in huge
+    both = memory_hints(2000 * mb, 128 * mb, "off")
+    assert len(both) == 2
+    assert "2000 MB" in both[0]
+    assert "128 MB" in both[0]
