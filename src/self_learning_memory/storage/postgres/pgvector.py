@@ -156,16 +156,17 @@ def _uuid(text: str) -> uuid.UUID:
     return parsed
 
 
-# an index this large is worth the server memory hints below (a few hundred thousand vectors)
+# an index this large is worth the huge pages hint below (a few hundred thousand vectors)
 HINT_INDEX_BYTES = 256 * 2**20
 
 
 def memory_hints(index_bytes: int, shared_buffers: int, huge_pages_status: str | None) -> list[str]:
-    """What health suggests about the server's memory for HNSW indexes of ``index_bytes``:
-    an HNSW scan reads a few thousand index pages at random, so the indexes should fit in
-    ``shared_buffers`` (else pages come from the OS cache at a copy each), and at this size
-    huge pages spare the scan most of its address translation misses (measured at 1M: the
-    search's server CPU 7.55-8.25 -> 6.4-6.7 ms, docs/operations.md)."""
+    """What health suggests about the server's memory for HNSW indexes of ``index_bytes``: an
+    HNSW scan reads a few thousand index pages at random, so the indexes should fit in
+    ``shared_buffers`` (pages outside it are copied in from the OS cache at each read: at
+    ef_search 300 on 1M vectors the search's server CPU doubled), and at this size huge pages
+    spare the scan address translation misses (at 1M, alternated restarts: the search's server
+    CPU median 7.7 -> 6.6 ms). docs/operations.md, "Server memory"."""
     hints: list[str] = []
     mb = 2**20
     if index_bytes > shared_buffers:
@@ -176,7 +177,7 @@ def memory_hints(index_bytes: int, shared_buffers: int, huge_pages_status: str |
     if index_bytes >= HINT_INDEX_BYTES and huge_pages_status == "off":
         hints.append(
             "the server runs without huge pages: reserve vm.nr_hugepages for shared_buffers "
-            "(huge_pages = try uses them): about 20 % less server CPU per search at 1M vectors"
+            "(huge_pages = try then uses them): ~15 % less server CPU per search at 1M vectors"
         )
     return hints
 
