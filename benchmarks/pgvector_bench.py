@@ -54,6 +54,11 @@ On pgvector, ``--retrieval-ef-search`` times one measuring process per value (it
 ``--dsn``) leaves the loaded schemas in the server and prints their URLs, so more measuring
 processes can be timed on a 1M store without loading it again:
 ``--worker pgvector --worker-dir NEW_DIR --dsn SCHEMA_URL [--retrieval-ef-search N]``.
+At 1M, time those after a restart of the server and one discarded warm-up process: right after
+the load and the index build the same retrievals cost ~40 % more server CPU (run Q in
+docs/performance.md). A measuring process reports the server's ``shared_buffers`` and huge
+pages (``server_memory``); the server takes huge pages when the machine has them reserved
+(``vm.nr_hugepages``; PostgreSQL's default ``huge_pages = try``).
 
 Prints one JSON line per result.
 """
