@@ -1,5 +1,6 @@
-"""The client-side decoding of pgvector search rows: vectors converted together equal the
-row-by-row conversion, and a search's rows keep their vectors by episode."""
+"""The client-side decoding of pgvector search rows (vectors converted together equal the
+row-by-row conversion) and the server memory hints. Pure functions, no server; here rather than
+in ``tests/unit`` because the pgvector module needs the postgres extra."""
 
 from __future__ import annotations
 
