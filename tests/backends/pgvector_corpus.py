@@ -20,7 +20,9 @@ from self_learning_memory import (
     SuccessOutcome,
     TaskContext,
 )
+from self_learning_memory.embeddings.provider import EmbeddingProvider
 from self_learning_memory.model.episode import utc_now
+from self_learning_memory.storage.postgres.pgvector import PgvectorIndex
 
 if TYPE_CHECKING:
     from .support import Backend
@@ -30,8 +32,10 @@ __all__ = [
     "QUERIES",
     "Recorded",
     "exact_nearest",
+    "handle_of",
     "hnsw_indexes",
     "identity_of",
+    "indexed",
     "new_database",
     "record_corpus",
     "task_texts",
@@ -180,6 +184,22 @@ async def record_corpus(
 def identity_of(memory: SelfLearningMemory) -> str:
     assert memory.vectors is not None
     return memory.vectors.identity
+
+
+def handle_of(memory: SelfLearningMemory) -> PgvectorIndex:
+    """The store's pgvector index capability (the memory must be on pgvector)."""
+    handle = memory.storage.capabilities.vector_index
+    assert isinstance(handle, PgvectorIndex)
+    return handle
+
+
+async def indexed(memory: SelfLearningMemory) -> tuple[PgvectorIndex, EmbeddingProvider, str]:
+    """The store's pgvector index with the HNSW index of the memory's identity built, the
+    memory's embedding provider and that identity."""
+    handle, identity = handle_of(memory), identity_of(memory)
+    assert memory.vectors is not None
+    await handle.ensure_index(identity, DIMS)
+    return handle, memory.vectors.provider, identity
 
 
 async def vectors_by_episode(

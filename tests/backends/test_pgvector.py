@@ -28,6 +28,7 @@ from .pgvector_corpus import (
     exact_nearest,
     hnsw_indexes,
     identity_of,
+    indexed,
     record_corpus,
     task_texts,
     vectors_by_episode,
@@ -234,12 +235,7 @@ async def test_filtered_search_returns_k_exact_matches_with_a_rare_filter(
             ),
             (EpisodeFilters(since=since, until=until), [done.ids[n] for n in window]),
         ]
-        handle = memory.storage.capabilities.vector_index
-        assert handle is not None
-        assert memory.vectors is not None
-        provider = memory.vectors.provider
-        identity = identity_of(memory)
-        await handle.ensure_index(identity, DIMS)
+        handle, provider, identity = await indexed(memory)
         for filters, matching in cases:
             assert len(matching) == 20  # 5 % of the store
             allowed = set(matching)
@@ -301,12 +297,7 @@ async def test_one_statement_search_equals_two_searches_and_a_client_side_expans
     texts = task_texts(120, seed=5)
     async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
         await record_corpus(memory, texts, domain=lambda i: "billing" if i % 3 else "web-api")
-        handle = memory.storage.capabilities.vector_index
-        assert handle is not None
-        assert memory.vectors is not None
-        provider = memory.vectors.provider
-        identity = identity_of(memory)
-        await handle.ensure_index(identity, DIMS)
+        handle, provider, identity = await indexed(memory)
         handle.feedback_pool = 0  # the second search is an HNSW search (the pool: below)
         expansions = 0
         for filters in (EpisodeFilters(), EpisodeFilters(domain="billing")):
@@ -349,11 +340,7 @@ async def test_the_feedback_search_runs_at_its_own_ef_search(pg18: Backend) -> N
     texts = task_texts(120, seed=5)
     async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
         await record_corpus(memory, texts)
-        handle = memory.storage.capabilities.vector_index
-        assert handle is not None
-        assert memory.vectors is not None
-        identity = identity_of(memory)
-        await handle.ensure_index(identity, DIMS)
+        handle, _, identity = await indexed(memory)
         q = (await memory.vectors.provider.embed([QUERIES[0]])).vectors[0].astype(np.float32)
         db, after = handle.db, []
         original = db.read
@@ -423,12 +410,7 @@ async def test_the_feedback_pool_ranks_the_expanded_query_over_the_first_searchs
     texts = task_texts(160, seed=11)
     async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
         await record_corpus(memory, texts, domain=lambda i: "billing" if i % 3 else "web-api")
-        handle = memory.storage.capabilities.vector_index
-        assert handle is not None
-        assert memory.vectors is not None
-        provider = memory.vectors.provider
-        identity = identity_of(memory)
-        await handle.ensure_index(identity, DIMS)
+        handle, provider, identity = await indexed(memory)
         db, plans, limits = handle.db, [], []
         original = db.read
 
@@ -544,12 +526,7 @@ async def test_the_unfiltered_pool_looks_up_only_the_episodes_it_returns(pg18: B
     texts = task_texts(160, seed=12)
     async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
         await record_corpus(memory, texts)
-        handle = memory.storage.capabilities.vector_index
-        assert handle is not None
-        assert memory.vectors is not None
-        provider = memory.vectors.provider
-        identity = identity_of(memory)
-        await handle.ensure_index(identity, DIMS)
+        handle, provider, identity = await indexed(memory)
         handle.feedback_pool, k = 40, 10
         everything = EpisodeFilters(since=datetime(2000, 1, 1, tzinfo=UTC))
         db, sent = handle.db, []

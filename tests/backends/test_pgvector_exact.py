@@ -17,7 +17,7 @@ import pytest
 from self_learning_memory import EpisodeFilters, SelfLearningMemory
 from self_learning_memory.embeddings.hashing import HashingEmbedding
 
-from .pgvector_corpus import DIMS, QUERIES, exact_nearest, record_corpus, task_texts
+from .pgvector_corpus import DIMS, QUERIES, exact_nearest, handle_of, record_corpus, task_texts
 from .support import Backend, postgres_schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.pgvector]
@@ -68,8 +68,7 @@ async def server_top5(backend: Backend, queries: list[str]) -> list[list[str]]:
 async def server_equals_exact(memory: SelfLearningMemory, ids: list[uuid.UUID]) -> None:
     """The server's 10 nearest of each query are the exact answer (similarities, up to ties)."""
     assert memory.vectors is not None
-    handle = memory.storage.capabilities.vector_index
-    assert handle is not None
+    handle = handle_of(memory)
     for query in QUERIES:
         q = (await memory.vectors.provider.embed([query])).vectors[0].astype(np.float32)
         rows = await handle.nearest(

@@ -22,6 +22,7 @@ from self_learning_memory.storage.postgres import pgvector
 from .pgvector_corpus import (
     DIMS,
     QUERIES,
+    handle_of,
     hnsw_indexes,
     identity_of,
     record_corpus,
@@ -33,12 +34,6 @@ from .support import Backend
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.pgvector]
 
 HALF = 2e-3  # cosine error of float16 elements (64 to 2,048 unit-norm dimensions), with margin
-
-
-def handle_of(memory: SelfLearningMemory) -> pgvector.PgvectorIndex:
-    handle = memory.storage.capabilities.vector_index
-    assert isinstance(handle, pgvector.PgvectorIndex)
-    return handle
 
 
 async def scanned_indexes(

@@ -18,7 +18,7 @@ from self_learning_memory import EpisodeFilters, SelfLearningMemory, TaskContext
 from self_learning_memory.config import RetrievalMode
 from self_learning_memory.embeddings.hashing import HashingEmbedding
 
-from .pgvector_corpus import DIMS, QUERIES, record_corpus, task_texts
+from .pgvector_corpus import DIMS, QUERIES, handle_of, record_corpus, task_texts
 from .support import Backend
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.pgvector]
@@ -155,8 +155,7 @@ async def test_the_prepared_search_keeps_a_generic_plan(pg18: Backend) -> None:
             memory._query_cache.clear()
             answers.append([await top5(memory, q) for q in (*QUERIES, texts[3], texts[50])])
         assert all(a == answers[0] for a in answers)
-        handle = memory.storage.capabilities.vector_index
-        assert handle is not None
+        handle = handle_of(memory)
 
         async def plans(conn: Any) -> list[Any]:
             cur = await conn.execute(
