@@ -50,9 +50,6 @@ def _vector(raw: bytes) -> F32:
     return np.frombuffer(raw, dtype=np.float32)
 
 
-_NO_VECTOR: F32 = np.zeros(0, dtype=np.float32)
-
-
 def _vectors(raws: list[bytes]) -> list[F32]:
     """``_vector`` of each, read together when they have one length (one search's rows):
     rows of one block instead of one array per row."""
@@ -128,17 +125,13 @@ class ServerVectors:
         )
         hits, expanded_hits = found.hits, found.expanded_hits
         store = known(found.store_version)  # the candidates of the version the rows are of
-        vectors: dict[uuid.UUID, F32] = {}
-        rows: list[NearestRow] = []
+        first: dict[uuid.UUID, NearestRow] = {}  # each episode's first row
         for row in (*hits, *expanded_hits):
-            episode_id = row.candidate.episode_id
-            if episode_id not in vectors:
-                vectors[episode_id] = _NO_VECTOR
-                rows.append(row)
-                self._remember(episode_id, row.truncated)
-                store[episode_id] = row.candidate
-        for row, vector in zip(rows, _vectors([r.vector for r in rows]), strict=True):
-            vectors[row.candidate.episode_id] = vector
+            first.setdefault(row.candidate.episode_id, row)
+        for episode_id, row in first.items():
+            self._remember(episode_id, row.truncated)
+            store[episode_id] = row.candidate
+        vectors = dict(zip(first, _vectors([r.vector for r in first.values()]), strict=True))
         while len(store) > _CANDIDATES_KEPT:
             store.pop(next(iter(store)))
         expanded = None if found.expanded is None else _vector(found.expanded)
