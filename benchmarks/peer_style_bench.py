@@ -2,6 +2,7 @@
 process, the local all-MiniLM-L6-v2 model, the way memory libraries are usually compared.
 
     python -m benchmarks.peer_style_bench [--memories 1000] [--queries 100] [--backends numpy,onnx]
+    python -m benchmarks.peer_style_bench --backends onnx --phases   # where a search's time goes
 
 Memories: the retrieval-quality corpus (``retrieval_quality/corpus.py``: task families with
 graded labels, steps and outcomes) plus synthetic episodes (``synthetic.py``) as distractors up
@@ -19,6 +20,8 @@ after the last add. hit@5: a relevant episode (the query's family) in the top 5.
 
 The baseline is the numpy forward pass of the same model (``LocalEmbedding(backend="numpy")``),
 measured in the same run; ``onnx`` is the ONNX Runtime int8 path (``embeddings/onnx_runtime.py``).
+``--phases`` adds each backend's search timeline (``search_phases.py``: when the query embedding,
+the store's calls, the vector scan, the ranking and the result episodes' reads start and end).
 Targets (issue 17): search p50 <= 3 ms, hit@5 >= the baseline's, add p50 <= 5 ms.
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -35,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import synthetic
+from benchmarks import search_phases, synthetic
 from benchmarks.retrieval_quality.corpus import build_corpus
 from self_learning_memory import MemoryConfig, SelfLearningMemory
 from self_learning_memory.config import EmbeddingsConfig
@@ -49,7 +53,12 @@ def _summary(samples: list[float]) -> tuple[float, float]:
 
 
 async def run(
-    memories: int, queries: int, backend: str, seed: int, background: bool = True
+    memories: int,
+    queries: int,
+    backend: str,
+    seed: int,
+    background: bool = True,
+    phases: bool = False,
 ) -> dict[str, Any]:
     corpus = build_corpus(seed=7)
     rng = random.Random(seed)
@@ -83,12 +92,16 @@ async def run(
             searches: list[float] = []
             cpu: list[float] = []
             hits = 0
-            for q in asked:
-                started, cpu_started = time.perf_counter(), time.process_time()
-                found = await memory.retrieve_relevant_context(q.text, q.context, 5)
-                searches.append((time.perf_counter() - started) * 1000)
-                cpu.append((time.process_time() - cpu_started) * 1000)
-                hits += any(family.get(r.episode.episode_id) == q.family for r in found)
+            with contextlib.ExitStack() as stack:
+                recorder = stack.enter_context(search_phases.phases(memory)) if phases else None
+                for q in asked:
+                    timeline = recorder.search() if recorder else contextlib.nullcontext()
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    with timeline:
+                        found = await memory.retrieve_relevant_context(q.text, q.context, 5)
+                    searches.append((time.perf_counter() - started) * 1000)
+                    cpu.append((time.process_time() - cpu_started) * 1000)
+                    hits += any(family.get(r.episode.episode_id) == q.family for r in found)
             search_p50, search_p95 = _summary(searches)
             add_p50, add_p95 = _summary(adds)
             return {
@@ -107,6 +120,7 @@ async def run(
                 "background_embedding": background,
                 "drain_s": round(drain_s, 3),
                 "load_1m": round(os.getloadavg()[0], 2),
+                **({"phases": recorder.summary()} if recorder else {}),
             }
 
 
@@ -119,11 +133,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--foreground", action="store_true", help="embed each episode before add returns"
     )
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="also report each search's timeline (benchmarks/search_phases.py): the query "
+        "embedding, the store's calls, the vector scan, the ranking and the result episodes' "
+        "reads, medians of duration, start and end (the wrappers add a few us per call)",
+    )
     args = parser.parse_args(argv)
     results = []
     for backend in args.backends.split(","):
         result = asyncio.run(
-            run(args.memories, args.queries, backend, args.seed, not args.foreground)
+            run(args.memories, args.queries, backend, args.seed, not args.foreground, args.phases)
         )
         results.append(result)
         print(json.dumps(result), flush=True)
