@@ -130,7 +130,9 @@ def query_text(query: str, context: TaskContext | None) -> str:
     0.915 / 0.905 instead of 0.906 / 0.900 on the quality set and 0.769 / 0.835 instead of
     0.731 / 0.807 on the held-out set, with 18 instead of 23 tokens for the median peer-style
     query (the embedding's cost grows with the tokens); without the context at all, 0.888 /
-    0.883 and 0.686 / 0.804."""
+    0.883 and 0.686 / 0.804. Its cost: the learning-curve benchmark's agent succeeded 377
+    instead of 382 times of 500. Measured with the local model only (every provider embeds
+    queries this way)."""
     if context is None:
         return query
     values = [context.domain, context.language, context.framework, *context.tags]
