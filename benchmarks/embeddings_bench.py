@@ -18,13 +18,16 @@ Prints one JSON line per result, each with a baseline measured in the same run:
   alone; the full-text search is skipped, ``full_text_skipped`` counts it) and for code-like
   queries (an exception name and a file name: both searches, fused), each against lexical mode
   on the same store and queries; query vectors are cached per query text, so the query
-  embedding cost is reported separately (``query_embed``).
+  embedding cost is reported separately (``query_embed``); ``--phases`` adds the hybrid
+  searches' timeline (``search_phases.py``: the store's calls, the vector scan, the ranking and
+  the results' reads).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -40,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import search_phases
 from self_learning_memory import (
     ExecutionStep,
     FailureOutcome,
@@ -355,11 +359,14 @@ def bench_queries(count: int) -> dict[str, list[str]]:
     }
 
 
-async def bench_retrieval(size: int, queries: int, store_dir: Path | None = None) -> None:
+async def bench_retrieval(
+    size: int, queries: int, store_dir: Path | None = None, phases: bool = False
+) -> None:
     """Plain-language queries (hybrid ranks them by the vector signal alone and skips the
     full-text search) and code-like queries (an exception name and a file: both searches,
     fused), each against lexical mode on the same store, interleaved. With ``store_dir`` the
-    store is built in ``<store_dir>/<size>`` once and reused by later runs (``build_s`` 0)."""
+    store is built in ``<store_dir>/<size>`` once and reused by later runs (``build_s`` 0).
+    ``phases``: each line also has the hybrid searches' timeline (``search_phases.py``)."""
     with tempfile.TemporaryDirectory(prefix="bench-emb-") as tmp:
         path = Path(tmp) if store_dir is None else store_dir / str(size)
         done = path / "built"  # written after the last vector: a partial build is redone
@@ -388,14 +395,22 @@ async def bench_retrieval(size: int, queries: int, store_dir: Path | None = None
             for kind, texts in classes.items():
                 results: dict[str, list[int]] = {"hybrid": [], "lexical": []}
                 skipped = 0
-                for text in texts:
-                    for mode in ("hybrid", "lexical"):
-                        memory._query_cache.clear()  # measure retrieval, not the result cache
-                        started = time.perf_counter_ns()
-                        found = await memory.retrieve_relevant_context(text, ctx, 10, mode=mode)
-                        results[mode].append(time.perf_counter_ns() - started)
-                        if mode == "hybrid" and found and "lexical:skipped" in found[0].provenance:
-                            skipped += 1
+                with contextlib.ExitStack() as stack:
+                    recorder = stack.enter_context(search_phases.phases(memory)) if phases else None
+                    for text in texts:
+                        for mode in ("hybrid", "lexical"):
+                            memory._query_cache.clear()  # measure retrieval, not the result cache
+                            timed = recorder is not None and mode == "hybrid"
+                            timeline = recorder.search() if timed else contextlib.nullcontext()
+                            started = time.perf_counter_ns()
+                            with timeline:
+                                found = await memory.retrieve_relevant_context(
+                                    text, ctx, 10, mode=mode
+                                )
+                            results[mode].append(time.perf_counter_ns() - started)
+                            hybrid = mode == "hybrid"
+                            if hybrid and found and "lexical:skipped" in found[0].provenance:
+                                skipped += 1
                 p50, p95 = stats_ms(results["hybrid"])
                 b50, b95 = stats_ms(results["lexical"])
                 emit(
@@ -415,6 +430,7 @@ async def bench_retrieval(size: int, queries: int, store_dir: Path | None = None
                         "loadavg": [round(x, 2) for x in os.getloadavg()],
                         "note": "vectors precomputed (hashing, 384 dims); query embedding "
                         "measured in query_embed",
+                        **({"phases": recorder.summary()} if recorder else {}),
                     }
                 )
 
@@ -430,6 +446,11 @@ def main(argv: list[str] | None = None) -> None:
         help="keep the retrieval stores in DIR/<size> and reuse them in later runs",
     )
     parser.add_argument("--skip-model", action="store_true", help="skip the local model benchmarks")
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="add the hybrid searches' timeline to each retrieval line (benchmarks/search_phases.py)",
+    )
     parser.add_argument(
         "--only-query-embed", action="store_true", help="only query_embed(_agreement)"
     )
@@ -448,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
         else ([1000] if args.quick else [10_000])
     )
     for size in sizes:
-        asyncio.run(bench_retrieval(size, 30 if args.quick else 100, args.store_dir))
+        asyncio.run(bench_retrieval(size, 30 if args.quick else 100, args.store_dir, args.phases))
 
 
 if __name__ == "__main__":
