@@ -91,7 +91,7 @@ async def assert_feedback_cut_untied(
     episodes have different cosines. Where two vectors' cosines tie exactly, numpy's float32 dot
     and pgvector's own arithmetic may order them differently, so the two paths may expand the
     query with different feedback episodes; the 64-dimension hashing vectors of these corpora
-    tie often (with ``task_texts(11, seed)``, at half the seeds). The ranking comparisons
+    tie often (``task_texts(11, seed)``: at 10 of the seeds 1-16). The ranking comparisons
     between the paths check this first, so a corpus that ties fails here, not as a ranking
     diff."""
     assert memory.vectors is not None
