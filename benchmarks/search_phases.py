@@ -134,10 +134,11 @@ def phases(memory: SelfLearningMemory) -> Iterator[Phases]:
     restore: list[Callable[[], None]] = []
 
     def patch(owner: Any, name: str, wrapped: Callable[..., Any], on_instance: bool) -> None:
-        if on_instance:  # an instance attribute shadows the class's method until deleted
+        own = vars(owner)
+        if on_instance and name not in own:  # shadows the class's method until deleted
             restore.append(lambda: delattr(owner, name))
-        else:
-            original = getattr(owner, name)
+        else:  # the owner's own attribute (a module's, a class's, an instance's), put back
+            original = own[name]
             restore.append(lambda: setattr(owner, name, original))
         setattr(owner, name, wrapped)
 
