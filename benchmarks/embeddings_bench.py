@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -395,15 +394,13 @@ async def bench_retrieval(
             for kind, texts in classes.items():
                 results: dict[str, list[int]] = {"hybrid": [], "lexical": []}
                 skipped = 0
-                with contextlib.ExitStack() as stack:
-                    recorder = stack.enter_context(search_phases.phases(memory)) if phases else None
+                with search_phases.optional(memory, phases) as recorder:
                     for text in texts:
                         for mode in ("hybrid", "lexical"):
                             memory._query_cache.clear()  # measure retrieval, not the result cache
-                            timed = recorder is not None and mode == "hybrid"
-                            timeline = recorder.search() if timed else contextlib.nullcontext()
+                            timed = recorder if mode == "hybrid" else None
                             started = time.perf_counter_ns()
-                            with timeline:
+                            with search_phases.search(timed):
                                 found = await memory.retrieve_relevant_context(
                                     text, ctx, 10, mode=mode
                                 )

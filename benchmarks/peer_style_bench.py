@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -92,12 +91,10 @@ async def run(
             searches: list[float] = []
             cpu: list[float] = []
             hits = 0
-            with contextlib.ExitStack() as stack:
-                recorder = stack.enter_context(search_phases.phases(memory)) if phases else None
+            with search_phases.optional(memory, phases) as recorder:
                 for q in asked:
-                    timeline = recorder.search() if recorder else contextlib.nullcontext()
                     started, cpu_started = time.perf_counter(), time.process_time()
-                    with timeline:
+                    with search_phases.search(recorder):
                         found = await memory.retrieve_relevant_context(q.text, q.context, 5)
                     searches.append((time.perf_counter() - started) * 1000)
                     cpu.append((time.process_time() - cpu_started) * 1000)

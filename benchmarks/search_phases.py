@@ -126,6 +126,21 @@ def _timed(fn: Callable[..., Any], phase: str, phases: Phases) -> Callable[..., 
 
 
 @contextlib.contextmanager
+def optional(memory: SelfLearningMemory, on: bool) -> Iterator[Phases | None]:
+    """:func:`phases` when ``on`` (a benchmark's ``--phases``), else None: nothing wrapped."""
+    if not on:
+        yield None
+        return
+    with phases(memory) as recorder:
+        yield recorder
+
+
+def search(recorder: Phases | None) -> contextlib.AbstractContextManager[None]:
+    """``recorder.search()``, or nothing to record without a recorder."""
+    return contextlib.nullcontext() if recorder is None else recorder.search()
+
+
+@contextlib.contextmanager
 def phases(memory: SelfLearningMemory) -> Iterator[Phases]:
     """Record the phases of ``memory``'s retrievals (inside ``Phases.search`` blocks) until the
     block exits; the memory's store, embedding provider and cache objects are wrapped on the

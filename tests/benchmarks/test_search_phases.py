@@ -73,3 +73,10 @@ async def test_phases_follow_a_hybrid_retrieval_and_are_removed_after(tmp_path: 
         assert "get" not in vars(cache)
         await memory.retrieve_relevant_context("Refactor the loader", CTX, 3)
         assert recorder.summary() == summary
+
+        # a benchmark without --phases: no recorder, nothing wrapped, the search block inert
+        with search_phases.optional(memory, False) as absent:
+            assert absent is None
+            assert VectorIndex.search_with_feedback is originals[0]
+            with search_phases.search(absent):
+                assert await memory.retrieve_relevant_context("Refactor the loader", CTX, 3)
