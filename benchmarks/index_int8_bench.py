@@ -1,7 +1,9 @@
-"""Same-run A/B of the vector index's int8 first pass against its float32 scan.
+"""Same-run A/B of the vector index's int8 first pass against its float32 scan, or of the int8
+copy's two layouts.
 
     python -m benchmarks.index_int8_bench [--sizes 10000,100000] [--rounds 3]
     python -m benchmarks.index_int8_bench --store-dir DIR --sizes 10000   # the whole retrieval
+    python -m benchmarks.index_int8_bench --layouts [--store-dir DIR]   # rows left or right
 
 Prints one JSON line per query class (the ``embeddings_bench`` retrieval queries: plain-language
 and code-like), with wall and CPU (``time.process_time``) p50 of each path, interleaved query by
@@ -14,6 +16,10 @@ query (the order alternating), and how many searches returned the same episodes.
 - ``--store-dir``: ``retrieve_relevant_context`` in hybrid mode on the store that
   ``embeddings_bench --store-dir`` built in ``DIR/<size>``, the same memory and index, with the
   int8 copy switched off and on per query.
+- ``--layouts``: the int8 copy with the rows as the product's left operand (``rows_left``, the
+  layout of CPUs whose int8 product saturates) against the rows as its right operand
+  (``rows_right``, the default where it does not: ``quantized.QuantizedRows``), in either mode
+  above; the same integers, so the same results.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from self_learning_memory import MemoryConfig, SelfLearningMemory, TaskContext
 from self_learning_memory.embeddings.hashing import HashingEmbedding
 from self_learning_memory.embeddings.provider import _context_text, query_text
 from self_learning_memory.retrieval.index import VectorIndex
+from self_learning_memory.retrieval.quantized import QuantizedRows
 from self_learning_memory.storage.factory import open_embedded
 
 CONTEXT = TaskContext(domain="web-api", language="python")
@@ -54,22 +61,39 @@ def episode_texts(size: int) -> list[str]:
     return texts
 
 
+PATHS = ("float32", "int8")
+LAYOUTS = ("rows_left", "rows_right")
+
+
+def with_layout(index: VectorIndex, transposed: bool) -> QuantizedRows:
+    """An int8 copy of the index's matrix in one layout (``QuantizedRows``)."""
+    codes = QuantizedRows(index.dimensions, transposed=transposed)
+    codes.append(index._matrix)
+    return codes
+
+
 async def interleaved(
-    kind: str, size: int, rounds: int, count: int, run: Callable[[str, int], Awaitable[Any]]
+    kind: str,
+    size: int,
+    rounds: int,
+    count: int,
+    run: Callable[[str, int], Awaitable[Any]],
+    paths: tuple[str, str] = PATHS,
 ) -> None:
-    wall: dict[str, list[int]] = {"float32": [], "int8": []}
-    cpu: dict[str, list[int]] = {"float32": [], "int8": []}
+    wall: dict[str, list[int]] = {path: [] for path in paths}
+    cpu: dict[str, list[int]] = {path: [] for path in paths}
     same = 0
     for r in range(rounds):
         for n in range(count):
             got = {}
-            for path in ("float32", "int8") if (n + r) % 2 == 0 else ("int8", "float32"):
+            for path in paths if (n + r) % 2 == 0 else paths[::-1]:
                 started, started_cpu = time.perf_counter_ns(), time.process_time_ns()
                 got[path] = await run(path, n)
                 wall[path].append(time.perf_counter_ns() - started)
                 cpu[path].append(time.process_time_ns() - started_cpu)
-            same += got["float32"] == got["int8"]
-    result: dict[str, Any] = {"name": "index_int8_ab", "query_kind": kind, "n": size}
+            same += got[paths[0]] == got[paths[1]]
+    name = "index_int8_ab" if paths == PATHS else "index_int8_layouts"
+    result: dict[str, Any] = {"name": name, "query_kind": kind, "n": size}
     for path in wall:
         result[f"{path}_wall_p50_ms"] = round(statistics.median(wall[path]) / 1e6, 3)
         result[f"{path}_cpu_p50_ms"] = round(statistics.median(cpu[path]) / 1e6, 3)
@@ -78,7 +102,7 @@ async def interleaved(
     print(json.dumps(result), flush=True)
 
 
-async def bench_index(size: int, rounds: int) -> None:
+async def bench_index(size: int, rounds: int, layouts: bool = False) -> None:
     embedder = HashingEmbedding(384)
     vectors = (await embedder.embed(episode_texts(size))).vectors
     config = MemoryConfig().retrieval
@@ -86,9 +110,15 @@ async def bench_index(size: int, rounds: int) -> None:
     for start in range(0, size, 5000):  # pages, as the memory refreshes
         rows = range(start, min(size, start + 5000))
         quantized.add([(r + 1, uuid.UUID(int=r + 1), vectors[r].tobytes(), False) for r in rows])
-    exact = VectorIndex(embedder.identity, 384, quantize=False)
+    exact = VectorIndex(embedder.identity, 384, quantize=not layouts)
     exact.add([(r + 1, uuid.UUID(int=r + 1), vectors[r].tobytes(), False) for r in range(size)])
     indexes = {"float32": exact, "int8": quantized}
+    if layouts:  # the same vectors twice, the int8 copy in each layout
+        if quantized._codes is None:
+            raise SystemExit("no int8 copy: onnxruntime missing, or the size is too small")
+        exact._codes = with_layout(exact, False)
+        quantized._codes = with_layout(quantized, True)
+        indexes = dict(zip(LAYOUTS, (exact, quantized), strict=True))
     for kind, texts in bench_queries(100).items():
         embedded = (await embedder.embed([query_text(t, CONTEXT) for t in texts])).vectors
 
@@ -98,10 +128,10 @@ async def bench_index(size: int, rounds: int) -> None:
             )
             return hits, set(again)
 
-        await interleaved(kind, size, rounds, len(texts), run)
+        await interleaved(kind, size, rounds, len(texts), run, LAYOUTS if layouts else PATHS)
 
 
-async def bench_store(size: int, rounds: int, store_dir: Path) -> None:
+async def bench_store(size: int, rounds: int, store_dir: Path, layouts: bool = False) -> None:
     path = store_dir / str(size)
     if not (path / "built").exists():
         raise SystemExit(f"no built store in {path}: run embeddings_bench --store-dir first")
@@ -119,15 +149,19 @@ async def bench_store(size: int, rounds: int, store_dir: Path) -> None:
         codes = index._codes
         if codes is None:
             raise SystemExit("the index keeps no int8 copy (onnxruntime missing, or too small)")
+        paths = LAYOUTS if layouts else PATHS
+        copies = {"float32": None, "int8": codes}
+        if layouts:
+            copies = {path: with_layout(index, path == "rows_right") for path in LAYOUTS}
         for kind, texts in classes.items():
 
             async def run(path: str, n: int, texts: list[str] = texts) -> Any:
-                index._codes = codes if path == "int8" else None
+                index._codes = copies[path]
                 memory._query_cache.clear()  # measure retrieval, not the result cache
                 found = await memory.retrieve_relevant_context(texts[n], CONTEXT, 10, mode="hybrid")
                 return [r.episode.episode_id for r in found]
 
-            await interleaved(kind, size, rounds, len(texts), run)
+            await interleaved(kind, size, rounds, len(texts), run, paths)
         index._codes = codes
 
 
@@ -136,15 +170,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--store-dir", type=Path, default=None)
+    parser.add_argument(
+        "--layouts",
+        action="store_true",
+        help="compare the int8 copy's two layouts (rows as the left or the right operand) "
+        "instead of float32 against int8",
+    )
     args = parser.parse_args(argv)
     from self_learning_memory.retrieval.threads import limit_blas_threads
 
     limit_blas_threads(1)  # as the memory does (retrieval.blas_threads)
     for size in (int(s) for s in args.sizes.split(",")):
         if args.store_dir is None:
-            asyncio.run(bench_index(size, args.rounds))
+            asyncio.run(bench_index(size, args.rounds, args.layouts))
         else:
-            asyncio.run(bench_store(size, args.rounds, args.store_dir))
+            asyncio.run(bench_store(size, args.rounds, args.store_dir, args.layouts))
 
 
 if __name__ == "__main__":

@@ -395,6 +395,9 @@ def test_search_with_feedback_without_feedback_or_vectors() -> None:
 needs_onnxruntime = pytest.mark.skipif(
     not quantized.available(), reason="the int8 first pass needs onnxruntime"
 )
+# The int8 copy's layouts this CPU runs exactly (``QuantizedRows.transposed``): the rows as the
+# product's left operand everywhere, as its right one where the product does not saturate.
+LAYOUTS = [False, *([True] if quantized.rows_on_the_right() else [])]
 
 
 def _assert_exact_top(
@@ -407,6 +410,7 @@ def _assert_exact_top(
 
 
 @needs_onnxruntime
+@pytest.mark.parametrize("transposed", LAYOUTS)
 @pytest.mark.parametrize(
     ("n", "seed", "scale"),
     [
@@ -417,12 +421,13 @@ def _assert_exact_top(
     ],
 )
 def test_int8_first_pass_finds_the_exact_top_k(
-    n: int, seed: int, scale: float, monkeypatch: pytest.MonkeyPatch
+    n: int, seed: int, scale: float, transposed: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The int8 pass with float32 re-scoring returns the float32 scan's nearest episodes, in
     its order, for queries near stored vectors and far from them, unit or not; with feedback,
     the expanded query's nearest (from the first pass's shortlist at 16K vectors and more, or
-    a second pass) are the float32 path's too."""
+    a second pass) are the float32 path's too. In each layout of the int8 copy this CPU runs."""
+    monkeypatch.setattr(quantized, "rows_on_the_right", lambda: transposed)
     dims = 64
     passes: list[int] = []
     top = VectorIndex._top
@@ -430,6 +435,7 @@ def test_int8_first_pass_finds_the_exact_top_k(
     index, matrix = _clustered_index(n, dims, seed, scale, quantize=True)
     plain, _ = _clustered_index(n, dims, seed, scale, quantize=False)
     assert index._codes is not None
+    assert index._codes.transposed is transposed
     assert len(index._codes) == n
     assert plain._codes is None
     rng = np.random.default_rng(seed + 50)
@@ -540,3 +546,51 @@ def test_the_int8_product_is_exact() -> None:
     got = quantized._matmul_integer().run(None, {"A": codes, "B": query})[0]
     want = (codes.astype(np.int64) - 128) @ query.astype(np.int64)
     assert np.array_equal(got, want)
+
+
+@needs_onnxruntime
+def test_the_int8_layouts_give_the_same_scores_within_the_bound() -> None:
+    """Every layout this CPU runs gives the same approximate scores and error bound, after adds
+    in pages and a replaced row, and each score is within the bound of the exact one."""
+    rng = np.random.default_rng(13)
+    matrix = rng.normal(size=(2500, 96)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    copies = [quantized.QuantizedRows(96, transposed=t) for t in LAYOUTS]
+    for codes in copies:
+        codes.append(matrix[:1000])
+        codes.append(matrix[1000:])
+    matrix[7] = -matrix[8]
+    for codes in copies:
+        codes.replace(7, matrix[7])
+        assert len(codes) == 2500
+    for _ in range(5):
+        query = (matrix[rng.integers(0, 2500)] + 0.3 * rng.normal(size=96)).astype(np.float32)
+        query /= np.linalg.norm(query)
+        exact = matrix.astype(np.float64) @ query
+        results = [codes.approximate(query) for codes in copies]
+        for scores, bound in results:
+            assert np.abs(scores - exact).max() <= bound
+            np.testing.assert_allclose(scores, results[0][0], rtol=0, atol=1e-6)
+            assert bound == results[0][1]
+
+
+@needs_onnxruntime
+def test_the_int8_layout_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows on the right where the CPU's int8 product does not saturate (variant ``s8``), on the
+    left where it does (``u8``); here, the transposed product is exact at its operands' ends."""
+    from self_learning_memory.embeddings import onnx_runtime
+
+    here = quantized.QuantizedRows(8).transposed
+    assert here is (onnx_runtime.cpu_variant() == "s8")
+    for variant, transposed in (("s8", True), ("u8", False)):
+        monkeypatch.setattr(onnx_runtime, "cpu_variant", lambda v=variant: v)
+        assert quantized.QuantizedRows(8).transposed is transposed
+    if here:
+        rng = np.random.default_rng(14)
+        rows = rng.integers(-127, 128, size=(384, 3000)).astype(np.int8)
+        rows[:, 0], rows[:, 1] = 127, -127
+        query = rng.integers(65, 192, size=(2, 384)).astype(np.uint8)  # 7-bit values + 128
+        query[1] = 191
+        got = quantized._matmul_integer().run(None, {"A": query, "B": rows})[0]
+        want = (query.astype(np.int64) - 128) @ rows.astype(np.int64)
+        assert np.array_equal(got, want)
