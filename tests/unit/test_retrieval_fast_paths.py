@@ -594,3 +594,67 @@ def test_the_int8_layout_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> Non
         got = quantized._matmul_integer().run(None, {"A": query, "B": rows})[0]
         want = (query.astype(np.int64) - 128) @ rows.astype(np.int64)
         assert np.array_equal(got, want)
+
+
+def test_with_room_keeps_the_array_or_copies_what_is_used() -> None:
+    """The array itself while it has room; else a larger one (by the growth, or what is
+    needed) holding the used part, zeros after it, along either axis."""
+    rows = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert quantized.with_room(rows, 2, 3, 1.5) is rows
+    grown = quantized.with_room(rows, 2, 4, 1.5)
+    assert grown.shape == (2 + 1024, 4)
+    assert np.array_equal(grown[:2], rows[:2])
+    assert not grown[2:].any()
+    wide = quantized.with_room(np.zeros((2, 5000), dtype=np.int8) + 1, 5000, 5001, 1.0625, axis=1)
+    assert wide.shape == (2, 6080)  # 5,000 + 1,024 as a row length: column_room
+    assert (wide[:, :5000] == 1).all()
+    assert not wide[:, 5000:].any()
+    assert quantized.with_room(rows, 3, 9000, 1.5).shape == (9000, 4)
+
+
+@pytest.mark.parametrize(
+    ("size", "room"), [(1, 64), (64, 64), (10_000, 10_048), (10_240, 10_304), (4096, 4160)]
+)
+def test_the_transposed_copy_rows_are_a_multiple_of_64_bytes_and_not_of_2048(
+    size: int, room: int
+) -> None:
+    """Its row length: the next multiple of 64 that is not a multiple of 2,048."""
+    assert quantized.column_room(size) == room
+
+
+@pytest.mark.parametrize("transposed", LAYOUTS)
+def test_one_row_at_a_time_grows_the_index_in_steps(
+    transposed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Episodes added one by one (a store written between retrievals) reallocate the matrix
+    and its int8 copy a few times, not per row; searches stay exact, and the copy's scores
+    equal those of a copy made at once from the final matrix."""
+    monkeypatch.setattr(quantized, "rows_on_the_right", lambda: transposed)
+    n, extra, dims = QUANTIZED_MIN, 3000, 32
+    index, matrix = _clustered_index(n + extra, dims, 15, quantize=quantized.available())
+    index.reset()
+    index.add([(r + 1, uuid.UUID(int=r + 1), matrix[r].tobytes(), False) for r in range(n)])
+    store, codes, grew = index._store, None, 0
+    for r in range(n, n + extra):
+        index.add([(r + 1, uuid.UUID(int=r + 1), matrix[r].tobytes(), False)])
+        grew += index._store is not store
+        store = index._store
+        if index._codes is not None:
+            grew += codes is not None and index._codes._codes is not codes
+            codes = index._codes._codes
+    assert len(index) == n + extra
+    assert np.array_equal(index._matrix, matrix)
+    assert 0 < grew <= 6  # a few reallocations for 3,000 appends, not one per row
+    rng = np.random.default_rng(16)
+    for _ in range(5):
+        query = matrix[rng.integers(0, n + extra)] + 0.2 * rng.normal(size=dims)
+        query = (query / np.linalg.norm(query)).astype(np.float32)
+        _assert_exact_top(index.search(query, 10), matrix, query, 10)
+        if index._codes is not None:
+            fresh = quantized.QuantizedRows(dims, transposed=transposed)
+            fresh.append(matrix)
+            got, bound = index._codes.approximate(query)
+            want, want_bound = fresh.approximate(query)
+            assert got.shape == (n + extra,)
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+            assert bound == want_bound
