@@ -180,6 +180,36 @@ async def test_embeddings_are_stored_and_counted(backend: Backend) -> None:
         assert results[0].episode.episode_id == ids[0]
 
 
+async def test_episodes_missing_a_vector_are_those_without_one_of_that_identity(
+    backend: Backend,
+) -> None:
+    """The background worker's and the coverage's queries: completed episodes only, in
+    completion order, up to the limit; an embedding of another identity does not count (on
+    SQLite they read indexes only: ``Dialect.vectors_in_every_row``)."""
+    async with backend.open(embeddings={"provider": "hashing", "dimensions": 32}) as memory:
+        assert memory.vectors is not None
+        assert await memory.wait_for_embeddings(30)
+        ids = []
+        for text in ["parse the yaml config", "resize the thumbnails", "rotate the logs"]:
+            eid = await memory.start_episode(text, CTX, TaskType.CODE_GENERATION)
+            await memory.log_step(eid, step(1, "python"))
+            await memory.complete_episode(eid, SuccessOutcome(verdict="done"))
+            ids.append(eid)
+        await memory.start_episode("still open", CTX, TaskType.CODE_GENERATION)
+        assert await memory.wait_for_embeddings(30)
+        store = primary(memory.storage)
+        mine = memory.vectors.identity
+        assert await store.episodes_missing_embedding(mine, 10) == []
+        other = "another-model:v1:32"
+        missing = await store.episodes_missing_embedding(other, 10)
+        assert [e.episode_id for e in missing] == ids
+        assert [e.episode_id for e in await store.episodes_missing_embedding(other, 2)] == ids[:2]
+        status = await store.embedding_status(other)
+        assert (status.embedded, status.missing, status.other_identities) == (0, 3, 3)
+        status = await store.embedding_status(mine)
+        assert (status.embedded, status.missing, status.other_identities) == (3, 0, 0)
+
+
 async def test_data_version_grows_with_every_write(backend: Backend) -> None:
     async with backend.open() as memory:
         store = primary(memory.storage)

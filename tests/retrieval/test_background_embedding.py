@@ -166,3 +166,49 @@ async def test_a_killed_process_loses_no_vector_the_next_start_embeds_it(
         assert (status.embedded, status.missing) == (1, 0)
         found = await memory.retrieve_relevant_context(TASK, mode="vector")
         assert [str(r.episode.episode_id) for r in found] == [acknowledged]
+
+
+async def test_a_write_then_a_retrieval_costs_one_scan_and_no_recount(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent's loop, complete then retrieve: the worker looks for episodes without a vector
+    once per completion (a batch shorter than the batch size ends its search), and a store
+    known to be covered is not counted again because this process added vectors; an uncovered
+    answer is asked again."""
+    from self_learning_memory.retrieval import vectors as vectors_module
+
+    monkeypatch.setattr(vectors_module, "_COVERAGE_TTL_S", 3600.0)  # no re-ask by the clock
+    async with backend.open(BACKGROUND, embedder=HashingEmbedding(64)) as memory:
+        search = memory.vectors
+        assert search is not None
+        await _complete(memory)
+        assert await memory.wait_for_embeddings(30)
+        calls = {"scan": 0, "count": 0}
+        scan, count = search.storage.episodes_missing_embedding, search.storage.embedding_status
+
+        async def counted_scan(identity: str, limit: int) -> object:
+            calls["scan"] += 1
+            return await scan(identity, limit)
+
+        async def counted_count(identity: str) -> object:
+            calls["count"] += 1
+            return await count(identity)
+
+        monkeypatch.setattr(search.storage, "episodes_missing_embedding", counted_scan)
+        monkeypatch.setattr(search.storage, "embedding_status", counted_count)
+        await memory.retrieve_relevant_context("orders pagination", CTX, 3)
+        assert search._coverage is not None
+        assert search._coverage[2] is True  # covered, asked once
+        asked = calls["count"]
+        for i in range(3):
+            calls["scan"] = 0
+            eid = await _complete(memory, f"Another task {i}")
+            assert await memory.wait_for_embeddings(30)
+            assert calls["scan"] == 1  # not a second, empty, search
+            found = await memory.retrieve_relevant_context(f"Another task {i}", CTX, 3)
+            assert found[0].episode.episode_id == eid
+            assert "lexical:skipped" in found[0].provenance  # still known to be covered
+        assert calls["count"] == asked
+        search._coverage = (0, 0.0, False)  # an uncovered answer is not kept
+        search.vectors_added()
+        assert search._coverage is None

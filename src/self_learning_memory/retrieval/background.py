@@ -114,11 +114,13 @@ class EmbeddingWorker:
                 return
 
     async def _batch(self) -> bool:
-        """Embed and write one batch of completed episodes without a vector; False if none."""
+        """Embed and write one batch of completed episodes without a vector; whether to look
+        for more: not when this batch found none, nor when it found fewer than a batch (the
+        store had no more then; an episode completed since woke the worker)."""
         count = await self._vectors.embed_missing(self._batch_size)
         if not count:
             return False
-        self._vectors.forget_coverage()  # the store has more vectors: ask it again
+        self._vectors.vectors_added()
         self.embedded += count
         self.batches += 1
-        return True
+        return count >= self._batch_size

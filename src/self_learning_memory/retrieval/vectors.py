@@ -295,6 +295,16 @@ class VectorSearch:
         self._coverage = (store_version, now, status.missing == 0)
         return status.missing == 0
 
+    def vectors_added(self) -> None:
+        """This process wrote vectors: a store known to be covered still is (vectors added
+        cannot uncover it; another process's episodes are asked for after the usual 2 s), so
+        the next retrieval need not count the store again; an uncovered one is asked again. (At
+        10K episodes the count took 22-30 ms of every retrieval right after a write.) On the
+        server search, the vectors are counted again at the next refresh."""
+        if self._coverage is not None and not self._coverage[2]:
+            self._coverage = None
+        self._counted_at = None
+
     def forget_coverage(self) -> None:
         """Ask the store again at the next ``covers_store`` (after this process deleted an
         episode or failed to embed one); on the server search, count the vectors again at the

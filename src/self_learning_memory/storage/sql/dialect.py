@@ -41,6 +41,12 @@ class Dialect:
     # the condition that a row has one (a pgvector store reads its own column: pgvector.py)
     vector_read = "vector"
     vector_present = "vector IS NOT NULL"
+    # Whether every embedding row has its vector (the column is NOT NULL and never emptied):
+    # then counts and existence checks need no ``vector_present``, and SQLite answers them
+    # from an index without reading the rows (at 100K: the coverage count 328 -> 12 ms, the
+    # search for episodes without a vector 345 -> 40 ms). PostgreSQL may move vectors into
+    # pgvector's column (``vector`` NULL then).
+    vectors_in_every_row = True
 
     def vector_bytes(self, raw: Any) -> bytes:
         return bytes(raw)
@@ -118,6 +124,7 @@ class Dialect:
 
 class PostgresDialect(Dialect):
     name = "postgresql"
+    vectors_in_every_row = False
     row_locks = True
     least, greatest = "least", "greatest"
     lock = " FOR UPDATE"

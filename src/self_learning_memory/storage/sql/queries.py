@@ -263,11 +263,16 @@ def vector_by_hash(d: Dialect, identity: str, content_hash: str) -> Program[byte
     return None if row is None else d.vector_bytes(row[0])
 
 
+def _with_vector(d: Dialect, alias: str = "") -> str:
+    """`` AND`` the condition that an embedding row holds its vector, where rows may not."""
+    return "" if d.vectors_in_every_row else f" AND {alias}{d.vector_present}"
+
+
 def embedding_status(d: Dialect, identity: str) -> Program[EmbeddingStatus]:
-    present = d.vector_present
+    present = _with_vector(d)
     row = yield one(
-        f"SELECT (SELECT count(*) FROM embeddings WHERE identity = ? AND {present}), "
-        f"(SELECT count(*) FROM embeddings WHERE identity <> ? AND {present}), "
+        f"SELECT (SELECT count(*) FROM embeddings WHERE identity = ?{present}), "
+        f"(SELECT count(*) FROM embeddings WHERE identity <> ?{present}), "
         "(SELECT count(*) FROM episodes WHERE end_time IS NOT NULL)",
         (identity, identity),
     )
@@ -276,10 +281,21 @@ def embedding_status(d: Dialect, identity: str) -> Program[EmbeddingStatus]:
 
 
 def episodes_missing_embedding(d: Dialect, identity: str, limit: int) -> Program[list[Episode]]:
+    if d.vectors_in_every_row:
+        # the rows of the identity's embedded episodes, found once from two indexes, against
+        # the completed episodes' index entries: no embedding row is read (SQLite, 100K
+        # episodes all embedded: 333 -> 87 ms)
+        missing = (
+            "e.rowid NOT IN (SELECT x.rowid FROM embeddings m JOIN episodes x "
+            "ON x.episode_id = m.episode_id WHERE m.identity = ?)"
+        )
+    else:
+        missing = (
+            "NOT EXISTS (SELECT 1 FROM embeddings m WHERE m.episode_id = e.episode_id "
+            f"AND m.identity = ?{_with_vector(d, 'm.')})"
+        )
     found = yield rows(
-        f"SELECT {EPISODE_COLUMNS} FROM episodes e WHERE e.end_time IS NOT NULL AND NOT EXISTS "
-        "(SELECT 1 FROM embeddings m WHERE m.episode_id = e.episode_id AND m.identity = ? "
-        f"AND m.{d.vector_present}) "
+        f"SELECT {EPISODE_COLUMNS} FROM episodes e WHERE e.end_time IS NOT NULL AND {missing} "
         "ORDER BY e.end_time LIMIT ?",
         (identity, limit),
     )
