@@ -109,13 +109,11 @@ def with_room(
     size = max(needed, int(array.shape[axis] * growth), used + _MIN_ROOM)
     shape = list(array.shape)
     shape[axis] = size if axis == 0 else column_room(size)
-    bigger = np.empty(shape, dtype=array.dtype)
+    bigger = np.zeros(shape, dtype=array.dtype)  # pages not written take no memory
     if axis == 0:
         bigger[:used] = array[:used]
-        bigger[used:] = 0
     else:
         bigger[:, :used] = array[:, :used]
-        bigger[:, used:] = 0
     return bigger
 
 
