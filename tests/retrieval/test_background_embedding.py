@@ -24,6 +24,7 @@ from self_learning_memory import (
 )
 from self_learning_memory.embeddings.hashing import HashingEmbedding
 from self_learning_memory.embeddings.provider import EmbeddingBatch
+from support.polling import poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -168,13 +169,13 @@ async def test_a_killed_process_loses_no_vector_the_next_start_embeds_it(
         assert [str(r.episode.episode_id) for r in found] == [acknowledged]
 
 
-async def test_a_write_then_a_retrieval_costs_one_scan_and_no_recount(
+async def test_a_write_then_a_retrieval_searches_nothing_and_counts_once(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An agent's loop, complete then retrieve: the worker looks for episodes without a vector
-    once per completion (a batch shorter than the batch size ends its search), and a store
-    known to be covered is not counted again because this process added vectors; an uncovered
-    answer is asked again."""
+    """An agent's loop, complete then retrieve: the worker reads this process's new episode by
+    id (no search of the store for episodes without a vector), then counts the store once; that
+    answer is the retrieval's coverage, so the retrieval counts nothing and still skips the
+    full-text search. An uncovered answer is not kept when vectors are added."""
     from self_learning_memory.retrieval import vectors as vectors_module
 
     monkeypatch.setattr(vectors_module, "_COVERAGE_TTL_S", 3600.0)  # no re-ask by the clock
@@ -183,6 +184,8 @@ async def test_a_write_then_a_retrieval_costs_one_scan_and_no_recount(
         assert search is not None
         await _complete(memory)
         assert await memory.wait_for_embeddings(30)
+        # the first retrieval finds the store's vector path (pgvector: in process when small)
+        await memory.retrieve_relevant_context("orders pagination", CTX, 3)
         calls = {"scan": 0, "count": 0}
         scan, count = search.storage.episodes_missing_embedding, search.storage.embedding_status
 
@@ -196,19 +199,52 @@ async def test_a_write_then_a_retrieval_costs_one_scan_and_no_recount(
 
         monkeypatch.setattr(search.storage, "episodes_missing_embedding", counted_scan)
         monkeypatch.setattr(search.storage, "embedding_status", counted_count)
-        await memory.retrieve_relevant_context("orders pagination", CTX, 3)
-        assert search._coverage is not None
-        assert search._coverage[2] is True  # covered, asked once
-        asked = calls["count"]
         for i in range(3):
-            calls["scan"] = 0
+            calls.update(scan=0, count=0)
             eid = await _complete(memory, f"Another task {i}")
             assert await memory.wait_for_embeddings(30)
-            assert calls["scan"] == 1  # not a second, empty, search
+            assert calls == {"scan": 0, "count": 1}  # the worker's count, no search
             found = await memory.retrieve_relevant_context(f"Another task {i}", CTX, 3)
             assert found[0].episode.episode_id == eid
-            assert "lexical:skipped" in found[0].provenance  # still known to be covered
-        assert calls["count"] == asked
+            assert "lexical:skipped" in found[0].provenance  # known to be covered
+            assert calls == {"scan": 0, "count": 1}  # the retrieval counted nothing
+        assert (await memory.vectors.status()).missing == 0
         search._coverage = (0, 0.0, False)  # an uncovered answer is not kept
         search.vectors_added()
         assert search._coverage is None
+
+
+class FailsOnce(HashingEmbedding):
+    """Fails the first batch with an episode text starting with ``LOST``."""
+
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.failed = False
+
+    async def embed(self, texts: list[str]) -> EmbeddingBatch:
+        if not self.failed and any(t.startswith("LOST") for t in texts):
+            self.failed = True
+            raise RuntimeError("provider down")
+        return await super().embed(texts)
+
+
+async def test_a_completion_embeds_an_episode_another_process_left_without_a_vector(
+    backend: Backend,
+) -> None:
+    """An episode without a vector that is not this process's (as if its process died before
+    writing it): the next completion here finds it by the worker's count and search, and
+    embeds it, before the worker goes idle."""
+    embedder = FailsOnce()
+    async with backend.open(BACKGROUND, embedder=embedder) as memory:
+        search = memory.vectors
+        assert search is not None
+        lost = await _complete(memory, "LOST task whose vector was never written")
+        await poll_until(
+            lambda: embedder.failed, timeout=30, message="the first batch did not fail"
+        )
+        search.pending.discard(lost)  # not this process's any more: only the store knows it
+        assert (await search.status()).missing == 1
+        await _complete(memory, "A later task")
+        assert await memory.wait_for_embeddings(30)
+        status = await search.status()
+        assert (status.embedded, status.missing) == (2, 0)

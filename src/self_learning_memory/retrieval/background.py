@@ -6,7 +6,12 @@ identity, in batches (what accumulated while the previous batch was embedded), o
 loop (the provider runs in a thread), and writes each batch in one transaction. Nothing
 acknowledged can be lost: the work list is the store itself (completed episodes without a
 vector), so an episode whose process died before its vector was written gets one when any
-memory on that store starts (the worker looks at start-up) or completes an episode.
+memory on that store starts (the worker looks at start-up) or completes an episode. After a
+completion the worker reads this process's pending episodes by id, writes their vectors, then
+counts the store (``embedding_status``: completed episodes against vectors of this identity)
+and searches it for the others only if that count says some are missing: a completion costs
+the store a count, not a search of every completed episode (at 100K episodes on SQLite 15-23
+against 87 ms).
 
 Until then retrieval still finds the episode lexically (the full-text search is not skipped
 while vectors are pending: :meth:`~.vectors.VectorSearch.covers_store`), and says so: results
@@ -114,13 +119,26 @@ class EmbeddingWorker:
                 return
 
     async def _batch(self) -> bool:
-        """Embed and write one batch of completed episodes without a vector; whether to look
-        for more: not when this batch found none, nor when it found fewer than a batch (the
-        store had no more then; an episode completed since woke the worker)."""
-        count = await self._vectors.embed_missing(self._batch_size)
-        if not count:
-            return False
-        self._vectors.vectors_added()
-        self.embedded += count
-        self.batches += 1
+        """Embed and write one batch of completed episodes without a vector; whether there may
+        be more. This process's pending episodes are read by id; once they have their vectors
+        the store is asked whether it lacks others (counts, from indexes), and only then
+        searched for them (``embed_missing``; at start-up too, with nothing pending). A search
+        that found fewer than a batch ends it (the store had no more then; an episode completed
+        since woke the worker)."""
+        vectors = self._vectors
+        if vectors.pending:
+            count = await vectors.embed_pending(self._batch_size)
+            self._count(count)
+            if vectors.pending:
+                return True
+            if await vectors.covered_after_writes():
+                return False
+        count = await vectors.embed_missing(self._batch_size)
+        self._count(count)
         return count >= self._batch_size
+
+    def _count(self, embedded: int) -> None:
+        if embedded:
+            self._vectors.vectors_added()
+            self.embedded += embedded
+            self.batches += 1

@@ -20,6 +20,7 @@ half-indexed.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -72,7 +73,8 @@ class VectorSearch:
         self.errors = 0
         self._refreshed_at: int | None = None
         self.query_ms: list[float] = []
-        self._coverage: tuple[int, float, bool] | None = None  # (store version, when, covered)
+        # (store version, when, covered); version None: asked by the background worker
+        self._coverage: tuple[int | None, float, bool] | None = None
         self._server: ServerVectors | None = None
         # pgvector: whether this process scores the store's vectors itself (a small store),
         # and when it last counted them while on the server search
@@ -347,6 +349,34 @@ class VectorSearch:
             if progress is not None:
                 progress(done, max(total, done))
         return done
+
+    async def embed_pending(self, batch_size: int) -> int:
+        """Embed and store up to ``batch_size`` of this process's pending episodes, read by id
+        (no search of the store: the background worker's path after a completion); how many.
+        An episode gone from the store meanwhile (deleted) leaves ``pending``. Raises what the
+        provider raises: nothing of that batch is stored, and it stays pending."""
+        ids = list(itertools.islice(self.pending, batch_size))
+        if not ids:
+            return 0
+        episodes = [e for e in await self.storage.get_episodes(ids) if e.end_time is not None]
+        self.pending.difference_update(set(ids) - {e.episode_id for e in episodes})
+        if not episodes:
+            return 0
+        rows = await self.embed_records(episodes)
+        await self.storage.store_embeddings(rows)
+        self.pending.difference_update(e.episode_id for e in episodes)
+        return len(rows)
+
+    async def covered_after_writes(self) -> bool:
+        """Ask the store whether every completed episode has a vector of this identity (after
+        this process wrote its pending ones: does the store lack others, from a process that
+        died before writing them or from another model?); a yes is kept as the coverage, for
+        the usual 2 s. (The count compares completed episodes with vectors of this identity:
+        a vector is written only for a completed episode and deleted with it.)"""
+        status = await self.status()
+        if status.missing == 0:
+            self._coverage = (None, time.monotonic(), True)
+        return status.missing == 0
 
     async def embed_missing(self, batch_size: int) -> int:
         """Embed and store one batch of up to ``batch_size`` completed episodes without a vector
