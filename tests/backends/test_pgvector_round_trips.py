@@ -81,6 +81,8 @@ async def test_the_search_statement_reads_the_store_version(pg18: Backend) -> No
     query = QUERIES[0]
     async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
         await record_corpus(memory, texts)
+        # the background worker's statements share the pool: done before the measured ones
+        assert await memory.wait_for_embeddings(30)
         assert memory.vectors is not None
         assert memory.vectors.where == "pgvector"
         await top5(memory, QUERIES[1])  # the index built, the connections configured
@@ -126,6 +128,8 @@ async def test_a_full_text_search_beside_the_vector_search_reads_the_version_fir
     query = f"{texts[5]} TypeError: unsupported operand in compute_total()"
     async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
         await record_corpus(memory, texts)
+        # the background worker's statements share the pool: done before the measured ones
+        assert await memory.wait_for_embeddings(30)
         await top5(memory, query)  # the query's vector cached: only the store is left
         memory._query_cache.clear()
         events: list[str] = []
@@ -150,6 +154,8 @@ async def test_the_prepared_search_keeps_a_generic_plan(pg18: Backend) -> None:
     texts = task_texts(80, seed=9)
     async with pg18.open(embedder=HashingEmbedding(DIMS)) as memory:
         await record_corpus(memory, texts)
+        # the background worker's statements share the pool: done before the measured ones
+        assert await memory.wait_for_embeddings(30)
         answers: list[list[list[str]]] = []
         for _ in range(4):
             memory._query_cache.clear()
