@@ -56,8 +56,10 @@ async def test_phases_follow_a_hybrid_retrieval_and_are_removed_after(tmp_path: 
         assert phases["full_text"]["searches"] >= 1
         total = summary["total_p50_ms"]
         for phase, row in phases.items():
-            assert 0 <= row["start_p50_ms"] <= row["end_p50_ms"] <= total, phase
+            assert 0 <= row["start_p50_ms"] <= row["end_p50_ms"], phase
             assert row["duration_p50_ms"] > 0, phase
+            if row["searches"] == summary["searches"]:  # medians over the same searches
+                assert row["end_p50_ms"] <= total, phase
         # the ranking waits for the query vector and the scan; the results are read last
         assert phases["embed"]["end_p50_ms"] <= phases["vector_scan"]["start_p50_ms"]
         assert phases["vector_scan"]["end_p50_ms"] <= phases["rank"]["start_p50_ms"]
