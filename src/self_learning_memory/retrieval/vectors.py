@@ -360,12 +360,7 @@ class VectorSearch:
             return 0
         episodes = [e for e in await self.storage.get_episodes(ids) if e.end_time is not None]
         self.pending.difference_update(set(ids) - {e.episode_id for e in episodes})
-        if not episodes:
-            return 0
-        rows = await self.embed_records(episodes)
-        await self.storage.store_embeddings(rows)
-        self.pending.difference_update(e.episode_id for e in episodes)
-        return len(rows)
+        return await self._embed_and_store(episodes)
 
     async def covered_after_writes(self) -> bool:
         """Ask the store whether every completed episode has a vector of this identity (after
@@ -383,6 +378,11 @@ class VectorSearch:
         of this identity (``reindex`` and the background worker); how many, 0 when none is
         left. Raises what the provider raises: nothing of that batch is stored."""
         episodes = await self.storage.episodes_missing_embedding(self.identity, batch_size)
+        return await self._embed_and_store(episodes)
+
+    async def _embed_and_store(self, episodes: list[Episode]) -> int:
+        """Embed the episodes in one batch, store their vectors in one transaction and take
+        them out of ``pending``; how many (0 for none)."""
         if not episodes:
             return 0
         rows = await self.embed_records(episodes)
