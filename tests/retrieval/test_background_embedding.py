@@ -248,3 +248,27 @@ async def test_a_completion_embeds_an_episode_another_process_left_without_a_vec
         assert await memory.wait_for_embeddings(30)
         status = await search.status()
         assert (status.embedded, status.missing) == (2, 0)
+
+
+async def test_episodes_deleted_by_another_process_are_noticed_after_a_completion(
+    backend: Backend,
+) -> None:
+    """The worker's count after a completion does not stand for the coverage when the store
+    holds fewer vectors than the index (episodes deleted behind this memory's back, as by
+    another process): the next retrieval asks the store and rebuilds the index."""
+    async with backend.open(BACKGROUND, embedder=HashingEmbedding(64)) as memory:
+        search = memory.vectors
+        assert search is not None
+        kept = await _complete(memory, "First task to keep")
+        gone = [await _complete(memory, f"Task number {i} to delete") for i in range(2)]
+        assert await memory.wait_for_embeddings(30)
+        await memory.retrieve_relevant_context("task", CTX, 3)
+        if search.server is not None:  # the store searches its own vectors: no index here
+            return
+        assert len(search.index) == 3
+        for eid in gone:  # not through this memory's writer
+            assert await memory.storage.delete_episode(eid)
+        added = await _complete(memory, "Third task to add")
+        assert await memory.wait_for_embeddings(30)
+        await memory.retrieve_relevant_context("task", CTX, 3)
+        assert set(search.index._rows) == {kept, added}
