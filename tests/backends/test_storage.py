@@ -180,6 +180,39 @@ async def test_embeddings_are_stored_and_counted(backend: Backend) -> None:
         assert results[0].episode.episode_id == ids[0]
 
 
+async def test_an_embedding_row_never_gets_a_number_given_before(backend: Backend) -> None:
+    """Vector indexes load the rows numbered above the last they read: a row written after
+    the newest row was deleted (with its episode) or replaced gets a higher number than every
+    row before it (SQLite's implicit rowid gave the deleted row's number again)."""
+    async with backend.open(embeddings={"provider": "hashing", "dimensions": 32}) as memory:
+        assert memory.vectors is not None
+        ids = []
+        for text in ["parse the yaml config", "resize the thumbnail images"]:
+            eid = await memory.start_episode(text, CTX, TaskType.CODE_GENERATION)
+            await memory.log_step(eid, step(1, "python"))
+            await memory.complete_episode(eid, SuccessOutcome(verdict="done"))
+            ids.append(eid)
+        assert await memory.wait_for_embeddings(30)
+        store = primary(memory.storage)
+        identity = memory.vectors.identity
+        seen = await store.embeddings_since(identity, 0, 10)
+        assert [r[1] for r in seen] == ids
+        assert await store.delete_episode(ids[1])  # the newest row goes with its episode
+        eid = await memory.start_episode("rotate the logs", CTX, TaskType.CODE_GENERATION)
+        await memory.log_step(eid, step(1, "python"))
+        await memory.complete_episode(eid, SuccessOutcome(verdict="done"))
+        assert await memory.wait_for_embeddings(30)
+        after = await store.embeddings_since(identity, seen[-1][0], 10)
+        assert [r[1] for r in after] == [eid]
+        assert after[0][0] > seen[-1][0]
+        # replacing a row (reindex) gives it a new number too
+        record = (await memory.vectors.embed_records([await memory.get_episode(ids[0])]))[0]
+        await store.store_embeddings([record])
+        again = await store.embeddings_since(identity, after[0][0], 10)
+        assert [r[1] for r in again] == [ids[0]]
+        assert again[0][0] > after[0][0]
+
+
 async def test_episodes_missing_a_vector_are_those_without_one_of_that_identity(
     backend: Backend,
 ) -> None:

@@ -272,3 +272,34 @@ async def test_episodes_deleted_by_another_process_are_noticed_after_a_completio
         assert await memory.wait_for_embeddings(30)
         await memory.retrieve_relevant_context("task", CTX, 3)
         assert set(search.index._rows) == {kept, added}
+
+
+@pytest.mark.parametrize("through_memory", [True, False], ids=["memory", "store"])
+async def test_a_vector_written_after_the_newest_one_was_deleted_is_loaded(
+    backend: Backend, through_memory: bool
+) -> None:
+    """The index loads vectors written since its last refresh by their sequence number. On
+    SQLite that number was the row id, which SQLite gives again once the newest row is deleted:
+    a vector written after the newest episode was deleted (by this memory, or behind its back)
+    came back under the deleted one's number, the refresh never loaded it, and the counts
+    (one deleted, one added) did not show it. The store's sequence never gives a number twice."""
+    async with backend.open(BACKGROUND, embedder=HashingEmbedding(64)) as memory:
+        search = memory.vectors
+        assert search is not None
+        kept = await _complete(memory, "First task to keep")
+        newest = await _complete(memory, "Second task to delete")
+        assert await memory.wait_for_embeddings(30)
+        await memory.retrieve_relevant_context("task", CTX, 3)
+        if search.server is not None:  # the store searches its own vectors: no index here
+            return
+        assert set(search.index._rows) == {kept, newest}
+        if through_memory:
+            await memory.delete_episode(newest)
+        else:
+            assert await memory.storage.delete_episode(newest)
+        added = await _complete(memory, "Third task to add")
+        assert await memory.wait_for_embeddings(30)
+        found = await memory.retrieve_relevant_context("Third task to add", CTX, 3)
+        assert added in search.index._rows
+        assert newest not in search.index._rows
+        assert found[0].episode.episode_id == added

@@ -367,9 +367,13 @@ class VectorSearch:
         this process wrote its pending ones: does the store lack others, from a process that
         died before writing them or from another model?); a yes is kept as the coverage, for
         the usual 2 s. (The count compares completed episodes with vectors of this identity:
-        a vector is written only for a completed episode and deleted with it.) When the store
-        holds fewer vectors than the index (another process deleted episodes), no coverage is
-        kept at all: the next retrieval's ``covers_store`` asks again and rebuilds the index."""
+        a vector is written only for a completed episode and deleted with it.) The index loads
+        the new vectors first: it then holds every vector of the store (rows are loaded by a
+        number never given twice) and more only where episodes were deleted, by this process or
+        another. Then the store holds fewer vectors than the index, and no coverage is kept at
+        all: the next retrieval's ``covers_store`` asks again and rebuilds the index."""
+        if self.server is None:
+            await self.refresh()
         status = await self.status()
         if self.server is None and status.embedded < len(self.index):
             self._coverage = None  # vectors were deleted: covers_store rebuilds the index

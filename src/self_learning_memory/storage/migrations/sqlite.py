@@ -138,7 +138,7 @@ CREATE VIRTUAL TABLE episodes_fts_vocab USING fts5vocab(episodes_fts, 'row');
         """
 -- One vector per episode and embedding identity (provider:model:dimensions), float32 bytes.
 -- Written in the completion transaction, or by reindex; replaced rows get a new rowid, which is
--- how vector indexes in every process find what changed.
+-- how vector indexes in every process find what changed. (Migration 8: a sequence, ``seq``.)
 CREATE TABLE embeddings (
     episode_id   TEXT PRIMARY KEY REFERENCES episodes(episode_id) ON DELETE CASCADE,
     identity     TEXT NOT NULL,
@@ -255,6 +255,34 @@ CREATE TABLE agent_totals (
 -- ranges), and a deep page of the episode list skips index entries, not rows.
 CREATE INDEX IF NOT EXISTS idx_episodes_outcome_end ON episodes(outcome_type, end_time);
 CREATE INDEX IF NOT EXISTS idx_episodes_start_id ON episodes(start_time DESC, episode_id);
+""",
+    ),
+    (
+        8,
+        """
+-- Embedding rows get their order from a sequence that never gives a number twice. Before this
+-- the order was the implicit rowid, which SQLite gives again once the newest row is deleted:
+-- a vector written after the newest episode was deleted came back under the deleted one's
+-- number, and vector indexes that had loaded up to that number never loaded it. The rows keep
+-- their numbers; the sequence goes on from the highest.
+CREATE TABLE embeddings_v8 (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    episode_id   TEXT NOT NULL UNIQUE REFERENCES episodes(episode_id) ON DELETE CASCADE,
+    identity     TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    dimensions   INTEGER NOT NULL,
+    vector       BLOB NOT NULL,
+    truncated    INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL
+);
+INSERT INTO embeddings_v8 (seq, episode_id, identity, content_hash, dimensions, vector,
+                           truncated, created_at)
+    SELECT rowid, episode_id, identity, content_hash, dimensions, vector, truncated, created_at
+    FROM embeddings ORDER BY rowid;
+DROP TABLE embeddings;
+ALTER TABLE embeddings_v8 RENAME TO embeddings;
+CREATE INDEX idx_embeddings_identity ON embeddings(identity, episode_id);
+CREATE INDEX idx_embeddings_hash ON embeddings(identity, content_hash);
 """,
     ),
 ]

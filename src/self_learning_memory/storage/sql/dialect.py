@@ -5,8 +5,9 @@ values (SQLite stores integer microseconds since the epoch, PostgreSQL ``timesta
 passed as one parameter (``json_each`` over a JSON text or ``= ANY`` over an array), the tag
 filter (``json_each`` or ``jsonb @>``), row locks (SQLite serialises whole write transactions
 with ``BEGIN IMMEDIATE``; PostgreSQL locks the rows it aggregates, in key order), the database
-size, and the embedding row (SQLite orders vectors by ``rowid``, PostgreSQL by a sequence whose
-numbers become visible in order).
+size, and the embedding row (both order vectors by ``seq``: SQLite's ``AUTOINCREMENT``, whose
+numbers are never given twice, PostgreSQL's sequence, whose numbers writers take under a lock
+so that they become visible in order).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ class Dialect:
     byte_order = ""  # after ORDER BY column: text in code point order (Python's str order)
     skip_locked = ""  # appended to the learning queue's claim subquery
     json_param = "?"  # a JSON text parameter written into a JSON column (episodes.tags)
-    seq_column = "rowid"  # orders embedding rows for incremental index refresh
     memo_candidates = True  # candidate rows are decoded once per process (see rows.py)
     microsecond_times = True  # time columns hold integer microseconds (what the codec reads)
     size_sql = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
@@ -131,7 +131,6 @@ class PostgresDialect(Dialect):
     byte_order = ' COLLATE "C"'
     skip_locked = " FOR UPDATE SKIP LOCKED"
     json_param = "?::jsonb"
-    seq_column = "seq"
     memo_candidates = False
     microsecond_times = False
     size_sql = (

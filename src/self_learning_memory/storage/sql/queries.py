@@ -245,10 +245,12 @@ def fail_learning_job(
 def embeddings_since(
     d: Dialect, identity: str, after: int, limit: int
 ) -> Program[list[tuple[int, uuid.UUID, bytes, bool]]]:
-    seq = d.seq_column
+    # seq: a number never given twice, in the order the rows became visible (migration 8 on
+    # SQLite; on PostgreSQL taken under a lock held to commit): a row written after ``after``
+    # was read has a higher one
     found = yield rows(
-        f"SELECT {seq}, episode_id, {d.vector_read}, truncated FROM embeddings "
-        f"WHERE identity = ? AND {seq} > ? AND {d.vector_present} ORDER BY {seq} LIMIT ?",
+        f"SELECT seq, episode_id, {d.vector_read}, truncated FROM embeddings "
+        f"WHERE identity = ? AND seq > ? AND {d.vector_present} ORDER BY seq LIMIT ?",
         (identity, after, limit),
     )
     return [(int(r[0]), uuid.UUID(r[1]), d.vector_bytes(r[2]), bool(r[3])) for r in found]
