@@ -285,4 +285,54 @@ CREATE INDEX idx_embeddings_identity ON embeddings(identity, episode_id);
 CREATE INDEX idx_embeddings_hash ON embeddings(identity, content_hash);
 """,
     ),
+    (
+        9,
+        """
+-- Row counts kept by triggers in every writing transaction, so that the embedding coverage
+-- (completed episodes against the vectors of an identity: storage/sql/queries.embedding_status)
+-- is read without counting rows: 'completed' and 'vectors:<identity>'. Counting took 15-23 ms
+-- at 100K episodes, after every completion and every 2 s of writes. A row that INSERT OR
+-- REPLACE replaces is counted off by the BEFORE INSERT trigger (delete triggers do not fire
+-- for it unless recursive_triggers is on, which this library never sets); the library itself
+-- deletes the old row first.
+CREATE TABLE row_counts (
+    name TEXT PRIMARY KEY,
+    n    INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO row_counts (name, n)
+    SELECT 'completed', count(*) FROM episodes WHERE end_time IS NOT NULL;
+INSERT INTO row_counts (name, n)
+    SELECT 'vectors:' || identity, count(*) FROM embeddings GROUP BY identity;
+CREATE TRIGGER episodes_counted_insert AFTER INSERT ON episodes
+WHEN new.end_time IS NOT NULL BEGIN
+    UPDATE row_counts SET n = n + 1 WHERE name = 'completed';
+END;
+CREATE TRIGGER episodes_counted_delete AFTER DELETE ON episodes
+WHEN old.end_time IS NOT NULL BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE name = 'completed';
+END;
+CREATE TRIGGER episodes_counted_end AFTER UPDATE OF end_time ON episodes
+WHEN (old.end_time IS NULL) <> (new.end_time IS NULL) BEGIN
+    UPDATE row_counts SET n = n + CASE WHEN new.end_time IS NULL THEN -1 ELSE 1 END
+    WHERE name = 'completed';
+END;
+CREATE TRIGGER embeddings_counted_replaced BEFORE INSERT ON embeddings BEGIN
+    UPDATE row_counts SET n = n - 1
+    WHERE name = (SELECT 'vectors:' || identity FROM embeddings WHERE episode_id = new.episode_id);
+END;
+CREATE TRIGGER embeddings_counted_insert AFTER INSERT ON embeddings BEGIN
+    INSERT INTO row_counts (name, n) VALUES ('vectors:' || new.identity, 1)
+    ON CONFLICT (name) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER embeddings_counted_delete AFTER DELETE ON embeddings BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE name = 'vectors:' || old.identity;
+END;
+CREATE TRIGGER embeddings_counted_identity AFTER UPDATE OF identity ON embeddings
+WHEN old.identity <> new.identity BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE name = 'vectors:' || old.identity;
+    INSERT INTO row_counts (name, n) VALUES ('vectors:' || new.identity, 1)
+    ON CONFLICT (name) DO UPDATE SET n = n + 1;
+END;
+""",
+    ),
 ]

@@ -271,13 +271,24 @@ def _with_vector(d: Dialect, alias: str = "") -> str:
 
 
 def embedding_status(d: Dialect, identity: str) -> Program[EmbeddingStatus]:
-    present = _with_vector(d)
-    row = yield one(
-        f"SELECT (SELECT count(*) FROM embeddings WHERE identity = ?{present}), "
-        f"(SELECT count(*) FROM embeddings WHERE identity <> ?{present}), "
-        "(SELECT count(*) FROM episodes WHERE end_time IS NOT NULL)",
-        (identity, identity),
-    )
+    if d.counted_rows:  # the counts the store's triggers keep (SQLite migration 9)
+        mine = f"vectors:{identity}"
+        sql = (
+            "SELECT (SELECT coalesce(sum(n), 0) FROM row_counts WHERE name = ?), "
+            "(SELECT coalesce(sum(n), 0) FROM row_counts "
+            "WHERE name > 'vectors:' AND name < 'vectors;' AND name <> ?), "
+            "(SELECT coalesce(sum(n), 0) FROM row_counts WHERE name = 'completed')"
+        )
+        args: tuple[str, ...] = (mine, mine)
+    else:
+        present = _with_vector(d)
+        sql = (
+            f"SELECT (SELECT count(*) FROM embeddings WHERE identity = ?{present}), "
+            f"(SELECT count(*) FROM embeddings WHERE identity <> ?{present}), "
+            "(SELECT count(*) FROM episodes WHERE end_time IS NOT NULL)"
+        )
+        args = (identity, identity)
+    row = yield one(sql, args)
     embedded, other, completed_count = (int(v) for v in row)
     return EmbeddingStatus(identity, embedded, max(0, completed_count - embedded), other)
 
