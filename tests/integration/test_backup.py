@@ -71,6 +71,7 @@ TABLES = [
     "embeddings",
     "retrieval_uses",
     "episode_usage",
+    "row_counts",
 ]
 
 
@@ -235,6 +236,9 @@ async def test_backup_without_embeddings(source: Path, tmp_path: Path) -> None:
         await restore_backup(info.path, target)
         rows = table_rows(target / "memory.db")
         assert rows["embeddings"] == []
+        # the counts the store keeps (migration 9) follow the rows restored
+        assert all(r[1] == 0 for r in rows["row_counts"] if str(r[0]).startswith("vectors:"))
+        assert ("completed", 6) in [tuple(r) for r in rows["row_counts"]]  # 1 of 7 is open
         assert rows["episodes"] == table_rows(source / "memory.db")["episodes"]
 
 
