@@ -183,6 +183,28 @@ def test_verify_finds_store_damage(invoke: Invoke, seeded: list[uuid.UUID], data
     assert "problems found" in result.stdout
 
 
+def test_verify_finds_counts_that_differ_and_vacuum_counts_them_again(
+    invoke: Invoke, invoke_json: Callable[..., Any], seeded: list[uuid.UUID], data_dir: Path
+) -> None:
+    """The counts the store keeps for the embedding coverage (migration 9): a store whose
+    counts were changed behind the triggers' back fails verify, and vacuum counts them again."""
+    conn = apsw.Connection(str(data_dir / "memory.db"))
+    completed = conn.execute("SELECT n FROM row_counts WHERE name = 'completed'").fetchone()[0]
+    conn.execute("UPDATE row_counts SET n = n + 5 WHERE name = 'completed'")
+    conn.close()
+    result = invoke("storage", "verify")
+    assert result.exit_code == 7
+    drift = f"completed: kept {completed + 5}, rows {completed}"
+    assert drift in result.stderr
+    assert "storage vacuum" in result.stderr
+    assert drift in result.stdout
+    vacuumed = invoke_json("storage", "vacuum")
+    assert any(drift in note for note in vacuumed["notes"])
+    checked = invoke_json("storage", "verify")
+    assert checked["ok"] is True
+    assert checked["store"]["count_drift"] == []
+
+
 def test_backup_is_backup_create(
     invoke: Invoke, invoke_json: Callable[..., Any], seeded: list[uuid.UUID], tmp_path: Path
 ) -> None:

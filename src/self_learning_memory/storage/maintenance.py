@@ -2,8 +2,8 @@
 is open. ``memory-cli storage`` is a thin front end over these functions.
 
     storage, cache = embedded_parts(memory)
-    report = await vacuum(storage, cache)            # bytes before and after
-    check = await check_integrity(storage)           # integrity_check, foreign keys, FTS links
+    report = await vacuum(storage, cache)            # bytes before and after (recounts row_counts)
+    check = await check_integrity(storage)           # integrity_check, foreign keys, FTS, counts
 
 Everything runs on the store's own connection thread (never on the event loop), outside any
 transaction, with the store's lock retries.
@@ -21,6 +21,7 @@ import apsw
 
 from ..errors import CapabilityUnavailableError, DataIntegrityError
 from .migrations import SQLITE_MIGRATIONS
+from .migrations.sqlite import COUNTED_ROWS, RECOUNT_ROWS
 from .sqlite_connection import scalar
 
 if TYPE_CHECKING:
@@ -146,6 +147,31 @@ class VacuumReport:
         return None if self.after is None else self.before["total"] - self.after["total"]
 
 
+def _count_drift(conn: apsw.Connection) -> list[str]:
+    """Where the counts the store keeps (``row_counts``, migration 9: the embedding coverage
+    reads them) differ from the rows': ``name: kept N, rows M`` (none on a sound store; a
+    store of an older schema has none to compare)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'row_counts'").fetchone() is None:
+        return []
+    rows = {str(name): int(n) for name, n in conn.execute(COUNTED_ROWS)}
+    kept = {str(name): int(n) for name, n in conn.execute("SELECT name, n FROM row_counts")}
+    return [
+        f"{name}: kept {kept.get(name, 0)}, rows {rows.get(name, 0)}"
+        for name in sorted(rows.keys() | kept.keys())
+        if kept.get(name, 0) != rows.get(name, 0)
+    ]
+
+
+def _recount(conn: apsw.Connection) -> list[str]:
+    """Count the kept counts again from the rows, in one write transaction (another writer's
+    commit cannot fall between the count and the write); what differed before."""
+    with conn:
+        drift = _count_drift(conn)
+        if drift:
+            conn.execute(RECOUNT_ROWS)
+    return drift
+
+
 def _orphans(conn: apsw.Connection) -> int:
     """Full-text rows that no longer point at an episode (they are linked by rowid)."""
     return int(
@@ -187,14 +213,22 @@ async def vacuum(
             notes=notes,
         )
 
-    def run(conn: apsw.Connection) -> tuple[int, int, tuple[int, int, int]]:
+    def run(conn: apsw.Connection) -> tuple[int, int, tuple[int, int, int], list[str]]:
+        recounted = _recount(conn)
         orphans = _orphans(conn)
         conn.execute("VACUUM")
         row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone() or (0, 0, 0)
         busy, frames, done = row
-        return orphans, _orphans(conn), (int(busy), int(frames), int(done))
+        return orphans, _orphans(conn), (int(busy), int(frames), int(done)), recounted
 
-    orphans_before, orphans_after, (busy, frames, done) = await storage.run_maintenance(run)
+    orphans_before, orphans_after, (busy, frames, done), recounted = await storage.run_maintenance(
+        run
+    )
+    if recounted:
+        notes.append(
+            "The counts the store keeps for the embedding coverage differed from the rows and "
+            f"were counted again ({'; '.join(recounted)})."
+        )
     if orphans_after > orphans_before:  # VACUUM renumbered rowids: the full-text links broke
         raise DataIntegrityError(
             f"After VACUUM {orphans_after} full-text rows no longer match an episode "
@@ -227,6 +261,7 @@ class IntegrityReport:
     fts_orphans: int  # full-text rows without their episode
     fts_missing: int  # completed episodes without a full-text row
     fts_check: str  # "ok" or FTS5's own integrity-check error
+    count_drift: list[str]  # kept counts (row_counts) that differ from the rows'
     schema_version: int
     expected_schema_version: int
     problems: list[str]
@@ -254,6 +289,7 @@ def _integrity(conn: apsw.Connection) -> IntegrityReport:
         )
     )
     version = int(_pragma(conn, "user_version"))
+    drift = _count_drift(conn)
     problems = []
     if messages != ["ok"]:
         problems.append(f"integrity_check reported {len(messages)} problem(s): {messages[0]}")
@@ -265,6 +301,11 @@ def _integrity(conn: apsw.Connection) -> IntegrityReport:
         problems.append(f"{orphans} full-text row(s) without their episode")
     if missing:
         problems.append(f"{missing} completed episode(s) missing from the full-text index")
+    if drift:
+        problems.append(
+            f"the counts the store keeps differ from the rows ({'; '.join(drift)}): "
+            "`memory-cli storage vacuum` counts them again"
+        )
     if version != SCHEMA_VERSION:
         problems.append(f"schema version {version}, expected {SCHEMA_VERSION}")
     return IntegrityReport(
@@ -274,6 +315,7 @@ def _integrity(conn: apsw.Connection) -> IntegrityReport:
         fts_orphans=orphans,
         fts_missing=missing,
         fts_check=fts_check,
+        count_drift=drift,
         schema_version=version,
         expected_schema_version=SCHEMA_VERSION,
         problems=problems,
@@ -282,7 +324,8 @@ def _integrity(conn: apsw.Connection) -> IntegrityReport:
 
 async def check_integrity(storage: Maintenance) -> IntegrityReport:
     """``PRAGMA integrity_check``, ``foreign_key_check``, the full-text index's own check and
-    its links to the episodes, and the schema version."""
+    its links to the episodes, the counts the store keeps against its rows, and the schema
+    version."""
     return await storage.run_maintenance(_integrity)
 
 

@@ -7,6 +7,15 @@ same transaction as the completion it describes.
 
 from __future__ import annotations
 
+# The counts migration 9 keeps in ``row_counts``, counted from the rows: how the migration
+# starts them and how ``storage vacuum`` recounts them (``storage/maintenance.py``).
+COUNTED_ROWS = """
+SELECT 'completed', count(*) FROM episodes WHERE end_time IS NOT NULL
+UNION ALL
+SELECT 'vectors:' || identity, count(*) FROM embeddings GROUP BY identity
+"""
+RECOUNT_ROWS = f"DELETE FROM row_counts; INSERT INTO row_counts (name, n) {COUNTED_ROWS};"
+
 SQLITE_MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
@@ -299,10 +308,9 @@ CREATE TABLE row_counts (
     name TEXT PRIMARY KEY,
     n    INTEGER NOT NULL
 ) WITHOUT ROWID;
-INSERT INTO row_counts (name, n)
-    SELECT 'completed', count(*) FROM episodes WHERE end_time IS NOT NULL;
-INSERT INTO row_counts (name, n)
-    SELECT 'vectors:' || identity, count(*) FROM embeddings GROUP BY identity;
+"""
+        + RECOUNT_ROWS
+        + """
 CREATE TRIGGER episodes_counted_insert AFTER INSERT ON episodes
 WHEN new.end_time IS NOT NULL BEGIN
     UPDATE row_counts SET n = n + 1 WHERE name = 'completed';

@@ -21,8 +21,9 @@ __all__ = ["reindex", "vacuum", "verify"]
 
 
 def vacuum(ctx: typer.Context, dry_run: DryRunOpt = False) -> None:
-    """Rebuild the database file without its free pages and truncate the WAL (SQLite VACUUM);
-    reports bytes before and after. With --dry-run: the estimate only."""
+    """Rebuild the database file without its free pages and truncate the WAL (SQLite VACUUM),
+    after counting the store's kept counts again if they differ from the rows; reports bytes
+    before and after. With --dry-run: the estimate only."""
     state = get_state(ctx)
     dry = dry_run or state.dry_run
 
@@ -61,8 +62,9 @@ def _fields(obj: Any) -> dict[str, Any]:
 
 
 def verify(ctx: typer.Context) -> None:
-    """Check the store (integrity_check, foreign keys, full-text index) and the cache against
-    it (every entry decodes and equals the SQL row). Exit 7 when anything is wrong."""
+    """Check the store (integrity_check, foreign keys, full-text index, the counts it keeps) and
+    the cache against it (every entry decodes and equals the SQL row). Exit 7 when anything is
+    wrong."""
     state = get_state(ctx)
 
     async def act(memory: SelfLearningMemory) -> dict[str, Any]:
@@ -116,6 +118,8 @@ def verify(ctx: typer.Context) -> None:
             f"full-text index: {s['fts_check']}, {s['fts_orphans']} orphan(s), "
             f"{s['fts_missing']} missing"
         )
+        drift = s["count_drift"]
+        console.print(f"kept counts: {'; '.join(drift) if drift else 'equal to the rows'}")
         console.print(f"schema: v{s['schema_version']} (expected v{s['expected_schema_version']})")
         c = d["cache"]
         if c is None:
