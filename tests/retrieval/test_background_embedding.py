@@ -303,3 +303,43 @@ async def test_a_vector_written_after_the_newest_one_was_deleted_is_loaded(
         assert added in search.index._rows
         assert newest not in search.index._rows
         assert found[0].episode.episode_id == added
+
+
+async def test_rows_read_before_the_index_was_rebuilt_are_read_again(backend: Backend) -> None:
+    """A refresh reads the rows above the index's watermark. When the index is rebuilt (reset)
+    while that read is in flight (the background worker's refresh beside a retrieval that found
+    deletions), its rows are not added to the new index: they would move the watermark past
+    every row below them, which the rebuild has not read yet and would then never read."""
+    foreground = MemoryConfig.model_validate({"embeddings": {"background": False}})
+    async with backend.open(foreground, embedder=HashingEmbedding(64)) as memory:
+        search = memory.vectors
+        assert search is not None
+        first = [await _complete(memory, f"Early task number {i}") for i in range(3)]
+        await memory.retrieve_relevant_context("task", CTX, 3)
+        if search.server is not None:  # the store searches its own vectors: no index here
+            return
+        assert set(search.index._rows) == set(first)
+        later = await _complete(memory, "Later task to load")  # its vector not loaded yet
+        storage = search.storage
+        read = storage.embeddings_since
+        gate, asked = asyncio.Event(), asyncio.Event()
+
+        async def held(identity: str, after: int, limit: int) -> object:
+            rows = await read(identity, after, limit)
+            if after > 0 and not gate.is_set():  # the stale read: from the old watermark
+                assert [r[1] for r in rows] == [later]
+                asked.set()
+                await gate.wait()
+            return rows
+
+        storage.embeddings_since = held  # type: ignore[method-assign]
+        try:
+            stale = asyncio.ensure_future(search.refresh())
+            await asyncio.wait_for(asked.wait(), 10)
+            search.index.reset()  # the rebuild starts; the stale read returns into it
+            gate.set()
+            await asyncio.wait_for(stale, 10)
+        finally:
+            del storage.embeddings_since
+        await search.refresh()
+        assert set(search.index._rows) == {*first, later}

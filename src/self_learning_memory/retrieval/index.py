@@ -47,7 +47,10 @@ class VectorIndex:
         self._quantize = quantized.available() if quantize is None else quantize
         self._codes: QuantizedRows | None = None
         self.dimensions = dimensions
-        self.watermark = 0  # highest store row id loaded
+        self.watermark = 0  # highest store row number (``seq``) loaded
+        # bumped by ``reset``: rows read from the store before it were read from the old
+        # watermark and are not added after it (``add``)
+        self.generation = 0
         self._ids: list[uuid.UUID] = []
         self._rows: dict[uuid.UUID, int] = {}
         # the vectors, row i episode ``_ids[i]``: the first rows of ``_store``, whose other
@@ -63,6 +66,7 @@ class VectorIndex:
 
     def reset(self) -> None:
         with self._lock:
+            self.generation += 1
             self.watermark = 0
             self._ids, self._rows = [], {}
             self._store = np.zeros((0, self.dimensions), dtype=np.float32)
@@ -70,41 +74,54 @@ class VectorIndex:
             self._max_norm = 0.0
             self._codes = None
 
-    def add(self, rows: list[tuple[int, uuid.UUID, bytes, bool]]) -> None:
-        """Add (store row id, episode id, float32 bytes, truncated) rows; a known id is replaced."""
+    def add(
+        self, rows: list[tuple[int, uuid.UUID, bytes, bool]], generation: int | None = None
+    ) -> bool:
+        """Add (store row number, episode id, float32 bytes, truncated) rows; a known id is
+        replaced. With ``generation`` (the index's when the rows were asked for from its
+        watermark): False, and nothing added, when the index was reset since. Rows read from
+        the old watermark would leave the rows below them unread: the next refresh reads from
+        the watermark, which those rows would have moved past."""
+        with self._lock:
+            if generation is not None and generation != self.generation:
+                return False
+            self._add(rows)
+            return True
+
+    def _add(self, rows: list[tuple[int, uuid.UUID, bytes, bool]]) -> None:
+        """``add`` under the lock."""
         if not rows:
             return
-        with self._lock:
-            fresh: list[F32] = []
-            for rowid, episode_id, blob, truncated in rows:
-                vector = np.frombuffer(blob, dtype=np.float32)
-                if truncated:
-                    self.truncated.add(episode_id)
-                if vector.shape[0] != self.dimensions:
-                    continue
-                self.watermark = max(self.watermark, rowid)
-                if episode_id in self._rows:
-                    self._matrix[self._rows[episode_id]] = vector
-                    if self._codes is not None:
-                        self._codes.replace(self._rows[episode_id], vector)
-                    self._max_norm = max(self._max_norm, float(np.linalg.norm(vector)))
-                    continue
-                self._rows[episode_id] = len(self._ids)
-                self._ids.append(episode_id)
-                fresh.append(vector)
-            if fresh:
-                block = np.stack(fresh)
-                self._max_norm = max(self._max_norm, float(np.linalg.norm(block, axis=1).max()))
-                start = self._matrix.shape[0]
-                end = start + block.shape[0]
-                self._store = with_room(self._store, start, end, _GROWTH)
-                self._store[start:end] = block
-                self._matrix = self._store[:end]
+        fresh: list[F32] = []
+        for rowid, episode_id, blob, truncated in rows:
+            vector = np.frombuffer(blob, dtype=np.float32)
+            if truncated:
+                self.truncated.add(episode_id)
+            if vector.shape[0] != self.dimensions:
+                continue
+            self.watermark = max(self.watermark, rowid)
+            if episode_id in self._rows:
+                self._matrix[self._rows[episode_id]] = vector
                 if self._codes is not None:
-                    self._codes.append(block)
-            if self._codes is None and self._quantize and len(self._ids) >= QUANTIZED_MIN:
-                self._codes = QuantizedRows(self.dimensions)
-                self._codes.append(self._matrix)
+                    self._codes.replace(self._rows[episode_id], vector)
+                self._max_norm = max(self._max_norm, float(np.linalg.norm(vector)))
+                continue
+            self._rows[episode_id] = len(self._ids)
+            self._ids.append(episode_id)
+            fresh.append(vector)
+        if fresh:
+            block = np.stack(fresh)
+            self._max_norm = max(self._max_norm, float(np.linalg.norm(block, axis=1).max()))
+            start = self._matrix.shape[0]
+            end = start + block.shape[0]
+            self._store = with_room(self._store, start, end, _GROWTH)
+            self._store[start:end] = block
+            self._matrix = self._store[:end]
+            if self._codes is not None:
+                self._codes.append(block)
+        if self._codes is None and self._quantize and len(self._ids) >= QUANTIZED_MIN:
+            self._codes = QuantizedRows(self.dimensions)
+            self._codes.append(self._matrix)
 
     def search(self, query: F32, k: int) -> list[tuple[uuid.UUID, float]]:
         """The ``k`` most similar episodes by cosine (vectors are normalised), best first."""

@@ -252,8 +252,13 @@ class VectorSearch:
         while True:
             room = _REFRESH_PAGE if limit is None else limit + 1 - len(self.index)
             page = min(_REFRESH_PAGE, room)
-            rows = await self.storage.embeddings_since(self.identity, self.index.watermark, page)
-            self.index.add(rows)
+            index = self.index
+            generation, after = index.generation, index.watermark
+            rows = await self.storage.embeddings_since(self.identity, after, page)
+            if self.index is not index:
+                return  # dropped meanwhile: the store searches its own vectors now
+            if not index.add(rows, generation):
+                continue  # reset meanwhile (a rebuild): read again from its watermark
             if limit is not None and len(self.index) > limit:
                 # past the threshold: drop the matrix, the server searches from now on
                 log.info(
