@@ -414,8 +414,8 @@ def sqlite_grow(db: Path, corpus: Corpus, copies: range) -> dict[str, Any]:
         def cols(table: str) -> list[str]:
             return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
 
-        def copy_rows(table: str, extra: dict[str, str]) -> None:
-            names = [c for c in cols(table) if c != "episode_id" and c not in extra]
+        def copy_rows(table: str, extra: dict[str, str], skip: Sequence[str] = ()) -> None:
+            names = [c for c in cols(table) if c not in ("episode_id", *skip) and c not in extra]
             conn.execute(_copy_sql(table, names, extra))
 
         for first in range(copies.start, copies.stop, per_round):
@@ -442,7 +442,7 @@ def sqlite_grow(db: Path, corpus: Corpus, copies: range) -> dict[str, Any]:
             )
             copy_rows("steps", {})
             copy_rows("episode_patterns", {})
-            copy_rows("embeddings", {"vector": "s.vec"})
+            copy_rows("embeddings", {"vector": "s.vec"}, skip=("seq",))  # numbered anew
             conn.execute("COMMIT")
         conn.execute("ANALYZE")
         counts = _counts(lambda q: conn.execute(q).fetchone())
