@@ -28,20 +28,8 @@ pytestmark = pytest.mark.integration
 CTX = TaskContext(domain="ops", language="python")
 CONFIG = MemoryConfig.model_validate({"embeddings": {"provider": "hashing", "dimensions": 32}})
 TASKS = ["parse the yaml config", "resize the thumbnail images", "rotate the service logs"]
-# the table as migration 3 created it
-V7_TABLE = """
-CREATE TABLE embeddings (
-    episode_id   TEXT PRIMARY KEY REFERENCES episodes(episode_id) ON DELETE CASCADE,
-    identity     TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    dimensions   INTEGER NOT NULL,
-    vector       BLOB NOT NULL,
-    truncated    INTEGER NOT NULL DEFAULT 0,
-    created_at   INTEGER NOT NULL
-);
-CREATE INDEX idx_embeddings_identity ON embeddings(identity, episode_id);
-CREATE INDEX idx_embeddings_hash ON embeddings(identity, content_hash);
-"""
+# the table as migration 3 created it (the whole of that migration)
+V7_TABLE = dict(SQLITE_MIGRATIONS)[3]
 COLUMNS = "episode_id, identity, content_hash, dimensions, vector, truncated, created_at"
 
 
