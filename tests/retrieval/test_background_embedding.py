@@ -343,3 +343,18 @@ async def test_rows_read_before_the_index_was_rebuilt_are_read_again(backend: Ba
             del storage.embeddings_since
         await search.refresh()
         assert set(search.index._rows) == {*first, later}
+
+
+async def test_a_process_that_only_writes_does_not_load_the_vectors(backend: Backend) -> None:
+    """The worker loads new vectors into an index this process has loaded (to see deletions
+    in its count); a process that has not retrieved (a CLI command that records a task) does
+    not read every vector of the store after its completions. Its first retrieval loads them."""
+    async with backend.open(BACKGROUND, embedder=HashingEmbedding(64)) as memory:
+        search = memory.vectors
+        assert search is not None
+        done = [await _complete(memory, f"Recorded task number {i}") for i in range(3)]
+        assert await memory.wait_for_embeddings(30)
+        assert (len(search.index), search.index.watermark) == (0, 0)
+        await memory.retrieve_relevant_context("Recorded task number 1", CTX, 3)
+        if search.server is None:
+            assert set(search.index._rows) == set(done)

@@ -121,10 +121,10 @@ class EmbeddingWorker:
     async def _batch(self) -> bool:
         """Embed and write one batch of completed episodes without a vector; whether there may
         be more. This process's pending episodes are read by id; once they have their vectors
-        the store is asked whether it lacks others (counts, from indexes), and only then
-        searched for them (``embed_missing``; at start-up too, with nothing pending). A search
-        that found fewer than a batch ends it (the store had no more then; an episode completed
-        since woke the worker)."""
+        the store is asked whether it lacks others (counts: on SQLite those its triggers keep),
+        and only then searched for them (``embed_missing``; at start-up too, with nothing
+        pending). A search that found fewer than a batch ends it (the store had no more then;
+        an episode completed since woke the worker)."""
         vectors = self._vectors
         if vectors.pending:
             count = await vectors.embed_pending(self._batch_size)

@@ -372,12 +372,14 @@ class VectorSearch:
         this process wrote its pending ones: does the store lack others, from a process that
         died before writing them or from another model?); a yes is kept as the coverage, for
         the usual 2 s. (The count compares completed episodes with vectors of this identity:
-        a vector is written only for a completed episode and deleted with it.) The index loads
-        the new vectors first: it then holds every vector of the store (rows are loaded by a
-        number never given twice) and more only where episodes were deleted, by this process or
-        another. Then the store holds fewer vectors than the index, and no coverage is kept at
-        all: the next retrieval's ``covers_store`` asks again and rebuilds the index."""
-        if self.server is None:
+        a vector is written only for a completed episode and deleted with it.) An index this
+        process has loaded loads the new vectors first: it then holds every vector of the store
+        (rows are loaded by a number never given twice) and more only where episodes were
+        deleted, by this process or another. Then the store holds fewer vectors than the index,
+        and no coverage is kept at all: the next retrieval's ``covers_store`` asks again and
+        rebuilds the index. (An index not loaded yet stays so: a process that only writes, such
+        as a CLI command, does not read every vector of the store.)"""
+        if self.server is None and self.index.watermark:
             await self.refresh()
         status = await self.status()
         if self.server is None and status.embedded < len(self.index):
