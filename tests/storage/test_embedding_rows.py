@@ -59,8 +59,16 @@ def _as_schema_7(db: Path) -> list[tuple[int, str, bytes]]:
             conn.execute(
                 f"INSERT INTO embeddings (rowid, {COLUMNS}) VALUES ({marks})", (number, *row[1:])
             )
+        # a vector whose episode is gone (this connection does not enforce foreign keys):
+        # the migration does not copy it
+        conn.execute(
+            f"INSERT INTO embeddings (rowid, {COLUMNS}) VALUES (3, 'gone', 'x', 'h', 2, x'00', 0, 0)"
+        )
         conn.execute("PRAGMA user_version=7")
-        kept = conn.execute("SELECT rowid, episode_id, vector FROM embeddings ORDER BY rowid")
+        kept = conn.execute(
+            "SELECT rowid, episode_id, vector FROM embeddings WHERE episode_id <> 'gone' "
+            "ORDER BY rowid"
+        )
         found = [(int(r[0]), str(r[1]), bytes(r[2])) for r in kept]
     conn.close()
     return found

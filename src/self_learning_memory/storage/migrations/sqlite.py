@@ -273,7 +273,8 @@ CREATE INDEX IF NOT EXISTS idx_episodes_start_id ON episodes(start_time DESC, ep
 -- the order was the implicit rowid, which SQLite gives again once the newest row is deleted:
 -- a vector written after the newest episode was deleted came back under the deleted one's
 -- number, and vector indexes that had loaded up to that number never loaded it. The rows keep
--- their numbers; the sequence goes on from the highest.
+-- their numbers; the sequence goes on from the highest. A row whose episode is gone (written
+-- by a connection without foreign keys) is not copied: it would fail the copy.
 CREATE TABLE embeddings_v8 (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     episode_id   TEXT NOT NULL UNIQUE REFERENCES episodes(episode_id) ON DELETE CASCADE,
@@ -287,7 +288,7 @@ CREATE TABLE embeddings_v8 (
 INSERT INTO embeddings_v8 (seq, episode_id, identity, content_hash, dimensions, vector,
                            truncated, created_at)
     SELECT rowid, episode_id, identity, content_hash, dimensions, vector, truncated, created_at
-    FROM embeddings ORDER BY rowid;
+    FROM embeddings WHERE episode_id IN (SELECT episode_id FROM episodes) ORDER BY rowid;
 DROP TABLE embeddings;
 ALTER TABLE embeddings_v8 RENAME TO embeddings;
 CREATE INDEX idx_embeddings_identity ON embeddings(identity, episode_id);
