@@ -218,7 +218,8 @@ async def test_episodes_missing_a_vector_are_those_without_one_of_that_identity(
 ) -> None:
     """The background worker's and the coverage's queries: completed episodes only, in
     completion order, up to the limit; an embedding of another identity does not count (on
-    SQLite they read indexes only: ``Dialect.vectors_in_every_row``)."""
+    SQLite the search reads indexes only, ``Dialect.vectors_in_every_row``, and the coverage
+    the counts the store keeps, ``Dialect.counted_rows``)."""
     async with backend.open(embeddings={"provider": "hashing", "dimensions": 32}) as memory:
         assert memory.vectors is not None
         assert await memory.wait_for_embeddings(30)

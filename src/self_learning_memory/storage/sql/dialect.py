@@ -42,10 +42,9 @@ class Dialect:
     vector_read = "vector"
     vector_present = "vector IS NOT NULL"
     # Whether every embedding row has its vector (the column is NOT NULL and never emptied):
-    # then counts and existence checks need no ``vector_present``, and SQLite answers them
-    # from an index without reading the rows (at 100K: the coverage count 328 -> 15-23 ms,
-    # the search for episodes without a vector 345 -> 87 ms). PostgreSQL may move vectors into
-    # pgvector's column (``vector`` NULL then).
+    # then the search for episodes without a vector needs no ``vector_present``, and SQLite
+    # answers it from indexes without reading the rows (at 100K: 345 -> 87 ms). PostgreSQL may
+    # move vectors into pgvector's column (``vector`` NULL then).
     vectors_in_every_row = True
     # Whether the store keeps the coverage's counts in ``row_counts`` (SQLite migration 9:
     # triggers in every writing transaction; at 100K the counts took 15-23 ms, the table is

@@ -265,11 +265,6 @@ def vector_by_hash(d: Dialect, identity: str, content_hash: str) -> Program[byte
     return None if row is None else d.vector_bytes(row[0])
 
 
-def _with_vector(d: Dialect, alias: str = "") -> str:
-    """`` AND`` the condition that an embedding row holds its vector, where rows may not."""
-    return "" if d.vectors_in_every_row else f" AND {alias}{d.vector_present}"
-
-
 def embedding_status(d: Dialect, identity: str) -> Program[EmbeddingStatus]:
     if d.counted_rows:  # the counts the store's triggers keep (SQLite migration 9)
         mine = f"vectors:{identity}"
@@ -281,10 +276,10 @@ def embedding_status(d: Dialect, identity: str) -> Program[EmbeddingStatus]:
         )
         args: tuple[str, ...] = (mine, mine)
     else:
-        present = _with_vector(d)
+        present = d.vector_present
         sql = (
-            f"SELECT (SELECT count(*) FROM embeddings WHERE identity = ?{present}), "
-            f"(SELECT count(*) FROM embeddings WHERE identity <> ?{present}), "
+            f"SELECT (SELECT count(*) FROM embeddings WHERE identity = ? AND {present}), "
+            f"(SELECT count(*) FROM embeddings WHERE identity <> ? AND {present}), "
             "(SELECT count(*) FROM episodes WHERE end_time IS NOT NULL)"
         )
         args = (identity, identity)
@@ -305,7 +300,7 @@ def episodes_missing_embedding(d: Dialect, identity: str, limit: int) -> Program
     else:
         missing = (
             "NOT EXISTS (SELECT 1 FROM embeddings m WHERE m.episode_id = e.episode_id "
-            f"AND m.identity = ?{_with_vector(d, 'm.')})"
+            f"AND m.identity = ? AND m.{d.vector_present})"
         )
     found = yield rows(
         f"SELECT {EPISODE_COLUMNS} FROM episodes e WHERE e.end_time IS NOT NULL AND {missing} "
