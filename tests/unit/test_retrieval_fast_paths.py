@@ -574,6 +574,189 @@ def test_the_int8_layouts_give_the_same_scores_within_the_bound() -> None:
             assert bound == results[0][1]
 
 
+def test_the_packed_int8_product_model_is_the_one_onnx_builds() -> None:
+    """The packed product's model, composed without the onnx package, is what it builds: B an
+    int8 initializer of the given shape held outside the model (varints of every length)."""
+    onnx = pytest.importorskip("onnx")
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    kinds = onnx.TensorProto
+    for dimensions, count in ((384, 100_000), (8, 1), (127, 128), (1536, 2**21 + 5)):
+        a = helper.make_tensor_value_info("A", kinds.UINT8, [None, None])
+        y = helper.make_tensor_value_info("Y", kinds.INT32, [None, None])
+        zero = numpy_helper.from_array(np.array(128, dtype=np.uint8), "zero")
+        rows = kinds(name="B", data_type=kinds.INT8, dims=[dimensions, count])
+        rows.data_location = kinds.EXTERNAL
+        rows.external_data.add(key="location", value="rows")
+        node = helper.make_node("MatMulInteger", ["A", "B", "zero"], ["Y"])
+        graph = helper.make_graph([node], "scan", [a], [y], [zero, rows])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+        assert model.SerializeToString() == quantized.packed_scan_model(dimensions, count)
+
+
+@pytest.mark.skipif(
+    not quantized.available() or not quantized.rows_on_the_right(),
+    reason="the rows are packed where they are the product's right operand (a VNNI/AMX CPU)",
+)
+def test_the_packed_int8_rows_give_the_unpacked_scores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows packed in a session of their own give the same approximate scores, to the bit,
+    as the unpacked copy: once built, with rows appended after it (scanned unpacked), after
+    rebuilds as those grow, and after a replaced row, packed (the packed session is dropped
+    until the next build) or appended (changed in place)."""
+    monkeypatch.setattr(quantized, "_TAIL_MIN", 300)
+    rng = np.random.default_rng(15)
+    matrix = rng.normal(size=(4000, 64)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    packed = quantized.QuantizedRows(64, transposed=True)
+    plain = quantized.QuantizedRows(64, transposed=True, pack=False)
+    queries = rng.normal(size=(4, 64)).astype(np.float32)
+
+    def same(rows: int, tail: int) -> None:
+        packed.approximate(queries[0])  # a scan starts the build it needs
+        assert packed.wait(30)
+        assert (packed.packed, packed._tail_count) == (rows, tail)
+        for query in queries:
+            got, want = packed.approximate(query), plain.approximate(query)
+            assert np.array_equal(got[0], want[0])
+            assert got[1] == want[1]
+
+    for codes in (packed, plain):
+        codes.append(matrix[:2000])
+    assert packed._building is None  # appends build nothing (an index loaded page by page)
+    assert packed.packed == 0
+    same(2000, 0)  # built at the first scan
+    for start in range(2000, 2300, 100):  # appended rows: the tail, scanned unpacked
+        for codes in (packed, plain):
+            codes.append(matrix[start : start + 100])
+    same(2000, 300)
+    for codes in (packed, plain):
+        codes.append(matrix[2300:2400])  # past the tail's limit: built again
+    same(2400, 0)
+    for codes in (packed, plain):
+        codes.append(matrix[2400:2500])
+        codes.replace(2450, -matrix[2450])  # an appended row: changed in the tail
+    same(2400, 100)
+    session = packed._session
+    for codes in (packed, plain):
+        codes.replace(5, -matrix[5])  # a packed row: that session is stale
+    assert packed._session is not session
+    same(2500, 0)  # built again with the row as it is now
+    for codes in (packed, plain):
+        codes.append(matrix[2500:4000])
+    same(4000, 0)
+
+
+@pytest.mark.skipif(
+    not quantized.available() or not quantized.rows_on_the_right(),
+    reason="the rows are packed where they are the product's right operand (a VNNI/AMX CPU)",
+)
+def test_an_index_searches_the_same_before_and_after_its_rows_are_packed() -> None:
+    """A large index's first search starts packing its int8 rows; the searches before and
+    after the packed session is in place, and after more rows (the unpacked tail), find what
+    the float32 scan finds."""
+    rng = np.random.default_rng(18)
+    n = QUANTIZED_MIN + 500
+    matrix = rng.normal(size=(n + 300, 384)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    index, plain = VectorIndex("m", 384), VectorIndex("m", 384, quantize=False)
+
+    def add(start: int, end: int) -> None:
+        rows = [
+            (r + 1, uuid.UUID(int=r + 1), matrix[r].tobytes(), False) for r in range(start, end)
+        ]
+        for target in (index, plain):
+            target.add(rows)
+
+    def same() -> None:
+        for q in (matrix[7], matrix[n - 1], (matrix[3] + matrix[4]) / np.sqrt(2)):
+            got = index.search_with_feedback(q, 40, 3, 0.5)
+            want = plain.search_with_feedback(q, 40, 3, 0.5)
+            assert got[0] == want[0]
+            assert got[2] == want[2]
+
+    add(0, n)
+    same()  # unpacked; the first search started the build
+    assert index.settled(60)
+    assert index._codes is not None
+    assert index._codes.packed == n
+    same()
+    add(n, n + 300)
+    same()
+    assert index._codes.packed == n
+
+
+@pytest.mark.skipif(
+    not quantized.available() or not quantized.rows_on_the_right(),
+    reason="the rows are packed where they are the product's right operand (a VNNI/AMX CPU)",
+)
+def test_a_row_replaced_while_its_copy_is_packed_is_not_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A build that copied the rows before one of them was replaced is not put in place (its
+    copy may hold the old row): it builds again, and the scores are the unpacked copy's."""
+    import threading
+
+    copied, release = threading.Event(), threading.Event()
+    build = quantized._packed_session
+
+    def held(source: np.ndarray) -> object:  # type: ignore[type-arg]
+        copied.set()
+        release.wait(30)
+        return build(source)
+
+    monkeypatch.setattr(quantized, "_packed_session", held)
+    rng = np.random.default_rng(17)
+    matrix = rng.normal(size=(1500, 48)).astype(np.float32)
+    packed = quantized.QuantizedRows(48, transposed=True)
+    plain = quantized.QuantizedRows(48, transposed=True, pack=False)
+    for codes in (packed, plain):
+        codes.append(matrix)
+    packed.approximate(matrix[0])  # starts the build
+    assert copied.wait(30)  # the build has its copy of the rows
+    for codes in (packed, plain):
+        codes.replace(9, -matrix[9])
+    release.set()
+    assert packed.wait(30)  # the first build, and the second it started
+    assert packed.packed == 1500
+    for query in (matrix[9], matrix[10]):
+        got, want = packed.approximate(query), plain.approximate(query)
+        assert np.array_equal(got[0], want[0])
+
+
+@pytest.mark.skipif(
+    not quantized.available() or not quantized.rows_on_the_right(),
+    reason="the rows are packed where they are the product's right operand (a VNNI/AMX CPU)",
+)
+def test_rows_that_cannot_be_packed_are_scanned_as_before(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An onnxruntime that cannot build the packed session (here: it raises) leaves the rows
+    unpacked, with one warning, and the same scores; no build is tried again."""
+    query = np.ones(32, dtype=np.float32) / np.sqrt(32)
+    calls: list[int] = []
+
+    def broken(source: np.ndarray) -> None:  # type: ignore[type-arg]
+        calls.append(source.shape[1])
+        raise RuntimeError("no external initializers here")
+
+    monkeypatch.setattr(quantized, "_packed_session", broken)
+    rng = np.random.default_rng(16)
+    matrix = rng.normal(size=(3000, 32)).astype(np.float32)
+    codes = quantized.QuantizedRows(32, transposed=True)
+    plain = quantized.QuantizedRows(32, transposed=True, pack=False)
+    for rows in (codes, plain):
+        rows.append(matrix[:1000])
+    codes.approximate(query)
+    assert codes.wait(30)
+    for rows in (codes, plain):
+        rows.append(matrix[1000:])
+    codes.approximate(query)
+    assert codes.wait(30)
+    assert calls == [1000]
+    assert codes.packed == 0
+    assert "int8 rows not packed" in caplog.text
+    assert np.array_equal(codes.approximate(query)[0], plain.approximate(query)[0])
+
+
 @needs_onnxruntime
 def test_the_int8_layout_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows on the right where the CPU's int8 product does not saturate (variant ``s8``), on the

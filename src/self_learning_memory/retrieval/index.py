@@ -64,6 +64,13 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def settled(self, timeout: float | None = None) -> bool:
+        """Wait for the int8 copy's packed session being built on a thread, if one is
+        (``quantized.py``; benchmarks and tests: searches meanwhile scan it unpacked, with the
+        same results); whether none is left."""
+        codes = self._codes
+        return codes is None or codes.wait(timeout)
+
     def reset(self) -> None:
         with self._lock:
             self.generation += 1
