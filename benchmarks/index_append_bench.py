@@ -58,7 +58,9 @@ def bench(size: int, appends: int, dims: int = 384) -> dict[str, Any]:
         np.vstack([matrix[:-1], matrix[-1:]])
         if codes is not None:
             ints = codes._codes
-            if codes.transposed:
+            if codes._source is not None:  # packed (``quantized.py``): the rows' two parts
+                np.hstack([codes._source, codes._tail[:, : codes._tail_count]])
+            elif codes.transposed:
                 np.hstack([ints[:, : len(codes) - 1], ints[:, len(codes) - 1 : len(codes)]])
             else:
                 np.vstack([ints[: len(codes) - 1], ints[len(codes) - 1 : len(codes)]])
