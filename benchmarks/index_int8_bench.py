@@ -1,9 +1,10 @@
-"""Same-run A/B of the vector index's int8 first pass against its float32 scan, or of the int8
-copy's two layouts.
+"""Same-run A/B of the vector index's int8 first pass against its float32 scan, of the int8
+copy's two layouts, or of its rows packed and unpacked.
 
     python -m benchmarks.index_int8_bench [--sizes 10000,100000] [--rounds 3]
     python -m benchmarks.index_int8_bench --store-dir DIR --sizes 10000   # the whole retrieval
     python -m benchmarks.index_int8_bench --layouts [--store-dir DIR]   # rows left or right
+    python -m benchmarks.index_int8_bench --packing [--store-dir DIR]   # rows packed or not
 
 Prints one JSON line per query class (the ``embeddings_bench`` retrieval queries: plain-language
 and code-like), with wall and CPU (``time.process_time``) p50 of each path, interleaved query by
@@ -20,6 +21,10 @@ query (the order alternating), and how many searches returned the same episodes.
   layout of CPUs whose int8 product saturates) against the rows as its right operand
   (``rows_right``, the default where it does not: ``quantized.QuantizedRows``), in either mode
   above; the same integers, so the same results.
+- ``--packing``: the transposed int8 copy scanned unpacked (``unpacked``: the right operand
+  given at every product) against its rows packed in a session of their own (``packed``, the
+  default where the rows are the right operand: ``quantized.py``), in either mode above; the
+  same integers, so the same results.
 """
 
 from __future__ import annotations
@@ -63,12 +68,26 @@ def episode_texts(size: int) -> list[str]:
 
 PATHS = ("float32", "int8")
 LAYOUTS = ("rows_left", "rows_right")
+PACKING = ("unpacked", "packed")
+NAMES = {PATHS: "index_int8_ab", LAYOUTS: "index_int8_layouts", PACKING: "index_int8_packing"}
 
 
 def with_layout(index: VectorIndex, transposed: bool) -> QuantizedRows:
     """An int8 copy of the index's matrix in one layout (``QuantizedRows``)."""
     codes = QuantizedRows(index.dimensions, transposed=transposed)
     codes.append(index._matrix)
+    return codes
+
+
+def with_packing(index: VectorIndex, packed: bool) -> QuantizedRows:
+    """The transposed int8 copy of the index's matrix, its rows packed (the session built and
+    in place) or not."""
+    codes = QuantizedRows(index.dimensions, transposed=True, pack=packed)
+    codes.append(index._matrix)
+    if packed:
+        codes.approximate(index._matrix[0])  # a scan starts the build
+        if not codes.wait(120) or not codes.packed:
+            raise SystemExit("the int8 rows could not be packed")
     return codes
 
 
@@ -92,8 +111,7 @@ async def interleaved(
                 wall[path].append(time.perf_counter_ns() - started)
                 cpu[path].append(time.process_time_ns() - started_cpu)
             same += got[paths[0]] == got[paths[1]]
-    name = "index_int8_ab" if paths == PATHS else "index_int8_layouts"
-    result: dict[str, Any] = {"name": name, "query_kind": kind, "n": size}
+    result: dict[str, Any] = {"name": NAMES[paths], "query_kind": kind, "n": size}
     for path in wall:
         result[f"{path}_wall_p50_ms"] = round(statistics.median(wall[path]) / 1e6, 3)
         result[f"{path}_cpu_p50_ms"] = round(statistics.median(cpu[path]) / 1e6, 3)
@@ -102,7 +120,7 @@ async def interleaved(
     print(json.dumps(result), flush=True)
 
 
-async def bench_index(size: int, rounds: int, layouts: bool = False) -> None:
+async def bench_index(size: int, rounds: int, layouts: bool = False, packing: bool = False) -> None:
     embedder = HashingEmbedding(384)
     vectors = (await embedder.embed(episode_texts(size))).vectors
     config = MemoryConfig().retrieval
@@ -110,9 +128,14 @@ async def bench_index(size: int, rounds: int, layouts: bool = False) -> None:
     for start in range(0, size, 5000):  # pages, as the memory refreshes
         rows = range(start, min(size, start + 5000))
         quantized.add([(r + 1, uuid.UUID(int=r + 1), vectors[r].tobytes(), False) for r in rows])
-    exact = VectorIndex(embedder.identity, 384, quantize=not layouts)
+    exact = VectorIndex(embedder.identity, 384, quantize=not layouts and not packing)
     exact.add([(r + 1, uuid.UUID(int=r + 1), vectors[r].tobytes(), False) for r in range(size)])
     indexes = {"float32": exact, "int8": quantized}
+    paths = LAYOUTS if layouts else PACKING if packing else PATHS
+    if packing:  # the same vectors twice, the int8 copy packed in one
+        exact._codes = with_packing(exact, False)
+        quantized._codes = with_packing(quantized, True)
+        indexes = dict(zip(PACKING, (exact, quantized), strict=True))
     if layouts:  # the same vectors twice, the int8 copy in each layout
         if quantized._codes is None:
             raise SystemExit("no int8 copy: onnxruntime missing, or the size is too small")
@@ -128,10 +151,12 @@ async def bench_index(size: int, rounds: int, layouts: bool = False) -> None:
             )
             return hits, set(again)
 
-        await interleaved(kind, size, rounds, len(texts), run, LAYOUTS if layouts else PATHS)
+        await interleaved(kind, size, rounds, len(texts), run, paths)
 
 
-async def bench_store(size: int, rounds: int, store_dir: Path, layouts: bool = False) -> None:
+async def bench_store(
+    size: int, rounds: int, store_dir: Path, layouts: bool = False, packing: bool = False
+) -> None:
     path = store_dir / str(size)
     if not (path / "built").exists():
         raise SystemExit(f"no built store in {path}: run embeddings_bench --store-dir first")
@@ -149,10 +174,12 @@ async def bench_store(size: int, rounds: int, store_dir: Path, layouts: bool = F
         codes = index._codes
         if codes is None:
             raise SystemExit("the index keeps no int8 copy (onnxruntime missing, or too small)")
-        paths = LAYOUTS if layouts else PATHS
+        paths = LAYOUTS if layouts else PACKING if packing else PATHS
         copies = {"float32": None, "int8": codes}
         if layouts:
             copies = {path: with_layout(index, path == "rows_right") for path in LAYOUTS}
+        if packing:
+            copies = {path: with_packing(index, path == "packed") for path in PACKING}
         for kind, texts in classes.items():
 
             async def run(path: str, n: int, texts: list[str] = texts) -> Any:
@@ -176,15 +203,21 @@ def main(argv: list[str] | None = None) -> None:
         help="compare the int8 copy's two layouts (rows as the left or the right operand) "
         "instead of float32 against int8",
     )
+    parser.add_argument(
+        "--packing",
+        action="store_true",
+        help="compare the int8 copy's rows unpacked and packed in a session of their own "
+        "instead of float32 against int8",
+    )
     args = parser.parse_args(argv)
     from self_learning_memory.retrieval.threads import limit_blas_threads
 
     limit_blas_threads(1)  # as the memory does (retrieval.blas_threads)
     for size in (int(s) for s in args.sizes.split(",")):
         if args.store_dir is None:
-            asyncio.run(bench_index(size, args.rounds, args.layouts))
+            asyncio.run(bench_index(size, args.rounds, args.layouts, args.packing))
         else:
-            asyncio.run(bench_store(size, args.rounds, args.store_dir, args.layouts))
+            asyncio.run(bench_store(size, args.rounds, args.store_dir, args.layouts, args.packing))
 
 
 if __name__ == "__main__":
