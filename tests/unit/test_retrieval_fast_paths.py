@@ -369,6 +369,33 @@ def test_search_with_feedback_equals_search_expand_search(n: int, seed: int, sca
         assert full_scans < 15  # the bound spared the second scan
 
 
+@pytest.mark.parametrize("quantize", [False, *([True] if quantized.available() else [])])
+def test_search_with_feedback_with_ties_at_the_shortlist_edge(quantize: bool) -> None:
+    """The shortlist is every row scoring at least its size-th score: with thousands of equal
+    vectors tied there it holds them all, and the results are still those of search, expand
+    and search (ties between equal vectors broken by row in every scan)."""
+    rng = np.random.default_rng(21)
+    dims, n = 32, 20_000
+    query = rng.normal(size=dims)
+    query /= np.linalg.norm(query)
+    near = query + 0.3 * rng.normal(size=(60, dims))
+    copy = rng.normal(size=dims)
+    matrix = np.vstack([near, np.tile(copy, (n - 60, 1))])
+    matrix = (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
+    query = query.astype(np.float32)
+    index = VectorIndex("ties", dims, quantize=quantize)
+    index.add([(r + 1, uuid.UUID(int=r + 1), matrix[r].tobytes(), False) for r in range(n)])
+    hits = [i for i, _ in index.search(query, 40)]
+    expanded = index.expand(query, hits[:3], 1.0)
+    assert expanded is not None
+    again = [i for i, _ in index.search(expanded, 40)]
+    got_hits, got_expanded, got_again = index.search_with_feedback(query, 40, 3, 1.0)
+    assert got_hits == hits
+    assert got_expanded is not None
+    assert np.array_equal(got_expanded, expanded)
+    assert got_again == again
+
+
 def _needs_second_scan(index: VectorIndex, query: F32, expanded: F32) -> bool:
     """Whether ``search_with_feedback`` had to scan the whole matrix again (its rule)."""
     from self_learning_memory.retrieval.index import _MARGIN, _SHORTLIST

@@ -181,7 +181,11 @@ class VectorIndex:
             if not n or k <= 0:
                 return [], None, []
             k = min(k, n)
-            top, scores, error = self._first_pass(query, k)
+            unit = self._max_norm <= 1 + _MARGIN and abs(float(query @ query) - 1) <= _MARGIN
+            listed = feedback > 0 and weight > 0 and n >= 4 * _SHORTLIST and k < _SHORTLIST
+            top, scores, error, chosen = self._first_pass(
+                query, k, _SHORTLIST if listed and unit else 0
+            )
             hits = [self._ids[i] for i in top]
             rows = top[:feedback]
             if feedback <= 0 or weight <= 0 or not len(rows):
@@ -189,34 +193,43 @@ class VectorIndex:
             expanded = rocchio(query, self._matrix[rows], weight)
             if expanded is None:
                 return hits, None, []
-            unit = self._max_norm <= 1 + _MARGIN and abs(float(query @ query) - 1) <= _MARGIN
-            if n >= 4 * _SHORTLIST and k < _SHORTLIST and unit:
-                chosen = np.sort(np.argpartition(-scores, _SHORTLIST - 1)[:_SHORTLIST])
+            if chosen is not None:
                 exact = self._matrix[chosen] @ expanded
-                kth = float(np.partition(exact, _SHORTLIST - k)[_SHORTLIST - k])
+                last = chosen.shape[0] - k
+                kth = float(np.partition(exact, last)[last])
                 # with the int8 pass's scores its error bound is added to the shortlist's
                 # lowest cosine: no row left out has a cosine above it
                 if _shortlist_bound(float(scores[chosen].min()) + error, expanded, query) < kth:
                     return hits, expanded, [self._ids[i] for i in chosen[_best(exact, k)]]
             return hits, expanded, [self._ids[i] for i in self._top(expanded, k)]
 
-    def _first_pass(self, query: F32, k: int) -> tuple[npt.NDArray[np.intp], F32, float]:
+    def _first_pass(
+        self, query: F32, k: int, shortlist: int = 0
+    ) -> tuple[npt.NDArray[np.intp], F32, float, npt.NDArray[np.intp] | None]:
         """The query's ``k`` (1 <= k <= len) best rows, highest first, with the scores they
         were chosen from and those scores' error bound: the int8 pass's (exact re-scoring of
-        the top) when the index keeps a copy, else the float32 scan's (error 0)."""
+        the top) when the index keeps a copy, else the float32 scan's (error 0). With a
+        ``shortlist`` size (> k), also the rows of the ``shortlist`` highest of those scores
+        (``_shortlist``; None without)."""
         if self._codes is not None:
             first = self._approximate(query)
             if first is not None:
                 approx, error = first
+                chosen, kth = _shortlist(approx, k, shortlist)
                 cap = len(self._ids) // _RESCORE_SHARE
                 top = (
-                    self._codes.select(approx, error, self._matrix, query, k, cap)
+                    self._codes.select(approx, error, self._matrix, query, k, cap, kth)
                     if k < cap
                     else None
                 )
-                return (_best(self._matrix @ query, k) if top is None else top), approx, error
+                top = _best(self._matrix @ query, k) if top is None else top
+                return top, approx, error, chosen
         scores = self._matrix @ query
-        return _best(scores, k), scores, 0.0
+        chosen, _ = _shortlist(scores, k, shortlist)
+        # the k best are among the shortlist's rows, which are in row order: the same rows,
+        # ties broken alike
+        top = _best(scores, k) if chosen is None else chosen[_best(scores[chosen], k)]
+        return top, scores, 0.0, chosen
 
     def vectors(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, F32]:
         """The stored vectors of these episodes (those that have one), as read-only copies."""
@@ -264,6 +277,20 @@ class VectorIndex:
                 return {}
             values = self._matrix[[r for _, r in rows]] @ query
             return {i: float(v) for (i, _), v in zip(rows, values, strict=True)}
+
+
+def _shortlist(scores: F32, k: int, size: int) -> tuple[npt.NDArray[np.intp] | None, float | None]:
+    """The rows of the ``size`` highest ``scores`` in row order (more where the lowest of them
+    ties), and the k-th highest score (k < size), from one partition of the scores and one of
+    the shortlist's; (None, None) for size 0. (Found apart, the k-th score and the shortlist
+    took a partition and an argpartition of every score: 1.7 against 0.6 ms at 100K.)"""
+    if not size:
+        return None, None
+    n = scores.shape[0]
+    chosen = np.flatnonzero(scores >= np.partition(scores, n - size)[n - size])
+    listed = scores[chosen]
+    last = listed.shape[0] - k
+    return chosen, float(np.partition(listed, last)[last])
 
 
 def _shortlist_bound(a: float, expanded: F32, query: F32) -> float:

@@ -435,11 +435,20 @@ class QuantizedRows:
         return self.select(approx, bound, matrix, query, k, max_rescored)
 
     def select(
-        self, approx: F32, bound: float, matrix: F32, query: F32, k: int, max_rescored: int
+        self,
+        approx: F32,
+        bound: float,
+        matrix: F32,
+        query: F32,
+        k: int,
+        max_rescored: int,
+        kth: float | None = None,
     ) -> npt.NDArray[np.intp] | None:
-        """``top_k`` from the approximate scores and their bound (``approximate``)."""
+        """``top_k`` from the approximate scores and their bound (``approximate``); ``kth``:
+        their k-th highest, when the caller found it already."""
         n = approx.shape[0]
-        kth = float(np.partition(approx, n - k)[n - k])
+        if kth is None:
+            kth = float(np.partition(approx, n - k)[n - k])
         chosen = np.flatnonzero(approx >= kth - 2 * bound)
         self.rescored = int(chosen.shape[0])
         if chosen.shape[0] > max_rescored:
