@@ -456,9 +456,13 @@ def test_int8_first_pass_finds_the_exact_top_k(
     a second pass) are the float32 path's too. In each layout of the int8 copy this CPU runs."""
     monkeypatch.setattr(quantized, "rows_on_the_right", lambda: transposed)
     dims = 64
-    passes: list[int] = []
+    passes: list[tuple[int, ...]] = []  # each second pass: (k, the floor it was given)
     top = VectorIndex._top
-    monkeypatch.setattr(VectorIndex, "_top", lambda self, q, k: passes.append(k) or top(self, q, k))
+    monkeypatch.setattr(
+        VectorIndex,
+        "_top",
+        lambda self, q, k, *floor: passes.append((k, *floor)) or top(self, q, k, *floor),
+    )
     index, matrix = _clustered_index(n, dims, seed, scale, quantize=True)
     plain, _ = _clustered_index(n, dims, seed, scale, quantize=False)
     assert index._codes is not None
@@ -466,7 +470,7 @@ def test_int8_first_pass_finds_the_exact_top_k(
     assert len(index._codes) == n
     assert plain._codes is None
     rng = np.random.default_rng(seed + 50)
-    shortlisted = 0
+    shortlisted = floored = 0
     for noise in (0.05, 0.8, 5.0):
         for _ in range(5):
             query = matrix[rng.integers(0, n)] + noise * rng.normal(size=dims)
@@ -480,6 +484,7 @@ def test_int8_first_pass_finds_the_exact_top_k(
             passes.clear()
             hits, expanded, again = index.search_with_feedback(query, 40, 3, 1.0)
             shortlisted += not passes  # the expanded query needed no second pass
+            floored += any(len(p) == 2 for p in passes)  # a second pass after the shortlist
             want_hits, want_expanded, want_again = plain.search_with_feedback(query, 40, 3, 1.0)
             assert hits == want_hits
             assert expanded is not None
@@ -488,6 +493,7 @@ def test_int8_first_pass_finds_the_exact_top_k(
             assert set(again) == set(want_again)
     if n >= 16_384 and scale == 1.0:
         assert shortlisted > 0
+        assert floored > 0
     else:
         assert shortlisted == 0
 

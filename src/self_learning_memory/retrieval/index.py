@@ -139,17 +139,28 @@ class VectorIndex:
             scores = self._matrix[top] @ query
             return [(self._ids[i], float(s)) for i, s in zip(top, scores, strict=True)]
 
-    def _top(self, query: F32, k: int) -> npt.NDArray[np.intp]:
+    def _top(self, query: F32, k: int, floor: float | None = None) -> npt.NDArray[np.intp]:
         """The rows of the ``k`` (1 <= k <= len) highest scores, highest first: the int8
-        first pass with exact re-scoring when the index keeps a copy, else a float32 scan."""
+        first pass with exact re-scoring when the index keeps a copy, else a float32 scan.
+        ``floor``: a score the k-th highest likely reaches (the expanded query's k-th best
+        over the shortlist, ``search_with_feedback``): when k scores reach it (less the
+        int8 error), the k-th is found among those instead of all (a hint: the result is the
+        same either way)."""
         if self._codes is not None and k < len(self._ids) // _RESCORE_SHARE:
             approx = self._approximate(query)
             if approx is not None:
+                scores, error = approx
                 cap = len(self._ids) // _RESCORE_SHARE
-                top = self._codes.select(*approx, self._matrix, query, k, cap)
+                kth = None if floor is None else _kth_above(scores, k, floor - error - _MARGIN)
+                top = self._codes.select(scores, error, self._matrix, query, k, cap, kth)
                 if top is not None:
                     return top
-        return _best(self._matrix @ query, k)
+        exact = self._matrix @ query
+        if floor is not None:
+            rows = np.flatnonzero(exact >= floor - _MARGIN)
+            if rows.shape[0] >= k:  # the k best are among them, in row order: ties alike
+                return rows[_best(exact[rows], k)]
+        return _best(exact, k)
 
     def _approximate(self, query: F32) -> tuple[F32, float] | None:
         """The int8 pass's scores and error bound; None (and float32 from then on) when ONNX
@@ -201,6 +212,7 @@ class VectorIndex:
                 # lowest cosine: no row left out has a cosine above it
                 if _shortlist_bound(float(scores[chosen].min()) + error, expanded, query) < kth:
                     return hits, expanded, [self._ids[i] for i in chosen[_best(exact, k)]]
+                return hits, expanded, [self._ids[i] for i in self._top(expanded, k, kth)]
             return hits, expanded, [self._ids[i] for i in self._top(expanded, k)]
 
     def _first_pass(
@@ -291,6 +303,14 @@ def _shortlist(scores: F32, k: int, size: int) -> tuple[npt.NDArray[np.intp] | N
     listed = scores[chosen]
     last = listed.shape[0] - k
     return chosen, float(np.partition(listed, last)[last])
+
+
+def _kth_above(scores: F32, k: int, floor: float) -> float | None:
+    """The k-th highest of ``scores`` when at least k of them reach ``floor`` (it is then
+    among those: one partition of a few rows instead of all), else None."""
+    above = scores[scores >= floor]
+    last = above.shape[0] - k
+    return None if last < 0 else float(np.partition(above, last)[last])
 
 
 def _shortlist_bound(a: float, expanded: F32, query: F32) -> float:
