@@ -23,13 +23,13 @@ is about 1/126 of a one-column query's. Where the product does not saturate (VNN
 rows are its int8 operand and the query its uint8 one, which ONNX Runtime runs faster
 (``QuantizedRows``); the integers are the same either way.
 
-Where the rows are the product's right operand, the rows are also kept in an ONNX Runtime
-session of their own (``_Packed``), in which they are a constant: ONNX Runtime packs them into
+Where the rows are the product's right operand, they are also kept in an ONNX Runtime session
+of their own (``_packed_session``), in which they are a constant: ONNX Runtime packs them into
 its kernel's layout once, when the session is built, instead of at every product (at 100K x 384
-the product took 2.4 against 5.9 ms, at 10K 0.06 against 0.21 ms; 2026-12-06, Zen 4). The
-session is built on a thread (about 100 ms at 100K, the GIL mostly released), and again once
-the rows appended since (scanned as before, ``_tail``) reach an eighth of it; a row replaced
-in it drops it until the next build. The integers are the same either way.
+the product took 2.1-2.8 against 5.9 ms, at 10K 0.06 against 0.21 ms; 2026-12-06, Zen 4). The
+session is built on a background thread at a scan (60-75 ms at 100K, the GIL mostly released),
+and again at a scan once the rows appended since (scanned as before, ``_tail``) reach an eighth
+of it; a row replaced in it drops it until the next build. The integers are the same either way.
 
 Without onnxruntime (the ``local`` extra) :func:`available` is False and the index scans float32.
 """
@@ -386,7 +386,7 @@ class QuantizedRows:
                 return False
             concurrent.futures.wait([building], left)
             if building.done() and self._building is building:
-                return False  # (not reached: a build clears it before it ends)
+                return False  # a build that ended without clearing it (it always does first)
         return True
 
     def approximate(self, query: F32) -> tuple[F32, float]:
