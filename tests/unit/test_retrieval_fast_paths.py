@@ -353,14 +353,7 @@ def test_search_with_feedback_equals_search_expand_search(n: int, seed: int, sca
     for _ in range(15):
         query = matrix[rng.integers(0, n)] / scale + 0.8 * rng.normal(size=48).astype(np.float32)
         query = (query / np.linalg.norm(query)).astype(np.float32)
-        hits = [i for i, _ in index.search(query, 40)]
-        expanded = index.expand(query, hits[:3], 1.0)
-        assert expanded is not None
-        again = [i for i, _ in index.search(expanded, 40)]
-        got_hits, got_expanded, got_again = index.search_with_feedback(query, 40, 3, 1.0)
-        assert got_hits == hits
-        assert got_expanded is not None
-        assert np.array_equal(got_expanded, expanded)
+        expanded, again, got_again = _feedback_against_three_calls(index, query)
         assert set(got_again) == set(again)
         exact = {i: float(matrix[i.int - 1] @ expanded) for i in again}
         assert [round(exact[i], 5) for i in got_again] == [round(exact[i], 5) for i in again]
@@ -385,6 +378,16 @@ def test_search_with_feedback_with_ties_at_the_shortlist_edge(quantize: bool) ->
     query = query.astype(np.float32)
     index = VectorIndex("ties", dims, quantize=quantize)
     index.add([(r + 1, uuid.UUID(int=r + 1), matrix[r].tobytes(), False) for r in range(n)])
+    _, again, got_again = _feedback_against_three_calls(index, query)
+    assert got_again == again
+
+
+def _feedback_against_three_calls(
+    index: VectorIndex, query: F32
+) -> tuple[F32, list[uuid.UUID], list[uuid.UUID]]:
+    """``search_with_feedback(query, 40, 3, 1.0)`` against search, expand by the first 3 hits
+    and search again: asserts the same hits and expanded vector; returns that vector, the
+    second search's hits and the one call's."""
     hits = [i for i, _ in index.search(query, 40)]
     expanded = index.expand(query, hits[:3], 1.0)
     assert expanded is not None
@@ -393,7 +396,7 @@ def test_search_with_feedback_with_ties_at_the_shortlist_edge(quantize: bool) ->
     assert got_hits == hits
     assert got_expanded is not None
     assert np.array_equal(got_expanded, expanded)
-    assert got_again == again
+    return expanded, again, got_again
 
 
 def _needs_second_scan(index: VectorIndex, query: F32, expanded: F32) -> bool:
@@ -626,22 +629,36 @@ def test_the_packed_int8_product_model_is_the_one_onnx_builds() -> None:
         assert model.SerializeToString() == quantized.packed_scan_model(dimensions, count)
 
 
-@pytest.mark.skipif(
+# The int8 rows are packed where they are the product's right operand (a VNNI/AMX CPU).
+needs_packing = pytest.mark.skipif(
     not quantized.available() or not quantized.rows_on_the_right(),
     reason="the rows are packed where they are the product's right operand (a VNNI/AMX CPU)",
 )
+
+
+def _packed_and_plain(
+    dims: int, n: int, seed: int
+) -> tuple[quantized.QuantizedRows, quantized.QuantizedRows, F32]:
+    """Two empty transposed int8 copies, one packing its rows and one not, and ``n`` random
+    rows of ``dims`` to give them."""
+    matrix = np.random.default_rng(seed).normal(size=(n, dims)).astype(np.float32)
+    return (
+        quantized.QuantizedRows(dims, transposed=True),
+        quantized.QuantizedRows(dims, transposed=True, pack=False),
+        matrix,
+    )
+
+
+@needs_packing
 def test_the_packed_int8_rows_give_the_unpacked_scores(monkeypatch: pytest.MonkeyPatch) -> None:
     """The rows packed in a session of their own give the same approximate scores, to the bit,
     as the unpacked copy: once built, with rows appended after it (scanned unpacked), after
     rebuilds as those grow, and after a replaced row, packed (the packed session is dropped
     until the next build) or appended (changed in place)."""
     monkeypatch.setattr(quantized, "_TAIL_MIN", 300)
-    rng = np.random.default_rng(15)
-    matrix = rng.normal(size=(4000, 64)).astype(np.float32)
+    packed, plain, matrix = _packed_and_plain(64, 4000, 15)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    packed = quantized.QuantizedRows(64, transposed=True)
-    plain = quantized.QuantizedRows(64, transposed=True, pack=False)
-    queries = rng.normal(size=(4, 64)).astype(np.float32)
+    queries = np.random.default_rng(25).normal(size=(4, 64)).astype(np.float32)
 
     def same(rows: int, tail: int) -> None:
         packed.approximate(queries[0])  # a scan starts the build it needs
@@ -678,10 +695,7 @@ def test_the_packed_int8_rows_give_the_unpacked_scores(monkeypatch: pytest.Monke
     same(4000, 0)
 
 
-@pytest.mark.skipif(
-    not quantized.available() or not quantized.rows_on_the_right(),
-    reason="the rows are packed where they are the product's right operand (a VNNI/AMX CPU)",
-)
+@needs_packing
 def test_an_index_searches_the_same_before_and_after_its_rows_are_packed() -> None:
     """A large index's first search starts packing its int8 rows; the searches before and
     after the packed session is in place, and after more rows (the unpacked tail), find what
@@ -717,10 +731,7 @@ def test_an_index_searches_the_same_before_and_after_its_rows_are_packed() -> No
     assert index._codes.packed == n
 
 
-@pytest.mark.skipif(
-    not quantized.available() or not quantized.rows_on_the_right(),
-    reason="the rows are packed where they are the product's right operand (a VNNI/AMX CPU)",
-)
+@needs_packing
 def test_a_row_replaced_while_its_copy_is_packed_is_not_lost(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -737,10 +748,7 @@ def test_a_row_replaced_while_its_copy_is_packed_is_not_lost(
         return build(source)
 
     monkeypatch.setattr(quantized, "_packed_session", held)
-    rng = np.random.default_rng(17)
-    matrix = rng.normal(size=(1500, 48)).astype(np.float32)
-    packed = quantized.QuantizedRows(48, transposed=True)
-    plain = quantized.QuantizedRows(48, transposed=True, pack=False)
+    packed, plain, matrix = _packed_and_plain(48, 1500, 17)
     for codes in (packed, plain):
         codes.append(matrix)
     packed.approximate(matrix[0])  # starts the build
@@ -755,10 +763,36 @@ def test_a_row_replaced_while_its_copy_is_packed_is_not_lost(
         assert np.array_equal(got[0], want[0])
 
 
-@pytest.mark.skipif(
-    not quantized.available() or not quantized.rows_on_the_right(),
-    reason="the rows are packed where they are the product's right operand (a VNNI/AMX CPU)",
-)
+@needs_packing
+def test_rows_appended_while_a_build_runs_become_its_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows appended while a build has its copy (the first build, from the unpacked copy, and a
+    rebuild, from the packed rows and their tail) are the new tail once it is in place, and
+    the scores stay the unpacked copy's."""
+    import threading
+
+    monkeypatch.setattr(quantized, "_TAIL_MIN", 100)
+    build, gate = quantized._packed_session, threading.Semaphore(0)
+
+    def held(source: np.ndarray) -> object:  # type: ignore[type-arg]
+        gate.acquire(timeout=30)
+        return build(source)
+
+    monkeypatch.setattr(quantized, "_packed_session", held)
+    packed, plain, matrix = _packed_and_plain(40, 2000, 19)
+    query = matrix[3]
+    for start, end, rows, tail in ((0, 1000, 1000, 50), (1050, 1300, 1300, 70)):
+        for codes in (packed, plain):
+            codes.append(matrix[start:end])
+        packed.approximate(query)  # starts a build (a first one, then one with the tail)
+        for codes in (packed, plain):
+            codes.append(matrix[end : end + tail])  # while it runs
+        gate.release()
+        assert packed.wait(30)
+        assert (packed.packed, packed._tail_count) == (rows, tail)
+        assert np.array_equal(packed.approximate(query)[0], plain.approximate(query)[0])
+
+
+@needs_packing
 def test_rows_that_cannot_be_packed_are_scanned_as_before(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -772,10 +806,7 @@ def test_rows_that_cannot_be_packed_are_scanned_as_before(
         raise RuntimeError("no external initializers here")
 
     monkeypatch.setattr(quantized, "_packed_session", broken)
-    rng = np.random.default_rng(16)
-    matrix = rng.normal(size=(3000, 32)).astype(np.float32)
-    codes = quantized.QuantizedRows(32, transposed=True)
-    plain = quantized.QuantizedRows(32, transposed=True, pack=False)
+    codes, plain, matrix = _packed_and_plain(32, 3000, 16)
     for rows in (codes, plain):
         rows.append(matrix[:1000])
     codes.approximate(query)
