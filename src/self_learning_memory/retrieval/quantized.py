@@ -105,19 +105,26 @@ MATMUL_INTEGER_MODEL = (
 )
 
 
+def _scan_session(model: bytes, initializers: dict[str, npt.NDArray[Any]] | None = None) -> Any:
+    """An ONNX Runtime session of one of the product's models, on one intra-op thread (like
+    numpy's BLAS for retrieval: ``threads.py``), with ``initializers`` given from memory."""
+    ort: Any = importlib.import_module("onnxruntime")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    if initializers:
+        names = list(initializers)
+        values = [ort.OrtValue.ortvalue_from_numpy(initializers[n]) for n in names]
+        options.add_external_initializers(names, values)
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
 def _matmul_integer() -> Any:
-    """One ONNX Runtime session computing ``(A - 128) @ B`` for uint8 A and int8 B, in int32
-    (one intra-op thread, like numpy's BLAS for retrieval: ``threads.py``)."""
+    """One ONNX Runtime session computing ``(A - 128) @ B`` for uint8 A and int8 B, in int32."""
     global _session
     with _session_lock:
         if _session is None:
-            ort: Any = importlib.import_module("onnxruntime")
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            _session = ort.InferenceSession(
-                MATMUL_INTEGER_MODEL, options, providers=["CPUExecutionProvider"]
-            )
+            _session = _scan_session(MATMUL_INTEGER_MODEL)
         return _session
 
 
@@ -168,13 +175,7 @@ def packed_scan_model(dimensions: int, count: int) -> bytes:
 def _packed_session(source: npt.NDArray[np.int8]) -> Any:
     """A session computing ``(A - 128) @ source`` with ``source`` packed in it (it must outlive
     the session: ONNX Runtime's contract for initializers given from memory)."""
-    ort: Any = importlib.import_module("onnxruntime")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.add_external_initializers(["B"], [ort.OrtValue.ortvalue_from_numpy(source)])
-    model = packed_scan_model(source.shape[0], source.shape[1])
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return _scan_session(packed_scan_model(source.shape[0], source.shape[1]), {"B": source})
 
 
 def with_room(
