@@ -392,10 +392,11 @@ async def bench_retrieval(
                     await memory.vectors.query_vector(text, ctx)
             await memory.vectors.refresh()
             # the int8 copy's packed session is built on a thread at the first scan of the
-            # loaded index (``quantized.py``): what a process's searches scan ~0.1 s later
-            vector, _ = await memory.vectors.query_vector(classes["plain"][0], ctx)
-            memory.vectors.index.search(vector, 10)
-            memory.vectors.index.settled(120)
+            # loaded index (``quantized.py``), and the candidate rows are read in the
+            # background after the first search (``hybrid.py``): what a process's searches
+            # find ~0.1 s later
+            await memory.retrieve_relevant_context(classes["plain"][0], ctx, 10)
+            await memory.retrieval_settled()
             for kind, texts in classes.items():
                 results: dict[str, list[int]] = {"hybrid": [], "lexical": []}
                 skipped = 0

@@ -42,7 +42,7 @@ def test_status_counts_sizes_schema(
 ) -> None:
     status = invoke_json("storage", "status")
     assert status["mode"] == "embedded"
-    assert status["schema_version"] == status["expected_schema_version"] == 9
+    assert status["schema_version"] == status["expected_schema_version"] == 10
     counts = status["counts"]
     assert counts["episodes"] == counts["completed"] == 4
     assert counts["steps"] == 8
@@ -59,7 +59,7 @@ def test_status_counts_sizes_schema(
     assert invoke_json("st", "stats")["counts"] == counts  # alias and short group name
     human = invoke("storage", "status")
     assert human.exit_code == 0
-    assert "schema v9" in human.stdout
+    assert "schema v10" in human.stdout
     assert yaml.safe_load(invoke("-f", "yaml", "storage", "stats").stdout)["counts"] == counts
 
 

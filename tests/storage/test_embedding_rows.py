@@ -42,9 +42,9 @@ async def _complete(memory: SelfLearningMemory, task: str) -> object:
 
 
 def _as_schema_7(db: Path) -> list[tuple[int, str, bytes]]:
-    """Turn the store back into schema 7 (without migration 9's counts, the embeddings table as
-    migration 3 made it: rowid = seq, numbers 1, 2, 5 as a store with deletions has them); the
-    rows (rowid, episode, vector)."""
+    """Turn the store back into schema 7 (without migration 9's counts and migration 10's
+    candidate log, the embeddings table as migration 3 made it: rowid = seq, numbers 1, 2, 5
+    as a store with deletions has them); the rows (rowid, episode, vector)."""
     conn = apsw.Connection(str(db))
     with conn:
         rows = conn.execute(f"SELECT seq, {COLUMNS} FROM embeddings ORDER BY seq").fetchall()
@@ -52,6 +52,16 @@ def _as_schema_7(db: Path) -> list[tuple[int, str, bytes]]:
         for suffix in ("insert", "delete", "end"):
             conn.execute(f"DROP TRIGGER episodes_counted_{suffix}")
         conn.execute("DROP TABLE row_counts")
+        for suffix in (
+            "insert",
+            "update",
+            "delete",
+            "usage_insert",
+            "usage_update",
+            "usage_delete",
+        ):
+            conn.execute(f"DROP TRIGGER candidate_changes_{suffix}")  # migration 10
+        conn.execute("DROP TABLE candidate_changes")
         conn.execute("DELETE FROM sqlite_sequence WHERE name = 'embeddings'")
         conn.execute(V7_TABLE)
         for number, row in zip((1, 2, 5), rows, strict=True):

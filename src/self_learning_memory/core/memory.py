@@ -26,6 +26,7 @@ sharing one :class:`~.parts.MemoryParts` (store, cache, settings, vectors, monit
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -187,7 +188,17 @@ class SelfLearningMemory:
 
     async def close(self) -> None:
         """Flush every buffered step, stop the workers, close the stores."""
+        await self._retriever.pipeline.stop()
         await self._lifecycle.close()
+
+    async def retrieval_settled(self) -> None:
+        """Wait for the retrieval's background reads (the candidate rows read after a search
+        missed some: ``retrieval/hybrid.py``) and for the index's int8 rows being packed
+        (``retrieval/quantized.py``), if either runs: what a process's later searches find.
+        Benchmarks and tests call it before timing; searches meanwhile give the same results."""
+        await self._retriever.pipeline.settled()
+        if self._parts.vectors is not None:
+            await asyncio.to_thread(self._parts.vectors.index.settled, None)
 
     # -- writing ---------------------------------------------------------------------------
     async def start_episode(

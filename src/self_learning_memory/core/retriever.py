@@ -56,7 +56,10 @@ class Retriever:
         # the store and the settings are read at each query: the memory's store may be wrapped
         # or replaced after it is built, and so may its retrieval settings
         self.pipeline = HybridPipeline(
-            lambda: parts.storage, lambda: parts.config.retrieval, parts.vectors
+            lambda: parts.storage,
+            lambda: parts.config.retrieval,
+            parts.vectors,
+            lambda: parts.storage.capabilities.candidate_log,
         )
         # (query, settings, embedding model) -> (store version, when, ranking)
         self.query_cache: dict[tuple[object, ...], tuple[int, float, list[CachedRank]]] = {}

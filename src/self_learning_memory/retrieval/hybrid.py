@@ -4,15 +4,22 @@ Candidates come from a :class:`~..storage.protocols.CandidateSource` (the store'
 search and context match) and, with an embedding provider, from the vector index (the query's
 nearest episodes, then the nearest of the query moved toward them: pseudo-relevance feedback);
 :mod:`.ranking` fuses the signals and ranks them. The pipeline owns the candidate rows of the
-vector search, kept per store version (:meth:`HybridPipeline._candidates_by_ids`).
+vector search and the candidates' usage counters (:meth:`HybridPipeline._candidates_by_ids`):
+where the store keeps a log of the episodes whose candidate rows changed (SQLite:
+``capabilities.CandidateLog``), across store versions, a write dropping only the rows it
+changed, and, while the store holds few enough vectors, every indexed episode's row is read in
+the background after the first search that missed some (``_warm``); without a log, per store
+version.
 
 It depends on nothing above the retrieval layer: whoever builds it (the memory's retriever)
 passes in how to reach the current candidate source and retrieval settings, and the vector
-search when there is one.
+search when there is one, and the store's candidate log.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import uuid
@@ -33,6 +40,7 @@ from .scores import RankMode, ScoredCandidate
 from .tokens import query_terms
 
 if TYPE_CHECKING:  # numpy-backed: imported only when an embedding provider is configured
+    from ..storage.capabilities import CandidateLog
     from .index import F32
     from .server_vectors import ServerSearch
     from .vectors import VectorSearch
@@ -40,7 +48,8 @@ if TYPE_CHECKING:  # numpy-backed: imported only when an embedding provider is c
 __all__ = ["HybridPipeline"]
 
 log = logging.getLogger(__name__)
-CANDIDATE_CACHE_SIZE = 20_000  # vector candidate rows kept per store version (~1 KB each)
+CANDIDATE_CACHE_SIZE = 20_000  # vector candidate rows kept (~1 KB each); warmed up to this
+WARM_CHUNK = 512  # candidate rows read per statement while warming (~3 ms on the store's thread)
 TOOL_NAMES_SIZE = 50_000  # tool names seen in candidate rows (a hint for the early search)
 
 
@@ -70,21 +79,33 @@ class HybridPipeline:
     """Ranks a query's candidates. ``source`` and ``settings`` are asked for the current
     candidate source and retrieval settings at each query (the memory's store may be wrapped
     or replaced, and its settings swapped, after the pipeline is built); ``vectors`` is the
-    vector search, None without an embedding provider."""
+    vector search, None without an embedding provider; ``log`` gives the store's candidate log
+    (None where it keeps none)."""
 
     def __init__(
         self,
         source: Callable[[], CandidateSource],
         settings: Callable[[], RetrievalConfig],
         vectors: VectorSearch | None = None,
+        log: Callable[[], CandidateLog | None] | None = None,
     ) -> None:
         self._source = source
         self._settings = settings
         self._vectors = vectors
-        self._candidates: dict[uuid.UUID, EpisodeCandidate] = {}  # of one store version
-        self._candidates_version: int | None = None
-        self._usage: dict[uuid.UUID, EpisodeUsage | None] = {}  # of one store version
-        self._usage_version: int | None = None
+        self._log = log
+        # Candidate rows of the vector search and usage counters (None: none), valid at store
+        # version ``_rows_version``: ``_sync`` brings them to a query's version, dropping what
+        # the log (read up to ``_log_position``, of ``_log_owner``) names, or everything.
+        self._candidates: dict[uuid.UUID, EpisodeCandidate] = {}
+        self._absent: set[uuid.UUID] = set()  # indexed, without a candidate row (deleted)
+        self._usage: dict[uuid.UUID, EpisodeUsage | None] = {}
+        self._rows_version: int | None = None
+        self._log_owner: object | None = None
+        self._log_position: int | None = None
+        # bumped whenever kept rows are dropped: rows asked for before are returned, not kept
+        # (they may be older than the change that dropped them)
+        self._drops = 0
+        self._warming: asyncio.Task[None] | None = None
         # every (lower-cased) tool name seen in a candidate row, of any store version: a query
         # naming one may get lexical weight from its tool mentions (``lexical_trust.py``),
         # so its full-text search starts early (a hint only: what counts is decided as before)
@@ -317,22 +338,29 @@ class HybridPipeline:
         """The candidates' retrieval-feedback counters, kept (with the ids that have none)
         until the store changes, like the vector candidates' rows. Most candidate queries
         read them with the rows (``usage_known``); the others' are asked for in one query."""
+        await self._sync(storage, version)
         known = self._usage
-        if version != self._usage_version:
-            known.clear()
-            self._usage_version = version
-        ids = list(candidates)
-        for c in candidates.values():
+        usage: dict[uuid.UUID, EpisodeUsage] = {}
+        missing: list[uuid.UUID] = []
+        for i, c in candidates.items():
             if c.usage_known:
-                known[c.episode_id] = c.usage
-        missing = [i for i in ids if i not in known]
+                if c.usage is not None:
+                    usage[i] = c.usage
+            elif i in known:
+                if (kept := known[i]) is not None:
+                    usage[i] = kept
+            else:
+                missing.append(i)
         if missing:
-            found = await storage.episode_usage(missing)
-            for i in missing:
-                known[i] = found.get(i)
-            while len(known) > CANDIDATE_CACHE_SIZE:
-                known.pop(next(iter(known)))
-        return {i: u for i in ids if (u := known.get(i)) is not None}
+            drops = self._drops
+            read = await storage.episode_usage(missing)
+            usage.update((i, u) for i in missing if (u := read.get(i)) is not None)
+            if drops == self._drops:
+                for i in missing:
+                    known[i] = read.get(i)
+                while len(known) > CANDIDATE_CACHE_SIZE:
+                    known.pop(next(iter(known)))
+        return usage
 
     async def _vector_search(
         self,
@@ -375,23 +403,126 @@ class HybridPipeline:
         version: int,
     ) -> list[EpisodeCandidate]:
         """``storage.candidates_by_ids`` for the vector search's ids. Without hard filters the
-        rows are kept in memory until the store changes: any write, by any process, changes
-        ``version`` (a degraded store gives a new one each time, so nothing is kept then)."""
+        rows are kept in memory (``_sync``: until the store's log says they changed, or without
+        a log until the store changes: any write, by any process, changes ``version``; a
+        degraded store gives a new one each time, so nothing is kept then)."""
         if filters != EpisodeFilters():
             return await storage.candidates_by_ids(ids, filters)
+        await self._sync(storage, version)
+        known, absent = self._candidates, self._absent
+        missing = [i for i in ids if i not in known and i not in absent]
+        if not missing:
+            return [known[i] for i in ids if i in known]
+        drops = self._drops
+        found = {c.episode_id: c for c in await storage.candidates_by_ids(missing, filters)}
+        self._learn_tools(list(found.values()))
+        if drops == self._drops:
+            self._keep(missing, found)
+        self._warm(storage)
+        return [c for i in ids if (c := found.get(i) or known.get(i)) is not None]
+
+    def _keep(self, asked: list[uuid.UUID], found: dict[uuid.UUID, EpisodeCandidate]) -> None:
+        """Keep the rows read for ``asked``; those without one (an indexed episode deleted
+        since) are known absent until the log names them."""
         known = self._candidates
-        if version != self._candidates_version:
-            known.clear()
-            self._candidates_version = version
-        missing = [i for i in ids if i not in known]
-        if missing:
-            found = await storage.candidates_by_ids(missing, filters)
-            for c in found:
-                known[c.episode_id] = c
-            self._learn_tools(found)
-            while len(known) > CANDIDATE_CACHE_SIZE:
-                known.pop(next(iter(known)))
-        return [known[i] for i in ids if i in known]
+        known.update(found)
+        if self._log_position is not None:  # without a log, nothing would forget them
+            self._absent.update(i for i in asked if i not in found)
+        while len(known) > CANDIDATE_CACHE_SIZE:
+            known.pop(next(iter(known)))
+        while len(self._absent) > CANDIDATE_CACHE_SIZE:
+            self._absent.pop()
+
+    async def _sync(self, storage: CandidateSource, version: int) -> None:
+        """Bring the kept candidate rows and usage counters to store ``version``: drop those of
+        the episodes the store's candidate log names since the last read, or, without a log (or
+        one that cannot tell: see ``CandidateLog``), all of them."""
+        if version == self._rows_version:
+            return
+        changes = None if self._log is None else self._log()
+        changed: list[uuid.UUID] | None = None
+        newest: int | None = None
+        if changes is not None:
+            position = self._log_position if changes.owner is self._log_owner else None
+            try:
+                newest, changed = await changes.changed_since(position)
+            except StorageError as exc:  # (the primary of a degraded store, say)
+                log.debug("the candidate log is unreadable, dropping every kept row: %s", exc)
+                changes = None
+        if changed is None or changed:
+            self._drops += 1
+        if changed is None:
+            self._candidates.clear()
+            self._absent.clear()
+            self._usage.clear()
+        else:
+            for i in changed:
+                self._candidates.pop(i, None)
+                self._absent.discard(i)
+                self._usage.pop(i, None)
+        if changes is None or newest is None:
+            self._log_owner = self._log_position = None
+        elif (
+            changed is not None
+            and changes.owner is self._log_owner
+            and self._log_position is not None
+        ):
+            # a sync that ran meanwhile may have read further: keep the furthest position
+            self._log_position = max(self._log_position, newest)
+        else:
+            self._log_owner, self._log_position = changes.owner, newest
+        self._rows_version = version
+
+    def _warm(self, storage: CandidateSource) -> None:
+        """Read every indexed episode's candidate row in the background (``_warm_rows``), once
+        a search missed some, where the store keeps a candidate log (the rows then stay across
+        writes) and holds at most ``CANDIDATE_CACHE_SIZE`` vectors."""
+        vectors = self._vectors
+        if (
+            vectors is None
+            or self._log_position is None
+            or (self._warming is not None and not self._warming.done())
+            or not len(self._candidates) + len(self._absent)
+            < len(vectors.index)
+            <= CANDIDATE_CACHE_SIZE
+        ):
+            return
+        self._warming = asyncio.ensure_future(self._warm_rows(storage, vectors.index.ids()))
+
+    async def _warm_rows(self, storage: CandidateSource, ids: list[uuid.UUID]) -> None:
+        """The rows of ``ids`` not kept yet, ``WARM_CHUNK`` per read on the store's thread (a
+        search's reads queue between two). It stops when the store's version moves (a write,
+        or a degraded store answering from its local copy): a later search warms again."""
+        try:
+            version = await storage.data_version()
+            for start in range(0, len(ids), WARM_CHUNK):
+                known, absent = self._candidates, self._absent
+                chunk = [i for i in ids[start : start + WARM_CHUNK] if i not in known]
+                chunk = [i for i in chunk if i not in absent]
+                if not chunk:
+                    continue
+                drops = self._drops
+                found = await storage.candidates_by_ids(chunk, EpisodeFilters())
+                if drops != self._drops or await storage.data_version() != version:
+                    return
+                self._learn_tools(found)
+                self._keep(chunk, {c.episode_id: c for c in found})
+        except StorageError as exc:
+            log.debug("warming the candidate rows stopped: %s", exc)
+
+    async def settled(self) -> None:
+        """Wait for the candidate rows being read in the background, if they are (benchmarks
+        and tests: searches meanwhile read the rows they miss, with the same results)."""
+        if self._warming is not None:
+            await asyncio.shield(self._warming)
+
+    async def stop(self) -> None:
+        """Stop reading candidate rows in the background (before the store closes)."""
+        task, self._warming = self._warming, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def _learn_tools(self, rows: list[EpisodeCandidate]) -> None:
         """Remember the tool names of these candidate rows (up to ``TOOL_NAMES_SIZE``)."""

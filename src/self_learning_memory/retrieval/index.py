@@ -64,6 +64,11 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def ids(self) -> list[uuid.UUID]:
+        """The indexed episodes, in row order (a copy)."""
+        with self._lock:
+            return list(self._ids)
+
     def settled(self, timeout: float | None = None) -> bool:
         """Wait for the int8 copy's packed session being built on a thread, if one is
         (``quantized.py``; benchmarks and tests: searches meanwhile scan it unpacked, with the

@@ -21,6 +21,7 @@ handle             SQLite  Turso  PostgreSQL  resilience wrapper
 ``change_feed``    no      no     yes         the primary's
 ``batch_writer``   yes     yes    yes         the primary's
 ``vector_index``   no      no     pgvector    the primary's
+``candidate_log``  yes     yes    no          the primary's
 ``resilience``     no      no     no          the wrapper itself
 =================  ======  =====  ==========  ==================
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from .transfer import TransferAdapter
 
 __all__ = [
+    "CandidateLog",
     "Capabilities",
     "ChangeFeed",
     "EpisodeChangeEvent",
@@ -87,6 +89,21 @@ class ChangeFeed(Protocol):
 
     async def stop_listening(self) -> None:
         """Deliver no more changes (a memory calls it before it closes its cache)."""
+        ...
+
+
+class CandidateLog(Protocol):
+    """Which episodes' retrieval candidate rows may have changed, from a log every writing
+    transaction of any process appends to (SQLite: migration 10's ``candidate_changes``), so a
+    process keeps the rows it read across store versions (``retrieval/hybrid.py``)."""
+
+    # the log's owner (the store's connection): a position read from another log means nothing
+    owner: object
+
+    async def changed_since(self, position: int | None) -> tuple[int, list[uuid.UUID] | None]:
+        """The log's newest position and the episodes logged after ``position`` (each once);
+        None instead of the episodes when the log cannot tell (``position`` None, older than
+        the oldest entry kept, or past the newest)."""
         ...
 
 
@@ -168,3 +185,4 @@ class Capabilities:
     resilience: ResilienceStatus | None = None  # set by the resilience wrapper only
     batch_writer: BatchWriter | None = None  # several writes in one transaction (``batch.py``)
     vector_index: VectorIndex | None = None  # nearest episodes searched by the store (pgvector)
+    candidate_log: CandidateLog | None = None  # whose candidate rows changed since (SQLite)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -27,9 +28,39 @@ from .sqlite_search import FTS5Index
 from .step_queries import StepQueries
 from .transfer import SQLiteTransfer
 
-__all__ = ["SQLiteStorage"]
+__all__ = ["CANDIDATE_LOG_READ", "SQLiteCandidateLog", "SQLiteStorage"]
 
 T = TypeVar("T")
+CANDIDATE_LOG_READ = 20_000  # log entries read at once at most; more: the reader starts over
+
+
+class SQLiteCandidateLog:
+    """Migration 10's ``candidate_changes``: the episodes whose candidate rows may have changed
+    (``capabilities.CandidateLog``), read on the store's connection in one snapshot."""
+
+    def __init__(self, db: SQLiteConnection) -> None:
+        self.owner: object = db
+        self._db = db
+
+    async def changed_since(self, position: int | None) -> tuple[int, list[uuid.UUID] | None]:
+        return await self._db.read_snapshot(lambda conn: self._read(conn, position))
+
+    @staticmethod
+    def _read(conn: apsw.Connection, position: int | None) -> tuple[int, list[uuid.UUID] | None]:
+        newest = int(scalar(conn, "SELECT coalesce(max(seq), 0) FROM candidate_changes"))
+        if position is None or position > newest:
+            return newest, None
+        if position == newest:
+            return newest, []
+        found = conn.execute(
+            "SELECT seq, episode_id FROM candidate_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            (position, CANDIDATE_LOG_READ + 1),
+        ).fetchall()
+        # a seq is never reused nor skipped by a commit: a first entry past position + 1 means
+        # the entries between were dropped (the oldest go, ``migrations/sqlite.py``)
+        if not found or found[0][0] != position + 1 or len(found) > CANDIDATE_LOG_READ:
+            return newest, None
+        return newest, [uuid.UUID(e) for e in dict.fromkeys(str(r[1]) for r in found)]
 
 
 class SQLiteStorage(SQLStore):
@@ -73,6 +104,7 @@ class SQLiteStorage(SQLStore):
             maintenance=self,
             transfer=SQLiteTransfer(self._db),
             batch_writer=self,
+            candidate_log=SQLiteCandidateLog(self._db),
         )
 
     async def _read(self, program: ProgramFactory[T]) -> T:

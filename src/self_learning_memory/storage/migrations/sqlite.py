@@ -344,4 +344,46 @@ WHEN old.identity <> new.identity BEGIN
 END;
 """,
     ),
+    (
+        10,
+        """
+-- The episodes whose retrieval candidate row may have changed, in commit order, written by
+-- triggers in every writing transaction of any process (``storage/sqlite.py``,
+-- ``CandidateChanges``): a process keeps the candidate rows it read across store versions and
+-- drops only those logged since (``retrieval/hybrid.py``). A candidate row is a completed
+-- episode's columns with its retrieval-feedback counters, so the log takes every insert (a
+-- replaced row included: INSERT OR REPLACE fires no delete trigger here), every delete, the
+-- updates of completed episodes, and every change of episode_usage; the updates of an episode
+-- still running (its step count) are not logged: it is no candidate. AUTOINCREMENT: a seq is
+-- never reused. The oldest entries are dropped every 1,024 (the newest 65,536 stay); a
+-- process that last read the log before them starts over.
+CREATE TABLE candidate_changes (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    episode_id TEXT NOT NULL
+);
+CREATE TRIGGER candidate_changes_insert AFTER INSERT ON episodes BEGIN
+    INSERT INTO candidate_changes (episode_id) VALUES (new.episode_id);
+END;
+CREATE TRIGGER candidate_changes_update AFTER UPDATE ON episodes
+WHEN old.end_time IS NOT NULL BEGIN
+    INSERT INTO candidate_changes (episode_id) VALUES (old.episode_id);
+END;
+CREATE TRIGGER candidate_changes_delete AFTER DELETE ON episodes BEGIN
+    INSERT INTO candidate_changes (episode_id) VALUES (old.episode_id);
+END;
+CREATE TRIGGER candidate_changes_usage_insert AFTER INSERT ON episode_usage BEGIN
+    INSERT INTO candidate_changes (episode_id) VALUES (new.episode_id);
+END;
+CREATE TRIGGER candidate_changes_usage_update AFTER UPDATE ON episode_usage BEGIN
+    INSERT INTO candidate_changes (episode_id) VALUES (new.episode_id);
+END;
+CREATE TRIGGER candidate_changes_usage_delete AFTER DELETE ON episode_usage BEGIN
+    INSERT INTO candidate_changes (episode_id) VALUES (old.episode_id);
+END;
+CREATE TRIGGER candidate_changes_pruned AFTER INSERT ON candidate_changes
+WHEN new.seq % 1024 = 0 BEGIN
+    DELETE FROM candidate_changes WHERE seq <= new.seq - 65536;
+END;
+""",
+    ),
 ]
