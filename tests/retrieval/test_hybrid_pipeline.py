@@ -203,13 +203,13 @@ async def test_a_query_naming_a_tool_seen_in_candidates_starts_its_full_text_sea
         assert expected[0].components.lexical_weight > 0.0  # the tool name counted
 
 
-async def test_a_code_like_query_with_a_known_vector_queues_its_full_text_search_behind_the_rows(
+async def test_a_code_like_query_with_a_known_vector_starts_its_full_text_search_before_the_scan(
     backend: Backend,
 ) -> None:
     """With the query vector already known, a search that runs whatever the vector search
-    finds is started as soon as the vector candidates' rows are asked for, not after they
-    come back: both wait on the store together (one round trip). It runs once, and the ranking
-    is the memory's."""
+    finds is queued on the store's thread before the index scan (the two overlap), so before
+    the vector candidates' rows are asked for. It runs once, and the ranking is the
+    memory's."""
     async with backend.open(embedder=HashingEmbedding(64)) as memory:
         await record(memory, TASKS)
         assert memory.vectors is not None
@@ -237,7 +237,7 @@ async def test_a_code_like_query_with_a_known_vector_queues_its_full_text_search
         if memory.vectors.where == "pgvector":  # beside the server's search, rows in it
             assert events == ["full-text asked"]
         else:
-            assert events == ["rows asked", "full-text asked", "rows back"]
+            assert events == ["full-text asked", "rows asked", "rows back"]
         storage.candidates_by_ids, storage.lexical_candidates = rows, search
         expected = await memory.retrieve_relevant_context(code_like, CTX, 3, mode="hybrid")
         assert ours == [(r.episode.task_description, r.components.mode) for r in expected]

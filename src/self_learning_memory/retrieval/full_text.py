@@ -1,6 +1,6 @@
 """A query's full-text search started before the hybrid ranking awaits it (``hybrid.py``):
-early, while the query is embedded, or deferred, queued on the store's thread behind the vector
-candidates' rows. The ranking awaits it where it always ran the search, or abandons it."""
+early, while the query is embedded, or deferred, queued on the store's thread as the vector
+scan starts. The ranking awaits it where it always ran the search, or abandons it."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _consume(task: asyncio.Task[list[EpisodeCandidate]]) -> None:
 class FullTextSearch:
     """A query's full-text search (its ``terms`` and candidate ``pool``), started before the
     ranking awaits it: early (``task``, while the query is embedded) or ``deferred`` (queued
-    behind the vector candidates' rows); neither: run where the ranking needs it, if it does.
+    as the vector scan starts); neither: run where the ranking needs it, if it does.
     From :meth:`HybridPipeline.full_text_search`; the ranking awaits or abandons it."""
 
     terms: list[str]

@@ -134,11 +134,13 @@ class HybridPipeline:
         # query naming a tool seen in earlier candidates: its weight then depends on how many
         # candidates used the tool, known after the vector search, and it usually has weight
         # (a search started early and then skipped only costs its CPU). With the query vector
-        # known there is nothing to overlap but the index scan, and the two together were
-        # measured slower than one after the other (apsw takes the GIL per row): a search that
-        # runs whatever the vector search finds (its words or filters, not the tool hint) is
-        # then deferred, queued on the store's thread right behind the vector candidates' rows
-        # once the scan is done (one round trip for both). Where the store searches the
+        # known there is nothing to overlap but the index scan: a search that runs whatever the
+        # vector search finds (its words or filters, not the tool hint) is then deferred,
+        # queued on the store's thread just before the scan runs on the loop's. FTS5 ranks in
+        # C without the GIL, so the two overlap: 4.98 -> 3.99 ms for the code-like queries at
+        # 10K, 8.63 -> 7.75 at 100K (docs/performance.md). (Measured slower than one after the
+        # other while the vector candidates' rows were read at every search: the search then
+        # waited behind the rows, and they behind it.) Where the store searches the
         # vectors itself (pgvector) the two are statements on two pooled connections, run by
         # the server side by side: the full-text search starts early whether or not the query
         # vector is known. Its rows (and their usage counters) must not be older than the
@@ -239,8 +241,9 @@ class HybridPipeline:
         if version is None:  # (read above on every path; for the type checker)
             version = await storage.data_version()
         if served is None and query_vector is not None and vectors is not None:
-            if full_text.deferred:  # it runs once the scan below awaits the rows
+            if full_text.deferred:  # queued on the store's thread before the scan runs
                 full_text.start(storage)
+                await asyncio.sleep(0)
             searched = await self._vector_search(
                 vectors, storage, settings, query_vector, limit, filters, version
             )
