@@ -396,7 +396,8 @@ async def bench_retrieval(
             # background after the first search (``hybrid.py``): what a process's searches
             # find ~0.1 s later
             await memory.retrieve_relevant_context(classes["plain"][0], ctx, 10)
-            await memory.retrieval_settled()
+            if not await memory.retrieval_settled():
+                raise RuntimeError("the retrieval's background work did not finish in 120 s")
             for kind, texts in classes.items():
                 results: dict[str, list[int]] = {"hybrid": [], "lexical": []}
                 skipped = 0

@@ -17,7 +17,8 @@ With ``embeddings.background`` on (the default, ``--foreground`` turns it off) t
 vector is written by the background worker after the completion returns: the searches start
 once every vector is written (``wait_for_embeddings``), and ``drain_s`` is how long that took
 after the last add; then one search whose background reads (the candidate rows) are waited for
-(``retrieval_settled``), so the timed searches see a process's steady state. hit@5: a relevant episode (the query's family) in the top 5.
+(``retrieval_settled``), so the timed searches see a process's steady state. hit@5: a
+relevant episode (the query's family) in the top 5.
 
 The baseline is the numpy forward pass of the same model (``LocalEmbedding(backend="numpy")``),
 measured in the same run; ``onnx`` is the ONNX Runtime int8 path (``embeddings/onnx_runtime.py``).
@@ -92,7 +93,8 @@ async def run(
             # a process's steady state: what a first search starts in the background (every
             # indexed episode's candidate row read, ``retrieval/hybrid.py``) has finished
             await memory.retrieve_relevant_context("warm up the retrieval", None, 5)
-            await memory.retrieval_settled()
+            if not await memory.retrieval_settled():
+                raise RuntimeError("the retrieval's background work did not finish in 120 s")
             searches: list[float] = []
             cpu: list[float] = []
             hits = 0

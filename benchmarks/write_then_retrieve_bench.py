@@ -58,7 +58,8 @@ async def run(path: Path, rounds: int) -> dict[str, Any]:
         await memory.retrieve_relevant_context(queries[0], CONTEXT, 10)
         # what the first search starts in the background: the int8 rows packed (~0.1 s) and
         # the candidate rows read (~60 ms at 10K)
-        await memory.retrieval_settled()
+        if not await memory.retrieval_settled():
+            raise RuntimeError("the retrieval's background work did not finish in 120 s")
         if not await memory.wait_for_embeddings(600):
             raise RuntimeError("the store's vectors were not all written")
         times: dict[str, list[float]] = {way: [] for way in WAYS}

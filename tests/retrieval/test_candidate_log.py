@@ -176,7 +176,7 @@ async def test_rows_stay_across_writes_and_a_change_drops_the_row_it_names(
         assert await memory.wait_for_learning(30)  # its writes would drop the rows too
         ids = await ids_by_task(memory)
         await memory.retrieve_relevant_context(QUERY, CTX, 3)
-        await memory.retrieval_settled()
+        assert await memory.retrieval_settled()
         rows = CountedRows(memory)
         # a write that changes no candidate row (a new episode): no row is read again
         await record(memory, ["Document the deployment checklist"])
@@ -184,7 +184,7 @@ async def test_rows_stay_across_writes_and_a_change_drops_the_row_it_names(
         assert await memory.wait_for_learning(30)
         new = (await ids_by_task(memory))["Document the deployment checklist"]
         first = await memory.retrieve_relevant_context(QUERY, CTX, 8)
-        await memory.retrieval_settled()
+        assert await memory.retrieval_settled()
         assert set(rows.asked) <= {new}
         assert all(r.components.uses == 0 for r in first)
         # another process gives the best match uses: its row is read again, and shows them
@@ -208,7 +208,7 @@ async def test_rows_stay_across_writes_and_a_change_drops_the_row_it_names(
         assert ids[TASKS[1]] not in {r.episode.episode_id for r in after}
         # its row was dropped, and read once more while the index still held its vector: gone
         assert rows.asked == [ids[TASKS[1]]]
-        await memory.retrieval_settled()
+        assert await memory.retrieval_settled()
         rows.asked.clear()
         await memory.retrieve_relevant_context(QUERY + " at last", CTX, 8)
         assert rows.asked == []
@@ -287,7 +287,7 @@ async def test_every_indexed_row_is_read_after_a_search_and_a_later_search_reads
         rows = CountedRows(memory)
         await memory.retrieve_relevant_context(QUERY, CTX, 1)
         assert memory.vectors is not None
-        await memory.retrieval_settled()
+        assert await memory.retrieval_settled()
         assert set(rows.asked) == set(memory.vectors.index.ids())
         rows.asked.clear()
         for query in ("signing keys rotation", "webhook retries", "invoice totals cache"):

@@ -66,6 +66,10 @@ async def test_lifecycle_learning_retrieval_and_reopen(tmp_path: Path) -> None:
         found = await memory.retrieve_relevant_context("crash loop service", CTX, limit=2)
         assert found
         assert found[0].episode.episode_id in {e.episode_id for e in episodes}
+        log = memory.storage.capabilities.candidate_log  # the embedded store's, on libsql
+        assert log is not None
+        _, changed = await log.changed_since(0)
+        assert set(changed or []) == {e.episode_id for e in episodes}
         stats = await memory.stats()
         assert (stats.episodes, stats.steps) == (3, 6)
         assert stats.patterns >= 1

@@ -191,14 +191,19 @@ class SelfLearningMemory:
         await self._retriever.pipeline.stop()
         await self._lifecycle.close()
 
-    async def retrieval_settled(self) -> None:
-        """Wait for the retrieval's background reads (the candidate rows read after a search
-        missed some: ``retrieval/hybrid.py``) and for the index's int8 rows being packed
-        (``retrieval/quantized.py``), if either runs: what a process's later searches find.
-        Benchmarks and tests call it before timing; searches meanwhile give the same results."""
-        await self._retriever.pipeline.settled()
-        if self._parts.vectors is not None:
-            await asyncio.to_thread(self._parts.vectors.index.settled, None)
+    async def retrieval_settled(self, timeout: float = 120.0) -> bool:
+        """Wait up to ``timeout`` seconds for the retrieval's background reads (the candidate
+        rows read after a search missed some: ``retrieval/hybrid.py``) and for the index's int8
+        rows being packed (``retrieval/quantized.py``), if either runs: what a process's later
+        searches find. Benchmarks and tests call it before timing; searches meanwhile give the
+        same results. Whether nothing is left running."""
+        try:
+            await asyncio.wait_for(self._retriever.pipeline.settled(), timeout)
+        except TimeoutError:
+            return False
+        if self._parts.vectors is None:
+            return True
+        return await asyncio.to_thread(self._parts.vectors.index.settled, timeout)
 
     # -- writing ---------------------------------------------------------------------------
     async def start_episode(

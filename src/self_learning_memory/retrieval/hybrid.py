@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # numpy-backed: imported only when an embedding provider is c
 __all__ = ["HybridPipeline"]
 
 log = logging.getLogger(__name__)
-CANDIDATE_CACHE_SIZE = 20_000  # vector candidate rows kept (~1 KB each); warmed up to this
+CANDIDATE_CACHE_SIZE = 20_000  # vector candidate rows kept (~2 KB each); warmed up to this
 WARM_CHUNK = 512  # candidate rows read per statement while warming (~3 ms on the store's thread)
 TOOL_NAMES_SIZE = 50_000  # tool names seen in candidate rows (a hint for the early search)
 
@@ -512,6 +512,8 @@ class HybridPipeline:
                 self._keep(chunk, {c.episode_id: c for c in found})
         except StorageError as exc:
             log.debug("warming the candidate rows stopped: %s", exc)
+        except Exception:  # best effort: a search reads the rows it misses itself
+            log.warning("warming the candidate rows failed", exc_info=True)
 
     async def settled(self) -> None:
         """Wait for the candidate rows being read in the background, if they are (benchmarks

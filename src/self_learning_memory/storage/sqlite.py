@@ -60,7 +60,10 @@ class SQLiteCandidateLog:
         # the entries between were dropped (the oldest go, ``migrations/sqlite.py``)
         if not found or found[0][0] != position + 1 or len(found) > CANDIDATE_LOG_READ:
             return newest, None
-        return newest, [uuid.UUID(e) for e in dict.fromkeys(str(r[1]) for r in found)]
+        try:
+            return newest, [uuid.UUID(e) for e in dict.fromkeys(str(r[1]) for r in found)]
+        except ValueError:  # not an episode id (written by hand): it cannot tell which rows
+            return newest, None
 
 
 class SQLiteStorage(SQLStore):
