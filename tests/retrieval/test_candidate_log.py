@@ -97,10 +97,12 @@ async def test_the_log_names_inserts_deletes_changes_of_completed_episodes_and_u
         assert changed is None  # no position: the log cannot tell
         assert await log.changed_since(start) == (start, [])
         await record(memory, TASKS[:1])
+        assert await memory.wait_for_learning(30)  # the learner's writes come in between
         (done,) = (await ids_by_task(memory)).values()
         position, changed = await log.changed_since(start)
-        assert changed == [done]  # its insert; its step and its completion updated an episode
-        # still running, which no reader holds a candidate row of
+        assert changed == [done]  # its insert, and the learner's update once it was completed;
+        # its step and its completion updated an episode still running, which no reader holds a
+        # candidate row of
         running = await memory.start_episode("a task still running", CTX, "code_generation")
         step = ExecutionStep(step_number=1, tool="editor", action="edit", result=SuccessResult())
         await memory.log_step(running, step)
@@ -119,9 +121,8 @@ async def test_the_log_names_inserts_deletes_changes_of_completed_episodes_and_u
                 )
         position, changed = await log.changed_since(position)
         assert changed == [done]  # once, though logged twice; the running one not at all
-        set_uses_later = position
         await memory.delete_episode(done)
-        newest, changed = await log.changed_since(set_uses_later)
+        newest, changed = await log.changed_since(position)
         assert changed == [done]  # the episode, and its usage row with it
         assert await log.changed_since(newest + 1) == (newest, None)  # past the newest
 
