@@ -338,9 +338,9 @@ class HybridPipeline:
         candidates: dict[uuid.UUID, EpisodeCandidate],
         version: int,
     ) -> dict[uuid.UUID, EpisodeUsage]:
-        """The candidates' retrieval-feedback counters, kept (with the ids that have none)
-        until the store changes, like the vector candidates' rows. Most candidate queries
-        read them with the rows (``usage_known``); the others' are asked for in one query."""
+        """The candidates' retrieval-feedback counters. Most candidate queries read them with
+        the rows (``usage_known``); the others' are asked for in one query and kept (with the
+        ids that have none) as the vector candidates' rows are (``_sync``)."""
         await self._sync(storage, version)
         known = self._usage
         usage: dict[uuid.UUID, EpisodeUsage] = {}
@@ -500,8 +500,9 @@ class HybridPipeline:
             version = await storage.data_version()
             for start in range(0, len(ids), WARM_CHUNK):
                 known, absent = self._candidates, self._absent
-                chunk = [i for i in ids[start : start + WARM_CHUNK] if i not in known]
-                chunk = [i for i in chunk if i not in absent]
+                chunk = [
+                    i for i in ids[start : start + WARM_CHUNK] if i not in known and i not in absent
+                ]
                 if not chunk:
                     continue
                 drops = self._drops
