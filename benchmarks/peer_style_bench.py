@@ -18,7 +18,10 @@ vector is written by the background worker after the completion returns: the sea
 once every vector is written (``wait_for_embeddings``), and ``drain_s`` is how long that took
 after the last add; then one search whose background reads (the candidate rows) are waited for
 (``retrieval_settled``), so the timed searches see a process's steady state. hit@5: a
-relevant episode (the query's family) in the top 5.
+relevant episode (the query's family) in the top 5. ``thread_hop_us``: the median round trip of
+an empty ``asyncio.to_thread`` call just before the searches, a property of the machine (a
+search makes two to four such hops; 50-60 us on a machine whose other vCPU is busy, 150-170 us
+when it is idle and must be woken), for comparing runs on different machines.
 
 The baseline is the numpy forward pass of the same model (``LocalEmbedding(backend="numpy")``),
 measured in the same run; ``onnx`` is the ONNX Runtime int8 path (``embeddings/onnx_runtime.py``).
@@ -46,6 +49,21 @@ from self_learning_memory import MemoryConfig, SelfLearningMemory
 from self_learning_memory.config import EmbeddingsConfig
 from self_learning_memory.embeddings.local import LocalEmbedding
 from self_learning_memory.storage.factory import open_store
+
+
+async def thread_hop_us(count: int = 2000) -> float:
+    """The median round trip, in microseconds, of ``asyncio.to_thread`` with nothing to run:
+    what each hop of a search to a thread (the query embedding, the store's calls, the result
+    episodes' cache reads) costs on this machine before any work, measured in the same run as
+    the searches and in the same state, nothing else running (on a virtual machine an idle
+    vCPU must be woken: docs/performance.md, "2026-12-06, late: an Intel Xeon without AMX").
+    The first tenth of the round trips is a warm-up, left out."""
+    samples: list[float] = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await asyncio.to_thread(int)
+        samples.append((time.perf_counter() - started) * 1e6)
+    return statistics.median(samples[count // 10 :])
 
 
 def _summary(samples: list[float]) -> tuple[float, float]:
@@ -95,6 +113,7 @@ async def run(
             await memory.retrieve_relevant_context("warm up the retrieval", None, 5)
             if not await memory.retrieval_settled():
                 raise RuntimeError("the retrieval's background work did not finish in 120 s")
+            hop_us = await thread_hop_us()
             searches: list[float] = []
             cpu: list[float] = []
             hits = 0
@@ -124,6 +143,8 @@ async def run(
                 "background_embedding": background,
                 "drain_s": round(drain_s, 3),
                 "load_1m": round(os.getloadavg()[0], 2),
+                # a thread hop's round trip before any work (the machine's, not the code's)
+                "thread_hop_us": round(hop_us, 1),
                 **({"phases": recorder.summary()} if recorder else {}),
             }
 
