@@ -20,8 +20,9 @@ after the last add; then one search whose background reads (the candidate rows) 
 (``retrieval_settled``), so the timed searches see a process's steady state. hit@5: a
 relevant episode (the query's family) in the top 5. ``thread_hop_us``: the median round trip of
 an empty ``asyncio.to_thread`` call just before the searches, a property of the machine (a
-search makes two to four such hops; 50-60 us on a machine whose other vCPU is busy, 150-170 us
-when it is idle and must be woken), for comparing runs on different machines.
+search makes two to four such hops; on the Intel Xeon of docs/performance.md 95-170 us with the
+other vCPU idle, which must be woken, and 50-60 us with it busy), for comparing runs on
+different machines.
 
 The baseline is the numpy forward pass of the same model (``LocalEmbedding(backend="numpy")``),
 measured in the same run; ``onnx`` is the ONNX Runtime int8 path (``embeddings/onnx_runtime.py``).
