@@ -76,10 +76,12 @@ def _normalised_mean(hidden: np.ndarray) -> np.ndarray:
     return unit
 
 
-def _openvino(fp32_graph: Path) -> dict[str, Run] | str:
-    """The OpenVINO runtimes over the float32 graph, or what to install."""
+def _openvino(fp32_graph: Path | None) -> dict[str, Run] | str:
+    """The OpenVINO runtimes over the float32 graph (its cache file), or what to do first."""
     if importlib.util.find_spec("openvino") is None or importlib.util.find_spec("nncf") is None:
         return "pip install openvino nncf"
+    if fp32_graph is None:
+        return "the float32 graph is not cached (set MEMORY_CACHE_DIR to a writable directory)"
     import nncf  # type: ignore[import-not-found, unused-ignore]
     import openvino as ov  # type: ignore[import-not-found, unused-ignore]
     from tokenizers import Tokenizer
