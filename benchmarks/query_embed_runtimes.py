@@ -42,19 +42,20 @@ saying what to install, and is not timed.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import random
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.embeddings_bench import stats_ms, timed
 from self_learning_memory.embeddings.local import LocalEmbedding, model_directory
-from self_learning_memory.embeddings.provider import query_text
+from self_learning_memory.embeddings.provider import normalise, query_text
 
 Run = Callable[[list[int]], np.ndarray]
 
@@ -71,9 +72,9 @@ def typical_queries(count: int, seed: int = 17) -> list[str]:
 
 
 def _normalised_mean(hidden: np.ndarray) -> np.ndarray:
-    vector = hidden.reshape(-1, hidden.shape[-1]).mean(axis=0)
-    unit: np.ndarray = vector / float(np.linalg.norm(vector))
-    return unit
+    """Mean pooling over the tokens, then ``normalise`` (as the numpy backend pools)."""
+    pooled: np.ndarray = normalise(hidden.reshape(-1, hidden.shape[-1]).mean(axis=0)[None, :])
+    return pooled
 
 
 def _openvino(fp32_graph: Path | None) -> dict[str, Run] | str:
@@ -216,24 +217,20 @@ def main(argv: list[str] | None = None) -> None:
             cosines[name].append(float(vector @ ref / np.linalg.norm(vector) / np.linalg.norm(ref)))
     sweep = np.zeros(64 << 20, dtype=np.uint8)
     for condition in ("warm", "cold_cache"):
-        samples: dict[str, list[float]] = {name: [] for name in runs}
+        samples: dict[str, list[int]] = {name: [] for name in runs}  # ns
         for _ in range(args.rounds):
             if condition == "warm":  # each runtime over all the queries, back to back
                 for name, run in runs.items():
                     for row in ids:
-                        started = time.perf_counter()
-                        run(row)
-                        samples[name].append((time.perf_counter() - started) * 1000)
+                        samples[name] += timed(functools.partial(run, row), 1)
                 continue
             for row in ids:  # each query on every runtime in turn, the caches swept first
                 for name, run in runs.items():
                     sweep += 1
-                    started = time.perf_counter()
-                    run(row)
-                    samples[name].append((time.perf_counter() - started) * 1000)
-        medians = {name: statistics.median(values) for name, values in samples.items()}
+                    samples[name] += timed(functools.partial(run, row), 1)
+        summary = {name: stats_ms(values) for name, values in samples.items()}
         for name, values in samples.items():
-            values.sort()
+            p50, p95 = summary[name]
             print(
                 json.dumps(
                     {
@@ -241,9 +238,9 @@ def main(argv: list[str] | None = None) -> None:
                         "condition": condition,
                         "runtime": name,
                         "n": len(values),
-                        "p50_ms": round(medians[name], 3),
-                        "p95_ms": round(values[int(0.95 * (len(values) - 1))], 3),
-                        "ratio_to_ours": round(medians["ours"] / medians[name], 2),
+                        "p50_ms": round(p50, 3),
+                        "p95_ms": round(p95, 3),
+                        "ratio_to_ours": round(summary["ours"][0] / p50, 2),
                         "cosine_min": round(min(cosines[name]), 5),
                         "cosine_mean": round(statistics.fmean(cosines[name]), 5),
                     }
