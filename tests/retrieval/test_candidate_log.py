@@ -21,6 +21,7 @@ from self_learning_memory.embeddings.hashing import HashingEmbedding
 from self_learning_memory.errors import StorageUnavailableError
 from self_learning_memory.model.episode import ExecutionStep, SuccessResult
 from self_learning_memory.model.records import EpisodeCandidate
+from self_learning_memory.retrieval import ranking
 from self_learning_memory.retrieval.hybrid import HybridPipeline
 from self_learning_memory.storage.capabilities import CandidateLog
 from self_learning_memory.storage.sqlite import CANDIDATE_LOG_READ
@@ -294,6 +295,27 @@ async def test_every_indexed_row_is_read_after_a_search_and_a_later_search_reads
         for query in ("signing keys rotation", "webhook retries", "invoice totals cache"):
             await memory.retrieve_relevant_context(query, CTX, 3)
         assert rows.asked == []
+
+
+async def test_the_rows_read_ahead_have_their_ranking_word_sets_computed_too(
+    tmp_path: Path,
+) -> None:
+    async with open_memory(tmp_path) as memory:
+        many = [f"{task} (variant {n})" for n in range(15) for task in TASKS + MORE_TASKS]
+        await record(memory, many)
+        assert await memory.wait_for_embeddings(30)
+        assert await memory.wait_for_learning(30)
+        ranking._doc_tokens.cache_clear()
+        await memory.retrieve_relevant_context(QUERY, CTX, 1)
+        assert await memory.retrieval_settled()
+        kept = list(memory._retriever.pipeline._candidates.values())
+        assert len(kept) == len(many)
+        misses = ranking._doc_tokens.cache_info().misses
+        for row in kept:  # every episode's word set is there already
+            ranking._doc_tokens(row.task_description, row.tools)
+        for query in ("signing keys rotation", "webhook retries", "invoice totals cache"):
+            await memory.retrieve_relevant_context(query, CTX, 3)
+        assert ranking._doc_tokens.cache_info().misses == misses
 
 
 class UnreadableLog:

@@ -35,7 +35,7 @@ from ..storage.protocols import CandidateSource
 from .full_text import FullTextSearch
 from .legacy import legacy_rank
 from .lexical_trust import lexical_weight, query_words, tool_tokens
-from .ranking import VectorSignals, rank_with_signals
+from .ranking import VectorSignals, rank_with_signals, warm_doc_tokens
 from .scores import RankMode, ScoredCandidate
 from .tokens import query_terms
 
@@ -511,6 +511,9 @@ class HybridPipeline:
                     return
                 self._learn_tools(found)
                 self._keep(chunk, {c.episode_id: c for c in found})
+                # and the ranking's word sets of these episodes, on a thread (first-time
+                # episodes cost a cold process's searches 0.1-0.25 ms: docs/performance.md)
+                await asyncio.to_thread(warm_doc_tokens, found)
         except StorageError as exc:
             log.debug("warming the candidate rows stopped: %s", exc)
         except Exception:  # best effort: a search reads the rows it misses itself

@@ -46,8 +46,9 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -70,6 +71,7 @@ __all__ = [
     "context_match",
     "rank_candidates",
     "rank_with_signals",
+    "warm_doc_tokens",
 ]
 
 _OUTCOME_SCORE = {"success": 1.0, "partial_success": 0.5, "failure": 0.0}
@@ -224,6 +226,16 @@ def rank_candidates(
 @functools.lru_cache(maxsize=65_536)
 def _doc_tokens(description: str, tools: tuple[str, ...]) -> frozenset[str]:
     return tokens(description) | tool_tokens(tools)
+
+
+def warm_doc_tokens(rows: Iterable[EpisodeCandidate]) -> None:
+    """Compute (and cache) the rows' word sets before their first ranking: a search that
+    meets an episode for the first time spends ~15 us on its description's words. For a
+    worker thread (the pipeline reads the candidate rows ahead: ``hybrid._warm_rows``); the
+    GIL is handed over after each row, so the event loop waits for one row at most."""
+    for c in rows:
+        _doc_tokens(c.task_description, c.tools)
+        time.sleep(0)
 
 
 def rank_with_signals(
