@@ -8,8 +8,8 @@ vector search and the candidates' usage counters (:meth:`HybridPipeline._candida
 where the store keeps a log of the episodes whose candidate rows changed (SQLite:
 ``capabilities.CandidateLog``), across store versions, a write dropping only the rows it
 changed, and, while the store holds few enough vectors, every indexed episode's row is read in
-the background after the first search that missed some (``_warm``); without a log, per store
-version.
+the background after the first search that missed some, with the ranking's word set of each
+(``_warm``); without a log, per store version.
 
 It depends on nothing above the retrieval layer: whoever builds it (the memory's retriever)
 passes in how to reach the current candidate source and retrieval settings, and the vector
@@ -494,8 +494,9 @@ class HybridPipeline:
 
     async def _warm_rows(self, storage: CandidateSource, ids: list[uuid.UUID]) -> None:
         """The rows of ``ids`` not kept yet, ``WARM_CHUNK`` per read on the store's thread (a
-        search's reads queue between two). It stops when the store's version moves (a write,
-        or a degraded store answering from its local copy): a later search warms again."""
+        search's reads queue between two), and their word sets for the ranking on a worker
+        thread. It stops when the store's version moves (a write, or a degraded store
+        answering from its local copy): a later search warms again."""
         try:
             version = await storage.data_version()
             for start in range(0, len(ids), WARM_CHUNK):
@@ -511,8 +512,8 @@ class HybridPipeline:
                     return
                 self._learn_tools(found)
                 self._keep(chunk, {c.episode_id: c for c in found})
-                # and the ranking's word sets of these episodes, on a thread (first-time
-                # episodes cost a cold process's searches 0.1-0.25 ms: docs/performance.md)
+                # and the ranking's word sets of these episodes, on a thread (a cold
+                # process's first searches met 12-48 new episodes each: docs/performance.md)
                 await asyncio.to_thread(warm_doc_tokens, found)
         except StorageError as exc:
             log.debug("warming the candidate rows stopped: %s", exc)

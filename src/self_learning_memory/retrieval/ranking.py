@@ -230,7 +230,7 @@ def _doc_tokens(description: str, tools: tuple[str, ...]) -> frozenset[str]:
 
 def warm_doc_tokens(rows: Iterable[EpisodeCandidate]) -> None:
     """Compute (and cache) the rows' word sets before their first ranking: a search that
-    meets an episode for the first time spends ~15 us on its description's words. For a
+    meets an episode for the first time spends 5-15 us on its description's words. For a
     worker thread (the pipeline reads the candidate rows ahead: ``hybrid._warm_rows``); the
     GIL is handed over after each row, so the event loop waits for one row at most."""
     for c in rows:
