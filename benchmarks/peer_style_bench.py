@@ -34,7 +34,7 @@ and adds each round's search p50 and their median (``rounds_search_p50_ms``,
 ``rounds_median_p50_ms``): on a virtual machine whose speed drifts from minute to minute, one
 pass of 100 queries is one sample of that drift (docs/performance.md, "2026-12-07, AMD EPYC
 Zen 5"). The later rounds are repeated queries, whose smaller caches (word pieces, the
-full-text terms' frequencies, the query's words) are warm, so they ran 0.1-0.3 ms below the
+full-text terms' frequencies, the query's words) are warm, and they ran 0-0.4 ms below the
 first there: compare code versions with them, not a target. Every other figure, hit@5
 included, is the first round's: each query asked once.
 Targets (issue 17): search p50 <= 3 ms, hit@5 >= the baseline's, add p50 <= 5 ms.
