@@ -97,6 +97,27 @@ def test_tool_names_count_only_when_they_distinguish_episodes() -> None:
     assert lexical_trust("alembic migration rollback", POOL, CFG.lexical_trust_scale) == 1.0
 
 
+TOOLS = ["git", "Alembic", "pytest", "docker", "kubectl", "npm", "make"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(TOOLS), max_size=4), max_size=12),
+    st.lists(st.sampled_from([*TOOLS, "alembic", "fix", "the", "build"]), max_size=6),
+)
+def test_tool_mentions_count_each_query_word_over_every_candidates_tools(
+    tool_lists: list[list[str]], words: list[str]
+) -> None:
+    """The count skips candidates whose tools hold none of the query's words: the same words
+    as counting over every candidate (the definition, written plainly here)."""
+    pool = [cand(n, tuple(tools)) for n, tools in enumerate(tool_lists)]
+    text = " ".join(words)
+    query = list(dict.fromkeys(w.lower() for w in words))
+    used = {w: sum(w in {t.lower() for t in c.tools} for c in pool) for w in query}
+    expected = [w for w in query if 0 < used[w] <= len(pool) / 2]
+    assert tool_mentions(text, pool) == expected
+
+
 def test_the_weight_is_graded_by_the_share_of_code_in_the_query() -> None:
     short = lexical_weight("drop_duplicates keep newest", POOL, CFG)
     long = lexical_weight(

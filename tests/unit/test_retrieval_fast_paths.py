@@ -14,6 +14,7 @@ import pytest
 
 from self_learning_memory import RetrievalConfig, TaskContext, TaskType
 from self_learning_memory.model.records import EpisodeCandidate
+from self_learning_memory.model.usage import EpisodeUsage
 from self_learning_memory.retrieval import quantized
 from self_learning_memory.retrieval.diversity import redundancy
 from self_learning_memory.retrieval.index import F32, QUANTIZED_MIN, VectorIndex
@@ -905,3 +906,23 @@ def test_one_row_at_a_time_grows_the_index_in_steps(
             assert got.shape == (n + extra,)
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
             assert bound == want_bound
+
+
+def test_a_candidate_found_again_gains_the_source_as_replace_would_give_it() -> None:
+    """``with_source`` (the vector search's merge) is ``dataclasses.replace`` with one more
+    source: equal to it field for field, frozen like it, and the row it copied unchanged."""
+    from self_learning_memory.model.records import with_source
+
+    for row in corpus(random.Random(21), 40)[0]:
+        row = dataclasses.replace(
+            row,
+            usage_known=True,
+            usage=None if row.lexical is None else EpisodeUsage(uses=3, success=2.0),
+        )
+        merged = with_source(row, "vector")
+        expected = dataclasses.replace(row, sources=(*row.sources, "vector"))
+        assert merged == expected
+        assert vars(merged) == vars(expected)
+        assert row.sources == ("fts5",)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            merged.sources = ()  # type: ignore[misc]

@@ -85,6 +85,7 @@ class ResilientStorage:
         cache: EpisodeCache | None = None,
     ) -> None:
         self.primary = primary
+        self._capabilities: tuple[Capabilities, Capabilities] | None = None
         self.name = primary.name
         self.outbox = outbox
         self.cache = cache
@@ -109,8 +110,15 @@ class ResilientStorage:
 
     @property
     def capabilities(self) -> Capabilities:
-        """The primary's handles, with this wrapper's status as ``resilience``."""
-        return dataclasses.replace(self.primary.capabilities, resilience=self)
+        """The primary's handles, with this wrapper's status as ``resilience`` (kept while the
+        primary hands out the same ones)."""
+        primary = self.primary.capabilities
+        kept = self._capabilities
+        if kept is not None and kept[0] is primary:
+            return kept[1]
+        mine = dataclasses.replace(primary, resilience=self)
+        self._capabilities = (primary, mine)
+        return mine
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Self:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING
 from ..config import RetrievalConfig, RetrievalMode
 from ..errors import CapabilityUnavailableError, StorageError
 from ..model.episode import TaskContext, TaskType, utc_now
-from ..model.records import EpisodeCandidate, EpisodeFilters
+from ..model.records import EpisodeCandidate, EpisodeFilters, with_source
 from ..model.usage import EpisodeUsage
 from ..storage.protocols import CandidateSource
 from .full_text import FullTextSearch
@@ -59,9 +58,7 @@ def _merge_vector_candidates(
     """Add candidates found by vector search (a known one gains the ``vector`` source)."""
     for c in found:
         known = candidates.get(c.episode_id)
-        candidates[c.episode_id] = (
-            c if known is None else dataclasses.replace(known, sources=(*known.sources, "vector"))
-        )
+        candidates[c.episode_id] = c if known is None else with_source(known, "vector")
     return {c.episode_id for c in found}
 
 
@@ -413,6 +410,11 @@ class HybridPipeline:
             return await storage.candidates_by_ids(ids, filters)
         await self._sync(storage, version)
         known, absent = self._candidates, self._absent
+        kept = list(map(known.get, ids))
+        # (the usual case once the rows are read ahead: one lookup each; ``all`` tests for
+        # None without calling the rows' ``__eq__``, as ``in`` would)
+        if all(kept):
+            return kept  # type: ignore[return-value]
         missing = [i for i in ids if i not in known and i not in absent]
         if not missing:
             return [known[i] for i in ids if i in known]
@@ -538,9 +540,9 @@ class HybridPipeline:
         """Remember the tool names of these candidate rows (up to ``TOOL_NAMES_SIZE``)."""
         names = self._tool_names
         if len(names) < TOOL_NAMES_SIZE:
-            for c in rows:
-                if c.tools:
-                    names |= tool_tokens(c.tools)
+            lists = {c.tools for c in rows if c.tools}  # many rows share a tool list
+            if lists:
+                names.update(*map(tool_tokens, lists))
 
     async def _query_vector(
         self,

@@ -202,7 +202,8 @@ class VectorIndex:
             top, scores, error, chosen = self._first_pass(
                 query, k, _SHORTLIST if listed and unit else 0
             )
-            hits = [self._ids[i] for i in top]
+            ids = self._ids  # (rows as Python ints: indexing with numpy's is slower)
+            hits = [ids[i] for i in top.tolist()]
             rows = top[:feedback]
             if feedback <= 0 or weight <= 0 or not len(rows):
                 return hits, None, []
@@ -216,9 +217,9 @@ class VectorIndex:
                 # with the int8 pass's scores its error bound is added to the shortlist's
                 # lowest cosine: no row left out has a cosine above it
                 if _shortlist_bound(float(scores[chosen].min()) + error, expanded, query) < kth:
-                    return hits, expanded, [self._ids[i] for i in chosen[_best(exact, k)]]
-                return hits, expanded, [self._ids[i] for i in self._top(expanded, k, kth)]
-            return hits, expanded, [self._ids[i] for i in self._top(expanded, k)]
+                    return hits, expanded, [ids[i] for i in chosen[_best(exact, k)].tolist()]
+                return hits, expanded, [ids[i] for i in self._top(expanded, k, kth).tolist()]
+            return hits, expanded, [ids[i] for i in self._top(expanded, k).tolist()]
 
     def _first_pass(
         self, query: F32, k: int, shortlist: int = 0
@@ -274,14 +275,14 @@ class VectorIndex:
         query (one list per query, aligned with the positions) and their vectors (one row each),
         from one pass over the ids and one gather of their rows."""
         with self._lock:
-            get = self._rows.get
-            positions: list[int] = []
-            rows: list[int] = []
-            for n, episode_id in enumerate(ids):
-                row = get(episode_id)
-                if row is not None:
-                    positions.append(n)
-                    rows.append(row)
+            found = list(map(self._rows.get, ids))
+            positions: list[int]
+            rows: list[int]
+            if None in found:
+                positions = [n for n, row in enumerate(found) if row is not None]
+                rows = [row for row in found if row is not None]
+            else:  # (the usual case: every candidate has a vector)
+                positions, rows = list(range(len(found))), found  # type: ignore[assignment]
             if not rows:
                 return [], [[] for _ in queries], np.zeros((0, self.dimensions), dtype=np.float32)
             block = self._matrix[rows]

@@ -112,8 +112,11 @@ def tool_mentions(text: str, candidates: Sequence[EpisodeCandidate]) -> list[str
         return []
     words, known = query_words(text)
     # count only the query's words among the candidates' tools (a query has a few words,
-    # the candidates hundreds of tools)
-    used = Counter(w for c in candidates for w in tool_tokens(c.tools) & known)
+    # the candidates hundreds of tools; most candidates' tools hold none of them)
+    used: Counter[str] = Counter()
+    for c in candidates:
+        if c.tools and not known.isdisjoint(mine := tool_tokens(c.tools)):
+            used.update(mine & known)
     most = len(candidates) / 2
     return [w for w in words if 0 < used.get(w, 0) <= most]
 

@@ -84,6 +84,7 @@ class SQLiteStorage(SQLStore):
             busy_timeout_ms=busy_timeout_ms,
             synchronous=synchronous,
         )
+        self._capabilities: tuple[object, Capabilities] | None = None
 
     async def initialize(self) -> None:
         from .wal_check import note_wal_loss
@@ -99,9 +100,13 @@ class SQLiteStorage(SQLStore):
 
     @property
     def capabilities(self) -> Capabilities:
-        """The database file, step queries, maintenance, row transfer and batch writes, all on this store's
-        connection (built on each access: a Turso replica may switch its connection)."""
-        return Capabilities(
+        """The database file, step queries, maintenance, row transfer and batch writes, all on
+        this store's connection (built again when the connection changes: a Turso replica may
+        switch it; a search asks several times, so the handles are kept until then)."""
+        kept = self._capabilities
+        if kept is not None and kept[0] is self._db:
+            return kept[1]
+        built = Capabilities(
             local_file=self.path,
             step_queries=StepQueries(self._db),
             maintenance=self,
@@ -109,6 +114,8 @@ class SQLiteStorage(SQLStore):
             batch_writer=self,
             candidate_log=SQLiteCandidateLog(self._db),
         )
+        self._capabilities = (self._db, built)
+        return built
 
     async def _read(self, program: ProgramFactory[T]) -> T:
         return await self._db.read(lambda conn: run_blocking(conn, program()))
