@@ -100,6 +100,18 @@ async def _timed_pass(
     return times, cpu, hits
 
 
+def workload(memories: int, queries: int, seed: int) -> tuple[list[Any], list[Any]]:
+    """The queries (half paraphrases, half identifier queries, sampled with ``seed``) and the
+    memories to write: the quality corpus's episodes, then synthetic ones up to ``memories``."""
+    corpus = build_corpus(seed=7)
+    rng = random.Random(seed)
+    paraphrases = [q for q in corpus.queries if q.kind == "paraphrase"]
+    keywords = [q for q in corpus.queries if q.kind == "identifier"]
+    asked = rng.sample(paraphrases, queries // 2) + rng.sample(keywords, queries - queries // 2)
+    fillers = synthetic.episodes(max(0, memories - len(corpus.episodes)), seed=3)
+    return asked, [*corpus.episodes, *fillers]
+
+
 def _summary(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
@@ -114,12 +126,7 @@ async def run(
     phases: bool = False,
     rounds: int = 1,
 ) -> dict[str, Any]:
-    corpus = build_corpus(seed=7)
-    rng = random.Random(seed)
-    paraphrases = [q for q in corpus.queries if q.kind == "paraphrase"]
-    keywords = [q for q in corpus.queries if q.kind == "identifier"]
-    asked = rng.sample(paraphrases, queries // 2) + rng.sample(keywords, queries - queries // 2)
-    fillers = synthetic.episodes(max(0, memories - len(corpus.episodes)), seed=3)
+    asked, specs = workload(memories, queries, seed)
     config = MemoryConfig(embeddings=EmbeddingsConfig(provider="local", background=background))
     with tempfile.TemporaryDirectory() as directory:
         data = Path(directory)
@@ -131,7 +138,7 @@ async def run(
         async with memory:
             family: dict[Any, str] = {}
             adds: list[float] = []
-            for spec in [*corpus.episodes, *fillers]:
+            for spec in specs:
                 started = time.perf_counter()
                 eid = await memory.start_episode(spec.description, spec.context, spec.task_type)
                 for step in spec.steps:
