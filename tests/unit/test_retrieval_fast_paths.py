@@ -926,3 +926,21 @@ def test_a_candidate_found_again_gains_the_source_as_replace_would_give_it() -> 
         assert row.sources == ("fts5",)
         with pytest.raises(dataclasses.FrozenInstanceError):
             merged.sources = ()  # type: ignore[misc]
+
+
+def test_a_candidate_row_built_for_a_store_equals_the_constructors() -> None:
+    """``candidate_row`` (the stores' row decoding) gives what ``EpisodeCandidate(...)`` gives
+    for the same fields, every field included, and is as frozen."""
+    from self_learning_memory.model.records import candidate_row
+
+    usage = EpisodeUsage(uses=2, success=1.5)
+    for row in corpus(random.Random(22), 40)[0]:
+        values = {f.name: getattr(row, f.name) for f in dataclasses.fields(EpisodeCandidate)}
+        values.update(usage=usage, usage_known=True)
+        built = candidate_row(**values)
+        expected = EpisodeCandidate(**values)
+        assert built == expected
+        assert vars(built) == vars(expected)
+        assert list(vars(built)) == list(vars(expected))  # the same field order too
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            built.lexical = 0.0  # type: ignore[misc]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ...model.episode import ComplexityLevel, Episode, ExecutionStep, TaskContext, TaskType
 from ...model.pattern import AnyPattern, Evidence, Heuristic
-from ...model.records import EpisodeCandidate
+from ...model.records import EpisodeCandidate, candidate_row
 from ...model.usage import EpisodeUsage, PatternUsage
 from ..codec import episode_from_row, pattern_from_json, step_from_row
 from .dialect import SQLITE, Dialect
@@ -163,19 +163,19 @@ def candidate(
     else:
         parsed = _parse(dialect, row)
     eid, description, task_type, context, end_time, tools, outcome_type, reward = parsed
-    return EpisodeCandidate(
-        episode_id=eid,
-        task_description=description,
-        task_type=task_type,
-        context=context,
-        outcome_type=outcome_type,
-        reward_total=reward,
-        end_time=end_time,
-        tools=tools,
-        lexical=lexical,
-        sources=(source,),
-        usage=None if usage_at is None else _usage(dialect, row, usage_at),
-        usage_known=usage_at is not None,
+    return candidate_row(
+        eid,
+        description,
+        task_type,
+        context,
+        outcome_type,
+        reward,
+        end_time,
+        tools,
+        lexical,
+        (source,),
+        None if usage_at is None else _usage(dialect, row, usage_at),
+        usage_at is not None,
     )
 
 
