@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from ..storage.capabilities import Capabilities
+from ..storage.capabilities import Capabilities, KeptCapabilities
 from .circuit_breaker import CircuitBreaker
 from .degraded import LocalReads
 from .guard import Guard, recoverable
@@ -85,7 +85,7 @@ class ResilientStorage:
         cache: EpisodeCache | None = None,
     ) -> None:
         self.primary = primary
-        self._capabilities: tuple[Capabilities, Capabilities] | None = None
+        self._capabilities = KeptCapabilities()
         self.name = primary.name
         self.outbox = outbox
         self.cache = cache
@@ -113,12 +113,9 @@ class ResilientStorage:
         """The primary's handles, with this wrapper's status as ``resilience`` (kept while the
         primary hands out the same ones)."""
         primary = self.primary.capabilities
-        kept = self._capabilities
-        if kept is not None and kept[0] is primary:
-            return kept[1]
-        mine = dataclasses.replace(primary, resilience=self)
-        self._capabilities = (primary, mine)
-        return mine
+        return self._capabilities.of(
+            (primary,), lambda: dataclasses.replace(primary, resilience=self)
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Self:

@@ -32,6 +32,7 @@ operator actions on a store that must be reachable, not writes to journal).
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ __all__ = [
     "Capabilities",
     "ChangeFeed",
     "EpisodeChangeEvent",
+    "KeptCapabilities",
     "Maintenance",
     "ResilienceStatus",
     "VectorIndex",
@@ -186,3 +188,22 @@ class Capabilities:
     batch_writer: BatchWriter | None = None  # several writes in one transaction (``batch.py``)
     vector_index: VectorIndex | None = None  # nearest episodes searched by the store (pgvector)
     candidate_log: CandidateLog | None = None  # whose candidate rows changed since (SQLite)
+
+
+class KeptCapabilities:
+    """A store's :class:`Capabilities`, built again only when what they are built on changes
+    (compared by identity: a connection, a dialect, the primary's handles), since a search asks
+    for them several times."""
+
+    def __init__(self) -> None:
+        self._on: tuple[object, ...] = ()
+        self._built: Capabilities | None = None
+
+    def of(self, on: tuple[object, ...], build: Callable[[], Capabilities]) -> Capabilities:
+        """The handles built on ``on`` (the same objects, in the same order, at each call of
+        one store): those kept, or ``build()`` when one of them changed."""
+        built = self._built
+        if built is None or any(map(operator.is_not, on, self._on)):
+            built = self._built = build()
+            self._on = on
+        return built

@@ -18,7 +18,7 @@ from typing import TypeVar
 import apsw
 
 from ..model.records import EpisodeCandidate, EpisodeFilters, HealthReport
-from .capabilities import Capabilities
+from .capabilities import Capabilities, KeptCapabilities
 from .migrations import SQLITE_MIGRATIONS
 from .sql.dialect import SQLITE
 from .sql.program import ProgramFactory, run_blocking
@@ -84,7 +84,7 @@ class SQLiteStorage(SQLStore):
             busy_timeout_ms=busy_timeout_ms,
             synchronous=synchronous,
         )
-        self._capabilities: tuple[object, Capabilities] | None = None
+        self._capabilities = KeptCapabilities()
 
     async def initialize(self) -> None:
         from .wal_check import note_wal_loss
@@ -103,19 +103,18 @@ class SQLiteStorage(SQLStore):
         """The database file, step queries, maintenance, row transfer and batch writes, all on
         this store's connection (built again when the connection changes: a Turso replica may
         switch it; a search asks several times, so the handles are kept until then)."""
-        kept = self._capabilities
-        if kept is not None and kept[0] is self._db:
-            return kept[1]
-        built = Capabilities(
-            local_file=self.path,
-            step_queries=StepQueries(self._db),
-            maintenance=self,
-            transfer=SQLiteTransfer(self._db),
-            batch_writer=self,
-            candidate_log=SQLiteCandidateLog(self._db),
+        db = self._db
+        return self._capabilities.of(
+            (db,),
+            lambda: Capabilities(
+                local_file=self.path,
+                step_queries=StepQueries(db),
+                maintenance=self,
+                transfer=SQLiteTransfer(db),
+                batch_writer=self,
+                candidate_log=SQLiteCandidateLog(db),
+            ),
         )
-        self._capabilities = (self._db, built)
-        return built
 
     async def _read(self, program: ProgramFactory[T]) -> T:
         return await self._db.read(lambda conn: run_blocking(conn, program()))

@@ -20,7 +20,7 @@ from typing import TypeVar
 from ...errors import StorageError
 from ...model.records import EpisodeCandidate, EpisodeFilters, HealthReport
 from ..batch import BatchedWrite
-from ..capabilities import Capabilities
+from ..capabilities import Capabilities, KeptCapabilities
 from ..sql import batch_sql
 from ..sql.dialect import POSTGRES, PostgresDialect
 from ..sql.program import Op, ProgramFactory, execute, run_async
@@ -85,7 +85,7 @@ class PostgresStorage(SQLStore):
         self._exact_below = exact_below
         self.pgvector = PgvectorState(False, "not opened")
         self.vector_index: PgvectorIndex | None = None
-        self._capabilities: tuple[tuple[object, ...], Capabilities] | None = None
+        self._capabilities = KeptCapabilities()
         self._reactivating = asyncio.Lock()
 
     async def initialize(self) -> None:
@@ -213,18 +213,16 @@ class PostgresStorage(SQLStore):
         """Other processes' episode changes, row transfer, batch writes and, with pgvector,
         the server's vector search (kept until the connection, dialect or vector search
         changes: a search asks several times)."""
-        key = (self._db, self.dialect, self.vector_index)
-        kept = self._capabilities
-        if kept is not None and all(a is b for a, b in zip(kept[0], key, strict=True)):
-            return kept[1]
-        built = Capabilities(
-            change_feed=self,
-            transfer=PostgresTransfer(self._db, self.dialect),
-            batch_writer=self,
-            vector_index=self.vector_index,
+        db, dialect, vectors = self._db, self.dialect, self.vector_index
+        return self._capabilities.of(
+            (db, dialect, vectors),
+            lambda: Capabilities(
+                change_feed=self,
+                transfer=PostgresTransfer(db, dialect),
+                batch_writer=self,
+                vector_index=vectors,
+            ),
         )
-        self._capabilities = (key, built)
-        return built
 
     def subscribe_episode_changes(
         self, callback: Callable[[EpisodeChange], Awaitable[None]]
