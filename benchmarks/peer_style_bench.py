@@ -112,6 +112,29 @@ def workload(memories: int, queries: int, seed: int) -> tuple[list[Any], list[An
     return asked, [*corpus.episodes, *fillers]
 
 
+def open_memory(
+    data: Path, backend: str = "onnx", background: bool = True
+) -> tuple[SelfLearningMemory, LocalEmbedding]:
+    """A memory on the embedded store in ``data`` with the local model on ``backend`` (its
+    episodes embedded in the background unless ``background`` is off), and that model."""
+    config = MemoryConfig(embeddings=EmbeddingsConfig(provider="local", background=background))
+    storage, cache = open_store(None, data, config)
+    embedder = LocalEmbedding(backend=backend)  # type: ignore[arg-type]
+    memory = SelfLearningMemory(
+        storage, config=config, cache=cache, data_dir=data, embedder=embedder
+    )
+    return memory, embedder
+
+
+async def write(memory: SelfLearningMemory, spec: Any) -> Any:
+    """One memory of the workload written (started, its steps, completed): its episode id."""
+    eid = await memory.start_episode(spec.description, spec.context, spec.task_type)
+    for step in spec.steps:
+        await memory.log_step(eid, step)
+    await memory.complete_episode(eid, spec.outcome)
+    return eid
+
+
 def _summary(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
@@ -127,23 +150,14 @@ async def run(
     rounds: int = 1,
 ) -> dict[str, Any]:
     asked, specs = workload(memories, queries, seed)
-    config = MemoryConfig(embeddings=EmbeddingsConfig(provider="local", background=background))
     with tempfile.TemporaryDirectory() as directory:
-        data = Path(directory)
-        storage, cache = open_store(None, data, config)
-        embedder = LocalEmbedding(backend=backend)  # type: ignore[arg-type]
-        memory = SelfLearningMemory(
-            storage, config=config, cache=cache, data_dir=data, embedder=embedder
-        )
+        memory, embedder = open_memory(Path(directory), backend, background)
         async with memory:
             family: dict[Any, str] = {}
             adds: list[float] = []
             for spec in specs:
                 started = time.perf_counter()
-                eid = await memory.start_episode(spec.description, spec.context, spec.task_type)
-                for step in spec.steps:
-                    await memory.log_step(eid, step)
-                await memory.complete_episode(eid, spec.outcome)
+                eid = await write(memory, spec)
                 adds.append((time.perf_counter() - started) * 1000)
                 family[eid] = getattr(spec, "family", "")  # fillers belong to no family
             drained = time.perf_counter()

@@ -40,11 +40,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.peer_style_bench import workload
-from self_learning_memory import MemoryConfig, SelfLearningMemory
-from self_learning_memory.config import EmbeddingsConfig
-from self_learning_memory.embeddings.local import LocalEmbedding
-from self_learning_memory.storage.factory import open_store
+from benchmarks.peer_style_bench import open_memory, workload, write
 
 _COLLECTED = re.compile(r"Collected\s*:\s*([\d,]+)")
 
@@ -63,22 +59,12 @@ def per_search(totals: tuple[int, int], rounds: tuple[int, int], queries: int) -
     return (high - low) / ((second - first) * queries)
 
 
-def _memory(data: Path) -> SelfLearningMemory:
-    config = MemoryConfig(embeddings=EmbeddingsConfig(provider="local"))
-    storage, cache = open_store(None, data, config)
-    embedder = LocalEmbedding(backend="onnx")
-    return SelfLearningMemory(storage, config=config, cache=cache, data_dir=data, embedder=embedder)
-
-
 async def build(data: Path, memories: int, queries: int, seed: int) -> None:
     """Write the workload's memories into a new store in ``data``."""
     _, specs = workload(memories, queries, seed)
-    async with _memory(data) as memory:
+    async with open_memory(data)[0] as memory:
         for spec in specs:
-            eid = await memory.start_episode(spec.description, spec.context, spec.task_type)
-            for step in spec.steps:
-                await memory.log_step(eid, step)
-            await memory.complete_episode(eid, spec.outcome)
+            await write(memory, spec)
         if not await memory.wait_for_embeddings(600):
             raise RuntimeError("the background embedding did not finish in 600 s")
 
@@ -87,7 +73,7 @@ async def searches(data: Path, queries: int, seed: int, rounds: int) -> dict[str
     """Ask every query once, then ``rounds`` more times with the query vectors known: the
     run callgrind counts. Returns the digest of the last round's rankings."""
     asked, _ = workload(0, queries, seed)
-    async with _memory(data) as memory:
+    async with open_memory(data)[0] as memory:
         await memory.retrieve_relevant_context("warm up the retrieval", None, 5)
         if not await memory.retrieval_settled():
             raise RuntimeError("the retrieval's background work did not finish in 120 s")
