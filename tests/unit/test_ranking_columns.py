@@ -16,6 +16,7 @@ import pytest
 from self_learning_memory import RetrievalConfig, TaskContext, TaskType
 from self_learning_memory.model.records import EpisodeCandidate
 from self_learning_memory.model.usage import EpisodeUsage, usefulness
+from self_learning_memory.retrieval.diversity import mmr
 from self_learning_memory.retrieval.index import F32
 from self_learning_memory.retrieval.intent import asks_about_failure
 from self_learning_memory.retrieval.lexical_trust import lexical_weight, tool_tokens
@@ -293,3 +294,65 @@ def test_aligned_signals_are_what_the_per_position_loop_gave(seed: int) -> None:
     assert [None if v is None else v.tolist() for v in got.embeddings] == [
         None if v is None else v.tolist() for v in vectors
     ]
+
+
+def _pool(seed: int) -> tuple[list[Scored], RetrievalConfig, int]:
+    """A pool sorted best first, as ``rank_with_signals`` gives MMR, of any totals (all
+    negative, with ties, NaN-free), vectors for some (near-copies among them), any settings."""
+    rng = random.Random(seed)
+    cands, vectors = corpus(rng, rng.randint(1, 80))
+    sign = rng.choice([1.0, -1.0, 0.0])  # 0: totals around zero, of both signs
+    items = [
+        Scored(
+            c,
+            tokens(c.task_description) | tool_tokens(c.tools),
+            0.5,
+            0.5,
+            0.5,
+            0.5,
+            0.5,
+            [],
+            0.5,
+            0.5,
+            (sign or rng.choice([1.0, -1.0])) * rng.choice([0.5, 0.25, rng.random()]),
+            None,
+            vectors[c.episode_id] if rng.random() < 0.8 else None,
+        )
+        for c in cands
+    ]
+    items.sort(key=lambda s: (-s.total, s.cand.episode_id))
+    config = RetrievalConfig(
+        mmr_lambda=rng.choice([0.7, 0.5, 1.0, 0.0]),
+        mmr_similarity_floor=rng.choice([0.8, 0.3, 0.0]),
+        duplicate_threshold=rng.choice([0.95, 0.9, 0.5]),
+    )
+    return items, config, rng.choice([1, 3, 5, 10, 20])
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_lazy_mmr_chooses_what_the_eager_definition_chooses(seed: int) -> None:
+    expected_pool, config, limit = _pool(seed)
+    given, _, _ = _pool(seed)  # (MMR raises ``max_sim`` on the items: a fresh copy)
+    expected = _old_mmr(expected_pool, config, limit, "hybrid")
+    got = mmr([s.total for s in given], given.__getitem__, config, limit, "hybrid")
+    assert [(r.candidate.episode_id, r.components) for r in got] == [
+        (r.candidate.episode_id, r.components) for r in expected
+    ]
+
+
+def test_lazy_mmr_looks_at_few_candidates_of_a_pool_without_near_copies() -> None:
+    items, _, _ = _pool(3)
+    for n, s in enumerate(items):  # distinct outcomes: no redundancy at all
+        s.cand = dataclasses.replace(s.cand, outcome_type=f"outcome-{n}")
+        s.total = 1.0 - n / 100
+    looked: list[int] = []
+
+    def item(n: int) -> Scored:
+        looked.append(n)
+        return items[n]
+
+    got = mmr([s.total for s in items], item, RetrievalConfig(), 5, "hybrid")
+    assert [r.candidate.episode_id for r in got] == [s.cand.episode_id for s in items[:5]]
+    # one candidate per choice: the next one's bound is below the key chosen
+    assert len(items) > 20
+    assert looked == list(range(5))

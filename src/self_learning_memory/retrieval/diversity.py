@@ -10,16 +10,19 @@ that merely share a topic or a task kind are not penalised, near-copies are; at
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import itertools
+from collections.abc import Callable
 
 from ..config import RetrievalConfig
 from .scores import RankMode, Scored, ScoredCandidate
 from .tokens import jaccard
 
-if TYPE_CHECKING:  # numpy arrays are only passed in when an embedding provider is configured
-    from .index import F32
+__all__ = ["mmr", "pool_size", "redundancy"]
 
-__all__ = ["mmr", "redundancy"]
+
+def pool_size(limit: int) -> int:
+    """How many of the best-scored candidates MMR looks at for ``limit`` results."""
+    return max(limit * 5, 50)
 
 
 def redundancy(a: Scored, b: Scored) -> float:
@@ -32,93 +35,75 @@ def redundancy(a: Scored, b: Scored) -> float:
     return jaccard(a.doc, b.doc)
 
 
-class _Screen:
-    """Which pool items with vectors may have a redundancy of at least ``cutoff`` (the lower
-    of the MMR floor and the duplicate threshold) with a chosen item, one float64 row per
-    chosen item (MMR chooses a few items of a pool of dozens: no pool x pool product).
-
-    A redundancy below the cutoff changes nothing (no penalty, no duplicate) however large the
-    running maximum was, so MMR skips those pairs; the others get the exact float32 cosine.
-    The float64 product of float32 vectors is exact to ~1e-15; a float32 dot of n dimensions
-    is within n x 2^-24 x |a||b| of it, and the screen keeps 4x that margin, so no pair that
-    could reach the cutoff is skipped."""
-
-    def __init__(self, vectors: list[F32], cutoff: float) -> None:
-        import numpy as np  # only with vectors, which are numpy arrays already
-
-        self._block = np.array(vectors, dtype=np.float64)  # exact: float32 to float64
-        self._norms = np.sqrt(np.einsum("ij,ij->i", self._block, self._block))
-        self._slack = 4 * self._block.shape[1] * 2.0**-24
-        self._cutoff = cutoff
-
-    @classmethod
-    def of(cls, pool: list[Scored], cutoff: float) -> _Screen | None:
-        """The screen of the pool's items with vectors (each item's ``slot`` set to its row),
-        None with fewer than two."""
-        vectors: list[F32] = []
-        for item in pool:
-            if item.embedding is not None:
-                item.slot = len(vectors)
-                vectors.append(item.embedding)
-        return cls(vectors, cutoff) if len(vectors) >= 2 else None
-
-    def row(self, slot: int) -> list[bool]:
-        """For each item with a vector: whether its redundancy with item ``slot`` may reach the
-        cutoff."""
-        block = self._block
-        margin = self._slack * self._norms * self._norms[slot] + 1e-12
-        may_reach: list[bool] = (block @ block[slot] + margin >= self._cutoff).tolist()
-        return may_reach
+def _catch_up(item: Scored, chosen: list[Scored]) -> None:
+    """Raise ``item.max_sim`` to its largest redundancy with ``chosen`` (``redundancy``,
+    inlined; a different outcome is 0, never above ``max_sim``)."""
+    outcome, embedding = item.cand.outcome_type, item.embedding
+    for other in chosen:
+        if other.cand.outcome_type != outcome:
+            continue
+        if embedding is not None and other.embedding is not None:
+            # ndarray.dot: the same float32 dot as ``@`` for two vectors, with less overhead
+            sim = min(max(float(embedding.dot(other.embedding)), 0.0), 1.0)
+        else:
+            sim = jaccard(item.doc, other.doc)
+        if sim > item.max_sim:
+            item.max_sim = sim
 
 
 def mmr(
-    scored: list[Scored], config: RetrievalConfig, limit: int, mode: RankMode
+    totals: list[float],
+    item: Callable[[int], Scored],
+    config: RetrievalConfig,
+    limit: int,
+    mode: RankMode,
 ) -> list[ScoredCandidate]:
-    """Maximal marginal relevance over ``scored`` (sorted best first): lambda x score -
-    (1 - lambda) x penalty, the penalty being the largest redundancy with a chosen result above
-    ``mmr_similarity_floor``, rescaled to 0..1. At ``duplicate_threshold`` and above, the
-    episode is dropped as a near-duplicate.
+    """Maximal marginal relevance over a pool sorted best first, given by its ``totals`` and
+    ``item(n)``, its n-th candidate (built only when MMR looks at it): each result is the
+    remaining candidate of highest lambda x score - (1 - lambda) x penalty (the first of equal
+    ones), the penalty being its largest redundancy with a result already chosen above
+    ``mmr_similarity_floor``, rescaled to 0..1. At ``duplicate_threshold`` and above the
+    candidate is dropped as a near-duplicate. The pool is the first ``pool_size(limit)``.
 
-    Each remaining item keeps its running max redundancy to the chosen ones, updated with the
-    newest choice only, so the cost is O(pool x limit)."""
+    Lazily, with the same choices: a candidate's key is at most its share of the score, lambda
+    x total / top, which does not grow down the pool (when top > 0); so each choice looks down
+    the pool only until that bound is no higher than the best key found, bringing each
+    candidate it looks at up to date with the results chosen since it last looked. Keys only
+    fall as results are chosen, so no candidate left unseen could have won, nor tied before
+    the winner. A ranking compares a few candidates with a few results, where comparing every
+    remaining candidate with each new result took ~250 comparisons (that eager definition is
+    the oracle of ``tests/unit/test_ranking_columns.py``)."""
     lam = config.mmr_lambda
     floor = config.mmr_similarity_floor
-    top = (scored[0].total if scored else 0.0) or 1.0
-    remaining = scored[: max(limit * 5, 50)]
+    size = min(len(totals), pool_size(limit))
+    top = (totals[0] if size else 0.0) or 1.0
+    bounds = [lam * total / top for total in totals[:size]]
+    # (NaN compares False: then every remaining candidate is looked at, as without the bound)
+    monotone = all(a >= b for a, b in itertools.pairwise(bounds))
+    items: list[Scored | None] = [None] * size
+    compared = [0] * size  # how many of ``results`` each candidate was compared with
+    remaining = list(range(size))
+    results: list[Scored] = []
     chosen: list[ScoredCandidate] = []
-
-    def penalty(item: Scored) -> float:
-        return max(0.0, item.max_sim - floor) / (1.0 - floor)
-
-    def key(item: Scored) -> float:
-        return lam * item.total / top - (1 - lam) * (max(0.0, item.max_sim - floor) / (1.0 - floor))
-
-    screen = _Screen.of(remaining, min(floor, config.duplicate_threshold))
-    # key(other), inlined; kept in step: only a new max_sim changes one
-    keys = [
-        lam * other.total / top - (1 - lam) * (max(0.0, other.max_sim - floor) / (1.0 - floor))
-        for other in remaining
-    ]
     while remaining and len(chosen) < limit:
-        best = keys.index(max(keys))  # the first of equal keys
-        del keys[best]
-        item = remaining.pop(best)
-        if item.max_sim >= config.duplicate_threshold:
+        best_at, best_key = -1, 0.0
+        for at, n in enumerate(remaining):
+            if best_at >= 0 and monotone and bounds[n] <= best_key:
+                break  # neither it nor any below it can do better
+            candidate = items[n]
+            if candidate is None:
+                candidate = items[n] = item(n)
+            if compared[n] < len(results):
+                _catch_up(candidate, results[compared[n] :])
+                compared[n] = len(results)
+            key = bounds[n] - (1 - lam) * (max(0.0, candidate.max_sim - floor) / (1.0 - floor))
+            if best_at < 0 or key > best_key:
+                best_at, best_key = at, key
+        picked = items[remaining.pop(best_at)]
+        assert picked is not None  # (looked at above)
+        if picked.max_sim >= config.duplicate_threshold:
             continue  # a near-duplicate of a result already chosen
-        chosen.append(item.result((1 - lam) * penalty(item), mode))
-        outcome, embedding = item.cand.outcome_type, item.embedding
-        may_reach = None if screen is None or embedding is None else screen.row(item.slot)
-        for n, other in enumerate(remaining):
-            # redundancy(other, item), inlined; a different outcome is 0, never above max_sim
-            if other.cand.outcome_type != outcome:
-                continue
-            if other.embedding is not None and embedding is not None:
-                if may_reach is not None and not may_reach[other.slot]:
-                    continue  # certainly below the floor and the threshold: changes nothing
-                sim = min(max(float(other.embedding.dot(embedding)), 0.0), 1.0)  # as ``@``
-            else:
-                sim = jaccard(other.doc, item.doc)
-            if sim > other.max_sim:
-                other.max_sim = sim
-                keys[n] = key(other)
+        penalty = max(0.0, picked.max_sim - floor) / (1.0 - floor)
+        chosen.append(picked.result((1 - lam) * penalty, mode))
+        results.append(picked)
     return chosen

@@ -57,7 +57,7 @@ from ..config import RetrievalConfig
 from ..model.episode import TaskContext, TaskType
 from ..model.records import EpisodeCandidate
 from ..model.usage import EpisodeUsage, usefulness
-from .diversity import mmr
+from .diversity import mmr, pool_size
 from .intent import asks_about_failure
 from .lexical_trust import lexical_weight, tool_tokens
 from .scores import RankMode, Scored, ScoredCandidate
@@ -353,10 +353,12 @@ def rank_with_signals(
     # ties by id: UUIDs order (and are equal) by their ``int``, compared here without the
     # Python-level UUID methods
     ids = [c.episode_id.int for c in candidates]
-    order = sorted(range(count), key=lambda n: (-totals[n], ids[n]))
-    pool: list[Scored] = []
-    for n in order[: max(limit * 5, 50)]:  # what MMR looks at (``diversity.mmr``)
-        item = Scored(
+    order = sorted(range(count), key=lambda n: (-totals[n], ids[n]))[: pool_size(limit)]
+
+    def item(k: int) -> Scored:
+        """The pool's k-th candidate as MMR sees it (built only for those it looks at)."""
+        n = order[k]
+        scored = Scored(
             candidates[n],
             docs[n],
             relevance[n],
@@ -373,9 +375,10 @@ def rank_with_signals(
             weight,
         )
         if n in usefulness_of:
-            item.usefulness, item.uses = usefulness_of[n]
-        pool.append(item)
-    return mmr(pool, config, limit, mode)
+            scored.usefulness, scored.uses = usefulness_of[n]
+        return scored
+
+    return mmr([totals[n] for n in order], item, config, limit, mode)
 
 
 _CONTEXT_NAMES = ("domain", "task_type", "language", "framework", "tags")

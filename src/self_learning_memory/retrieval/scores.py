@@ -86,7 +86,6 @@ class Scored:
     usefulness: float = 0.5
     uses: int = 0
     max_sim: float = 0.0  # the largest redundancy with a chosen result (MMR)
-    slot: int = -1  # row in the MMR pool's screen (items with a vector)
 
     def result(self, penalty: float, mode: RankMode) -> ScoredCandidate:
         components = ScoreComponents(
