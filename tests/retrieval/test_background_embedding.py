@@ -271,7 +271,7 @@ async def test_episodes_deleted_by_another_process_are_noticed_after_a_completio
         added = await _complete(memory, "Third task to add")
         assert await memory.wait_for_embeddings(30)
         await memory.retrieve_relevant_context("task", CTX, 3)
-        assert set(search.index._rows) == {kept, added}
+        assert set(search.index.ids()) == {kept, added}
 
 
 @pytest.mark.parametrize("through_memory", [True, False], ids=["memory", "store"])
@@ -292,7 +292,7 @@ async def test_a_vector_written_after_the_newest_one_was_deleted_is_loaded(
         await memory.retrieve_relevant_context("task", CTX, 3)
         if search.server is not None:  # the store searches its own vectors: no index here
             return
-        assert set(search.index._rows) == {kept, newest}
+        assert set(search.index.ids()) == {kept, newest}
         if through_memory:
             await memory.delete_episode(newest)
         else:
@@ -300,8 +300,8 @@ async def test_a_vector_written_after_the_newest_one_was_deleted_is_loaded(
         added = await _complete(memory, "Third task to add")
         assert await memory.wait_for_embeddings(30)
         found = await memory.retrieve_relevant_context("Third task to add", CTX, 3)
-        assert added in search.index._rows
-        assert newest not in search.index._rows
+        assert added in search.index.ids()
+        assert newest not in search.index.ids()
         assert found[0].episode.episode_id == added
 
 
@@ -318,7 +318,7 @@ async def test_rows_read_before_the_index_was_rebuilt_are_read_again(backend: Ba
         await memory.retrieve_relevant_context("task", CTX, 3)
         if search.server is not None:  # the store searches its own vectors: no index here
             return
-        assert set(search.index._rows) == set(first)
+        assert set(search.index.ids()) == set(first)
         later = await _complete(memory, "Later task to load")  # its vector not loaded yet
         storage = search.storage
         read = storage.embeddings_since
@@ -342,7 +342,7 @@ async def test_rows_read_before_the_index_was_rebuilt_are_read_again(backend: Ba
         finally:
             del storage.embeddings_since
         await search.refresh()
-        assert set(search.index._rows) == {*first, later}
+        assert set(search.index.ids()) == {*first, later}
 
 
 async def test_a_process_that_only_writes_does_not_load_the_vectors(backend: Backend) -> None:
@@ -357,4 +357,4 @@ async def test_a_process_that_only_writes_does_not_load_the_vectors(backend: Bac
         assert (len(search.index), search.index.watermark) == (0, 0)
         await memory.retrieve_relevant_context("Recorded task number 1", CTX, 3)
         if search.server is None:
-            assert set(search.index._rows) == set(done)
+            assert set(search.index.ids()) == set(done)

@@ -7,6 +7,7 @@ second connection to it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -347,3 +348,49 @@ async def test_a_log_that_cannot_be_read_drops_every_row(tmp_path: Path) -> None
         rows = CountedRows(memory)
         assert await ranked(QUERY + " again")
         assert len(rows.asked) >= len(TASKS + MORE_TASKS)  # all dropped, all read again
+
+
+async def test_usage_counters_asked_apart_are_kept_until_the_log_names_their_episode(
+    tmp_path: Path,
+) -> None:
+    """Rows without their usage counters (pgvector's nearest rows come so): the counters are
+    asked for once and kept, as the rows are, until the log names the episode."""
+    async with open_memory(tmp_path) as memory:
+        await record(memory, TASKS + MORE_TASKS)
+        assert await memory.wait_for_embeddings(30)
+        assert await memory.wait_for_learning(30)
+        storage = memory.storage
+        asked: list[uuid.UUID] = []
+        sources = {
+            name: getattr(storage, name)
+            for name in ("candidates_by_ids", "lexical_candidates", "context_candidates")
+        }
+        usage_of = storage.episode_usage
+
+        def without_usage(read: Any) -> Any:
+            async def rows(*args: Any) -> list[EpisodeCandidate]:
+                found = await read(*args)
+                return [dataclasses.replace(c, usage=None, usage_known=False) for c in found]
+
+            return rows
+
+        async def counted(ids: list[uuid.UUID]) -> Any:
+            asked.extend(ids)
+            return await usage_of(ids)
+
+        for name, read in sources.items():
+            setattr(storage, name, without_usage(read))
+        storage.episode_usage = counted  # type: ignore[method-assign]
+        first = await memory.retrieve_relevant_context(QUERY, CTX, 8)
+        assert await memory.retrieval_settled()
+        assert asked  # asked apart, as the rows did not carry them
+        assert all(r.components.uses == 0 for r in first)
+        asked.clear()
+        await memory.retrieve_relevant_context(QUERY + " again", CTX, 8)
+        assert asked == []  # kept
+        best = first[0].episode.episode_id
+        with another_process(tmp_path) as conn:
+            set_uses(conn, best, 3)
+        again = await memory.retrieve_relevant_context(QUERY + " once more", CTX, 8)
+        assert asked == [best]  # the one the log named
+        assert {r.episode.episode_id: r.components.uses for r in again}[best] == 3

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from ..config import RetrievalConfig, RetrievalMode
 from ..errors import CapabilityUnavailableError, StorageError
 from ..model.episode import TaskContext, TaskType, utc_now
-from ..model.records import EpisodeCandidate, EpisodeFilters, with_source
+from ..model.records import EpisodeCandidate, EpisodeFilters, id_int, with_source
 from ..model.usage import EpisodeUsage
 from ..storage.protocols import CandidateSource
 from .full_text import FullTextSearch
@@ -53,13 +53,17 @@ TOOL_NAMES_SIZE = 50_000  # tool names seen in candidate rows (a hint for the ea
 
 
 def _merge_vector_candidates(
-    candidates: dict[uuid.UUID, EpisodeCandidate], found: list[EpisodeCandidate]
-) -> set[uuid.UUID]:
-    """Add candidates found by vector search (a known one gains the ``vector`` source)."""
+    candidates: dict[int, EpisodeCandidate], found: list[EpisodeCandidate]
+) -> set[int]:
+    """Add candidates found by vector search (a known one gains the ``vector`` source); the
+    maps here are keyed by the ids' ``int`` (``records.id_int``)."""
+    keys: set[int] = set()
     for c in found:
-        known = candidates.get(c.episode_id)
-        candidates[c.episode_id] = c if known is None else with_source(known, "vector")
-    return {c.episode_id for c in found}
+        key = c.episode_id.int
+        known = candidates.get(key)
+        candidates[key] = c if known is None else with_source(known, "vector")
+        keys.add(key)
+    return keys
 
 
 def _vector_signals(
@@ -93,9 +97,10 @@ class HybridPipeline:
         # Candidate rows of the vector search and usage counters (None: none), valid at store
         # version ``_rows_version``: ``_sync`` brings them to a query's version, dropping what
         # the log (read up to ``_log_position``, of ``_log_owner``) names, or everything.
-        self._candidates: dict[uuid.UUID, EpisodeCandidate] = {}
-        self._absent: set[uuid.UUID] = set()  # indexed, without a candidate row (deleted)
-        self._usage: dict[uuid.UUID, EpisodeUsage | None] = {}
+        # (keyed by the ids' ``int``: ``records.id_int``)
+        self._candidates: dict[int, EpisodeCandidate] = {}
+        self._absent: set[int] = set()  # indexed, without a candidate row (deleted)
+        self._usage: dict[int, EpisodeUsage | None] = {}
         self._rows_version: int | None = None
         self._log_owner: object | None = None
         self._log_position: int | None = None
@@ -200,7 +205,7 @@ class HybridPipeline:
         vectors, storage, settings = self._vectors, self._source(), self._settings()
         terms, pool = full_text.terms, full_text.pool
         notes: list[str] = []
-        candidates: dict[uuid.UUID, EpisodeCandidate] = {}
+        candidates: dict[int, EpisodeCandidate] = {}  # by the ids' ``int``
         query_vector = None
         if mode in (RetrievalMode.HYBRID, RetrievalMode.VECTOR):
             query_vector = await self._query_vector(query, context, mode, notes, version)
@@ -267,7 +272,7 @@ class HybridPipeline:
             if lexical is None:
                 lexical = await storage.lexical_candidates(terms, filters, pool)
             for c in lexical:
-                candidates[c.episode_id] = c
+                candidates[c.episode_id.int] = c
             self._learn_tools(lexical)
         signals = expanded = None
         if served is not None:
@@ -276,44 +281,48 @@ class HybridPipeline:
             more = [
                 r.candidate
                 for r in served.expanded_hits
-                if r.candidate.episode_id not in candidates
+                if r.candidate.episode_id.int not in candidates
             ]
             _merge_vector_candidates(candidates, more)
         elif searched is not None and query_vector is not None and vectors is not None:
             index = vectors.index
             hits, guess, guessed, guessed_hits, rows = searched
-            in_hits = set(hits)
+            in_hits = set(map(id_int, hits))
             found = _merge_vector_candidates(
-                candidates, [c for c in rows if c.episode_id in in_hits]
+                candidates, [c for c in rows if c.episode_id.int in in_hits]
             )
             # pseudo-relevance feedback: move the query toward its nearest (filtered) episodes
-            feedback = [i for i in hits if i in found][: settings.feedback_episodes]
+            feedback = [i for i in hits if i.int in found][: settings.feedback_episodes]
             if feedback == guess:
                 expanded = guessed
-                more_ids = {i for i in guessed_hits if i not in candidates}
-                _merge_vector_candidates(candidates, [c for c in rows if c.episode_id in more_ids])
+                new = {k for k in map(id_int, guessed_hits) if k not in candidates}
+                _merge_vector_candidates(candidates, [c for c in rows if c.episode_id.int in new])
             else:
                 expanded = index.expand(query_vector, feedback, settings.feedback_weight)
                 if expanded is not None:
                     wanted = max(limit * 4, 40)
-                    later = [i for i, _ in index.search(expanded, wanted) if i not in candidates]
+                    later = [
+                        i for i, _ in index.search(expanded, wanted) if i.int not in candidates
+                    ]
                     more_rows = await self._candidates_by_ids(storage, later, filters, version)
                     _merge_vector_candidates(candidates, more_rows)
         if mode is not RetrievalMode.VECTOR and len(candidates) < limit * 2:
             for c in await storage.context_candidates(context, filters, pool):
-                candidates.setdefault(c.episode_id, c)
-        if served is not None and server is not None and query_vector is not None:
-            signals = await server.signals(list(candidates), query_vector, expanded, served.vectors)
-        elif query_vector is not None and vectors is not None:
-            signals = _vector_signals(vectors, list(candidates), query_vector, expanded)
+                candidates.setdefault(c.episode_id.int, c)
         pool_list = list(candidates.values())
+        if served is not None and server is not None and query_vector is not None:
+            ids = [c.episode_id for c in pool_list]
+            signals = await server.signals(ids, query_vector, expanded, served.vectors)
+        elif query_vector is not None and vectors is not None:
+            ids = [c.episode_id for c in pool_list]
+            signals = _vector_signals(vectors, ids, query_vector, expanded)
         if mode is RetrievalMode.LEGACY:
             ranked = legacy_rank(pool_list, query, context, limit)
         else:
             label: RankMode = "lexical" if signals is None else mode.value  # type: ignore[assignment]
             usage = None
-            if settings.weight_usefulness > 0 and candidates:
-                usage = await self._episode_usage(storage, candidates, version)
+            if settings.weight_usefulness > 0 and pool_list:
+                usage = await self._episode_usage(storage, pool_list, version)
             ranked = rank_with_signals(
                 pool_list,
                 terms,
@@ -332,7 +341,7 @@ class HybridPipeline:
     async def _episode_usage(
         self,
         storage: CandidateSource,
-        candidates: dict[uuid.UUID, EpisodeCandidate],
+        candidates: list[EpisodeCandidate],
         version: int,
     ) -> dict[uuid.UUID, EpisodeUsage]:
         """The candidates' retrieval-feedback counters. Most candidate queries read them with
@@ -342,12 +351,13 @@ class HybridPipeline:
         known = self._usage
         usage: dict[uuid.UUID, EpisodeUsage] = {}
         missing: list[uuid.UUID] = []
-        for i, c in candidates.items():
+        for c in candidates:
+            i = c.episode_id
             if c.usage_known:
                 if c.usage is not None:
                     usage[i] = c.usage
-            elif i in known:
-                if (kept := known[i]) is not None:
+            elif i.int in known:
+                if (kept := known[i.int]) is not None:
                     usage[i] = kept
             else:
                 missing.append(i)
@@ -357,7 +367,7 @@ class HybridPipeline:
             usage.update((i, u) for i in missing if (u := read.get(i)) is not None)
             if drops == self._drops:
                 for i in missing:
-                    known[i] = read.get(i)
+                    known[i.int] = read.get(i)
                 while len(known) > CANDIDATE_CACHE_SIZE:
                     known.pop(next(iter(known)))
         return usage
@@ -391,7 +401,7 @@ class HybridPipeline:
             guess = hits[: settings.feedback_episodes]
         else:
             hits = [i for i, _ in index.search(query_vector, wanted)]
-        ids = list(dict.fromkeys([*hits, *guessed_hits]))
+        ids = list({i.int: i for i in (*hits, *guessed_hits)}.values())  # (the first of each)
         rows = await self._candidates_by_ids(storage, ids, filters, version)
         return hits, guess, guessed, guessed_hits, rows
 
@@ -410,29 +420,29 @@ class HybridPipeline:
             return await storage.candidates_by_ids(ids, filters)
         await self._sync(storage, version)
         known, absent = self._candidates, self._absent
-        kept = list(map(known.get, ids))
+        kept = list(map(known.get, map(id_int, ids)))
         # (the usual case once the rows are read ahead: one lookup each; ``all`` tests for
         # None without calling the rows' ``__eq__``, as ``in`` would)
         if all(kept):
             return kept  # type: ignore[return-value]
-        missing = [i for i in ids if i not in known and i not in absent]
+        missing = [i for i in ids if i.int not in known and i.int not in absent]
         if not missing:
-            return [known[i] for i in ids if i in known]
+            return [c for c in kept if c is not None]
         drops = self._drops
-        found = {c.episode_id: c for c in await storage.candidates_by_ids(missing, filters)}
+        found = {c.episode_id.int: c for c in await storage.candidates_by_ids(missing, filters)}
         self._learn_tools(list(found.values()))
         if drops == self._drops:
             self._keep(missing, found)
         self._warm(storage)
-        return [c for i in ids if (c := found.get(i) or known.get(i)) is not None]
+        return [c for i in ids if (c := found.get(i.int) or known.get(i.int)) is not None]
 
-    def _keep(self, asked: list[uuid.UUID], found: dict[uuid.UUID, EpisodeCandidate]) -> None:
-        """Keep the rows read for ``asked``; those without one (an indexed episode deleted
-        since) are known absent until the log names them."""
+    def _keep(self, asked: list[uuid.UUID], found: dict[int, EpisodeCandidate]) -> None:
+        """Keep the rows read for ``asked`` (``found``: by the ids' ``int``); those without one
+        (an indexed episode deleted since) are known absent until the log names them."""
         known = self._candidates
         known.update(found)
         if self._log_position is not None:  # without a log, nothing would forget them
-            self._absent.update(i for i in asked if i not in found)
+            self._absent.update(k for k in map(id_int, asked) if k not in found)
         while len(known) > CANDIDATE_CACHE_SIZE:
             known.pop(next(iter(known)))
         while len(self._absent) > CANDIDATE_CACHE_SIZE:
@@ -461,10 +471,10 @@ class HybridPipeline:
             self._absent.clear()
             self._usage.clear()
         else:
-            for i in changed:
-                self._candidates.pop(i, None)
-                self._absent.discard(i)
-                self._usage.pop(i, None)
+            for k in map(id_int, changed):
+                self._candidates.pop(k, None)
+                self._absent.discard(k)
+                self._usage.pop(k, None)
         if changes is None or newest is None:
             self._log_owner = self._log_position = None
         elif (
@@ -504,7 +514,9 @@ class HybridPipeline:
             for start in range(0, len(ids), WARM_CHUNK):
                 known, absent = self._candidates, self._absent
                 chunk = [
-                    i for i in ids[start : start + WARM_CHUNK] if i not in known and i not in absent
+                    i
+                    for i in ids[start : start + WARM_CHUNK]
+                    if i.int not in known and i.int not in absent
                 ]
                 if not chunk:
                     continue
@@ -513,7 +525,7 @@ class HybridPipeline:
                 if drops != self._drops or await storage.data_version() != version:
                     return
                 self._learn_tools(found)
-                self._keep(chunk, {c.episode_id: c for c in found})
+                self._keep(chunk, {c.episode_id.int: c for c in found})
                 # and the ranking's word sets of these episodes, on a thread (a cold
                 # process's first searches met 12-48 new episodes each: docs/performance.md)
                 await asyncio.to_thread(warm_doc_tokens, found)

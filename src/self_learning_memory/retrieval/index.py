@@ -26,6 +26,7 @@ import uuid
 import numpy as np
 import numpy.typing as npt
 
+from ..model.records import id_int
 from . import quantized
 from .quantized import QuantizedRows, with_room
 
@@ -52,7 +53,7 @@ class VectorIndex:
         # watermark and are not added after it (``add``)
         self.generation = 0
         self._ids: list[uuid.UUID] = []
-        self._rows: dict[uuid.UUID, int] = {}
+        self._rows: dict[int, int] = {}  # row of each episode, by its id's ``int``
         # the vectors, row i episode ``_ids[i]``: the first rows of ``_store``, whose other
         # rows are room for later ones (appending does not copy the matrix each time)
         self._store: F32 = np.zeros((0, dimensions), dtype=np.float32)
@@ -112,13 +113,14 @@ class VectorIndex:
             if vector.shape[0] != self.dimensions:
                 continue
             self.watermark = max(self.watermark, rowid)
-            if episode_id in self._rows:
-                self._matrix[self._rows[episode_id]] = vector
+            row = self._rows.get(episode_id.int)
+            if row is not None:
+                self._matrix[row] = vector
                 if self._codes is not None:
-                    self._codes.replace(self._rows[episode_id], vector)
+                    self._codes.replace(row, vector)
                 self._max_norm = max(self._max_norm, float(np.linalg.norm(vector)))
                 continue
-            self._rows[episode_id] = len(self._ids)
+            self._rows[episode_id.int] = len(self._ids)
             self._ids.append(episode_id)
             fresh.append(vector)
         if fresh:
@@ -252,7 +254,7 @@ class VectorIndex:
     def vectors(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, F32]:
         """The stored vectors of these episodes (those that have one), as read-only copies."""
         with self._lock:
-            rows = [(i, self._rows[i]) for i in ids if i in self._rows]
+            rows = [(i, r) for i in ids if (r := self._rows.get(i.int)) is not None]
             if not rows:
                 return {}
             block = self._matrix[[r for _, r in rows]]
@@ -262,7 +264,7 @@ class VectorIndex:
         """Pseudo-relevance feedback (Rocchio): the query plus ``weight`` x the mean vector of
         the ``feedback`` episodes, re-normalised; None when none of them has a vector."""
         with self._lock:
-            rows = [self._rows[i] for i in feedback if i in self._rows]
+            rows = [r for i in feedback if (r := self._rows.get(i.int)) is not None]
             if not rows or weight <= 0:
                 return None
             block = self._matrix[rows]
@@ -275,7 +277,7 @@ class VectorIndex:
         query (one list per query, aligned with the positions) and their vectors (one row each),
         from one pass over the ids and one gather of their rows."""
         with self._lock:
-            found = list(map(self._rows.get, ids))
+            found = list(map(self._rows.get, map(id_int, ids)))
             positions: list[int]
             rows: list[int]
             if None in found:
@@ -290,7 +292,7 @@ class VectorIndex:
 
     def scores(self, query: F32, ids: list[uuid.UUID]) -> dict[uuid.UUID, float]:
         with self._lock:
-            rows = [(i, self._rows[i]) for i in ids if i in self._rows]
+            rows = [(i, r) for i in ids if (r := self._rows.get(i.int)) is not None]
             if not rows:
                 return {}
             values = self._matrix[[r for _, r in rows]] @ query
