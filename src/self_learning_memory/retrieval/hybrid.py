@@ -401,7 +401,7 @@ class HybridPipeline:
             guess = hits[: settings.feedback_episodes]
         else:
             hits = [i for i, _ in index.search(query_vector, wanted)]
-        ids = list({i.int: i for i in (*hits, *guessed_hits)}.values())  # (the first of each)
+        ids = list({i.int: i for i in (*hits, *guessed_hits)}.values())  # (in first-seen order)
         rows = await self._candidates_by_ids(storage, ids, filters, version)
         return hits, guess, guessed, guessed_hits, rows
 
