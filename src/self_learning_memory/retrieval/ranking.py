@@ -158,9 +158,12 @@ class VectorSignals:
         with_feedback: bool,
     ) -> VectorSignals:
         """The signals of ``count`` candidates from those that have a vector: their
-        ``positions`` in the candidate list, their cosines with the query (and with the
-        expanded query when ``with_feedback``), one list per query aligned with the positions,
-        and their vectors (``block``, one row each); 0.0 and None for the others."""
+        ``positions`` in the candidate list (distinct, in increasing order), their cosines with
+        the query (and with the expanded query when ``with_feedback``), one list per query
+        aligned with the positions, and their vectors (``block``, one row each); 0.0 and None
+        for the others."""
+        if len(positions) == count:  # every candidate has one (the usual case): as given
+            return cls(scores[0], scores[1] if with_feedback else None, list(block), [True] * count)
         vectors: list[F32 | None] = [None] * count
         present = [False] * count
         for n, row in zip(positions, block, strict=False):  # row k: block[k]
