@@ -36,17 +36,9 @@ def redundancy(a: Scored, b: Scored) -> float:
 
 
 def _catch_up(item: Scored, chosen: list[Scored]) -> None:
-    """Raise ``item.max_sim`` to its largest redundancy with ``chosen`` (``redundancy``,
-    inlined; a different outcome is 0, never above ``max_sim``)."""
-    outcome, embedding = item.cand.outcome_type, item.embedding
+    """Raise ``item.max_sim`` to its largest redundancy with ``chosen``."""
     for other in chosen:
-        if other.cand.outcome_type != outcome:
-            continue
-        if embedding is not None and other.embedding is not None:
-            # ndarray.dot: the same float32 dot as ``@`` for two vectors, with less overhead
-            sim = min(max(float(embedding.dot(other.embedding)), 0.0), 1.0)
-        else:
-            sim = jaccard(item.doc, other.doc)
+        sim = redundancy(item, other)
         if sim > item.max_sim:
             item.max_sim = sim
 
@@ -85,6 +77,10 @@ def mmr(
     remaining = list(range(size))
     results: list[Scored] = []
     chosen: list[ScoredCandidate] = []
+
+    def penalty(candidate: Scored) -> float:
+        return max(0.0, candidate.max_sim - floor) / (1.0 - floor)
+
     while remaining and len(chosen) < limit:
         best_at, best_key = -1, 0.0
         for at, n in enumerate(remaining):
@@ -96,14 +92,13 @@ def mmr(
             if compared[n] < len(results):
                 _catch_up(candidate, results[compared[n] :])
                 compared[n] = len(results)
-            key = bounds[n] - (1 - lam) * (max(0.0, candidate.max_sim - floor) / (1.0 - floor))
+            key = bounds[n] - (1 - lam) * penalty(candidate)
             if best_at < 0 or key > best_key:
                 best_at, best_key = at, key
         picked = items[remaining.pop(best_at)]
         assert picked is not None  # (looked at above)
         if picked.max_sim >= config.duplicate_threshold:
             continue  # a near-duplicate of a result already chosen
-        penalty = max(0.0, picked.max_sim - floor) / (1.0 - floor)
-        chosen.append(picked.result((1 - lam) * penalty, mode))
+        chosen.append(picked.result((1 - lam) * penalty(picked), mode))
         results.append(picked)
     return chosen
