@@ -24,6 +24,12 @@ search makes two to four such hops; on the Intel Xeon of docs/performance.md 95-
 other vCPU idle, which must be woken, and 50-60 us with it busy), for comparing runs on
 different machines.
 
+``query_embed_p50_ms``: the first round's query embeddings as its searches waited for them
+(the provider call with its thread hops: ``VectorSearch.query_ms``); ``search_known_vector_p50_ms``:
+the same searches again right after it, each query's vector known (checked) and its results
+forgotten, so ranked anew: the search without its query embedding. The two say how much of a
+search this machine's CPU spends in the model and how much in the rest, in the same run.
+
 The baseline is the numpy forward pass of the same model (``LocalEmbedding(backend="numpy")``),
 measured in the same run; ``onnx`` is the ONNX Runtime int8 path (``embeddings/onnx_runtime.py``).
 ``--phases`` adds each backend's search timeline (``search_phases.py``: when the query embedding,
@@ -58,6 +64,7 @@ from benchmarks.retrieval_quality.corpus import build_corpus
 from self_learning_memory import MemoryConfig, SelfLearningMemory
 from self_learning_memory.config import EmbeddingsConfig
 from self_learning_memory.embeddings.local import LocalEmbedding
+from self_learning_memory.retrieval.vectors import _QUERY_CACHE as QUERY_VECTORS_KEPT
 from self_learning_memory.storage.factory import open_store
 
 
@@ -82,15 +89,26 @@ async def _timed_pass(
     family: dict[Any, str],
     recorder: search_phases.Phases | None,
     again: bool = False,
+    known: bool = False,
 ) -> tuple[list[float], list[float], int]:
     """Each query searched once: the wall times and process CPU times (ms) and the hits@5.
-    ``again``: a later round, which must embed every query anew (checked)."""
+    ``again``: a later round, which must embed every query anew; ``known``: a round whose
+    queries' vectors must all be known, none embedded (both checked)."""
     times: list[float] = []
     cpu: list[float] = []
     hits = 0
     for q in asked:
-        if again and memory.vectors is not None and memory.vectors.has_query(q.text, q.context):
-            raise RuntimeError("a round would reuse the query's vector")
+        vectors = memory.vectors
+        if (
+            vectors is not None
+            and (again or known)
+            and vectors.has_query(q.text, q.context) != known
+        ):
+            raise RuntimeError(
+                "a round would embed a query again"
+                if known
+                else "a round would reuse the query's vector"
+            )
         started, cpu_started = time.perf_counter(), time.process_time()
         with search_phases.search(recorder):
             found = await memory.retrieve_relevant_context(q.text, q.context, 5)
@@ -172,15 +190,23 @@ async def run(
             hop_us = await thread_hop_us()
             round_p50s: list[float] = []
             cache_hits = memory.query_cache_hits
+            if memory.vectors is not None:
+                memory.vectors.query_ms.clear()  # (the warm-up query's)
             with search_phases.optional(memory, phases) as recorder:
                 searches, cpu, hits = await _timed_pass(memory, asked, family, recorder)
                 round_p50s.append(round(statistics.median(searches), 3))
-                for _ in range(rounds - 1):  # the same queries again, embedded and ranked anew
-                    memory._query_cache.clear()
-                    if memory.vectors is not None:
-                        memory.vectors._queries.clear()
-                    times = (await _timed_pass(memory, asked, family, None, again=True))[0]
-                    round_p50s.append(round(statistics.median(times), 3))
+            # the query embedding as the searches waited for it (its thread hops included),
+            # and the same searches again with each query's vector known: the search without
+            # its query embedding (query results forgotten, so every one is ranked anew)
+            embeds = [] if memory.vectors is None else memory.vectors.query_ms[:]
+            memory._query_cache.clear()
+            known = (await _timed_pass(memory, asked, family, None, known=True))[0]
+            for _ in range(rounds - 1):  # the same queries again, embedded and ranked anew
+                memory._query_cache.clear()
+                if memory.vectors is not None:
+                    memory.vectors._queries.clear()
+                times = (await _timed_pass(memory, asked, family, None, again=True))[0]
+                round_p50s.append(round(statistics.median(times), 3))
             if memory.query_cache_hits != cache_hits:
                 raise RuntimeError("a search was answered from the query results cache")
             search_p50, search_p95 = _summary(searches)
@@ -203,6 +229,8 @@ async def run(
                 "load_1m": round(os.getloadavg()[0], 2),
                 # a thread hop's round trip before any work (the machine's, not the code's)
                 "thread_hop_us": round(hop_us, 1),
+                "query_embed_p50_ms": round(statistics.median(embeds), 3) if embeds else None,
+                "search_known_vector_p50_ms": round(statistics.median(known), 3),
                 **({"phases": recorder.summary()} if recorder else {}),
                 **(
                     {
@@ -243,6 +271,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, not {args.rounds}")
+    if not 1 <= args.queries <= QUERY_VECTORS_KEPT:
+        parser.error(
+            f"--queries must be 1..{QUERY_VECTORS_KEPT} (the query vectors a memory keeps: the "
+            f"second pass asks them again with their vectors known), not {args.queries}"
+        )
     results = []
     for backend in args.backends.split(","):
         result = asyncio.run(

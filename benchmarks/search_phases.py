@@ -10,7 +10,8 @@ retrieval makes, and records when each starts and ends relative to the retrieval
   calls, each awaited on the store's thread;
 - ``vector_scan``: the in-process index's ``search_with_feedback`` (on the event loop);
 - ``rank``: ``rank_with_signals`` (scoring, fusion and MMR, on the event loop);
-- ``episode_cache``: each result episode read and decoded from the LMDB cache (on a thread).
+- ``episode_cache``: the result episodes read and decoded from the LMDB cache (one call, on a
+  thread).
 
 ``Phases.summary()`` gives, per phase, how many searches had it and the medians over those
 searches of its summed duration, its first start and its last end (ms), with the median total.
@@ -166,7 +167,7 @@ def phases(memory: SelfLearningMemory) -> Iterator[Phases]:
             patch(provider, "embed", _timed_async(provider.embed, "embed", recorder), True)
         if memory.cache is not None:
             cache = memory.cache
-            patch(cache, "get", _timed(cache.get, "episode_cache", recorder), True)
+            patch(cache, "get_many", _timed(cache.get_many, "episode_cache", recorder), True)
         scan = VectorIndex.search_with_feedback
         patch(VectorIndex, "search_with_feedback", _timed(scan, "vector_scan", recorder), False)
         rank = ranking.rank_with_signals  # what hybrid imported

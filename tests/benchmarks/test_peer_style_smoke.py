@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,8 @@ KEYS = {
     "drain_s",
     "load_1m",
     "thread_hop_us",
+    "query_embed_p50_ms",
+    "search_known_vector_p50_ms",
 }
 
 
@@ -44,11 +47,48 @@ def test_a_tiny_run_has_every_key_and_real_timings() -> None:
     assert result["backend"] == "onnx"
     assert result["memories"] == 300
     assert result["queries"] == 6
-    for key in ("search_p50_ms", "search_cpu_p50_ms", "add_p50_ms", "thread_hop_us"):
+    for key in (
+        "search_p50_ms",
+        "search_cpu_p50_ms",
+        "add_p50_ms",
+        "thread_hop_us",
+        "query_embed_p50_ms",
+        "search_known_vector_p50_ms",
+    ):
         assert result[key] > 0, key
     assert result["search_p95_ms"] >= result["search_p50_ms"]
     assert 0.0 <= result["hit_at_5"] <= 1.0
     json.dumps(result)
+
+
+def test_the_known_vector_pass_refuses_a_query_it_would_embed(tmp_path: Path) -> None:
+    """The pass that times searches without their query embedding checks that every query's
+    vector is known before it asks: here none was embedded yet, so it stops at the first."""
+    asked, specs = peer_style_bench.workload(20, 2, seed=5)
+
+    async def scenario() -> None:
+        memory, _ = peer_style_bench.open_memory(tmp_path)
+        async with memory:
+            for spec in specs[:20]:
+                await peer_style_bench.write(memory, spec)
+            with pytest.raises(RuntimeError, match="would embed a query again"):
+                await peer_style_bench._timed_pass(memory, asked, {}, None, known=True)
+            # once asked, the vectors are known and the pass runs
+            await peer_style_bench._timed_pass(memory, asked, {}, None)
+            memory._query_cache.clear()  # (ranked anew, not answered from the results cache)
+            times, _, _ = await peer_style_bench._timed_pass(memory, asked, {}, None, known=True)
+            assert len(times) == len(asked)
+
+    asyncio.run(scenario())
+
+
+def test_queries_beyond_the_kept_query_vectors_are_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kept = peer_style_bench.QUERY_VECTORS_KEPT
+    with pytest.raises(SystemExit):
+        peer_style_bench.main(["--queries", str(kept + 1)])
+    assert f"--queries must be 1..{kept}" in capsys.readouterr().err
 
 
 def test_the_thread_hop_is_timed() -> None:

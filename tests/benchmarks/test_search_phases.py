@@ -72,7 +72,7 @@ async def test_phases_follow_a_hybrid_retrieval_and_are_removed_after(tmp_path: 
             assert call not in vars(memory.storage), call
         assert "embed" not in vars(embedder)
         assert cache is not None
-        assert "get" not in vars(cache)
+        assert "get_many" not in vars(cache)
         await memory.retrieve_relevant_context("Refactor the loader", CTX, 3)
         assert recorder.summary() == summary
 

@@ -128,6 +128,31 @@ async def test_corrupt_entry_is_dropped_and_reread_from_sql(
         assert cache.stats.corrupt_dropped == 1
 
 
+async def test_several_episodes_are_read_at_once_and_a_corrupt_one_is_dropped_alone(
+    backend: Backend,
+) -> None:
+    """``get_many`` (a search's results in one transaction): the hits by id, a miss left out,
+    a corrupt entry dropped and counted without disturbing the others, every hit touched for
+    the LRU, and the results of retrieval read through it."""
+    async with backend.open() as memory:
+        first = await record(memory, "Pod restarts after the deploy")
+        second = await record(memory, "Ingress returns 502 for the API")
+        third = await record(memory, "Node runs out of disk")
+    poke(backend, second.episode_id.bytes, b"SLM1\x00\x00\x00\x00{}")
+    async with backend.open() as memory:
+        cache = cache_of(memory)
+        absent = uuid.uuid4()
+        ids = [third.episode_id, absent, second.episode_id, first.episode_id]
+        got = cache.get_many(ids)
+        assert got == {third.episode_id: third, first.episode_id: first}
+        assert (cache.stats.hits, cache.stats.misses, cache.stats.corrupt_dropped) == (2, 2, 1)
+        assert second.episode_id not in set(cache.keys())  # dropped; the others kept
+        assert set(cache._touched) == {third.episode_id.bytes, first.episode_id.bytes}
+        # the memory's reads go through it: the dropped one comes from the store
+        assert await memory.get_episode(second.episode_id) == second
+        assert cache.get_many([second.episode_id]) == {second.episode_id: second}
+
+
 async def test_corrupt_entry_is_never_returned_by_retrieval(backend: Backend) -> None:
     async with backend.open() as memory:
         episode = await record(memory, "Pod restarts after the deploy")

@@ -54,8 +54,7 @@ class Reads:
         found: dict[uuid.UUID, Episode] = {}
         cache = self._parts.cache
         if cache is not None:
-            hits = await asyncio.to_thread(lambda: [cache.get(i) for i in ids])
-            found = {e.episode_id: e for e in hits if e is not None}
+            found = await asyncio.to_thread(cache.get_many, ids)
         missing = [i for i in ids if i not in found]
         if missing:
             loaded = await self._parts.storage.get_episodes(missing)

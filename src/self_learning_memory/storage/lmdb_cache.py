@@ -165,25 +165,39 @@ class EpisodeCache:
         return aside
 
     # -- reads ---------------------------------------------------------------------------
-    @_tolerant(lambda c: None)
     def get(self, episode_id: uuid.UUID) -> Episode | None:
-        key = episode_id.bytes
+        return self.get_many([episode_id]).get(episode_id)
+
+    @_tolerant(lambda c: {})
+    def get_many(self, episode_ids: list[uuid.UUID]) -> dict[uuid.UUID, Episode]:
+        """The cached episodes among ``episode_ids`` (a miss is left out), read in one
+        transaction (a search reads its results' episodes at once: one transaction instead of
+        one each saves ~10 us per episode). An entry that fails to decode, or holds another
+        episode, is dropped and counted as a miss (the caller reads the store instead)."""
+        found: dict[uuid.UUID, Episode] = {}
+        corrupt: list[uuid.UUID] = []
         with self._env.begin(db=self._items, buffers=False) as txn:
-            data = txn.get(key)
-        if data is None:
-            self.stats.misses += 1
-            return None
-        episode = decode(data)
-        if episode is None or episode.episode_id != episode_id:
+            for episode_id in episode_ids:
+                data = txn.get(episode_id.bytes)
+                if data is None:
+                    self.stats.misses += 1
+                    continue
+                episode = decode(data)
+                if episode is None or episode.episode_id != episode_id:
+                    corrupt.append(episode_id)
+                    continue
+                found[episode_id] = episode
+        self.stats.hits += len(found)
+        for episode_id in corrupt:
             log.warning("dropping a corrupt cache entry for episode %s", episode_id)
             self.stats.corrupt_dropped += 1
             self.stats.misses += 1
-            self._write(lambda txn: self._remove(txn, key))
-            return None
-        self.stats.hits += 1
-        with self._lock:
-            self._touched[key] = None
-        return episode
+            key = episode_id.bytes
+            self._write(lambda txn, key=key: self._remove(txn, key))
+        if found:
+            with self._lock:
+                self._touched.update(dict.fromkeys(i.bytes for i in found))
+        return found
 
     # -- writes --------------------------------------------------------------------------
     @_tolerant(lambda c: None)
