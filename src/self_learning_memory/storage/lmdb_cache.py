@@ -174,19 +174,19 @@ class EpisodeCache:
         transaction (a search reads its results' episodes at once: one transaction instead of
         one each saves ~10 us per episode). An entry that fails to decode, or holds another
         episode, is dropped and counted as a miss (the caller reads the store instead)."""
+        with self._env.begin(db=self._items, buffers=False) as txn:
+            entries = [(i, txn.get(i.bytes)) for i in episode_ids]
         found: dict[uuid.UUID, Episode] = {}
         corrupt: list[uuid.UUID] = []
-        with self._env.begin(db=self._items, buffers=False) as txn:
-            for episode_id in episode_ids:
-                data = txn.get(episode_id.bytes)
-                if data is None:
-                    self.stats.misses += 1
-                    continue
-                episode = decode(data)
-                if episode is None or episode.episode_id != episode_id:
-                    corrupt.append(episode_id)
-                    continue
-                found[episode_id] = episode
+        for episode_id, data in entries:
+            if data is None:
+                self.stats.misses += 1
+                continue
+            episode = decode(data)
+            if episode is None or episode.episode_id != episode_id:
+                corrupt.append(episode_id)
+                continue
+            found[episode_id] = episode
         self.stats.hits += len(found)
         for episode_id in corrupt:
             log.warning("dropping a corrupt cache entry for episode %s", episode_id)
