@@ -247,7 +247,13 @@ async def run(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--memories", type=int, default=1000)
-    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=100,
+        help=f"queries to ask, 1..{QUERY_VECTORS_KEPT} (each is asked a second time with its "
+        "vector known, and a memory keeps that many query vectors)",
+    )
     parser.add_argument("--backends", default="numpy,onnx")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument(
